@@ -1,0 +1,19 @@
+//! What the three mock servers share.
+//!
+//! A mock listens three times:
+//! - `https`: its service over TLS, with a certificate from the mocks test CA (the
+//!   "default port" of the real server);
+//! - `http`: the same service in plain HTTP, for the *Normal* connection mode;
+//! - `admin`: the control API under `/__admin/`, plain HTTP, every call needing
+//!   `Authorization: Bearer <admin token>`. It is a separate listener so that a fault
+//!   injected into the service ports never cuts the test off from the controls.
+//!
+//! Faults ([`Faults`], `POST /__admin/faults`) apply to the service ports only:
+//! `unavailable` answers 503 with an empty body, `slow` delays each answer by
+//! `delay_ms`, `reset` closes each new connection at once without a response.
+
+mod faults;
+mod serve;
+
+pub use faults::{FaultMode, FaultSettings, Faults};
+pub use serve::{MockListen, MockServer, require_bearer};

@@ -1,0 +1,252 @@
+//! Listening and serving: bind first (port 0 works), then run until shutdown, draining
+//! open connections gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use iea_runtime::pki::TlsFiles;
+use iea_runtime::shutdown::Shutdown;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::faults::{FaultMode, Faults};
+
+/// Where a mock listens, and with what.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct MockListen {
+    pub https_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    /// Certificate and key of the HTTPS port (the `ca` field is not used by the server).
+    pub tls: TlsFiles,
+    /// Bearer token of the admin API. Empty refuses every admin call.
+    pub admin_token: String,
+}
+
+impl std::fmt::Debug for MockListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockListen")
+            .field("https_listen", &self.https_listen)
+            .field("http_listen", &self.http_listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("tls", &self.tls)
+            .field("admin_token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Default for MockListen {
+    fn default() -> Self {
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+        Self {
+            https_listen: any,
+            http_listen: any,
+            admin_listen: any,
+            tls: TlsFiles::default(),
+            admin_token: String::new(),
+        }
+    }
+}
+
+pub struct MockServer {
+    name: &'static str,
+    https: TcpListener,
+    http: TcpListener,
+    admin: TcpListener,
+    acceptor: TlsAcceptor,
+    service: Router,
+    admin_router: Router,
+    faults: Faults,
+}
+
+impl MockServer {
+    /// Binds the three listeners. `service` is the simulated server; `admin` holds the
+    /// mock's `/__admin/` routes (the bearer check and `/__admin/faults` are added here).
+    pub async fn bind(
+        name: &'static str,
+        listen: &MockListen,
+        service: Router,
+        admin: Router,
+        faults: Faults,
+    ) -> anyhow::Result<Self> {
+        let acceptor = tls_acceptor(&listen.tls).with_context(|| format!("{name}: TLS material"))?;
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("{name}: binding {addr}"))
+        };
+        let service = service
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .layer(middleware::from_fn_with_state(faults.clone(), Faults::layer));
+        let token: Arc<str> = listen.admin_token.clone().into();
+        let admin_router = admin
+            .merge(faults.admin_routes())
+            .layer(middleware::from_fn_with_state(token, require_bearer))
+            .route("/healthz", axum::routing::get(|| async { "ok" }));
+        Ok(Self {
+            name,
+            https: bind(listen.https_listen).await?,
+            http: bind(listen.http_listen).await?,
+            admin: bind(listen.admin_listen).await?,
+            acceptor,
+            service,
+            admin_router,
+            faults,
+        })
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https.local_addr().expect("bound listener")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("bound listener")
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().expect("bound listener")
+    }
+
+    /// Serves until `shutdown` fires, then lets open connections finish their request.
+    pub async fn run_until(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let name = self.name;
+        tracing::info!(
+            mock = name,
+            https = %self.https_addr(),
+            http = %self.http_addr(),
+            admin = %self.admin_addr(),
+            "ready"
+        );
+        let graceful = Arc::new(GracefulShutdown::new());
+        let https = accept_loop(
+            self.https,
+            Some(self.acceptor),
+            self.service.clone(),
+            Some(self.faults.clone()),
+            graceful.clone(),
+            shutdown.clone(),
+        );
+        let http = accept_loop(
+            self.http,
+            None,
+            self.service,
+            Some(self.faults),
+            graceful.clone(),
+            shutdown.clone(),
+        );
+        let admin = accept_loop(self.admin, None, self.admin_router, None, graceful.clone(), shutdown);
+        tokio::join!(https, http, admin);
+        let graceful = Arc::try_unwrap(graceful).map_err(|_| anyhow::anyhow!("graceful handle still shared"))?;
+        graceful.shutdown().await;
+        tracing::info!(mock = name, "stopped");
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    faults: Option<Faults>,
+    graceful: Arc<GracefulShutdown>,
+    shutdown: Shutdown,
+) {
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut stop => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        if let Some(f) = &faults {
+            let f = f.get();
+            if f.mode == FaultMode::Reset || (f.close_default_port && tls.is_some()) {
+                reset(stream);
+                continue;
+            }
+        }
+        let router = router.clone();
+        let tls = tls.clone();
+        let graceful = graceful.clone();
+        tokio::spawn(async move {
+            let service = TowerToHyperService::new(router);
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let result = match tls {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls_stream) => {
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                        graceful.watch(conn.into_owned()).await
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    graceful.watch(conn.into_owned()).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Closes with a TCP reset (linger 0) rather than an orderly FIN.
+fn reset(stream: TcpStream) {
+    let _ = stream.set_zero_linger();
+    drop(stream);
+}
+
+fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .with_context(|| format!("reading {}", files.cert.display()))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .with_context(|| format!("reading {}", files.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Refuses a request without `Authorization: Bearer <token>` (401, empty body).
+pub async fn require_bearer(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(p) if !token.is_empty() && constant_time_eq(p.as_bytes(), token.as_bytes()) => next.run(req).await,
+        _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,115 @@
+//! A gRPC server every component builds the same way: bind first (port 0 works, and the
+//! port is known before serving), then run until a [`Shutdown`] fires. Each server also
+//! offers the standard health service (every named service and the empty name set to
+//! SERVING while it runs) and server reflection over iea's descriptor set.
+//!
+//! Shutdown is graceful: the listener closes, health turns NOT_SERVING, in-flight calls
+//! complete, then `run_until` returns.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+use crate::shutdown::Shutdown;
+
+pub struct GrpcServer {
+    component: &'static str,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    routes: Routes,
+    /// Names reported SERVING by the health service.
+    services: Vec<&'static str>,
+    tls: Option<ServerTlsConfig>,
+}
+
+impl GrpcServer {
+    /// Binds `addr` now. `component` names the server in logs.
+    pub async fn bind(
+        component: &'static str,
+        addr: SocketAddr,
+        tls: Option<ServerTlsConfig>,
+        routes: Routes,
+        services: &[&'static str],
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("{component}: binding {addr}"))?;
+        let local_addr = listener.local_addr()?;
+        Ok(Self {
+            component,
+            listener,
+            local_addr,
+            routes,
+            services: services.to_vec(),
+            tls,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` fires, then drains in-flight calls.
+    pub async fn run_until(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        for name in &self.services {
+            reporter
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        reporter.set_service_status("", ServingStatus::Serving).await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(iea_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let routes = self.routes.add_service(health).add_service(reflection);
+
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let component = self.component;
+        let services = self.services;
+        let signal = async move {
+            shutdown.wait().await;
+            tracing::info!(component, "shutting down: draining in-flight calls");
+            for name in services {
+                reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+        };
+        tracing::info!(component, addr = %self.local_addr, "ready");
+        builder
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal)
+            .await
+            .with_context(|| format!("{component}: serving"))?;
+        tracing::info!(component, "stopped");
+        Ok(())
+    }
+}
+
+/// Deadlines for calls between components.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A lazily connected channel to `addr` (`host:port`) over TLS: the first call connects,
+/// and a peer that restarts is reconnected on the next call. `timeout` bounds each call.
+pub fn channel(addr: &str, tls: ClientTlsConfig, timeout: Duration) -> anyhow::Result<Channel> {
+    let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+        .with_context(|| format!("invalid address {addr}"))?
+        .tls_config(tls)?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(timeout)
+        .tcp_nodelay(true);
+    Ok(endpoint.connect_lazy())
+}

@@ -1,0 +1,38 @@
+//! The gRPC contracts of iea-connect, generated from `proto/iea/**.proto` at build time by
+//! protox (a pure-Rust protobuf compiler: no system `protoc` is needed).
+//!
+//! Layout:
+//! - [`v1`] (`iea.v1`): the orchestrator's front-end API, one service per area (status,
+//!   sessions, users, credentials, connection, updates, support).
+//! - [`agent::v1`] (`iea.agent.v1`): the API of each agent the orchestrator calls.
+//! - [`common::v1`] (`iea.common.v1`): network settings and probe results, shared by both.
+//! - [`error`]: the typed error (stable code + French message) that survives a hop.
+//! - [`FILE_DESCRIPTOR_SET`]: served by gRPC reflection.
+//!
+//! Messages that carry a secret have no derived `Debug`: `redact` writes one that prints
+//! `<redacted>` in its place, so a `?request` in a log line cannot leak it.
+
+#[allow(clippy::all, missing_docs)]
+pub mod iea {
+    pub mod common {
+        pub mod v1 {
+            tonic::include_proto!("iea.common.v1");
+        }
+    }
+    pub mod agent {
+        pub mod v1 {
+            tonic::include_proto!("iea.agent.v1");
+        }
+    }
+    pub mod v1 {
+        tonic::include_proto!("iea.v1");
+    }
+}
+
+pub use iea::{agent, common, v1};
+
+pub mod error;
+mod redact;
+
+/// Encoded `FileDescriptorSet` of every iea service, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("iea_descriptor");

@@ -1,0 +1,136 @@
+//! `Debug` for messages that hold a secret: every field but the secret ones is printed.
+
+use std::fmt;
+
+use crate::{agent, common, v1};
+
+const REDACTED: &str = "<redacted>";
+
+fn secret(s: &str) -> &'static str {
+    if s.is_empty() { "" } else { REDACTED }
+}
+
+impl fmt::Debug for common::v1::ProxySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &secret(&self.password))
+            .finish()
+    }
+}
+
+impl fmt::Debug for agent::v1::DeclarantIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeclarantIdentity")
+            .field("siret", &self.siret)
+            .field("nom", &self.nom)
+            .field("prenom", &self.prenom)
+            .field("password", &secret(&self.password))
+            .finish()
+    }
+}
+
+impl fmt::Debug for agent::v1::InstallationIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallationIdentity")
+            .field("installation_id", &self.installation_id)
+            .field("licence_key", &secret(&self.licence_key))
+            .field("software_version", &self.software_version)
+            .field("workstation", &self.workstation)
+            .finish()
+    }
+}
+
+impl fmt::Debug for v1::LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("user", &self.user)
+            .field("password", &secret(&self.password))
+            .finish()
+    }
+}
+
+impl fmt::Debug for v1::LoginResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("token", &secret(&self.token))
+            .field("expires_at", &self.expires_at)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl fmt::Debug for v1::AddUserRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddUserRequest")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password", &secret(&self.password))
+            .finish()
+    }
+}
+
+impl fmt::Debug for v1::ChangePasswordRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .field("name", &self.name)
+            .field("current_password", &secret(&self.current_password))
+            .field("new_password", &secret(&self.new_password))
+            .finish()
+    }
+}
+
+impl fmt::Debug for v1::SetCredentialsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetCredentialsRequest")
+            .field("user", &self.user)
+            .field("account_password", &secret(&self.account_password))
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+impl fmt::Debug for v1::DeactivateAssistanceRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeactivateAssistanceRequest")
+            .field("daily_password", &secret(&self.daily_password))
+            .finish()
+    }
+}
+
+impl fmt::Debug for v1::ProxyView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyView")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &secret(&self.password))
+            .field("password_set", &self.password_set)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_password() {
+        let req = v1::SetCredentialsRequest {
+            user: "Dupont".into(),
+            account_password: "Impact-Secret-1".into(),
+            identity: Some(agent::v1::DeclarantIdentity {
+                siret: "99900000300015".into(),
+                nom: "declarant".into(),
+                prenom: "declarant".into(),
+                password: "Refonte01".into(),
+            }),
+        };
+        let out = format!("{req:?} {:#?}", req);
+        assert!(!out.contains("Impact-Secret-1"), "{out}");
+        assert!(!out.contains("Refonte01"), "{out}");
+        assert!(out.contains("99900000300015"));
+    }
+}
