@@ -13,6 +13,8 @@
 //! - [`grpc`]: a gRPC server bound before it runs (port 0 works), with the standard
 //!   health service and server reflection, and graceful shutdown.
 
+pub mod agent;
+pub mod binary;
 pub mod grpc;
 pub mod pki;
 pub mod settings;
