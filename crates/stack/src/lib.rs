@@ -1,0 +1,263 @@
+//! The whole iea-connect stack in one process: the three mock servers, the three agents
+//! and the orchestrator, each on its own loopback port and still talking HTTPS and
+//! mutual-TLS gRPC to the others, exactly as in separate processes. `iea stack up` runs
+//! it for people; the end-to-end tests run it too.
+//!
+//! On first start it creates, in the data directory: `certs/` (internal CA, components'
+//! certificates, mocks test CA), the SQLite database and `admin-password` (through the
+//! orchestrator). On every start it writes `stack.json` (mode 0600: it holds the mocks'
+//! admin token) naming every component's address.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use iea_mock_kit::MockListen;
+use iea_runtime::pki;
+use iea_runtime::shutdown::Shutdown;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+/// Name of the file describing a running stack, in its data directory.
+pub const STACK_FILE: &str = "stack.json";
+/// The PKI directory, inside the data directory.
+pub const CERTS_DIR: &str = "certs";
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub data_dir: PathBuf,
+    /// Load the mocks' demo fixtures.
+    pub demo: bool,
+}
+
+/// How a mock is reached.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MockAddresses {
+    /// `https://127.0.0.1:PORT`
+    pub https: String,
+    /// `http://127.0.0.1:PORT`
+    pub http: String,
+    /// Base URL of the control API, e.g. `http://127.0.0.1:PORT/__admin`.
+    pub admin: String,
+}
+
+/// Contents of `stack.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackFile {
+    pub pid: u32,
+    pub data_dir: PathBuf,
+    /// Front-end API: `host:port`.
+    pub orchestrator: String,
+    /// CA that front-ends trust to reach the orchestrator.
+    pub ca: PathBuf,
+    /// Name to check in the orchestrator's certificate.
+    pub orchestrator_server_name: String,
+    pub agents: BTreeMap<String, String>,
+    pub mocks: BTreeMap<String, MockAddresses>,
+    /// Bearer token of every mock's control API.
+    pub mocks_admin_token: String,
+    /// CA of the mocks' certificates.
+    pub mocks_ca: PathBuf,
+}
+
+impl StackFile {
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join(STACK_FILE)
+    }
+
+    pub fn read(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = Self::path(data_dir);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+/// A started stack. Dropping it does not stop it: call [`RunningStack::stop`].
+pub struct RunningStack {
+    pub file: StackFile,
+    orchestrator_stop: Shutdown,
+    agents_stop: Shutdown,
+    mocks_stop: Shutdown,
+    orchestrator_task: JoinHandle<anyhow::Result<()>>,
+    agent_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    mock_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn spawn<F>(f: F) -> JoinHandle<anyhow::Result<()>>
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    tokio::spawn(f)
+}
+
+fn mock_addresses(https: SocketAddr, http: SocketAddr, admin: SocketAddr) -> MockAddresses {
+    MockAddresses {
+        https: format!("https://{https}"),
+        http: format!("http://{http}"),
+        admin: format!("http://{admin}/__admin"),
+    }
+}
+
+impl RunningStack {
+    /// Starts every component; returns once all listen.
+    pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
+        iea_runtime::install_crypto_provider();
+        let data_dir = &options.data_dir;
+        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        let data_dir = data_dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", data_dir.display()))?;
+        let certs = data_dir.join(CERTS_DIR);
+        if pki::init(&certs, &[])? == pki::InitOutcome::Created {
+            tracing::info!(dir = %certs.display(), "certificates created");
+        }
+        let mocks_stop = Shutdown::new();
+        let agents_stop = Shutdown::new();
+        let orchestrator_stop = Shutdown::new();
+
+        // Mocks.
+        let admin_token = random_token();
+        let listen = MockListen {
+            https_listen: loopback(),
+            http_listen: loopback(),
+            admin_listen: loopback(),
+            tls: pki::mock_files(&certs),
+            admin_token: admin_token.clone(),
+        };
+        let mut mocks = BTreeMap::new();
+        let mut mock_tasks = Vec::new();
+
+        let auth = iea_mock_auth::App::build(iea_mock_auth::Settings {
+            listen: listen.clone(),
+            ..Default::default()
+        })
+        .await?;
+        mocks.insert(
+            iea_mock_auth::NAME.to_owned(),
+            mock_addresses(auth.https_addr(), auth.http_addr(), auth.admin_addr()),
+        );
+        mock_tasks.push(spawn(auth.run_until(mocks_stop.clone())));
+
+        let updates = iea_mock_updates::App::build(iea_mock_updates::Settings {
+            listen: listen.clone(),
+        })
+        .await?;
+        mocks.insert(
+            iea_mock_updates::NAME.to_owned(),
+            mock_addresses(updates.https_addr(), updates.http_addr(), updates.admin_addr()),
+        );
+        mock_tasks.push(spawn(updates.run_until(mocks_stop.clone())));
+
+        let ne = iea_mock_net_entreprises::App::build(iea_mock_net_entreprises::Settings {
+            listen,
+            ..Default::default()
+        })
+        .await?;
+        mocks.insert(
+            iea_mock_net_entreprises::NAME.to_owned(),
+            mock_addresses(ne.https_addr(), ne.http_addr(), ne.admin_addr()),
+        );
+        mock_tasks.push(spawn(ne.run_until(mocks_stop.clone())));
+
+        // Agents.
+        let agent_settings = |name: &str| iea_runtime::agent::AgentSettings {
+            listen: loopback(),
+            tls: pki::component_files(&certs, name),
+        };
+        let mut agents = BTreeMap::new();
+        let mut agent_tasks = Vec::new();
+        let a = iea_auth_client::App::build(agent_settings(iea_auth_client::COMPONENT)).await?;
+        agents.insert(iea_auth_client::COMPONENT.to_owned(), a.local_addr().to_string());
+        agent_tasks.push(spawn(a.run_until(agents_stop.clone())));
+        let u = iea_update_client::App::build(agent_settings(iea_update_client::COMPONENT)).await?;
+        agents.insert(iea_update_client::COMPONENT.to_owned(), u.local_addr().to_string());
+        agent_tasks.push(spawn(u.run_until(agents_stop.clone())));
+        let c = iea_credential_verifier::App::build(agent_settings(iea_credential_verifier::COMPONENT)).await?;
+        agents.insert(iea_credential_verifier::COMPONENT.to_owned(), c.local_addr().to_string());
+        agent_tasks.push(spawn(c.run_until(agents_stop.clone())));
+
+        // Orchestrator.
+        let orchestrator = iea_orchestrator::App::build(iea_orchestrator::Settings {
+            listen: loopback(),
+            tls: pki::component_files(&certs, iea_orchestrator::COMPONENT),
+            data_dir: data_dir.clone(),
+            agents: iea_orchestrator::AgentAddresses {
+                auth_client: agents[iea_auth_client::COMPONENT].clone(),
+                update_client: agents[iea_update_client::COMPONENT].clone(),
+                credential_verifier: agents[iea_credential_verifier::COMPONENT].clone(),
+            },
+            ..Default::default()
+        })
+        .await?;
+        let orchestrator_addr = orchestrator.local_addr();
+        let orchestrator_task = spawn(orchestrator.run_until(orchestrator_stop.clone()));
+
+        let file = StackFile {
+            pid: std::process::id(),
+            data_dir: data_dir.clone(),
+            orchestrator: orchestrator_addr.to_string(),
+            ca: certs.join("ca.pem"),
+            orchestrator_server_name: iea_orchestrator::COMPONENT.to_owned(),
+            agents,
+            mocks,
+            mocks_admin_token: admin_token,
+            mocks_ca: pki::mock_files(&certs).ca,
+        };
+        pki::write_file(
+            &StackFile::path(&data_dir),
+            serde_json::to_string_pretty(&file)?.as_bytes(),
+            true,
+        )?;
+        tracing::info!(orchestrator = %file.orchestrator, "stack started");
+        Ok(Self {
+            file,
+            orchestrator_stop,
+            agents_stop,
+            mocks_stop,
+            orchestrator_task,
+            agent_tasks,
+            mock_tasks,
+        })
+    }
+
+    /// Stops the orchestrator (draining its calls), then the agents, then the mocks, and
+    /// removes `stack.json`. Returns the first failure any component reported.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        let mut note = |r: Result<anyhow::Result<()>, tokio::task::JoinError>| {
+            let r = r.map_err(anyhow::Error::from).and_then(|x| x);
+            if let Err(e) = r {
+                tracing::error!(error = format!("{e:#}"), "component failed");
+                first_error.get_or_insert(e);
+            }
+        };
+        self.orchestrator_stop.trigger();
+        note(self.orchestrator_task.await);
+        self.agents_stop.trigger();
+        for t in self.agent_tasks {
+            note(t.await);
+        }
+        self.mocks_stop.trigger();
+        for t in self.mock_tasks {
+            note(t.await);
+        }
+        let _ = std::fs::remove_file(StackFile::path(&self.file.data_dir));
+        tracing::info!("stack stopped");
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,1 +1,24 @@
-fn main() {}
+//! `iea`, the command line of iea-connect. See `iea --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod args;
+mod client;
+mod commands;
+mod output;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = args::Cli::parse();
+    let json = args.json;
+    iea_runtime::install_crypto_provider();
+    match commands::run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::print_error(&e, json);
+            ExitCode::FAILURE
+        }
+    }
+}

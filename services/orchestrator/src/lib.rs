@@ -1,0 +1,154 @@
+//! The orchestrator: the only owner of an installation's state (SQLite), the gRPC API
+//! that front-ends use, and the caller of the three agents.
+//!
+//! Layout:
+//! - [`store`]: the database, its migrations and queries;
+//! - [`sessions`]: accounts' passwords (argon2id), the bootstrap administrator, sessions;
+//! - [`agents`]: mutual-TLS channels to the agents, and their health;
+//! - `api`: the tonic services, thin, mapping typed errors to `ApiError`.
+//!
+//! Invariants: front-ends never reach an agent, agents never reach a front-end; nothing
+//! but this crate writes the database; no secret is logged or returned by the API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use iea_proto::v1::connection_server::ConnectionServer;
+use iea_proto::v1::credentials_server::CredentialsServer;
+use iea_proto::v1::sessions_server::SessionsServer;
+use iea_proto::v1::status_server::StatusServer;
+use iea_proto::v1::support_server::SupportServer;
+use iea_proto::v1::updates_server::UpdatesServer;
+use iea_proto::v1::users_server::UsersServer;
+use iea_runtime::grpc::GrpcServer;
+use iea_runtime::pki::TlsFiles;
+use iea_runtime::shutdown::Shutdown;
+use serde::{Deserialize, Serialize};
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+pub mod agents;
+mod api;
+pub mod sessions;
+pub mod store;
+
+pub use agents::AgentAddresses;
+
+pub const COMPONENT: &str = "orchestrator";
+/// Name of the database file in the data directory.
+pub const DATABASE_FILE: &str = "iea.db";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Front-end API address.
+    pub listen: SocketAddr,
+    /// The orchestrator's certificate and key (served to front-ends, presented to agents)
+    /// and the internal CA (agents' certificates must chain to it).
+    pub tls: TlsFiles,
+    /// Holds the database and the bootstrap administrator's password file.
+    pub data_dir: PathBuf,
+    pub agents: AgentAddresses,
+    /// The installed Impact emploi version.
+    pub software_version: String,
+    /// Lifetime of a front-end session.
+    pub session_ttl_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".parse().expect("literal address"),
+            tls: TlsFiles::default(),
+            data_dir: PathBuf::from("data"),
+            agents: AgentAddresses::default(),
+            software_version: "3.00.70".into(),
+            session_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+/// What every API service shares.
+pub struct Core {
+    pub(crate) sessions: sessions::Sessions,
+    pub(crate) agents: agents::Agents,
+    pub(crate) installation_id: String,
+    pub(crate) software_version: String,
+    pub(crate) started_at: i64,
+}
+
+pub struct App {
+    server: GrpcServer,
+    admin_password_file: Option<PathBuf>,
+}
+
+impl App {
+    /// Opens (or creates) the database, creates the bootstrap administrator on first
+    /// start, and binds the API.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+        let store = store::Store::open(&settings.data_dir.join(DATABASE_FILE))?;
+        let installation_id = store
+            .call(|conn| {
+                if let Some(id) = store::installation_id(conn)? {
+                    return Ok(id);
+                }
+                let id = format!("IEA-{}", sessions::random_secret(9).to_uppercase());
+                store::insert_installation(conn, &id, sessions::now())?;
+                tracing::info!(installation_id = %id, "installation created");
+                Ok(id)
+            })
+            .await?;
+        let sessions = sessions::Sessions::new(store.clone(), Duration::from_secs(settings.session_ttl_secs));
+        let admin_password_file = sessions.bootstrap(&settings.data_dir).await?;
+        let agents = agents::Agents::new(&settings.agents, &settings.tls)?;
+        let core = Arc::new(Core {
+            sessions,
+            agents,
+            installation_id,
+            software_version: settings.software_version.clone(),
+            started_at: sessions::now(),
+        });
+
+        let routes = Routes::new(StatusServer::new(api::StatusApi(core.clone())))
+            .add_service(SessionsServer::new(api::SessionsApi(core.clone())))
+            .add_service(UsersServer::new(api::UsersApi))
+            .add_service(CredentialsServer::new(api::CredentialsApi))
+            .add_service(ConnectionServer::new(api::ConnectionApi))
+            .add_service(UpdatesServer::new(api::UpdatesApi))
+            .add_service(SupportServer::new(api::SupportApi));
+        let names = [
+            <StatusServer<api::StatusApi> as NamedService>::NAME,
+            <SessionsServer<api::SessionsApi> as NamedService>::NAME,
+            <UsersServer<api::UsersApi> as NamedService>::NAME,
+            <CredentialsServer<api::CredentialsApi> as NamedService>::NAME,
+            <ConnectionServer<api::ConnectionApi> as NamedService>::NAME,
+            <UpdatesServer<api::UpdatesApi> as NamedService>::NAME,
+            <SupportServer<api::SupportApi> as NamedService>::NAME,
+        ];
+        // Front-ends authenticate the orchestrator by its certificate, then open a session.
+        let tls = iea_runtime::tls::server_config(&settings.tls, false)?;
+        let server = GrpcServer::bind(COMPONENT, settings.listen, Some(tls), routes, &names).await?;
+        Ok(Self {
+            server,
+            admin_password_file,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Set when this start created the bootstrap administrator.
+    pub fn admin_password_file(&self) -> Option<&std::path::Path> {
+        self.admin_password_file.as_deref()
+    }
+
+    pub async fn run_until(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        self.server.run_until(shutdown).await
+    }
+}

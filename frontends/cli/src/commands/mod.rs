@@ -1,0 +1,31 @@
+//! One module per command family.
+
+mod certs;
+mod session;
+mod stack;
+mod status;
+
+use crate::args::{Cli, Command};
+use crate::client;
+use crate::output::CliResult;
+
+/// What every command knows.
+pub struct Ctx {
+    pub json: bool,
+    pub data_dir: std::path::PathBuf,
+}
+
+pub async fn run(cli: Cli) -> CliResult {
+    let ctx = Ctx {
+        json: cli.json,
+        data_dir: client::data_dir(cli.data_dir),
+    };
+    match cli.command {
+        Command::Stack(c) => stack::run(&ctx, c).await,
+        Command::Certs(c) => certs::run(&ctx, c),
+        Command::Status(a) => status::run(&ctx, a).await,
+        Command::Login(a) => session::login(&ctx, a).await,
+        Command::Logout => session::logout(&ctx).await,
+        Command::Whoami => session::whoami(&ctx).await,
+    }
+}

@@ -1,0 +1,105 @@
+//! `iea login`, `iea logout`, `iea whoami`.
+
+use std::io::BufRead;
+
+use iea_proto::v1::sessions_client::SessionsClient;
+use iea_proto::v1::{LoginRequest, LogoutRequest, Role, WhoAmIRequest};
+use serde_json::json;
+
+use super::Ctx;
+use crate::args::LoginArgs;
+use crate::client::{self, SavedSession};
+use crate::output::{CliError, CliResult, print_json, rfc3339};
+
+fn role_name(r: i32) -> &'static str {
+    match Role::try_from(r) {
+        Ok(Role::Administrator) => "administrator",
+        Ok(Role::User) => "user",
+        _ => "unknown",
+    }
+}
+
+/// First line of standard input, without its line ending.
+fn read_password_line() -> CliResult<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::new("stdin_unreadable", format!("Lecture du mot de passe impossible : {e}")))?;
+    let pw = line.strip_suffix('\n').unwrap_or(&line);
+    let pw = pw.strip_suffix('\r').unwrap_or(pw).to_owned();
+    if pw.is_empty() {
+        return Err(CliError::new("invalid_input", "Aucun mot de passe n'a été lu sur l'entrée standard."));
+    }
+    Ok(pw)
+}
+
+pub async fn login(ctx: &Ctx, args: LoginArgs) -> CliResult {
+    let password = read_password_line()?;
+    let stack = client::stack_file(&ctx.data_dir)?;
+    let channel = client::connect(&stack).await?;
+    let resp = SessionsClient::new(channel)
+        .login(LoginRequest {
+            user: args.user,
+            password,
+        })
+        .await?
+        .into_inner();
+    let user = resp.user.unwrap_or_default();
+    let expires_at = resp.expires_at.as_ref().map(|t| t.seconds).unwrap_or(0);
+    client::save_session(
+        &ctx.data_dir,
+        &SavedSession {
+            user: user.name.clone(),
+            token: resp.token,
+            expires_at,
+        },
+    )?;
+    if ctx.json {
+        print_json(&json!({"user": user.name, "role": role_name(user.role), "expires_at": rfc3339(resp.expires_at.as_ref())}));
+    } else {
+        println!(
+            "Session ouverte pour « {} », valable jusqu'au {} (UTC).",
+            user.name,
+            rfc3339(resp.expires_at.as_ref()).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub async fn logout(ctx: &Ctx) -> CliResult {
+    let stack = client::stack_file(&ctx.data_dir)?;
+    let channel = client::connect(&stack).await?;
+    let result = SessionsClient::new(channel)
+        .logout(client::authed(&ctx.data_dir, LogoutRequest {}))
+        .await;
+    client::forget_session(&ctx.data_dir);
+    match result {
+        Ok(_) => {}
+        // Already gone on the server: the local copy is removed all the same.
+        Err(s) if s.code() == tonic::Code::Unauthenticated => {}
+        Err(s) => return Err(s.into()),
+    }
+    if ctx.json {
+        print_json(&json!({"logged_out": true}));
+    } else {
+        println!("Session fermée.");
+    }
+    Ok(())
+}
+
+pub async fn whoami(ctx: &Ctx) -> CliResult {
+    let stack = client::stack_file(&ctx.data_dir)?;
+    let channel = client::connect(&stack).await?;
+    let user = SessionsClient::new(channel)
+        .who_am_i(client::authed(&ctx.data_dir, WhoAmIRequest {}))
+        .await?
+        .into_inner();
+    if ctx.json {
+        print_json(&json!({"user": user.name, "role": role_name(user.role)}));
+    } else {
+        let role = if role_name(user.role) == "administrator" { "administrateur" } else { "utilisateur" };
+        println!("{} ({role})", user.name);
+    }
+    Ok(())
+}

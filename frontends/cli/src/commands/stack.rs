@@ -1,0 +1,47 @@
+//! `iea stack up`: the whole stack in this process until Ctrl-C.
+
+use iea_stack::{RunningStack, StackOptions};
+
+use super::Ctx;
+use crate::args::StackCommand;
+use crate::output::{CliError, CliResult, print_json};
+
+pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
+    let StackCommand::Up { demo } = cmd;
+    iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::from_env(), "info");
+    let stack = RunningStack::start(StackOptions {
+        data_dir: ctx.data_dir.clone(),
+        demo,
+    })
+    .await
+    .map_err(|e| CliError::new("stack_start_failed", format!("La pile n'a pas pu démarrer : {e:#}")))?;
+    let admin_password = stack.file.data_dir.join("admin-password");
+    if ctx.json {
+        print_json(&serde_json::to_value(&stack.file).map_err(|e| CliError::new("internal", e.to_string()))?);
+    } else {
+        println!("Pile iea-connect démarrée (répertoire {}).", stack.file.data_dir.display());
+        println!("  Orchestrateur : {}", stack.file.orchestrator);
+        for (name, addr) in &stack.file.agents {
+            println!("  Agent {name} : {addr}");
+        }
+        for (name, m) in &stack.file.mocks {
+            println!("  Serveur simulé {name} : {} (administration {})", m.https, m.admin);
+        }
+        if admin_password.exists() {
+            println!("Mot de passe initial du compte « Administrateur » : {}", admin_password.display());
+        }
+        println!("Ctrl-C pour arrêter.");
+    }
+    iea_runtime::shutdown::signal().await;
+    if !ctx.json {
+        println!("Arrêt en cours…");
+    }
+    stack
+        .stop()
+        .await
+        .map_err(|e| CliError::new("stack_stop_failed", format!("L'arrêt de la pile a rencontré une erreur : {e:#}")))?;
+    if !ctx.json {
+        println!("Pile arrêtée.");
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! What the command prints: French sentences for people, JSON for programs, and one
+//! error shape for both.
+
+use iea_proto::error::ApiError;
+use serde_json::json;
+
+/// A failure of a command: stable code (English) and French message.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: String,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ApiError> for CliError {
+    fn from(e: ApiError) -> Self {
+        Self {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+impl From<tonic::Status> for CliError {
+    fn from(s: tonic::Status) -> Self {
+        ApiError::from_status(&s).into()
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+pub fn print_error(e: &CliError, json: bool) {
+    if json {
+        println!("{}", json!({"error": {"code": e.code, "message": e.message}}));
+    } else {
+        eprintln!("Erreur : {}", e.message);
+    }
+}
+
+pub fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+/// RFC 3339 form of a protobuf timestamp.
+pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Option<String> {
+    let ts = ts?;
+    time::OffsetDateTime::from_unix_timestamp(ts.seconds)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}

@@ -1,0 +1,141 @@
+//! The orchestrator's side of the three agents: one lazily connected mutual-TLS channel
+//! each, the generated clients, and their health.
+//!
+//! A channel connects on first use and reconnects after an agent restarts, so an agent
+//! that is down makes calls fail (the status says so); it never stops the orchestrator.
+
+use std::time::{Duration, Instant};
+
+use iea_proto::agent::v1::auth_agent_client::AuthAgentClient;
+use iea_proto::agent::v1::credential_agent_client::CredentialAgentClient;
+use iea_proto::agent::v1::update_agent_client::UpdateAgentClient;
+use iea_runtime::pki::TlsFiles;
+use serde::{Deserialize, Serialize};
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// Bound on one call to an agent. An agent's own network calls are bounded by the
+/// connection mode (at most 30 s in extended mode, with retries), so this is wider.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bound on a health check.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the agents listen (`host:port`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentAddresses {
+    pub auth_client: String,
+    pub update_client: String,
+    pub credential_verifier: String,
+}
+
+impl Default for AgentAddresses {
+    fn default() -> Self {
+        Self {
+            auth_client: "auth-client:50061".into(),
+            update_client: "update-client:50062".into(),
+            credential_verifier: "credential-verifier:50063".into(),
+        }
+    }
+}
+
+/// One agent: its name (also the name its certificate carries), address and channel.
+#[derive(Clone)]
+pub struct AgentChannel {
+    pub name: &'static str,
+    pub address: String,
+    pub service: &'static str,
+    channel: Channel,
+}
+
+#[derive(Clone)]
+pub struct Agents {
+    pub auth: AgentChannel,
+    pub update: AgentChannel,
+    pub credentials: AgentChannel,
+}
+
+/// Health of one agent, as seen from the orchestrator.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub name: &'static str,
+    pub address: String,
+    pub healthy: bool,
+    pub latency: Duration,
+    /// English detail when unhealthy.
+    pub detail: String,
+}
+
+impl Agents {
+    /// `tls` is the orchestrator's own certificate (presented to agents) and the internal CA.
+    pub fn new(addresses: &AgentAddresses, tls: &TlsFiles) -> anyhow::Result<Self> {
+        let make = |name: &'static str, service: &'static str, address: &str| -> anyhow::Result<AgentChannel> {
+            let cfg = iea_runtime::tls::client_config(tls, name)?;
+            Ok(AgentChannel {
+                name,
+                service,
+                address: address.to_owned(),
+                channel: iea_runtime::grpc::channel(address, cfg, CALL_TIMEOUT)?,
+            })
+        };
+        Ok(Self {
+            auth: make("auth-client", "iea.agent.v1.AuthAgent", &addresses.auth_client)?,
+            update: make("update-client", "iea.agent.v1.UpdateAgent", &addresses.update_client)?,
+            credentials: make(
+                "credential-verifier",
+                "iea.agent.v1.CredentialAgent",
+                &addresses.credential_verifier,
+            )?,
+        })
+    }
+
+    pub fn auth_client(&self) -> AuthAgentClient<Channel> {
+        AuthAgentClient::new(self.auth.channel.clone())
+    }
+
+    pub fn update_client(&self) -> UpdateAgentClient<Channel> {
+        UpdateAgentClient::new(self.update.channel.clone())
+    }
+
+    pub fn credential_client(&self) -> CredentialAgentClient<Channel> {
+        CredentialAgentClient::new(self.credentials.channel.clone())
+    }
+
+    /// Checks the three agents at once.
+    pub async fn health(&self) -> Vec<Health> {
+        let (a, u, c) = tokio::join!(
+            check(&self.auth),
+            check(&self.update),
+            check(&self.credentials)
+        );
+        vec![a, u, c]
+    }
+}
+
+#[tracing::instrument(skip_all, fields(agent = agent.name))]
+async fn check(agent: &AgentChannel) -> Health {
+    let started = Instant::now();
+    let mut client = HealthClient::new(agent.channel.clone());
+    let req = HealthCheckRequest {
+        service: agent.service.to_owned(),
+    };
+    let result = tokio::time::timeout(HEALTH_TIMEOUT, client.check(req)).await;
+    let latency = started.elapsed();
+    let (healthy, detail) = match result {
+        Ok(Ok(resp)) if resp.get_ref().status == ServingStatus::Serving as i32 => (true, String::new()),
+        Ok(Ok(resp)) => (false, format!("health status {}", resp.get_ref().status)),
+        Ok(Err(status)) => (false, format!("{}: {}", status.code(), status.message())),
+        Err(_) => (false, format!("no answer within {} s", HEALTH_TIMEOUT.as_secs())),
+    };
+    if !healthy {
+        tracing::warn!(detail, "agent unhealthy");
+    }
+    Health {
+        name: agent.name,
+        address: agent.address.clone(),
+        healthy,
+        latency,
+        detail,
+    }
+}

@@ -1,0 +1,79 @@
+//! The front-end gRPC API: one tonic service per area, each a thin layer that checks the
+//! session, calls the domain modules, and turns their typed errors into [`ApiError`]s
+//! (stable code + French sentence). No domain decision is taken here.
+
+use std::sync::Arc;
+
+use iea_proto::error::ApiError;
+use tonic::Request;
+
+use crate::Core;
+use crate::sessions::{Principal, SessionError};
+
+mod sessions;
+mod status;
+mod unimplemented;
+
+pub use sessions::SessionsApi;
+pub use status::StatusApi;
+pub use unimplemented::{ConnectionApi, CredentialsApi, SupportApi, UpdatesApi, UsersApi};
+
+/// The bearer token of a request, from `authorization: Bearer <token>`.
+fn bearer<T>(req: &Request<T>) -> Option<&str> {
+    req.metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The caller of `req`, or `unauthenticated`.
+async fn principal<T>(core: &Arc<Core>, req: &Request<T>) -> Result<Principal, ApiError> {
+    let token = bearer(req).ok_or_else(|| {
+        ApiError::unauthenticated("Vous devez vous connecter : iea login --user NOM --password-stdin.")
+    })?;
+    core.sessions.authenticate(token).await.map_err(session_error)
+}
+
+fn session_error(e: SessionError) -> ApiError {
+    match e {
+        SessionError::InvalidCredentials => ApiError::new(
+            tonic::Code::Unauthenticated,
+            "invalid_credentials",
+            "Nom d'utilisateur ou mot de passe incorrect.",
+        ),
+        SessionError::Locked { until } => ApiError::new(
+            tonic::Code::PermissionDenied,
+            "account_locked",
+            format!(
+                "Trop d'essais infructueux : ce compte est bloqué jusqu'à {} (heure UTC).",
+                format_time(until)
+            ),
+        ),
+        SessionError::NoSession => ApiError::unauthenticated(
+            "Votre session a expiré ou n'existe pas : reconnectez-vous avec iea login.",
+        ),
+        SessionError::Internal(e) => internal(e),
+    }
+}
+
+/// Logs an unexpected error and returns the generic one: details stay in the log.
+fn internal(e: anyhow::Error) -> ApiError {
+    tracing::error!(error = format!("{e:#}"), "internal error");
+    ApiError::internal()
+}
+
+fn format_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(time::macros::format_description!("[hour]:[minute]")).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+pub(crate) fn timestamp(unix: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: unix,
+        nanos: 0,
+    }
+}

@@ -1,0 +1,159 @@
+//! Areas of the front-end API that later versions provide. Each RPC answers
+//! UNIMPLEMENTED with the code `unimplemented` and names the feature in French; none
+//! returns an invented result.
+
+
+use iea_proto::agent::v1 as agent;
+use iea_proto::error::ApiError;
+use iea_proto::v1::*;
+use tonic::{Request, Response, Status};
+
+
+type Stream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
+
+fn not_yet<T>(feature: &str) -> Result<Response<T>, Status> {
+    Err(ApiError::unimplemented(feature).into())
+}
+
+pub struct UsersApi;
+
+#[tonic::async_trait]
+impl users_server::Users for UsersApi {
+    async fn list_users(&self, _: Request<ListUsersRequest>) -> Result<Response<ListUsersResponse>, Status> {
+        not_yet("comptes utilisateurs")
+    }
+    async fn add_user(&self, _: Request<AddUserRequest>) -> Result<Response<UserInfo>, Status> {
+        not_yet("comptes utilisateurs")
+    }
+    async fn remove_user(&self, _: Request<RemoveUserRequest>) -> Result<Response<RemoveUserResponse>, Status> {
+        not_yet("comptes utilisateurs")
+    }
+    async fn change_password(
+        &self,
+        _: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        not_yet("comptes utilisateurs")
+    }
+    async fn get_installation_mode(
+        &self,
+        _: Request<GetInstallationModeRequest>,
+    ) -> Result<Response<InstallationModeMessage>, Status> {
+        not_yet("mode d'installation (monoposte ou réseau)")
+    }
+    async fn set_installation_mode(
+        &self,
+        _: Request<InstallationModeMessage>,
+    ) -> Result<Response<InstallationModeMessage>, Status> {
+        not_yet("mode d'installation (monoposte ou réseau)")
+    }
+}
+
+pub struct CredentialsApi;
+
+#[tonic::async_trait]
+impl credentials_server::Credentials for CredentialsApi {
+    async fn set_credentials(&self, _: Request<SetCredentialsRequest>) -> Result<Response<CredentialSummary>, Status> {
+        not_yet("identifiants Net-entreprises")
+    }
+    async fn get_credentials(&self, _: Request<GetCredentialsRequest>) -> Result<Response<CredentialSummary>, Status> {
+        not_yet("identifiants Net-entreprises")
+    }
+    async fn list_credentials(
+        &self,
+        _: Request<ListCredentialsRequest>,
+    ) -> Result<Response<ListCredentialsResponse>, Status> {
+        not_yet("identifiants Net-entreprises")
+    }
+    async fn copy_credentials(
+        &self,
+        _: Request<CopyCredentialsRequest>,
+    ) -> Result<Response<ListCredentialsResponse>, Status> {
+        not_yet("copie des identifiants Net-entreprises")
+    }
+    async fn verify_credentials(
+        &self,
+        _: Request<VerifyCredentialsRequest>,
+    ) -> Result<Response<VerificationResult>, Status> {
+        not_yet("vérification des identifiants Net-entreprises")
+    }
+    type VerifyAllCredentialsStream = Stream<VerificationResult>;
+    async fn verify_all_credentials(
+        &self,
+        _: Request<VerifyAllCredentialsRequest>,
+    ) -> Result<Response<Self::VerifyAllCredentialsStream>, Status> {
+        not_yet("vérification des identifiants Net-entreprises")
+    }
+}
+
+pub struct ConnectionApi;
+
+#[tonic::async_trait]
+impl connection_server::Connection for ConnectionApi {
+    async fn get_connection_settings(
+        &self,
+        _: Request<GetConnectionSettingsRequest>,
+    ) -> Result<Response<ConnectionSettings>, Status> {
+        not_yet("paramètres de connexion")
+    }
+    async fn update_connection_settings(
+        &self,
+        _: Request<ConnectionSettings>,
+    ) -> Result<Response<ConnectionSettings>, Status> {
+        not_yet("paramètres de connexion")
+    }
+    async fn test_server_access(
+        &self,
+        _: Request<TestServerAccessRequest>,
+    ) -> Result<Response<TestServerAccessResponse>, Status> {
+        not_yet("tester l'accès aux serveurs")
+    }
+    async fn propose_repairs(&self, _: Request<ProposeRepairsRequest>) -> Result<Response<ProposeRepairsResponse>, Status> {
+        not_yet("assistant de réparation de la connexion")
+    }
+    async fn apply_repair(&self, _: Request<ApplyRepairRequest>) -> Result<Response<ApplyRepairResponse>, Status> {
+        not_yet("assistant de réparation de la connexion")
+    }
+}
+
+pub struct UpdatesApi;
+
+#[tonic::async_trait]
+impl updates_server::Updates for UpdatesApi {
+    async fn check_updates(&self, _: Request<CheckUpdatesRequest>) -> Result<Response<agent::CheckResponse>, Status> {
+        not_yet("recherche des mises à jour")
+    }
+    async fn get_release_notes(
+        &self,
+        _: Request<GetReleaseNotesRequest>,
+    ) -> Result<Response<agent::ReleaseNotes>, Status> {
+        not_yet("notes de version (Lisez-moi)")
+    }
+    type ApplyUpdateStream = Stream<agent::ApplyProgress>;
+    async fn apply_update(&self, _: Request<ApplyUpdateRequest>) -> Result<Response<Self::ApplyUpdateStream>, Status> {
+        not_yet("mettre à jour Impact Emploi maintenant")
+    }
+    async fn list_pending_scripts(
+        &self,
+        _: Request<ListPendingScriptsRequest>,
+    ) -> Result<Response<agent::ListScriptsResponse>, Status> {
+        not_yet("scripts de maintenance")
+    }
+    async fn apply_pending_scripts(
+        &self,
+        _: Request<ApplyPendingScriptsRequest>,
+    ) -> Result<Response<agent::ApplyScriptsResponse>, Status> {
+        not_yet("scripts de maintenance")
+    }
+}
+
+pub struct SupportApi;
+
+#[tonic::async_trait]
+impl support_server::Support for SupportApi {
+    async fn prepare_support_request(
+        &self,
+        _: Request<PrepareSupportRequestRequest>,
+    ) -> Result<Response<SupportRequest>, Status> {
+        not_yet("demande de support technique")
+    }
+}

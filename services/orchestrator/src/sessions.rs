@@ -1,0 +1,246 @@
+//! Accounts' Impact emploi passwords and front-end sessions.
+//!
+//! Passwords are stored as argon2id hashes. A session token is 256 random bits shown to
+//! the front-end once; the database keeps only its SHA-256, so a copy of the database
+//! does not open sessions. Five wrong passwords in a row lock an account for 15 minutes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use rand::rngs::OsRng;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::store::{self, Role, Store};
+
+/// The account IEA creates on every installation.
+pub const BOOTSTRAP_ADMIN: &str = "Administrateur";
+/// File, in the data directory, holding the bootstrap administrator's first password.
+pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
+
+const MAX_FAILED_LOGINS: i64 = 5;
+const LOCK_SECONDS: i64 = 15 * 60;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    #[error("account locked after repeated failures")]
+    Locked { until: i64 },
+    #[error("no valid session")]
+    NoSession,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    store: Store,
+    ttl: Duration,
+}
+
+/// An opened session. The token is secret: it is returned once, never logged.
+pub struct OpenedSession {
+    pub token: SecretString,
+    pub expires_at: i64,
+    pub principal: Principal,
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A new random secret, URL-safe base64 of `bytes` random bytes.
+pub fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// argon2id hash in PHC string form. Slow on purpose: call from a blocking context.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+impl Sessions {
+    pub fn new(store: Store, ttl: Duration) -> Self {
+        Self { store, ttl }
+    }
+
+    /// On an installation without accounts, creates `Administrateur` with a random
+    /// password written to `data_dir/admin-password` (mode 0600). Returns that path when
+    /// it did so.
+    pub async fn bootstrap(&self, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+        let data_dir = data_dir.to_owned();
+        self.store
+            .call(move |conn| {
+                if store::user_count(conn)? > 0 {
+                    return Ok(None);
+                }
+                let password = random_secret(15);
+                let hash = hash_password(&password)?;
+                let path = data_dir.join(ADMIN_PASSWORD_FILE);
+                // The file first: an account whose password nobody can read is worse than
+                // a file for an account that a failed insert will create at next start.
+                iea_runtime::pki::write_file(&path, format!("{password}\n").as_bytes(), true)?;
+                store::insert_user(conn, BOOTSTRAP_ADMIN, Role::Administrator, &hash, now())?;
+                tracing::info!(user = BOOTSTRAP_ADMIN, path = %path.display(), "bootstrap administrator created");
+                Ok(Some(path))
+            })
+            .await
+    }
+
+    pub async fn login(&self, name: &str, password: SecretString) -> Result<OpenedSession, SessionError> {
+        let name = name.to_owned();
+        let ttl = self.ttl.as_secs() as i64;
+        self.store
+            .call(move |conn| {
+                let now = now();
+                let Some(user) = store::user_by_name(conn, &name)? else {
+                    // Same cost as a real check, so timing does not tell which names exist.
+                    let _ = verify_password(password.expose_secret(), dummy_hash());
+                    return Ok(Err(SessionError::InvalidCredentials));
+                };
+                if let Some(until) = user.locked_until.filter(|u| *u > now) {
+                    return Ok(Err(SessionError::Locked { until }));
+                }
+                if !verify_password(password.expose_secret(), &user.password_hash) {
+                    let failures = if user.locked_until.is_some() { 1 } else { user.failed_logins + 1 };
+                    let lock = (failures >= MAX_FAILED_LOGINS).then_some(now + LOCK_SECONDS);
+                    if user.locked_until.is_some() {
+                        store::reset_failed_logins(conn, user.id)?;
+                    }
+                    store::record_failed_login(conn, user.id, lock)?;
+                    tracing::warn!(user = %user.name, failures, "failed login");
+                    return Ok(Err(match lock {
+                        Some(until) => SessionError::Locked { until },
+                        None => SessionError::InvalidCredentials,
+                    }));
+                }
+                store::reset_failed_logins(conn, user.id)?;
+                let token = random_secret(32);
+                let expires_at = now + ttl;
+                store::insert_session(conn, &token_hash(&token), user.id, now, expires_at)?;
+                tracing::info!(user = %user.name, "session opened");
+                Ok(Ok(OpenedSession {
+                    token: SecretString::from(token),
+                    expires_at,
+                    principal: Principal {
+                        user_id: user.id,
+                        name: user.name,
+                        role: user.role,
+                    },
+                }))
+            })
+            .await?
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, SessionError> {
+        let hash = token_hash(token);
+        let user = self.store.call(move |conn| Ok(store::session_user(conn, &hash, now())?)).await?;
+        user.map(|u| Principal {
+            user_id: u.id,
+            name: u.name,
+            role: u.role,
+        })
+        .ok_or(SessionError::NoSession)
+    }
+
+    pub async fn logout(&self, token: &str) -> Result<(), SessionError> {
+        let hash = token_hash(token);
+        self.store.call(move |conn| Ok(store::delete_session(conn, &hash)?)).await?;
+        Ok(())
+    }
+}
+
+/// The hash of a random password nobody knows, for constant-cost refusals.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password(&random_secret(16)).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sessions() -> (tempfile::TempDir, Sessions, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("iea.db")).unwrap();
+        let s = Sessions::new(store, Duration::from_secs(3600));
+        let path = s.bootstrap(dir.path()).await.unwrap().unwrap();
+        let pw = std::fs::read_to_string(path).unwrap().trim().to_owned();
+        (dir, s, pw)
+    }
+
+    #[tokio::test]
+    async fn the_bootstrap_administrator_logs_in_with_the_written_password_once_created() {
+        let (dir, s, pw) = sessions().await;
+        assert!(s.bootstrap(dir.path()).await.unwrap().is_none(), "second bootstrap must do nothing");
+        let opened = s.login(BOOTSTRAP_ADMIN, SecretString::from(pw)).await.unwrap();
+        let who = s.authenticate(opened.token.expose_secret()).await.unwrap();
+        assert_eq!(who.name, BOOTSTRAP_ADMIN);
+        assert_eq!(who.role, Role::Administrator);
+        s.logout(opened.token.expose_secret()).await.unwrap();
+        assert!(matches!(s.authenticate(opened.token.expose_secret()).await, Err(SessionError::NoSession)));
+    }
+
+    #[tokio::test]
+    async fn five_wrong_passwords_lock_the_account_even_for_the_right_one() {
+        let (_dir, s, pw) = sessions().await;
+        for _ in 0..4 {
+            assert!(matches!(
+                s.login(BOOTSTRAP_ADMIN, SecretString::from("faux")).await,
+                Err(SessionError::InvalidCredentials)
+            ));
+        }
+        assert!(matches!(
+            s.login(BOOTSTRAP_ADMIN, SecretString::from("faux")).await,
+            Err(SessionError::Locked { .. })
+        ));
+        assert!(matches!(
+            s.login(BOOTSTRAP_ADMIN, SecretString::from(pw)).await,
+            Err(SessionError::Locked { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_gets_the_same_refusal_as_a_wrong_password() {
+        let (_dir, s, _pw) = sessions().await;
+        assert!(matches!(
+            s.login("Personne", SecretString::from("x")).await,
+            Err(SessionError::InvalidCredentials)
+        ));
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_valid_hash() {
+        assert!(PasswordHash::new(dummy_hash()).is_ok());
+    }
+}
