@@ -1,0 +1,186 @@
+//! The control API under `/__admin/` (the kit adds the bearer check and the faults):
+//! installations, minimum version, counters, and the support desk's daily password.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::daily_password::{daily_password, format_date, paris_today, parse_date};
+use crate::store::{Installation, InstallationPatch, InstallationView, NewInstallation, Store};
+use crate::version::Version;
+
+pub fn routes(store: Store) -> Router {
+    Router::new()
+        .route(
+            "/__admin/installations",
+            axum::routing::post(create_installation),
+        )
+        .route(
+            "/__admin/installations/{id}",
+            get(get_installation).patch(patch_installation),
+        )
+        .route(
+            "/__admin/installations/{id}/daily-password",
+            get(get_daily_password),
+        )
+        .route(
+            "/__admin/minimum-version",
+            get(get_minimum_version).put(put_minimum_version),
+        )
+        .route("/__admin/stats", get(get_stats))
+        .with_state(store)
+}
+
+/// An admin error: `{"error": code, "message": French sentence}`.
+#[derive(Debug, Serialize)]
+struct AdminError {
+    #[serde(skip)]
+    status: StatusCode,
+    error: &'static str,
+    message: String,
+}
+
+impl AdminError {
+    fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_input",
+            message: message.into(),
+        }
+    }
+
+    fn not_found(id: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            error: "not_found",
+            message: format!("L'installation « {id} » est inconnue."),
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self)).into_response()
+    }
+}
+
+fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, AdminError> {
+    serde_json::from_slice(body)
+        .map_err(|e| AdminError::invalid(format!("Corps JSON invalide : {e}")))
+}
+
+async fn create_installation(
+    State(store): State<Store>,
+    body: Bytes,
+) -> Result<Response, AdminError> {
+    let new: NewInstallation = parse_body(&body)?;
+    let inst = Installation::try_from(new).map_err(|e| AdminError::invalid(e.to_string()))?;
+    let view = InstallationView::from(&inst);
+    let created = store.upsert(inst);
+    tracing::info!(installation_id = %view.installation_id, status = ?view.status, created, "installation registered");
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(view)).into_response())
+}
+
+async fn get_installation(
+    State(store): State<Store>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<InstallationView>, AdminError> {
+    let inst = store.get(&id).ok_or_else(|| AdminError::not_found(&id))?;
+    Ok(axum::Json(InstallationView::from(&inst)))
+}
+
+async fn patch_installation(
+    State(store): State<Store>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<axum::Json<InstallationView>, AdminError> {
+    let patch: InstallationPatch = parse_body(&body)?;
+    let inst = store
+        .patch(&id, patch)
+        .map_err(|e| AdminError::invalid(e.to_string()))?
+        .ok_or_else(|| AdminError::not_found(&id))?;
+    tracing::info!(installation_id = %id, status = ?inst.status, "installation changed");
+    Ok(axum::Json(InstallationView::from(&inst)))
+}
+
+#[derive(Debug, Deserialize)]
+struct DateQuery {
+    date: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct DailyPasswordView {
+    installation_id: String,
+    date: String,
+    daily_password: String,
+}
+
+async fn get_daily_password(
+    State(store): State<Store>,
+    Path(id): Path<String>,
+    Query(q): Query<DateQuery>,
+) -> Result<axum::Json<DailyPasswordView>, AdminError> {
+    let date = match q.date.as_deref() {
+        None | Some("") => paris_today(),
+        Some(text) => format_date(parse_date(text).ok_or_else(|| {
+            AdminError::invalid(format!("« {text} » n'est pas une date AAAA-MM-JJ."))
+        })?),
+    };
+    let inst = store.get(&id).ok_or_else(|| AdminError::not_found(&id))?;
+    let secret = inst.secret.ok_or_else(|| AdminError {
+        status: StatusCode::CONFLICT,
+        error: "no_secret",
+        message: format!(
+            "L'installation « {id} » n'a pas de secret enregistré : aucun mot de passe du jour."
+        ),
+    })?;
+    tracing::info!(installation_id = %id, %date, "daily password given out");
+    Ok(axum::Json(DailyPasswordView {
+        daily_password: daily_password(&secret, &id, &date),
+        installation_id: id,
+        date,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MinimumVersion {
+    /// `null` removes the minimum.
+    minimum_version: Option<String>,
+}
+
+async fn get_minimum_version(State(store): State<Store>) -> axum::Json<MinimumVersion> {
+    axum::Json(MinimumVersion {
+        minimum_version: store.minimum_version().map(|v| v.to_string()),
+    })
+}
+
+async fn put_minimum_version(
+    State(store): State<Store>,
+    body: Bytes,
+) -> Result<axum::Json<MinimumVersion>, AdminError> {
+    let req: MinimumVersion = parse_body(&body)?;
+    let version = req
+        .minimum_version
+        .as_deref()
+        .map(Version::parse)
+        .transpose()
+        .map_err(|e| AdminError::invalid(e.to_string()))?;
+    tracing::info!(minimum_version = ?req.minimum_version, "minimum version changed");
+    store.set_minimum_version(version);
+    Ok(axum::Json(req))
+}
+
+async fn get_stats(State(store): State<Store>) -> impl IntoResponse {
+    axum::Json(store.stats().view())
+}
