@@ -35,6 +35,7 @@ impl HttpClient {
         let tls = tls_config(settings)?;
         let mut b = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .dns_resolver(Arc::new(SystemResolver))
             .user_agent(user_agent)
             .connect_timeout(settings.connect_timeout())
             .timeout(settings.request_timeout())
@@ -146,4 +147,25 @@ fn tls_config(settings: &NetworkSettings) -> Result<rustls::ClientConfig, NetErr
         _ => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
     };
     Ok(cfg)
+}
+
+/// The system's resolver (getaddrinfo), except that names under `.invalid` fail at once
+/// without a query, as RFC 6761 §6.4 asks of resolution libraries.
+struct SystemResolver;
+
+impl reqwest::dns::Resolve for SystemResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            if host == "invalid" || host.ends_with(".invalid") {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "failed to lookup address information: reserved .invalid name",
+                );
+                return Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
