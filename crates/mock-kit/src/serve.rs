@@ -130,13 +130,15 @@ impl MockServer {
             admin = %self.admin_addr(),
             "ready"
         );
-        let graceful = Arc::new(GracefulShutdown::new());
+        // Connection tasks hold a `Watcher` each, never the `GracefulShutdown` itself, so
+        // that a kept-alive connection cannot stop the shutdown from being started.
+        let graceful = GracefulShutdown::new();
         let https = accept_loop(
             self.https,
             Some(self.acceptor),
             self.service.clone(),
             Some(self.faults.clone()),
-            graceful.clone(),
+            &graceful,
             shutdown.clone(),
         );
         let http = accept_loop(
@@ -144,12 +146,11 @@ impl MockServer {
             None,
             self.service,
             Some(self.faults),
-            graceful.clone(),
+            &graceful,
             shutdown.clone(),
         );
-        let admin = accept_loop(self.admin, None, self.admin_router, None, graceful.clone(), shutdown);
+        let admin = accept_loop(self.admin, None, self.admin_router, None, &graceful, shutdown);
         tokio::join!(https, http, admin);
-        let graceful = Arc::try_unwrap(graceful).map_err(|_| anyhow::anyhow!("graceful handle still shared"))?;
         graceful.shutdown().await;
         tracing::info!(mock = name, "stopped");
         Ok(())
@@ -161,7 +162,7 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     router: Router,
     faults: Option<Faults>,
-    graceful: Arc<GracefulShutdown>,
+    graceful: &GracefulShutdown,
     shutdown: Shutdown,
 ) {
     let stop = shutdown.wait();
@@ -186,7 +187,7 @@ async fn accept_loop(
         }
         let router = router.clone();
         let tls = tls.clone();
-        let graceful = graceful.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let service = TowerToHyperService::new(router);
             let builder = auto::Builder::new(TokioExecutor::new());
@@ -194,7 +195,7 @@ async fn accept_loop(
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls_stream) => {
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                        graceful.watch(conn.into_owned()).await
+                        watcher.watch(conn.into_owned()).await
                     }
                     Err(e) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -203,7 +204,7 @@ async fn accept_loop(
                 },
                 None => {
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    graceful.watch(conn.into_owned()).await
+                    watcher.watch(conn.into_owned()).await
                 }
             };
             if let Err(e) = result {
