@@ -71,7 +71,10 @@ async fn get_faults(State(faults): State<Faults>) -> Json<FaultSettings> {
     Json(faults.get())
 }
 
-async fn set_faults(State(faults): State<Faults>, Json(settings): Json<FaultSettings>) -> Json<FaultSettings> {
+async fn set_faults(
+    State(faults): State<Faults>,
+    Json(settings): Json<FaultSettings>,
+) -> Json<FaultSettings> {
     tracing::info!(?settings, "faults changed");
     faults.set(settings.clone());
     Json(settings)

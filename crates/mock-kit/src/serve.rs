@@ -82,7 +82,8 @@ impl MockServer {
         admin: Router,
         faults: Faults,
     ) -> anyhow::Result<Self> {
-        let acceptor = tls_acceptor(&listen.tls).with_context(|| format!("{name}: TLS material"))?;
+        let acceptor =
+            tls_acceptor(&listen.tls).with_context(|| format!("{name}: TLS material"))?;
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -90,7 +91,10 @@ impl MockServer {
         };
         let service = service
             .route("/healthz", axum::routing::get(|| async { "ok" }))
-            .layer(middleware::from_fn_with_state(faults.clone(), Faults::layer));
+            .layer(middleware::from_fn_with_state(
+                faults.clone(),
+                Faults::layer,
+            ));
         let token: Arc<str> = listen.admin_token.clone().into();
         let admin_router = admin
             .merge(faults.admin_routes())
@@ -149,7 +153,14 @@ impl MockServer {
             &graceful,
             shutdown.clone(),
         );
-        let admin = accept_loop(self.admin, None, self.admin_router, None, &graceful, shutdown);
+        let admin = accept_loop(
+            self.admin,
+            None,
+            self.admin_router,
+            None,
+            &graceful,
+            shutdown,
+        );
         tokio::join!(https, http, admin);
         graceful.shutdown().await;
         tracing::info!(mock = name, "stopped");
@@ -194,7 +205,8 @@ async fn accept_loop(
             let result = match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls_stream) => {
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                        let conn = builder
+                            .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
                         watcher.watch(conn.into_owned()).await
                     }
                     Err(e) => {
@@ -203,7 +215,8 @@ async fn accept_loop(
                     }
                 },
                 None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(conn.into_owned()).await
                 }
             };
@@ -243,7 +256,9 @@ pub async fn require_bearer(State(token): State<Arc<str>>, req: Request, next: N
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(p) if !token.is_empty() && constant_time_eq(p.as_bytes(), token.as_bytes()) => next.run(req).await,
+        Some(p) if !token.is_empty() && constant_time_eq(p.as_bytes(), token.as_bytes()) => {
+            next.run(req).await
+        }
         _ => StatusCode::UNAUTHORIZED.into_response(),
     }
 }

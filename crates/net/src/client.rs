@@ -128,7 +128,9 @@ fn tls_config(settings: &NetworkSettings) -> Result<rustls::ClientConfig, NetErr
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| NetError::Settings(format!("extra CA bundle: {e}")))?;
         if certs.is_empty() {
-            return Err(NetError::Settings("extra CA bundle holds no certificate".into()));
+            return Err(NetError::Settings(
+                "extra CA bundle holds no certificate".into(),
+            ));
         }
         for c in certs {
             roots
@@ -164,7 +166,8 @@ impl reqwest::dns::Resolve for SystemResolver {
                 );
                 return Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
             }
-            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }

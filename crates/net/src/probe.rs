@@ -64,7 +64,8 @@ pub async fn probe(settings: &NetworkSettings, user_agent: &str) -> Diagnosis {
                 tls_problem: None,
                 http_status: None,
                 latency: Duration::ZERO,
-                message: "Les paramètres de connexion ne permettent pas de joindre ce serveur.".into(),
+                message: "Les paramètres de connexion ne permettent pas de joindre ce serveur."
+                    .into(),
                 detail,
             };
         }
@@ -148,16 +149,21 @@ pub fn classify(err: &reqwest::Error, settings: &NetworkSettings) -> Diagnosis {
             TlsProblem::WrongName => format!(
                 "Le certificat de sécurité présenté ne correspond pas au nom du serveur {host} : la connexion a été refusée."
             ),
-            TlsProblem::Handshake => format!(
-                "La connexion sécurisée avec le serveur {host} n'a pas pu être établie."
-            ),
+            TlsProblem::Handshake => {
+                format!("La connexion sécurisée avec le serveur {host} n'a pas pu être établie.")
+            }
         };
         (Step::Tls, Some(tls), message)
-    } else if lower.contains("dns error") || lower.contains("failed to lookup address") || lower.contains("name or service not known") {
+    } else if lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+    {
         (
             Step::NameResolution,
             None,
-            format!("Le nom du serveur {host} est introuvable : vérifiez l'adresse saisie et la connexion internet de ce poste."),
+            format!(
+                "Le nom du serveur {host} est introuvable : vérifiez l'adresse saisie et la connexion internet de ce poste."
+            ),
         )
     } else if through_proxy && (lower.contains("proxy") || lower.contains("tunnel")) {
         let message = if lower.contains("407") || lower.contains("authentication") {
@@ -171,14 +177,18 @@ pub fn classify(err: &reqwest::Error, settings: &NetworkSettings) -> Diagnosis {
             (
                 Step::Connect,
                 None,
-                format!("Le serveur {host} ne répond pas : la connexion n'a pas abouti dans le délai prévu (pare-feu ou port bloqué ?)."),
+                format!(
+                    "Le serveur {host} ne répond pas : la connexion n'a pas abouti dans le délai prévu (pare-feu ou port bloqué ?)."
+                ),
             )
         } else {
             let secs = settings.request_timeout().as_secs();
             (
                 Step::Timeout,
                 None,
-                format!("Le serveur {host} accepte la connexion mais ne répond pas dans le délai de {secs} secondes."),
+                format!(
+                    "Le serveur {host} accepte la connexion mais ne répond pas dans le délai de {secs} secondes."
+                ),
             )
         }
     } else if err.is_connect() {
@@ -192,7 +202,9 @@ pub fn classify(err: &reqwest::Error, settings: &NetworkSettings) -> Diagnosis {
             (
                 Step::Connect,
                 None,
-                format!("Le serveur {host} refuse la connexion : vérifiez l'adresse, le port, et qu'un pare-feu ne bloque pas l'accès."),
+                format!(
+                    "Le serveur {host} refuse la connexion : vérifiez l'adresse, le port, et qu'un pare-feu ne bloque pas l'accès."
+                ),
             )
         }
     } else {
@@ -250,10 +262,13 @@ fn tls_problem(e: &rustls::Error) -> TlsProblem {
     use rustls::CertificateError as C;
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => TlsProblem::UnknownAuthority,
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
-                TlsProblem::Expired
+            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => {
+                TlsProblem::UnknownAuthority
             }
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => TlsProblem::Expired,
             C::NotValidForName | C::NotValidForNameContext { .. } => TlsProblem::WrongName,
             _ => TlsProblem::Handshake,
         },

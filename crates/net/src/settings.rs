@@ -174,26 +174,37 @@ pub fn parse_address(raw: &str, mode: ConnectionMode) -> Result<Url, SettingsErr
             format!("L'adresse « {raw} » contient des espaces : retirez-les."),
         ));
     }
-    let url = Url::parse(raw)
-        .map_err(|e| SettingsError::new(F, format!("L'adresse « {raw} » n'est pas une adresse valide ({e}).")))?;
+    let url = Url::parse(raw).map_err(|e| {
+        SettingsError::new(
+            F,
+            format!("L'adresse « {raw} » n'est pas une adresse valide ({e})."),
+        )
+    })?;
     match url.scheme() {
         "https" => {}
         "http" if mode == ConnectionMode::Secure => {
             return Err(SettingsError::new(
                 F,
-                format!("L'adresse « {raw} » commence par http:// : le mode Sécurisé n'accepte que https://."),
+                format!(
+                    "L'adresse « {raw} » commence par http:// : le mode Sécurisé n'accepte que https://."
+                ),
             ));
         }
         "http" => {}
         other => {
             return Err(SettingsError::new(
                 F,
-                format!("L'adresse « {raw} » utilise le protocole « {other} » : seuls http:// et https:// sont acceptés."),
+                format!(
+                    "L'adresse « {raw} » utilise le protocole « {other} » : seuls http:// et https:// sont acceptés."
+                ),
             ));
         }
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(SettingsError::new(F, format!("L'adresse « {raw} » ne nomme aucun serveur.")));
+        return Err(SettingsError::new(
+            F,
+            format!("L'adresse « {raw} » ne nomme aucun serveur."),
+        ));
     }
     Ok(url)
 }
@@ -206,7 +217,12 @@ impl TryFrom<pb::NetworkSettings> for NetworkSettings {
             Ok(pb::ConnectionMode::Normal) => ConnectionMode::Normal,
             Ok(pb::ConnectionMode::Extended) => ConnectionMode::Extended,
             Ok(pb::ConnectionMode::Secure) => ConnectionMode::Secure,
-            _ => return Err(SettingsError::new("mode", "Le mode de connexion n'est pas indiqué.")),
+            _ => {
+                return Err(SettingsError::new(
+                    "mode",
+                    "Le mode de connexion n'est pas indiqué.",
+                ));
+            }
         };
         let connection_type = match pb::ConnectionType::try_from(p.connection_type) {
             Ok(pb::ConnectionType::Direct) => ConnectionType::Direct,
@@ -225,7 +241,10 @@ impl TryFrom<pb::NetworkSettings> for NetworkSettings {
                     .ok_or_else(|| {
                         SettingsError::new(
                             "proxy.port",
-                            format!("Le port du proxy ({}) doit être compris entre 1 et 65535.", proxy.port),
+                            format!(
+                                "Le port du proxy ({}) doit être compris entre 1 et 65535.",
+                                proxy.port
+                            ),
                         )
                     })?;
                 ConnectionType::Proxy {
@@ -261,15 +280,26 @@ mod tests {
 
     #[test]
     fn secure_mode_refuses_http_and_names_the_reason() {
-        let e = parse_address("http://impact-emploi.urssaf.fr", ConnectionMode::Secure).unwrap_err();
+        let e =
+            parse_address("http://impact-emploi.urssaf.fr", ConnectionMode::Secure).unwrap_err();
         assert!(e.message.contains("Sécurisé"), "{e}");
         assert!(parse_address("http://impact-emploi.urssaf.fr", ConnectionMode::Normal).is_ok());
     }
 
     #[test]
     fn spaces_and_unknown_schemes_are_named() {
-        assert!(parse_address(" https://x.fr", ConnectionMode::Normal).unwrap_err().message.contains("espaces"));
-        assert!(parse_address("ftp://x.fr", ConnectionMode::Normal).unwrap_err().message.contains("ftp"));
+        assert!(
+            parse_address(" https://x.fr", ConnectionMode::Normal)
+                .unwrap_err()
+                .message
+                .contains("espaces")
+        );
+        assert!(
+            parse_address("ftp://x.fr", ConnectionMode::Normal)
+                .unwrap_err()
+                .message
+                .contains("ftp")
+        );
         assert!(parse_address("pas une adresse", ConnectionMode::Normal).is_err());
     }
 
@@ -278,14 +308,24 @@ mod tests {
         let p = pb::NetworkSettings {
             connection_type: pb::ConnectionType::Proxy.into(),
             mode: pb::ConnectionMode::Normal.into(),
-            proxy: Some(pb::ProxySettings { host: "proxy.local".into(), port: 70000, ..Default::default() }),
+            proxy: Some(pb::ProxySettings {
+                host: "proxy.local".into(),
+                port: 70000,
+                ..Default::default()
+            }),
             address: "https://x.fr".into(),
             extra_ca_pem: String::new(),
         };
-        assert_eq!(NetworkSettings::try_from(p.clone()).unwrap_err().field, "proxy.port");
+        assert_eq!(
+            NetworkSettings::try_from(p.clone()).unwrap_err().field,
+            "proxy.port"
+        );
         let mut q = p;
         q.proxy = None;
-        assert_eq!(NetworkSettings::try_from(q).unwrap_err().field, "proxy.host");
+        assert_eq!(
+            NetworkSettings::try_from(q).unwrap_err().field,
+            "proxy.host"
+        );
     }
 
     #[test]

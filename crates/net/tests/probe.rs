@@ -110,7 +110,11 @@ async fn an_expired_certificate_is_a_tls_failure() {
 #[tokio::test]
 async fn a_refused_port_is_a_connect_failure() {
     // Bind then drop: nothing listens on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let d = probe(&settings(&format!("https://127.0.0.1:{port}/"), None), UA).await;
     assert_eq!(d.step, Step::Connect, "{d:?}");
     assert!(d.message.contains("refuse la connexion"), "{}", d.message);
@@ -140,7 +144,11 @@ async fn a_silent_server_times_out_within_the_bound() {
     let started = std::time::Instant::now();
     let d = probe(&s, UA).await;
     assert_eq!(d.step, Step::Timeout, "{d:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

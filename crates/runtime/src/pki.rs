@@ -32,7 +32,11 @@ pub const COMPONENTS: &[&str] = &[
 ];
 
 /// Host names of the mock servers (compose service names), all in the mocks' certificate.
-pub const MOCK_HOSTS: &[&str] = &["impact-emploi-auth", "impact-emploi-updates", "net-entreprises"];
+pub const MOCK_HOSTS: &[&str] = &[
+    "impact-emploi-auth",
+    "impact-emploi-updates",
+    "net-entreprises",
+];
 
 const INTERNAL_CA_NAME: &str = "iea-connect internal CA";
 const MOCKS_CA_NAME: &str = "iea-connect mocks test CA";
@@ -97,7 +101,10 @@ pub fn init(dir: &Path, extra_names: &[String]) -> anyhow::Result<InitOutcome> {
         let mut names = default_names(component);
         names.extend(extra_names.iter().cloned());
         let leaf = ca.issue(component, &names, Validity::default())?;
-        leaf.write(&dir.join(format!("{component}.pem")), &dir.join(format!("{component}.key")))?;
+        leaf.write(
+            &dir.join(format!("{component}.pem")),
+            &dir.join(format!("{component}.key")),
+        )?;
     }
 
     let mocks_ca = CertificateAuthority::new(MOCKS_CA_NAME)?;
@@ -125,7 +132,12 @@ fn expected_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn default_names(name: &str) -> Vec<String> {
-    let mut v = vec![name.to_owned(), "localhost".into(), "127.0.0.1".into(), "::1".into()];
+    let mut v = vec![
+        name.to_owned(),
+        "localhost".into(),
+        "127.0.0.1".into(),
+        "::1".into(),
+    ];
     v.dedup();
     v
 }

@@ -52,7 +52,11 @@ mod tests {
     fn file_values_are_overridden_by_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:1\"\n[nested]\nport = 7\nname = \"file\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\n[nested]\nport = 7\nname = \"file\"\n",
+        )
+        .unwrap();
         figment::Jail::expect_with(|jail| {
             jail.set_env("IEA_SETTINGS_TEST__NESTED__PORT", "9");
             let s: S = load("settings-test", Some(&file)).unwrap();

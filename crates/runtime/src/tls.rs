@@ -14,7 +14,10 @@ fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 
 /// Server side. With `require_client_cert`, a client must present a certificate signed by
 /// `files.ca` or the handshake fails.
-pub fn server_config(files: &TlsFiles, require_client_cert: bool) -> anyhow::Result<ServerTlsConfig> {
+pub fn server_config(
+    files: &TlsFiles,
+    require_client_cert: bool,
+) -> anyhow::Result<ServerTlsConfig> {
     let identity = Identity::from_pem(read(&files.cert)?, read(&files.key)?);
     let mut cfg = ServerTlsConfig::new().identity(identity);
     if require_client_cert {
@@ -33,7 +36,10 @@ pub fn client_config(files: &TlsFiles, server_name: &str) -> anyhow::Result<Clie
 }
 
 /// Client side without a certificate of our own (front-ends), trusting only `ca`.
-pub fn front_end_config(ca: &std::path::Path, server_name: &str) -> anyhow::Result<ClientTlsConfig> {
+pub fn front_end_config(
+    ca: &std::path::Path,
+    server_name: &str,
+) -> anyhow::Result<ClientTlsConfig> {
     Ok(ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read(ca)?))
         .domain_name(server_name))

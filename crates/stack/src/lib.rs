@@ -68,7 +68,8 @@ impl StackFile {
 
     pub fn read(data_dir: &Path) -> anyhow::Result<Self> {
         let path = Self::path(data_dir);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 }
@@ -108,7 +109,8 @@ impl RunningStack {
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
         iea_runtime::install_crypto_provider();
         let data_dir = &options.data_dir;
-        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
         let data_dir = data_dir
             .canonicalize()
             .with_context(|| format!("resolving {}", data_dir.display()))?;
@@ -138,7 +140,7 @@ impl RunningStack {
         })
         .await?;
         mocks.insert(
-            iea_mock_auth::NAME.to_owned(),
+            "impact-emploi-auth".to_owned(),
             mock_addresses(auth.https_addr(), auth.http_addr(), auth.admin_addr()),
         );
         mock_tasks.push(spawn(auth.run_until(mocks_stop.clone())));
@@ -148,8 +150,12 @@ impl RunningStack {
         })
         .await?;
         mocks.insert(
-            iea_mock_updates::NAME.to_owned(),
-            mock_addresses(updates.https_addr(), updates.http_addr(), updates.admin_addr()),
+            "impact-emploi-updates".to_owned(),
+            mock_addresses(
+                updates.https_addr(),
+                updates.http_addr(),
+                updates.admin_addr(),
+            ),
         );
         mock_tasks.push(spawn(updates.run_until(mocks_stop.clone())));
 
@@ -159,7 +165,7 @@ impl RunningStack {
         })
         .await?;
         mocks.insert(
-            iea_mock_net_entreprises::NAME.to_owned(),
+            "net-entreprises".to_owned(),
             mock_addresses(ne.https_addr(), ne.http_addr(), ne.admin_addr()),
         );
         mock_tasks.push(spawn(ne.run_until(mocks_stop.clone())));
@@ -172,13 +178,24 @@ impl RunningStack {
         let mut agents = BTreeMap::new();
         let mut agent_tasks = Vec::new();
         let a = iea_auth_client::App::build(agent_settings(iea_auth_client::COMPONENT)).await?;
-        agents.insert(iea_auth_client::COMPONENT.to_owned(), a.local_addr().to_string());
+        agents.insert(
+            iea_auth_client::COMPONENT.to_owned(),
+            a.local_addr().to_string(),
+        );
         agent_tasks.push(spawn(a.run_until(agents_stop.clone())));
         let u = iea_update_client::App::build(agent_settings(iea_update_client::COMPONENT)).await?;
-        agents.insert(iea_update_client::COMPONENT.to_owned(), u.local_addr().to_string());
+        agents.insert(
+            iea_update_client::COMPONENT.to_owned(),
+            u.local_addr().to_string(),
+        );
         agent_tasks.push(spawn(u.run_until(agents_stop.clone())));
-        let c = iea_credential_verifier::App::build(agent_settings(iea_credential_verifier::COMPONENT)).await?;
-        agents.insert(iea_credential_verifier::COMPONENT.to_owned(), c.local_addr().to_string());
+        let c =
+            iea_credential_verifier::App::build(agent_settings(iea_credential_verifier::COMPONENT))
+                .await?;
+        agents.insert(
+            iea_credential_verifier::COMPONENT.to_owned(),
+            c.local_addr().to_string(),
+        );
         agent_tasks.push(spawn(c.run_until(agents_stop.clone())));
 
         // Orchestrator.

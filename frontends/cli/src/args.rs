@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "iea", version, about = "Gestionnaire de services d'Impact emploi association (iea-connect)")]
+#[command(
+    name = "iea",
+    version,
+    about = "Gestionnaire de services d'Impact emploi association (iea-connect)"
+)]
 pub struct Cli {
     /// Sortie JSON pour les programmes (erreurs : {"error":{"code":…,"message":…}}).
     #[arg(long, global = true)]

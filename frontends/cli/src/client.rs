@@ -39,7 +39,10 @@ pub fn stack_file(data_dir: &Path) -> CliResult<StackFile> {
     StackFile::read(data_dir).map_err(|e| {
         CliError::new(
             "stack_file_invalid",
-            format!("Le fichier {} est illisible : {e:#}", StackFile::path(data_dir).display()),
+            format!(
+                "Le fichier {} est illisible : {e:#}",
+                StackFile::path(data_dir).display()
+            ),
         )
     })
 }
@@ -56,7 +59,12 @@ pub async fn connect(stack: &StackFile) -> CliResult<Channel> {
         )
     };
     let tls = iea_runtime::tls::front_end_config(&stack.ca, &stack.orchestrator_server_name)
-        .map_err(|e| CliError::new("tls_material", format!("Certificat de l'autorité illisible : {e:#}")))?;
+        .map_err(|e| {
+            CliError::new(
+                "tls_material",
+                format!("Certificat de l'autorité illisible : {e:#}"),
+            )
+        })?;
     Endpoint::from_shared(format!("https://{}", stack.orchestrator))
         .map_err(|e| unreachable(e.to_string()))?
         .tls_config(tls)
@@ -88,8 +96,12 @@ pub struct SavedSession {
 
 pub fn save_session(data_dir: &Path, s: &SavedSession) -> CliResult {
     let text = serde_json::to_string(s).map_err(|e| CliError::new("internal", e.to_string()))?;
-    iea_runtime::pki::write_file(&data_dir.join(SESSION_FILE), text.as_bytes(), true)
-        .map_err(|e| CliError::new("session_not_saved", format!("La session n'a pas pu être enregistrée : {e:#}")))
+    iea_runtime::pki::write_file(&data_dir.join(SESSION_FILE), text.as_bytes(), true).map_err(|e| {
+        CliError::new(
+            "session_not_saved",
+            format!("La session n'a pas pu être enregistrée : {e:#}"),
+        )
+    })
 }
 
 pub fn forget_session(data_dir: &Path) {

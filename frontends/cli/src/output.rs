@@ -39,14 +39,20 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 
 pub fn print_error(e: &CliError, json: bool) {
     if json {
-        println!("{}", json!({"error": {"code": e.code, "message": e.message}}));
+        println!(
+            "{}",
+            json!({"error": {"code": e.code, "message": e.message}})
+        );
     } else {
         eprintln!("Erreur : {}", e.message);
     }
 }
 
 pub fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
 }
 
 /// RFC 3339 form of a protobuf timestamp.

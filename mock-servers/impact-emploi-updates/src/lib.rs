@@ -12,7 +12,8 @@ use iea_mock_kit::{Faults, MockListen, MockServer};
 use iea_runtime::shutdown::Shutdown;
 use serde::{Deserialize, Serialize};
 
-pub const NAME: &str = "impact-emploi-updates";
+/// Component name: logs, and `IEA_MOCK_UPDATES__*` settings overrides.
+pub const COMPONENT: &str = "mock-updates";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -26,7 +27,14 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let server = MockServer::bind(NAME, &settings.listen, Router::new(), Router::new(), Faults::default()).await?;
+        let server = MockServer::bind(
+            COMPONENT,
+            &settings.listen,
+            Router::new(),
+            Router::new(),
+            Faults::default(),
+        )
+        .await?;
         Ok(Self { server })
     }
 

@@ -12,9 +12,9 @@ use iea_proto::agent::v1::update_agent_client::UpdateAgentClient;
 use iea_runtime::pki::TlsFiles;
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 /// Bound on one call to an agent. An agent's own network calls are bounded by the
 /// connection mode (at most 30 s in extended mode, with retries), so this is wider.
@@ -70,7 +70,10 @@ pub struct Health {
 impl Agents {
     /// `tls` is the orchestrator's own certificate (presented to agents) and the internal CA.
     pub fn new(addresses: &AgentAddresses, tls: &TlsFiles) -> anyhow::Result<Self> {
-        let make = |name: &'static str, service: &'static str, address: &str| -> anyhow::Result<AgentChannel> {
+        let make = |name: &'static str,
+                    service: &'static str,
+                    address: &str|
+         -> anyhow::Result<AgentChannel> {
             let cfg = iea_runtime::tls::client_config(tls, name)?;
             Ok(AgentChannel {
                 name,
@@ -80,8 +83,16 @@ impl Agents {
             })
         };
         Ok(Self {
-            auth: make("auth-client", "iea.agent.v1.AuthAgent", &addresses.auth_client)?,
-            update: make("update-client", "iea.agent.v1.UpdateAgent", &addresses.update_client)?,
+            auth: make(
+                "auth-client",
+                "iea.agent.v1.AuthAgent",
+                &addresses.auth_client,
+            )?,
+            update: make(
+                "update-client",
+                "iea.agent.v1.UpdateAgent",
+                &addresses.update_client,
+            )?,
             credentials: make(
                 "credential-verifier",
                 "iea.agent.v1.CredentialAgent",
@@ -123,10 +134,15 @@ async fn check(agent: &AgentChannel) -> Health {
     let result = tokio::time::timeout(HEALTH_TIMEOUT, client.check(req)).await;
     let latency = started.elapsed();
     let (healthy, detail) = match result {
-        Ok(Ok(resp)) if resp.get_ref().status == ServingStatus::Serving as i32 => (true, String::new()),
+        Ok(Ok(resp)) if resp.get_ref().status == ServingStatus::Serving as i32 => {
+            (true, String::new())
+        }
         Ok(Ok(resp)) => (false, format!("health status {}", resp.get_ref().status)),
         Ok(Err(status)) => (false, format!("{}: {}", status.code(), status.message())),
-        Err(_) => (false, format!("no answer within {} s", HEALTH_TIMEOUT.as_secs())),
+        Err(_) => (
+            false,
+            format!("no answer within {} s", HEALTH_TIMEOUT.as_secs()),
+        ),
     };
     if !healthy {
         tracing::warn!(detail, "agent unhealthy");

@@ -103,7 +103,10 @@ impl App {
                 Ok(id)
             })
             .await?;
-        let sessions = sessions::Sessions::new(store.clone(), Duration::from_secs(settings.session_ttl_secs));
+        let sessions = sessions::Sessions::new(
+            store.clone(),
+            Duration::from_secs(settings.session_ttl_secs),
+        );
         let admin_password_file = sessions.bootstrap(&settings.data_dir).await?;
         let agents = agents::Agents::new(&settings.agents, &settings.tls)?;
         let core = Arc::new(Core {
@@ -132,7 +135,8 @@ impl App {
         ];
         // Front-ends authenticate the orchestrator by its certificate, then open a session.
         let tls = iea_runtime::tls::server_config(&settings.tls, false)?;
-        let server = GrpcServer::bind(COMPONENT, settings.listen, Some(tls), routes, &names).await?;
+        let server =
+            GrpcServer::bind(COMPONENT, settings.listen, Some(tls), routes, &names).await?;
         Ok(Self {
             server,
             admin_password_file,

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -85,7 +85,11 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -117,7 +121,11 @@ impl Sessions {
             .await
     }
 
-    pub async fn login(&self, name: &str, password: SecretString) -> Result<OpenedSession, SessionError> {
+    pub async fn login(
+        &self,
+        name: &str,
+        password: SecretString,
+    ) -> Result<OpenedSession, SessionError> {
         let name = name.to_owned();
         let ttl = self.ttl.as_secs() as i64;
         self.store
@@ -132,7 +140,11 @@ impl Sessions {
                     return Ok(Err(SessionError::Locked { until }));
                 }
                 if !verify_password(password.expose_secret(), &user.password_hash) {
-                    let failures = if user.locked_until.is_some() { 1 } else { user.failed_logins + 1 };
+                    let failures = if user.locked_until.is_some() {
+                        1
+                    } else {
+                        user.failed_logins + 1
+                    };
                     let lock = (failures >= MAX_FAILED_LOGINS).then_some(now + LOCK_SECONDS);
                     if user.locked_until.is_some() {
                         store::reset_failed_logins(conn, user.id)?;
@@ -164,7 +176,10 @@ impl Sessions {
 
     pub async fn authenticate(&self, token: &str) -> Result<Principal, SessionError> {
         let hash = token_hash(token);
-        let user = self.store.call(move |conn| Ok(store::session_user(conn, &hash, now())?)).await?;
+        let user = self
+            .store
+            .call(move |conn| Ok(store::session_user(conn, &hash, now())?))
+            .await?;
         user.map(|u| Principal {
             user_id: u.id,
             name: u.name,
@@ -175,7 +190,9 @@ impl Sessions {
 
     pub async fn logout(&self, token: &str) -> Result<(), SessionError> {
         let hash = token_hash(token);
-        self.store.call(move |conn| Ok(store::delete_session(conn, &hash)?)).await?;
+        self.store
+            .call(move |conn| Ok(store::delete_session(conn, &hash)?))
+            .await?;
         Ok(())
     }
 }
@@ -202,13 +219,22 @@ mod tests {
     #[tokio::test]
     async fn the_bootstrap_administrator_logs_in_with_the_written_password_once_created() {
         let (dir, s, pw) = sessions().await;
-        assert!(s.bootstrap(dir.path()).await.unwrap().is_none(), "second bootstrap must do nothing");
-        let opened = s.login(BOOTSTRAP_ADMIN, SecretString::from(pw)).await.unwrap();
+        assert!(
+            s.bootstrap(dir.path()).await.unwrap().is_none(),
+            "second bootstrap must do nothing"
+        );
+        let opened = s
+            .login(BOOTSTRAP_ADMIN, SecretString::from(pw))
+            .await
+            .unwrap();
         let who = s.authenticate(opened.token.expose_secret()).await.unwrap();
         assert_eq!(who.name, BOOTSTRAP_ADMIN);
         assert_eq!(who.role, Role::Administrator);
         s.logout(opened.token.expose_secret()).await.unwrap();
-        assert!(matches!(s.authenticate(opened.token.expose_secret()).await, Err(SessionError::NoSession)));
+        assert!(matches!(
+            s.authenticate(opened.token.expose_secret()).await,
+            Err(SessionError::NoSession)
+        ));
     }
 
     #[tokio::test]

@@ -79,7 +79,12 @@ pub struct UserRow {
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        // Created private: it holds password hashes (and, later, encrypted secrets).
+        if !path.exists() {
+            iea_runtime::pki::write_file(path, b"", true)?;
+        }
+        let mut conn =
+            Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -98,7 +103,9 @@ impl Store {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
             f(&mut guard)
         })
         .await
@@ -126,8 +133,12 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
 // --- queries, called inside `Store::call` ---
 
 pub fn installation_id(conn: &Connection) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT installation_id FROM installation WHERE id = 1", [], |r| r.get(0))
-        .optional()
+    conn.query_row(
+        "SELECT installation_id FROM installation WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 pub fn insert_installation(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
@@ -142,7 +153,13 @@ pub fn user_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))
 }
 
-pub fn insert_user(conn: &Connection, name: &str, role: Role, hash: &str, now: i64) -> rusqlite::Result<i64> {
+pub fn insert_user(
+    conn: &Connection,
+    name: &str,
+    role: Role,
+    hash: &str,
+    now: i64,
+) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![name, role.as_str(), hash, now],
@@ -172,7 +189,11 @@ pub fn user_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<Us
     .optional()
 }
 
-pub fn record_failed_login(conn: &Connection, id: i64, locked_until: Option<i64>) -> rusqlite::Result<()> {
+pub fn record_failed_login(
+    conn: &Connection,
+    id: i64,
+    locked_until: Option<i64>,
+) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE users SET failed_logins = failed_logins + 1, locked_until = ?2 WHERE id = ?1",
         params![id, locked_until],
@@ -188,7 +209,13 @@ pub fn reset_failed_logins(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn insert_session(conn: &Connection, token_hash: &[u8], user_id: i64, now: i64, expires_at: i64) -> rusqlite::Result<()> {
+pub fn insert_session(
+    conn: &Connection,
+    token_hash: &[u8],
+    user_id: i64,
+    now: i64,
+    expires_at: i64,
+) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
     conn.execute(
         "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -198,7 +225,11 @@ pub fn insert_session(conn: &Connection, token_hash: &[u8], user_id: i64, now: i
 }
 
 /// The user of a live session.
-pub fn session_user(conn: &Connection, token_hash: &[u8], now: i64) -> rusqlite::Result<Option<UserRow>> {
+pub fn session_user(
+    conn: &Connection,
+    token_hash: &[u8],
+    now: i64,
+) -> rusqlite::Result<Option<UserRow>> {
     conn.query_row(
         &format!(
             "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1 AND s.expires_at > ?2",
@@ -215,7 +246,10 @@ pub fn session_user(conn: &Connection, token_hash: &[u8], now: i64) -> rusqlite:
 }
 
 pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM sessions WHERE token_hash = ?1", params![token_hash])?;
+    conn.execute(
+        "DELETE FROM sessions WHERE token_hash = ?1",
+        params![token_hash],
+    )?;
     Ok(())
 }
 
@@ -230,7 +264,8 @@ mod tests {
         Store::open(&path).unwrap();
         Store::open(&path).unwrap();
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", MIGRATIONS.len() + 1).unwrap();
+        conn.pragma_update(None, "user_version", MIGRATIONS.len() + 1)
+            .unwrap();
         drop(conn);
         let err = Store::open(&path).err().unwrap().to_string();
         assert!(err.contains("newer"), "{err}");

@@ -22,14 +22,19 @@ fn role_name(r: i32) -> &'static str {
 /// First line of standard input, without its line ending.
 fn read_password_line() -> CliResult<String> {
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| CliError::new("stdin_unreadable", format!("Lecture du mot de passe impossible : {e}")))?;
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        CliError::new(
+            "stdin_unreadable",
+            format!("Lecture du mot de passe impossible : {e}"),
+        )
+    })?;
     let pw = line.strip_suffix('\n').unwrap_or(&line);
     let pw = pw.strip_suffix('\r').unwrap_or(pw).to_owned();
     if pw.is_empty() {
-        return Err(CliError::new("invalid_input", "Aucun mot de passe n'a été lu sur l'entrée standard."));
+        return Err(CliError::new(
+            "invalid_input",
+            "Aucun mot de passe n'a été lu sur l'entrée standard.",
+        ));
     }
     Ok(pw)
 }
@@ -56,7 +61,9 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> CliResult {
         },
     )?;
     if ctx.json {
-        print_json(&json!({"user": user.name, "role": role_name(user.role), "expires_at": rfc3339(resp.expires_at.as_ref())}));
+        print_json(
+            &json!({"user": user.name, "role": role_name(user.role), "expires_at": rfc3339(resp.expires_at.as_ref())}),
+        );
     } else {
         println!(
             "Session ouverte pour « {} », valable jusqu'au {} (UTC).",
@@ -98,7 +105,11 @@ pub async fn whoami(ctx: &Ctx) -> CliResult {
     if ctx.json {
         print_json(&json!({"user": user.name, "role": role_name(user.role)}));
     } else {
-        let role = if role_name(user.role) == "administrator" { "administrateur" } else { "utilisateur" };
+        let role = if role_name(user.role) == "administrator" {
+            "administrateur"
+        } else {
+            "utilisateur"
+        };
         println!("{} ({role})", user.name);
     }
     Ok(())

@@ -14,21 +14,38 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
         demo,
     })
     .await
-    .map_err(|e| CliError::new("stack_start_failed", format!("La pile n'a pas pu démarrer : {e:#}")))?;
+    .map_err(|e| {
+        CliError::new(
+            "stack_start_failed",
+            format!("La pile n'a pas pu démarrer : {e:#}"),
+        )
+    })?;
     let admin_password = stack.file.data_dir.join("admin-password");
     if ctx.json {
-        print_json(&serde_json::to_value(&stack.file).map_err(|e| CliError::new("internal", e.to_string()))?);
+        print_json(
+            &serde_json::to_value(&stack.file)
+                .map_err(|e| CliError::new("internal", e.to_string()))?,
+        );
     } else {
-        println!("Pile iea-connect démarrée (répertoire {}).", stack.file.data_dir.display());
+        println!(
+            "Pile iea-connect démarrée (répertoire {}).",
+            stack.file.data_dir.display()
+        );
         println!("  Orchestrateur : {}", stack.file.orchestrator);
         for (name, addr) in &stack.file.agents {
             println!("  Agent {name} : {addr}");
         }
         for (name, m) in &stack.file.mocks {
-            println!("  Serveur simulé {name} : {} (administration {})", m.https, m.admin);
+            println!(
+                "  Serveur simulé {name} : {} (administration {})",
+                m.https, m.admin
+            );
         }
         if admin_password.exists() {
-            println!("Mot de passe initial du compte « Administrateur » : {}", admin_password.display());
+            println!(
+                "Mot de passe initial du compte « Administrateur » : {}",
+                admin_password.display()
+            );
         }
         println!("Ctrl-C pour arrêter.");
     }
@@ -36,10 +53,12 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
     if !ctx.json {
         println!("Arrêt en cours…");
     }
-    stack
-        .stop()
-        .await
-        .map_err(|e| CliError::new("stack_stop_failed", format!("L'arrêt de la pile a rencontré une erreur : {e:#}")))?;
+    stack.stop().await.map_err(|e| {
+        CliError::new(
+            "stack_stop_failed",
+            format!("L'arrêt de la pile a rencontré une erreur : {e:#}"),
+        )
+    })?;
     if !ctx.json {
         println!("Pile arrêtée.");
     }

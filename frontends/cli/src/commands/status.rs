@@ -35,7 +35,9 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> CliResult {
     let stack = client::stack_file(&ctx.data_dir)?;
     let channel = client::connect(&stack).await?;
     let report = StatusClient::new(channel)
-        .get_status(GetStatusRequest { include_agents: true })
+        .get_status(GetStatusRequest {
+            include_agents: true,
+        })
         .await?
         .into_inner();
     if ctx.json {
@@ -72,11 +74,17 @@ fn print_human(r: &StatusReport, orchestrator: &str) {
     if !r.reason.is_empty() {
         println!("  {}", r.reason);
     }
-    println!("Installation : {} (Impact emploi {})", r.installation_id, r.software_version);
+    println!(
+        "Installation : {} (Impact emploi {})",
+        r.installation_id, r.software_version
+    );
     println!("Orchestrateur : en service ({orchestrator})");
     for a in &r.agents {
         if a.healthy {
-            let ms = a.latency.map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000).unwrap_or(0);
+            let ms = a
+                .latency
+                .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
+                .unwrap_or(0);
             println!("Service {} : en service ({ms} ms)", a.name);
         } else {
             println!("Service {} : injoignable — {}", a.name, a.message);

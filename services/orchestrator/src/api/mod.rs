@@ -31,9 +31,14 @@ fn bearer<T>(req: &Request<T>) -> Option<&str> {
 /// The caller of `req`, or `unauthenticated`.
 async fn principal<T>(core: &Arc<Core>, req: &Request<T>) -> Result<Principal, ApiError> {
     let token = bearer(req).ok_or_else(|| {
-        ApiError::unauthenticated("Vous devez vous connecter : iea login --user NOM --password-stdin.")
+        ApiError::unauthenticated(
+            "Vous devez vous connecter : iea login --user NOM --password-stdin.",
+        )
     })?;
-    core.sessions.authenticate(token).await.map_err(session_error)
+    core.sessions
+        .authenticate(token)
+        .await
+        .map_err(session_error)
 }
 
 fn session_error(e: SessionError) -> ApiError {
@@ -67,7 +72,10 @@ fn internal(e: anyhow::Error) -> ApiError {
 fn format_time(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(time::macros::format_description!("[hour]:[minute]")).ok())
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[hour]:[minute]"))
+                .ok()
+        })
         .unwrap_or_else(|| unix.to_string())
 }
 

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use iea_proto::error::ApiError;
 use iea_proto::v1::sessions_server::Sessions;
-use iea_proto::v1::{LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, Role, UserInfo, WhoAmIRequest};
+use iea_proto::v1::{
+    LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, Role, UserInfo, WhoAmIRequest,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{Request, Response, Status};
 
@@ -32,7 +34,10 @@ pub(crate) fn role(r: store::Role) -> Role {
 #[tonic::async_trait]
 impl Sessions for SessionsApi {
     #[tracing::instrument(skip_all, fields(user = %request.get_ref().user))]
-    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+    async fn login(
+        &self,
+        request: Request<LoginRequest>,
+    ) -> Result<Response<LoginResponse>, Status> {
         let req = request.into_inner();
         if req.user.trim().is_empty() {
             return Err(ApiError::invalid_input("Indiquez le nom d'utilisateur.").into());
@@ -50,7 +55,10 @@ impl Sessions for SessionsApi {
         }))
     }
 
-    async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
+    async fn logout(
+        &self,
+        request: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
         principal(&self.0, &request).await?;
         if let Some(token) = bearer(&request) {
             self.0.sessions.logout(token).await.map_err(session_error)?;
@@ -58,7 +66,10 @@ impl Sessions for SessionsApi {
         Ok(Response::new(LogoutResponse {}))
     }
 
-    async fn who_am_i(&self, request: Request<WhoAmIRequest>) -> Result<Response<UserInfo>, Status> {
+    async fn who_am_i(
+        &self,
+        request: Request<WhoAmIRequest>,
+    ) -> Result<Response<UserInfo>, Status> {
         let p = principal(&self.0, &request).await?;
         Ok(Response::new(user_info(&p)))
     }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use iea_proto::error::ApiError;
 use iea_proto::v1::status_server::Status as StatusService;
 use iea_proto::v1::{
-    ActivateAssistanceRequest, ActivateAssistanceResponse, AgentHealth, DeactivateAssistanceRequest,
-    GetStatusRequest, Indicator, ReauthenticateRequest, StatusReport, WatchStatusRequest,
+    ActivateAssistanceRequest, ActivateAssistanceResponse, AgentHealth,
+    DeactivateAssistanceRequest, GetStatusRequest, Indicator, ReauthenticateRequest, StatusReport,
+    WatchStatusRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -16,7 +17,8 @@ use crate::Core;
 
 pub struct StatusApi(pub Arc<Core>);
 
-type ReportStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<StatusReport, Status>> + Send>>;
+type ReportStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<StatusReport, Status>> + Send>>;
 
 impl StatusApi {
     async fn report(&self, include_agents: bool) -> StatusReport {
@@ -58,8 +60,13 @@ impl StatusApi {
 #[tonic::async_trait]
 impl StatusService for StatusApi {
     #[tracing::instrument(skip_all)]
-    async fn get_status(&self, request: Request<GetStatusRequest>) -> Result<Response<StatusReport>, Status> {
-        Ok(Response::new(self.report(request.get_ref().include_agents).await))
+    async fn get_status(
+        &self,
+        request: Request<GetStatusRequest>,
+    ) -> Result<Response<StatusReport>, Status> {
+        Ok(Response::new(
+            self.report(request.get_ref().include_agents).await,
+        ))
     }
 
     type WatchStatusStream = ReportStream;
@@ -71,7 +78,10 @@ impl StatusService for StatusApi {
         Err(ApiError::unimplemented("suivi en continu de l'état de la connexion").into())
     }
 
-    async fn reauthenticate(&self, _request: Request<ReauthenticateRequest>) -> Result<Response<StatusReport>, Status> {
+    async fn reauthenticate(
+        &self,
+        _request: Request<ReauthenticateRequest>,
+    ) -> Result<Response<StatusReport>, Status> {
         Err(ApiError::unimplemented("relancer l'authentification auprès du serveur").into())
     }
 

@@ -2,12 +2,10 @@
 //! UNIMPLEMENTED with the code `unimplemented` and names the feature in French; none
 //! returns an invented result.
 
-
 use iea_proto::agent::v1 as agent;
 use iea_proto::error::ApiError;
 use iea_proto::v1::*;
 use tonic::{Request, Response, Status};
-
 
 type Stream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
 
@@ -19,13 +17,19 @@ pub struct UsersApi;
 
 #[tonic::async_trait]
 impl users_server::Users for UsersApi {
-    async fn list_users(&self, _: Request<ListUsersRequest>) -> Result<Response<ListUsersResponse>, Status> {
+    async fn list_users(
+        &self,
+        _: Request<ListUsersRequest>,
+    ) -> Result<Response<ListUsersResponse>, Status> {
         not_yet("comptes utilisateurs")
     }
     async fn add_user(&self, _: Request<AddUserRequest>) -> Result<Response<UserInfo>, Status> {
         not_yet("comptes utilisateurs")
     }
-    async fn remove_user(&self, _: Request<RemoveUserRequest>) -> Result<Response<RemoveUserResponse>, Status> {
+    async fn remove_user(
+        &self,
+        _: Request<RemoveUserRequest>,
+    ) -> Result<Response<RemoveUserResponse>, Status> {
         not_yet("comptes utilisateurs")
     }
     async fn change_password(
@@ -52,10 +56,16 @@ pub struct CredentialsApi;
 
 #[tonic::async_trait]
 impl credentials_server::Credentials for CredentialsApi {
-    async fn set_credentials(&self, _: Request<SetCredentialsRequest>) -> Result<Response<CredentialSummary>, Status> {
+    async fn set_credentials(
+        &self,
+        _: Request<SetCredentialsRequest>,
+    ) -> Result<Response<CredentialSummary>, Status> {
         not_yet("identifiants Net-entreprises")
     }
-    async fn get_credentials(&self, _: Request<GetCredentialsRequest>) -> Result<Response<CredentialSummary>, Status> {
+    async fn get_credentials(
+        &self,
+        _: Request<GetCredentialsRequest>,
+    ) -> Result<Response<CredentialSummary>, Status> {
         not_yet("identifiants Net-entreprises")
     }
     async fn list_credentials(
@@ -107,10 +117,16 @@ impl connection_server::Connection for ConnectionApi {
     ) -> Result<Response<TestServerAccessResponse>, Status> {
         not_yet("tester l'accès aux serveurs")
     }
-    async fn propose_repairs(&self, _: Request<ProposeRepairsRequest>) -> Result<Response<ProposeRepairsResponse>, Status> {
+    async fn propose_repairs(
+        &self,
+        _: Request<ProposeRepairsRequest>,
+    ) -> Result<Response<ProposeRepairsResponse>, Status> {
         not_yet("assistant de réparation de la connexion")
     }
-    async fn apply_repair(&self, _: Request<ApplyRepairRequest>) -> Result<Response<ApplyRepairResponse>, Status> {
+    async fn apply_repair(
+        &self,
+        _: Request<ApplyRepairRequest>,
+    ) -> Result<Response<ApplyRepairResponse>, Status> {
         not_yet("assistant de réparation de la connexion")
     }
 }
@@ -119,7 +135,10 @@ pub struct UpdatesApi;
 
 #[tonic::async_trait]
 impl updates_server::Updates for UpdatesApi {
-    async fn check_updates(&self, _: Request<CheckUpdatesRequest>) -> Result<Response<agent::CheckResponse>, Status> {
+    async fn check_updates(
+        &self,
+        _: Request<CheckUpdatesRequest>,
+    ) -> Result<Response<agent::CheckResponse>, Status> {
         not_yet("recherche des mises à jour")
     }
     async fn get_release_notes(
@@ -129,7 +148,10 @@ impl updates_server::Updates for UpdatesApi {
         not_yet("notes de version (Lisez-moi)")
     }
     type ApplyUpdateStream = Stream<agent::ApplyProgress>;
-    async fn apply_update(&self, _: Request<ApplyUpdateRequest>) -> Result<Response<Self::ApplyUpdateStream>, Status> {
+    async fn apply_update(
+        &self,
+        _: Request<ApplyUpdateRequest>,
+    ) -> Result<Response<Self::ApplyUpdateStream>, Status> {
         not_yet("mettre à jour Impact Emploi maintenant")
     }
     async fn list_pending_scripts(

@@ -1,0 +1,6 @@
+//! End-to-end tests: one binary, one module per area. `helpers` starts a stack in a
+//! temporary directory and gives typed clients. Set `TEST_LOG=1` to see the stack's logs.
+
+mod helpers;
+mod runtime;
+mod stack;
