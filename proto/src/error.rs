@@ -40,7 +40,9 @@ impl ApiError {
         Self::new(
             Code::Unimplemented,
             "unimplemented",
-            format!("La fonction « {feature} » n'est pas encore disponible dans cette version d'iea-connect."),
+            format!(
+                "La fonction « {feature} » n'est pas encore disponible dans cette version d'iea-connect."
+            ),
         )
     }
 
@@ -89,7 +91,11 @@ impl ApiError {
 
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ApiError({:?}, {}: {})", self.status, self.code, self.message)
+        write!(
+            f,
+            "ApiError({:?}, {}: {})",
+            self.status, self.code, self.message
+        )
     }
 }
 
@@ -145,7 +151,9 @@ fn default_message(code: Code) -> &'static str {
         Code::DeadlineExceeded => "Le service iea-connect n'a pas répondu à temps.",
         Code::Unauthenticated => "Vous devez vous connecter (iea login).",
         Code::PermissionDenied => "Vous n'avez pas le droit d'effectuer cette opération.",
-        Code::Unimplemented => "Cette fonction n'est pas disponible dans cette version d'iea-connect.",
+        Code::Unimplemented => {
+            "Cette fonction n'est pas disponible dans cette version d'iea-connect."
+        }
         Code::InvalidArgument => "La demande est invalide.",
         _ => "Une erreur inattendue est survenue.",
     }
@@ -157,7 +165,11 @@ mod tests {
 
     #[test]
     fn a_typed_error_survives_the_trip_through_a_status() {
-        let e = ApiError::new(Code::FailedPrecondition, "blocked_by_budget", "Vérification bloquée.");
+        let e = ApiError::new(
+            Code::FailedPrecondition,
+            "blocked_by_budget",
+            "Vérification bloquée.",
+        );
         let status: Status = e.clone().into();
         // What crosses the wire is the encoded status; decode it as a peer would.
         let back = ApiError::from_status(&status);

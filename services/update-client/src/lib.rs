@@ -7,8 +7,8 @@
 
 use iea_proto::agent::v1::update_agent_server::{UpdateAgent, UpdateAgentServer};
 use iea_proto::agent::v1::{
-    ApplyProgress, ApplyRequest, ApplyScriptsRequest, ApplyScriptsResponse, CheckRequest, CheckResponse,
-    ListScriptsRequest, ListScriptsResponse, ReleaseNotes, ReleaseNotesRequest,
+    ApplyProgress, ApplyRequest, ApplyScriptsRequest, ApplyScriptsResponse, CheckRequest,
+    CheckResponse, ListScriptsRequest, ListScriptsResponse, ReleaseNotes, ReleaseNotesRequest,
 };
 use iea_proto::common::v1::{ProbeRequest, ProbeResult};
 use iea_proto::error::ApiError;
@@ -30,7 +30,8 @@ pub type Settings = AgentSettings;
 #[derive(Debug, Default, Clone)]
 pub struct Agent;
 
-type ProgressStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<ApplyProgress, Status>> + Send>>;
+type ProgressStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<ApplyProgress, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl UpdateAgent for Agent {
@@ -38,17 +39,26 @@ impl UpdateAgent for Agent {
         Err(ApiError::unimplemented("recherche des mises à jour").into())
     }
 
-    async fn get_release_notes(&self, _r: Request<ReleaseNotesRequest>) -> Result<Response<ReleaseNotes>, Status> {
+    async fn get_release_notes(
+        &self,
+        _r: Request<ReleaseNotesRequest>,
+    ) -> Result<Response<ReleaseNotes>, Status> {
         Err(ApiError::unimplemented("notes de version (Lisez-moi)").into())
     }
 
     type ApplyStream = ProgressStream;
 
-    async fn apply(&self, _r: Request<ApplyRequest>) -> Result<Response<Self::ApplyStream>, Status> {
+    async fn apply(
+        &self,
+        _r: Request<ApplyRequest>,
+    ) -> Result<Response<Self::ApplyStream>, Status> {
         Err(ApiError::unimplemented("installation d'une mise à jour").into())
     }
 
-    async fn list_scripts(&self, _r: Request<ListScriptsRequest>) -> Result<Response<ListScriptsResponse>, Status> {
+    async fn list_scripts(
+        &self,
+        _r: Request<ListScriptsRequest>,
+    ) -> Result<Response<ListScriptsResponse>, Status> {
         Err(ApiError::unimplemented("scripts de maintenance").into())
     }
 
