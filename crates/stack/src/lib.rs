@@ -208,6 +208,17 @@ impl RunningStack {
                 update_client: agents[iea_update_client::COMPONENT].clone(),
                 credential_verifier: agents[iea_credential_verifier::COMPONENT].clone(),
             },
+            network: iea_orchestrator::network::NetworkDefaults {
+                auth_server: mocks["impact-emploi-auth"].https.clone(),
+                update_server: mocks["impact-emploi-updates"].https.clone(),
+                net_entreprises: format!(
+                    "{}{}",
+                    mocks["net-entreprises"].https,
+                    iea_mock_net_entreprises::AUTH_PATH
+                ),
+                extra_ca_file: Some(pki::mock_files(&certs).ca),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .await?;

@@ -39,6 +39,84 @@ pub enum Command {
     Logout,
     /// Affiche l'utilisateur de la session.
     Whoami,
+    /// Comptes utilisateurs et mode d'installation.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Identifiants Net-entreprises de chaque compte.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Liste les comptes.
+    List,
+    /// Crée un compte (mot de passe lu sur l'entrée standard).
+    Add {
+        name: String,
+        /// Compte administrateur.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Supprime un compte.
+    Remove { name: String },
+    /// Change le mot de passe d'un compte. Pour le sien : mot de passe actuel puis
+    /// nouveau, une ligne chacun ; un administrateur pour un autre compte : le nouveau.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Affiche ou change le mode d'installation.
+    Mode {
+        #[arg(value_parser = ["monoposte", "reseau"])]
+        mode: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Le compte concerné.
+    #[arg(long, conflicts_with = "all")]
+    pub user: Option<String>,
+    /// Tous les comptes (administrateur).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Enregistre l'identité Net-entreprises d'un compte. Entrée standard, une ligne
+    /// chacun : le mot de passe Impact emploi du compte, puis le mot de passe
+    /// Net-entreprises (sur un terminal, ils sont demandés sans écho).
+    Set {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        siret: String,
+        #[arg(long)]
+        nom: String,
+        #[arg(long)]
+        prenom: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Affiche l'identité enregistrée (jamais le mot de passe).
+    Show(Target),
+    /// Copie l'identité d'un compte vers d'autres (administrateur).
+    Copy {
+        #[arg(long)]
+        from: String,
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+    },
+    /// Vérifie les identifiants auprès de Net-entreprises (code de sortie 3 si au moins
+    /// une vérification n'est pas valide).
+    Verify(Target),
+    /// Remplace la clé de chiffrement des secrets enregistrés (administrateur).
+    RotateKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,7 +148,8 @@ pub struct LoginArgs {
     /// Nom du compte (par exemple « Administrateur »).
     #[arg(long)]
     pub user: String,
-    /// Lit le mot de passe sur l'entrée standard (première ligne).
-    #[arg(long, required = true)]
+    /// Lit le mot de passe sur l'entrée standard (première ligne) ; sans cette option,
+    /// il est demandé sans écho sur un terminal.
+    #[arg(long)]
     pub password_stdin: bool,
 }

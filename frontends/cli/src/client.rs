@@ -108,6 +108,13 @@ pub fn forget_session(data_dir: &Path) {
     let _ = std::fs::remove_file(data_dir.join(SESSION_FILE));
 }
 
+/// The saved session's user name, if any.
+pub fn session_user(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join(SESSION_FILE)).ok()?;
+    let s: SavedSession = serde_json::from_str(&text).ok()?;
+    Some(s.user)
+}
+
 /// The saved session's token, if any.
 pub fn session_token(data_dir: &Path) -> Option<SecretString> {
     let text = std::fs::read_to_string(data_dir.join(SESSION_FILE)).ok()?;

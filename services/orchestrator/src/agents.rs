@@ -22,6 +22,33 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bound on a health check.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A call to an agent that did not give an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The agent could not be reached or did not answer in time.
+    #[error("agent {agent} unavailable: {detail}")]
+    Unavailable { agent: &'static str, detail: String },
+    /// The agent answered with a typed error (for instance `invalid_input`).
+    #[error("agent {agent} refused: {}", error.code)]
+    Refused { agent: &'static str, error: iea_proto::error::ApiError },
+}
+
+impl AgentError {
+    fn from_status(agent: &'static str, status: tonic::Status) -> Self {
+        use tonic::Code;
+        match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => Self::Unavailable {
+                agent,
+                detail: format!("{}: {}", status.code(), status.message()),
+            },
+            _ => Self::Refused {
+                agent,
+                error: iea_proto::error::ApiError::from_status(&status),
+            },
+        }
+    }
+}
+
 /// Where the agents listen (`host:port`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentAddresses {
@@ -111,6 +138,18 @@ impl Agents {
 
     pub fn credential_client(&self) -> CredentialAgentClient<Channel> {
         CredentialAgentClient::new(self.credentials.channel.clone())
+    }
+
+    #[tracing::instrument(skip_all, fields(agent = "credential-verifier"))]
+    pub async fn verify(
+        &self,
+        request: iea_proto::agent::v1::VerifyRequest,
+    ) -> Result<iea_proto::agent::v1::VerifyResponse, AgentError> {
+        self.credential_client()
+            .verify(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(self.credentials.name, s))
     }
 
     /// Checks the three agents at once.

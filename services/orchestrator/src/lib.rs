@@ -32,8 +32,12 @@ use tonic::service::Routes;
 
 pub mod agents;
 mod api;
+pub mod credentials;
+pub mod crypto;
+pub mod network;
 pub mod sessions;
 pub mod store;
+pub mod users;
 
 pub use agents::AgentAddresses;
 
@@ -56,6 +60,13 @@ pub struct Settings {
     pub software_version: String,
     /// Lifetime of a front-end session.
     pub session_ttl_secs: u64,
+    /// Connection settings passed to the agents.
+    pub network: network::NetworkDefaults,
+    /// Consecutive Net-entreprises refusals after which an account is no longer verified
+    /// until its identity changes.
+    pub credential_failure_budget: u32,
+    /// The key that seals stored secrets; default `<data_dir>/secrets.key`.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -67,6 +78,9 @@ impl Default for Settings {
             agents: AgentAddresses::default(),
             software_version: "3.00.70".into(),
             session_ttl_secs: 8 * 3600,
+            network: network::NetworkDefaults::default(),
+            credential_failure_budget: 2,
+            secrets_key_file: None,
         }
     }
 }
@@ -74,6 +88,10 @@ impl Default for Settings {
 /// What every API service shares.
 pub struct Core {
     pub(crate) sessions: sessions::Sessions,
+    pub(crate) users: users::Users,
+    pub(crate) credentials: credentials::Credentials,
+    /// Fires when the server shuts down, ending long-lived streams.
+    pub(crate) shutdown: Shutdown,
     pub(crate) agents: agents::Agents,
     pub(crate) installation_id: String,
     pub(crate) software_version: String,
@@ -82,6 +100,7 @@ pub struct Core {
 
 pub struct App {
     server: GrpcServer,
+    core: Arc<Core>,
     admin_password_file: Option<PathBuf>,
 }
 
@@ -109,8 +128,25 @@ impl App {
         );
         let admin_password_file = sessions.bootstrap(&settings.data_dir).await?;
         let agents = agents::Agents::new(&settings.agents, &settings.tls)?;
+        let network = Arc::new(network::Network::load(settings.network.clone())?);
+        let key_file = settings
+            .secrets_key_file
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join(crypto::KEY_FILE));
+        let keyring = crypto::Keyring::load_or_create(&key_file)?;
+        let credentials = credentials::Credentials::new(
+            store.clone(),
+            keyring,
+            agents.clone(),
+            network.clone(),
+            settings.credential_failure_budget,
+        )
+        .await?;
         let core = Arc::new(Core {
             sessions,
+            users: users::Users::new(store.clone()),
+            credentials,
+            shutdown: Shutdown::new(),
             agents,
             installation_id,
             software_version: settings.software_version.clone(),
@@ -119,8 +155,8 @@ impl App {
 
         let routes = Routes::new(StatusServer::new(api::StatusApi(core.clone())))
             .add_service(SessionsServer::new(api::SessionsApi(core.clone())))
-            .add_service(UsersServer::new(api::UsersApi))
-            .add_service(CredentialsServer::new(api::CredentialsApi))
+            .add_service(UsersServer::new(api::UsersApi(core.clone())))
+            .add_service(CredentialsServer::new(api::CredentialsApi(core.clone())))
             .add_service(ConnectionServer::new(api::ConnectionApi))
             .add_service(UpdatesServer::new(api::UpdatesApi))
             .add_service(SupportServer::new(api::SupportApi));
@@ -139,6 +175,7 @@ impl App {
             GrpcServer::bind(COMPONENT, settings.listen, Some(tls), routes, &names).await?;
         Ok(Self {
             server,
+            core,
             admin_password_file,
         })
     }
@@ -153,6 +190,12 @@ impl App {
     }
 
     pub async fn run_until(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let streams = self.core.shutdown.clone();
+        let outer = shutdown.clone();
+        tokio::spawn(async move {
+            outer.wait().await;
+            streams.trigger();
+        });
         self.server.run_until(shutdown).await
     }
 }

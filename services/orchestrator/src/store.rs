@@ -32,6 +32,24 @@ CREATE TABLE sessions (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 );
+"#, r#"
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE credentials (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    siret TEXT NOT NULL,
+    nom TEXT NOT NULL,
+    prenom TEXT NOT NULL,
+    password_key_id TEXT NOT NULL,
+    password_nonce BLOB NOT NULL,
+    password_ct BLOB NOT NULL,
+    updated_at INTEGER NOT NULL,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    last_result BLOB,
+    last_verified_at INTEGER
+);
 "#];
 
 #[derive(Clone)]
@@ -249,6 +267,46 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> rusqlite::Result<
     conn.execute(
         "DELETE FROM sessions WHERE token_hash = ?1",
         params![token_hash],
+    )?;
+    Ok(())
+}
+
+pub fn list_users(conn: &Connection) -> rusqlite::Result<Vec<UserRow>> {
+    let mut stmt = conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name COLLATE NOCASE"))?;
+    stmt.query_map([], user_from_row)?.collect()
+}
+
+pub fn delete_user(conn: &Connection, id: i64) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM users WHERE id = ?1", params![id])?;
+    Ok(())
+}
+
+pub fn set_password_hash(conn: &Connection, id: i64, hash: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
+        params![id, hash],
+    )?;
+    Ok(())
+}
+
+pub fn delete_sessions_of(conn: &Connection, user_id: i64) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id])?;
+    Ok(())
+}
+
+pub fn count_administrators(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT count(*) FROM users WHERE role = 'administrator'", [], |r| r.get(0))
+}
+
+pub fn get_setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0))
+        .optional()
+}
+
+pub fn put_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
     )?;
     Ok(())
 }

@@ -1,6 +1,9 @@
 //! One module per command family.
 
 mod certs;
+mod credentials;
+mod secrets;
+mod users;
 mod session;
 mod stack;
 mod status;
@@ -27,5 +30,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Login(a) => session::login(&ctx, a).await,
         Command::Logout => session::logout(&ctx).await,
         Command::Whoami => session::whoami(&ctx).await,
+        Command::Users(c) => users::run(&ctx, c).await,
+        Command::Credentials(c) => credentials::run(&ctx, c).await,
     }
 }

@@ -1,15 +1,14 @@
 //! `iea login`, `iea logout`, `iea whoami`.
 
-use std::io::BufRead;
-
 use iea_proto::v1::sessions_client::SessionsClient;
 use iea_proto::v1::{LoginRequest, LogoutRequest, Role, WhoAmIRequest};
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::Ctx;
 use crate::args::LoginArgs;
 use crate::client::{self, SavedSession};
-use crate::output::{CliError, CliResult, print_json, rfc3339};
+use crate::output::{CliResult, print_json, rfc3339};
 
 fn role_name(r: i32) -> &'static str {
     match Role::try_from(r) {
@@ -19,28 +18,11 @@ fn role_name(r: i32) -> &'static str {
     }
 }
 
-/// First line of standard input, without its line ending.
-fn read_password_line() -> CliResult<String> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-        CliError::new(
-            "stdin_unreadable",
-            format!("Lecture du mot de passe impossible : {e}"),
-        )
-    })?;
-    let pw = line.strip_suffix('\n').unwrap_or(&line);
-    let pw = pw.strip_suffix('\r').unwrap_or(pw).to_owned();
-    if pw.is_empty() {
-        return Err(CliError::new(
-            "invalid_input",
-            "Aucun mot de passe n'a été lu sur l'entrée standard.",
-        ));
-    }
-    Ok(pw)
-}
-
 pub async fn login(ctx: &Ctx, args: LoginArgs) -> CliResult {
-    let password = read_password_line()?;
+    let password = super::secrets::read(&["Mot de passe"], args.password_stdin)?
+        .remove(0)
+        .expose_secret()
+        .to_owned();
     let stack = client::stack_file(&ctx.data_dir)?;
     let channel = client::connect(&stack).await?;
     let resp = SessionsClient::new(channel)

@@ -10,13 +10,17 @@ use tonic::Request;
 use crate::Core;
 use crate::sessions::{Principal, SessionError};
 
+mod credentials;
 mod sessions;
 mod status;
 mod unimplemented;
+mod users;
 
+pub use credentials::CredentialsApi;
 pub use sessions::SessionsApi;
 pub use status::StatusApi;
-pub use unimplemented::{ConnectionApi, CredentialsApi, SupportApi, UpdatesApi, UsersApi};
+pub use unimplemented::{ConnectionApi, SupportApi, UpdatesApi};
+pub use users::UsersApi;
 
 /// The bearer token of a request, from `authorization: Bearer <token>`.
 fn bearer<T>(req: &Request<T>) -> Option<&str> {

@@ -1,0 +1,214 @@
+//! `iea.v1.Credentials`.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use iea_proto::error::ApiError;
+use iea_proto::v1::credentials_server::Credentials;
+use iea_proto::v1::*;
+use secrecy::SecretString;
+use tonic::{Code, Request, Response, Status};
+
+use super::{internal, principal, timestamp};
+use crate::Core;
+use crate::agents::AgentError;
+use crate::credentials::{CredentialsError, Summary, Verification};
+
+pub struct CredentialsApi(pub Arc<Core>);
+
+type Stream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
+
+pub(crate) fn credentials_error(e: CredentialsError) -> ApiError {
+    match e {
+        CredentialsError::PermissionDenied => ApiError::permission_denied(
+            "Vous ne pouvez consulter ou modifier que vos propres identifiants Net-entreprises.",
+        ),
+        CredentialsError::NoSuchAccount(n) => ApiError::not_found(format!("Le compte « {n} » n'existe pas.")),
+        CredentialsError::NotConfigured(n) => ApiError::new(
+            Code::FailedPrecondition,
+            "not_configured",
+            format!("Aucun identifiant Net-entreprises n'est enregistré pour le compte « {n} »."),
+        ),
+        CredentialsError::WrongAccountPassword => ApiError::new(
+            Code::PermissionDenied,
+            "wrong_account_password",
+            "Le mot de passe Impact emploi du compte est incorrect : les identifiants n'ont pas été modifiés.",
+        ),
+        CredentialsError::InvalidInput(problems) => ApiError::invalid_input(format!(
+            "Les identifiants n'ont pas été enregistrés. {}",
+            problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join(" ")
+        )),
+        CredentialsError::BlockedByBudget { user, failures } => ApiError::new(
+            Code::FailedPrecondition,
+            "blocked_by_budget",
+            format!(
+                "Les {failures} dernières vérifications du compte « {user} » ont été refusées par Net-entreprises. Pour ne pas provoquer le blocage du compte du déclarant sur le portail, aucune nouvelle tentative ne sera faite tant que ses identifiants n'auront pas été corrigés."
+            ),
+        ),
+        CredentialsError::InProgress(n) => ApiError::new(
+            Code::Aborted,
+            "verification_in_progress",
+            format!("Une vérification des identifiants du compte « {n} » est déjà en cours."),
+        ),
+        CredentialsError::Agent(AgentError::Unavailable { agent, detail }) => {
+            tracing::warn!(agent, detail, "agent unavailable");
+            ApiError::new(
+                Code::Unavailable,
+                "agent_unavailable",
+                format!("Le service « {agent} » ne répond pas : réessayez dans un instant."),
+            )
+        }
+        CredentialsError::Agent(AgentError::Refused { error, .. }) => error,
+        CredentialsError::Internal(e) => internal(e),
+    }
+}
+
+fn verification(v: Verification) -> VerificationResult {
+    VerificationResult {
+        user: v.user,
+        result: Some(v.result),
+        verified_at: Some(timestamp(v.verified_at)),
+        blocked_reason: String::new(),
+        error_code: String::new(),
+    }
+}
+
+fn summary(s: Summary) -> CredentialSummary {
+    CredentialSummary {
+        user: s.user,
+        configured: s.configured,
+        siret: s.siret,
+        nom: s.nom,
+        prenom: s.prenom,
+        updated_at: s.updated_at.map(timestamp),
+        last_verification: s.last.map(verification),
+        consecutive_failures: s.consecutive_failures,
+    }
+}
+
+#[tonic::async_trait]
+impl Credentials for CredentialsApi {
+    #[tracing::instrument(skip_all, fields(user = %request.get_ref().user))]
+    async fn set_credentials(
+        &self,
+        request: Request<SetCredentialsRequest>,
+    ) -> Result<Response<CredentialSummary>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let req = request.into_inner();
+        let id = req.identity.unwrap_or_default();
+        let s = self
+            .0
+            .credentials
+            .set(
+                &caller,
+                &req.user,
+                SecretString::from(req.account_password),
+                &id.siret,
+                &id.nom,
+                &id.prenom,
+                SecretString::from(id.password),
+            )
+            .await
+            .map_err(credentials_error)?;
+        Ok(Response::new(summary(s)))
+    }
+
+    async fn get_credentials(
+        &self,
+        request: Request<GetCredentialsRequest>,
+    ) -> Result<Response<CredentialSummary>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let s = self
+            .0
+            .credentials
+            .get(&caller, &request.get_ref().user)
+            .await
+            .map_err(credentials_error)?;
+        Ok(Response::new(summary(s)))
+    }
+
+    async fn list_credentials(
+        &self,
+        request: Request<ListCredentialsRequest>,
+    ) -> Result<Response<ListCredentialsResponse>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let all = self.0.credentials.list(&caller).await.map_err(credentials_error)?;
+        Ok(Response::new(ListCredentialsResponse {
+            credentials: all.into_iter().map(summary).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(from = %request.get_ref().from_user))]
+    async fn copy_credentials(
+        &self,
+        request: Request<CopyCredentialsRequest>,
+    ) -> Result<Response<ListCredentialsResponse>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let req = request.into_inner();
+        let all = self
+            .0
+            .credentials
+            .copy(&caller, &req.from_user, &req.to_users)
+            .await
+            .map_err(credentials_error)?;
+        Ok(Response::new(ListCredentialsResponse {
+            credentials: all.into_iter().map(summary).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %request.get_ref().user))]
+    async fn verify_credentials(
+        &self,
+        request: Request<VerifyCredentialsRequest>,
+    ) -> Result<Response<VerificationResult>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let v = self
+            .0
+            .credentials
+            .verify(&caller, &request.get_ref().user)
+            .await
+            .map_err(credentials_error)?;
+        Ok(Response::new(verification(v)))
+    }
+
+    type VerifyAllCredentialsStream = Stream<VerificationResult>;
+
+    async fn verify_all_credentials(
+        &self,
+        request: Request<VerifyAllCredentialsRequest>,
+    ) -> Result<Response<Self::VerifyAllCredentialsStream>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let stream = self
+            .0
+            .credentials
+            .verify_all(&caller)
+            .await
+            .map_err(credentials_error)?;
+        let stream = stream.map(|(user, r)| {
+            Ok(match r {
+                Ok(v) => verification(v),
+                Err(e) => {
+                    let e = credentials_error(e);
+                    VerificationResult {
+                        user,
+                        result: None,
+                        verified_at: None,
+                        blocked_reason: e.message,
+                        error_code: e.code,
+                    }
+                }
+            })
+        });
+        let shutdown = self.0.shutdown.wait();
+        Ok(Response::new(Box::pin(stream.take_until(shutdown))))
+    }
+
+    async fn rotate_encryption_key(
+        &self,
+        request: Request<RotateEncryptionKeyRequest>,
+    ) -> Result<Response<RotateEncryptionKeyResponse>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let n = self.0.credentials.rotate_key(&caller).await.map_err(credentials_error)?;
+        Ok(Response::new(RotateEncryptionKeyResponse { resealed: n as u32 }))
+    }
+}

@@ -1,0 +1,153 @@
+//! `iea.v1.Users`.
+
+use std::sync::Arc;
+
+use iea_proto::error::ApiError;
+use iea_proto::v1::users_server::Users;
+use iea_proto::v1::*;
+use secrecy::SecretString;
+use tonic::{Code, Request, Response, Status};
+
+use super::sessions::role;
+use super::{internal, principal};
+use crate::Core;
+use crate::store;
+use crate::users::{InstallationMode as Mode, UserSummary, UsersError};
+
+pub struct UsersApi(pub Arc<Core>);
+
+fn users_error(e: UsersError) -> ApiError {
+    match e {
+        UsersError::PermissionDenied => {
+            ApiError::permission_denied("Seul un administrateur peut gérer les comptes des autres utilisateurs.")
+        }
+        UsersError::NotFound(n) => ApiError::not_found(format!("Le compte « {n} » n'existe pas.")),
+        UsersError::AlreadyExists(n) => {
+            ApiError::new(Code::AlreadyExists, "already_exists", format!("Le compte « {n} » existe déjà."))
+        }
+        UsersError::InvalidName(_) => ApiError::invalid_input(
+            "Le nom du compte doit compter de 1 à 64 caractères, sans espace au début ni à la fin ni caractère de contrôle.",
+        ),
+        UsersError::WeakPassword => {
+            ApiError::invalid_input("Le mot de passe doit compter de 8 à 128 caractères.")
+        }
+        UsersError::WrongCurrentPassword => ApiError::new(
+            Code::PermissionDenied,
+            "wrong_current_password",
+            "Le mot de passe actuel est incorrect : le mot de passe n'a pas été changé.",
+        ),
+        UsersError::LastAdministrator => ApiError::new(
+            Code::FailedPrecondition,
+            "last_administrator",
+            "C'est le dernier compte administrateur : il ne peut pas être supprimé.",
+        ),
+        UsersError::RemoveSelf => ApiError::new(
+            Code::FailedPrecondition,
+            "remove_self",
+            "Vous ne pouvez pas supprimer le compte avec lequel vous êtes connecté.",
+        ),
+        UsersError::Monoposte => ApiError::new(
+            Code::FailedPrecondition,
+            "monoposte",
+            "En mode monoposte, l'installation n'a qu'un compte : passez en mode réseau pour en créer d'autres (ou supprimez d'abord les comptes en trop).",
+        ),
+        UsersError::Internal(e) => internal(e),
+    }
+}
+
+fn info(u: UserSummary) -> UserInfo {
+    UserInfo {
+        name: u.name,
+        role: role(u.role).into(),
+    }
+}
+
+fn mode_message(m: Mode) -> InstallationModeMessage {
+    InstallationModeMessage {
+        mode: match m {
+            Mode::Monoposte => InstallationMode::Monoposte,
+            Mode::Reseau => InstallationMode::Reseau,
+        }
+        .into(),
+    }
+}
+
+#[tonic::async_trait]
+impl Users for UsersApi {
+    async fn list_users(&self, request: Request<ListUsersRequest>) -> Result<Response<ListUsersResponse>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let users = self.0.users.list(&caller).await.map_err(users_error)?;
+        Ok(Response::new(ListUsersResponse {
+            users: users.into_iter().map(info).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %request.get_ref().name))]
+    async fn add_user(&self, request: Request<AddUserRequest>) -> Result<Response<UserInfo>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let req = request.into_inner();
+        let r = match Role::try_from(req.role) {
+            Ok(Role::Administrator) => store::Role::Administrator,
+            _ => store::Role::User,
+        };
+        let u = self
+            .0
+            .users
+            .add(&caller, &req.name, r, SecretString::from(req.password))
+            .await
+            .map_err(users_error)?;
+        Ok(Response::new(info(u)))
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %request.get_ref().name))]
+    async fn remove_user(&self, request: Request<RemoveUserRequest>) -> Result<Response<RemoveUserResponse>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        self.0
+            .users
+            .remove(&caller, &request.get_ref().name)
+            .await
+            .map_err(users_error)?;
+        Ok(Response::new(RemoveUserResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %request.get_ref().name))]
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let req = request.into_inner();
+        let current = Some(req.current_password)
+            .filter(|p| !p.is_empty())
+            .map(SecretString::from);
+        self.0
+            .users
+            .change_password(&caller, &req.name, current, SecretString::from(req.new_password))
+            .await
+            .map_err(users_error)?;
+        Ok(Response::new(ChangePasswordResponse {}))
+    }
+
+    async fn get_installation_mode(
+        &self,
+        request: Request<GetInstallationModeRequest>,
+    ) -> Result<Response<InstallationModeMessage>, Status> {
+        principal(&self.0, &request).await?;
+        let m = self.0.users.mode().await.map_err(users_error)?;
+        Ok(Response::new(mode_message(m)))
+    }
+
+    async fn set_installation_mode(
+        &self,
+        request: Request<InstallationModeMessage>,
+    ) -> Result<Response<InstallationModeMessage>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let mode = match InstallationMode::try_from(request.get_ref().mode) {
+            Ok(InstallationMode::Monoposte) => Mode::Monoposte,
+            Ok(InstallationMode::Reseau) => Mode::Reseau,
+            _ => return Err(ApiError::invalid_input("Indiquez le mode : monoposte ou réseau.").into()),
+        };
+        let m = self.0.users.set_mode(&caller, mode).await.map_err(users_error)?;
+        Ok(Response::new(mode_message(m)))
+    }
+}

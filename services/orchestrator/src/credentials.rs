@@ -1,0 +1,504 @@
+//! Each account's Net-entreprises identity: stored with its password sealed
+//! ([`crate::crypto`]), never shown back, verified through the credential verifier.
+//!
+//! Rules (the first sheet of the seeds, and Net-entreprises' lockout):
+//! - changing an account's identity needs that account's Impact emploi password; a user
+//!   sees and changes only their own, an administrator may see all and copy one account's
+//!   identity to others in one step;
+//! - what a person typed is checked before it is stored (spaces, invisible characters,
+//!   SIRET key, lengths), each problem named;
+//! - a verification is one attempt, never retried; after `budget` consecutive refusals
+//!   (wrong password, expired, not registered, locked) no further attempt is made until
+//!   the identity changes, so we can never be what locks the declarant's real account;
+//! - one verification per account at a time.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+
+use iea_declarant::{InputProblem, validate};
+use iea_proto::agent::v1::{DeclarantIdentity, VerifyOutcome, VerifyRequest, VerifyResponse};
+use prost::Message;
+use rusqlite::{OptionalExtension, params};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::agents::{AgentError, Agents};
+use crate::crypto::{Keyring, Sealed};
+use crate::network::{Network, Target};
+use crate::sessions::{self, Principal};
+use crate::store::{self, Role, Store};
+
+/// Parallel verifications in "verify all".
+pub const VERIFY_ALL_CONCURRENCY: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("not allowed")]
+    PermissionDenied,
+    #[error("no such account")]
+    NoSuchAccount(String),
+    #[error("no credentials")]
+    NotConfigured(String),
+    #[error("account password wrong")]
+    WrongAccountPassword,
+    #[error("invalid identity")]
+    InvalidInput(Vec<InputProblem>),
+    #[error("blocked by budget")]
+    BlockedByBudget { user: String, failures: u32 },
+    #[error("verification in progress")]
+    InProgress(String),
+    #[error("agent unavailable")]
+    Agent(#[from] AgentError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What may be shown of an account's identity: never the password.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub user: String,
+    pub configured: bool,
+    pub siret: String,
+    pub nom: String,
+    pub prenom: String,
+    pub updated_at: Option<i64>,
+    pub consecutive_failures: u32,
+    pub last: Option<Verification>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub user: String,
+    pub result: VerifyResponse,
+    pub verified_at: i64,
+}
+
+/// An outcome that counts against the budget: Net-entreprises refused the login.
+pub fn is_refusal(outcome: VerifyOutcome) -> bool {
+    matches!(
+        outcome,
+        VerifyOutcome::InvalidCredentials
+            | VerifyOutcome::PasswordExpired
+            | VerifyOutcome::NotRegistered
+            | VerifyOutcome::AccountLocked
+    )
+}
+
+fn aad(user_id: i64) -> Vec<u8> {
+    format!("ne-password:{user_id}").into_bytes()
+}
+
+struct Row {
+    user_id: i64,
+    user: String,
+    siret: String,
+    nom: String,
+    prenom: String,
+    sealed: Sealed,
+    updated_at: i64,
+    consecutive_failures: u32,
+    last_result: Option<Vec<u8>>,
+    last_verified_at: Option<i64>,
+}
+
+const ROW_SELECT: &str = "SELECT c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, c.password_nonce, \
+     c.password_ct, c.updated_at, c.consecutive_failures, c.last_result, c.last_verified_at \
+     FROM credentials c JOIN users u ON u.id = c.user_id";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        user_id: r.get(0)?,
+        user: r.get(1)?,
+        siret: r.get(2)?,
+        nom: r.get(3)?,
+        prenom: r.get(4)?,
+        sealed: Sealed {
+            key_id: r.get(5)?,
+            nonce: r.get(6)?,
+            ciphertext: r.get(7)?,
+        },
+        updated_at: r.get(8)?,
+        consecutive_failures: r.get(9)?,
+        last_result: r.get(10)?,
+        last_verified_at: r.get(11)?,
+    })
+}
+
+fn row_of(conn: &rusqlite::Connection, user_id: i64) -> rusqlite::Result<Option<Row>> {
+    conn.query_row(&format!("{ROW_SELECT} WHERE c.user_id = ?1"), params![user_id], row)
+        .optional()
+}
+
+fn summary(user: String, row: Option<Row>) -> Summary {
+    match row {
+        None => Summary {
+            user,
+            configured: false,
+            siret: String::new(),
+            nom: String::new(),
+            prenom: String::new(),
+            updated_at: None,
+            consecutive_failures: 0,
+            last: None,
+        },
+        Some(r) => {
+            let last = match (r.last_result, r.last_verified_at) {
+                (Some(bytes), Some(at)) => VerifyResponse::decode(bytes.as_slice()).ok().map(|result| Verification {
+                    user: r.user.clone(),
+                    result,
+                    verified_at: at,
+                }),
+                _ => None,
+            };
+            Summary {
+                user: r.user,
+                configured: true,
+                siret: r.siret,
+                nom: r.nom,
+                prenom: r.prenom,
+                updated_at: Some(r.updated_at / 1_000_000_000),
+                consecutive_failures: r.consecutive_failures,
+                last,
+            }
+        }
+    }
+}
+
+/// Removes an account from the in-progress set when the verification ends, however.
+struct InProgressGuard {
+    set: Arc<Mutex<HashSet<i64>>>,
+    id: i64,
+}
+
+impl Drop for InProgressGuard {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.id);
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    store: Store,
+    keyring: Arc<RwLock<Keyring>>,
+    agents: Agents,
+    network: Arc<Network>,
+    budget: u32,
+    in_progress: Arc<Mutex<HashSet<i64>>>,
+}
+
+impl Credentials {
+    pub async fn new(
+        store: Store,
+        keyring: Keyring,
+        agents: Agents,
+        network: Arc<Network>,
+        budget: u32,
+    ) -> anyhow::Result<Self> {
+        let this = Self {
+            store,
+            keyring: Arc::new(RwLock::new(keyring)),
+            agents,
+            network,
+            budget,
+            in_progress: Arc::default(),
+        };
+        if this.keyring.read().map_err(|_| anyhow::anyhow!("keyring lock"))?.pending_rotation() {
+            tracing::warn!("an interrupted key rotation is being finished");
+            this.reseal_all().await?;
+        }
+        Ok(this)
+    }
+
+    /// The account `name`, if the caller may act on it.
+    async fn target(&self, caller: &Principal, name: &str) -> Result<(i64, String), CredentialsError> {
+        let own = caller.name.eq_ignore_ascii_case(name);
+        if !own && caller.role != Role::Administrator {
+            return Err(CredentialsError::PermissionDenied);
+        }
+        let lookup = name.to_owned();
+        let user = self.store.call(move |conn| Ok(store::user_by_name(conn, &lookup)?)).await?;
+        let user = user.ok_or_else(|| CredentialsError::NoSuchAccount(name.to_owned()))?;
+        Ok((user.id, user.name))
+    }
+
+    fn seal(&self, user_id: i64, password: &SecretString) -> Result<Sealed, CredentialsError> {
+        let ring = self.keyring.read().map_err(|_| anyhow::anyhow!("keyring lock"))?;
+        Ok(ring.seal(password.expose_secret().as_bytes(), &aad(user_id))?)
+    }
+
+    fn open(&self, user_id: i64, sealed: &Sealed) -> Result<SecretString, CredentialsError> {
+        let ring = self.keyring.read().map_err(|_| anyhow::anyhow!("keyring lock"))?;
+        Ok(ring.open(sealed, &aad(user_id))?)
+    }
+
+    /// Sets `user`'s identity, confirmed by that account's Impact emploi password.
+    pub async fn set(
+        &self,
+        caller: &Principal,
+        user: &str,
+        account_password: SecretString,
+        siret: &str,
+        nom: &str,
+        prenom: &str,
+        password: SecretString,
+    ) -> Result<Summary, CredentialsError> {
+        let (user_id, name) = self.target(caller, user).await?;
+        let identity = validate(siret, nom, prenom, &password).map_err(CredentialsError::InvalidInput)?;
+        let hash = self
+            .store
+            .call(move |conn| {
+                Ok(conn.query_row("SELECT password_hash FROM users WHERE id = ?1", params![user_id], |r| {
+                    r.get::<_, String>(0)
+                })?)
+            })
+            .await?;
+        let ok = tokio::task::spawn_blocking(move || sessions::verify_password(account_password.expose_secret(), &hash))
+            .await
+            .map_err(anyhow::Error::from)?;
+        if !ok {
+            tracing::warn!(user = %name, "identity change refused: wrong account password");
+            return Err(CredentialsError::WrongAccountPassword);
+        }
+        let sealed = self.seal(user_id, &identity.password)?;
+        self.store
+            .call(move |conn| {
+                upsert(conn, user_id, &identity.siret, &identity.nom, &identity.prenom, &sealed)?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!(user = %name, "net-entreprises identity set");
+        self.get(caller, &name).await
+    }
+
+    pub async fn get(&self, caller: &Principal, user: &str) -> Result<Summary, CredentialsError> {
+        let (user_id, name) = self.target(caller, user).await?;
+        let r = self.store.call(move |conn| Ok(row_of(conn, user_id)?)).await?;
+        Ok(summary(name, r))
+    }
+
+    /// Every account for an administrator, one's own for a user.
+    pub async fn list(&self, caller: &Principal) -> Result<Vec<Summary>, CredentialsError> {
+        let caller = caller.clone();
+        let all = self
+            .store
+            .call(move |conn| {
+                let users = store::list_users(conn)?;
+                let mut out = Vec::new();
+                for u in users {
+                    if caller.role == Role::Administrator || u.id == caller.user_id {
+                        let r = row_of(conn, u.id)?;
+                        out.push(summary(u.name, r));
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(all)
+    }
+
+    /// Copies `from`'s identity to each of `to`, in one transaction. Administrator only.
+    pub async fn copy(&self, caller: &Principal, from: &str, to: &[String]) -> Result<Vec<Summary>, CredentialsError> {
+        if caller.role != Role::Administrator {
+            return Err(CredentialsError::PermissionDenied);
+        }
+        let (from_id, from_name) = self.target(caller, from).await?;
+        let source = self
+            .store
+            .call(move |conn| Ok(row_of(conn, from_id)?))
+            .await?
+            .ok_or(CredentialsError::NotConfigured(from_name))?;
+        let password = self.open(from_id, &source.sealed)?;
+        let mut targets = Vec::new();
+        for name in to {
+            let (id, name) = self.target(caller, name).await?;
+            if id != from_id {
+                targets.push((id, name, self.seal(id, &password)?));
+            }
+        }
+        let names: Vec<String> = targets.iter().map(|t| t.1.clone()).collect();
+        self.store
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                for (id, _, sealed) in &targets {
+                    upsert(&tx, *id, &source.siret, &source.nom, &source.prenom, sealed)?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!(from = %source.user, to = ?names, "net-entreprises identity copied");
+        let mut out = Vec::new();
+        for n in names {
+            out.push(self.get(caller, &n).await?);
+        }
+        Ok(out)
+    }
+
+    /// One verification of `user`'s identity against Net-entreprises.
+    pub async fn verify(&self, caller: &Principal, user: &str) -> Result<Verification, CredentialsError> {
+        let (user_id, name) = self.target(caller, user).await?;
+        self.verify_account(user_id, name).await
+    }
+
+    async fn verify_account(&self, user_id: i64, name: String) -> Result<Verification, CredentialsError> {
+        let _guard = {
+            let mut set = self.in_progress.lock().map_err(|_| anyhow::anyhow!("in-progress lock"))?;
+            if !set.insert(user_id) {
+                return Err(CredentialsError::InProgress(name));
+            }
+            InProgressGuard {
+                set: self.in_progress.clone(),
+                id: user_id,
+            }
+        };
+        let r = self
+            .store
+            .call(move |conn| Ok(row_of(conn, user_id)?))
+            .await?
+            .ok_or_else(|| CredentialsError::NotConfigured(name.clone()))?;
+        if r.consecutive_failures >= self.budget {
+            return Err(CredentialsError::BlockedByBudget {
+                user: name,
+                failures: r.consecutive_failures,
+            });
+        }
+        let password = self.open(user_id, &r.sealed)?;
+        let request = VerifyRequest {
+            network: Some(self.network.for_target(Target::NetEntreprises)),
+            identity: Some(DeclarantIdentity {
+                siret: r.siret.clone(),
+                nom: r.nom.clone(),
+                prenom: r.prenom.clone(),
+                password: password.expose_secret().to_owned(),
+            }),
+            service: self.network.net_entreprises_service(),
+        };
+        let result = self.agents.verify(request).await?;
+        let outcome = VerifyOutcome::try_from(result.outcome).unwrap_or(VerifyOutcome::Unspecified);
+        let verified_at = sessions::now();
+        let bytes = result.encode_to_vec();
+        let updated_at = r.updated_at;
+        let refusal = is_refusal(outcome);
+        let valid = outcome == VerifyOutcome::Valid;
+        self.store
+            .call(move |conn| {
+                // Recorded only if the identity did not change meanwhile: a refusal of the
+                // old password must not count against the new one.
+                conn.execute(
+                    "UPDATE credentials SET last_result = ?2, last_verified_at = ?3,                      consecutive_failures = CASE WHEN ?4 THEN consecutive_failures + 1 WHEN ?5 THEN 0 ELSE consecutive_failures END                      WHERE user_id = ?1 AND updated_at = ?6",
+                    params![user_id, bytes, verified_at, refusal, valid, updated_at],
+                )?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!(user = %r.user, outcome = outcome.as_str_name(), "net-entreprises identity verified");
+        Ok(Verification {
+            user: r.user,
+            result,
+            verified_at,
+        })
+    }
+
+    /// Every configured account the caller may see, `VERIFY_ALL_CONCURRENCY` at a time,
+    /// each result as it completes.
+    pub async fn verify_all(
+        &self,
+        caller: &Principal,
+    ) -> Result<impl futures::Stream<Item = (String, Result<Verification, CredentialsError>)> + use<>, CredentialsError>
+    {
+        use futures::StreamExt;
+        let accounts: Vec<String> = self
+            .list(caller)
+            .await?
+            .into_iter()
+            .filter(|s| s.configured)
+            .map(|s| s.user)
+            .collect();
+        let this = self.clone();
+        let caller = caller.clone();
+        Ok(futures::stream::iter(accounts)
+            .map(move |name| {
+                let this = this.clone();
+                let caller = caller.clone();
+                async move {
+                    let r = this.verify(&caller, &name).await;
+                    (name, r)
+                }
+            })
+            .buffer_unordered(VERIFY_ALL_CONCURRENCY))
+    }
+
+    /// Replaces the encryption key and re-seals every stored password. Administrator only.
+    pub async fn rotate_key(&self, caller: &Principal) -> Result<usize, CredentialsError> {
+        if caller.role != Role::Administrator {
+            return Err(CredentialsError::PermissionDenied);
+        }
+        self.keyring
+            .write()
+            .map_err(|_| anyhow::anyhow!("keyring lock"))?
+            .begin_rotation()?;
+        let n = self.reseal_all().await?;
+        Ok(n)
+    }
+
+    /// Re-seals every password with the current key in one transaction, then drops the
+    /// previous key.
+    async fn reseal_all(&self) -> Result<usize, CredentialsError> {
+        let rows = self
+            .store
+            .call(|conn| {
+                let mut stmt = conn.prepare(ROW_SELECT)?;
+                let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await?;
+        let mut resealed = Vec::new();
+        for r in &rows {
+            let plain = self.open(r.user_id, &r.sealed)?;
+            resealed.push((r.user_id, self.seal(r.user_id, &plain)?));
+        }
+        let n = resealed.len();
+        self.store
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                for (id, s) in &resealed {
+                    tx.execute(
+                        "UPDATE credentials SET password_key_id = ?2, password_nonce = ?3, password_ct = ?4 WHERE user_id = ?1",
+                        params![id, s.key_id, s.nonce, s.ciphertext],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        self.keyring
+            .write()
+            .map_err(|_| anyhow::anyhow!("keyring lock"))?
+            .commit_rotation()?;
+        tracing::info!(resealed = n, "stored secrets re-sealed");
+        Ok(n)
+    }
+}
+
+fn upsert(
+    conn: &rusqlite::Connection,
+    user_id: i64,
+    siret: &str,
+    nom: &str,
+    prenom: &str,
+    sealed: &Sealed,
+) -> rusqlite::Result<()> {
+    // A new identity starts a new budget and forgets the old verification.
+    conn.execute(
+        "INSERT INTO credentials (user_id, siret, nom, prenom, password_key_id, password_nonce, password_ct, updated_at,          consecutive_failures, last_result, last_verified_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, NULL)          ON CONFLICT(user_id) DO UPDATE SET siret = excluded.siret, nom = excluded.nom, prenom = excluded.prenom,          password_key_id = excluded.password_key_id, password_nonce = excluded.password_nonce,          password_ct = excluded.password_ct, updated_at = excluded.updated_at, consecutive_failures = 0,          last_result = NULL, last_verified_at = NULL",
+        params![user_id, siret, nom, prenom, sealed.key_id, sealed.nonce, sealed.ciphertext, now_nanos()],
+    )?;
+    Ok(())
+}
+
+/// `updated_at` in nanoseconds: two changes within one second must differ, since a
+/// verification's result is recorded only if `updated_at` did not move.
+fn now_nanos() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+}
