@@ -9,10 +9,13 @@
 //! - whitespace between elements is tolerated, values are taken verbatim (never trimmed:
 //!   a pasted leading space makes the credentials wrong, as on the real portal);
 //! - the order of the five elements is checked unless `strict_order` is off;
+//! - the length limits are the documented ones by default, and settings
+//!   ([`FormRules`]), so that a test can make the service stricter than its client;
 //! - an unknown or repeated element, or an element inside a value, fails the checks;
 //! - lengths count characters (Unicode scalar values), not bytes;
 //! - `siret` must be exactly 14 characters but need not be digits, and `service` at most
 //!   2 characters: anything else is the authentication's business (a 401).
+use serde::{Deserialize, Serialize};
 
 /// The five values, as sent.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,6 +48,28 @@ pub const NOM_MAX: usize = 64;
 pub const PRENOM_MAX: usize = 39;
 pub const MOTDEPASSE_MAX: usize = 30;
 pub const SERVICE_MAX: usize = 2;
+
+/// The checks that can be tuned (the mock's `form` settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FormRules {
+    /// Refuse elements out of the documented order.
+    pub strict_order: bool,
+    pub nom_max: usize,
+    pub prenom_max: usize,
+    pub motdepasse_max: usize,
+}
+
+impl Default for FormRules {
+    fn default() -> Self {
+        Self {
+            strict_order: true,
+            nom_max: NOM_MAX,
+            prenom_max: PRENOM_MAX,
+            motdepasse_max: MOTDEPASSE_MAX,
+        }
+    }
+}
 
 /// Why a body fails the form checks (English, for the mock's log only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +106,7 @@ impl std::fmt::Display for FormError {
 }
 
 /// Parses and checks a body.
-pub fn parse(body: &[u8], strict_order: bool) -> Result<Identifiants, FormError> {
+pub fn parse(body: &[u8], rules: &FormRules) -> Result<Identifiants, FormError> {
     let text = std::str::from_utf8(body).map_err(|_| FormError::NotUtf8)?;
     let doc = roxmltree::Document::parse(text).map_err(|e| FormError::NotXml(e.to_string()))?;
     let root = doc.root_element();
@@ -126,21 +151,21 @@ pub fn parse(body: &[u8], strict_order: bool) -> Result<Identifiants, FormError>
     if let Some(missing) = values.iter().position(Option::is_none) {
         return Err(FormError::Missing(ELEMENTS[missing]));
     }
-    if strict_order && seen.windows(2).any(|w| w[0] > w[1]) {
+    if rules.strict_order && seen.windows(2).any(|w| w[0] > w[1]) {
         return Err(FormError::OutOfOrder);
     }
     let [siret, nom, prenom, motdepasse, service] = values.map(Option::unwrap_or_default);
-    type LengthCheck<'a> = (&'static str, &'a str, fn(usize) -> bool);
-    let checks: [LengthCheck<'_>; 5] = [
-        ("siret", &siret, |n| n == SIRET_LEN),
-        ("nom", &nom, |n| n <= NOM_MAX),
-        ("prenom", &prenom, |n| n <= PRENOM_MAX),
-        ("motdepasse", &motdepasse, |n| n <= MOTDEPASSE_MAX),
-        ("service", &service, |n| n <= SERVICE_MAX),
+    // (field, value, shortest, longest), in characters.
+    let checks = [
+        ("siret", &siret, SIRET_LEN, SIRET_LEN),
+        ("nom", &nom, 0, rules.nom_max),
+        ("prenom", &prenom, 0, rules.prenom_max),
+        ("motdepasse", &motdepasse, 0, rules.motdepasse_max),
+        ("service", &service, 0, SERVICE_MAX),
     ];
-    for (field, value, ok) in checks {
+    for (field, value, shortest, longest) in checks {
         let chars = value.chars().count();
-        if !ok(chars) {
+        if chars < shortest || chars > longest {
             return Err(FormError::Length { field, chars });
         }
     }
@@ -172,7 +197,7 @@ mod tests {
             "a&quot;&apos;b",
             "97",
         );
-        let id = parse(b.as_bytes(), true).unwrap();
+        let id = parse(b.as_bytes(), &FormRules::default()).unwrap();
         assert_eq!(id.siret, "99900000300015");
         assert_eq!(id.nom, " D&C");
         assert_eq!(id.prenom, "J<>");
@@ -186,7 +211,7 @@ mod tests {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}",
             body("99900000300015", "n", "p", "m", "97").replace("><", ">\n  <")
         );
-        assert!(parse(b.as_bytes(), true).is_ok());
+        assert!(parse(b.as_bytes(), &FormRules::default()).is_ok());
     }
 
     #[test]
@@ -247,23 +272,39 @@ mod tests {
             (ok.replace(">n<", "><b>n</b><"), FormError::NotText("nom")),
         ];
         for (b, expected) in cases {
-            assert_eq!(parse(b.as_bytes(), true).unwrap_err(), expected, "{b}");
+            assert_eq!(
+                parse(b.as_bytes(), &FormRules::default()).unwrap_err(),
+                expected,
+                "{b}"
+            );
         }
         assert!(matches!(
-            parse(b"<identifiants>", true),
+            parse(b"<identifiants>", &FormRules::default()),
             Err(FormError::NotXml(_))
         ));
-        assert_eq!(parse(&[0xff, 0xfe], true).unwrap_err(), FormError::NotUtf8);
+        assert_eq!(
+            parse(&[0xff, 0xfe], &FormRules::default()).unwrap_err(),
+            FormError::NotUtf8
+        );
     }
 
     #[test]
     fn the_order_is_checked_only_when_strict() {
         let swapped = "<identifiants><nom>n</nom><siret>99900000300015</siret><prenom>p</prenom><motdepasse>m</motdepasse><service>97</service></identifiants>";
         assert_eq!(
-            parse(swapped.as_bytes(), true).unwrap_err(),
+            parse(swapped.as_bytes(), &FormRules::default()).unwrap_err(),
             FormError::OutOfOrder
         );
-        assert!(parse(swapped.as_bytes(), false).is_ok());
+        assert!(
+            parse(
+                swapped.as_bytes(),
+                &FormRules {
+                    strict_order: false,
+                    ..FormRules::default()
+                }
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -273,7 +314,7 @@ mod tests {
             body("99900000300015", "&x;", "p", "m", "97")
         );
         assert!(matches!(
-            parse(b.as_bytes(), true),
+            parse(b.as_bytes(), &FormRules::default()),
             Err(FormError::NotXml(_))
         ));
     }
@@ -282,7 +323,7 @@ mod tests {
     fn the_password_is_not_in_debug_output() {
         let id = parse(
             body("99900000300015", "n", "p", "Refonte01", "97").as_bytes(),
-            true,
+            &FormRules::default(),
         )
         .unwrap();
         assert!(!format!("{id:?}").contains("Refonte01"));

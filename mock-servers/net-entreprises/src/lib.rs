@@ -31,6 +31,7 @@ use iea_runtime::shutdown::Shutdown;
 use serde::{Deserialize, Serialize};
 
 use crate::declarants::{DeclarantState, Declarants, Duplicate, Fixtures, NewDeclarant};
+use crate::form::FormRules;
 
 /// Name of the binary's settings (`IEA_MOCK_NET_ENTREPRISES__*`) and of the mock in logs.
 pub const COMPONENT: &str = "mock-net-entreprises";
@@ -65,8 +66,8 @@ pub struct Settings {
     /// Lifetime of a token, announced in the `Expires` header of a 200.
     pub token_lifetime_secs: u64,
     pub not_registered: NotRegisteredAnswer,
-    /// Refuse (422) a body whose five elements are not in the documented order.
-    pub strict_order: bool,
+    /// Form checks that can be tuned: element order, length limits.
+    pub form: FormRules,
 }
 
 impl Default for Settings {
@@ -77,7 +78,7 @@ impl Default for Settings {
             lock_threshold: 5,
             token_lifetime_secs: 3600,
             not_registered: NotRegisteredAnswer::Realm,
-            strict_order: true,
+            form: FormRules::default(),
         }
     }
 }
@@ -103,7 +104,7 @@ struct Inner {
     lock_threshold: u32,
     token_lifetime: Duration,
     not_registered: NotRegisteredAnswer,
-    strict_order: bool,
+    form: FormRules,
 }
 
 /// The mock's state and controls, shared by its routes; cheap to clone. Tests that embed
@@ -170,7 +171,7 @@ impl App {
             lock_threshold: settings.lock_threshold,
             token_lifetime: Duration::from_secs(settings.token_lifetime_secs),
             not_registered: settings.not_registered,
-            strict_order: settings.strict_order,
+            form: settings.form.clone(),
         }));
         let service = Router::new()
             .route(AUTH_PATH, post(service::authenticate))

@@ -51,7 +51,7 @@ fn answer(control: &Control, headers: &HeaderMap, body: &[u8]) -> (StatusCode, R
         );
         return empty(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
-    let id = match form::parse(body, control.0.strict_order) {
+    let id = match form::parse(body, &control.0.form) {
         Ok(id) => id,
         Err(e) => {
             tracing::info!(status = 422, reason = %e, "authentication refused by the form checks");

@@ -305,6 +305,14 @@ async fn each_form_check_failure_gets_422_with_an_empty_body() {
 }
 
 #[tokio::test]
+async fn the_length_limits_of_the_form_checks_are_settings() {
+    let mock = Mock::start(|s| s.form.nom_max = 5).await;
+    let resp = mock.simulator("Refonte01").await;
+    assert_refused(resp, StatusCode::UNPROCESSABLE_ENTITY, None).await;
+    mock.stop().await;
+}
+
+#[tokio::test]
 async fn wrong_credentials_and_unknown_accounts_get_the_net_entreprises_realm() {
     let mock = Mock::start(|_| {}).await;
     assert_refused(

@@ -1,0 +1,524 @@
+//! The agent and the Net-entreprises mock, both real and in process: the agent is called
+//! over mutual TLS with the generated client, as the orchestrator calls it, and it
+//! reaches the mock over HTTPS, trusting the mocks' test CA.
+
+use std::time::{Duration, SystemTime};
+
+use iea_credential_verifier::{App, Options};
+use iea_mock_kit::{FaultMode, FaultSettings, MockListen};
+use iea_mock_net_entreprises as mock;
+use iea_proto::agent::v1::credential_agent_client::CredentialAgentClient;
+use iea_proto::agent::v1::{DeclarantIdentity, VerifyOutcome, VerifyRequest, VerifyResponse};
+use iea_proto::common::v1::{
+    ConnectionMode, ConnectionType, NetworkSettings, ProbeStep, TlsProblem,
+};
+use iea_runtime::agent::AgentSettings;
+use iea_runtime::pki::{self, CertificateAuthority};
+use iea_runtime::shutdown::Shutdown;
+use tonic::transport::Channel;
+
+/// Bound on the agent's timeouts in these tests, so that "slow" is quick to show.
+const MAX_TIMEOUT: Duration = Duration::from_millis(1500);
+
+struct Stack {
+    agent: CredentialAgentClient<Channel>,
+    mock: mock::Control,
+    /// `https://127.0.0.1:<port>` of the mock.
+    mock_https: String,
+    mocks_ca: String,
+    shutdown: Shutdown,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start(tweak: impl FnOnce(&mut mock::Settings)) -> Self {
+        iea_runtime::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        pki::init(dir.path(), &[]).unwrap();
+        let shutdown = Shutdown::new();
+
+        let mut settings = mock::Settings {
+            listen: MockListen {
+                tls: pki::mock_files(dir.path()),
+                admin_token: "admin".into(),
+                ..MockListen::default()
+            },
+            lock_threshold: 3,
+            ..mock::Settings::default()
+        };
+        tweak(&mut settings);
+        let mock_app = mock::App::build(settings).await.unwrap();
+        let control = mock_app.control();
+        let mock_https = format!("https://127.0.0.1:{}", mock_app.https_addr().port());
+
+        let agent_settings = AgentSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: pki::component_files(dir.path(), "credential-verifier"),
+        };
+        let agent_app = App::build_with(
+            agent_settings,
+            Options {
+                max_timeout: Some(MAX_TIMEOUT),
+            },
+        )
+        .await
+        .unwrap();
+        let agent_addr = agent_app.local_addr();
+
+        let tasks = vec![
+            tokio::spawn(mock_app.run_until(shutdown.clone())),
+            tokio::spawn(agent_app.run_until(shutdown.clone())),
+        ];
+        let tls = iea_runtime::tls::client_config(
+            &pki::component_files(dir.path(), "orchestrator"),
+            "credential-verifier",
+        )
+        .unwrap();
+        let channel =
+            iea_runtime::grpc::channel(&agent_addr.to_string(), tls, Duration::from_secs(20))
+                .unwrap();
+        let mocks_ca = std::fs::read_to_string(pki::mock_files(dir.path()).ca).unwrap();
+        Self {
+            agent: CredentialAgentClient::new(channel),
+            mock: control,
+            mock_https,
+            mocks_ca,
+            shutdown,
+            tasks,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.trigger();
+        for t in self.tasks {
+            t.await.unwrap().unwrap();
+        }
+    }
+
+    fn network(&self, mode: ConnectionMode, address: &str) -> NetworkSettings {
+        NetworkSettings {
+            connection_type: ConnectionType::Direct.into(),
+            mode: mode.into(),
+            proxy: None,
+            address: address.into(),
+            extra_ca_pem: self.mocks_ca.clone(),
+        }
+    }
+
+    /// The mock's authentication address in mode *Sécurisé*.
+    fn secure(&self) -> NetworkSettings {
+        self.network(
+            ConnectionMode::Secure,
+            &format!("{}/authentifier/1.0/", self.mock_https),
+        )
+    }
+
+    async fn verify_with(
+        &self,
+        network: NetworkSettings,
+        identity: Identity,
+        service: u32,
+    ) -> VerifyResponse {
+        let (siret, nom, prenom, password) = identity;
+        let request = VerifyRequest {
+            network: Some(network),
+            identity: Some(DeclarantIdentity {
+                siret: siret.into(),
+                nom: nom.into(),
+                prenom: prenom.into(),
+                password: password.into(),
+            }),
+            service,
+        };
+        self.agent
+            .clone()
+            .verify(request)
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn verify(&self, identity: Identity, service: u32) -> VerifyResponse {
+        self.verify_with(self.secure(), identity, service).await
+    }
+
+    fn auth_requests(&self) -> u64 {
+        self.mock.stats().auth_requests
+    }
+
+    fn fault(&self, mode: FaultMode, delay_ms: u64) {
+        self.mock.faults().set(FaultSettings {
+            mode,
+            delay_ms,
+            close_default_port: false,
+        });
+    }
+}
+
+/// SIRET, nom, prénom, password.
+type Identity = (&'static str, &'static str, &'static str, &'static str);
+
+const SIMULATOR: Identity = ("99900000300015", "declarant", "declarant", "Refonte01");
+const WRONG_PASSWORD: Identity = ("99900000300015", "declarant", "declarant", "Refonte02");
+
+fn outcome(r: &VerifyResponse) -> VerifyOutcome {
+    VerifyOutcome::try_from(r.outcome).unwrap()
+}
+
+fn probe_step(r: &VerifyResponse) -> ProbeStep {
+    ProbeStep::try_from(r.probe.as_ref().expect("a probe for unavailable").step).unwrap()
+}
+
+#[tokio::test]
+async fn valid_credentials_give_valid_with_the_token_expiry_and_never_the_token() {
+    let stack = Stack::start(|s| s.token_lifetime_secs = 7200).await;
+    let r = stack.verify(SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Valid, "{r:?}");
+    assert_eq!(r.http_status, 200);
+    assert!(r.input_problems.is_empty() && r.probe.is_none());
+    let expires = SystemTime::try_from(r.token_expires_at.unwrap()).unwrap();
+    let left = expires.duration_since(SystemTime::now()).unwrap();
+    assert!(
+        left > Duration::from_secs(7000) && left <= Duration::from_secs(7200),
+        "{left:?}"
+    );
+    assert!(r.message.contains("valides"), "{}", r.message);
+    assert_eq!(stack.mock.stats().tokens_issued, 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_net_entreprises_address_without_a_path_reaches_the_authentication_service() {
+    let stack = Stack::start(|_| {}).await;
+    let network = stack.network(ConnectionMode::Normal, &stack.mock_https);
+    let r = stack.verify_with(network, SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Valid, "{r:?}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_gives_invalid_credentials_with_the_realm_after_a_single_attempt() {
+    let stack = Stack::start(|_| {}).await;
+    let r = stack.verify(WRONG_PASSWORD, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::InvalidCredentials, "{r:?}");
+    assert_eq!(
+        (r.http_status, r.realm.as_str()),
+        (401, "net-entreprises.fr")
+    );
+    assert!(!r.message.contains("Refonte02"));
+    assert_eq!(stack.auth_requests(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_password_gives_password_expired() {
+    let stack = Stack::start(|_| {}).await;
+    let r = stack
+        .verify(
+            ("81239045800014", "MARTIN", "Jean-Pierre", "Ch0rale&Amis"),
+            25,
+        )
+        .await;
+    assert_eq!(outcome(&r), VerifyOutcome::PasswordExpired, "{r:?}");
+    assert_eq!(
+        (r.http_status, r.realm.as_str()),
+        (401, "Expiration du mot de passe")
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_declarant_not_registered_to_the_service_gives_not_registered() {
+    let stack = Stack::start(|_| {}).await;
+    let r = stack.verify(SIMULATOR, 25).await;
+    assert_eq!(outcome(&r), VerifyOutcome::NotRegistered, "{r:?}");
+    assert_eq!(
+        (r.http_status, r.realm.as_str()),
+        (401, "Utilisateur non-inscrit au service")
+    );
+    assert!(r.message.contains("code 25"), "{}", r.message);
+    let r = stack
+        .verify(("50123456100014", "LEFÈVRE", "Zoé", "Tennis<Club>56"), 97)
+        .await;
+    assert_eq!(outcome(&r), VerifyOutcome::NotRegistered, "{r:?}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_locked_account_gives_account_locked_and_no_attempt_is_ever_repeated() {
+    let stack = Stack::start(|_| {}).await;
+    for _ in 0..3 {
+        let r = stack.verify(WRONG_PASSWORD, 97).await;
+        assert_eq!(outcome(&r), VerifyOutcome::InvalidCredentials);
+    }
+    let r = stack.verify(SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::AccountLocked, "{r:?}");
+    assert_eq!((r.http_status, r.realm.as_str()), (403, ""));
+    let stats = stack.mock.stats();
+    assert_eq!(
+        (stats.auth_requests, stats.failed_logins),
+        (4, 3),
+        "one request per verification"
+    );
+    assert!(stack.mock.declarant(1).unwrap().locked);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_refused_by_the_form_checks_gives_rejected_format() {
+    let stack = Stack::start(|s| s.form.nom_max = 5).await;
+    let r = stack.verify(SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::RejectedFormat, "{r:?}");
+    assert_eq!(r.http_status, 422);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_error_gives_unexpected_with_its_status() {
+    let stack = Stack::start(|_| {}).await;
+    let r = stack
+        .verify(("99900000300015", "kaboom", "declarant", "Refonte01"), 97)
+        .await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unexpected, "{r:?}");
+    assert_eq!(r.http_status, 500);
+    assert!(r.message.contains("500"));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_service_gives_unavailable_at_the_http_step_without_retry_in_extended_mode()
+{
+    let stack = Stack::start(|_| {}).await;
+    stack.fault(FaultMode::Unavailable, 0);
+    let r = stack.verify(SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
+    assert_eq!(r.http_status, 503);
+    assert_eq!(probe_step(&r), ProbeStep::Http);
+
+    let extended = stack.network(
+        ConnectionMode::Extended,
+        &format!("{}/authentifier/1.0/", stack.mock_https),
+    );
+    let started = std::time::Instant::now();
+    let r = stack.verify_with(extended, SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "a 503 is not tried again"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_service_path_gives_unavailable_at_the_http_step() {
+    let stack = Stack::start(|_| {}).await;
+    let network = stack.network(
+        ConnectionMode::Secure,
+        &format!("{}/authentifier/9.9/", stack.mock_https),
+    );
+    let r = stack.verify_with(network, SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
+    assert_eq!((r.http_status, probe_step(&r)), (404, ProbeStep::Http));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_service_gives_unavailable_at_the_timeout_step() {
+    let stack = Stack::start(|_| {}).await;
+    stack.fault(FaultMode::Slow, 5_000);
+    let started = std::time::Instant::now();
+    let r = stack.verify(SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
+    assert_eq!(probe_step(&r), ProbeStep::Timeout, "{r:?}");
+    assert_eq!(r.http_status, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the agent's bound applies"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_reset_gives_unavailable_at_the_connect_step() {
+    let stack = Stack::start(|_| {}).await;
+    stack.fault(FaultMode::Reset, 0);
+    let r = stack.verify(SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
+    // The mock closes each new connection with a TCP reset before TLS: nothing left.
+    assert_eq!(probe_step(&r), ProbeStep::Connect, "{r:?}");
+    assert_eq!(stack.auth_requests(), 0);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_closed_port_gives_unavailable_at_the_connect_step() {
+    let stack = Stack::start(|_| {}).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let network = stack.network(
+        ConnectionMode::Secure,
+        &format!("https://127.0.0.1:{closed}/authentifier/1.0/"),
+    );
+    let r = stack.verify_with(network, SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
+    assert_eq!(probe_step(&r), ProbeStep::Connect, "{r:?}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_certificate_from_another_authority_is_refused_at_the_tls_step() {
+    let stack = Stack::start(|_| {}).await;
+    let mut network = stack.secure();
+    network.extra_ca_pem = CertificateAuthority::new("not the mocks CA")
+        .unwrap()
+        .cert_pem()
+        .to_owned();
+    let r = stack.verify_with(network, SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
+    let probe = r.probe.clone().unwrap();
+    assert_eq!(probe_step(&r), ProbeStep::Tls);
+    assert_eq!(
+        TlsProblem::try_from(probe.tls_problem).unwrap(),
+        TlsProblem::UnknownAuthority
+    );
+    assert_eq!(stack.auth_requests(), 0, "nothing was sent");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn each_input_problem_is_named_and_leaves_the_mock_untouched() {
+    let stack = Stack::start(|_| {}).await;
+    let cases: &[(Identity, &str, &str)] = &[
+        (
+            ("99900000300016", "declarant", "declarant", "Refonte01"),
+            "siret",
+            "bad_check_digit",
+        ),
+        (
+            ("9990000030001", "declarant", "declarant", "Refonte01"),
+            "siret",
+            "wrong_length",
+        ),
+        (
+            ("99900000300015", " declarant", "declarant", "Refonte01"),
+            "nom",
+            "leading_space",
+        ),
+        (
+            ("99900000300015", "declarant", "declarant ", "Refonte01"),
+            "prenom",
+            "trailing_space",
+        ),
+        (
+            (
+                "99900000300015",
+                "decl\u{a0}arant",
+                "declarant",
+                "Refonte01",
+            ),
+            "nom",
+            "non_breaking_space",
+        ),
+        (
+            (
+                "99900000300015",
+                "declarant",
+                "decla\u{200b}rant",
+                "Refonte01",
+            ),
+            "prenom",
+            "zero_width",
+        ),
+        (
+            ("99900000300015", "declarant", "declarant", "Refonte01\r"),
+            "password",
+            "control_character",
+        ),
+        (
+            (
+                "99900000300015",
+                "declarant",
+                "declarant",
+                "Refonte01Refonte01Refonte01Refonte01",
+            ),
+            "password",
+            "too_long",
+        ),
+        (
+            ("99900000300015", "declarant", "declarant", ""),
+            "password",
+            "empty",
+        ),
+    ];
+    for (identity, field, code) in cases {
+        let r = stack.verify(*identity, 97).await;
+        assert_eq!(outcome(&r), VerifyOutcome::InvalidInput, "{identity:?}");
+        assert!(
+            r.input_problems
+                .iter()
+                .any(|p| p.field == *field && p.code == *code),
+            "{identity:?}: {:?}",
+            r.input_problems
+        );
+        assert_eq!(r.http_status, 0);
+        for text in r
+            .input_problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .chain([r.message.as_str()])
+        {
+            assert!(!text.contains("Refonte01"), "{text}");
+        }
+    }
+    assert_eq!(stack.auth_requests(), 0, "nothing reached the mock");
+    // A SIRET typed in groups is normalised, not refused.
+    let r = stack
+        .verify(
+            ("999 000 003 00015", "declarant", "declarant", "Refonte01"),
+            97,
+        )
+        .await;
+    assert_eq!(outcome(&r), VerifyOutcome::Valid, "{r:?}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn unusable_network_settings_give_unavailable_at_the_address_step_after_the_input_checks() {
+    let stack = Stack::start(|_| {}).await;
+    let plain = stack.network(
+        ConnectionMode::Secure,
+        &format!("http://{}", stack.mock_https.trim_start_matches("https://")),
+    );
+    let r = stack.verify_with(plain.clone(), SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
+    assert_eq!(probe_step(&r), ProbeStep::Address);
+    let r = stack
+        .verify_with(plain, ("1", "declarant", "declarant", "Refonte01"), 97)
+        .await;
+    assert_eq!(outcome(&r), VerifyOutcome::InvalidInput, "{r:?}");
+    assert_eq!(stack.auth_requests(), 0);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_code_out_of_range_is_an_invalid_argument() {
+    let stack = Stack::start(|_| {}).await;
+    let request = VerifyRequest {
+        network: Some(stack.secure()),
+        identity: Some(DeclarantIdentity {
+            siret: SIMULATOR.0.into(),
+            nom: SIMULATOR.1.into(),
+            prenom: SIMULATOR.2.into(),
+            password: SIMULATOR.3.into(),
+        }),
+        service: 0,
+    };
+    let status = stack.agent.clone().verify(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(stack.auth_requests(), 0);
+    stack.stop().await;
+}
