@@ -157,7 +157,7 @@ pub fn siret_key_is_valid(siret: &str) -> bool {
     if luhn(siret) {
         return true;
     }
-    siret.starts_with(LA_POSTE_SIREN) && siret.bytes().map(|b| u32::from(b - b'0')).sum::<u32>() % 5 == 0
+    siret.starts_with(LA_POSTE_SIREN) && siret.bytes().map(|b| u32::from(b - b'0')).sum::<u32>().is_multiple_of(5)
 }
 
 /// The Luhn check of a string of ASCII digits.
@@ -176,7 +176,7 @@ fn luhn(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn check_siret(raw: &str, problems: &mut Vec<InputProblem>) -> Option<String> {

@@ -5,7 +5,8 @@
 //!
 //! Layout:
 //! - [`identity`]: what is checked before anything is sent (SIRET key, invisible
-//!   characters, lengths), each problem named in French;
+//!   characters, lengths), each problem named in French: the `iea-declarant` crate, which
+//!   the orchestrator shares to check an identity before storing it;
 //! - [`verify`]: one authentication against Net-entreprises and its typed outcome;
 //! - this module: the gRPC service, which only converts at the edge.
 //!
@@ -14,8 +15,9 @@
 //! reached the server (see [`verify`]). The password is held as a secret from the moment
 //! the request is decoded, and neither it nor the token is ever logged.
 
-pub mod identity;
 pub mod verify;
+
+pub use iea_declarant as identity;
 
 use std::sync::Arc;
 

@@ -101,9 +101,10 @@ impl Stack {
         NetworkSettings {
             connection_type: ConnectionType::Direct.into(),
             mode: mode.into(),
-            proxy: None,
             address: address.into(),
             extra_ca_pem: self.mocks_ca.clone(),
+            // No proxy, and the mode's own timeouts.
+            ..NetworkSettings::default()
         }
     }
 
