@@ -745,6 +745,33 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn only_a_connection_that_never_opened_is_tried_again_and_only_in_extended_mode() {
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/authentifier/1.0/", l.local_addr().unwrap())
+        };
+        let id = input("99900000300015", "declarant", "declarant", "x");
+        for (mode, at_least) in [
+            (ConnectionMode::Normal, Duration::ZERO),
+            (ConnectionMode::Extended, Duration::from_millis(1400)),
+        ] {
+            let started = Instant::now();
+            let s = NetworkSettings::direct(mode, &closed).unwrap();
+            let v = verifier().verify_input(&id, &s).await;
+            let elapsed = started.elapsed();
+            assert_eq!(v.outcome, Outcome::Unavailable, "{v:?}");
+            assert_eq!(v.diagnosis.unwrap().step, Step::Connect);
+            assert!(elapsed >= at_least, "{mode:?}: {elapsed:?}");
+            if mode == ConnectionMode::Normal {
+                assert!(
+                    elapsed < Duration::from_millis(400),
+                    "no retry in normal mode: {elapsed:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn each_status_and_realm_maps_to_its_outcome() {
         let s = settings("https://services.net-entreprises.fr");
