@@ -77,10 +77,9 @@ impl CredentialAgent for Agent {
     ) -> Result<Response<VerifyResponse>, Status> {
         let request = request.into_inner();
         let service = ServiceCode::new(request.service).ok_or_else(|| {
-            ApiError::invalid_input(format!(
-                "Le code de service Net-entreprises {} n'est pas valide : il compte un ou deux chiffres (25 pour la DSN, 97 pour son test).",
-                request.service
-            ))
+            ApiError::invalid_input(
+                "Le code de service Net-entreprises n'est pas indiqué (25 pour la DSN, 97 pour son test).",
+            )
         })?;
         let identity = request.identity.unwrap_or_default();
         let input = verify::Input {

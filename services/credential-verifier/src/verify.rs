@@ -51,9 +51,11 @@ const MIN_TOKEN_LEN: usize = 16;
 /// HTTP clients kept for reuse (one per distinct network settings).
 const MAX_CLIENTS: usize = 16;
 
-/// A Net-entreprises service code (`<service>`, at most two digits).
+/// A Net-entreprises service code (`<service>`). Known codes have two digits; any other
+/// non-zero code is sent as it is, and the service's form checks judge it (a code of
+/// three digits gets a 422, so `REJECTED_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ServiceCode(u8);
+pub struct ServiceCode(u32);
 
 impl ServiceCode {
     /// DSN régime général, production.
@@ -61,15 +63,12 @@ impl ServiceCode {
     /// DSN régime général, publishers' test.
     pub const DSN_TEST: Self = Self(97);
 
-    /// A code between 1 and 99.
+    /// Any code but 0, the proto's "not given".
     pub fn new(code: u32) -> Option<Self> {
-        u8::try_from(code)
-            .ok()
-            .filter(|c| (1..=99).contains(c))
-            .map(Self)
+        (code != 0).then_some(Self(code))
     }
 
-    pub fn get(self) -> u8 {
+    pub fn get(self) -> u32 {
         self.0
     }
 
@@ -888,11 +887,10 @@ mod tests {
     }
 
     #[test]
-    fn service_codes_are_one_or_two_digits() {
+    fn a_service_code_must_be_given_and_is_sent_as_it_is() {
         assert_eq!(ServiceCode::new(25), Some(ServiceCode::DSN_PRODUCTION));
         assert_eq!(ServiceCode::new(0), None);
-        assert_eq!(ServiceCode::new(100), None);
-        assert_eq!(ServiceCode::new(256 + 25), None);
+        assert_eq!(ServiceCode::new(100).map(ServiceCode::get), Some(100));
         let id = crate::identity::validate(
             "99900000300015",
             "n",

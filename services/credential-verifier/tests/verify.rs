@@ -506,7 +506,16 @@ async fn unusable_network_settings_give_unavailable_at_the_address_step_after_th
 }
 
 #[tokio::test]
-async fn a_service_code_out_of_range_is_an_invalid_argument() {
+async fn a_service_code_of_three_digits_is_sent_and_rejected_by_the_form_checks() {
+    let stack = Stack::start(|_| {}).await;
+    let r = stack.verify(SIMULATOR, 100).await;
+    assert_eq!(outcome(&r), VerifyOutcome::RejectedFormat, "{r:?}");
+    assert_eq!(r.http_status, 422);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_service_code_is_an_invalid_argument() {
     let stack = Stack::start(|_| {}).await;
     let request = VerifyRequest {
         network: Some(stack.secure()),
