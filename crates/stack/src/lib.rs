@@ -24,11 +24,25 @@ pub const STACK_FILE: &str = "stack.json";
 /// The PKI directory, inside the data directory.
 pub const CERTS_DIR: &str = "certs";
 
-#[derive(Debug, Clone)]
+/// Adjusts the orchestrator's settings before it starts (tests: another address, a
+/// shorter timeout).
+pub type OrchestratorHook = Box<dyn FnOnce(&mut iea_orchestrator::Settings) + Send>;
+
+#[derive(Default)]
 pub struct StackOptions {
     pub data_dir: PathBuf,
     /// Load the mocks' demo fixtures.
     pub demo: bool,
+    pub customize_orchestrator: Option<OrchestratorHook>,
+}
+
+impl StackOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            ..Default::default()
+        }
+    }
 }
 
 /// How a mock is reached.
@@ -108,7 +122,8 @@ impl RunningStack {
     /// Starts every component; returns once all listen.
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
         iea_runtime::install_crypto_provider();
-        let data_dir = &options.data_dir;
+        let data_dir = options.data_dir.clone();
+        let data_dir = &data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let data_dir = data_dir
@@ -199,7 +214,7 @@ impl RunningStack {
         agent_tasks.push(spawn(c.run_until(agents_stop.clone())));
 
         // Orchestrator.
-        let orchestrator = iea_orchestrator::App::build(iea_orchestrator::Settings {
+        let mut orchestrator_settings = iea_orchestrator::Settings {
             listen: loopback(),
             tls: pki::component_files(&certs, iea_orchestrator::COMPONENT),
             data_dir: data_dir.clone(),
@@ -220,8 +235,11 @@ impl RunningStack {
                 ..Default::default()
             },
             ..Default::default()
-        })
-        .await?;
+        };
+        if let Some(customize) = options.customize_orchestrator {
+            customize(&mut orchestrator_settings);
+        }
+        let orchestrator = iea_orchestrator::App::build(orchestrator_settings).await?;
         let orchestrator_addr = orchestrator.local_addr();
         let orchestrator_task = spawn(orchestrator.run_until(orchestrator_stop.clone()));
 

@@ -15,7 +15,7 @@
 
 pub mod admin;
 pub mod api;
-pub mod daily_password;
+pub use iea_daily_password as daily_password;
 pub mod store;
 pub mod version;
 

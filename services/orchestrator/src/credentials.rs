@@ -13,7 +13,7 @@
 //! - one verification per account at a time.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use iea_declarant::{InputProblem, validate};
 use iea_proto::agent::v1::{DeclarantIdentity, VerifyOutcome, VerifyRequest, VerifyResponse};
@@ -22,7 +22,8 @@ use rusqlite::{OptionalExtension, params};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::agents::{AgentError, Agents};
-use crate::crypto::{Keyring, Sealed};
+use crate::crypto::Sealed;
+use crate::vault::{Vault, credential_aad as aad};
 use crate::network::{Network, Target};
 use crate::sessions::{self, Principal};
 use crate::store::{self, Role, Store};
@@ -83,12 +84,7 @@ pub fn is_refusal(outcome: VerifyOutcome) -> bool {
     )
 }
 
-fn aad(user_id: i64) -> Vec<u8> {
-    format!("ne-password:{user_id}").into_bytes()
-}
-
 struct Row {
-    user_id: i64,
     user: String,
     siret: String,
     nom: String,
@@ -106,7 +102,6 @@ const ROW_SELECT: &str = "SELECT c.user_id, u.name, c.siret, c.nom, c.prenom, c.
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
-        user_id: r.get(0)?,
         user: r.get(1)?,
         siret: r.get(2)?,
         nom: r.get(3)?,
@@ -180,7 +175,7 @@ impl Drop for InProgressGuard {
 #[derive(Clone)]
 pub struct Credentials {
     store: Store,
-    keyring: Arc<RwLock<Keyring>>,
+    vault: Vault,
     agents: Agents,
     network: Arc<Network>,
     budget: u32,
@@ -188,26 +183,15 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    pub async fn new(
-        store: Store,
-        keyring: Keyring,
-        agents: Agents,
-        network: Arc<Network>,
-        budget: u32,
-    ) -> anyhow::Result<Self> {
-        let this = Self {
+    pub fn new(store: Store, vault: Vault, agents: Agents, network: Arc<Network>, budget: u32) -> Self {
+        Self {
             store,
-            keyring: Arc::new(RwLock::new(keyring)),
+            vault,
             agents,
             network,
             budget,
             in_progress: Arc::default(),
-        };
-        if this.keyring.read().map_err(|_| anyhow::anyhow!("keyring lock"))?.pending_rotation() {
-            tracing::warn!("an interrupted key rotation is being finished");
-            this.reseal_all().await?;
         }
-        Ok(this)
     }
 
     /// The account `name`, if the caller may act on it.
@@ -223,13 +207,11 @@ impl Credentials {
     }
 
     fn seal(&self, user_id: i64, password: &SecretString) -> Result<Sealed, CredentialsError> {
-        let ring = self.keyring.read().map_err(|_| anyhow::anyhow!("keyring lock"))?;
-        Ok(ring.seal(password.expose_secret().as_bytes(), &aad(user_id))?)
+        Ok(self.vault.seal(password.expose_secret(), &aad(user_id))?)
     }
 
     fn open(&self, user_id: i64, sealed: &Sealed) -> Result<SecretString, CredentialsError> {
-        let ring = self.keyring.read().map_err(|_| anyhow::anyhow!("keyring lock"))?;
-        Ok(ring.open(sealed, &aad(user_id))?)
+        Ok(self.vault.open(sealed, &aad(user_id))?)
     }
 
     /// Sets `user`'s identity, confirmed by that account's Impact emploi password.
@@ -429,55 +411,12 @@ impl Credentials {
             .buffer_unordered(VERIFY_ALL_CONCURRENCY))
     }
 
-    /// Replaces the encryption key and re-seals every stored password. Administrator only.
+    /// Replaces the encryption key and re-seals every stored secret. Administrator only.
     pub async fn rotate_key(&self, caller: &Principal) -> Result<usize, CredentialsError> {
         if caller.role != Role::Administrator {
             return Err(CredentialsError::PermissionDenied);
         }
-        self.keyring
-            .write()
-            .map_err(|_| anyhow::anyhow!("keyring lock"))?
-            .begin_rotation()?;
-        let n = self.reseal_all().await?;
-        Ok(n)
-    }
-
-    /// Re-seals every password with the current key in one transaction, then drops the
-    /// previous key.
-    async fn reseal_all(&self) -> Result<usize, CredentialsError> {
-        let rows = self
-            .store
-            .call(|conn| {
-                let mut stmt = conn.prepare(ROW_SELECT)?;
-                let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await?;
-        let mut resealed = Vec::new();
-        for r in &rows {
-            let plain = self.open(r.user_id, &r.sealed)?;
-            resealed.push((r.user_id, self.seal(r.user_id, &plain)?));
-        }
-        let n = resealed.len();
-        self.store
-            .call(move |conn| {
-                let tx = conn.transaction()?;
-                for (id, s) in &resealed {
-                    tx.execute(
-                        "UPDATE credentials SET password_key_id = ?2, password_nonce = ?3, password_ct = ?4 WHERE user_id = ?1",
-                        params![id, s.key_id, s.nonce, s.ciphertext],
-                    )?;
-                }
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        self.keyring
-            .write()
-            .map_err(|_| anyhow::anyhow!("keyring lock"))?
-            .commit_rotation()?;
-        tracing::info!(resealed = n, "stored secrets re-sealed");
-        Ok(n)
+        Ok(self.vault.rotate().await?)
     }
 }
 

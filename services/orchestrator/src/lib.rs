@@ -38,6 +38,7 @@ pub mod network;
 pub mod sessions;
 pub mod store;
 pub mod users;
+pub mod vault;
 
 pub use agents::AgentAddresses;
 
@@ -133,15 +134,14 @@ impl App {
             .secrets_key_file
             .clone()
             .unwrap_or_else(|| settings.data_dir.join(crypto::KEY_FILE));
-        let keyring = crypto::Keyring::load_or_create(&key_file)?;
+        let vault = vault::Vault::new(store.clone(), crypto::Keyring::load_or_create(&key_file)?).await?;
         let credentials = credentials::Credentials::new(
             store.clone(),
-            keyring,
+            vault.clone(),
             agents.clone(),
             network.clone(),
             settings.credential_failure_budget,
-        )
-        .await?;
+        );
         let core = Arc::new(Core {
             sessions,
             users: users::Users::new(store.clone()),

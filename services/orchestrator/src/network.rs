@@ -37,6 +37,8 @@ pub struct NetworkDefaults {
     pub net_entreprises_service: u32,
     /// Extra CA bundle (PEM) trusted beside the system roots.
     pub extra_ca_file: Option<PathBuf>,
+    /// Bound on each request to an outside server, in milliseconds; 0: the mode's own.
+    pub request_timeout_ms: u32,
 }
 
 impl Default for NetworkDefaults {
@@ -49,6 +51,7 @@ impl Default for NetworkDefaults {
             net_entreprises: "https://services.net-entreprises.fr/authentifier/1.0/".into(),
             net_entreprises_service: 25,
             extra_ca_file: None,
+            request_timeout_ms: 0,
         }
     }
 }
@@ -102,6 +105,7 @@ impl Network {
             proxy: None,
             address: address.clone(),
             extra_ca_pem: self.extra_ca_pem.clone(),
+            request_timeout_ms: d.request_timeout_ms,
         }
     }
 }

@@ -50,6 +50,13 @@ CREATE TABLE credentials (
     last_result BLOB,
     last_verified_at INTEGER
 );
+"#, r#"
+CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL
+);
 "#];
 
 #[derive(Clone)]

@@ -21,11 +21,17 @@ pub fn init_logs() {
 
 impl TestStack {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A stack whose orchestrator settings `customize` adjusts first.
+    pub async fn start_with(customize: impl FnOnce(&mut iea_orchestrator::Settings) + Send + 'static) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let stack = RunningStack::start(StackOptions {
             data_dir: dir.path().to_owned(),
             demo: true,
+            customize_orchestrator: Some(Box::new(customize)),
         })
         .await
         .expect("stack starts");
@@ -81,6 +87,7 @@ impl TestStack {
         let stack = RunningStack::start(StackOptions {
             data_dir: self.dir.path().to_owned(),
             demo: true,
+            ..Default::default()
         })
         .await
         .expect("stack starts again");
@@ -101,4 +108,102 @@ pub fn authed<T>(token: &str, msg: T) -> Request<T> {
     req.metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     req
+}
+
+impl TestStack {
+    /// The control API of mock `name` ("impact-emploi-auth", "net-entreprises", ...).
+    pub fn mock(&self, name: &str) -> MockAdmin {
+        MockAdmin {
+            base: self.file().mocks[name].admin.clone(),
+            token: self.file().mocks_admin_token.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Opens a session as `user`; returns the token.
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        SessionsClient::new(self.channel().await)
+            .login(LoginRequest {
+                user: user.into(),
+                password: password.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .token
+    }
+
+    /// Switches to réseau mode and creates `name` (a plain user) with `password`.
+    pub async fn add_user(&self, admin: &str, name: &str, password: &str) {
+        use iea_proto::v1::users_client::UsersClient;
+        use iea_proto::v1::{AddUserRequest, InstallationMode, InstallationModeMessage, Role};
+        let mut users = UsersClient::new(self.channel().await);
+        users
+            .set_installation_mode(authed(
+                admin,
+                InstallationModeMessage {
+                    mode: InstallationMode::Reseau.into(),
+                },
+            ))
+            .await
+            .unwrap();
+        users
+            .add_user(authed(
+                admin,
+                AddUserRequest {
+                    name: name.into(),
+                    role: Role::User.into(),
+                    password: password.into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// A mock's `/__admin` API.
+pub struct MockAdmin {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl MockAdmin {
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        let text = resp.text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub async fn faults(&self, body: serde_json::Value) {
+        self.post("/faults", body).await;
+    }
+
+    /// Requests that reached the authentication route.
+    pub async fn auth_requests(&self) -> u64 {
+        self.get("/stats").await["auth_requests"].as_u64().unwrap()
+    }
 }

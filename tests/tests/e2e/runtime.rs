@@ -37,6 +37,7 @@ fn probe_request(address: &str, ca_pem: &str) -> ProbeRequest {
             proxy: None,
             address: address.to_owned(),
             extra_ca_pem: ca_pem.to_owned(),
+            request_timeout_ms: 0,
         }),
     }
 }

@@ -145,6 +145,7 @@ impl World {
             proxy: None,
             address: address.to_owned(),
             extra_ca_pem: self.mocks_ca_pem.clone(),
+            request_timeout_ms: 0,
         }
     }
 

@@ -1,0 +1,411 @@
+//! Net-entreprises credentials end to end: orchestrator → credential verifier → mock.
+
+use iea_proto::agent::v1::{DeclarantIdentity, VerifyOutcome};
+use iea_proto::common::v1::{ProbeStep, TlsProblem};
+use iea_proto::error::ApiError;
+use iea_proto::v1::credentials_client::CredentialsClient;
+use iea_proto::v1::*;
+use serde_json::json;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+use crate::helpers::{TestStack, authed};
+
+const ADMIN: &str = "Administrateur";
+
+/// A SIRET whose Luhn key is right, from 13 digits.
+pub fn siret(prefix13: &str) -> String {
+    assert_eq!(prefix13.len(), 13);
+    for last in 0..10 {
+        let s = format!("{prefix13}{last}");
+        let sum: u32 = s
+            .chars()
+            .rev()
+            .enumerate()
+            .map(|(i, c)| {
+                let d = c.to_digit(10).unwrap();
+                if i % 2 == 1 {
+                    let x = d * 2;
+                    if x > 9 { x - 9 } else { x }
+                } else {
+                    d
+                }
+            })
+            .sum();
+        if sum % 10 == 0 {
+            return s;
+        }
+    }
+    unreachable!()
+}
+
+struct Ctx {
+    stack: TestStack,
+    token: String,
+    admin_password: String,
+    creds: CredentialsClient<Channel>,
+}
+
+async fn ctx_with(customize: impl FnOnce(&mut iea_orchestrator::Settings) + Send + 'static) -> Ctx {
+    let stack = TestStack::start_with(customize).await;
+    let token = stack.login_admin().await;
+    let admin_password = stack.admin_password();
+    let creds = CredentialsClient::new(stack.channel().await);
+    Ctx {
+        stack,
+        token,
+        admin_password,
+        creds,
+    }
+}
+
+async fn ctx() -> Ctx {
+    ctx_with(|_| {}).await
+}
+
+impl Ctx {
+    async fn set(&mut self, siret: &str, nom: &str, prenom: &str, password: &str) -> Result<CredentialSummary, ApiError> {
+        let req = SetCredentialsRequest {
+            user: ADMIN.into(),
+            account_password: self.admin_password.clone(),
+            identity: Some(DeclarantIdentity {
+                siret: siret.into(),
+                nom: nom.into(),
+                prenom: prenom.into(),
+                password: password.into(),
+            }),
+        };
+        self.creds
+            .set_credentials(authed(&self.token, req))
+            .await
+            .map(|r| r.into_inner())
+            .map_err(ApiError::from)
+    }
+
+    async fn verify(&mut self) -> Result<VerificationResult, ApiError> {
+        self.creds
+            .verify_credentials(authed(&self.token, VerifyCredentialsRequest { user: ADMIN.into() }))
+            .await
+            .map(|r| r.into_inner())
+            .map_err(ApiError::from)
+    }
+
+    async fn set_and_verify(&mut self, siret: &str, nom: &str, prenom: &str, password: &str) -> VerificationResult {
+        self.set(siret, nom, prenom, password).await.expect("credentials stored");
+        self.verify().await.expect("a verification result")
+    }
+}
+
+fn outcome(v: &VerificationResult) -> VerifyOutcome {
+    VerifyOutcome::try_from(v.result.as_ref().unwrap().outcome).unwrap()
+}
+
+fn step(v: &VerificationResult) -> ProbeStep {
+    ProbeStep::try_from(v.result.as_ref().unwrap().probe.as_ref().expect("a probe").step).unwrap()
+}
+
+#[tokio::test]
+async fn each_answer_of_net_entreprises_is_reported_as_its_outcome() {
+    let mut c = ctx().await;
+    // Declarants of the mock's bundled fixtures.
+    let cases = [
+        ("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024", VerifyOutcome::Valid),
+        ("78214563500010", "DUPONT", "Marie", "MauvaisMotDePasse", VerifyOutcome::InvalidCredentials),
+        ("81239045800014", "MARTIN", "Jean-Pierre", "Ch0rale&Amis", VerifyOutcome::PasswordExpired),
+        ("50123456100014", "LEFÈVRE", "Zoé", "Tennis<Club>56", VerifyOutcome::NotRegistered),
+        ("44187654700015", "BERNARD", "Luc", "Verrou!2025", VerifyOutcome::AccountLocked),
+    ];
+    for (siret, nom, prenom, pw, expected) in cases {
+        let v = c.set_and_verify(siret, nom, prenom, pw).await;
+        assert_eq!(outcome(&v), expected, "{nom}: {v:?}");
+        let r = v.result.as_ref().unwrap();
+        assert!(!r.message.is_empty(), "a French sentence for {nom}");
+        if expected == VerifyOutcome::Valid {
+            assert!(r.token_expires_at.is_some(), "{r:?}");
+        } else {
+            assert!(r.http_status == 401 || r.http_status == 403, "{r:?}");
+        }
+    }
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_a_reset_and_a_slow_server_are_unavailable_with_their_step() {
+    let mut c = ctx_with(|s| s.network.request_timeout_ms = 1500).await;
+    let ne = c.stack.mock("net-entreprises");
+    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024").await.unwrap();
+
+    ne.faults(json!({"mode": "unavailable"})).await;
+    let v = c.verify().await.unwrap();
+    assert_eq!(outcome(&v), VerifyOutcome::Unavailable, "{v:?}");
+    assert_eq!(v.result.as_ref().unwrap().http_status, 503);
+
+    ne.faults(json!({"mode": "reset"})).await;
+    let v = c.verify().await.unwrap();
+    assert_eq!(outcome(&v), VerifyOutcome::Unavailable, "{v:?}");
+    assert_ne!(step(&v), ProbeStep::Ok);
+
+    ne.faults(json!({"mode": "slow", "delay_ms": 4000})).await;
+    let v = c.verify().await.unwrap();
+    assert_eq!(outcome(&v), VerifyOutcome::Unavailable, "{v:?}");
+    assert_eq!(step(&v), ProbeStep::Timeout, "{v:?}");
+
+    ne.faults(json!({"mode": "none"})).await;
+    let v = c.verify().await.unwrap();
+    assert_eq!(outcome(&v), VerifyOutcome::Valid, "outages do not count against the budget: {v:?}");
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_form_rejection_is_reported_as_rejected_format() {
+    // A service code of three digits fails Net-entreprises' form checks (422).
+    let mut c = ctx_with(|s| s.network.net_entreprises_service = 100).await;
+    let v = c.set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024").await;
+    assert_eq!(outcome(&v), VerifyOutcome::RejectedFormat, "{v:?}");
+    assert_eq!(v.result.as_ref().unwrap().http_status, 422);
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_certificate_not_from_a_trusted_authority_is_refused_at_the_tls_step() {
+    let other = tempfile::tempdir().unwrap();
+    iea_runtime::pki::init(other.path(), &[]).unwrap();
+    let foreign_ca = iea_runtime::pki::mock_files(other.path()).ca;
+    let mut c = ctx_with(move |s| s.network.extra_ca_file = Some(foreign_ca)).await;
+    let before = c.stack.mock("net-entreprises").auth_requests().await;
+    let v = c.set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024").await;
+    assert_eq!(outcome(&v), VerifyOutcome::Unavailable, "{v:?}");
+    let probe = v.result.as_ref().unwrap().probe.clone().unwrap();
+    assert_eq!(probe.step, ProbeStep::Tls as i32, "{probe:?}");
+    assert_eq!(probe.tls_problem, TlsProblem::UnknownAuthority as i32, "{probe:?}");
+    assert_eq!(c.stack.mock("net-entreprises").auth_requests().await, before, "nothing was sent");
+    drop(other);
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn each_bad_input_is_named_and_nothing_reaches_net_entreprises() {
+    let mut c = ctx().await;
+    let ne = c.stack.mock("net-entreprises");
+    let before = ne.auth_requests().await;
+    let cases = [
+        ("78214563500010", " DUPONT", "Marie", "Jardin#Partage2024", "nom"),
+        ("78214563500010", "DUPONT", "Marie\u{a0}", "Jardin#Partage2024", "prénom"),
+        ("78214563500010", "DUPONT", "Marie", "Jardin\u{200b}Partage2024", "mot de passe"),
+        ("78214563500011", "DUPONT", "Marie", "Jardin#Partage2024", "SIRET"),
+        ("7821456350001", "DUPONT", "Marie", "Jardin#Partage2024", "SIRET"),
+        ("78214563500010", "DUPONT", &"A".repeat(40), "Jardin#Partage2024", "prénom"),
+        ("78214563500010", "DUPONT", "Marie", &"x".repeat(31), "mot de passe"),
+    ];
+    for (siret, nom, prenom, pw, field) in cases {
+        let e = c.set(siret, nom, prenom, pw).await.unwrap_err();
+        assert_eq!(e.code, "invalid_input", "{e:?}");
+        assert!(e.message.to_lowercase().contains(&field.to_lowercase()), "{field} not named in {:?}", e.message);
+        assert!(!e.message.contains(pw) || pw.len() < 4, "the password is echoed: {e:?}");
+    }
+    // A SIRET typed with spaces is normalised, not refused.
+    let s = c.set("782 145 635 00010", "DUPONT", "Marie", "Jardin#Partage2024").await.unwrap();
+    assert_eq!(s.siret, "78214563500010");
+    assert_eq!(ne.auth_requests().await, before, "nothing was sent for bad input");
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn ten_verifications_with_a_wrong_password_cause_at_most_two_failed_logins_and_never_a_lock() {
+    let mut c = ctx().await;
+    let ne = c.stack.mock("net-entreprises");
+    let s = siret("1234567800001");
+    let id = ne
+        .post(
+            "/declarants",
+            json!({"siret": s, "nom": "GARNIER", "prenom": "Anne", "motdepasse": "Bon-Mot2passe", "services": [25]}),
+        )
+        .await["id"]
+        .clone();
+    let id = id.as_str().map(str::to_owned).unwrap_or_else(|| id.to_string());
+    c.set(&s, "GARNIER", "Anne", "Mauvais-Mot").await.unwrap();
+    let mut refused = 0;
+    let mut blocked = 0;
+    for _ in 0..10 {
+        match c.verify().await {
+            Ok(v) => {
+                assert_eq!(outcome(&v), VerifyOutcome::InvalidCredentials, "{v:?}");
+                refused += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.code, "blocked_by_budget", "{e:?}");
+                assert!(e.message.contains("blocage"), "{e:?}");
+                blocked += 1;
+            }
+        }
+    }
+    assert_eq!((refused, blocked), (2, 8));
+    let state = ne.get(&format!("/declarants/{id}")).await;
+    assert!(state["failed_attempts"].as_u64().unwrap() <= 2, "{state}");
+    assert_eq!(state["locked"], false, "{state}");
+
+    // Corrected credentials get a new budget.
+    let v = c.set_and_verify(&s, "GARNIER", "Anne", "Bon-Mot2passe").await;
+    assert_eq!(outcome(&v), VerifyOutcome::Valid, "{v:?}");
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_their_own() {
+    let mut c = ctx().await;
+    c.stack.add_user(&c.token, "Dupont", "Mot-de-passe-Dupont").await;
+    let dupont = c.stack.login("Dupont", "Mot-de-passe-Dupont").await;
+
+    // Wrong account password: refused, nothing stored.
+    let mut wrong = SetCredentialsRequest {
+        user: ADMIN.into(),
+        account_password: "pas le bon".into(),
+        identity: Some(DeclarantIdentity {
+            siret: "78214563500010".into(),
+            nom: "DUPONT".into(),
+            prenom: "Marie".into(),
+            password: "Jardin#Partage2024".into(),
+        }),
+    };
+    let e = ApiError::from(c.creds.set_credentials(authed(&c.token, wrong.clone())).await.unwrap_err());
+    assert_eq!(e.code, "wrong_account_password");
+    let shown = c
+        .creds
+        .get_credentials(authed(&c.token, GetCredentialsRequest { user: ADMIN.into() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!shown.configured);
+
+    // Dupont may set his own (with his password), not the administrator's.
+    wrong.account_password = "Mot-de-passe-Dupont".into();
+    let e = ApiError::from(c.creds.set_credentials(authed(&dupont, wrong.clone())).await.unwrap_err());
+    assert_eq!(e.code, "permission_denied");
+    wrong.user = "Dupont".into();
+    c.creds.set_credentials(authed(&dupont, wrong.clone())).await.unwrap();
+    let e = ApiError::from(
+        c.creds
+            .get_credentials(authed(&dupont, GetCredentialsRequest { user: ADMIN.into() }))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, "permission_denied");
+    let list = c
+        .creds
+        .list_credentials(authed(&dupont, ListCredentialsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials;
+    assert_eq!(list.iter().map(|s| s.user.as_str()).collect::<Vec<_>>(), ["Dupont"]);
+
+    // Without a session: refused.
+    let e = ApiError::from(c.creds.list_credentials(ListCredentialsRequest {}).await.unwrap_err());
+    assert_eq!(e.code, "unauthenticated");
+
+    // A user cannot copy; an administrator copies Dupont's identity to himself.
+    let copy = CopyCredentialsRequest {
+        from_user: "Dupont".into(),
+        to_users: vec![ADMIN.into()],
+    };
+    let e = ApiError::from(c.creds.copy_credentials(authed(&dupont, copy.clone())).await.unwrap_err());
+    assert_eq!(e.code, "permission_denied");
+    let copied = c.creds.copy_credentials(authed(&c.token, copy)).await.unwrap().into_inner();
+    assert_eq!(copied.credentials[0].user, ADMIN);
+    assert_eq!(copied.credentials[0].siret, "78214563500010");
+    let v = c.verify().await.unwrap();
+    assert_eq!(outcome(&v), VerifyOutcome::Valid, "the copied password decrypts: {v:?}");
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn verify_all_streams_one_result_per_configured_account_and_keeps_each_last_result() {
+    let mut c = ctx().await;
+    c.stack.add_user(&c.token, "Martin", "Mot-de-passe-Martin").await;
+    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024").await.unwrap();
+    let martin = c.stack.login("Martin", "Mot-de-passe-Martin").await;
+    c.creds
+        .set_credentials(authed(
+            &martin,
+            SetCredentialsRequest {
+                user: "Martin".into(),
+                account_password: "Mot-de-passe-Martin".into(),
+                identity: Some(DeclarantIdentity {
+                    siret: "81239045800014".into(),
+                    nom: "MARTIN".into(),
+                    prenom: "Jean-Pierre".into(),
+                    password: "Ch0rale&Amis".into(),
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let mut stream = c
+        .creds
+        .verify_all_credentials(authed(&c.token, VerifyAllCredentialsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    while let Some(v) = stream.next().await {
+        let v = v.unwrap();
+        got.push((v.user.clone(), outcome(&v)));
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        [
+            (ADMIN.to_owned(), VerifyOutcome::Valid),
+            ("Martin".to_owned(), VerifyOutcome::PasswordExpired)
+        ]
+    );
+    let list = c
+        .creds
+        .list_credentials(authed(&c.token, ListCredentialsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials;
+    for s in list {
+        let last = s.last_verification.expect("last result kept");
+        assert!(last.verified_at.is_some());
+    }
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_password_is_never_stored_in_clear_nor_returned_and_survives_a_key_rotation() {
+    let mut c = ctx().await;
+    let password = "Jardin#Partage2024";
+    let set = c.set("78214563500010", "DUPONT", "Marie", password).await.unwrap();
+    let verified = c.verify().await.unwrap();
+    let listed = c
+        .creds
+        .list_credentials(authed(&c.token, ListCredentialsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    for answer in [format!("{set:?}"), format!("{verified:?}"), format!("{listed:?}")] {
+        assert!(!answer.contains(password), "an API answer holds the password: {answer}");
+    }
+    let dir = c.stack.dir.path().to_owned();
+    let key_before = std::fs::read(dir.join("secrets.key")).unwrap();
+    let rotated = c
+        .creds
+        .rotate_encryption_key(authed(&c.token, RotateEncryptionKeyRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rotated.resealed, 1);
+    assert_ne!(std::fs::read(dir.join("secrets.key")).unwrap(), key_before);
+    assert_eq!(outcome(&c.verify().await.unwrap()), VerifyOutcome::Valid);
+    c.stack.stop().await;
+    for f in ["iea.db", "iea.db-wal", "iea.db-shm"] {
+        if let Ok(bytes) = std::fs::read(dir.join(f)) {
+            assert!(
+                !bytes.windows(password.len()).any(|w| w == password.as_bytes()),
+                "{f} holds the password in clear"
+            );
+        }
+    }
+}
