@@ -270,7 +270,8 @@ impl Verifier {
         settings: &NetworkSettings,
     ) -> Verification {
         let settings = self.bounded(settings);
-        let client = match self.client(&settings) {
+        let key = client_key(&settings);
+        let client = match self.client(key, &settings) {
             Ok(c) => c,
             Err(NetError::Settings(detail)) => {
                 return Verification::unusable_settings(
@@ -285,54 +286,17 @@ impl Verifier {
             }
             Err(NetError::Transport(d)) => return Verification::unavailable(d),
         };
-        let url = auth_url(&settings.address);
-        let body = SecretString::from(xml_body(identity, service));
-        let attempts = 1 + settings.mode.retries();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let span = tracing::info_span!(
-                "net_entreprises_authenticate",
-                url = %url,
-                siret = %identity.siret,
-                service = service.get(),
-                attempt,
-            );
-            let started = Instant::now();
-            let sent = client
-                .reqwest()
-                .post(url.clone())
-                .header(CONTENT_TYPE, "application/xml")
-                .body(body.expose_secret().to_owned())
-                .send()
-                .instrument(span.clone())
-                .await;
-            match sent {
-                Ok(response) => {
-                    return read_answer(response, &settings, service, started)
-                        .instrument(span)
-                        .await;
-                }
-                Err(e) => {
-                    let mut d = classify(&e, &settings);
-                    d.latency = started.elapsed();
-                    let never_left =
-                        e.is_connect() && matches!(d.step, Step::Connect | Step::NameResolution);
-                    span.in_scope(
-                        || tracing::info!(step = ?d.step, detail = %d.detail, "no answer"),
-                    );
-                    if never_left && attempt < attempts {
-                        tracing::debug!(
-                            attempt,
-                            "connection not opened, trying again (extended mode)"
-                        );
-                        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
-                        continue;
-                    }
-                    return Verification::unavailable(d);
-                }
-            }
+        let v = authenticate(&client, identity, service, &settings).await;
+        if matches!(v.outcome, Outcome::Unavailable | Outcome::Unexpected) {
+            // A server in trouble: the next verification starts on new connections
+            // rather than on one kept from before (it may be half-dead, or the server
+            // may now refuse new ones).
+            self.clients
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
         }
+        v
     }
 
     fn bounded(&self, settings: &NetworkSettings) -> NetworkSettings {
@@ -344,23 +308,88 @@ impl Verifier {
         s
     }
 
-    fn client(&self, settings: &NetworkSettings) -> Result<HttpClient, NetError> {
-        // The key is a digest: the proxy password in the settings is not kept in it.
-        let mut hasher = Sha256::new();
-        hasher.update(settings.to_proto().encode_to_vec());
-        hasher.update(settings.connect_timeout().as_nanos().to_le_bytes());
-        hasher.update(settings.request_timeout().as_nanos().to_le_bytes());
-        let key: [u8; 32] = hasher.finalize().into();
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(&key) {
+    fn client(&self, key: [u8; 32], settings: &NetworkSettings) -> Result<HttpClient, NetError> {
+        if let Some(c) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(c.clone());
         }
+        // Built without the lock held: it reads the trusted certificates.
         let client = HttpClient::new(settings, &self.user_agent)?;
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if clients.len() >= MAX_CLIENTS {
             clients.clear();
         }
         clients.insert(key, client.clone());
         Ok(client)
+    }
+}
+
+/// The cache key of a client: a digest, so that the proxy password in the settings is not
+/// kept in it.
+fn client_key(settings: &NetworkSettings) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(settings.to_proto().encode_to_vec());
+    hasher.update(settings.connect_timeout().as_nanos().to_le_bytes());
+    hasher.update(settings.request_timeout().as_nanos().to_le_bytes());
+    hasher.finalize().into()
+}
+
+/// The POST, tried again only if the connection could not be opened (extended mode).
+async fn authenticate(
+    client: &HttpClient,
+    identity: &Identity,
+    service: ServiceCode,
+    settings: &NetworkSettings,
+) -> Verification {
+    let url = auth_url(&settings.address);
+    let body = SecretString::from(xml_body(identity, service));
+    let attempts = 1 + settings.mode.retries();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let span = tracing::info_span!(
+            "net_entreprises_authenticate",
+            url = %url,
+            siret = %identity.siret,
+            service = service.get(),
+            attempt,
+        );
+        let started = Instant::now();
+        let sent = client
+            .reqwest()
+            .post(url.clone())
+            .header(CONTENT_TYPE, "application/xml")
+            .body(body.expose_secret().to_owned())
+            .send()
+            .instrument(span.clone())
+            .await;
+        match sent {
+            Ok(response) => {
+                return read_answer(response, settings, service, started)
+                    .instrument(span)
+                    .await;
+            }
+            Err(e) => {
+                let mut d = classify(&e, settings);
+                d.latency = started.elapsed();
+                let never_left =
+                    e.is_connect() && matches!(d.step, Step::Connect | Step::NameResolution);
+                span.in_scope(|| tracing::info!(step = ?d.step, detail = %d.detail, "no answer"));
+                if never_left && attempt < attempts {
+                    tracing::debug!(
+                        attempt,
+                        "connection not opened, trying again (extended mode)"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                    continue;
+                }
+                return Verification::unavailable(d);
+            }
+        }
     }
 }
 

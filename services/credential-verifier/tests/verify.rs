@@ -354,6 +354,31 @@ async fn a_connection_reset_gives_unavailable_at_the_connect_step() {
 }
 
 #[tokio::test]
+async fn after_a_server_in_trouble_the_next_verification_starts_on_a_new_connection() {
+    let stack = Stack::start(|_| {}).await;
+    assert_eq!(
+        outcome(&stack.verify(SIMULATOR, 97).await),
+        VerifyOutcome::Valid
+    );
+    stack.fault(FaultMode::Unavailable, 0);
+    assert_eq!(
+        outcome(&stack.verify(SIMULATOR, 97).await),
+        VerifyOutcome::Unavailable
+    );
+    // The kit resets new connections only: a kept one would still be answered.
+    stack.fault(FaultMode::Reset, 0);
+    let r = stack.verify(SIMULATOR, 97).await;
+    assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
+    assert_eq!(probe_step(&r), ProbeStep::Connect, "{r:?}");
+    stack.fault(FaultMode::None, 0);
+    assert_eq!(
+        outcome(&stack.verify(SIMULATOR, 97).await),
+        VerifyOutcome::Valid
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_closed_port_gives_unavailable_at_the_connect_step() {
     let stack = Stack::start(|_| {}).await;
     let closed = {
