@@ -60,13 +60,21 @@ async fn no_password_or_token_appears_in_trace_logs() {
         .await
         .unwrap();
     creds
-        .verify_credentials(authed(&token, VerifyCredentialsRequest { user: "Administrateur".into() }))
+        .verify_credentials(authed(
+            &token,
+            VerifyCredentialsRequest {
+                user: "Administrateur".into(),
+            },
+        ))
         .await
         .unwrap();
     stack.stop().await;
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
-    assert!(logs.contains("net-entreprises identity verified"), "the logs were captured");
+    assert!(
+        logs.contains("net-entreprises identity verified"),
+        "the logs were captured"
+    );
     for (what, secret) in [
         ("Net-entreprises password", ne_password),
         ("administrator password", admin_password.as_str()),

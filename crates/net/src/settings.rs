@@ -6,6 +6,9 @@ use iea_proto::common::v1 as pb;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
+/// Upper bound of a request timeout passed by the orchestrator.
+pub const MAX_REQUEST_TIMEOUT_MS: u32 = 120_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectionMode {
     Normal,
@@ -99,8 +102,11 @@ impl NetworkSettings {
         })
     }
 
+    /// Never longer than the whole request's bound.
     pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout.unwrap_or(self.mode.connect_timeout())
+        self.connect_timeout
+            .unwrap_or(self.mode.connect_timeout())
+            .min(self.request_timeout())
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -141,6 +147,10 @@ impl NetworkSettings {
             proxy,
             address: self.address.to_string(),
             extra_ca_pem: self.extra_ca_pem.clone().unwrap_or_default(),
+            request_timeout_ms: self
+                .request_timeout
+                .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+                .unwrap_or(0),
         }
     }
 }
@@ -269,7 +279,9 @@ impl TryFrom<pb::NetworkSettings> for NetworkSettings {
             address: parse_address(&p.address, mode)?,
             extra_ca_pem: Some(p.extra_ca_pem).filter(|s| !s.trim().is_empty()),
             connect_timeout: None,
-            request_timeout: None,
+            request_timeout: (p.request_timeout_ms > 0).then(|| {
+                Duration::from_millis(u64::from(p.request_timeout_ms.min(MAX_REQUEST_TIMEOUT_MS)))
+            }),
         })
     }
 }
@@ -315,6 +327,7 @@ mod tests {
             }),
             address: "https://x.fr".into(),
             extra_ca_pem: String::new(),
+            request_timeout_ms: 0,
         };
         assert_eq!(
             NetworkSettings::try_from(p.clone()).unwrap_err().field,

@@ -16,8 +16,13 @@ use anyhow::Context;
 use iea_mock_kit::MockListen;
 use iea_runtime::pki;
 use iea_runtime::shutdown::Shutdown;
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
+
+/// Demonstration installations of the authentication mock (`--demo`).
+const AUTH_DEMO_FIXTURES: &str =
+    include_str!("../../../mock-servers/impact-emploi-auth/fixtures/demo.json");
 
 /// Name of the file describing a running stack, in its data directory.
 pub const STACK_FILE: &str = "stack.json";
@@ -63,6 +68,8 @@ pub struct StackFile {
     pub data_dir: PathBuf,
     /// Front-end API: `host:port`.
     pub orchestrator: String,
+    /// This installation, as the authentication server knows it.
+    pub installation_id: String,
     /// CA that front-ends trust to reach the orchestrator.
     pub ca: PathBuf,
     /// Name to check in the orchestrator's certificate.
@@ -151,9 +158,16 @@ impl RunningStack {
 
         let auth = iea_mock_auth::App::build(iea_mock_auth::Settings {
             listen: listen.clone(),
-            ..Default::default()
+            fixtures: None,
         })
         .await?;
+        if options.demo {
+            let demo: iea_mock_auth::store::Fixtures = serde_json::from_str(AUTH_DEMO_FIXTURES)?;
+            for i in demo.installations {
+                auth.store().upsert(i.try_into()?);
+            }
+        }
+        let auth_store = auth.store().clone();
         mocks.insert(
             "impact-emploi-auth".to_owned(),
             mock_addresses(auth.https_addr(), auth.http_addr(), auth.admin_addr()),
@@ -162,6 +176,7 @@ impl RunningStack {
 
         let updates = iea_mock_updates::App::build(iea_mock_updates::Settings {
             listen: listen.clone(),
+            ..Default::default()
         })
         .await?;
         mocks.insert(
@@ -240,6 +255,18 @@ impl RunningStack {
             customize(&mut orchestrator_settings);
         }
         let orchestrator = iea_orchestrator::App::build(orchestrator_settings).await?;
+        // The mock server keeps no state across starts: tell it about this installation
+        // every time, as its licence would be known to the real server.
+        let reg = orchestrator.registration();
+        auth_store.upsert(iea_mock_auth::store::Installation {
+            installation_id: reg.installation_id.clone(),
+            licence_key: reg.licence_key.expose_secret().to_owned(),
+            status: iea_mock_auth::store::LicenceStatus::Active,
+            licence_holder: "Association de démonstration".to_owned(),
+            valid_until: None,
+            secret: Some(reg.daily_password_key.expose_secret().as_bytes().to_vec()),
+        });
+        let installation_id = reg.installation_id.clone();
         let orchestrator_addr = orchestrator.local_addr();
         let orchestrator_task = spawn(orchestrator.run_until(orchestrator_stop.clone()));
 
@@ -247,6 +274,7 @@ impl RunningStack {
             pid: std::process::id(),
             data_dir: data_dir.clone(),
             orchestrator: orchestrator_addr.to_string(),
+            installation_id,
             ca: certs.join("ca.pem"),
             orchestrator_server_name: iea_orchestrator::COMPONENT.to_owned(),
             agents,

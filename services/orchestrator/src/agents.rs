@@ -30,17 +30,22 @@ pub enum AgentError {
     Unavailable { agent: &'static str, detail: String },
     /// The agent answered with a typed error (for instance `invalid_input`).
     #[error("agent {agent} refused: {}", error.code)]
-    Refused { agent: &'static str, error: iea_proto::error::ApiError },
+    Refused {
+        agent: &'static str,
+        error: iea_proto::error::ApiError,
+    },
 }
 
 impl AgentError {
     fn from_status(agent: &'static str, status: tonic::Status) -> Self {
         use tonic::Code;
         match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => Self::Unavailable {
-                agent,
-                detail: format!("{}: {}", status.code(), status.message()),
-            },
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+                Self::Unavailable {
+                    agent,
+                    detail: format!("{}: {}", status.code(), status.message()),
+                }
+            }
             _ => Self::Refused {
                 agent,
                 error: iea_proto::error::ApiError::from_status(&status),
@@ -138,6 +143,18 @@ impl Agents {
 
     pub fn credential_client(&self) -> CredentialAgentClient<Channel> {
         CredentialAgentClient::new(self.credentials.channel.clone())
+    }
+
+    #[tracing::instrument(skip_all, fields(agent = "auth-client"))]
+    pub async fn authenticate(
+        &self,
+        request: iea_proto::agent::v1::AuthenticateRequest,
+    ) -> Result<iea_proto::agent::v1::AuthenticateResponse, AgentError> {
+        self.auth_client()
+            .authenticate(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(self.auth.name, s))
     }
 
     #[tracing::instrument(skip_all, fields(agent = "credential-verifier"))]

@@ -23,10 +23,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::agents::{AgentError, Agents};
 use crate::crypto::Sealed;
-use crate::vault::{Vault, credential_aad as aad};
 use crate::network::{Network, Target};
 use crate::sessions::{self, Principal};
 use crate::store::{self, Role, Store};
+use crate::vault::{Vault, credential_aad as aad};
 
 /// Parallel verifications in "verify all".
 pub const VERIFY_ALL_CONCURRENCY: usize = 8;
@@ -119,8 +119,12 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 fn row_of(conn: &rusqlite::Connection, user_id: i64) -> rusqlite::Result<Option<Row>> {
-    conn.query_row(&format!("{ROW_SELECT} WHERE c.user_id = ?1"), params![user_id], row)
-        .optional()
+    conn.query_row(
+        &format!("{ROW_SELECT} WHERE c.user_id = ?1"),
+        params![user_id],
+        row,
+    )
+    .optional()
 }
 
 fn summary(user: String, row: Option<Row>) -> Summary {
@@ -137,11 +141,15 @@ fn summary(user: String, row: Option<Row>) -> Summary {
         },
         Some(r) => {
             let last = match (r.last_result, r.last_verified_at) {
-                (Some(bytes), Some(at)) => VerifyResponse::decode(bytes.as_slice()).ok().map(|result| Verification {
-                    user: r.user.clone(),
-                    result,
-                    verified_at: at,
-                }),
+                (Some(bytes), Some(at)) => {
+                    VerifyResponse::decode(bytes.as_slice())
+                        .ok()
+                        .map(|result| Verification {
+                            user: r.user.clone(),
+                            result,
+                            verified_at: at,
+                        })
+                }
                 _ => None,
             };
             Summary {
@@ -183,7 +191,13 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    pub fn new(store: Store, vault: Vault, agents: Agents, network: Arc<Network>, budget: u32) -> Self {
+    pub fn new(
+        store: Store,
+        vault: Vault,
+        agents: Agents,
+        network: Arc<Network>,
+        budget: u32,
+    ) -> Self {
         Self {
             store,
             vault,
@@ -195,13 +209,20 @@ impl Credentials {
     }
 
     /// The account `name`, if the caller may act on it.
-    async fn target(&self, caller: &Principal, name: &str) -> Result<(i64, String), CredentialsError> {
+    async fn target(
+        &self,
+        caller: &Principal,
+        name: &str,
+    ) -> Result<(i64, String), CredentialsError> {
         let own = caller.name.eq_ignore_ascii_case(name);
         if !own && caller.role != Role::Administrator {
             return Err(CredentialsError::PermissionDenied);
         }
         let lookup = name.to_owned();
-        let user = self.store.call(move |conn| Ok(store::user_by_name(conn, &lookup)?)).await?;
+        let user = self
+            .store
+            .call(move |conn| Ok(store::user_by_name(conn, &lookup)?))
+            .await?;
         let user = user.ok_or_else(|| CredentialsError::NoSuchAccount(name.to_owned()))?;
         Ok((user.id, user.name))
     }
@@ -226,18 +247,23 @@ impl Credentials {
         password: SecretString,
     ) -> Result<Summary, CredentialsError> {
         let (user_id, name) = self.target(caller, user).await?;
-        let identity = validate(siret, nom, prenom, &password).map_err(CredentialsError::InvalidInput)?;
+        let identity =
+            validate(siret, nom, prenom, &password).map_err(CredentialsError::InvalidInput)?;
         let hash = self
             .store
             .call(move |conn| {
-                Ok(conn.query_row("SELECT password_hash FROM users WHERE id = ?1", params![user_id], |r| {
-                    r.get::<_, String>(0)
-                })?)
+                Ok(conn.query_row(
+                    "SELECT password_hash FROM users WHERE id = ?1",
+                    params![user_id],
+                    |r| r.get::<_, String>(0),
+                )?)
             })
             .await?;
-        let ok = tokio::task::spawn_blocking(move || sessions::verify_password(account_password.expose_secret(), &hash))
-            .await
-            .map_err(anyhow::Error::from)?;
+        let ok = tokio::task::spawn_blocking(move || {
+            sessions::verify_password(account_password.expose_secret(), &hash)
+        })
+        .await
+        .map_err(anyhow::Error::from)?;
         if !ok {
             tracing::warn!(user = %name, "identity change refused: wrong account password");
             return Err(CredentialsError::WrongAccountPassword);
@@ -245,7 +271,14 @@ impl Credentials {
         let sealed = self.seal(user_id, &identity.password)?;
         self.store
             .call(move |conn| {
-                upsert(conn, user_id, &identity.siret, &identity.nom, &identity.prenom, &sealed)?;
+                upsert(
+                    conn,
+                    user_id,
+                    &identity.siret,
+                    &identity.nom,
+                    &identity.prenom,
+                    &sealed,
+                )?;
                 Ok(())
             })
             .await?;
@@ -255,7 +288,10 @@ impl Credentials {
 
     pub async fn get(&self, caller: &Principal, user: &str) -> Result<Summary, CredentialsError> {
         let (user_id, name) = self.target(caller, user).await?;
-        let r = self.store.call(move |conn| Ok(row_of(conn, user_id)?)).await?;
+        let r = self
+            .store
+            .call(move |conn| Ok(row_of(conn, user_id)?))
+            .await?;
         Ok(summary(name, r))
     }
 
@@ -280,7 +316,12 @@ impl Credentials {
     }
 
     /// Copies `from`'s identity to each of `to`, in one transaction. Administrator only.
-    pub async fn copy(&self, caller: &Principal, from: &str, to: &[String]) -> Result<Vec<Summary>, CredentialsError> {
+    pub async fn copy(
+        &self,
+        caller: &Principal,
+        from: &str,
+        to: &[String],
+    ) -> Result<Vec<Summary>, CredentialsError> {
         if caller.role != Role::Administrator {
             return Err(CredentialsError::PermissionDenied);
         }
@@ -318,14 +359,25 @@ impl Credentials {
     }
 
     /// One verification of `user`'s identity against Net-entreprises.
-    pub async fn verify(&self, caller: &Principal, user: &str) -> Result<Verification, CredentialsError> {
+    pub async fn verify(
+        &self,
+        caller: &Principal,
+        user: &str,
+    ) -> Result<Verification, CredentialsError> {
         let (user_id, name) = self.target(caller, user).await?;
         self.verify_account(user_id, name).await
     }
 
-    async fn verify_account(&self, user_id: i64, name: String) -> Result<Verification, CredentialsError> {
+    async fn verify_account(
+        &self,
+        user_id: i64,
+        name: String,
+    ) -> Result<Verification, CredentialsError> {
         let _guard = {
-            let mut set = self.in_progress.lock().map_err(|_| anyhow::anyhow!("in-progress lock"))?;
+            let mut set = self
+                .in_progress
+                .lock()
+                .map_err(|_| anyhow::anyhow!("in-progress lock"))?;
             if !set.insert(user_id) {
                 return Err(CredentialsError::InProgress(name));
             }
@@ -387,8 +439,10 @@ impl Credentials {
     pub async fn verify_all(
         &self,
         caller: &Principal,
-    ) -> Result<impl futures::Stream<Item = (String, Result<Verification, CredentialsError>)> + use<>, CredentialsError>
-    {
+    ) -> Result<
+        impl futures::Stream<Item = (String, Result<Verification, CredentialsError>)> + use<>,
+        CredentialsError,
+    > {
         use futures::StreamExt;
         let accounts: Vec<String> = self
             .list(caller)

@@ -134,7 +134,13 @@ impl Keyring {
         let ciphertext = self
             .current
             .cipher()
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         Ok(Sealed {
             key_id: self.current.id.clone(),
@@ -158,7 +164,11 @@ impl Keyring {
                     aad,
                 },
             )
-            .map_err(|_| anyhow::anyhow!("a stored secret does not decrypt (altered, or moved to another row)"))?;
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "a stored secret does not decrypt (altered, or moved to another row)"
+                )
+            })?;
         let text = String::from_utf8(plain).context("a stored secret is not UTF-8")?;
         Ok(SecretString::from(text))
     }
@@ -175,7 +185,8 @@ impl Keyring {
 
     /// Ends a rotation once no value is sealed with the old key.
     pub fn commit_rotation(&mut self) -> anyhow::Result<()> {
-        std::fs::rename(next_path(&self.path), &self.path).context("installing the new key file")?;
+        std::fs::rename(next_path(&self.path), &self.path)
+            .context("installing the new key file")?;
         self.previous = None;
         tracing::info!(key_id = %self.current.id, "encryption key rotated");
         Ok(())
@@ -192,7 +203,12 @@ mod tests {
         let ring = Keyring::load_or_create(&dir.path().join(KEY_FILE)).unwrap();
         let sealed = ring.seal(b"Refonte01", b"ne-password:1").unwrap();
         assert!(!sealed.ciphertext.windows(9).any(|w| w == b"Refonte01"));
-        assert_eq!(ring.open(&sealed, b"ne-password:1").unwrap().expose_secret(), "Refonte01");
+        assert_eq!(
+            ring.open(&sealed, b"ne-password:1")
+                .unwrap()
+                .expose_secret(),
+            "Refonte01"
+        );
         assert!(ring.open(&sealed, b"ne-password:2").is_err());
     }
 
@@ -203,7 +219,10 @@ mod tests {
         let path = dir.path().join(KEY_FILE);
         let ring = Keyring::load_or_create(&path).unwrap();
         let sealed = ring.seal(b"x", b"a").unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let again = Keyring::load_or_create(&path).unwrap();
         assert_eq!(again.current_id(), ring.current_id());
         assert_eq!(again.open(&sealed, b"a").unwrap().expose_secret(), "x");
@@ -222,7 +241,10 @@ mod tests {
         let mut reloaded = Keyring::load_or_create(&path).unwrap();
         assert!(reloaded.pending_rotation());
         assert_eq!(reloaded.open(&old, b"a").unwrap().expose_secret(), "ancien");
-        assert_eq!(reloaded.open(&new, b"a").unwrap().expose_secret(), "nouveau");
+        assert_eq!(
+            reloaded.open(&new, b"a").unwrap().expose_secret(),
+            "nouveau"
+        );
         reloaded.commit_rotation().unwrap();
         let done = Keyring::load_or_create(&path).unwrap();
         assert!(!done.pending_rotation());

@@ -32,10 +32,13 @@ use tonic::service::Routes;
 
 pub mod agents;
 mod api;
+pub mod assistance;
+pub mod authenticator;
 pub mod credentials;
 pub mod crypto;
 pub mod network;
 pub mod sessions;
+pub mod status;
 pub mod store;
 pub mod users;
 pub mod vault;
@@ -68,6 +71,10 @@ pub struct Settings {
     pub credential_failure_budget: u32,
     /// The key that seals stored secrets; default `<data_dir>/secrets.key`.
     pub secrets_key_file: Option<PathBuf>,
+    /// When the installation authenticates.
+    pub auth: authenticator::AuthSchedule,
+    /// This workstation's name, sent when authenticating; default: the host name.
+    pub workstation: Option<String>,
 }
 
 impl Default for Settings {
@@ -82,12 +89,31 @@ impl Default for Settings {
             network: network::NetworkDefaults::default(),
             credential_failure_budget: 2,
             secrets_key_file: None,
+            auth: authenticator::AuthSchedule::default(),
+            workstation: None,
         }
+    }
+}
+
+impl Core {
+    /// Payroll-domain writes are refused while the licence is withdrawn.
+    pub(crate) fn refuse_in_consultation(&self) -> Result<(), iea_proto::error::ApiError> {
+        if self.hub.current().indicator == status::Indicator::Consultation {
+            return Err(iea_proto::error::ApiError::new(
+                tonic::Code::FailedPrecondition,
+                "consultation_mode",
+                "La licence de cette installation a été retirée : Impact emploi reste utilisable en consultation, mais cette modification est refusée.",
+            ));
+        }
+        Ok(())
     }
 }
 
 /// What every API service shares.
 pub struct Core {
+    pub(crate) hub: Arc<status::StatusHub>,
+    pub(crate) authenticator: authenticator::Authenticator,
+    pub(crate) assistance: assistance::Assistance,
     pub(crate) sessions: sessions::Sessions,
     pub(crate) users: users::Users,
     pub(crate) credentials: credentials::Credentials,
@@ -96,12 +122,30 @@ pub struct Core {
     pub(crate) agents: agents::Agents,
     pub(crate) installation_id: String,
     pub(crate) software_version: String,
-    pub(crate) started_at: i64,
+}
+
+/// What the Impact emploi server must know of this installation. Given to the embedded
+/// stack in process (it registers the installation with the mock); no API returns it.
+pub struct Registration {
+    pub installation_id: String,
+    pub licence_key: secrecy::SecretString,
+    /// Key of the daily password, shared with support.
+    pub daily_password_key: secrecy::SecretString,
+}
+
+fn workstation_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "poste".to_owned())
 }
 
 pub struct App {
     server: GrpcServer,
     core: Arc<Core>,
+    registration: Registration,
     admin_password_file: Option<PathBuf>,
 }
 
@@ -134,7 +178,8 @@ impl App {
             .secrets_key_file
             .clone()
             .unwrap_or_else(|| settings.data_dir.join(crypto::KEY_FILE));
-        let vault = vault::Vault::new(store.clone(), crypto::Keyring::load_or_create(&key_file)?).await?;
+        let vault =
+            vault::Vault::new(store.clone(), crypto::Keyring::load_or_create(&key_file)?).await?;
         let credentials = credentials::Credentials::new(
             store.clone(),
             vault.clone(),
@@ -142,7 +187,44 @@ impl App {
             network.clone(),
             settings.credential_failure_budget,
         );
+        let licence_key = vault
+            .get_or_create("licence_key", || sessions::random_secret(18))
+            .await?;
+        let daily_secret = vault
+            .get_or_create("daily_password_key", || sessions::random_secret(32))
+            .await?;
+        let hub = Arc::new(status::StatusHub::load(store.clone()).await?);
+        let authenticator = authenticator::Authenticator::new(
+            hub.clone(),
+            agents.clone(),
+            network.clone(),
+            authenticator::Installation {
+                id: installation_id.clone(),
+                licence_key: licence_key.clone(),
+                software_version: settings.software_version.clone(),
+                workstation: settings
+                    .workstation
+                    .clone()
+                    .unwrap_or_else(workstation_name),
+            },
+            settings.auth.clone(),
+        );
+        let assistance = assistance::Assistance::new(
+            store.clone(),
+            hub.clone(),
+            authenticator.clone(),
+            installation_id.clone(),
+            daily_secret.clone(),
+        );
+        let registration = Registration {
+            installation_id: installation_id.clone(),
+            licence_key,
+            daily_password_key: daily_secret,
+        };
         let core = Arc::new(Core {
+            hub,
+            authenticator,
+            assistance,
             sessions,
             users: users::Users::new(store.clone()),
             credentials,
@@ -150,7 +232,6 @@ impl App {
             agents,
             installation_id,
             software_version: settings.software_version.clone(),
-            started_at: sessions::now(),
         });
 
         let routes = Routes::new(StatusServer::new(api::StatusApi(core.clone())))
@@ -177,11 +258,16 @@ impl App {
             server,
             core,
             admin_password_file,
+            registration,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    pub fn registration(&self) -> &Registration {
+        &self.registration
     }
 
     /// Set when this start created the bootstrap administrator.
@@ -196,6 +282,7 @@ impl App {
             outer.wait().await;
             streams.trigger();
         });
+        tokio::spawn(self.core.authenticator.clone().run(shutdown.clone()));
         self.server.run_until(shutdown).await
     }
 }

@@ -73,10 +73,15 @@ pub struct Network {
 impl Network {
     pub fn load(defaults: NetworkDefaults) -> anyhow::Result<Self> {
         let extra_ca_pem = match &defaults.extra_ca_file {
-            Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            Some(p) => {
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+            }
             None => String::new(),
         };
-        Ok(Self { defaults, extra_ca_pem })
+        Ok(Self {
+            defaults,
+            extra_ca_pem,
+        })
     }
 
     pub fn net_entreprises_service(&self) -> u32 {

@@ -11,7 +11,8 @@ use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Migrations, in order; index + 1 is the schema version they lead to.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE installation (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     installation_id TEXT NOT NULL,
@@ -32,7 +33,8 @@ CREATE TABLE sessions (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 );
-"#, r#"
+"#,
+    r#"
 CREATE TABLE settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -50,14 +52,16 @@ CREATE TABLE credentials (
     last_result BLOB,
     last_verified_at INTEGER
 );
-"#, r#"
+"#,
+    r#"
 CREATE TABLE secrets (
     name TEXT PRIMARY KEY,
     key_id TEXT NOT NULL,
     nonce BLOB NOT NULL,
     ciphertext BLOB NOT NULL
 );
-"#];
+"#,
+];
 
 #[derive(Clone)]
 pub struct Store {
@@ -279,7 +283,9 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> rusqlite::Result<
 }
 
 pub fn list_users(conn: &Connection) -> rusqlite::Result<Vec<UserRow>> {
-    let mut stmt = conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name COLLATE NOCASE"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {USER_COLUMNS} FROM users ORDER BY name COLLATE NOCASE"
+    ))?;
     stmt.query_map([], user_from_row)?.collect()
 }
 
@@ -302,12 +308,20 @@ pub fn delete_sessions_of(conn: &Connection, user_id: i64) -> rusqlite::Result<(
 }
 
 pub fn count_administrators(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT count(*) FROM users WHERE role = 'administrator'", [], |r| r.get(0))
+    conn.query_row(
+        "SELECT count(*) FROM users WHERE role = 'administrator'",
+        [],
+        |r| r.get(0),
+    )
 }
 
 pub fn get_setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0))
-        .optional()
+    conn.query_row(
+        "SELECT value FROM settings WHERE key = ?1",
+        params![key],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 pub fn put_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {

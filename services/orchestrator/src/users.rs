@@ -71,7 +71,11 @@ fn check_name(name: &str) -> Result<(), UsersError> {
         && name.chars().count() <= 64
         && name.trim() == name
         && !name.chars().any(|c| c.is_control());
-    if ok { Ok(()) } else { Err(UsersError::InvalidName(name.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(UsersError::InvalidName(name.to_owned()))
+    }
 }
 
 fn check_password(p: &SecretString) -> Result<(), UsersError> {
@@ -107,7 +111,10 @@ impl Users {
         Ok(rows
             .into_iter()
             .filter(|u| caller.role == Role::Administrator || u.id == caller.user_id)
-            .map(|u| UserSummary { name: u.name, role: u.role })
+            .map(|u| UserSummary {
+                name: u.name,
+                role: u.role,
+            })
             .collect())
     }
 
@@ -124,7 +131,9 @@ impl Users {
         let name = name.to_owned();
         self.store
             .call(move |conn| {
-                if installation_mode(conn)? == InstallationMode::Monoposte && store::user_count(conn)? >= 1 {
+                if installation_mode(conn)? == InstallationMode::Monoposte
+                    && store::user_count(conn)? >= 1
+                {
                     return Ok(Err(UsersError::Monoposte));
                 }
                 if store::user_by_name(conn, &name)?.is_some() {
@@ -183,9 +192,9 @@ impl Users {
                     return Ok(Err(UsersError::NotFound(name)));
                 };
                 if own {
-                    let ok = current
-                        .as_ref()
-                        .is_some_and(|c| sessions::verify_password(c.expose_secret(), &user.password_hash));
+                    let ok = current.as_ref().is_some_and(|c| {
+                        sessions::verify_password(c.expose_secret(), &user.password_hash)
+                    });
                     if !ok {
                         return Ok(Err(UsersError::WrongCurrentPassword));
                     }
@@ -205,7 +214,11 @@ impl Users {
         Ok(self.store.call(|conn| Ok(installation_mode(conn)?)).await?)
     }
 
-    pub async fn set_mode(&self, caller: &Principal, mode: InstallationMode) -> Result<InstallationMode, UsersError> {
+    pub async fn set_mode(
+        &self,
+        caller: &Principal,
+        mode: InstallationMode,
+    ) -> Result<InstallationMode, UsersError> {
         require_admin(caller)?;
         self.store
             .call(move |conn| {

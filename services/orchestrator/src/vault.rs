@@ -43,17 +43,27 @@ impl Vault {
     }
 
     pub fn seal(&self, plaintext: &str, aad: &[u8]) -> anyhow::Result<Sealed> {
-        let ring = self.keyring.read().map_err(|_| anyhow::anyhow!("keyring lock"))?;
+        let ring = self
+            .keyring
+            .read()
+            .map_err(|_| anyhow::anyhow!("keyring lock"))?;
         ring.seal(plaintext.as_bytes(), aad)
     }
 
     pub fn open(&self, sealed: &Sealed, aad: &[u8]) -> anyhow::Result<SecretString> {
-        let ring = self.keyring.read().map_err(|_| anyhow::anyhow!("keyring lock"))?;
+        let ring = self
+            .keyring
+            .read()
+            .map_err(|_| anyhow::anyhow!("keyring lock"))?;
         ring.open(sealed, aad)
     }
 
     /// The secret `name`, created with `make` the first time it is asked for.
-    pub async fn get_or_create(&self, name: &'static str, make: impl FnOnce() -> String) -> anyhow::Result<SecretString> {
+    pub async fn get_or_create(
+        &self,
+        name: &'static str,
+        make: impl FnOnce() -> String,
+    ) -> anyhow::Result<SecretString> {
         let found = self
             .store
             .call(move |conn| {
@@ -110,12 +120,14 @@ impl Vault {
                         ciphertext: r.get(i + 2)?,
                     })
                 };
-                let mut stmt =
-                    conn.prepare("SELECT user_id, password_key_id, password_nonce, password_ct FROM credentials")?;
+                let mut stmt = conn.prepare(
+                    "SELECT user_id, password_key_id, password_nonce, password_ct FROM credentials",
+                )?;
                 let creds = stmt
                     .query_map([], |r| Ok((String::new(), r.get(0)?, sealed(r, 1)?)))?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                let mut stmt = conn.prepare("SELECT name, key_id, nonce, ciphertext FROM secrets")?;
+                let mut stmt =
+                    conn.prepare("SELECT name, key_id, nonce, ciphertext FROM secrets")?;
                 let secrets = stmt
                     .query_map([], |r| Ok((r.get(0)?, 0, sealed(r, 1)?)))?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -130,7 +142,10 @@ impl Vault {
         let mut new_secrets = Vec::new();
         for (name, _, s) in &secrets {
             let aad = secret_aad(name);
-            new_secrets.push((name.clone(), self.seal(self.open(s, &aad)?.expose_secret(), &aad)?));
+            new_secrets.push((
+                name.clone(),
+                self.seal(self.open(s, &aad)?.expose_secret(), &aad)?,
+            ));
         }
         let n = new_creds.len() + new_secrets.len();
         self.store

@@ -64,7 +64,13 @@ async fn ctx() -> Ctx {
 }
 
 impl Ctx {
-    async fn set(&mut self, siret: &str, nom: &str, prenom: &str, password: &str) -> Result<CredentialSummary, ApiError> {
+    async fn set(
+        &mut self,
+        siret: &str,
+        nom: &str,
+        prenom: &str,
+        password: &str,
+    ) -> Result<CredentialSummary, ApiError> {
         let req = SetCredentialsRequest {
             user: ADMIN.into(),
             account_password: self.admin_password.clone(),
@@ -84,14 +90,25 @@ impl Ctx {
 
     async fn verify(&mut self) -> Result<VerificationResult, ApiError> {
         self.creds
-            .verify_credentials(authed(&self.token, VerifyCredentialsRequest { user: ADMIN.into() }))
+            .verify_credentials(authed(
+                &self.token,
+                VerifyCredentialsRequest { user: ADMIN.into() },
+            ))
             .await
             .map(|r| r.into_inner())
             .map_err(ApiError::from)
     }
 
-    async fn set_and_verify(&mut self, siret: &str, nom: &str, prenom: &str, password: &str) -> VerificationResult {
-        self.set(siret, nom, prenom, password).await.expect("credentials stored");
+    async fn set_and_verify(
+        &mut self,
+        siret: &str,
+        nom: &str,
+        prenom: &str,
+        password: &str,
+    ) -> VerificationResult {
+        self.set(siret, nom, prenom, password)
+            .await
+            .expect("credentials stored");
         self.verify().await.expect("a verification result")
     }
 }
@@ -101,7 +118,16 @@ fn outcome(v: &VerificationResult) -> VerifyOutcome {
 }
 
 fn step(v: &VerificationResult) -> ProbeStep {
-    ProbeStep::try_from(v.result.as_ref().unwrap().probe.as_ref().expect("a probe").step).unwrap()
+    ProbeStep::try_from(
+        v.result
+            .as_ref()
+            .unwrap()
+            .probe
+            .as_ref()
+            .expect("a probe")
+            .step,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -109,11 +135,41 @@ async fn each_answer_of_net_entreprises_is_reported_as_its_outcome() {
     let mut c = ctx().await;
     // Declarants of the mock's bundled fixtures.
     let cases = [
-        ("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024", VerifyOutcome::Valid),
-        ("78214563500010", "DUPONT", "Marie", "MauvaisMotDePasse", VerifyOutcome::InvalidCredentials),
-        ("81239045800014", "MARTIN", "Jean-Pierre", "Ch0rale&Amis", VerifyOutcome::PasswordExpired),
-        ("50123456100014", "LEFÈVRE", "Zoé", "Tennis<Club>56", VerifyOutcome::NotRegistered),
-        ("44187654700015", "BERNARD", "Luc", "Verrou!2025", VerifyOutcome::AccountLocked),
+        (
+            "78214563500010",
+            "DUPONT",
+            "Marie",
+            "Jardin#Partage2024",
+            VerifyOutcome::Valid,
+        ),
+        (
+            "78214563500010",
+            "DUPONT",
+            "Marie",
+            "MauvaisMotDePasse",
+            VerifyOutcome::InvalidCredentials,
+        ),
+        (
+            "81239045800014",
+            "MARTIN",
+            "Jean-Pierre",
+            "Ch0rale&Amis",
+            VerifyOutcome::PasswordExpired,
+        ),
+        (
+            "50123456100014",
+            "LEFÈVRE",
+            "Zoé",
+            "Tennis<Club>56",
+            VerifyOutcome::NotRegistered,
+        ),
+        (
+            "44187654700015",
+            "BERNARD",
+            "Luc",
+            "Verrou!2025",
+            VerifyOutcome::AccountLocked,
+        ),
     ];
     for (siret, nom, prenom, pw, expected) in cases {
         let v = c.set_and_verify(siret, nom, prenom, pw).await;
@@ -133,7 +189,9 @@ async fn each_answer_of_net_entreprises_is_reported_as_its_outcome() {
 async fn an_unavailable_a_reset_and_a_slow_server_are_unavailable_with_their_step() {
     let mut c = ctx_with(|s| s.network.request_timeout_ms = 1500).await;
     let ne = c.stack.mock("net-entreprises");
-    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024").await.unwrap();
+    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+        .await
+        .unwrap();
 
     ne.faults(json!({"mode": "unavailable"})).await;
     let v = c.verify().await.unwrap();
@@ -152,7 +210,11 @@ async fn an_unavailable_a_reset_and_a_slow_server_are_unavailable_with_their_ste
 
     ne.faults(json!({"mode": "none"})).await;
     let v = c.verify().await.unwrap();
-    assert_eq!(outcome(&v), VerifyOutcome::Valid, "outages do not count against the budget: {v:?}");
+    assert_eq!(
+        outcome(&v),
+        VerifyOutcome::Valid,
+        "outages do not count against the budget: {v:?}"
+    );
     c.stack.stop().await;
 }
 
@@ -160,7 +222,9 @@ async fn an_unavailable_a_reset_and_a_slow_server_are_unavailable_with_their_ste
 async fn a_form_rejection_is_reported_as_rejected_format() {
     // A service code of three digits fails Net-entreprises' form checks (422).
     let mut c = ctx_with(|s| s.network.net_entreprises_service = 100).await;
-    let v = c.set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024").await;
+    let v = c
+        .set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+        .await;
     assert_eq!(outcome(&v), VerifyOutcome::RejectedFormat, "{v:?}");
     assert_eq!(v.result.as_ref().unwrap().http_status, 422);
     c.stack.stop().await;
@@ -173,12 +237,22 @@ async fn a_server_certificate_not_from_a_trusted_authority_is_refused_at_the_tls
     let foreign_ca = iea_runtime::pki::mock_files(other.path()).ca;
     let mut c = ctx_with(move |s| s.network.extra_ca_file = Some(foreign_ca)).await;
     let before = c.stack.mock("net-entreprises").auth_requests().await;
-    let v = c.set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024").await;
+    let v = c
+        .set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+        .await;
     assert_eq!(outcome(&v), VerifyOutcome::Unavailable, "{v:?}");
     let probe = v.result.as_ref().unwrap().probe.clone().unwrap();
     assert_eq!(probe.step, ProbeStep::Tls as i32, "{probe:?}");
-    assert_eq!(probe.tls_problem, TlsProblem::UnknownAuthority as i32, "{probe:?}");
-    assert_eq!(c.stack.mock("net-entreprises").auth_requests().await, before, "nothing was sent");
+    assert_eq!(
+        probe.tls_problem,
+        TlsProblem::UnknownAuthority as i32,
+        "{probe:?}"
+    );
+    assert_eq!(
+        c.stack.mock("net-entreprises").auth_requests().await,
+        before,
+        "nothing was sent"
+    );
     drop(other);
     c.stack.stop().await;
 }
@@ -189,29 +263,86 @@ async fn each_bad_input_is_named_and_nothing_reaches_net_entreprises() {
     let ne = c.stack.mock("net-entreprises");
     let before = ne.auth_requests().await;
     let cases = [
-        ("78214563500010", " DUPONT", "Marie", "Jardin#Partage2024", "nom"),
-        ("78214563500010", "DUPONT", "Marie\u{a0}", "Jardin#Partage2024", "prénom"),
-        ("78214563500010", "DUPONT", "Marie", "Jardin\u{200b}Partage2024", "mot de passe"),
-        ("78214563500011", "DUPONT", "Marie", "Jardin#Partage2024", "SIRET"),
-        ("7821456350001", "DUPONT", "Marie", "Jardin#Partage2024", "SIRET"),
-        ("78214563500010", "DUPONT", &"A".repeat(40), "Jardin#Partage2024", "prénom"),
-        ("78214563500010", "DUPONT", "Marie", &"x".repeat(31), "mot de passe"),
+        (
+            "78214563500010",
+            " DUPONT",
+            "Marie",
+            "Jardin#Partage2024",
+            "nom",
+        ),
+        (
+            "78214563500010",
+            "DUPONT",
+            "Marie\u{a0}",
+            "Jardin#Partage2024",
+            "prénom",
+        ),
+        (
+            "78214563500010",
+            "DUPONT",
+            "Marie",
+            "Jardin\u{200b}Partage2024",
+            "mot de passe",
+        ),
+        (
+            "78214563500011",
+            "DUPONT",
+            "Marie",
+            "Jardin#Partage2024",
+            "SIRET",
+        ),
+        (
+            "7821456350001",
+            "DUPONT",
+            "Marie",
+            "Jardin#Partage2024",
+            "SIRET",
+        ),
+        (
+            "78214563500010",
+            "DUPONT",
+            &"A".repeat(40),
+            "Jardin#Partage2024",
+            "prénom",
+        ),
+        (
+            "78214563500010",
+            "DUPONT",
+            "Marie",
+            &"x".repeat(31),
+            "mot de passe",
+        ),
     ];
     for (siret, nom, prenom, pw, field) in cases {
         let e = c.set(siret, nom, prenom, pw).await.unwrap_err();
         assert_eq!(e.code, "invalid_input", "{e:?}");
-        assert!(e.message.to_lowercase().contains(&field.to_lowercase()), "{field} not named in {:?}", e.message);
-        assert!(!e.message.contains(pw) || pw.len() < 4, "the password is echoed: {e:?}");
+        assert!(
+            e.message.to_lowercase().contains(&field.to_lowercase()),
+            "{field} not named in {:?}",
+            e.message
+        );
+        assert!(
+            !e.message.contains(pw) || pw.len() < 4,
+            "the password is echoed: {e:?}"
+        );
     }
     // A SIRET typed with spaces is normalised, not refused.
-    let s = c.set("782 145 635 00010", "DUPONT", "Marie", "Jardin#Partage2024").await.unwrap();
+    let s = c
+        .set("782 145 635 00010", "DUPONT", "Marie", "Jardin#Partage2024")
+        .await
+        .unwrap();
     assert_eq!(s.siret, "78214563500010");
-    assert_eq!(ne.auth_requests().await, before, "nothing was sent for bad input");
+    assert_eq!(
+        ne.auth_requests().await,
+        before,
+        "nothing was sent for bad input"
+    );
     c.stack.stop().await;
 }
 
 #[tokio::test]
-async fn ten_verifications_with_a_wrong_password_cause_at_most_two_failed_logins_and_never_a_lock() {
+async fn ten_verifications_with_a_wrong_password_cause_at_most_two_failed_logins_and_never_a_lock()
+{
     let mut c = ctx().await;
     let ne = c.stack.mock("net-entreprises");
     let s = siret("1234567800001");
@@ -222,7 +353,10 @@ async fn ten_verifications_with_a_wrong_password_cause_at_most_two_failed_logins
         )
         .await["id"]
         .clone();
-    let id = id.as_str().map(str::to_owned).unwrap_or_else(|| id.to_string());
+    let id = id
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| id.to_string());
     c.set(&s, "GARNIER", "Anne", "Mauvais-Mot").await.unwrap();
     let mut refused = 0;
     let mut blocked = 0;
@@ -245,7 +379,9 @@ async fn ten_verifications_with_a_wrong_password_cause_at_most_two_failed_logins
     assert_eq!(state["locked"], false, "{state}");
 
     // Corrected credentials get a new budget.
-    let v = c.set_and_verify(&s, "GARNIER", "Anne", "Bon-Mot2passe").await;
+    let v = c
+        .set_and_verify(&s, "GARNIER", "Anne", "Bon-Mot2passe")
+        .await;
     assert_eq!(outcome(&v), VerifyOutcome::Valid, "{v:?}");
     c.stack.stop().await;
 }
@@ -253,7 +389,9 @@ async fn ten_verifications_with_a_wrong_password_cause_at_most_two_failed_logins
 #[tokio::test]
 async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_their_own() {
     let mut c = ctx().await;
-    c.stack.add_user(&c.token, "Dupont", "Mot-de-passe-Dupont").await;
+    c.stack
+        .add_user(&c.token, "Dupont", "Mot-de-passe-Dupont")
+        .await;
     let dupont = c.stack.login("Dupont", "Mot-de-passe-Dupont").await;
 
     // Wrong account password: refused, nothing stored.
@@ -267,11 +405,19 @@ async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_th
             password: "Jardin#Partage2024".into(),
         }),
     };
-    let e = ApiError::from(c.creds.set_credentials(authed(&c.token, wrong.clone())).await.unwrap_err());
+    let e = ApiError::from(
+        c.creds
+            .set_credentials(authed(&c.token, wrong.clone()))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, "wrong_account_password");
     let shown = c
         .creds
-        .get_credentials(authed(&c.token, GetCredentialsRequest { user: ADMIN.into() }))
+        .get_credentials(authed(
+            &c.token,
+            GetCredentialsRequest { user: ADMIN.into() },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -279,13 +425,24 @@ async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_th
 
     // Dupont may set his own (with his password), not the administrator's.
     wrong.account_password = "Mot-de-passe-Dupont".into();
-    let e = ApiError::from(c.creds.set_credentials(authed(&dupont, wrong.clone())).await.unwrap_err());
-    assert_eq!(e.code, "permission_denied");
-    wrong.user = "Dupont".into();
-    c.creds.set_credentials(authed(&dupont, wrong.clone())).await.unwrap();
     let e = ApiError::from(
         c.creds
-            .get_credentials(authed(&dupont, GetCredentialsRequest { user: ADMIN.into() }))
+            .set_credentials(authed(&dupont, wrong.clone()))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, "permission_denied");
+    wrong.user = "Dupont".into();
+    c.creds
+        .set_credentials(authed(&dupont, wrong.clone()))
+        .await
+        .unwrap();
+    let e = ApiError::from(
+        c.creds
+            .get_credentials(authed(
+                &dupont,
+                GetCredentialsRequest { user: ADMIN.into() },
+            ))
             .await
             .unwrap_err(),
     );
@@ -297,10 +454,18 @@ async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_th
         .unwrap()
         .into_inner()
         .credentials;
-    assert_eq!(list.iter().map(|s| s.user.as_str()).collect::<Vec<_>>(), ["Dupont"]);
+    assert_eq!(
+        list.iter().map(|s| s.user.as_str()).collect::<Vec<_>>(),
+        ["Dupont"]
+    );
 
     // Without a session: refused.
-    let e = ApiError::from(c.creds.list_credentials(ListCredentialsRequest {}).await.unwrap_err());
+    let e = ApiError::from(
+        c.creds
+            .list_credentials(ListCredentialsRequest {})
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, "unauthenticated");
 
     // A user cannot copy; an administrator copies Dupont's identity to himself.
@@ -308,21 +473,39 @@ async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_th
         from_user: "Dupont".into(),
         to_users: vec![ADMIN.into()],
     };
-    let e = ApiError::from(c.creds.copy_credentials(authed(&dupont, copy.clone())).await.unwrap_err());
+    let e = ApiError::from(
+        c.creds
+            .copy_credentials(authed(&dupont, copy.clone()))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, "permission_denied");
-    let copied = c.creds.copy_credentials(authed(&c.token, copy)).await.unwrap().into_inner();
+    let copied = c
+        .creds
+        .copy_credentials(authed(&c.token, copy))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(copied.credentials[0].user, ADMIN);
     assert_eq!(copied.credentials[0].siret, "78214563500010");
     let v = c.verify().await.unwrap();
-    assert_eq!(outcome(&v), VerifyOutcome::Valid, "the copied password decrypts: {v:?}");
+    assert_eq!(
+        outcome(&v),
+        VerifyOutcome::Valid,
+        "the copied password decrypts: {v:?}"
+    );
     c.stack.stop().await;
 }
 
 #[tokio::test]
 async fn verify_all_streams_one_result_per_configured_account_and_keeps_each_last_result() {
     let mut c = ctx().await;
-    c.stack.add_user(&c.token, "Martin", "Mot-de-passe-Martin").await;
-    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024").await.unwrap();
+    c.stack
+        .add_user(&c.token, "Martin", "Mot-de-passe-Martin")
+        .await;
+    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+        .await
+        .unwrap();
     let martin = c.stack.login("Martin", "Mot-de-passe-Martin").await;
     c.creds
         .set_credentials(authed(
@@ -377,7 +560,10 @@ async fn verify_all_streams_one_result_per_configured_account_and_keeps_each_las
 async fn the_password_is_never_stored_in_clear_nor_returned_and_survives_a_key_rotation() {
     let mut c = ctx().await;
     let password = "Jardin#Partage2024";
-    let set = c.set("78214563500010", "DUPONT", "Marie", password).await.unwrap();
+    let set = c
+        .set("78214563500010", "DUPONT", "Marie", password)
+        .await
+        .unwrap();
     let verified = c.verify().await.unwrap();
     let listed = c
         .creds
@@ -385,8 +571,15 @@ async fn the_password_is_never_stored_in_clear_nor_returned_and_survives_a_key_r
         .await
         .unwrap()
         .into_inner();
-    for answer in [format!("{set:?}"), format!("{verified:?}"), format!("{listed:?}")] {
-        assert!(!answer.contains(password), "an API answer holds the password: {answer}");
+    for answer in [
+        format!("{set:?}"),
+        format!("{verified:?}"),
+        format!("{listed:?}"),
+    ] {
+        assert!(
+            !answer.contains(password),
+            "an API answer holds the password: {answer}"
+        );
     }
     let dir = c.stack.dir.path().to_owned();
     let key_before = std::fs::read(dir.join("secrets.key")).unwrap();
@@ -396,14 +589,17 @@ async fn the_password_is_never_stored_in_clear_nor_returned_and_survives_a_key_r
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(rotated.resealed, 1);
+    // The account's password, and the installation's licence key and daily-password key.
+    assert_eq!(rotated.resealed, 3);
     assert_ne!(std::fs::read(dir.join("secrets.key")).unwrap(), key_before);
     assert_eq!(outcome(&c.verify().await.unwrap()), VerifyOutcome::Valid);
     c.stack.stop().await;
     for f in ["iea.db", "iea.db-wal", "iea.db-shm"] {
         if let Ok(bytes) = std::fs::read(dir.join(f)) {
             assert!(
-                !bytes.windows(password.len()).any(|w| w == password.as_bytes()),
+                !bytes
+                    .windows(password.len())
+                    .any(|w| w == password.as_bytes()),
                 "{f} holds the password in clear"
             );
         }

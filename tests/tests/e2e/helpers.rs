@@ -25,7 +25,9 @@ impl TestStack {
     }
 
     /// A stack whose orchestrator settings `customize` adjusts first.
-    pub async fn start_with(customize: impl FnOnce(&mut iea_orchestrator::Settings) + Send + 'static) -> Self {
+    pub async fn start_with(
+        customize: impl FnOnce(&mut iea_orchestrator::Settings) + Send + 'static,
+    ) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let stack = RunningStack::start(StackOptions {

@@ -56,7 +56,11 @@ fn print_result_human(v: &VerificationResult) {
         return;
     }
     let r = v.result.clone().unwrap_or_default();
-    let mark = if r.outcome == VerifyOutcome::Valid as i32 { "✔" } else { "✘" };
+    let mark = if r.outcome == VerifyOutcome::Valid as i32 {
+        "✔"
+    } else {
+        "✘"
+    };
     println!("{mark} {} : {}", v.user, r.message);
     for p in &r.input_problems {
         println!("    - {}", p.message);
@@ -81,7 +85,10 @@ fn print_summary_human(s: &CredentialSummary) {
         println!("{} : aucun identifiant Net-entreprises enregistré", s.user);
         return;
     }
-    println!("{} : SIRET {}, nom « {} », prénom « {} », mot de passe enregistré (jamais affiché)", s.user, s.siret, s.nom, s.prenom);
+    println!(
+        "{} : SIRET {}, nom « {} », prénom « {} », mot de passe enregistré (jamais affiché)",
+        s.user, s.siret, s.nom, s.prenom
+    );
     match &s.last_verification {
         Some(v) => {
             let r = v.result.clone().unwrap_or_default();
@@ -100,7 +107,10 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
     let mut creds = CredentialsClient::new(client::connect(&stack).await?);
     let me = || {
         client::session_user(&ctx.data_dir).ok_or_else(|| {
-            CliError::new("unauthenticated", "Vous devez vous connecter : iea login --user NOM --password-stdin.")
+            CliError::new(
+                "unauthenticated",
+                "Vous devez vous connecter : iea login --user NOM --password-stdin.",
+            )
         })
     };
     match cmd {
@@ -119,38 +129,61 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
                 password_stdin,
             )?;
             let s = creds
-                .set_credentials(client::authed(&ctx.data_dir, SetCredentialsRequest {
-                    user,
-                    account_password: pw[0].expose_secret().to_owned(),
-                    identity: Some(DeclarantIdentity {
-                        siret,
-                        nom,
-                        prenom,
-                        password: pw[1].expose_secret().to_owned(),
-                    }),
-                }))
+                .set_credentials(client::authed(
+                    &ctx.data_dir,
+                    SetCredentialsRequest {
+                        user,
+                        account_password: pw[0].expose_secret().to_owned(),
+                        identity: Some(DeclarantIdentity {
+                            siret,
+                            nom,
+                            prenom,
+                            password: pw[1].expose_secret().to_owned(),
+                        }),
+                    },
+                ))
                 .await?
                 .into_inner();
             if ctx.json {
                 print_json(&summary_json(&s));
             } else {
-                println!("Identifiants Net-entreprises enregistrés pour « {} ».", s.user);
-                println!("Ils seront pris en compte à la prochaine connexion de ce compte. Vérifiez-les : iea credentials verify --user \"{}\"", s.user);
+                println!(
+                    "Identifiants Net-entreprises enregistrés pour « {} ».",
+                    s.user
+                );
+                println!(
+                    "Ils seront pris en compte à la prochaine connexion de ce compte. Vérifiez-les : iea credentials verify --user \"{}\"",
+                    s.user
+                );
             }
         }
         CredentialsCommand::Show(Target { user, all }) => {
             let list = if all {
-                creds.list_credentials(client::authed(&ctx.data_dir, ListCredentialsRequest {})).await?.into_inner().credentials
+                creds
+                    .list_credentials(client::authed(&ctx.data_dir, ListCredentialsRequest {}))
+                    .await?
+                    .into_inner()
+                    .credentials
             } else {
                 let user = match user {
                     Some(u) => u,
                     None => me()?,
                 };
-                vec![creds.get_credentials(client::authed(&ctx.data_dir, GetCredentialsRequest { user })).await?.into_inner()]
+                vec![
+                    creds
+                        .get_credentials(client::authed(
+                            &ctx.data_dir,
+                            GetCredentialsRequest { user },
+                        ))
+                        .await?
+                        .into_inner(),
+                ]
             };
             if ctx.json {
                 if all {
-                    print_json(&json!({"credentials": list.iter().map(summary_json).collect::<Vec<_>>()}));
+                    print_json(
+                        &json!({"credentials": list.iter().map(summary_json).collect::<Vec<_>>()}),
+                    );
                 } else {
                     print_json(&summary_json(&list[0]));
                 }
@@ -160,15 +193,20 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
         }
         CredentialsCommand::Copy { from, to } => {
             let list = creds
-                .copy_credentials(client::authed(&ctx.data_dir, CopyCredentialsRequest {
-                    from_user: from.clone(),
-                    to_users: to,
-                }))
+                .copy_credentials(client::authed(
+                    &ctx.data_dir,
+                    CopyCredentialsRequest {
+                        from_user: from.clone(),
+                        to_users: to,
+                    },
+                ))
                 .await?
                 .into_inner()
                 .credentials;
             if ctx.json {
-                print_json(&json!({"credentials": list.iter().map(summary_json).collect::<Vec<_>>()}));
+                print_json(
+                    &json!({"credentials": list.iter().map(summary_json).collect::<Vec<_>>()}),
+                );
             } else {
                 let names: Vec<_> = list.iter().map(|s| format!("« {} »", s.user)).collect();
                 println!("Identité de « {from} » copiée vers {}.", names.join(", "));
@@ -177,7 +215,10 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
         CredentialsCommand::Verify(Target { user, all }) => {
             let results = if all {
                 let mut stream = creds
-                    .verify_all_credentials(client::authed(&ctx.data_dir, VerifyAllCredentialsRequest {}))
+                    .verify_all_credentials(client::authed(
+                        &ctx.data_dir,
+                        VerifyAllCredentialsRequest {},
+                    ))
                     .await?
                     .into_inner();
                 let mut out = Vec::new();
@@ -194,7 +235,13 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
                     Some(u) => u,
                     None => me()?,
                 };
-                let v = creds.verify_credentials(client::authed(&ctx.data_dir, VerifyCredentialsRequest { user })).await?.into_inner();
+                let v = creds
+                    .verify_credentials(client::authed(
+                        &ctx.data_dir,
+                        VerifyCredentialsRequest { user },
+                    ))
+                    .await?
+                    .into_inner();
                 if !ctx.json {
                     print_result_human(&v);
                 }
@@ -202,14 +249,18 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
             };
             if ctx.json {
                 if all {
-                    print_json(&json!({"results": results.iter().map(result_json).collect::<Vec<_>>()}));
+                    print_json(
+                        &json!({"results": results.iter().map(result_json).collect::<Vec<_>>()}),
+                    );
                 } else {
                     print_json(&result_json(&results[0]));
                 }
             }
-            let all_valid = results
-                .iter()
-                .all(|v| v.result.as_ref().is_some_and(|r| r.outcome == VerifyOutcome::Valid as i32));
+            let all_valid = results.iter().all(|v| {
+                v.result
+                    .as_ref()
+                    .is_some_and(|r| r.outcome == VerifyOutcome::Valid as i32)
+            });
             if !all_valid {
                 std::process::exit(i32::from(EXIT_NOT_VALID));
             }
@@ -222,7 +273,10 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
             if ctx.json {
                 print_json(&json!({"resealed": r.resealed}));
             } else {
-                println!("Nouvelle clé de chiffrement en place : {} mot(s) de passe rechiffré(s).", r.resealed);
+                println!(
+                    "Nouvelle clé de chiffrement en place : {} mot(s) de passe rechiffré(s).",
+                    r.resealed
+                );
             }
         }
     }

@@ -3,10 +3,10 @@
 mod certs;
 mod credentials;
 mod secrets;
-mod users;
 mod session;
 mod stack;
 mod status;
+mod users;
 
 use crate::args::{Cli, Command};
 use crate::client;

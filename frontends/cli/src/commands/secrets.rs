@@ -17,7 +17,9 @@ pub fn read(prompts: &[&str], from_stdin: bool) -> CliResult<Vec<SecretString>> 
             .map(|p| {
                 rpassword::prompt_password(format!("{p} : "))
                     .map(SecretString::from)
-                    .map_err(|e| CliError::new("stdin_unreadable", format!("Lecture impossible : {e}")))
+                    .map_err(|e| {
+                        CliError::new("stdin_unreadable", format!("Lecture impossible : {e}"))
+                    })
             })
             .collect();
     }
@@ -28,12 +30,18 @@ pub fn read(prompts: &[&str], from_stdin: bool) -> CliResult<Vec<SecretString>> 
             Some(Ok(line)) => {
                 let line = line.strip_suffix('\r').unwrap_or(&line).to_owned();
                 if line.is_empty() {
-                    Err(CliError::new("invalid_input", format!("{p} : ligne vide sur l'entrée standard.")))
+                    Err(CliError::new(
+                        "invalid_input",
+                        format!("{p} : ligne vide sur l'entrée standard."),
+                    ))
                 } else {
                     Ok(SecretString::from(line))
                 }
             }
-            Some(Err(e)) => Err(CliError::new("stdin_unreadable", format!("Lecture impossible : {e}"))),
+            Some(Err(e)) => Err(CliError::new(
+                "stdin_unreadable",
+                format!("Lecture impossible : {e}"),
+            )),
             None => Err(CliError::new(
                 "invalid_input",
                 format!("{p} : attendu sur l'entrée standard, une ligne par mot de passe."),

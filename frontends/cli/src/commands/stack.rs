@@ -12,6 +12,7 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
     let stack = RunningStack::start(StackOptions {
         data_dir: ctx.data_dir.clone(),
         demo,
+        ..Default::default()
     })
     .await
     .map_err(|e| {

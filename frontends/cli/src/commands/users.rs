@@ -29,9 +29,15 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
     let mut users = UsersClient::new(client::connect(&stack).await?);
     match cmd {
         UsersCommand::List => {
-            let list = users.list_users(client::authed(&ctx.data_dir, ListUsersRequest {})).await?.into_inner().users;
+            let list = users
+                .list_users(client::authed(&ctx.data_dir, ListUsersRequest {}))
+                .await?
+                .into_inner()
+                .users;
             if ctx.json {
-                print_json(&json!({"users": list.iter().map(|u| json!({"name": u.name, "role": role_label(u.role).0})).collect::<Vec<_>>()}));
+                print_json(
+                    &json!({"users": list.iter().map(|u| json!({"name": u.name, "role": role_label(u.role).0})).collect::<Vec<_>>()}),
+                );
             } else {
                 for u in list {
                     println!("{} ({})", u.name, role_label(u.role).1);
@@ -44,13 +50,20 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
             password_stdin,
         } => {
             let pw = secrets::read(&["Mot de passe du nouveau compte"], password_stdin)?;
-            let role = if admin { Role::Administrator } else { Role::User };
+            let role = if admin {
+                Role::Administrator
+            } else {
+                Role::User
+            };
             let u = users
-                .add_user(client::authed(&ctx.data_dir, AddUserRequest {
-                    name,
-                    role: role.into(),
-                    password: pw[0].expose_secret().to_owned(),
-                }))
+                .add_user(client::authed(
+                    &ctx.data_dir,
+                    AddUserRequest {
+                        name,
+                        role: role.into(),
+                        password: pw[0].expose_secret().to_owned(),
+                    },
+                ))
                 .await?
                 .into_inner();
             if ctx.json {
@@ -60,28 +73,46 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
             }
         }
         UsersCommand::Remove { name } => {
-            users.remove_user(client::authed(&ctx.data_dir, RemoveUserRequest { name: name.clone() })).await?;
+            users
+                .remove_user(client::authed(
+                    &ctx.data_dir,
+                    RemoveUserRequest { name: name.clone() },
+                ))
+                .await?;
             if ctx.json {
                 print_json(&json!({"removed": name}));
             } else {
                 println!("Compte « {name} » supprimé.");
             }
         }
-        UsersCommand::Passwd { name, password_stdin } => {
-            let own = client::session_user(&ctx.data_dir).is_some_and(|u| u.eq_ignore_ascii_case(&name));
+        UsersCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let own =
+                client::session_user(&ctx.data_dir).is_some_and(|u| u.eq_ignore_ascii_case(&name));
             let (current, new) = if own {
-                let pw = secrets::read(&["Mot de passe actuel", "Nouveau mot de passe"], password_stdin)?;
-                (pw[0].expose_secret().to_owned(), pw[1].expose_secret().to_owned())
+                let pw = secrets::read(
+                    &["Mot de passe actuel", "Nouveau mot de passe"],
+                    password_stdin,
+                )?;
+                (
+                    pw[0].expose_secret().to_owned(),
+                    pw[1].expose_secret().to_owned(),
+                )
             } else {
                 let pw = secrets::read(&["Nouveau mot de passe"], password_stdin)?;
                 (String::new(), pw[0].expose_secret().to_owned())
             };
             users
-                .change_password(client::authed(&ctx.data_dir, ChangePasswordRequest {
-                    name: name.clone(),
-                    current_password: current,
-                    new_password: new,
-                }))
+                .change_password(client::authed(
+                    &ctx.data_dir,
+                    ChangePasswordRequest {
+                        name: name.clone(),
+                        current_password: current,
+                        new_password: new,
+                    },
+                ))
                 .await?;
             if ctx.json {
                 print_json(&json!({"changed": name}));
@@ -91,7 +122,14 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
         }
         UsersCommand::Mode { mode } => {
             let m = match mode.as_deref() {
-                None => users.get_installation_mode(client::authed(&ctx.data_dir, GetInstallationModeRequest {})).await?,
+                None => {
+                    users
+                        .get_installation_mode(client::authed(
+                            &ctx.data_dir,
+                            GetInstallationModeRequest {},
+                        ))
+                        .await?
+                }
                 Some(m) => {
                     let mode = if m == "reseau" {
                         InstallationMode::Reseau
@@ -99,7 +137,10 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
                         InstallationMode::Monoposte
                     };
                     users
-                        .set_installation_mode(client::authed(&ctx.data_dir, InstallationModeMessage { mode: mode.into() }))
+                        .set_installation_mode(client::authed(
+                            &ctx.data_dir,
+                            InstallationModeMessage { mode: mode.into() },
+                        ))
                         .await?
                 }
             }

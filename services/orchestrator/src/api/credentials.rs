@@ -23,7 +23,9 @@ pub(crate) fn credentials_error(e: CredentialsError) -> ApiError {
         CredentialsError::PermissionDenied => ApiError::permission_denied(
             "Vous ne pouvez consulter ou modifier que vos propres identifiants Net-entreprises.",
         ),
-        CredentialsError::NoSuchAccount(n) => ApiError::not_found(format!("Le compte « {n} » n'existe pas.")),
+        CredentialsError::NoSuchAccount(n) => {
+            ApiError::not_found(format!("Le compte « {n} » n'existe pas."))
+        }
         CredentialsError::NotConfigured(n) => ApiError::new(
             Code::FailedPrecondition,
             "not_configured",
@@ -36,7 +38,11 @@ pub(crate) fn credentials_error(e: CredentialsError) -> ApiError {
         ),
         CredentialsError::InvalidInput(problems) => ApiError::invalid_input(format!(
             "Les identifiants n'ont pas été enregistrés. {}",
-            problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join(" ")
+            problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
         )),
         CredentialsError::BlockedByBudget { user, failures } => ApiError::new(
             Code::FailedPrecondition,
@@ -94,6 +100,7 @@ impl Credentials for CredentialsApi {
         request: Request<SetCredentialsRequest>,
     ) -> Result<Response<CredentialSummary>, Status> {
         let caller = principal(&self.0, &request).await?;
+        self.0.refuse_in_consultation()?;
         let req = request.into_inner();
         let id = req.identity.unwrap_or_default();
         let s = self
@@ -132,7 +139,12 @@ impl Credentials for CredentialsApi {
         request: Request<ListCredentialsRequest>,
     ) -> Result<Response<ListCredentialsResponse>, Status> {
         let caller = principal(&self.0, &request).await?;
-        let all = self.0.credentials.list(&caller).await.map_err(credentials_error)?;
+        let all = self
+            .0
+            .credentials
+            .list(&caller)
+            .await
+            .map_err(credentials_error)?;
         Ok(Response::new(ListCredentialsResponse {
             credentials: all.into_iter().map(summary).collect(),
         }))
@@ -144,6 +156,7 @@ impl Credentials for CredentialsApi {
         request: Request<CopyCredentialsRequest>,
     ) -> Result<Response<ListCredentialsResponse>, Status> {
         let caller = principal(&self.0, &request).await?;
+        self.0.refuse_in_consultation()?;
         let req = request.into_inner();
         let all = self
             .0
@@ -208,7 +221,14 @@ impl Credentials for CredentialsApi {
         request: Request<RotateEncryptionKeyRequest>,
     ) -> Result<Response<RotateEncryptionKeyResponse>, Status> {
         let caller = principal(&self.0, &request).await?;
-        let n = self.0.credentials.rotate_key(&caller).await.map_err(credentials_error)?;
-        Ok(Response::new(RotateEncryptionKeyResponse { resealed: n as u32 }))
+        let n = self
+            .0
+            .credentials
+            .rotate_key(&caller)
+            .await
+            .map_err(credentials_error)?;
+        Ok(Response::new(RotateEncryptionKeyResponse {
+            resealed: n as u32,
+        }))
     }
 }

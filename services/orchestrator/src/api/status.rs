@@ -1,5 +1,4 @@
-//! `iea.v1.Status`: for now the agents' health; the indicator's state machine comes with
-//! installation authentication.
+//! `iea.v1.Status`: the indicator, its watch stream, re-authentication, assistance mode.
 
 use std::sync::Arc;
 
@@ -10,20 +9,80 @@ use iea_proto::v1::{
     DeactivateAssistanceRequest, GetStatusRequest, Indicator, ReauthenticateRequest, StatusReport,
     WatchStatusRequest,
 };
-use tonic::{Request, Response, Status};
+use tokio::sync::broadcast::error::RecvError;
+use tonic::{Code, Request, Response, Status};
 
-use super::timestamp;
+use super::{format_time, internal, principal, timestamp};
 use crate::Core;
+use crate::assistance::{self, AssistanceError};
+use crate::status::{self, Snapshot};
 
 pub struct StatusApi(pub Arc<Core>);
 
 type ReportStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<StatusReport, Status>> + Send>>;
 
-impl StatusApi {
-    async fn report(&self, include_agents: bool) -> StatusReport {
-        let agents = if include_agents {
-            self.0
+fn indicator(i: status::Indicator) -> Indicator {
+    match i {
+        status::Indicator::Unknown => Indicator::Unspecified,
+        status::Indicator::Connected => Indicator::Connected,
+        status::Indicator::Disconnected => Indicator::Disconnected,
+        status::Indicator::Consultation => Indicator::Consultation,
+        status::Indicator::Assistance => Indicator::Assistance,
+    }
+}
+
+pub(crate) fn report(core: &Core, s: &Snapshot) -> StatusReport {
+    StatusReport {
+        indicator: indicator(s.indicator).into(),
+        reason: s.reason.clone(),
+        reason_code: s.reason_code.clone(),
+        since: Some(timestamp(s.since)),
+        installation_id: core.installation_id.clone(),
+        software_version: core.software_version.clone(),
+        agents: Vec::new(),
+        update_available: s.update_available.clone().unwrap_or_default(),
+        update_required: s.update_required,
+    }
+}
+
+fn assistance_error(e: AssistanceError) -> ApiError {
+    match e {
+        AssistanceError::NotActive => ApiError::new(
+            Code::FailedPrecondition,
+            "assistance_not_active",
+            "Le mode assistance n'est pas activé.",
+        ),
+        AssistanceError::Locked { until } => ApiError::new(
+            Code::ResourceExhausted,
+            "daily_password_locked",
+            format!(
+                "Trop d'essais du mot de passe du jour : la désactivation du mode assistance est bloquée jusqu'à {} (heure UTC).",
+                format_time(until)
+            ),
+        ),
+        AssistanceError::WrongPassword { remaining } => ApiError::new(
+            Code::PermissionDenied,
+            "wrong_daily_password",
+            format!(
+                "Ce n'est pas le mot de passe du jour de cette installation. Essais restants avant blocage pendant 15 minutes : {remaining}."
+            ),
+        ),
+        AssistanceError::Internal(e) => internal(e),
+    }
+}
+
+#[tonic::async_trait]
+impl StatusService for StatusApi {
+    #[tracing::instrument(skip_all)]
+    async fn get_status(
+        &self,
+        request: Request<GetStatusRequest>,
+    ) -> Result<Response<StatusReport>, Status> {
+        let mut r = report(&self.0, &self.0.hub.current());
+        if request.get_ref().include_agents {
+            r.agents = self
+                .0
                 .agents
                 .health()
                 .await
@@ -39,34 +98,9 @@ impl StatusApi {
                     healthy: h.healthy,
                     latency: prost_types::Duration::try_from(h.latency).ok(),
                 })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        StatusReport {
-            indicator: Indicator::Unspecified.into(),
-            reason: "L'état de la connexion n'est pas encore déterminé : l'authentification de l'installation n'est pas disponible dans cette version.".into(),
-            reason_code: "not_determined".into(),
-            since: Some(timestamp(self.0.started_at)),
-            installation_id: self.0.installation_id.clone(),
-            software_version: self.0.software_version.clone(),
-            agents,
-            update_available: String::new(),
-            update_required: false,
+                .collect();
         }
-    }
-}
-
-#[tonic::async_trait]
-impl StatusService for StatusApi {
-    #[tracing::instrument(skip_all)]
-    async fn get_status(
-        &self,
-        request: Request<GetStatusRequest>,
-    ) -> Result<Response<StatusReport>, Status> {
-        Ok(Response::new(
-            self.report(request.get_ref().include_agents).await,
-        ))
+        Ok(Response::new(r))
     }
 
     type WatchStatusStream = ReportStream;
@@ -75,27 +109,95 @@ impl StatusService for StatusApi {
         &self,
         _request: Request<WatchStatusRequest>,
     ) -> Result<Response<Self::WatchStatusStream>, Status> {
-        Err(ApiError::unimplemented("suivi en continu de l'état de la connexion").into())
+        let core = self.0.clone();
+        let (first, mut rx) = core.hub.subscribe();
+        let stop = core.shutdown.wait();
+        let stream = async_stream(move |tx| async move {
+            if tx.send(Ok(report(&core, &first))).await.is_err() {
+                return;
+            }
+            tokio::pin!(stop);
+            loop {
+                let next = tokio::select! {
+                    _ = &mut stop => return,
+                    r = rx.recv() => r,
+                };
+                let snap = match next {
+                    Ok(s) => s,
+                    // Fell behind: resynchronise with the current state.
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "status watcher fell behind");
+                        core.hub.current()
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if tx.send(Ok(report(&core, &snap))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(stream))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn reauthenticate(
         &self,
-        _request: Request<ReauthenticateRequest>,
+        request: Request<ReauthenticateRequest>,
     ) -> Result<Response<StatusReport>, Status> {
-        Err(ApiError::unimplemented("relancer l'authentification auprès du serveur").into())
+        principal(&self.0, &request).await?;
+        if self.0.hub.current().indicator == status::Indicator::Assistance {
+            return Err(ApiError::new(
+                Code::FailedPrecondition,
+                "assistance_active",
+                "En mode assistance, aucune connexion n'est faite au serveur de production : désactivez d'abord le mode assistance.",
+            )
+            .into());
+        }
+        let snap = self
+            .0
+            .authenticator
+            .authenticate_now()
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(report(&self.0, &snap)))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn activate_assistance(
         &self,
-        _request: Request<ActivateAssistanceRequest>,
+        request: Request<ActivateAssistanceRequest>,
     ) -> Result<Response<ActivateAssistanceResponse>, Status> {
-        Err(ApiError::unimplemented("mode assistance").into())
+        principal(&self.0, &request).await?;
+        let snap = self.0.assistance.activate().await.map_err(internal)?;
+        Ok(Response::new(ActivateAssistanceResponse {
+            status: Some(report(&self.0, &snap)),
+            warning: assistance::WARNING.to_owned(),
+        }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn deactivate_assistance(
         &self,
-        _request: Request<DeactivateAssistanceRequest>,
+        request: Request<DeactivateAssistanceRequest>,
     ) -> Result<Response<StatusReport>, Status> {
-        Err(ApiError::unimplemented("mode assistance").into())
+        principal(&self.0, &request).await?;
+        let snap = self
+            .0
+            .assistance
+            .deactivate(&request.get_ref().daily_password)
+            .await
+            .map_err(assistance_error)?;
+        Ok(Response::new(report(&self.0, &snap)))
     }
+}
+
+/// A stream fed by a task through a small channel; the task ends when the client goes.
+fn async_stream<F, Fut>(f: F) -> ReportStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<StatusReport, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(f(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

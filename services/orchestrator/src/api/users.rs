@@ -18,13 +18,15 @@ pub struct UsersApi(pub Arc<Core>);
 
 fn users_error(e: UsersError) -> ApiError {
     match e {
-        UsersError::PermissionDenied => {
-            ApiError::permission_denied("Seul un administrateur peut gérer les comptes des autres utilisateurs.")
-        }
+        UsersError::PermissionDenied => ApiError::permission_denied(
+            "Seul un administrateur peut gérer les comptes des autres utilisateurs.",
+        ),
         UsersError::NotFound(n) => ApiError::not_found(format!("Le compte « {n} » n'existe pas.")),
-        UsersError::AlreadyExists(n) => {
-            ApiError::new(Code::AlreadyExists, "already_exists", format!("Le compte « {n} » existe déjà."))
-        }
+        UsersError::AlreadyExists(n) => ApiError::new(
+            Code::AlreadyExists,
+            "already_exists",
+            format!("Le compte « {n} » existe déjà."),
+        ),
         UsersError::InvalidName(_) => ApiError::invalid_input(
             "Le nom du compte doit compter de 1 à 64 caractères, sans espace au début ni à la fin ni caractère de contrôle.",
         ),
@@ -74,7 +76,10 @@ fn mode_message(m: Mode) -> InstallationModeMessage {
 
 #[tonic::async_trait]
 impl Users for UsersApi {
-    async fn list_users(&self, request: Request<ListUsersRequest>) -> Result<Response<ListUsersResponse>, Status> {
+    async fn list_users(
+        &self,
+        request: Request<ListUsersRequest>,
+    ) -> Result<Response<ListUsersResponse>, Status> {
         let caller = principal(&self.0, &request).await?;
         let users = self.0.users.list(&caller).await.map_err(users_error)?;
         Ok(Response::new(ListUsersResponse {
@@ -83,7 +88,10 @@ impl Users for UsersApi {
     }
 
     #[tracing::instrument(skip_all, fields(user = %request.get_ref().name))]
-    async fn add_user(&self, request: Request<AddUserRequest>) -> Result<Response<UserInfo>, Status> {
+    async fn add_user(
+        &self,
+        request: Request<AddUserRequest>,
+    ) -> Result<Response<UserInfo>, Status> {
         let caller = principal(&self.0, &request).await?;
         let req = request.into_inner();
         let r = match Role::try_from(req.role) {
@@ -100,7 +108,10 @@ impl Users for UsersApi {
     }
 
     #[tracing::instrument(skip_all, fields(user = %request.get_ref().name))]
-    async fn remove_user(&self, request: Request<RemoveUserRequest>) -> Result<Response<RemoveUserResponse>, Status> {
+    async fn remove_user(
+        &self,
+        request: Request<RemoveUserRequest>,
+    ) -> Result<Response<RemoveUserResponse>, Status> {
         let caller = principal(&self.0, &request).await?;
         self.0
             .users
@@ -122,7 +133,12 @@ impl Users for UsersApi {
             .map(SecretString::from);
         self.0
             .users
-            .change_password(&caller, &req.name, current, SecretString::from(req.new_password))
+            .change_password(
+                &caller,
+                &req.name,
+                current,
+                SecretString::from(req.new_password),
+            )
             .await
             .map_err(users_error)?;
         Ok(Response::new(ChangePasswordResponse {}))
@@ -145,9 +161,18 @@ impl Users for UsersApi {
         let mode = match InstallationMode::try_from(request.get_ref().mode) {
             Ok(InstallationMode::Monoposte) => Mode::Monoposte,
             Ok(InstallationMode::Reseau) => Mode::Reseau,
-            _ => return Err(ApiError::invalid_input("Indiquez le mode : monoposte ou réseau.").into()),
+            _ => {
+                return Err(
+                    ApiError::invalid_input("Indiquez le mode : monoposte ou réseau.").into(),
+                );
+            }
         };
-        let m = self.0.users.set_mode(&caller, mode).await.map_err(users_error)?;
+        let m = self
+            .0
+            .users
+            .set_mode(&caller, mode)
+            .await
+            .map_err(users_error)?;
         Ok(Response::new(mode_message(m)))
     }
 }

@@ -1,0 +1,257 @@
+//! Authentication of the installation against the Impact emploi server, through the auth
+//! client agent: at start, periodically (with jitter, and with exponential back-off while
+//! failing), and on demand ("Relancer l'authentification"). Each outcome becomes the
+//! status indicator's state; in assistance mode nothing is sent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iea_proto::agent::v1::authenticate_response::Outcome;
+use iea_proto::agent::v1::{AuthenticateRequest, AuthenticateResponse, InstallationIdentity};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, Notify};
+
+use crate::agents::{AgentError, Agents};
+use crate::network::{Network, Target};
+use crate::status::{Indicator, Snapshot, StatusHub};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSchedule {
+    /// Between two authentications while they succeed.
+    pub interval_secs: u64,
+    /// Random spread of that interval, in percent, so installations do not all call at once.
+    pub jitter_percent: u8,
+    /// First retry after a failure; doubled at each failure up to `retry_max_secs`.
+    pub retry_initial_ms: u64,
+    pub retry_max_secs: u64,
+}
+
+impl Default for AuthSchedule {
+    fn default() -> Self {
+        Self {
+            interval_secs: 900,
+            jitter_percent: 10,
+            retry_initial_ms: 5_000,
+            retry_max_secs: 300,
+        }
+    }
+}
+
+/// Who the installation is, as the server knows it.
+pub struct Installation {
+    pub id: String,
+    pub licence_key: SecretString,
+    pub software_version: String,
+    pub workstation: String,
+}
+
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hub: Arc<StatusHub>,
+    agents: Agents,
+    network: Arc<Network>,
+    installation: Installation,
+    schedule: AuthSchedule,
+    /// One authentication at a time.
+    running: Mutex<()>,
+    /// Wakes the periodic loop for an immediate attempt.
+    wake: Notify,
+}
+
+impl Authenticator {
+    pub fn new(
+        hub: Arc<StatusHub>,
+        agents: Agents,
+        network: Arc<Network>,
+        installation: Installation,
+        schedule: AuthSchedule,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                hub,
+                agents,
+                network,
+                installation,
+                schedule,
+                running: Mutex::new(()),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// Asks the periodic loop for an attempt now, without waiting for it.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// One authentication now; the resulting state. In assistance mode, none is made.
+    pub async fn authenticate_now(&self) -> anyhow::Result<Snapshot> {
+        let _one = self.inner.running.lock().await;
+        if self.inner.hub.current().indicator == Indicator::Assistance {
+            return Ok(self.inner.hub.current());
+        }
+        let i = &self.inner.installation;
+        let request = AuthenticateRequest {
+            network: Some(self.inner.network.for_target(Target::AuthServer)),
+            installation: Some(InstallationIdentity {
+                installation_id: i.id.clone(),
+                licence_key: i.licence_key.expose_secret().to_owned(),
+                software_version: i.software_version.clone(),
+                workstation: i.workstation.clone(),
+            }),
+        };
+        let next = match self.inner.agents.authenticate(request).await {
+            Ok(resp) => snapshot_of(resp, &i.software_version),
+            Err(e) => agent_failure(e),
+        };
+        // Assistance may have been switched on while the call was out: it wins.
+        self.inner
+            .hub
+            .update(|cur| (cur.indicator != Indicator::Assistance).then_some(next))
+            .await
+    }
+
+    /// Authenticates at start, then on schedule or when woken, until `stop` fires.
+    pub async fn run(self, stop: iea_runtime::shutdown::Shutdown) {
+        let s = &self.inner.schedule;
+        let mut retry = Duration::from_millis(s.retry_initial_ms);
+        let mut delay = Duration::ZERO;
+        let stopped = stop.wait();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.inner.wake.notified() => {}
+            }
+            let ok = match self.authenticate_now().await {
+                Ok(snap) => matches!(
+                    snap.indicator,
+                    Indicator::Connected | Indicator::Consultation | Indicator::Assistance
+                ),
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "authentication round failed");
+                    false
+                }
+            };
+            delay = if ok {
+                retry = Duration::from_millis(s.retry_initial_ms);
+                jittered(Duration::from_secs(s.interval_secs), s.jitter_percent)
+            } else {
+                let d = retry;
+                retry = (retry * 2).min(Duration::from_secs(s.retry_max_secs));
+                d
+            };
+        }
+    }
+}
+
+fn jittered(d: Duration, percent: u8) -> Duration {
+    if percent == 0 {
+        return d;
+    }
+    let spread = d.as_secs_f64() * f64::from(percent.min(100)) / 100.0;
+    let offset = rand::thread_rng().gen_range(-spread..=spread);
+    Duration::from_secs_f64((d.as_secs_f64() + offset).max(1.0))
+}
+
+/// The state an answer of the authentication server leads to.
+pub fn snapshot_of(resp: AuthenticateResponse, installed: &str) -> Snapshot {
+    match resp.outcome {
+        Some(Outcome::Authorized(a)) => {
+            let holder = if a.licence_holder.is_empty() {
+                String::new()
+            } else {
+                format!(" (licence de « {} »)", a.licence_holder)
+            };
+            Snapshot::new(
+                Indicator::Connected,
+                "authorized",
+                format!("Connecté au serveur d'authentification Impact emploi{holder}."),
+            )
+        }
+        Some(Outcome::Refused(r)) => Snapshot::new(
+            Indicator::Disconnected,
+            "auth_refused",
+            format!(
+                "Serveur d'authentification : {}.",
+                if r.message.is_empty() {
+                    "Autorisation refusée"
+                } else {
+                    r.message.trim_end_matches('.')
+                }
+            ),
+        ),
+        Some(Outcome::LicenceWithdrawn(w)) => Snapshot::new(
+            Indicator::Consultation,
+            if w.unknown {
+                "licence_unknown"
+            } else {
+                "licence_withdrawn"
+            },
+            if w.message.is_empty() {
+                "La licence vous a été retirée, mais vous pouvez utiliser Impact Emploi pour de la consultation.".to_owned()
+            } else {
+                w.message
+            },
+        ),
+        Some(Outcome::UpdateRequired(u)) => {
+            let mut s = Snapshot::new(
+                Indicator::Disconnected,
+                "update_required",
+                format!(
+                    "Une mise à jour d'Impact emploi est nécessaire : le serveur demande au moins la version {} (version installée : {installed}).",
+                    u.minimum_version
+                ),
+            );
+            s.update_required = true;
+            s.update_available = Some(u.minimum_version);
+            s
+        }
+        Some(Outcome::Unreachable(u)) => {
+            let detail = u.probe.map(|p| p.message).unwrap_or_default();
+            Snapshot::new(
+                Indicator::Disconnected,
+                "auth_unreachable",
+                format!("Le serveur d'authentification Impact emploi est injoignable. {detail}")
+                    .trim_end()
+                    .to_owned(),
+            )
+        }
+        None => Snapshot::new(
+            Indicator::Disconnected,
+            "auth_unexpected",
+            "Le service d'authentification a donné une réponse incompréhensible.",
+        ),
+    }
+}
+
+fn agent_failure(e: AgentError) -> Snapshot {
+    match e {
+        AgentError::Unavailable { agent, detail } => {
+            tracing::warn!(agent, detail, "agent unavailable");
+            Snapshot::new(
+                Indicator::Disconnected,
+                "agent_unavailable",
+                format!(
+                    "Le service d'authentification ({agent}) ne répond pas : l'état de la connexion sera vérifié à nouveau automatiquement."
+                ),
+            )
+        }
+        AgentError::Refused { agent, error } => {
+            tracing::warn!(agent, code = %error.code, "authentication request refused by the agent");
+            Snapshot::new(
+                Indicator::Disconnected,
+                "auth_request_invalid",
+                error.message,
+            )
+        }
+    }
+}
