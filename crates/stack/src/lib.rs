@@ -99,10 +99,11 @@ impl StackFile {
 pub struct RunningStack {
     pub file: StackFile,
     orchestrator_stop: Shutdown,
-    agents_stop: Shutdown,
     mocks_stop: Shutdown,
     orchestrator_task: JoinHandle<anyhow::Result<()>>,
-    agent_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Each agent with the token that stops it alone.
+    agent_tasks: BTreeMap<String, (Shutdown, JoinHandle<anyhow::Result<()>>)>,
+    certs: PathBuf,
     mock_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -141,7 +142,6 @@ impl RunningStack {
             tracing::info!(dir = %certs.display(), "certificates created");
         }
         let mocks_stop = Shutdown::new();
-        let agents_stop = Shutdown::new();
         let orchestrator_stop = Shutdown::new();
 
         // Mocks.
@@ -201,32 +201,14 @@ impl RunningStack {
         mock_tasks.push(spawn(ne.run_until(mocks_stop.clone())));
 
         // Agents.
-        let agent_settings = |name: &str| iea_runtime::agent::AgentSettings {
-            listen: loopback(),
-            tls: pki::component_files(&certs, name),
-        };
         let mut agents = BTreeMap::new();
-        let mut agent_tasks = Vec::new();
-        let a = iea_auth_client::App::build(agent_settings(iea_auth_client::COMPONENT)).await?;
-        agents.insert(
-            iea_auth_client::COMPONENT.to_owned(),
-            a.local_addr().to_string(),
-        );
-        agent_tasks.push(spawn(a.run_until(agents_stop.clone())));
-        let u = iea_update_client::App::build(agent_settings(iea_update_client::COMPONENT)).await?;
-        agents.insert(
-            iea_update_client::COMPONENT.to_owned(),
-            u.local_addr().to_string(),
-        );
-        agent_tasks.push(spawn(u.run_until(agents_stop.clone())));
-        let c =
-            iea_credential_verifier::App::build(agent_settings(iea_credential_verifier::COMPONENT))
-                .await?;
-        agents.insert(
-            iea_credential_verifier::COMPONENT.to_owned(),
-            c.local_addr().to_string(),
-        );
-        agent_tasks.push(spawn(c.run_until(agents_stop.clone())));
+        let mut agent_tasks = BTreeMap::new();
+        for name in AGENTS {
+            let stop = Shutdown::new();
+            let (addr, task) = start_agent(name, loopback(), &certs, stop.clone()).await?;
+            agents.insert(name.to_owned(), addr.to_string());
+            agent_tasks.insert(name.to_owned(), (stop, task));
+        }
 
         // Orchestrator.
         let mut orchestrator_settings = iea_orchestrator::Settings {
@@ -291,10 +273,10 @@ impl RunningStack {
         Ok(Self {
             file,
             orchestrator_stop,
-            agents_stop,
             mocks_stop,
             orchestrator_task,
             agent_tasks,
+            certs,
             mock_tasks,
         })
     }
@@ -312,8 +294,10 @@ impl RunningStack {
         };
         self.orchestrator_stop.trigger();
         note(self.orchestrator_task.await);
-        self.agents_stop.trigger();
-        for t in self.agent_tasks {
+        for (stop, _) in self.agent_tasks.values() {
+            stop.trigger();
+        }
+        for (_, (_, t)) in self.agent_tasks {
             note(t.await);
         }
         self.mocks_stop.trigger();
@@ -326,6 +310,72 @@ impl RunningStack {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// The agents, by component name.
+pub const AGENTS: [&str; 3] = [
+    iea_auth_client::COMPONENT,
+    iea_update_client::COMPONENT,
+    iea_credential_verifier::COMPONENT,
+];
+
+/// Builds and spawns agent `name` on `listen`.
+async fn start_agent(
+    name: &str,
+    listen: SocketAddr,
+    certs: &Path,
+    stop: Shutdown,
+) -> anyhow::Result<(SocketAddr, JoinHandle<anyhow::Result<()>>)> {
+    let settings = iea_runtime::agent::AgentSettings {
+        listen,
+        tls: pki::component_files(certs, name),
+    };
+    Ok(match name {
+        iea_auth_client::COMPONENT => {
+            let app = iea_auth_client::App::build(settings).await?;
+            (app.local_addr(), spawn(app.run_until(stop)))
+        }
+        iea_update_client::COMPONENT => {
+            let app = iea_update_client::App::build(settings).await?;
+            (app.local_addr(), spawn(app.run_until(stop)))
+        }
+        iea_credential_verifier::COMPONENT => {
+            let app = iea_credential_verifier::App::build(settings).await?;
+            (app.local_addr(), spawn(app.run_until(stop)))
+        }
+        other => anyhow::bail!("no agent named {other}"),
+    })
+}
+
+impl RunningStack {
+    /// Stops one agent, as if its process died (tests of the orchestrator's resilience).
+    pub async fn stop_agent(&mut self, name: &str) -> anyhow::Result<()> {
+        let (stop, task) = self
+            .agent_tasks
+            .remove(name)
+            .ok_or_else(|| anyhow::anyhow!("agent {name} is not running"))?;
+        stop.trigger();
+        task.await??;
+        Ok(())
+    }
+
+    /// Starts a stopped agent again on its former address.
+    pub async fn start_agent(&mut self, name: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.agent_tasks.contains_key(name),
+            "agent {name} is running"
+        );
+        let addr: SocketAddr = self
+            .file
+            .agents
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("no agent named {name}"))?
+            .parse()?;
+        let stop = Shutdown::new();
+        let (_, task) = start_agent(name, addr, &self.certs, stop.clone()).await?;
+        self.agent_tasks.insert(name.to_owned(), (stop, task));
+        Ok(())
     }
 }
 

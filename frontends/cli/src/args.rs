@@ -39,12 +39,35 @@ pub enum Command {
     Logout,
     /// Affiche l'utilisateur de la session.
     Whoami,
+    /// Authentification de l'installation auprès du serveur Impact emploi.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Mode assistance (scarabée rouge).
+    #[command(subcommand)]
+    Assistance(AssistanceCommand),
     /// Comptes utilisateurs et mode d'installation.
     #[command(subcommand)]
     Users(UsersCommand),
     /// Identifiants Net-entreprises de chaque compte.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Relancer l'authentification auprès du serveur.
+    Retry,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssistanceCommand {
+    /// Active le mode assistance (sans mot de passe, même hors connexion).
+    On,
+    /// Désactive le mode assistance avec le mot de passe du jour donné par le support.
+    Off {
+        #[arg(long)]
+        daily_password: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,7 +164,11 @@ pub enum CertsCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// Suit l'état en continu : une ligne (ou un objet JSON) par changement.
+    #[arg(long)]
+    pub watch: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {

@@ -91,8 +91,18 @@ impl Authenticator {
         self.inner.wake.notify_one();
     }
 
-    /// One authentication now; the resulting state. In assistance mode, none is made.
+    /// One authentication now ("Relancer l'authentification"); the resulting state. A
+    /// failure puts the periodic loop on its retry schedule at once.
     pub async fn authenticate_now(&self) -> anyhow::Result<Snapshot> {
+        let snap = self.authenticate_once().await?;
+        if !succeeded(&snap) {
+            self.wake();
+        }
+        Ok(snap)
+    }
+
+    /// One authentication; in assistance mode, none is made.
+    async fn authenticate_once(&self) -> anyhow::Result<Snapshot> {
         let _one = self.inner.running.lock().await;
         if self.inner.hub.current().indicator == Indicator::Assistance {
             return Ok(self.inner.hub.current());
@@ -151,6 +161,14 @@ impl Authenticator {
             };
         }
     }
+}
+
+/// The server answered and the periodic schedule applies (no retry needed).
+fn succeeded(s: &Snapshot) -> bool {
+    matches!(
+        s.indicator,
+        Indicator::Connected | Indicator::Consultation | Indicator::Assistance
+    )
 }
 
 fn jittered(d: Duration, percent: u8) -> Duration {

@@ -97,6 +97,33 @@ impl TestStack {
         self
     }
 
+    pub async fn stop_agent(&mut self, name: &str) {
+        self.stack
+            .as_mut()
+            .expect("running")
+            .stop_agent(name)
+            .await
+            .expect("agent stops");
+    }
+
+    pub async fn start_agent(&mut self, name: &str) {
+        self.stack
+            .as_mut()
+            .expect("running")
+            .start_agent(name)
+            .await
+            .expect("agent starts");
+    }
+
+    /// A watch stream on the status.
+    pub async fn watch(&self) -> tonic::Streaming<iea_proto::v1::StatusReport> {
+        iea_proto::v1::status_client::StatusClient::new(self.channel().await)
+            .watch_status(iea_proto::v1::WatchStatusRequest {})
+            .await
+            .expect("watch")
+            .into_inner()
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stack.take() {
             s.stop().await.expect("clean stop");
@@ -200,6 +227,27 @@ impl MockAdmin {
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
 
+    /// Any method; the answer's JSON (Null when empty).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        let text = resp.text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
     pub async fn faults(&self, body: serde_json::Value) {
         self.post("/faults", body).await;
     }
@@ -208,4 +256,29 @@ impl MockAdmin {
     pub async fn auth_requests(&self) -> u64 {
         self.get("/stats").await["auth_requests"].as_u64().unwrap()
     }
+}
+
+/// Reads `stream` until a report satisfies `pred` (at most 20 s); returns every report
+/// read, the matching one last.
+pub async fn wait_for(
+    stream: &mut tonic::Streaming<iea_proto::v1::StatusReport>,
+    mut pred: impl FnMut(&iea_proto::v1::StatusReport) -> bool,
+) -> Vec<iea_proto::v1::StatusReport> {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(r) = stream.message().await.expect("watch stream") {
+            let done = pred(&r);
+            seen.push(r);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(found, Ok(true)),
+        "condition not reached; saw {seen:#?}"
+    );
+    seen
 }

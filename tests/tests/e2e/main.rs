@@ -5,3 +5,4 @@ mod credentials;
 mod helpers;
 mod runtime;
 mod stack;
+mod status;

@@ -30,6 +30,8 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Login(a) => session::login(&ctx, a).await,
         Command::Logout => session::logout(&ctx).await,
         Command::Whoami => session::whoami(&ctx).await,
+        Command::Auth(c) => status::auth(&ctx, c).await,
+        Command::Assistance(c) => status::assistance(&ctx, c).await,
         Command::Users(c) => users::run(&ctx, c).await,
         Command::Credentials(c) => credentials::run(&ctx, c).await,
     }

@@ -1,11 +1,15 @@
 //! `iea status`.
 
 use iea_proto::v1::status_client::StatusClient;
-use iea_proto::v1::{GetStatusRequest, Indicator, StatusReport};
+use iea_proto::v1::{
+    ActivateAssistanceRequest, DeactivateAssistanceRequest, GetStatusRequest, Indicator,
+    ReauthenticateRequest, StatusReport, WatchStatusRequest,
+};
 use serde_json::json;
+use tokio_stream::StreamExt;
 
 use super::Ctx;
-use crate::args::StatusArgs;
+use crate::args::{AssistanceCommand, AuthCommand, StatusArgs};
 use crate::client;
 use crate::output::{CliResult, print_json, rfc3339};
 
@@ -31,9 +35,12 @@ fn indicator_label(i: i32) -> &'static str {
     }
 }
 
-pub async fn run(ctx: &Ctx, _args: StatusArgs) -> CliResult {
+pub async fn run(ctx: &Ctx, args: StatusArgs) -> CliResult {
     let stack = client::stack_file(&ctx.data_dir)?;
     let channel = client::connect(&stack).await?;
+    if args.watch {
+        return watch(ctx, channel).await;
+    }
     let report = StatusClient::new(channel)
         .get_status(GetStatusRequest {
             include_agents: true,
@@ -90,4 +97,105 @@ fn print_human(r: &StatusReport, orchestrator: &str) {
             println!("Service {} : injoignable — {}", a.name, a.message);
         }
     }
+}
+
+/// One line, or one JSON object, per change, until the stream ends or Ctrl-C.
+async fn watch(ctx: &Ctx, channel: tonic::transport::Channel) -> CliResult {
+    let mut stream = StatusClient::new(channel)
+        .watch_status(WatchStatusRequest {})
+        .await?
+        .into_inner();
+    loop {
+        let next = tokio::select! {
+            n = stream.next() => n,
+            _ = iea_runtime::shutdown::signal() => return Ok(()),
+        };
+        let Some(report) = next else {
+            return Err(crate::output::CliError::new(
+                "unavailable",
+                "L'orchestrateur a fermé le suivi de l'état (arrêt du service ?).",
+            ));
+        };
+        let report = report?;
+        if ctx.json {
+            println!("{}", compact(&report));
+        } else {
+            println!(
+                "{} — {} : {}",
+                rfc3339(report.since.as_ref()).unwrap_or_default(),
+                indicator_label(report.indicator),
+                report.reason
+            );
+        }
+    }
+}
+
+fn compact(r: &StatusReport) -> serde_json::Value {
+    json!({
+        "indicator": indicator_name(r.indicator),
+        "reason": r.reason,
+        "reason_code": r.reason_code,
+        "since": rfc3339(r.since.as_ref()),
+        "installation_id": r.installation_id,
+    })
+}
+
+pub async fn auth(ctx: &Ctx, cmd: AuthCommand) -> CliResult {
+    let AuthCommand::Retry = cmd;
+    let stack = client::stack_file(&ctx.data_dir)?;
+    let report = StatusClient::new(client::connect(&stack).await?)
+        .reauthenticate(client::authed(&ctx.data_dir, ReauthenticateRequest {}))
+        .await?
+        .into_inner();
+    if ctx.json {
+        print_json(&compact(&report));
+    } else {
+        println!(
+            "État de la connexion : {}",
+            indicator_label(report.indicator)
+        );
+        println!("  {}", report.reason);
+    }
+    Ok(())
+}
+
+pub async fn assistance(ctx: &Ctx, cmd: AssistanceCommand) -> CliResult {
+    let stack = client::stack_file(&ctx.data_dir)?;
+    let mut status = StatusClient::new(client::connect(&stack).await?);
+    match cmd {
+        AssistanceCommand::On => {
+            let r = status
+                .activate_assistance(client::authed(&ctx.data_dir, ActivateAssistanceRequest {}))
+                .await?
+                .into_inner();
+            let report = r.status.unwrap_or_default();
+            if ctx.json {
+                let mut v = compact(&report);
+                v["warning"] = json!(r.warning);
+                print_json(&v);
+            } else {
+                println!("{}", r.warning);
+                println!(
+                    "État de la connexion : {}",
+                    indicator_label(report.indicator)
+                );
+            }
+        }
+        AssistanceCommand::Off { daily_password } => {
+            let report = status
+                .deactivate_assistance(client::authed(
+                    &ctx.data_dir,
+                    DeactivateAssistanceRequest { daily_password },
+                ))
+                .await?
+                .into_inner();
+            if ctx.json {
+                print_json(&compact(&report));
+            } else {
+                println!("Mode assistance désactivé.");
+                println!("  {}", report.reason);
+            }
+        }
+    }
+    Ok(())
 }
