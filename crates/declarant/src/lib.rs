@@ -157,7 +157,12 @@ pub fn siret_key_is_valid(siret: &str) -> bool {
     if luhn(siret) {
         return true;
     }
-    siret.starts_with(LA_POSTE_SIREN) && siret.bytes().map(|b| u32::from(b - b'0')).sum::<u32>().is_multiple_of(5)
+    siret.starts_with(LA_POSTE_SIREN)
+        && siret
+            .bytes()
+            .map(|b| u32::from(b - b'0'))
+            .sum::<u32>()
+            .is_multiple_of(5)
 }
 
 /// The Luhn check of a string of ASCII digits.
@@ -253,7 +258,8 @@ fn is_zero_width(c: char) -> bool {
 
 fn check_text(field: Field, value: &str, problems: &mut Vec<InputProblem>) {
     let label = field.label();
-    let visible = value.trim_matches(|c: char| c.is_whitespace() || is_zero_width(c) || c.is_control());
+    let visible =
+        value.trim_matches(|c: char| c.is_whitespace() || is_zero_width(c) || c.is_control());
     if visible.is_empty() {
         let message = if value.is_empty() {
             format!("{label} est vide.")
@@ -282,9 +288,13 @@ fn check_text(field: Field, value: &str, problems: &mut Vec<InputProblem>) {
     let max = field.max_len();
     if length > max {
         let message = if field.is_secret() {
-            format!("{label} dépasse {max} caractères, la longueur maximale acceptée par Net-entreprises.")
+            format!(
+                "{label} dépasse {max} caractères, la longueur maximale acceptée par Net-entreprises."
+            )
         } else {
-            format!("{label} compte {length} caractères ; Net-entreprises en accepte {max} au plus.")
+            format!(
+                "{label} compte {length} caractères ; Net-entreprises en accepte {max} au plus."
+            )
         };
         problems.push(problem(field, code::TOO_LONG, message));
     }
@@ -368,7 +378,11 @@ fn invisible_characters(field: Field, value: &str, problems: &mut Vec<InputProbl
 }
 
 fn problem(field: Field, code: &'static str, message: String) -> InputProblem {
-    InputProblem { field, code, message }
+    InputProblem {
+        field,
+        code,
+        message,
+    }
 }
 
 /// "a", "a et b", "a, b et c".
@@ -390,7 +404,12 @@ mod tests {
         SecretString::from(s.to_owned())
     }
 
-    fn problems(siret: &str, nom: &str, prenom: &str, password: &str) -> Vec<(Field, &'static str)> {
+    fn problems(
+        siret: &str,
+        nom: &str,
+        prenom: &str,
+        password: &str,
+    ) -> Vec<(Field, &'static str)> {
         match validate(siret, nom, prenom, &secret(password)) {
             Ok(_) => Vec::new(),
             Err(p) => p.into_iter().map(|p| (p.field, p.code)).collect(),
@@ -406,7 +425,11 @@ mod tests {
 
     #[test]
     fn a_siret_typed_in_groups_with_any_kind_of_space_is_normalised() {
-        for typed in ["999 000 003 00015", " 99900000300015 ", "999\u{a0}000\u{202f}003\u{2009}00015"] {
+        for typed in [
+            "999 000 003 00015",
+            " 99900000300015 ",
+            "999\u{a0}000\u{202f}003\u{2009}00015",
+        ] {
             let id = validate(typed, "declarant", "declarant", &secret("Refonte01")).unwrap();
             assert_eq!(id.siret, SIRET, "{typed:?}");
         }
@@ -415,18 +438,39 @@ mod tests {
     #[test]
     fn a_siret_with_a_wrong_key_is_refused_and_named() {
         let p = validate("99900000300016", "n", "p", &secret("x")).unwrap_err();
-        assert_eq!((p[0].field, p[0].code), (Field::Siret, code::BAD_CHECK_DIGIT));
+        assert_eq!(
+            (p[0].field, p[0].code),
+            (Field::Siret, code::BAD_CHECK_DIGIT)
+        );
         assert!(p[0].message.contains("99900000300016"), "{}", p[0].message);
     }
 
     #[test]
     fn a_siret_of_the_wrong_length_or_with_letters_is_refused() {
-        assert_eq!(problems("9990000030001", "n", "p", "x"), vec![(Field::Siret, code::WRONG_LENGTH)]);
-        assert_eq!(problems("999000003000150", "n", "p", "x"), vec![(Field::Siret, code::WRONG_LENGTH)]);
-        assert_eq!(problems("9990000030001O", "n", "p", "x"), vec![(Field::Siret, code::NOT_DIGITS)]);
-        assert_eq!(problems("999.000.003.00015", "n", "p", "x"), vec![(Field::Siret, code::NOT_DIGITS)]);
-        assert_eq!(problems("", "n", "p", "x"), vec![(Field::Siret, code::EMPTY)]);
-        assert_eq!(problems("   ", "n", "p", "x"), vec![(Field::Siret, code::EMPTY)]);
+        assert_eq!(
+            problems("9990000030001", "n", "p", "x"),
+            vec![(Field::Siret, code::WRONG_LENGTH)]
+        );
+        assert_eq!(
+            problems("999000003000150", "n", "p", "x"),
+            vec![(Field::Siret, code::WRONG_LENGTH)]
+        );
+        assert_eq!(
+            problems("9990000030001O", "n", "p", "x"),
+            vec![(Field::Siret, code::NOT_DIGITS)]
+        );
+        assert_eq!(
+            problems("999.000.003.00015", "n", "p", "x"),
+            vec![(Field::Siret, code::NOT_DIGITS)]
+        );
+        assert_eq!(
+            problems("", "n", "p", "x"),
+            vec![(Field::Siret, code::EMPTY)]
+        );
+        assert_eq!(
+            problems("   ", "n", "p", "x"),
+            vec![(Field::Siret, code::EMPTY)]
+        );
     }
 
     #[test]
@@ -443,7 +487,12 @@ mod tests {
 
     #[test]
     fn the_luhn_key_is_computed_as_insee_does() {
-        for valid in ["99900000300015", "73282932000074", "78214563500010", "44187654700015"] {
+        for valid in [
+            "99900000300015",
+            "73282932000074",
+            "78214563500010",
+            "44187654700015",
+        ] {
             assert!(siret_key_is_valid(valid), "{valid}");
         }
         for invalid in ["99900000300014", "73282932000075", "12345678901234"] {
@@ -481,7 +530,13 @@ mod tests {
 
     #[test]
     fn non_breaking_spaces_are_named_with_their_position_except_in_the_password() {
-        let p = validate(SIRET, "De\u{a0}La Fontaine", "Jean\u{202f}Pierre", &secret("a\u{a0}b")).unwrap_err();
+        let p = validate(
+            SIRET,
+            "De\u{a0}La Fontaine",
+            "Jean\u{202f}Pierre",
+            &secret("a\u{a0}b"),
+        )
+        .unwrap_err();
         let codes: Vec<_> = p.iter().map(|p| (p.field, p.code)).collect();
         assert_eq!(
             codes,
@@ -499,22 +554,46 @@ mod tests {
     fn a_leading_non_breaking_space_is_named_both_as_leading_and_as_non_breaking() {
         assert_eq!(
             problems(SIRET, "\u{a0}Dupont", "p", "x"),
-            vec![(Field::Nom, code::LEADING_SPACE), (Field::Nom, code::NON_BREAKING_SPACE)]
+            vec![
+                (Field::Nom, code::LEADING_SPACE),
+                (Field::Nom, code::NON_BREAKING_SPACE)
+            ]
         );
     }
 
     #[test]
     fn zero_width_and_control_characters_are_named() {
-        assert_eq!(problems(SIRET, "Du\u{200b}pont", "p", "x"), vec![(Field::Nom, code::ZERO_WIDTH)]);
-        assert_eq!(problems(SIRET, "\u{feff}Dupont", "p", "x"), vec![(Field::Nom, code::ZERO_WIDTH)]);
-        assert_eq!(problems(SIRET, "n", "Ma\u{ad}rie", "x"), vec![(Field::Prenom, code::ZERO_WIDTH)]);
-        assert_eq!(problems(SIRET, "n", "p", "Refonte01\u{200d}"), vec![(Field::Password, code::ZERO_WIDTH)]);
+        assert_eq!(
+            problems(SIRET, "Du\u{200b}pont", "p", "x"),
+            vec![(Field::Nom, code::ZERO_WIDTH)]
+        );
+        assert_eq!(
+            problems(SIRET, "\u{feff}Dupont", "p", "x"),
+            vec![(Field::Nom, code::ZERO_WIDTH)]
+        );
+        assert_eq!(
+            problems(SIRET, "n", "Ma\u{ad}rie", "x"),
+            vec![(Field::Prenom, code::ZERO_WIDTH)]
+        );
+        assert_eq!(
+            problems(SIRET, "n", "p", "Refonte01\u{200d}"),
+            vec![(Field::Password, code::ZERO_WIDTH)]
+        );
         assert_eq!(
             problems(SIRET, "n", "p", "Refonte01\n"),
-            vec![(Field::Password, code::TRAILING_SPACE), (Field::Password, code::CONTROL_CHARACTER)]
+            vec![
+                (Field::Password, code::TRAILING_SPACE),
+                (Field::Password, code::CONTROL_CHARACTER)
+            ]
         );
-        assert_eq!(problems(SIRET, "Du\tpont", "p", "x"), vec![(Field::Nom, code::CONTROL_CHARACTER)]);
-        assert_eq!(problems(SIRET, "Du\u{2003}pont", "p", "x"), vec![(Field::Nom, code::UNUSUAL_SPACE)]);
+        assert_eq!(
+            problems(SIRET, "Du\tpont", "p", "x"),
+            vec![(Field::Nom, code::CONTROL_CHARACTER)]
+        );
+        assert_eq!(
+            problems(SIRET, "Du\u{2003}pont", "p", "x"),
+            vec![(Field::Nom, code::UNUSUAL_SPACE)]
+        );
     }
 
     #[test]

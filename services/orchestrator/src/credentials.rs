@@ -53,6 +53,14 @@ pub enum CredentialsError {
     Internal(#[from] anyhow::Error),
 }
 
+/// An identity as a person typed it, not yet checked.
+pub struct Typed {
+    pub siret: String,
+    pub nom: String,
+    pub prenom: String,
+    pub password: SecretString,
+}
+
 /// What may be shown of an account's identity: never the password.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -241,14 +249,11 @@ impl Credentials {
         caller: &Principal,
         user: &str,
         account_password: SecretString,
-        siret: &str,
-        nom: &str,
-        prenom: &str,
-        password: SecretString,
+        typed: Typed,
     ) -> Result<Summary, CredentialsError> {
         let (user_id, name) = self.target(caller, user).await?;
-        let identity =
-            validate(siret, nom, prenom, &password).map_err(CredentialsError::InvalidInput)?;
+        let identity = validate(&typed.siret, &typed.nom, &typed.prenom, &typed.password)
+            .map_err(CredentialsError::InvalidInput)?;
         let hash = self
             .store
             .call(move |conn| {

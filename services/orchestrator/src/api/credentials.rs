@@ -12,7 +12,7 @@ use tonic::{Code, Request, Response, Status};
 use super::{internal, principal, timestamp};
 use crate::Core;
 use crate::agents::AgentError;
-use crate::credentials::{CredentialsError, Summary, Verification};
+use crate::credentials::{CredentialsError, Summary, Typed, Verification};
 
 pub struct CredentialsApi(pub Arc<Core>);
 
@@ -110,10 +110,12 @@ impl Credentials for CredentialsApi {
                 &caller,
                 &req.user,
                 SecretString::from(req.account_password),
-                &id.siret,
-                &id.nom,
-                &id.prenom,
-                SecretString::from(id.password),
+                Typed {
+                    siret: id.siret,
+                    nom: id.nom,
+                    prenom: id.prenom,
+                    password: SecretString::from(id.password),
+                },
             )
             .await
             .map_err(credentials_error)?;
