@@ -75,6 +75,30 @@ pub struct Settings {
     pub auth: authenticator::AuthSchedule,
     /// This workstation's name, sent when authenticating; default: the host name.
     pub workstation: Option<String>,
+    /// The installation's identity, when the deployment provides it. Read on first start
+    /// only: afterwards the database (secrets sealed) is authoritative.
+    pub installation: InstallationSettings,
+}
+
+/// An installation's identity as given to it (licence letter, support).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstallationSettings {
+    pub id: Option<String>,
+    pub licence_key: Option<String>,
+    /// Key of the daily password (its UTF-8 bytes are the HMAC key); support holds the
+    /// same.
+    pub daily_password_key: Option<String>,
+}
+
+impl std::fmt::Debug for InstallationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstallationSettings")
+            .field("id", &self.id)
+            .field("licence_key_set", &self.licence_key.is_some())
+            .field("daily_password_key_set", &self.daily_password_key.is_some())
+            .finish()
+    }
 }
 
 impl Default for Settings {
@@ -91,6 +115,7 @@ impl Default for Settings {
             secrets_key_file: None,
             auth: authenticator::AuthSchedule::default(),
             workstation: None,
+            installation: InstallationSettings::default(),
         }
     }
 }
@@ -156,12 +181,15 @@ impl App {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating {}", settings.data_dir.display()))?;
         let store = store::Store::open(&settings.data_dir.join(DATABASE_FILE))?;
+        let given_id = settings.installation.id.clone();
         let installation_id = store
-            .call(|conn| {
+            .call(move |conn| {
                 if let Some(id) = store::installation_id(conn)? {
                     return Ok(id);
                 }
-                let id = format!("IEA-{}", sessions::random_secret(9).to_uppercase());
+                let id = given_id.unwrap_or_else(|| {
+                    format!("IEA-{}", sessions::random_secret(9).to_uppercase())
+                });
                 store::insert_installation(conn, &id, sessions::now())?;
                 tracing::info!(installation_id = %id, "installation created");
                 Ok(id)
@@ -187,11 +215,23 @@ impl App {
             network.clone(),
             settings.credential_failure_budget,
         );
+        // Given by the deployment when the server already knows the installation (compose);
+        // otherwise made here on first start (the embedded stack registers them).
+        let given = settings.installation.clone();
         let licence_key = vault
-            .get_or_create("licence_key", || sessions::random_secret(18))
+            .get_or_create("licence_key", move || {
+                given
+                    .licence_key
+                    .unwrap_or_else(|| sessions::random_secret(18))
+            })
             .await?;
+        let given = settings.installation.clone();
         let daily_secret = vault
-            .get_or_create("daily_password_key", || sessions::random_secret(32))
+            .get_or_create("daily_password_key", move || {
+                given
+                    .daily_password_key
+                    .unwrap_or_else(|| sessions::random_secret(32))
+            })
             .await?;
         let hub = Arc::new(status::StatusHub::load(store.clone()).await?);
         let authenticator = authenticator::Authenticator::new(
