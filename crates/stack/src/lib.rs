@@ -87,11 +87,19 @@ impl StackFile {
         data_dir.join(STACK_FILE)
     }
 
+    /// Reads `stack.json`; relative paths in it are relative to `data_dir` (a file
+    /// written inside a container for a directory mounted from the host).
     pub fn read(data_dir: &Path) -> anyhow::Result<Self> {
         let path = Self::path(data_dir);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut file: Self =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        for p in [&mut file.ca, &mut file.mocks_ca, &mut file.data_dir] {
+            if p.is_relative() {
+                *p = data_dir.join(&*p);
+            }
+        }
+        Ok(file)
     }
 }
 
