@@ -1,0 +1,275 @@
+//! The update client against the update mock, over mutual TLS: from 3.00.70 to 3.00.72
+//! with notes and scripts, assistance mode, fall-back on a failed start, resume after an
+//! interrupted download, and a crash at each apply step.
+
+mod common;
+
+use common::{Options, available_versions, release_spec, start, start_with};
+use futures::StreamExt;
+use iea_proto::agent::v1::ApplyPhase;
+use iea_update_client::Step;
+use serde_json::json;
+
+#[tokio::test]
+async fn an_installation_goes_from_3_00_70_to_3_00_72_with_its_notes_and_scripts() {
+    let w = start().await;
+    let check = w.check().await.expect("check");
+    assert_eq!(check.installed_version, "");
+    assert_eq!(available_versions(&check), ["3.00.70", "3.00.72"]);
+    assert!(check.available.iter().all(|r| r.notes_available));
+
+    let first = w.apply("3.00.70").await;
+    assert!(first.ok(), "{:?}", first.error);
+    assert_eq!(w.current().as_deref(), Some("3.00.70"));
+
+    let check = w.check().await.expect("check");
+    assert_eq!(check.installed_version, "3.00.70");
+    assert_eq!(available_versions(&check), ["3.00.72"]);
+    let release = &check.available[0];
+    assert_eq!(release.script_count, 2);
+    assert!(release.notes_available);
+    assert!(release.package_length > 0);
+    assert_eq!(
+        release.published_at.as_ref().map(|t| t.seconds),
+        Some(1_552_982_400)
+    );
+
+    let notes = w.notes("3.00.72").await.expect("notes");
+    assert!(notes.contains("V.3.00.72 / 19 mars 2019"), "{notes}");
+    assert!(
+        notes.contains("bascule du serveur en mode sécurisé"),
+        "{notes}"
+    );
+    let old_notes = w.notes("3.00.70").await.expect("notes of 3.00.70");
+    assert!(old_notes.contains("Forfait social"));
+
+    let applied = w.apply("3.00.72").await;
+    assert!(applied.ok(), "{:?}", applied.error);
+    let phases: Vec<ApplyPhase> = applied.progress.iter().map(|p| p.phase()).collect();
+    for phase in [
+        ApplyPhase::Metadata,
+        ApplyPhase::Download,
+        ApplyPhase::Verify,
+        ApplyPhase::Stage,
+        ApplyPhase::Switch,
+        ApplyPhase::StartCheck,
+        ApplyPhase::Scripts,
+        ApplyPhase::Done,
+    ] {
+        assert!(phases.contains(&phase), "{phase:?} missing from {phases:?}");
+    }
+    let last_download = applied
+        .progress
+        .iter()
+        .rfind(|p| p.phase() == ApplyPhase::Download)
+        .expect("download progress");
+    assert_eq!(last_download.bytes_done, last_download.bytes_total);
+    assert_eq!(last_download.bytes_total, release.package_length);
+
+    assert_eq!(w.current().as_deref(), Some("3.00.72"));
+    assert_eq!(w.previous().as_deref(), Some("3.00.70"));
+    assert_eq!(w.versions_present(), ["3.00.70", "3.00.72"]);
+    w.assert_one_complete_version();
+
+    let params = w.parameters();
+    assert_eq!(params["connexion.mode_par_defaut"], "securise");
+    assert_eq!(params["forfait_social.moins_50_salaries.taux"], "0");
+    let scripts = w.list_scripts().await;
+    assert_eq!(scripts.len(), 3);
+    assert!(
+        scripts
+            .iter()
+            .all(|s| s.state == "applied" && s.applied_at.is_some())
+    );
+
+    let check = w.check().await.expect("check");
+    assert_eq!(check.installed_version, "3.00.72");
+    assert!(check.available.is_empty());
+}
+
+#[tokio::test]
+async fn scripts_wait_as_pending_in_assistance_mode_and_run_once_later() {
+    let w = start_with(Options {
+        installed_version: Some("3.00.68"),
+        ..Default::default()
+    })
+    .await;
+    let applied = w.apply_with("3.00.72", true).await;
+    assert!(applied.ok(), "{:?}", applied.error);
+    let scripts = w.list_scripts().await;
+    assert_eq!(scripts.len(), 2);
+    assert!(scripts.iter().all(|s| s.state == "pending"));
+    assert!(w.parameters().get("connexion.mode_par_defaut").is_none());
+
+    let ran = w.apply_scripts().await;
+    let names: Vec<&str> = ran.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["iea-3.00.72.script-001.json", "iea-3.00.72.script-002.json"]
+    );
+    assert_eq!(w.parameters()["connexion.mode_par_defaut"], "securise");
+    assert!(w.apply_scripts().await.is_empty(), "a script runs once");
+}
+
+#[tokio::test]
+async fn a_version_that_fails_its_start_check_falls_back_to_the_previous_one() {
+    let w = start().await;
+    assert!(w.apply("3.00.72").await.ok());
+    let mut spec = release_spec("3.00.73");
+    spec["start_check"] = json!("fail");
+    w.publish(spec).await;
+
+    let applied = w.apply("3.00.73").await;
+    assert_eq!(applied.code(), "start_check_failed");
+    let message = &applied.error.as_ref().unwrap().message;
+    assert!(
+        message.contains("retour automatique à la version 3.00.72"),
+        "{message}"
+    );
+    assert_eq!(w.current().as_deref(), Some("3.00.72"));
+    assert_eq!(w.assert_one_complete_version(), "3.00.72");
+    assert!(!w.versions_present().contains(&"3.00.73".to_owned()));
+    // Its scripts were not run, nor kept pending.
+    assert!(w.parameters().get("test.3.00.73").is_none());
+    assert!(
+        w.list_scripts()
+            .await
+            .iter()
+            .all(|s| s.version != "3.00.73")
+    );
+}
+
+#[tokio::test]
+async fn an_interrupted_download_resumes_and_fetches_again_less_than_a_tenth() {
+    let w = start().await;
+    let mut spec = release_spec("3.00.74");
+    spec["payload_bytes"] = json!(8 * 1024 * 1024);
+    let published = w.publish(spec).await;
+    let length = published["package_length"].as_u64().unwrap();
+    let package_path = format!(
+        "targets/{}.iea-3.00.74.tar",
+        published["package_sha256"].as_str().unwrap()
+    );
+    w.admin(
+        reqwest::Method::PUT,
+        "/__admin/transfer",
+        Some(json!({"ranges": true, "bytes_per_second": 8 * 1024 * 1024})),
+    )
+    .await;
+
+    // First try: dropped ("killed") once half the package has arrived.
+    let mut stream = w
+        .agent
+        .clone()
+        .apply(w.apply_request("3.00.74", false))
+        .await
+        .expect("apply starts")
+        .into_inner();
+    loop {
+        let p = stream
+            .next()
+            .await
+            .expect("progress before the end")
+            .expect("no error");
+        if p.phase() == ApplyPhase::Download && p.bytes_done >= length / 2 {
+            assert!(p.bytes_per_second > 0);
+            assert!(p.bytes_total == length);
+            break;
+        }
+    }
+    drop(stream);
+    assert_eq!(w.current(), None, "nothing installed yet");
+
+    // Second try: resumes.
+    w.admin(
+        reqwest::Method::PUT,
+        "/__admin/transfer",
+        Some(json!({"ranges": true, "bytes_per_second": 0})),
+    )
+    .await;
+    let applied = w.apply("3.00.74").await;
+    assert!(applied.ok(), "{:?}", applied.error);
+    assert_eq!(w.current().as_deref(), Some("3.00.74"));
+
+    let stats = w.stats().await;
+    let served = stats["files"][&package_path]["bytes"].as_u64().unwrap();
+    assert!(stats["range_requests"].as_u64().unwrap() >= 1);
+    let refetched = served.saturating_sub(length);
+    assert!(
+        refetched < length / 10,
+        "fetched {served} bytes for a package of {length}: {refetched} again"
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_range_support_gets_a_fresh_download() {
+    let w = start().await;
+    let mut spec = release_spec("3.00.74");
+    spec["payload_bytes"] = json!(4 * 1024 * 1024);
+    let published = w.publish(spec).await;
+    let length = published["package_length"].as_u64().unwrap();
+    // A partial file of the right name is there, as a killed download leaves it.
+    let downloads = w.state_dir().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    std::fs::write(
+        downloads.join(format!(
+            "{}.part",
+            published["package_sha256"].as_str().unwrap()
+        )),
+        vec![0u8; 1024 * 1024],
+    )
+    .unwrap();
+    w.admin(
+        reqwest::Method::PUT,
+        "/__admin/transfer",
+        Some(json!({"ranges": false})),
+    )
+    .await;
+    let applied = w.apply("3.00.74").await;
+    assert!(applied.ok(), "{:?}", applied.error);
+    let stats = w.stats().await;
+    assert_eq!(stats["range_requests"], 0);
+    assert!(stats["bytes_served"].as_u64().unwrap() >= length);
+}
+
+#[tokio::test]
+async fn a_crash_at_any_apply_step_leaves_exactly_one_complete_version() {
+    for step in Step::ALL {
+        let mut w = start().await;
+        assert!(w.apply("3.00.70").await.ok());
+        w.fail.arm(Some(step));
+        let crashed = w.apply("3.00.72").await;
+        assert_eq!(crashed.code(), "internal", "{step:?}");
+        // The process "dies" here, and starts again.
+        w.restart_agent().await;
+        let current = w.assert_one_complete_version();
+        assert!(
+            current == "3.00.70" || current == "3.00.72",
+            "{step:?}: {current}"
+        );
+        // Scripts ran once at most, and a new apply finishes the job.
+        let again = w.apply("3.00.72").await;
+        if current == "3.00.72" {
+            assert_eq!(again.code(), "downgrade_refused", "{step:?}");
+        } else {
+            assert!(again.ok(), "{step:?}: {:?}", again.error);
+        }
+        assert_eq!(w.assert_one_complete_version(), "3.00.72", "{step:?}");
+        let scripts = w.list_scripts().await;
+        let applied: Vec<&str> = scripts
+            .iter()
+            .filter(|s| s.state == "applied")
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            applied,
+            [
+                "iea-3.00.70.script-001.json",
+                "iea-3.00.72.script-001.json",
+                "iea-3.00.72.script-002.json"
+            ],
+            "{step:?}"
+        );
+        assert_eq!(w.parameters()["connexion.mode_par_defaut"], "securise");
+    }
+}
