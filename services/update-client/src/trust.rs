@@ -206,15 +206,17 @@ fn classify(e: &tough::error::Error, transport: &NetTransport) -> UpdateError {
     }
 }
 
+/// Whether the refusal is a ceiling of ours (a fixed limit) being reached: endless data.
+/// A file longer than the length its signed parent gives is a mismatch, not this.
 fn chain_has_max_size(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(tough::error::Error::MaxSizeExceeded { .. }) =
+        if let Some(tough::error::Error::MaxSizeExceeded { specifier, .. }) =
             err.downcast_ref::<tough::error::Error>()
         {
-            return true;
+            return specifier.contains("argument") || specifier.contains("parameter");
         }
-        if err.to_string().contains("more than") && err.to_string().contains("bytes") {
+        if err.to_string().starts_with("more than ") {
             return true;
         }
         cur = err.source();

@@ -241,7 +241,7 @@ impl Updater {
             stream.into_vec().await.map_err(|e| {
                 let text = e.to_string();
                 match trusted.transport.last_failure() {
-                    Some(d) if !text.contains("hash") => UpdateError::Unreachable(d),
+                    Some(d) if !text.to_lowercase().contains("hash") => UpdateError::Unreachable(d),
                     _ => UpdateError::DownloadRefused(text),
                 }
             })
@@ -426,6 +426,7 @@ impl Updater {
 
     /// A version that will not be installed: its staged directory and pending scripts go.
     fn forget(&self, v: &Version) -> Result<(), UpdateError> {
+        self.install.clean_leftovers();
         if self.install.current().as_ref() != Some(v) && self.install.previous().as_ref() != Some(v)
         {
             self.install.remove_version(v);
