@@ -1,8 +1,10 @@
 //! What the three mock servers share.
 //!
-//! A mock listens three times:
+//! A mock listens four times:
 //! - `https`: its service over TLS, with a certificate from the mocks test CA (the
 //!   "default port" of the real server);
+//! - `fallback`: the same service over TLS on a second port, which stays open when the
+//!   default port is closed (`close_default_port`);
 //! - `http`: the same service in plain HTTP, for the *Normal* connection mode;
 //! - `admin`: the control API under `/__admin/`, plain HTTP, every call needing
 //!   `Authorization: Bearer <admin token>`. It is a separate listener so that a fault
@@ -10,7 +12,8 @@
 //!
 //! Faults ([`Faults`], `POST /__admin/faults`) apply to the service ports only:
 //! `unavailable` answers 503 with an empty body, `slow` delays each answer by
-//! `delay_ms`, `reset` closes each new connection at once without a response.
+//! `delay_ms`, `reset` closes each new connection at once without a response; `close_default_port`
+//! resets every connection to the default HTTPS port only.
 
 mod faults;
 mod serve;

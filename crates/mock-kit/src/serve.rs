@@ -26,8 +26,13 @@ use crate::faults::{FaultMode, Faults};
 
 /// Where a mock listens, and with what.
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MockListen {
+    /// The service over TLS: the real server's default port.
     pub https_listen: SocketAddr,
+    /// The service over TLS on a second port, which stays open when the default port is
+    /// closed (`close_default_port`): the "fallback port" of the seeds' repair.
+    pub fallback_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub admin_listen: SocketAddr,
     /// Certificate and key of the HTTPS port (the `ca` field is not used by the server).
@@ -40,6 +45,7 @@ impl std::fmt::Debug for MockListen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MockListen")
             .field("https_listen", &self.https_listen)
+            .field("fallback_listen", &self.fallback_listen)
             .field("http_listen", &self.http_listen)
             .field("admin_listen", &self.admin_listen)
             .field("tls", &self.tls)
@@ -53,6 +59,7 @@ impl Default for MockListen {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
         Self {
             https_listen: any,
+            fallback_listen: any,
             http_listen: any,
             admin_listen: any,
             tls: TlsFiles::default(),
@@ -64,6 +71,7 @@ impl Default for MockListen {
 pub struct MockServer {
     name: &'static str,
     https: TcpListener,
+    fallback: TcpListener,
     http: TcpListener,
     admin: TcpListener,
     acceptor: TlsAcceptor,
@@ -103,6 +111,7 @@ impl MockServer {
         Ok(Self {
             name,
             https: bind(listen.https_listen).await?,
+            fallback: bind(listen.fallback_listen).await?,
             http: bind(listen.http_listen).await?,
             admin: bind(listen.admin_listen).await?,
             acceptor,
@@ -114,6 +123,10 @@ impl MockServer {
 
     pub fn https_addr(&self) -> SocketAddr {
         self.https.local_addr().expect("bound listener")
+    }
+
+    pub fn fallback_addr(&self) -> SocketAddr {
+        self.fallback.local_addr().expect("bound listener")
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -130,6 +143,7 @@ impl MockServer {
         tracing::info!(
             mock = name,
             https = %self.https_addr(),
+            fallback = %self.fallback_addr(),
             http = %self.http_addr(),
             admin = %self.admin_addr(),
             "ready"
@@ -139,7 +153,15 @@ impl MockServer {
         let graceful = GracefulShutdown::new();
         let https = accept_loop(
             self.https,
-            Some(self.acceptor),
+            Port::Default(self.acceptor.clone()),
+            self.service.clone(),
+            Some(self.faults.clone()),
+            &graceful,
+            shutdown.clone(),
+        );
+        let fallback = accept_loop(
+            self.fallback,
+            Port::Fallback(self.acceptor),
             self.service.clone(),
             Some(self.faults.clone()),
             &graceful,
@@ -147,7 +169,7 @@ impl MockServer {
         );
         let http = accept_loop(
             self.http,
-            None,
+            Port::Plain,
             self.service,
             Some(self.faults),
             &graceful,
@@ -155,22 +177,31 @@ impl MockServer {
         );
         let admin = accept_loop(
             self.admin,
-            None,
+            Port::Plain,
             self.admin_router,
             None,
             &graceful,
             shutdown,
         );
-        tokio::join!(https, http, admin);
+        tokio::join!(https, fallback, http, admin);
         graceful.shutdown().await;
         tracing::info!(mock = name, "stopped");
         Ok(())
     }
 }
 
+/// What a listener serves.
+enum Port {
+    /// TLS on the default port, which `close_default_port` closes.
+    Default(TlsAcceptor),
+    /// TLS on the fallback port.
+    Fallback(TlsAcceptor),
+    Plain,
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    port: Port,
     router: Router,
     faults: Option<Faults>,
     graceful: &GracefulShutdown,
@@ -191,13 +222,18 @@ async fn accept_loop(
         };
         if let Some(f) = &faults {
             let f = f.get();
-            if f.mode == FaultMode::Reset || (f.close_default_port && tls.is_some()) {
+            if f.mode == FaultMode::Reset
+                || (f.close_default_port && matches!(port, Port::Default(_)))
+            {
                 reset(stream);
                 continue;
             }
         }
         let router = router.clone();
-        let tls = tls.clone();
+        let tls = match &port {
+            Port::Default(a) | Port::Fallback(a) => Some(a.clone()),
+            Port::Plain => None,
+        };
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let service = TowerToHyperService::new(router);

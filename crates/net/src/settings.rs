@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use iea_proto::common::v1 as pb;
-use reqwest::Url;
+pub use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Upper bound of a request timeout passed by the orchestrator.

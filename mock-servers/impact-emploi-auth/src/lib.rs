@@ -69,6 +69,11 @@ impl App {
         self.server.https_addr()
     }
 
+    /// The service over TLS on the fallback port (open when the default one is closed).
+    pub fn fallback_addr(&self) -> SocketAddr {
+        self.server.fallback_addr()
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
         self.server.http_addr()
     }

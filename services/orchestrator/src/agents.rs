@@ -169,6 +169,30 @@ impl Agents {
             .map_err(|s| AgentError::from_status(self.credentials.name, s))
     }
 
+    /// `Probe` of the agent in charge of `target`'s address.
+    #[tracing::instrument(skip_all, fields(target = target.name()))]
+    pub async fn probe(
+        &self,
+        target: crate::connection::Target,
+        network: iea_proto::common::v1::NetworkSettings,
+    ) -> Result<iea_proto::common::v1::ProbeResult, AgentError> {
+        use crate::connection::Target;
+        let req = iea_proto::common::v1::ProbeRequest {
+            network: Some(network),
+        };
+        let (name, result) = match target {
+            Target::AuthServer => (self.auth.name, self.auth_client().probe(req).await),
+            Target::UpdateServer => (self.update.name, self.update_client().probe(req).await),
+            Target::NetEntreprises => (
+                self.credentials.name,
+                self.credential_client().probe(req).await,
+            ),
+        };
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(name, s))
+    }
+
     /// Checks the three agents at once.
     pub async fn health(&self) -> Vec<Health> {
         let (a, u, c) = tokio::join!(

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
 
 use crate::agents::{AgentError, Agents};
-use crate::network::{Network, Target};
+use crate::connection::Target;
+use crate::network::Network;
 use crate::status::{Indicator, Snapshot, StatusHub};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -22,8 +22,9 @@ use rusqlite::{OptionalExtension, params};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::agents::{AgentError, Agents};
+use crate::connection::Target;
 use crate::crypto::Sealed;
-use crate::network::{Network, Target};
+use crate::network::Network;
 use crate::sessions::{self, Principal};
 use crate::store::{self, Role, Store};
 use crate::vault::{Vault, credential_aad as aad};

@@ -30,10 +30,12 @@ use serde::{Deserialize, Serialize};
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
+pub mod access;
 pub mod agents;
 mod api;
 pub mod assistance;
 pub mod authenticator;
+pub mod connection;
 pub mod credentials;
 pub mod crypto;
 pub mod network;
@@ -136,6 +138,9 @@ impl Core {
 
 /// What every API service shares.
 pub struct Core {
+    pub(crate) store: store::Store,
+    pub(crate) vault: vault::Vault,
+    pub(crate) network: Arc<network::Network>,
     pub(crate) hub: Arc<status::StatusHub>,
     pub(crate) authenticator: authenticator::Authenticator,
     pub(crate) assistance: assistance::Assistance,
@@ -201,13 +206,14 @@ impl App {
         );
         let admin_password_file = sessions.bootstrap(&settings.data_dir).await?;
         let agents = agents::Agents::new(&settings.agents, &settings.tls)?;
-        let network = Arc::new(network::Network::load(settings.network.clone())?);
         let key_file = settings
             .secrets_key_file
             .clone()
             .unwrap_or_else(|| settings.data_dir.join(crypto::KEY_FILE));
         let vault =
             vault::Vault::new(store.clone(), crypto::Keyring::load_or_create(&key_file)?).await?;
+        let saved = connection::load(&store, &vault).await?;
+        let network = Arc::new(network::Network::load(settings.network.clone(), saved)?);
         let credentials = credentials::Credentials::new(
             store.clone(),
             vault.clone(),
@@ -262,6 +268,9 @@ impl App {
             daily_password_key: daily_secret,
         };
         let core = Arc::new(Core {
+            store: store.clone(),
+            vault: vault.clone(),
+            network: network.clone(),
             hub,
             authenticator,
             assistance,
@@ -278,7 +287,7 @@ impl App {
             .add_service(SessionsServer::new(api::SessionsApi(core.clone())))
             .add_service(UsersServer::new(api::UsersApi(core.clone())))
             .add_service(CredentialsServer::new(api::CredentialsApi(core.clone())))
-            .add_service(ConnectionServer::new(api::ConnectionApi))
+            .add_service(ConnectionServer::new(api::ConnectionApi(core.clone())))
             .add_service(UpdatesServer::new(api::UpdatesApi))
             .add_service(SupportServer::new(api::SupportApi));
         let names = [

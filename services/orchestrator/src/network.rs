@@ -1,22 +1,19 @@
-//! The connection settings the orchestrator passes to an agent with each call.
+//! The connection settings in force, as the agents receive them with each call.
 //!
-//! Until "Paramètres de connexion" can be edited and saved, they come from the
-//! orchestrator's settings file (`[network]`), whose defaults are the official addresses
-//! in *Sécurisé* mode.
+//! Saved settings live in the database (`settings` key `connection`; the proxy password
+//! sealed in the vault as `proxy_password`); until the first save, the defaults of the
+//! orchestrator's settings file (`[network]`) apply: the official addresses in
+//! *Sécurisé* mode.
 
 use std::path::PathBuf;
+use std::sync::RwLock;
 
 use anyhow::Context;
 use iea_proto::common::v1 as pb;
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    Normal,
-    Extended,
-    Secure,
-}
+use crate::connection::{Candidate, ConnectionSettings, ConnectionType, Mode, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,6 +22,8 @@ pub enum Kind {
     System,
 }
 
+/// `[network]` of the orchestrator's settings: the defaults, and what a person does not
+/// edit (trusted CAs, service code, timeouts, fallback port).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NetworkDefaults {
@@ -39,6 +38,9 @@ pub struct NetworkDefaults {
     pub extra_ca_file: Option<PathBuf>,
     /// Bound on each request to an outside server, in milliseconds; 0: the mode's own.
     pub request_timeout_ms: u32,
+    /// The port the repair assistant tries when the default one is filtered (the seeds
+    /// say 80).
+    pub fallback_port: u16,
 }
 
 impl Default for NetworkDefaults {
@@ -52,65 +54,110 @@ impl Default for NetworkDefaults {
             net_entreprises_service: 25,
             extra_ca_file: None,
             request_timeout_ms: 0,
+            fallback_port: 80,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub enum Target {
-    AuthServer,
-    UpdateServer,
-    NetEntreprises,
+impl NetworkDefaults {
+    /// The settings a new installation starts with: the official ones.
+    pub fn official(&self) -> ConnectionSettings {
+        ConnectionSettings {
+            connection_type: match self.connection_type {
+                Kind::Direct => ConnectionType::Direct,
+                Kind::System => ConnectionType::System,
+            },
+            mode: self.mode,
+            auth_server: self.auth_server.clone(),
+            update_server: self.update_server.clone(),
+            net_entreprises: self.net_entreprises.clone(),
+        }
+    }
 }
 
-/// Settings ready to pass: the CA bundle is read once, at start.
-#[derive(Debug, Clone)]
 pub struct Network {
     defaults: NetworkDefaults,
     extra_ca_pem: String,
+    current: RwLock<Candidate>,
 }
 
 impl Network {
-    pub fn load(defaults: NetworkDefaults) -> anyhow::Result<Self> {
+    /// `saved`: what the database holds, if anything was ever saved.
+    pub fn load(defaults: NetworkDefaults, saved: Option<Candidate>) -> anyhow::Result<Self> {
         let extra_ca_pem = match &defaults.extra_ca_file {
             Some(p) => {
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
             }
             None => String::new(),
         };
+        let current = saved.unwrap_or_else(|| Candidate {
+            settings: defaults.official(),
+            proxy_password: None,
+        });
         Ok(Self {
             defaults,
             extra_ca_pem,
+            current: RwLock::new(current),
         })
+    }
+
+    pub fn defaults(&self) -> &NetworkDefaults {
+        &self.defaults
     }
 
     pub fn net_entreprises_service(&self) -> u32 {
         self.defaults.net_entreprises_service
     }
 
+    pub fn current(&self) -> Candidate {
+        self.current.read().expect("network lock").clone()
+    }
+
+    pub fn replace(&self, c: Candidate) {
+        *self.current.write().expect("network lock") = c;
+    }
+
+    /// The settings in force, for `target`.
     pub fn for_target(&self, target: Target) -> pb::NetworkSettings {
-        let d = &self.defaults;
-        let address = match target {
-            Target::AuthServer => &d.auth_server,
-            Target::UpdateServer => &d.update_server,
-            Target::NetEntreprises => &d.net_entreprises,
+        self.to_proto(&self.current(), target)
+    }
+
+    /// `candidate`'s settings for `target`, as an agent receives them.
+    pub fn to_proto(&self, candidate: &Candidate, target: Target) -> pb::NetworkSettings {
+        let s = &candidate.settings;
+        let (connection_type, proxy) = match &s.connection_type {
+            ConnectionType::Direct => (pb::ConnectionType::Direct, None),
+            ConnectionType::System => (pb::ConnectionType::System, None),
+            ConnectionType::Proxy {
+                host,
+                port,
+                username,
+            } => (
+                pb::ConnectionType::Proxy,
+                Some(pb::ProxySettings {
+                    host: host.clone(),
+                    port: u32::from(*port),
+                    username: username.clone().unwrap_or_default(),
+                    password: candidate
+                        .proxy_password
+                        .as_ref()
+                        .map(|p| p.expose_secret().to_owned())
+                        .unwrap_or_default(),
+                }),
+            ),
         };
         pb::NetworkSettings {
-            connection_type: match d.connection_type {
-                Kind::Direct => pb::ConnectionType::Direct,
-                Kind::System => pb::ConnectionType::System,
-            }
-            .into(),
-            mode: match d.mode {
+            connection_type: connection_type.into(),
+            mode: match s.mode {
                 Mode::Normal => pb::ConnectionMode::Normal,
                 Mode::Extended => pb::ConnectionMode::Extended,
                 Mode::Secure => pb::ConnectionMode::Secure,
             }
             .into(),
-            proxy: None,
-            address: address.clone(),
+            proxy,
+            address: s.address(target).to_owned(),
             extra_ca_pem: self.extra_ca_pem.clone(),
-            request_timeout_ms: d.request_timeout_ms,
+            request_timeout_ms: self.defaults.request_timeout_ms,
         }
     }
 }

@@ -58,6 +58,37 @@ impl Vault {
         ring.open(sealed, aad)
     }
 
+    /// The secret `name`, if stored.
+    pub async fn get(&self, name: &'static str) -> anyhow::Result<Option<SecretString>> {
+        let found = self.sealed(name).await?;
+        found.map(|s| self.open(&s, &secret_aad(name))).transpose()
+    }
+
+    async fn sealed(&self, name: &'static str) -> anyhow::Result<Option<Sealed>> {
+        self.store
+            .call(move |conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT key_id, nonce, ciphertext FROM secrets WHERE name = ?1",
+                        params![name],
+                        |r| {
+                            Ok(Sealed {
+                                key_id: r.get(0)?,
+                                nonce: r.get(1)?,
+                                ciphertext: r.get(2)?,
+                            })
+                        },
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
+    /// Seals `value` as secret `name`, for [`put_sealed`] inside a caller's transaction.
+    pub fn seal_secret(&self, name: &str, value: &SecretString) -> anyhow::Result<Sealed> {
+        self.seal(value.expose_secret(), &secret_aad(name))
+    }
+
     /// The secret `name`, created with `make` the first time it is asked for.
     pub async fn get_or_create(
         &self,
@@ -174,4 +205,21 @@ impl Vault {
         tracing::info!(resealed = n, "stored secrets re-sealed");
         Ok(n)
     }
+}
+
+/// Stores (or, with `None`, removes) a sealed secret inside the caller's transaction.
+pub fn put_sealed(
+    conn: &rusqlite::Connection,
+    name: &str,
+    sealed: Option<&Sealed>,
+) -> rusqlite::Result<()> {
+    match sealed {
+        Some(s) => conn.execute(
+            "INSERT INTO secrets (name, key_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(name) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+            params![name, s.key_id, s.nonce, s.ciphertext],
+        )?,
+        None => conn.execute("DELETE FROM secrets WHERE name = ?1", params![name])?,
+    };
+    Ok(())
 }

@@ -10,16 +10,18 @@ use tonic::Request;
 use crate::Core;
 use crate::sessions::{Principal, SessionError};
 
+mod connection;
 mod credentials;
 mod sessions;
 mod status;
 mod unimplemented;
 mod users;
 
+pub use connection::ConnectionApi;
 pub use credentials::CredentialsApi;
 pub use sessions::SessionsApi;
 pub use status::StatusApi;
-pub use unimplemented::{ConnectionApi, SupportApi, UpdatesApi};
+pub use unimplemented::{SupportApi, UpdatesApi};
 pub use users::UsersApi;
 
 /// The bearer token of a request, from `authorization: Bearer <token>`.

@@ -13,42 +13,6 @@ fn not_yet<T>(feature: &str) -> Result<Response<T>, Status> {
     Err(ApiError::unimplemented(feature).into())
 }
 
-pub struct ConnectionApi;
-
-#[tonic::async_trait]
-impl connection_server::Connection for ConnectionApi {
-    async fn get_connection_settings(
-        &self,
-        _: Request<GetConnectionSettingsRequest>,
-    ) -> Result<Response<ConnectionSettings>, Status> {
-        not_yet("paramètres de connexion")
-    }
-    async fn update_connection_settings(
-        &self,
-        _: Request<ConnectionSettings>,
-    ) -> Result<Response<ConnectionSettings>, Status> {
-        not_yet("paramètres de connexion")
-    }
-    async fn test_server_access(
-        &self,
-        _: Request<TestServerAccessRequest>,
-    ) -> Result<Response<TestServerAccessResponse>, Status> {
-        not_yet("tester l'accès aux serveurs")
-    }
-    async fn propose_repairs(
-        &self,
-        _: Request<ProposeRepairsRequest>,
-    ) -> Result<Response<ProposeRepairsResponse>, Status> {
-        not_yet("assistant de réparation de la connexion")
-    }
-    async fn apply_repair(
-        &self,
-        _: Request<ApplyRepairRequest>,
-    ) -> Result<Response<ApplyRepairResponse>, Status> {
-        not_yet("assistant de réparation de la connexion")
-    }
-}
-
 pub struct UpdatesApi;
 
 #[tonic::async_trait]
