@@ -382,9 +382,7 @@ fn file_stream(
             }
             let n = chunk.min(st.left) as usize;
             let mut buf = vec![0u8; n];
-            let Some(f) = st.file.as_mut() else {
-                return None;
-            };
+            let f = st.file.as_mut()?;
             if let Err(e) = f.read_exact(&mut buf).await {
                 return Some((Err(e), st));
             }

@@ -303,11 +303,10 @@ fn progress(done: u64, total: u64, start: u64, started: Instant) -> Progress {
     } else {
         0
     };
-    let remaining = if rate > 0 {
-        u32::try_from(total.saturating_sub(done) / rate).unwrap_or(u32::MAX)
-    } else {
-        0
-    };
+    let remaining = total
+        .saturating_sub(done)
+        .checked_div(rate)
+        .map_or(0, |s| u32::try_from(s).unwrap_or(u32::MAX));
     Progress {
         done,
         total,
