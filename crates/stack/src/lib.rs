@@ -55,6 +55,10 @@ impl StackOptions {
 pub struct MockAddresses {
     /// `https://127.0.0.1:PORT`
     pub https: String,
+    /// `https://127.0.0.1:PORT`: the same service on the fallback port, where the mock
+    /// has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
     /// `http://127.0.0.1:PORT`
     pub http: String,
     /// Base URL of the control API, e.g. `http://127.0.0.1:PORT/__admin`.
@@ -91,7 +95,8 @@ impl StackFile {
     /// written inside a container for a directory mounted from the host).
     pub fn read(data_dir: &Path) -> anyhow::Result<Self> {
         let path = Self::path(data_dir);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let mut file: Self =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         for p in [&mut file.ca, &mut file.mocks_ca, &mut file.data_dir] {
@@ -113,6 +118,9 @@ pub struct RunningStack {
     agent_tasks: BTreeMap<String, (Shutdown, JoinHandle<anyhow::Result<()>>)>,
     certs: PathBuf,
     mock_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// The installation's licence key and daily-password key, for tests that prove
+    /// they appear nowhere.
+    installation_secrets: (secrecy::SecretString, secrecy::SecretString),
 }
 
 fn loopback() -> SocketAddr {
@@ -129,6 +137,7 @@ where
 fn mock_addresses(https: SocketAddr, http: SocketAddr, admin: SocketAddr) -> MockAddresses {
     MockAddresses {
         https: format!("https://{https}"),
+        fallback: None,
         http: format!("http://{http}"),
         admin: format!("http://{admin}/__admin"),
     }
@@ -156,6 +165,7 @@ impl RunningStack {
         let admin_token = random_token();
         let listen = MockListen {
             https_listen: loopback(),
+            fallback_listen: loopback(),
             http_listen: loopback(),
             admin_listen: loopback(),
             tls: pki::mock_files(&certs),
@@ -176,9 +186,13 @@ impl RunningStack {
             }
         }
         let auth_store = auth.store().clone();
+        let auth_fallback_port = auth.fallback_addr().port();
         mocks.insert(
             "impact-emploi-auth".to_owned(),
-            mock_addresses(auth.https_addr(), auth.http_addr(), auth.admin_addr()),
+            MockAddresses {
+                fallback: Some(format!("https://{}", auth.fallback_addr())),
+                ..mock_addresses(auth.https_addr(), auth.http_addr(), auth.admin_addr())
+            },
         );
         mock_tasks.push(spawn(auth.run_until(mocks_stop.clone())));
 
@@ -237,6 +251,7 @@ impl RunningStack {
                     iea_mock_net_entreprises::AUTH_PATH
                 ),
                 extra_ca_file: Some(pki::mock_files(&certs).ca),
+                fallback_port: auth_fallback_port,
                 ..Default::default()
             },
             ..Default::default()
@@ -257,6 +272,7 @@ impl RunningStack {
             secret: Some(reg.daily_password_key.expose_secret().as_bytes().to_vec()),
         });
         let installation_id = reg.installation_id.clone();
+        let installation_secrets = (reg.licence_key.clone(), reg.daily_password_key.clone());
         let orchestrator_addr = orchestrator.local_addr();
         let orchestrator_task = spawn(orchestrator.run_until(orchestrator_stop.clone()));
 
@@ -285,6 +301,7 @@ impl RunningStack {
             orchestrator_task,
             agent_tasks,
             certs,
+            installation_secrets,
             mock_tasks,
         })
     }
@@ -357,6 +374,11 @@ async fn start_agent(
 }
 
 impl RunningStack {
+    /// The installation's licence key and daily-password key (never in `stack.json`).
+    pub fn installation_secrets(&self) -> &(secrecy::SecretString, secrecy::SecretString) {
+        &self.installation_secrets
+    }
+
     /// Stops one agent, as if its process died (tests of the orchestrator's resilience).
     pub async fn stop_agent(&mut self, name: &str) -> anyhow::Result<()> {
         let (stop, task) = self

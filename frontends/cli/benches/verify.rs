@@ -23,7 +23,10 @@ const ACCOUNT_PASSWORD: &str = "Mot-de-passe-banc";
 #[tokio::main]
 async fn main() {
     iea_runtime::install_crypto_provider();
-    let n: usize = std::env::var("ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let n: usize = std::env::var("ACCOUNTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let stack = common::Stack::start();
     let token = stack.login_admin().await;
     let channel = stack.channel().await;
@@ -75,7 +78,10 @@ async fn main() {
             }
         })
         .await;
-    println!("setup: {n} accounts with credentials in {:.1} s", setup.elapsed().as_secs_f64());
+    println!(
+        "setup: {n} accounts with credentials in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
     let (rss_before, _) = stack.memory_kib();
 
     // Through the orchestrator.
@@ -90,7 +96,9 @@ async fn main() {
     while let Some(r) = stream.next().await {
         let r = r.unwrap();
         total += 1;
-        if r.result.is_some_and(|x| x.outcome == VerifyOutcome::Valid as i32) {
+        if r.result
+            .is_some_and(|x| x.outcome == VerifyOutcome::Valid as i32)
+        {
             valid += 1;
         }
     }
@@ -100,7 +108,10 @@ async fn main() {
     let orchestrated_rate = total as f64 / through.as_secs_f64();
 
     // Directly against the mock, same concurrency, same HTTP client library.
-    let address = format!("{}{}", stack.file.mocks["net-entreprises"].https, "/authentifier/1.0/");
+    let address = format!(
+        "{}{}",
+        stack.file.mocks["net-entreprises"].https, "/authentifier/1.0/"
+    );
     let mut settings = NetworkSettings::direct(ConnectionMode::Secure, &address).unwrap();
     settings.extra_ca_pem = Some(std::fs::read_to_string(&stack.file.mocks_ca).unwrap());
     let client = HttpClient::new(&settings, "iea-connect-bench").unwrap();
@@ -139,7 +150,10 @@ async fn main() {
         "directly against the mock: {ok} authentications in {:.2} s = {direct_rate:.0}/s",
         direct.as_secs_f64()
     );
-    println!("ratio: {:.0} % (target ≥ 80 %)", 100.0 * orchestrated_rate / direct_rate);
+    println!(
+        "ratio: {:.0} % (target ≥ 80 %)",
+        100.0 * orchestrated_rate / direct_rate
+    );
     println!("stack process memory: {rss_before} KiB before verifying, peak {peak} KiB");
     stack.stop();
 }

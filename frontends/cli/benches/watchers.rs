@@ -14,7 +14,10 @@ use tokio::sync::mpsc;
 
 #[tokio::main]
 async fn main() {
-    let watchers: usize = std::env::var("WATCHERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let watchers: usize = std::env::var("WATCHERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let stack = common::Stack::start();
     let token = stack.login_admin().await;
     // Several connections, as many front-ends would open.
@@ -76,7 +79,10 @@ async fn main() {
     let per_watcher = (rss_after.saturating_sub(rss_before)) as f64 / watchers as f64;
     println!("watchers: {watchers}");
     println!("received the transition: {received}/{watchers}");
-    println!("time until the last one: {:.1} ms", last.as_secs_f64() * 1000.0);
+    println!(
+        "time until the last one: {:.1} ms",
+        last.as_secs_f64() * 1000.0
+    );
     println!(
         "stack process memory: {rss_before} KiB before, {rss_after} KiB with the watchers: {per_watcher:.1} KiB per watcher"
     );

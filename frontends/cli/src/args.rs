@@ -45,12 +45,79 @@ pub enum Command {
     /// Mode assistance (scarabée rouge).
     #[command(subcommand)]
     Assistance(AssistanceCommand),
+    /// Paramètres de connexion, test d'accès aux serveurs, réparations.
+    #[command(subcommand)]
+    Connection(ConnectionCommand),
+    /// Demande de support technique.
+    #[command(subcommand)]
+    Support(SupportCommand),
     /// Comptes utilisateurs et mode d'installation.
     #[command(subcommand)]
     Users(UsersCommand),
     /// Identifiants Net-entreprises de chaque compte.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+}
+
+/// Changes to the connection settings, as typed (absent: unchanged).
+#[derive(Debug, Args, Default)]
+pub struct ConnectionChanges {
+    /// Type de connexion.
+    #[arg(long = "type", value_parser = ["proxy", "direct", "system"])]
+    pub connection_type: Option<String>,
+    /// Serveur proxy : http://[identifiant@]hôte:port
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// Lit le mot de passe du proxy sur l'entrée standard.
+    #[arg(long)]
+    pub proxy_password_stdin: bool,
+    /// Mode de connexion.
+    #[arg(long, value_parser = ["normal", "extended", "secure"])]
+    pub mode: Option<String>,
+    /// Adresse du serveur d'authentification.
+    #[arg(long)]
+    pub auth_server: Option<String>,
+    /// Adresse du serveur de mise à jour.
+    #[arg(long)]
+    pub update_server: Option<String>,
+    /// Adresse d'authentification Net-entreprises.
+    #[arg(long)]
+    pub net_entreprises: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCommand {
+    /// Affiche les paramètres enregistrés (jamais le mot de passe du proxy).
+    Show,
+    /// Modifie et enregistre les paramètres (administrateur).
+    Set(ConnectionChanges),
+    /// Teste l'accès aux trois serveurs, avec les paramètres enregistrés ou modifiés par
+    /// les options (sans les enregistrer).
+    Test(ConnectionChanges),
+    /// Diagnostique et propose les réparations connues, chacune testée avant d'être
+    /// proposée ; --apply applique la première (ou celle nommée par --id).
+    Repair {
+        #[arg(long)]
+        apply: bool,
+        #[arg(long, requires = "apply")]
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SupportCommand {
+    /// Prépare le message pour le support (fichier .eml prêt à envoyer).
+    Request {
+        /// Fichier à écrire (par défaut : demande-support-<installation>.eml).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Votre adresse électronique, comme expéditeur.
+        #[arg(long)]
+        from: Option<String>,
+        /// Quelques mots pour décrire le problème.
+        #[arg(long)]
+        description: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

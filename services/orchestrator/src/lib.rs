@@ -42,6 +42,7 @@ pub mod network;
 pub mod sessions;
 pub mod status;
 pub mod store;
+pub mod support;
 pub mod users;
 pub mod vault;
 
@@ -289,7 +290,7 @@ impl App {
             .add_service(CredentialsServer::new(api::CredentialsApi(core.clone())))
             .add_service(ConnectionServer::new(api::ConnectionApi(core.clone())))
             .add_service(UpdatesServer::new(api::UpdatesApi))
-            .add_service(SupportServer::new(api::SupportApi));
+            .add_service(SupportServer::new(api::SupportApi(core.clone())));
         let names = [
             <StatusServer<api::StatusApi> as NamedService>::NAME,
             <SessionsServer<api::SessionsApi> as NamedService>::NAME,

@@ -75,8 +75,13 @@ impl Snapshot {
     }
 }
 
+/// Changes kept for the support request's "recent errors".
+pub const HISTORY: usize = 20;
+
 pub struct StatusHub {
     store: Store,
+    /// The last [`HISTORY`] changes, oldest first.
+    recent: std::sync::Mutex<std::collections::VecDeque<Snapshot>>,
     current: RwLock<Snapshot>,
     tx: broadcast::Sender<Snapshot>,
     /// Serialises changes so that persistence and broadcast happen in one order.
@@ -94,10 +99,21 @@ impl StatusHub {
         let (tx, _) = broadcast::channel(WATCH_BUFFER);
         Ok(Self {
             store,
+            recent: Default::default(),
             current: RwLock::new(saved),
             tx,
             order: Mutex::new(()),
         })
+    }
+
+    /// The last changes since this start, oldest first.
+    pub fn recent(&self) -> Vec<Snapshot> {
+        self.recent
+            .lock()
+            .expect("history lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     pub fn current(&self) -> Snapshot {
@@ -137,6 +153,13 @@ impl StatusHub {
             reason_code = %next.reason_code,
             "status changed"
         );
+        {
+            let mut recent = self.recent.lock().expect("history lock");
+            if recent.len() == HISTORY {
+                recent.pop_front();
+            }
+            recent.push_back(next.clone());
+        }
         let mut w = self.current.write().expect("status lock");
         *w = next.clone();
         let _ = self.tx.send(next.clone());

@@ -40,7 +40,9 @@ impl Stack {
     }
 
     pub async fn channel(&self) -> Channel {
-        let tls = iea_runtime::tls::front_end_config(&self.file.ca, &self.file.orchestrator_server_name).unwrap();
+        let tls =
+            iea_runtime::tls::front_end_config(&self.file.ca, &self.file.orchestrator_server_name)
+                .unwrap();
         Endpoint::from_shared(format!("https://{}", self.file.orchestrator))
             .unwrap()
             .tls_config(tls)
@@ -70,7 +72,9 @@ impl Stack {
     }
 
     pub fn stop(mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }

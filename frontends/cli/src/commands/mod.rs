@@ -1,11 +1,13 @@
 //! One module per command family.
 
 mod certs;
+mod connection;
 mod credentials;
 mod secrets;
 mod session;
 mod stack;
 mod status;
+mod support;
 mod users;
 
 use crate::args::{Cli, Command};
@@ -32,6 +34,8 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Whoami => session::whoami(&ctx).await,
         Command::Auth(c) => status::auth(&ctx, c).await,
         Command::Assistance(c) => status::assistance(&ctx, c).await,
+        Command::Connection(c) => connection::run(&ctx, c).await,
+        Command::Support(c) => support::run(&ctx, c).await,
         Command::Users(c) => users::run(&ctx, c).await,
         Command::Credentials(c) => credentials::run(&ctx, c).await,
     }

@@ -14,6 +14,7 @@ mod connection;
 mod credentials;
 mod sessions;
 mod status;
+mod support;
 mod unimplemented;
 mod users;
 
@@ -21,7 +22,8 @@ pub use connection::ConnectionApi;
 pub use credentials::CredentialsApi;
 pub use sessions::SessionsApi;
 pub use status::StatusApi;
-pub use unimplemented::{SupportApi, UpdatesApi};
+pub use support::SupportApi;
+pub use unimplemented::UpdatesApi;
 pub use users::UsersApi;
 
 /// The bearer token of a request, from `authorization: Bearer <token>`.

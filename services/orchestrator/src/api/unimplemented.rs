@@ -49,15 +49,3 @@ impl updates_server::Updates for UpdatesApi {
         not_yet("scripts de maintenance")
     }
 }
-
-pub struct SupportApi;
-
-#[tonic::async_trait]
-impl support_server::Support for SupportApi {
-    async fn prepare_support_request(
-        &self,
-        _: Request<PrepareSupportRequestRequest>,
-    ) -> Result<Response<SupportRequest>, Status> {
-        not_yet("demande de support technique")
-    }
-}
