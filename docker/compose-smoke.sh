@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Smoke test of the composed stack, from a clean state:
+#   1. the image (docker/build-images.sh: nothing pulled; incremental when run again);
+#   2. `compose up -d`, every service healthy within 60 s (IEA_SMOKE_DEADLINE);
+#   3. `iea status --json` on the host reports "indicator": "connected" and the three
+#      agents healthy;
+#   4. `compose down -v`, always (IEA_SMOKE_KEEP=1 keeps the stack up instead).
+# Exits non-zero with a message saying which step failed.
+#
+# It uses its own compose project (iea-smoke) and data directory (target/compose-smoke),
+# so a stack started by hand from docker/data is left alone, but it needs the same host
+# ports: stop such a stack first (or move its ports, see docker/README.md).
+#
+# Environment: IEA_SMOKE_NO_BUILD=1 (use the image as it is), IEA_SMOKE_DEADLINE (seconds,
+# default 60), IEA_SMOKE_KEEP=1, plus docker-compose.yml's own variables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+PROJECT=${IEA_SMOKE_PROJECT:-iea-smoke}
+DATA=${IEA_SMOKE_DATA:-$ROOT/target/compose-smoke}
+DEADLINE=${IEA_SMOKE_DEADLINE:-60}
+IEA=$ROOT/target/release/iea
+SERVICES=(impact-emploi-auth impact-emploi-updates net-entreprises auth-client update-client
+    credential-verifier orchestrator)
+
+export IEA_COMPOSE_DATA=$DATA
+export IEA_IMAGE=${IEA_IMAGE:-iea-connect:local}
+if [ "$(id -u)" != 0 ]; then
+    # Files the containers write into the data directory stay readable by this user.
+    export IEA_UID=${IEA_UID:-$(id -u)} IEA_GID=${IEA_GID:-$(id -g)}
+fi
+
+say() { printf '== smoke: %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
+
+if docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null; then
+    COMPOSE=(docker-compose)
+else
+    echo "compose-smoke: FAILED: neither 'docker compose' nor 'docker-compose' is installed" >&2
+    exit 1
+fi
+compose() { "${COMPOSE[@]}" -p "$PROJECT" -f "$ROOT/docker-compose.yml" "$@"; }
+
+teardown() {
+    compose down -v --remove-orphans >/dev/null 2>&1 || true
+}
+
+fail() {
+    echo "compose-smoke: FAILED: $*" >&2
+    echo "--- compose ps" >&2
+    compose ps >&2 || true
+    echo "--- last log lines" >&2
+    compose logs --no-color --tail=30 >&2 || true
+    exit 1
+}
+
+on_exit() {
+    local rc=$?
+    if [ "${IEA_SMOKE_KEEP:-}" = 1 ]; then
+        say "kept up (IEA_SMOKE_KEEP=1): IEA_DATA_DIR=$DATA $IEA status; stop with: ${COMPOSE[*]} -p $PROJECT down -v"
+    else
+        say "tearing down (${COMPOSE[*]} -p $PROJECT down -v)"
+        teardown
+    fi
+    exit "$rc"
+}
+
+docker info >/dev/null 2>&1 || fail "the Docker Engine does not answer"
+
+T0=$(now)
+if [ "${IEA_SMOKE_NO_BUILD:-}" != 1 ]; then
+    say "image: docker/build-images.sh"
+    docker/build-images.sh || fail "building the image (docker/build-images.sh)"
+fi
+docker image inspect "$IEA_IMAGE" >/dev/null 2>&1 ||
+    fail "image $IEA_IMAGE is missing: run docker/build-images.sh"
+[ -x "$IEA" ] || fail "$IEA is missing: cargo build --release -p iea-cli"
+BUILD_SECS=$(since "$T0")
+
+say "clean state: down -v, empty $DATA"
+teardown
+rm -rf "$DATA"
+mkdir -p "$DATA"
+trap on_exit EXIT
+
+say "${COMPOSE[*]} -p $PROJECT up -d"
+T_UP=$(now)
+compose up -d >"$DATA/.up.log" 2>&1 || {
+    cat "$DATA/.up.log" >&2
+    fail "compose up -d (a port already taken on the host? another stack running?)"
+}
+
+# Every service healthy, and the init step exited 0, before the deadline.
+health_of() {
+    local id
+    id=$(compose ps -q "$1" 2>/dev/null || true)
+    [ -n "$id" ] || {
+        echo missing
+        return
+    }
+    docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id" 2>/dev/null ||
+        echo missing
+}
+while :; do
+    pending=()
+    for s in "${SERVICES[@]}"; do
+        h=$(health_of "$s")
+        [ "$h" = healthy ] || pending+=("$s:$h")
+    done
+    [ ${#pending[@]} -eq 0 ] && break
+    elapsed=$(since "$T_UP")
+    if awk -v e="$elapsed" -v d="$DEADLINE" 'BEGIN {exit !(e > d)}'; then
+        fail "not healthy within ${DEADLINE} s: ${pending[*]}"
+    fi
+    sleep 1
+done
+HEALTHY_SECS=$(since "$T_UP")
+init_id=$(compose ps -q init)
+init_rc=$(docker inspect -f '{{.State.ExitCode}}' "$init_id" 2>/dev/null || echo "?")
+[ "$init_rc" = 0 ] || fail "the init step exited $init_rc"
+say "every service healthy ${HEALTHY_SECS} s after up"
+
+# The CLI on the host, through stack.json: connected, three healthy agents. The first
+# authentication runs as the orchestrator starts; give it a few seconds.
+[ -f "$DATA/stack.json" ] || fail "$DATA/stack.json was not written by the init step"
+T_STATUS=$(now)
+status=""
+verdict=""
+while :; do
+    status=$(IEA_DATA_DIR=$DATA "$IEA" status --json 2>&1) || true
+    verdict=$(printf '%s' "$status" | python3 -c '
+import json, sys
+try:
+    s = json.load(sys.stdin)
+except ValueError:
+    print("not JSON"); sys.exit()
+if "error" in s:
+    print("error " + s["error"].get("code", "?")); sys.exit()
+agents = {a["name"]: a["healthy"] for a in s.get("agents", [])}
+want = {"auth-client", "update-client", "credential-verifier"}
+if s.get("indicator") != "connected":
+    print("indicator " + str(s.get("indicator")))
+elif set(agents) != want or not all(agents.values()):
+    print("agents " + json.dumps(agents))
+else:
+    print("ok")
+')
+    [ "$verdict" = ok ] && break
+    if awk -v e="$(since "$T_STATUS")" 'BEGIN {exit !(e > 30)}'; then
+        echo "$status" >&2
+        fail "iea status: $verdict (expected connected and three healthy agents)"
+    fi
+    sleep 1
+done
+STATUS_SECS=$(since "$T_STATUS")
+printf '%s\n' "$status"
+say "iea status: connected, three agents healthy (${STATUS_SECS} s after healthy)"
+say "PASSED: image ${BUILD_SECS} s, healthy ${HEALTHY_SECS} s after up, total $(since "$T0") s"
