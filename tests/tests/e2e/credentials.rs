@@ -32,7 +32,7 @@ pub fn siret(prefix13: &str) -> String {
                 }
             })
             .sum();
-        if sum % 10 == 0 {
+        if sum.is_multiple_of(10) {
             return s;
         }
     }
