@@ -174,11 +174,23 @@ impl RunningStack {
         let mut mocks = BTreeMap::new();
         let mut mock_tasks = Vec::new();
 
-        let auth = iea_mock_auth::App::build(iea_mock_auth::Settings {
-            listen: listen.clone(),
-            fixtures: None,
+        // Mocks listen where they did last time when they can, so that saved connection
+        // settings still point at them after a restart.
+        let mut ports = Ports::load(&data_dir);
+        let auth = build_reusing(&ports, "impact-emploi-auth", &listen, |listen| {
+            iea_mock_auth::App::build(iea_mock_auth::Settings {
+                listen,
+                fixtures: None,
+            })
         })
         .await?;
+        ports.record(
+            "impact-emploi-auth",
+            auth.https_addr(),
+            Some(auth.fallback_addr()),
+            auth.http_addr(),
+            auth.admin_addr(),
+        );
         if options.demo {
             let demo: iea_mock_auth::store::Fixtures = serde_json::from_str(AUTH_DEMO_FIXTURES)?;
             for i in demo.installations {
@@ -196,11 +208,20 @@ impl RunningStack {
         );
         mock_tasks.push(spawn(auth.run_until(mocks_stop.clone())));
 
-        let updates = iea_mock_updates::App::build(iea_mock_updates::Settings {
-            listen: listen.clone(),
-            ..Default::default()
+        let updates = build_reusing(&ports, "impact-emploi-updates", &listen, |listen| {
+            iea_mock_updates::App::build(iea_mock_updates::Settings {
+                listen,
+                ..Default::default()
+            })
         })
         .await?;
+        ports.record(
+            "impact-emploi-updates",
+            updates.https_addr(),
+            None,
+            updates.http_addr(),
+            updates.admin_addr(),
+        );
         mocks.insert(
             "impact-emploi-updates".to_owned(),
             mock_addresses(
@@ -211,11 +232,21 @@ impl RunningStack {
         );
         mock_tasks.push(spawn(updates.run_until(mocks_stop.clone())));
 
-        let ne = iea_mock_net_entreprises::App::build(iea_mock_net_entreprises::Settings {
-            listen,
-            ..Default::default()
+        let ne = build_reusing(&ports, "net-entreprises", &listen, |listen| {
+            iea_mock_net_entreprises::App::build(iea_mock_net_entreprises::Settings {
+                listen,
+                ..Default::default()
+            })
         })
         .await?;
+        ports.record(
+            "net-entreprises",
+            ne.https_addr(),
+            None,
+            ne.http_addr(),
+            ne.admin_addr(),
+        );
+        ports.save(&data_dir);
         mocks.insert(
             "net-entreprises".to_owned(),
             mock_addresses(ne.https_addr(), ne.http_addr(), ne.admin_addr()),
@@ -407,6 +438,89 @@ impl RunningStack {
         self.agent_tasks.insert(name.to_owned(), (stop, task));
         Ok(())
     }
+}
+
+/// The mocks' ports of the last start (`ports.json`, kept across stops).
+#[derive(Default, Serialize, Deserialize)]
+struct Ports(BTreeMap<String, BTreeMap<String, u16>>);
+
+const PORTS_FILE: &str = "ports.json";
+
+impl Ports {
+    fn load(dir: &Path) -> Self {
+        std::fs::read_to_string(dir.join(PORTS_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, dir: &Path) {
+        if let Ok(text) = serde_json::to_string_pretty(self)
+            && let Err(e) = pki::write_file(&dir.join(PORTS_FILE), text.as_bytes(), false)
+        {
+            tracing::warn!(error = %e, "ports not recorded");
+        }
+    }
+
+    /// `base` with the ports `mock` had last time, if it had any.
+    fn listen(&self, mock: &str, base: &MockListen) -> Option<MockListen> {
+        let p = self.0.get(mock)?;
+        let at = |key: &str, default: SocketAddr| {
+            p.get(key)
+                .map(|port| SocketAddr::new(default.ip(), *port))
+                .unwrap_or(default)
+        };
+        Some(MockListen {
+            https_listen: at("https", base.https_listen),
+            fallback_listen: at("fallback", base.fallback_listen),
+            http_listen: at("http", base.http_listen),
+            admin_listen: at("admin", base.admin_listen),
+            ..base.clone()
+        })
+    }
+
+    fn record(
+        &mut self,
+        mock: &str,
+        https: SocketAddr,
+        fallback: Option<SocketAddr>,
+        http: SocketAddr,
+        admin: SocketAddr,
+    ) {
+        let mut p = BTreeMap::from([
+            ("https".to_owned(), https.port()),
+            ("http".to_owned(), http.port()),
+            ("admin".to_owned(), admin.port()),
+        ]);
+        if let Some(f) = fallback {
+            p.insert("fallback".to_owned(), f.port());
+        }
+        self.0.insert(mock.to_owned(), p);
+    }
+}
+
+/// Builds a mock on its former ports, or on new ones if those are taken.
+async fn build_reusing<A, F, Fut>(
+    ports: &Ports,
+    mock: &str,
+    base: &MockListen,
+    build: F,
+) -> anyhow::Result<A>
+where
+    F: Fn(MockListen) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<A>>,
+{
+    if let Some(listen) = ports.listen(mock, base) {
+        match build(listen).await {
+            Ok(app) => return Ok(app),
+            Err(e) => tracing::warn!(
+                mock,
+                error = format!("{e:#}"),
+                "former ports unavailable, taking new ones"
+            ),
+        }
+    }
+    build(base.clone()).await
 }
 
 fn random_token() -> String {
