@@ -166,7 +166,7 @@ pub fn classify(err: &reqwest::Error, settings: &NetworkSettings) -> Diagnosis {
             ),
         )
     } else if through_proxy && (lower.contains("proxy") || lower.contains("tunnel")) {
-        let message = if lower.contains("407") || lower.contains("authentication") {
+        let message = if lower.contains("407") || lower.contains("auth") {
             "Le serveur proxy refuse l'identifiant ou le mot de passe fournis.".to_owned()
         } else {
             "Le serveur proxy ne répond pas ou refuse la connexion : vérifiez son adresse et son port.".to_owned()

@@ -51,6 +51,16 @@ pub enum Mode {
     Secure,
 }
 
+impl From<Mode> for iea_proto::common::v1::ConnectionMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Normal => Self::Normal,
+            Mode::Extended => Self::Extended,
+            Mode::Secure => Self::Secure,
+        }
+    }
+}
+
 impl Mode {
     pub fn net(self) -> ConnectionMode {
         match self {

@@ -148,12 +148,7 @@ impl Network {
         };
         pb::NetworkSettings {
             connection_type: connection_type.into(),
-            mode: match s.mode {
-                Mode::Normal => pb::ConnectionMode::Normal,
-                Mode::Extended => pb::ConnectionMode::Extended,
-                Mode::Secure => pb::ConnectionMode::Secure,
-            }
-            .into(),
+            mode: pb::ConnectionMode::from(s.mode).into(),
             proxy,
             address: s.address(target).to_owned(),
             extra_ca_pem: self.extra_ca_pem.clone(),

@@ -95,24 +95,7 @@ impl Vault {
         name: &'static str,
         make: impl FnOnce() -> String,
     ) -> anyhow::Result<SecretString> {
-        let found = self
-            .store
-            .call(move |conn| {
-                Ok(conn
-                    .query_row(
-                        "SELECT key_id, nonce, ciphertext FROM secrets WHERE name = ?1",
-                        params![name],
-                        |r| {
-                            Ok(Sealed {
-                                key_id: r.get(0)?,
-                                nonce: r.get(1)?,
-                                ciphertext: r.get(2)?,
-                            })
-                        },
-                    )
-                    .optional()?)
-            })
-            .await?;
+        let found = self.sealed(name).await?;
         if let Some(sealed) = found {
             return self.open(&sealed, &secret_aad(name));
         }

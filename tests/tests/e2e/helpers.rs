@@ -220,18 +220,7 @@ impl MockAdmin {
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
-        let text = resp.text().await.unwrap();
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+        self.send(reqwest::Method::POST, path, body).await
     }
 
     /// Any method; the answer's JSON (Null when empty).

@@ -53,12 +53,7 @@ fn to_proto(c: &Candidate) -> ConnectionSettings {
     };
     ConnectionSettings {
         connection_type: connection_type.into(),
-        mode: match s.mode {
-            Mode::Normal => pb::ConnectionMode::Normal,
-            Mode::Extended => pb::ConnectionMode::Extended,
-            Mode::Secure => pb::ConnectionMode::Secure,
-        }
-        .into(),
+        mode: pb::ConnectionMode::from(s.mode).into(),
         proxy,
         auth_server: s.auth_server.clone(),
         update_server: s.update_server.clone(),
