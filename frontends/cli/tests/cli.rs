@@ -112,3 +112,186 @@ fn certs_init_creates_the_certificates_once() {
     let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(v["created"], false);
 }
+
+/// A stack in a child process, stopped when dropped.
+struct Stack {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Stack {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = iea(dir.path())
+            .args(["stack", "up", "--demo"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_stack(dir.path(), &mut child);
+        Self { dir, child }
+    }
+
+    /// Runs `iea ARGS --json` with `stdin`; (exit code, JSON on stdout).
+    fn run(&self, args: &[&str], stdin: &str) -> (i32, serde_json::Value) {
+        use std::io::Write;
+        let mut c = iea(self.dir.path())
+            .args(args)
+            .arg("--json")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = c.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (out.status.code().unwrap_or(-1), json)
+    }
+
+    fn admin_password(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin-password")).unwrap()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        interrupt(&self.child);
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_person_sets_and_verifies_net_entreprises_credentials_from_the_command_line() {
+    let s = Stack::start();
+    let (code, v) = s.run(
+        &["login", "--user", "Administrateur", "--password-stdin"],
+        &s.admin_password(),
+    );
+    assert_eq!(code, 0, "{v}");
+    let (code, v) = s.run(&["users", "mode", "reseau"], "");
+    assert_eq!((code, &v["mode"]), (0, &serde_json::json!("reseau")), "{v}");
+    let (code, v) = s.run(
+        &["users", "add", "Dupont", "--password-stdin"],
+        "Mot-de-passe-Dupont\n",
+    );
+    assert_eq!(code, 0, "{v}");
+
+    // Standard input: the account's Impact emploi password, then the Net-entreprises one.
+    let (code, v) = s.run(
+        &[
+            "credentials",
+            "set",
+            "--user",
+            "Dupont",
+            "--siret",
+            "782 145 635 00010",
+            "--nom",
+            "DUPONT",
+            "--prenom",
+            "Marie",
+            "--password-stdin",
+        ],
+        "Mot-de-passe-Dupont\nJardin#Partage2024\n",
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["siret"], "78214563500010");
+    assert!(!v.to_string().contains("Jardin#Partage2024"));
+
+    let (code, v) = s.run(&["credentials", "verify", "--user", "Dupont"], "");
+    assert_eq!(
+        (code, &v["outcome"]),
+        (0, &serde_json::json!("valid")),
+        "{v}"
+    );
+
+    // A wrong password: the verification runs, says so, and exits 3.
+    s.run(
+        &[
+            "credentials",
+            "set",
+            "--user",
+            "Dupont",
+            "--siret",
+            "78214563500010",
+            "--nom",
+            "DUPONT",
+            "--prenom",
+            "Marie",
+            "--password-stdin",
+        ],
+        "Mot-de-passe-Dupont\nFaux\n",
+    );
+    let (code, v) = s.run(&["credentials", "verify", "--all"], "");
+    assert_eq!(code, 3, "{v}");
+    let dupont = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user"] == "Dupont")
+        .unwrap();
+    assert_eq!(dupont["outcome"], "invalid_credentials", "{v}");
+
+    let (code, v) = s.run(&["credentials", "show", "--all"], "");
+    assert_eq!(code, 0);
+    assert!(
+        !v.to_string().contains("Faux"),
+        "show never prints a password: {v}"
+    );
+
+    // Bad input: named, exit 1, the JSON error shape.
+    let (code, v) = s.run(
+        &[
+            "credentials",
+            "set",
+            "--user",
+            "Dupont",
+            "--siret",
+            "78214563500011",
+            "--nom",
+            "DUPONT",
+            "--prenom",
+            "Marie",
+            "--password-stdin",
+        ],
+        "Mot-de-passe-Dupont\nJardin#Partage2024\n",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(v["error"]["code"], "invalid_input", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("SIRET"),
+        "{v}"
+    );
+}
+
+#[test]
+fn status_follows_assistance_mode_switched_from_the_command_line() {
+    let s = Stack::start();
+    s.run(
+        &["login", "--user", "Administrateur", "--password-stdin"],
+        &s.admin_password(),
+    );
+    let (code, v) = s.run(&["assistance", "on"], "");
+    assert_eq!(code, 0, "{v}");
+    assert!(v["warning"].as_str().unwrap().contains("scripts"), "{v}");
+    let (_, v) = s.run(&["status"], "");
+    assert_eq!(v["indicator"], "assistance", "{v}");
+    let (code, v) = s.run(&["assistance", "off", "--daily-password", "FAUX000000"], "");
+    assert_eq!(
+        (code, &v["error"]["code"]),
+        (1, &serde_json::json!("wrong_daily_password")),
+        "{v}"
+    );
+    let (code, v) = s.run(&["connection", "test"], "");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["all_reachable"], true, "{v}");
+    assert!(
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["step"] == "ok" && r["latency_ms"].is_number()),
+        "{v}"
+    );
+}
