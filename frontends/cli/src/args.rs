@@ -48,6 +48,9 @@ pub enum Command {
     /// Paramètres de connexion, test d'accès aux serveurs, réparations.
     #[command(subcommand)]
     Connection(ConnectionCommand),
+    /// Mises à jour d'Impact emploi, notes de version, scripts de maintenance.
+    #[command(subcommand)]
+    Update(UpdateCommand),
     /// Demande de support technique.
     #[command(subcommand)]
     Support(SupportCommand),
@@ -101,6 +104,28 @@ pub enum ConnectionCommand {
         apply: bool,
         #[arg(long, requires = "apply")]
         id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Recherche les nouvelles versions.
+    Check,
+    /// Notes de version (« Lisez-moi ») d'une version, par défaut la plus récente.
+    Notes { version: Option<String> },
+    /// « Mettre à jour Impact Emploi maintenant » : télécharge, vérifie et installe.
+    Apply {
+        /// Version à installer (par défaut la plus récente).
+        #[arg(long)]
+        version: Option<String>,
+        /// Sans demander de confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Scripts de maintenance en attente ; `apply` les applique.
+    Scripts {
+        #[arg(value_parser = ["apply"])]
+        action: Option<String>,
     },
 }
 

@@ -37,7 +37,7 @@ pub enum AgentError {
 }
 
 impl AgentError {
-    fn from_status(agent: &'static str, status: tonic::Status) -> Self {
+    pub fn from_status(agent: &'static str, status: tonic::Status) -> Self {
         use tonic::Code;
         match status.code() {
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
@@ -167,6 +167,68 @@ impl Agents {
             .await
             .map(tonic::Response::into_inner)
             .map_err(|s| AgentError::from_status(self.credentials.name, s))
+    }
+
+    #[tracing::instrument(skip_all, fields(agent = "update-client"))]
+    pub async fn check_updates(
+        &self,
+        network: iea_proto::common::v1::NetworkSettings,
+    ) -> Result<iea_proto::agent::v1::CheckResponse, AgentError> {
+        self.update_client()
+            .check(iea_proto::agent::v1::CheckRequest {
+                network: Some(network),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(self.update.name, s))
+    }
+
+    #[tracing::instrument(skip_all, fields(agent = "update-client", %version))]
+    pub async fn release_notes(
+        &self,
+        network: iea_proto::common::v1::NetworkSettings,
+        version: String,
+    ) -> Result<iea_proto::agent::v1::ReleaseNotes, AgentError> {
+        self.update_client()
+            .get_release_notes(iea_proto::agent::v1::ReleaseNotesRequest {
+                network: Some(network),
+                version,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(self.update.name, s))
+    }
+
+    #[tracing::instrument(skip_all, fields(agent = "update-client", version = %request.version))]
+    pub async fn apply_update(
+        &self,
+        request: iea_proto::agent::v1::ApplyRequest,
+    ) -> Result<tonic::Streaming<iea_proto::agent::v1::ApplyProgress>, AgentError> {
+        self.update_client()
+            .apply(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(self.update.name, s))
+    }
+
+    pub async fn list_scripts(
+        &self,
+    ) -> Result<iea_proto::agent::v1::ListScriptsResponse, AgentError> {
+        self.update_client()
+            .list_scripts(iea_proto::agent::v1::ListScriptsRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(self.update.name, s))
+    }
+
+    pub async fn apply_scripts(
+        &self,
+    ) -> Result<iea_proto::agent::v1::ApplyScriptsResponse, AgentError> {
+        self.update_client()
+            .apply_scripts(iea_proto::agent::v1::ApplyScriptsRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(self.update.name, s))
     }
 
     /// `Probe` of the agent in charge of `target`'s address.

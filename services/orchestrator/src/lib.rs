@@ -78,6 +78,8 @@ pub struct Settings {
     pub auth: authenticator::AuthSchedule,
     /// This workstation's name, sent when authenticating; default: the host name.
     pub workstation: Option<String>,
+    /// Between two automatic update checks, in seconds; 0 disables them.
+    pub update_check_interval_secs: u64,
     /// The installation's identity, when the deployment provides it. Read on first start
     /// only: afterwards the database (secrets sealed) is authoritative.
     pub installation: InstallationSettings,
@@ -119,6 +121,7 @@ impl Default for Settings {
             auth: authenticator::AuthSchedule::default(),
             workstation: None,
             installation: InstallationSettings::default(),
+            update_check_interval_secs: 6 * 3600,
         }
     }
 }
@@ -176,6 +179,7 @@ fn workstation_name() -> String {
 pub struct App {
     server: GrpcServer,
     core: Arc<Core>,
+    update_check_interval: Duration,
     registration: Registration,
     admin_password_file: Option<PathBuf>,
 }
@@ -289,7 +293,7 @@ impl App {
             .add_service(UsersServer::new(api::UsersApi(core.clone())))
             .add_service(CredentialsServer::new(api::CredentialsApi(core.clone())))
             .add_service(ConnectionServer::new(api::ConnectionApi(core.clone())))
-            .add_service(UpdatesServer::new(api::UpdatesApi))
+            .add_service(UpdatesServer::new(api::UpdatesApi(core.clone())))
             .add_service(SupportServer::new(api::SupportApi(core.clone())));
         let names = [
             <StatusServer<api::StatusApi> as NamedService>::NAME,
@@ -307,6 +311,7 @@ impl App {
         Ok(Self {
             server,
             core,
+            update_check_interval: Duration::from_secs(settings.update_check_interval_secs),
             admin_password_file,
             registration,
         })
@@ -333,6 +338,13 @@ impl App {
             streams.trigger();
         });
         tokio::spawn(self.core.authenticator.clone().run(shutdown.clone()));
+        if self.update_check_interval.as_secs() > 0 {
+            tokio::spawn(api::check_periodically(
+                self.core.clone(),
+                self.update_check_interval,
+                shutdown.clone(),
+            ));
+        }
         self.server.run_until(shutdown).await
     }
 }

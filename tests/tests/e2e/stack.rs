@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 use iea_proto::error::ApiError;
 use iea_proto::v1::sessions_client::SessionsClient;
 use iea_proto::v1::status_client::StatusClient;
-use iea_proto::v1::updates_client::UpdatesClient;
-use iea_proto::v1::{CheckUpdatesRequest, GetStatusRequest, LoginRequest, WhoAmIRequest};
+use iea_proto::v1::{GetStatusRequest, LoginRequest, WhoAmIRequest};
 
 use crate::helpers::{TestStack, authed};
 
@@ -68,22 +67,6 @@ async fn calls_without_a_valid_session_are_refused_and_a_login_opens_one() {
         .unwrap()
         .into_inner();
     assert_eq!(me.name, "Administrateur");
-    stack.stop().await;
-}
-
-#[tokio::test]
-async fn features_of_later_versions_answer_unimplemented_with_a_french_sentence() {
-    let stack = TestStack::start().await;
-    let token = stack.login_admin().await;
-    let ch = stack.channel().await;
-    let err = UpdatesClient::new(ch)
-        .check_updates(authed(&token, CheckUpdatesRequest {}))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
-    let e = ApiError::from_status(&err);
-    assert_eq!(e.code, "unimplemented");
-    assert!(e.message.contains("mises à jour"), "{e:?}");
     stack.stop().await;
 }
 

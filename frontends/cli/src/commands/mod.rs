@@ -8,6 +8,7 @@ mod session;
 mod stack;
 mod status;
 mod support;
+mod update;
 mod users;
 
 use crate::args::{Cli, Command};
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Assistance(c) => status::assistance(&ctx, c).await,
         Command::Connection(c) => connection::run(&ctx, c).await,
         Command::Support(c) => support::run(&ctx, c).await,
+        Command::Update(c) => update::run(&ctx, c).await,
         Command::Users(c) => users::run(&ctx, c).await,
         Command::Credentials(c) => credentials::run(&ctx, c).await,
     }

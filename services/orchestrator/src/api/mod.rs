@@ -15,7 +15,7 @@ mod credentials;
 mod sessions;
 mod status;
 mod support;
-mod unimplemented;
+mod updates;
 mod users;
 
 pub use connection::ConnectionApi;
@@ -23,7 +23,8 @@ pub use credentials::CredentialsApi;
 pub use sessions::SessionsApi;
 pub use status::StatusApi;
 pub use support::SupportApi;
-pub use unimplemented::UpdatesApi;
+pub use updates::UpdatesApi;
+pub(crate) use updates::check_periodically;
 pub use users::UsersApi;
 
 /// The bearer token of a request, from `authorization: Bearer <token>`.

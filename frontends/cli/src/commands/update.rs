@@ -1,0 +1,219 @@
+//! `iea update …`: a progress bar for people, one JSON object per event for programs.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use futures::StreamExt;
+use iea_proto::agent::v1::{ApplyPhase, ApplyProgress, CheckResponse};
+use iea_proto::v1::updates_client::UpdatesClient;
+use iea_proto::v1::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::Ctx;
+use crate::args::UpdateCommand;
+use crate::client;
+use crate::output::{CliError, CliResult, print_json, rfc3339};
+
+fn phase_name(p: i32) -> String {
+    ApplyPhase::try_from(p)
+        .unwrap_or(ApplyPhase::Unspecified)
+        .as_str_name()
+        .trim_start_matches("APPLY_PHASE_")
+        .to_lowercase()
+}
+
+fn check_json(c: &CheckResponse) -> serde_json::Value {
+    json!({
+        "installed_version": c.installed_version,
+        "minimum_version": (!c.minimum_version.is_empty()).then_some(&c.minimum_version),
+        "available": c.available.iter().map(|r| json!({
+            "version": r.version,
+            "published_at": rfc3339(r.published_at.as_ref()),
+            "package_length": r.package_length,
+            "scripts": r.script_count,
+            "notes_available": r.notes_available,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn progress_json(p: &ApplyProgress) -> serde_json::Value {
+    json!({
+        "phase": phase_name(p.phase),
+        "bytes_done": p.bytes_done,
+        "bytes_total": p.bytes_total,
+        "bytes_per_second": p.bytes_per_second,
+        "seconds_remaining": p.seconds_remaining,
+        "message": p.message,
+    })
+}
+
+fn confirm(question: &str) -> CliResult<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::new(
+            "confirmation_needed",
+            "Confirmation impossible sans terminal : relancez avec --yes.",
+        ));
+    }
+    print!("{question} [o/N] ");
+    std::io::stdout().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).ok();
+    Ok(matches!(
+        line.trim().to_lowercase().as_str(),
+        "o" | "oui" | "y" | "yes"
+    ))
+}
+
+pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
+    let stack = client::stack_file(&ctx.data_dir)?;
+    let mut updates = UpdatesClient::new(client::connect(&stack).await?);
+    match cmd {
+        UpdateCommand::Check => {
+            let c = updates
+                .check_updates(client::authed(&ctx.data_dir, CheckUpdatesRequest {}))
+                .await?
+                .into_inner();
+            if ctx.json {
+                print_json(&check_json(&c));
+            } else {
+                println!("Version installée : {}", c.installed_version);
+                if c.available.is_empty() {
+                    println!("Impact emploi est à jour.");
+                }
+                for r in &c.available {
+                    println!(
+                        "Nouvelle version {} ({} Mo{}){}",
+                        r.version,
+                        r.package_length.div_ceil(1_000_000),
+                        if r.script_count > 0 {
+                            format!(", {} script(s) de maintenance", r.script_count)
+                        } else {
+                            String::new()
+                        },
+                        if r.notes_available {
+                            " — notes : iea update notes"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                if !c.minimum_version.is_empty() {
+                    println!(
+                        "Version minimale exigée par le serveur : {}",
+                        c.minimum_version
+                    );
+                }
+            }
+        }
+        UpdateCommand::Notes { version } => {
+            let n = updates
+                .get_release_notes(client::authed(
+                    &ctx.data_dir,
+                    GetReleaseNotesRequest {
+                        version: version.unwrap_or_default(),
+                    },
+                ))
+                .await?
+                .into_inner();
+            if ctx.json {
+                print_json(&json!({"version": n.version, "text": n.text}));
+            } else {
+                println!("Lisez-moi — version {}\n", n.version);
+                println!("{}", n.text);
+            }
+        }
+        UpdateCommand::Apply { version, yes } => {
+            if !yes && !ctx.json {
+                let what = version.clone().unwrap_or_else(|| "la plus récente".into());
+                if !confirm(&format!("Installer la version {what} d'Impact emploi ?"))? {
+                    println!("Mise à jour abandonnée.");
+                    return Ok(());
+                }
+            }
+            let mut stream = updates
+                .apply_update(client::authed(
+                    &ctx.data_dir,
+                    ApplyUpdateRequest {
+                        version: version.unwrap_or_default(),
+                    },
+                ))
+                .await?
+                .into_inner();
+            let bar = (!ctx.json).then(|| {
+                let b = ProgressBar::new(0);
+                b.set_style(
+                    ProgressStyle::with_template(
+                        "{msg:40} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} reste {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                b
+            });
+            let mut last = None;
+            while let Some(item) = stream.next().await {
+                let p = item?;
+                match &bar {
+                    Some(b) => {
+                        if p.bytes_total > 0 {
+                            b.set_length(p.bytes_total);
+                            b.set_position(p.bytes_done);
+                        }
+                        b.set_message(p.message.clone());
+                    }
+                    None => println!("{}", progress_json(&p)),
+                }
+                last = Some(p);
+            }
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            match last {
+                Some(p) if p.phase == ApplyPhase::Done as i32 => {
+                    if !ctx.json {
+                        println!("{}", p.message);
+                    }
+                }
+                _ => {
+                    return Err(CliError::new(
+                        "update_incomplete",
+                        "La mise à jour s'est interrompue avant la fin : la version précédente reste installée.",
+                    ));
+                }
+            }
+        }
+        UpdateCommand::Scripts { action } => {
+            let r = if action.is_some() {
+                updates
+                    .apply_pending_scripts(client::authed(
+                        &ctx.data_dir,
+                        ApplyPendingScriptsRequest {},
+                    ))
+                    .await?
+                    .into_inner()
+                    .applied
+            } else {
+                updates
+                    .list_pending_scripts(client::authed(
+                        &ctx.data_dir,
+                        ListPendingScriptsRequest {},
+                    ))
+                    .await?
+                    .into_inner()
+                    .scripts
+            };
+            if ctx.json {
+                print_json(
+                    &json!({"scripts": r.iter().map(|s| json!({"name": s.name, "version": s.version, "state": s.state, "applied_at": rfc3339(s.applied_at.as_ref())})).collect::<Vec<_>>()}),
+                );
+            } else if r.is_empty() {
+                println!("Aucun script de maintenance.");
+            } else {
+                for s in r {
+                    println!("{} ({}) : {}", s.name, s.version, s.state);
+                }
+            }
+        }
+    }
+    Ok(())
+}
