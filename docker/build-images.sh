@@ -158,6 +158,8 @@ build_runtime() {
     cp docker/Dockerfile.local "$CONTEXT/Dockerfile"
     DOCKER_BUILDKIT=0 docker build --quiet --build-arg "BASE_IMAGE=$BASE_IMAGE" \
         -t "$IMAGE" "$CONTEXT" >/dev/null
+    # The image this one replaced, now untagged.
+    docker image prune -f --filter label=org.iea-connect.image=runtime >/dev/null
 }
 log "4/4 runtime image: $IMAGE (docker/Dockerfile.local)"
 timed "docker build runtime image" build_runtime

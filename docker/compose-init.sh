@@ -28,9 +28,13 @@ case "$IEA_BIND" in
     *) host=$IEA_BIND ;;
 esac
 
-mock() { # mock NAME HTTPS HTTP ADMIN
-    printf '    "%s": {\n      "https": "https://%s:%s",\n      "http": "http://%s:%s",\n      "admin": "http://%s:%s/__admin"\n    }' \
-        "$1" "$host" "$2" "$host" "$3" "$host" "$4"
+mock() { # mock NAME HTTPS HTTP ADMIN [FALLBACK]
+    printf '    "%s": {\n      "https": "https://%s:%s",\n' "$1" "$host" "$2"
+    if [ -n "${5:-}" ]; then
+        printf '      "fallback": "https://%s:%s",\n' "$host" "$5"
+    fi
+    printf '      "http": "http://%s:%s",\n      "admin": "http://%s:%s/__admin"\n    }' \
+        "$host" "$3" "$host" "$4"
 }
 
 umask 077
@@ -49,7 +53,8 @@ tmp=/data/.stack.json.tmp
     printf '    "update-client": "%s:%s"\n' "$host" "$IEA_PORT_UPDATE_CLIENT"
     printf '  },\n'
     printf '  "mocks": {\n'
-    mock impact-emploi-auth "$IEA_PORT_AUTH_HTTPS" "$IEA_PORT_AUTH_HTTP" "$IEA_PORT_AUTH_ADMIN"
+    mock impact-emploi-auth "$IEA_PORT_AUTH_HTTPS" "$IEA_PORT_AUTH_HTTP" "$IEA_PORT_AUTH_ADMIN" \
+        "$IEA_PORT_AUTH_FALLBACK"
     printf ',\n'
     mock impact-emploi-updates "$IEA_PORT_UPDATES_HTTPS" "$IEA_PORT_UPDATES_HTTP" "$IEA_PORT_UPDATES_ADMIN"
     printf ',\n'

@@ -89,8 +89,8 @@ trap on_exit EXIT
 
 say "${COMPOSE[*]} -p $PROJECT up -d"
 T_UP=$(now)
-compose up -d >"$DATA/.up.log" 2>&1 || {
-    cat "$DATA/.up.log" >&2
+compose up -d >"$DATA.up.log" 2>&1 || {
+    cat "$DATA.up.log" >&2
     fail "compose up -d (a port already taken on the host? another stack running?)"
 }
 

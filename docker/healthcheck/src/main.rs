@@ -129,7 +129,16 @@ async fn grpc(check: &GrpcCheck) -> anyhow::Result<String> {
             service: check.service.clone(),
         })
         .await
-        .map_err(|s| anyhow::anyhow!("health check refused: {}: {}", s.code(), s.message()))?
+        .map_err(|s| {
+            // A server that requires a client certificate ends the handshake of a client
+            // without one; the call then fails with a bare transport error.
+            let hint = if check.cert.is_none() && s.code() == tonic::Code::Unknown {
+                " (does the server require a client certificate? give --cert and --key)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("health check refused: {}: {}{hint}", s.code(), s.message())
+        })?
         .into_inner();
     let status = ServingStatus::try_from(answer.status).unwrap_or(ServingStatus::Unknown);
     if status != ServingStatus::Serving {
