@@ -116,7 +116,6 @@ pub struct RunningStack {
     orchestrator_task: JoinHandle<anyhow::Result<()>>,
     /// Each agent with the token that stops it alone.
     agent_tasks: BTreeMap<String, (Shutdown, JoinHandle<anyhow::Result<()>>)>,
-    certs: PathBuf,
     mock_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     /// The installation's licence key and daily-password key, for tests that prove
     /// they appear nowhere.
@@ -177,6 +176,10 @@ impl RunningStack {
         // Mocks listen where they did last time when they can, so that saved connection
         // settings still point at them after a restart.
         let mut ports = Ports::load(&data_dir);
+        // The update server's keys and root stay across restarts, so the update client's
+        // trust (and its rollback protection) does too.
+        let updates_repo = data_dir.join("updates-repository");
+        let updates_root = updates_repo.join("root.json");
         let auth = build_reusing(&ports, "impact-emploi-auth", &listen, |listen| {
             iea_mock_auth::App::build(iea_mock_auth::Settings {
                 listen,
@@ -211,6 +214,8 @@ impl RunningStack {
         let updates = build_reusing(&ports, "impact-emploi-updates", &listen, |listen| {
             iea_mock_updates::App::build(iea_mock_updates::Settings {
                 listen,
+                repository_dir: Some(updates_repo.clone()),
+                root_file: Some(updates_root.clone()),
                 ..Default::default()
             })
         })
@@ -258,7 +263,7 @@ impl RunningStack {
         let mut agent_tasks = BTreeMap::new();
         for name in AGENTS {
             let stop = Shutdown::new();
-            let (addr, task) = start_agent(name, loopback(), &certs, stop.clone()).await?;
+            let (addr, task) = start_agent(name, loopback(), &data_dir, stop.clone()).await?;
             agents.insert(name.to_owned(), addr.to_string());
             agent_tasks.insert(name.to_owned(), (stop, task));
         }
@@ -331,7 +336,6 @@ impl RunningStack {
             mocks_stop,
             orchestrator_task,
             agent_tasks,
-            certs,
             installation_secrets,
             mock_tasks,
         })
@@ -369,6 +373,9 @@ impl RunningStack {
     }
 }
 
+/// The Impact emploi version the embedded stack starts with.
+pub const INSTALLED_VERSION: &str = "3.00.70";
+
 /// The agents, by component name.
 pub const AGENTS: [&str; 3] = [
     iea_auth_client::COMPONENT,
@@ -380,12 +387,12 @@ pub const AGENTS: [&str; 3] = [
 async fn start_agent(
     name: &str,
     listen: SocketAddr,
-    certs: &Path,
+    data_dir: &Path,
     stop: Shutdown,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<anyhow::Result<()>>)> {
     let settings = iea_runtime::agent::AgentSettings {
         listen,
-        tls: pki::component_files(certs, name),
+        tls: pki::component_files(&data_dir.join(CERTS_DIR), name),
     };
     Ok(match name {
         iea_auth_client::COMPONENT => {
@@ -393,7 +400,15 @@ async fn start_agent(
             (app.local_addr(), spawn(app.run_until(stop)))
         }
         iea_update_client::COMPONENT => {
-            let app = iea_update_client::App::build(settings).await?;
+            let app = iea_update_client::App::build(iea_update_client::Settings {
+                agent: settings,
+                state_dir: data_dir.join("update-client"),
+                install_dir: data_dir.join("impact-emploi"),
+                trusted_root: Some(data_dir.join("updates-repository").join("root.json")),
+                installed_version: Some(INSTALLED_VERSION.to_owned()),
+                ..Default::default()
+            })
+            .await?;
             (app.local_addr(), spawn(app.run_until(stop)))
         }
         iea_credential_verifier::COMPONENT => {
@@ -434,7 +449,7 @@ impl RunningStack {
             .ok_or_else(|| anyhow::anyhow!("no agent named {name}"))?
             .parse()?;
         let stop = Shutdown::new();
-        let (_, task) = start_agent(name, addr, &self.certs, stop.clone()).await?;
+        let (_, task) = start_agent(name, addr, &self.file.data_dir, stop.clone()).await?;
         self.agent_tasks.insert(name.to_owned(), (stop, task));
         Ok(())
     }

@@ -41,11 +41,52 @@ impl Default for AuthSchedule {
     }
 }
 
+/// The installed Impact emploi version, shared by whoever needs it and persisted when an
+/// update changes it.
+#[derive(Clone)]
+pub struct InstalledVersion {
+    current: Arc<std::sync::RwLock<String>>,
+    store: crate::store::Store,
+}
+
+const INSTALLED_VERSION_KEY: &str = "installed_version";
+
+impl InstalledVersion {
+    /// The persisted version, or `default` (from the settings) if none was recorded.
+    pub async fn load(store: crate::store::Store, default: String) -> anyhow::Result<Self> {
+        let saved = store
+            .call(|conn| Ok(crate::store::get_setting(conn, INSTALLED_VERSION_KEY)?))
+            .await?;
+        Ok(Self {
+            current: Arc::new(std::sync::RwLock::new(saved.unwrap_or(default))),
+            store,
+        })
+    }
+
+    pub fn get(&self) -> String {
+        self.current.read().expect("version lock").clone()
+    }
+
+    pub async fn set(&self, version: &str) -> anyhow::Result<()> {
+        if self.get() == version {
+            return Ok(());
+        }
+        let v = version.to_owned();
+        self.store
+            .call(move |conn| Ok(crate::store::put_setting(conn, INSTALLED_VERSION_KEY, &v)?))
+            .await?;
+        *self.current.write().expect("version lock") = version.to_owned();
+        tracing::info!(version, "installed version changed");
+        Ok(())
+    }
+}
+
 /// Who the installation is, as the server knows it.
 pub struct Installation {
     pub id: String,
     pub licence_key: SecretString,
-    pub software_version: String,
+    /// Changes when an update is applied.
+    pub software_version: InstalledVersion,
     pub workstation: String,
 }
 
@@ -114,12 +155,12 @@ impl Authenticator {
             installation: Some(InstallationIdentity {
                 installation_id: i.id.clone(),
                 licence_key: i.licence_key.expose_secret().to_owned(),
-                software_version: i.software_version.clone(),
+                software_version: i.software_version.get(),
                 workstation: i.workstation.clone(),
             }),
         };
         let next = match self.inner.agents.authenticate(request).await {
-            Ok(resp) => snapshot_of(resp, &i.software_version),
+            Ok(resp) => snapshot_of(resp, &i.software_version.get()),
             Err(e) => agent_failure(e),
         };
         // Assistance may have been switched on while the call was out: it wins.

@@ -155,7 +155,7 @@ pub struct Core {
     pub(crate) shutdown: Shutdown,
     pub(crate) agents: agents::Agents,
     pub(crate) installation_id: String,
-    pub(crate) software_version: String,
+    pub(crate) software_version: authenticator::InstalledVersion,
 }
 
 /// What the Impact emploi server must know of this installation. Given to the embedded
@@ -245,6 +245,9 @@ impl App {
             })
             .await?;
         let hub = Arc::new(status::StatusHub::load(store.clone()).await?);
+        let software_version =
+            authenticator::InstalledVersion::load(store.clone(), settings.software_version.clone())
+                .await?;
         let authenticator = authenticator::Authenticator::new(
             hub.clone(),
             agents.clone(),
@@ -252,7 +255,7 @@ impl App {
             authenticator::Installation {
                 id: installation_id.clone(),
                 licence_key: licence_key.clone(),
-                software_version: settings.software_version.clone(),
+                software_version: software_version.clone(),
                 workstation: settings
                     .workstation
                     .clone()
@@ -285,7 +288,7 @@ impl App {
             shutdown: Shutdown::new(),
             agents,
             installation_id,
-            software_version: settings.software_version.clone(),
+            software_version,
         });
 
         let routes = Routes::new(StatusServer::new(api::StatusApi(core.clone())))

@@ -7,3 +7,4 @@ mod helpers;
 mod runtime;
 mod stack;
 mod status;
+mod updates;

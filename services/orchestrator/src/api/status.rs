@@ -39,7 +39,7 @@ pub(crate) fn report(core: &Core, s: &Snapshot) -> StatusReport {
         reason_code: s.reason_code.clone(),
         since: Some(timestamp(s.since)),
         installation_id: core.installation_id.clone(),
-        software_version: core.software_version.clone(),
+        software_version: core.software_version.get(),
         agents: Vec::new(),
         update_available: s.update_available.clone().unwrap_or_default(),
         update_required: s.update_required,

@@ -59,7 +59,7 @@ impl Support for SupportApi {
         };
         let facts = Facts {
             installation_id: self.0.installation_id.clone(),
-            software_version: self.0.software_version.clone(),
+            software_version: self.0.software_version.get(),
             installation_mode: mode.to_owned(),
             status: self.0.hub.current(),
             recent: self.0.hub.recent(),
@@ -73,7 +73,7 @@ impl Support for SupportApi {
         let eml = support::message(&facts, &req.description, &req.from).map_err(internal)?;
         Ok(Response::new(SupportRequest {
             to: support::SUPPORT_ADDRESS.to_owned(),
-            subject: support::subject(&self.0.software_version),
+            subject: support::subject(&self.0.software_version.get()),
             eml,
         }))
     }

@@ -38,6 +38,11 @@ fn agent_error(e: AgentError) -> ApiError {
 
 /// Records in the status whether a newer version is available.
 pub(crate) async fn note_available(core: &Core, check: &agent::CheckResponse) {
+    if !check.installed_version.is_empty()
+        && let Err(e) = core.software_version.set(&check.installed_version).await
+    {
+        tracing::warn!(error = format!("{e:#}"), "installed version not recorded");
+    }
     let newest = check.available.last().map(|r| r.version.clone());
     let result = core
         .hub

@@ -1,0 +1,198 @@
+//! Updates end to end: orchestrator → update client → update mock (a signed TUF
+//! repository), from 3.00.70 to 3.00.72.
+
+use iea_proto::agent::v1::ApplyPhase;
+use iea_proto::error::ApiError;
+use iea_proto::v1::status_client::StatusClient;
+use iea_proto::v1::updates_client::UpdatesClient;
+use iea_proto::v1::*;
+use reqwest::Method;
+use serde_json::json;
+use tokio_stream::StreamExt;
+
+use crate::helpers::{TestStack, authed};
+
+async fn apply(
+    updates: &mut UpdatesClient<tonic::transport::Channel>,
+    token: &str,
+) -> Vec<iea_proto::agent::v1::ApplyProgress> {
+    let mut stream = updates
+        .apply_update(authed(token, ApplyUpdateRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(p) = stream.next().await {
+        events.push(p.unwrap());
+    }
+    events
+}
+
+#[tokio::test]
+async fn from_3_00_70_to_3_00_72_with_its_release_notes() {
+    let stack = TestStack::start().await;
+    let token = stack.login_admin().await;
+    let mut updates = UpdatesClient::new(stack.channel().await);
+
+    let check = updates
+        .check_updates(authed(&token, CheckUpdatesRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(check.installed_version, "3.00.70");
+    let versions: Vec<_> = check.available.iter().map(|r| r.version.as_str()).collect();
+    assert_eq!(versions, ["3.00.72"]);
+    assert!(check.available[0].notes_available);
+    let status = StatusClient::new(stack.channel().await)
+        .get_status(GetStatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.update_available, "3.00.72",
+        "the status says an update is available"
+    );
+
+    let notes = updates
+        .get_release_notes(authed(&token, GetReleaseNotesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(notes.version, "3.00.72");
+    assert!(
+        notes.text.contains("Mise à jour technique"),
+        "{}",
+        notes.text
+    );
+
+    let events = apply(&mut updates, &token).await;
+    let last = events.last().unwrap();
+    assert_eq!(last.phase, ApplyPhase::Done as i32, "{events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|p| p.phase == ApplyPhase::Download as i32 && p.bytes_total > 0),
+        "progress is reported"
+    );
+
+    let check = updates
+        .check_updates(authed(&token, CheckUpdatesRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(check.installed_version, "3.00.72");
+    assert!(check.available.is_empty());
+    let status = StatusClient::new(stack.channel().await)
+        .get_status(GetStatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.software_version, "3.00.72",
+        "the orchestrator now reports the new version"
+    );
+    assert_eq!(status.update_available, "");
+    let current = std::fs::read_link(stack.dir.path().join("impact-emploi/current"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assert!(
+        current.contains("3.00.72"),
+        "the current version is switched: {current}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn in_assistance_the_scripts_wait_and_in_consultation_they_are_refused() {
+    let stack = TestStack::start().await;
+    let token = stack.login_admin().await;
+    let mut updates = UpdatesClient::new(stack.channel().await);
+    let mut status = StatusClient::new(stack.channel().await);
+    status
+        .activate_assistance(authed(&token, ActivateAssistanceRequest {}))
+        .await
+        .unwrap();
+    let events = apply(&mut updates, &token).await;
+    assert_eq!(
+        events.last().unwrap().phase,
+        ApplyPhase::Done as i32,
+        "{events:#?}"
+    );
+    let scripts = updates
+        .list_pending_scripts(authed(&token, ListPendingScriptsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .scripts;
+    assert!(!scripts.is_empty(), "3.00.72's scripts are there");
+    assert!(scripts.iter().all(|s| s.state == "pending"), "{scripts:#?}");
+
+    // Licence withdrawn: reading works, applying the scripts is refused.
+    let id = stack.file().installation_id.clone();
+    stack
+        .mock("impact-emploi-auth")
+        .send(
+            Method::PATCH,
+            &format!("/installations/{id}"),
+            json!({"status": "withdrawn"}),
+        )
+        .await;
+    let today = stack
+        .mock("impact-emploi-auth")
+        .get(&format!("/installations/{id}/daily-password"))
+        .await["daily_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    status
+        .deactivate_assistance(authed(
+            &token,
+            DeactivateAssistanceRequest {
+                daily_password: today,
+            },
+        ))
+        .await
+        .unwrap();
+    let r = status
+        .reauthenticate(authed(&token, ReauthenticateRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.indicator, Indicator::Consultation as i32, "{r:?}");
+    let e = ApiError::from(
+        updates
+            .apply_pending_scripts(authed(&token, ApplyPendingScriptsRequest {}))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, "consultation_mode");
+
+    // Licence restored: the scripts are applied, once, in order.
+    stack
+        .mock("impact-emploi-auth")
+        .send(
+            Method::PATCH,
+            &format!("/installations/{id}"),
+            json!({"status": "active"}),
+        )
+        .await;
+    status
+        .reauthenticate(authed(&token, ReauthenticateRequest {}))
+        .await
+        .unwrap();
+    let applied = updates
+        .apply_pending_scripts(authed(&token, ApplyPendingScriptsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .applied;
+    assert_eq!(applied.len(), scripts.len(), "{applied:#?}");
+    let again = updates
+        .apply_pending_scripts(authed(&token, ApplyPendingScriptsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .applied;
+    assert!(again.is_empty(), "a script runs once");
+    stack.stop().await;
+}
