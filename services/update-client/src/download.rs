@@ -273,8 +273,9 @@ async fn transfer(
         }
         file.write_all(&buf)?;
         have += buf.len() as u64;
-        file.sync_all()?;
         report(progress(have, total, start_have, started));
+        // Durable before it is verified and staged.
+        file.sync_all()?;
     }
     if have != total {
         return Err(UpdateError::Unreachable(iea_net::Diagnosis {

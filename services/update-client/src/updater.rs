@@ -301,7 +301,7 @@ impl Updater {
             Phase::Metadata,
             "Vérification des informations signées du serveur de mise à jour".into(),
         );
-        let (trusted, client) = self.trusted(net).await?;
+        let (trusted, _client) = self.trusted(net).await?;
         let release = trust::catalogue(&trusted.repo)
             .into_iter()
             .find(|r| r.version == v)
@@ -332,8 +332,12 @@ impl Updater {
                 message: String::new(),
             })
         };
+        let bulk = HttpClient::new_http1(net, &self.cfg.user_agent).map_err(|e| match e {
+            NetError::Settings(s) => UpdateError::InvalidRequest(s),
+            NetError::Transport(d) => UpdateError::Unreachable(d),
+        })?;
         let fetch = download::fetch_package(
-            &client,
+            &bulk,
             &trusted.targets_base,
             &package,
             self.state(),
