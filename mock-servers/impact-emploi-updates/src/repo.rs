@@ -7,7 +7,8 @@
 //! ones, some of them validly signed (a compromised or careless repository), some not.
 //!
 //! Metadata versions come from one counter that starts at the Unix time of the mock's
-//! start, so that versions keep going up across restarts of a mock whose keys persist.
+//! start (or past the last one used, kept in the repository directory), so that
+//! versions keep going up across restarts of a mock whose keys persist.
 //! Every change (publish, rotation, attack switched) signs a new timestamp, snapshot and
 //! targets with fresh versions.
 
@@ -183,6 +184,12 @@ impl Repo {
                 n += 1;
             }
         }
+        // Versions only go up, also across restarts (clients refuse older ones).
+        let persisted_counter = persist
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join("metadata-version")).ok())
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0);
         let root = match roots.last() {
             Some(bytes) => serde_json::from_slice(bytes).context("persisted root")?,
             None => Signed {
@@ -211,7 +218,9 @@ impl Repo {
             timestamps: Vec::new(),
             snapshots: Vec::new(),
             versions: MetadataVersions::default(),
-            counter: u64::try_from(unix_now()).unwrap_or(1),
+            counter: u64::try_from(unix_now())
+                .unwrap_or(1)
+                .max(persisted_counter),
             expiry,
             attack: Attack::None,
             overlay: HashMap::new(),
@@ -327,6 +336,15 @@ impl Repo {
 
     fn next_version(&mut self) -> u64 {
         self.counter += 1;
+        if let Some(dir) = &self.persist
+            && let Err(e) = iea_runtime::pki::write_file(
+                &dir.join("metadata-version"),
+                self.counter.to_string().as_bytes(),
+                false,
+            )
+        {
+            tracing::warn!(error = %e, "could not keep the metadata version counter");
+        }
         self.counter
     }
 

@@ -204,3 +204,46 @@ async fn the_admin_api_needs_the_token() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn a_persistent_repository_keeps_its_root_and_raises_versions_across_restarts() {
+    iea_runtime::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    pki::init(&dir.path().join("pki"), &[]).expect("pki");
+    let http = reqwest::Client::new();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let mut settings = Settings::default();
+        settings.listen.tls = pki::mock_files(&dir.path().join("pki"));
+        settings.listen.admin_token = TOKEN.into();
+        settings.repository_dir = Some(dir.path().join("repo"));
+        let app = App::build(settings).await.expect("mock binds");
+        let root = app.root_json().await;
+        let admin = format!("http://{}", app.admin_addr());
+        let stop = Shutdown::new();
+        let task = tokio::spawn(app.run_until(stop.clone()));
+        let versions: Value = http
+            .get(format!("{admin}/__admin/metadata"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stop.trigger();
+        task.await.unwrap().unwrap();
+        seen.push((root, versions["timestamp"].as_u64().unwrap()));
+    }
+    assert_eq!(seen[0].0, seen[1].0, "same root after a restart");
+    assert!(seen[1].1 > seen[0].1, "versions go up: {seen:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("repo/keys/root.pk8"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
