@@ -130,10 +130,10 @@ pub async fn set(repo: &mut Repo, attack: Attack) -> anyhow::Result<()> {
             );
             // Same version as the honest metadata, other content.
             let mut entries = repo.target_entries();
-            let (path, target) = repo
-                .target_path(&entries[0].0)
-                .context("no target to duplicate")?;
-            let _ = path;
+            let (_, target) = entries
+                .first()
+                .cloned()
+                .context("no target to duplicate: publish a release first")?;
             entries.push(("iea-extra.lisez-moi.txt".into(), target));
             let options = SignOptions {
                 version: Some(repo.versions.timestamp),
@@ -144,7 +144,6 @@ pub async fn set(repo: &mut Repo, attack: Attack) -> anyhow::Result<()> {
         }
         Attack::DuplicateSignature => {
             let extra = SigningKey::generate()?;
-            let ts_key = repo.keys.get(Role::Timestamp).clone();
             let mut root = repo.root_for(&repo.keys.clone(), repo.versions.root + 1)?;
             root.keys
                 .insert(extra.keyid().clone(), extra.public().clone());
@@ -158,9 +157,12 @@ pub async fn set(repo: &mut Repo, attack: Attack) -> anyhow::Result<()> {
             let mut ts = repo.timestamp_signed()?;
             ts.signed.version = ts.signed.version.saturating_add(1);
             let mut ts = repo.sign_role(ts.signed, Role::Timestamp).await?;
-            let sig = ts.signatures[0].clone();
+            let sig = ts
+                .signatures
+                .first()
+                .cloned()
+                .context("unsigned timestamp")?;
             ts.signatures.push(sig);
-            let _ = ts_key;
             overlay_root_and_timestamp(repo, &signed_root, &ts)?;
         }
         Attack::DuplicateKey => {
@@ -184,7 +186,11 @@ pub async fn set(repo: &mut Repo, attack: Attack) -> anyhow::Result<()> {
             let mut ts = repo.timestamp_signed()?;
             ts.signed.version = ts.signed.version.saturating_add(1);
             let mut ts = repo.sign_role(ts.signed, Role::Timestamp).await?;
-            let mut sig = ts.signatures[0].clone();
+            let mut sig = ts
+                .signatures
+                .first()
+                .cloned()
+                .context("unsigned timestamp")?;
             sig.keyid = twin_id;
             ts.signatures.push(sig);
             overlay_root_and_timestamp(repo, &signed_root, &ts)?;
@@ -254,7 +260,7 @@ pub async fn set(repo: &mut Repo, attack: Attack) -> anyhow::Result<()> {
                 _ => {
                     let prefix = format!("iea-{}.script-", latest.version);
                     entries.retain(|(n, _)| !n.starts_with(&prefix));
-                    for (order, doc) in latest.script_documents() {
+                    for (order, _) in latest.script_documents() {
                         let name = latest.script_name(order);
                         if let Some((path, target)) = repo.target_path(&name) {
                             for file in [name.clone(), Repo::consistent_name(&name, &target)] {
@@ -267,7 +273,6 @@ pub async fn set(repo: &mut Repo, attack: Attack) -> anyhow::Result<()> {
                                 );
                             }
                         }
-                        let _ = doc;
                     }
                     let extra = ScriptDocument {
                         version: latest.version.clone(),
