@@ -140,6 +140,12 @@ impl Updater {
     pub fn new(cfg: Config, fail: FailPoints) -> Result<Arc<Self>, UpdateError> {
         std::fs::create_dir_all(&cfg.state_dir)?;
         std::fs::create_dir_all(&cfg.install_dir)?;
+        // Scratch datastores of refreshes cut short by a crash (none runs yet).
+        for e in std::fs::read_dir(&cfg.state_dir)?.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tuf-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
         let install = InstallDir::new(cfg.install_dir.clone());
         let this = Arc::new(Self {
             cfg,
