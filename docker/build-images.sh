@@ -13,13 +13,21 @@
 #   IEA_BASE_IMAGE      local base image           (default iea-connect-base:bookworm)
 #   IEA_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the host's apt source,
 #                       else http://deb.debian.org/debian)
-#   IEA_SKIP_CARGO=1    use the binaries already in target/release
+#   IEA_CARGO_PROFILE   release (default) or dev: dev reuses what `cargo test` already
+#                       built (CI), for a larger, slower image that is otherwise the same
+#   IEA_SKIP_CARGO=1    use the binaries already built (target/release or target/debug)
 #   IEA_REBUILD_ROOTFS=1  make the root filesystem again (e.g. for newer packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 IMAGE=${IEA_IMAGE:-iea-connect:local}
+PROFILE=${IEA_CARGO_PROFILE:-release}
+case "$PROFILE" in
+    release) CARGO_FLAGS=(--release) OUT=target/release ;;
+    dev) CARGO_FLAGS=() OUT=target/debug ;;
+    *) echo "build-images: IEA_CARGO_PROFILE must be release or dev, not $PROFILE" >&2; exit 2 ;;
+esac
 BASE_IMAGE=${IEA_BASE_IMAGE:-iea-connect-base:bookworm}
 SUITE=bookworm
 CACHE=$ROOT/target/docker
@@ -80,16 +88,16 @@ docker info >/dev/null 2>&1 || die "the Docker Engine does not answer (is the da
 
 # 1. Binaries.
 build_binaries() {
-    cargo build --release --workspace --bins
+    cargo build "${CARGO_FLAGS[@]}" --workspace --bins
 }
 if [ "${IEA_SKIP_CARGO:-}" = 1 ]; then
     log "1/4 binaries: skipped (IEA_SKIP_CARGO=1)"
 else
-    log "1/4 binaries: cargo build --release --workspace --bins"
-    timed "cargo build --release" build_binaries
+    log "1/4 binaries: cargo build ${CARGO_FLAGS[*]} --workspace --bins"
+    timed "cargo build ($PROFILE)" build_binaries
 fi
 for b in "${BINARIES[@]}"; do
-    [ -x "target/release/$b" ] || die "target/release/$b is missing: run cargo build --release --workspace --bins"
+    [ -x "$OUT/$b" ] || die "$OUT/$b is missing: run cargo build ${CARGO_FLAGS[*]} --workspace --bins"
 done
 
 # 2. Root filesystem.
@@ -152,12 +160,16 @@ build_runtime() {
     rm -rf "$CONTEXT"
     mkdir -p "$CONTEXT/bin"
     for b in "${BINARIES[@]}"; do
-        cp "target/release/$b" "$CONTEXT/bin/"
+        cp "$OUT/$b" "$CONTEXT/bin/"
     done
     strip "$CONTEXT"/bin/* 2>/dev/null || true
     cp docker/Dockerfile.local "$CONTEXT/Dockerfile"
-    DOCKER_BUILDKIT=0 docker build --quiet --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-        -t "$IMAGE" "$CONTEXT" >/dev/null
+    # The legacy builder: it needs no buildx plugin, and this file needs nothing newer.
+    DOCKER_BUILDKIT=0 docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+        -t "$IMAGE" "$CONTEXT" >"$CACHE/docker-build.log" 2>&1 || {
+        cat "$CACHE/docker-build.log" >&2
+        die "docker build failed"
+    }
     # The image this one replaced, now untagged.
     docker image prune -f --filter label=org.iea-connect.image=runtime >/dev/null
 }

@@ -12,7 +12,9 @@
 # ports: stop such a stack first (or move its ports, see docker/README.md).
 #
 # Environment: IEA_SMOKE_NO_BUILD=1 (use the image as it is), IEA_SMOKE_DEADLINE (seconds,
-# default 60), IEA_SMOKE_KEEP=1, plus docker-compose.yml's own variables.
+# default 60), IEA_SMOKE_KEEP=1, IEA_CARGO_PROFILE (release or dev, as for
+# build-images.sh: also which `iea` runs on the host), plus docker-compose.yml's own
+# variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,7 +22,10 @@ ROOT=$PWD
 PROJECT=${IEA_SMOKE_PROJECT:-iea-smoke}
 DATA=${IEA_SMOKE_DATA:-$ROOT/target/compose-smoke}
 DEADLINE=${IEA_SMOKE_DEADLINE:-60}
-IEA=$ROOT/target/release/iea
+case "${IEA_CARGO_PROFILE:-release}" in
+    dev) IEA=$ROOT/target/debug/iea ;;
+    *) IEA=$ROOT/target/release/iea ;;
+esac
 SERVICES=(impact-emploi-auth impact-emploi-updates net-entreprises auth-client update-client
     credential-verifier orchestrator)
 
@@ -78,7 +83,7 @@ if [ "${IEA_SMOKE_NO_BUILD:-}" != 1 ]; then
 fi
 docker image inspect "$IEA_IMAGE" >/dev/null 2>&1 ||
     fail "image $IEA_IMAGE is missing: run docker/build-images.sh"
-[ -x "$IEA" ] || fail "$IEA is missing: cargo build --release -p iea-cli"
+[ -x "$IEA" ] || fail "$IEA is missing: run docker/build-images.sh"
 BUILD_SECS=$(since "$T0")
 
 say "clean state: down -v, empty $DATA"
