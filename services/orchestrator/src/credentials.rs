@@ -265,11 +265,7 @@ impl Credentials {
                 )?)
             })
             .await?;
-        let ok = tokio::task::spawn_blocking(move || {
-            sessions::verify_password(account_password.expose_secret(), &hash)
-        })
-        .await
-        .map_err(anyhow::Error::from)?;
+        let ok = crate::hashing::verify(account_password, hash).await?;
         if !ok {
             tracing::warn!(user = %name, "identity change refused: wrong account password");
             return Err(CredentialsError::WrongAccountPassword);
@@ -450,21 +446,30 @@ impl Credentials {
         CredentialsError,
     > {
         use futures::StreamExt;
-        let accounts: Vec<String> = self
-            .list(caller)
-            .await?
-            .into_iter()
-            .filter(|s| s.configured)
-            .map(|s| s.user)
-            .collect();
-        let this = self.clone();
+        // One query for the accounts; each verification still reads its own row under
+        // the in-progress guard, so the budget is never judged on a stale count.
         let caller = caller.clone();
+        let accounts: Vec<(i64, String)> = self
+            .store
+            .call(move |conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT u.id, u.name FROM credentials c JOIN users u ON u.id = c.user_id ORDER BY u.name COLLATE NOCASE",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows
+                    .into_iter()
+                    .filter(|(id, _)| caller.role == Role::Administrator || *id == caller.user_id)
+                    .collect())
+            })
+            .await?;
+        let this = self.clone();
         Ok(futures::stream::iter(accounts)
-            .map(move |name| {
+            .map(move |(id, name)| {
                 let this = this.clone();
-                let caller = caller.clone();
                 async move {
-                    let r = this.verify(&caller, &name).await;
+                    let r = this.verify_account(id, name.clone()).await;
                     (name, r)
                 }
             })

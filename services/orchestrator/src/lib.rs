@@ -38,6 +38,7 @@ pub mod authenticator;
 pub mod connection;
 pub mod credentials;
 pub mod crypto;
+pub mod hashing;
 pub mod network;
 pub mod sessions;
 pub mod status;

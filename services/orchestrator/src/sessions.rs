@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use rand::rngs::OsRng;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 use crate::store::{self, Role, Store};
@@ -102,23 +102,23 @@ impl Sessions {
     /// password written to `data_dir/admin-password` (mode 0600). Returns that path when
     /// it did so.
     pub async fn bootstrap(&self, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
-        let data_dir = data_dir.to_owned();
+        if self.store.call(|conn| Ok(store::user_count(conn)?)).await? > 0 {
+            return Ok(None);
+        }
+        let password = random_secret(15);
+        let hash = crate::hashing::hash(SecretString::from(password.clone())).await?;
+        let path = data_dir.join(ADMIN_PASSWORD_FILE);
+        // The file first: an account whose password nobody can read is worse than a file
+        // for an account that a failed insert will create at next start.
+        iea_runtime::pki::write_file(&path, format!("{password}\n").as_bytes(), true)?;
         self.store
             .call(move |conn| {
-                if store::user_count(conn)? > 0 {
-                    return Ok(None);
-                }
-                let password = random_secret(15);
-                let hash = hash_password(&password)?;
-                let path = data_dir.join(ADMIN_PASSWORD_FILE);
-                // The file first: an account whose password nobody can read is worse than
-                // a file for an account that a failed insert will create at next start.
-                iea_runtime::pki::write_file(&path, format!("{password}\n").as_bytes(), true)?;
                 store::insert_user(conn, BOOTSTRAP_ADMIN, Role::Administrator, &hash, now())?;
-                tracing::info!(user = BOOTSTRAP_ADMIN, path = %path.display(), "bootstrap administrator created");
-                Ok(Some(path))
+                Ok(())
             })
-            .await
+            .await?;
+        tracing::info!(user = BOOTSTRAP_ADMIN, path = %path.display(), "bootstrap administrator created");
+        Ok(Some(path))
     }
 
     pub async fn login(
@@ -126,52 +126,64 @@ impl Sessions {
         name: &str,
         password: SecretString,
     ) -> Result<OpenedSession, SessionError> {
-        let name = name.to_owned();
-        let ttl = self.ttl.as_secs() as i64;
+        let lookup = name.to_owned();
+        let user = self
+            .store
+            .call(move |conn| Ok(store::user_by_name(conn, &lookup)?))
+            .await?;
+        let Some(user) = user else {
+            // Same cost as a real check, so timing does not tell which names exist.
+            crate::hashing::verify_nobody(password).await?;
+            return Err(SessionError::InvalidCredentials);
+        };
+        let now = now();
+        if let Some(until) = user.locked_until.filter(|u| *u > now) {
+            return Err(SessionError::Locked { until });
+        }
+        if !crate::hashing::verify(password, user.password_hash.clone()).await? {
+            let failures = if user.locked_until.is_some() {
+                1
+            } else {
+                user.failed_logins + 1
+            };
+            let lock = (failures >= MAX_FAILED_LOGINS).then_some(now + LOCK_SECONDS);
+            let (id, was_locked) = (user.id, user.locked_until.is_some());
+            self.store
+                .call(move |conn| {
+                    if was_locked {
+                        store::reset_failed_logins(conn, id)?;
+                    }
+                    store::record_failed_login(conn, id, lock)?;
+                    Ok(())
+                })
+                .await?;
+            tracing::warn!(user = %user.name, failures, "failed login");
+            return Err(match lock {
+                Some(until) => SessionError::Locked { until },
+                None => SessionError::InvalidCredentials,
+            });
+        }
+        let token = random_secret(32);
+        let expires_at = now + self.ttl.as_secs() as i64;
+        let hash = token_hash(&token);
+        let id = user.id;
         self.store
             .call(move |conn| {
-                let now = now();
-                let Some(user) = store::user_by_name(conn, &name)? else {
-                    // Same cost as a real check, so timing does not tell which names exist.
-                    let _ = verify_password(password.expose_secret(), dummy_hash());
-                    return Ok(Err(SessionError::InvalidCredentials));
-                };
-                if let Some(until) = user.locked_until.filter(|u| *u > now) {
-                    return Ok(Err(SessionError::Locked { until }));
-                }
-                if !verify_password(password.expose_secret(), &user.password_hash) {
-                    let failures = if user.locked_until.is_some() {
-                        1
-                    } else {
-                        user.failed_logins + 1
-                    };
-                    let lock = (failures >= MAX_FAILED_LOGINS).then_some(now + LOCK_SECONDS);
-                    if user.locked_until.is_some() {
-                        store::reset_failed_logins(conn, user.id)?;
-                    }
-                    store::record_failed_login(conn, user.id, lock)?;
-                    tracing::warn!(user = %user.name, failures, "failed login");
-                    return Ok(Err(match lock {
-                        Some(until) => SessionError::Locked { until },
-                        None => SessionError::InvalidCredentials,
-                    }));
-                }
-                store::reset_failed_logins(conn, user.id)?;
-                let token = random_secret(32);
-                let expires_at = now + ttl;
-                store::insert_session(conn, &token_hash(&token), user.id, now, expires_at)?;
-                tracing::info!(user = %user.name, "session opened");
-                Ok(Ok(OpenedSession {
-                    token: SecretString::from(token),
-                    expires_at,
-                    principal: Principal {
-                        user_id: user.id,
-                        name: user.name,
-                        role: user.role,
-                    },
-                }))
+                store::reset_failed_logins(conn, id)?;
+                store::insert_session(conn, &hash, id, now, expires_at)?;
+                Ok(())
             })
-            .await?
+            .await?;
+        tracing::info!(user = %user.name, "session opened");
+        Ok(OpenedSession {
+            token: SecretString::from(token),
+            expires_at,
+            principal: Principal {
+                user_id: user.id,
+                name: user.name,
+                role: user.role,
+            },
+        })
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Principal, SessionError> {
@@ -198,7 +210,7 @@ impl Sessions {
 }
 
 /// The hash of a random password nobody knows, for constant-cost refusals.
-fn dummy_hash() -> &'static str {
+pub(crate) fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| hash_password(&random_secret(16)).unwrap_or_default())
 }
@@ -206,6 +218,7 @@ fn dummy_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     async fn sessions() -> (tempfile::TempDir, Sessions, String) {
         let dir = tempfile::tempdir().unwrap();

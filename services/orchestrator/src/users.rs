@@ -185,29 +185,36 @@ impl Users {
             require_admin(caller)?;
         }
         check_password(&new)?;
-        let name = name.to_owned();
+        let lookup = name.to_owned();
+        let user = self
+            .store
+            .call(move |conn| Ok(store::user_by_name(conn, &lookup)?))
+            .await?;
+        let Some(user) = user else {
+            return Err(UsersError::NotFound(name.to_owned()));
+        };
+        if own {
+            let ok = match current {
+                Some(c) => crate::hashing::verify(c, user.password_hash.clone()).await?,
+                None => false,
+            };
+            if !ok {
+                return Err(UsersError::WrongCurrentPassword);
+            }
+        }
+        let hash = crate::hashing::hash(new).await?;
+        let id = user.id;
         self.store
             .call(move |conn| {
-                let Some(user) = store::user_by_name(conn, &name)? else {
-                    return Ok(Err(UsersError::NotFound(name)));
-                };
-                if own {
-                    let ok = current.as_ref().is_some_and(|c| {
-                        sessions::verify_password(c.expose_secret(), &user.password_hash)
-                    });
-                    if !ok {
-                        return Ok(Err(UsersError::WrongCurrentPassword));
-                    }
-                }
-                let hash = sessions::hash_password(new.expose_secret())?;
-                store::set_password_hash(conn, user.id, &hash)?;
+                store::set_password_hash(conn, id, &hash)?;
                 if !own {
-                    store::delete_sessions_of(conn, user.id)?;
+                    store::delete_sessions_of(conn, id)?;
                 }
-                tracing::info!(user = %user.name, "password changed");
-                Ok(Ok(()))
+                Ok(())
             })
-            .await?
+            .await?;
+        tracing::info!(user = %user.name, "password changed");
+        Ok(())
     }
 
     pub async fn mode(&self) -> Result<InstallationMode, UsersError> {
