@@ -102,7 +102,7 @@ say "${COMPOSE[*]} -p $PROJECT up -d"
 T_UP=$(now)
 compose up -d >"$DATA.up.log" 2>&1 || {
     cat "$DATA.up.log" >&2
-    fail "compose up -d (a port already taken on the host? another stack running?)"
+    fail "compose up -d (its output is above: a host port already taken? a service unhealthy?)"
 }
 
 # Every service healthy, and the init step exited 0, before the deadline.
