@@ -8,9 +8,85 @@ use iea_stack::{RunningStack, StackFile, StackOptions};
 use tonic::Request;
 use tonic::transport::{Channel, Endpoint};
 
+/// The stack a test drives: an embedded one of its own, or, when `IEA_E2E_COMPOSE_DATA`
+/// names the data directory of a composed stack (`docker/compose-e2e.sh`), that one.
 pub struct TestStack {
     pub dir: tempfile::TempDir,
     stack: Option<RunningStack>,
+    compose: Option<Compose>,
+}
+
+/// A stack run by docker compose.
+pub struct Compose {
+    pub project: String,
+    pub file: StackFile,
+    admin_password: String,
+}
+
+impl Compose {
+    fn from_env() -> Option<Self> {
+        let data = std::path::PathBuf::from(std::env::var_os("IEA_E2E_COMPOSE_DATA")?);
+        let project =
+            std::env::var("IEA_E2E_COMPOSE_PROJECT").unwrap_or_else(|_| "iea-smoke".into());
+        let file = StackFile::read(&data).expect("the composed stack's stack.json");
+        let out = compose_cmd(
+            &project,
+            &[
+                "exec",
+                "-T",
+                "orchestrator",
+                "cat",
+                "/var/lib/iea-connect/admin-password",
+            ],
+        );
+        let admin_password = String::from_utf8(out).unwrap().trim().to_owned();
+        Some(Self {
+            project,
+            file,
+            admin_password,
+        })
+    }
+}
+
+/// Runs `docker compose -p PROJECT ARGS` (or `docker-compose`); its stdout.
+pub fn compose_cmd(project: &str, args: &[&str]) -> Vec<u8> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../docker-compose.yml");
+    let v2 = std::process::Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut cmd = if v2 {
+        let mut c = std::process::Command::new("docker");
+        c.arg("compose");
+        c
+    } else {
+        std::process::Command::new("docker-compose")
+    };
+    let out = cmd
+        .args(["-p", project, "-f", root])
+        .args(args)
+        .output()
+        .expect("docker compose runs");
+    assert!(
+        out.status.success(),
+        "docker compose {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs `docker ARGS`; its stdout.
+pub fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 pub fn init_logs() {
@@ -21,7 +97,20 @@ pub fn init_logs() {
 
 impl TestStack {
     pub async fn start() -> Self {
+        if let Some(compose) = Compose::from_env() {
+            init_logs();
+            return Self {
+                dir: tempfile::tempdir().expect("tempdir"),
+                stack: None,
+                compose: Some(compose),
+            };
+        }
         Self::start_with(|_| {}).await
+    }
+
+    /// The composed stack, when the suite runs against one.
+    pub fn compose(&self) -> Option<&Compose> {
+        self.compose.as_ref()
     }
 
     /// A stack whose orchestrator settings `customize` adjusts first.
@@ -40,11 +129,15 @@ impl TestStack {
         Self {
             dir,
             stack: Some(stack),
+            compose: None,
         }
     }
 
     pub fn file(&self) -> &StackFile {
-        &self.stack.as_ref().expect("running").file
+        match &self.compose {
+            Some(c) => &c.file,
+            None => &self.stack.as_ref().expect("running").file,
+        }
     }
 
     /// A front-end channel to the orchestrator (server-authenticated TLS).
@@ -62,6 +155,9 @@ impl TestStack {
     }
 
     pub fn admin_password(&self) -> String {
+        if let Some(c) = &self.compose {
+            return c.admin_password.clone();
+        }
         std::fs::read_to_string(self.dir.path().join("admin-password"))
             .unwrap()
             .trim()
@@ -105,6 +201,10 @@ impl TestStack {
     }
 
     pub async fn stop_agent(&mut self, name: &str) {
+        if let Some(c) = &self.compose {
+            compose_cmd(&c.project, &["stop", name]);
+            return;
+        }
         self.stack
             .as_mut()
             .expect("running")
@@ -114,6 +214,10 @@ impl TestStack {
     }
 
     pub async fn start_agent(&mut self, name: &str) {
+        if let Some(c) = &self.compose {
+            compose_cmd(&c.project, &["start", name]);
+            return;
+        }
         self.stack
             .as_mut()
             .expect("running")
