@@ -97,6 +97,7 @@ pub fn init_logs() {
 
 impl TestStack {
     pub async fn start() -> Self {
+        iea_runtime::install_crypto_provider();
         if let Some(compose) = Compose::from_env() {
             init_logs();
             return Self {
