@@ -165,9 +165,12 @@ pub fn classify(err: &reqwest::Error, settings: &NetworkSettings) -> Diagnosis {
                 "Le nom du serveur {host} est introuvable : vérifiez l'adresse saisie et la connexion internet de ce poste."
             ),
         )
-    } else if through_proxy && (lower.contains("proxy") || lower.contains("tunnel")) {
+    } else if lower.contains("tunnel") || (through_proxy && lower.contains("proxy")) {
+        // A proxy was in the way: the explicit one, or the system's (HTTPS_PROXY).
         let message = if lower.contains("407") || lower.contains("auth") {
             "Le serveur proxy refuse l'identifiant ou le mot de passe fournis.".to_owned()
+        } else if lower.contains("tunnel") {
+            "Le serveur proxy a refusé d'ouvrir la connexion vers ce serveur : identifiant ou mot de passe du proxy refusé, ou destination interdite par le proxy.".to_owned()
         } else {
             "Le serveur proxy ne répond pas ou refuse la connexion : vérifiez son adresse et son port.".to_owned()
         };
