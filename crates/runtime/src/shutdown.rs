@@ -33,35 +33,44 @@ impl Shutdown {
         Shutdown(self.0.child_token())
     }
 
-    /// Fires this token on the first SIGINT (Ctrl-C) or SIGTERM.
+    /// Fires this token on the first SIGINT (Ctrl-C) or SIGTERM. The handlers are in
+    /// place when this returns.
     pub fn trigger_on_signal(&self) {
         let this = self.clone();
+        let signal = signal();
         tokio::spawn(async move {
-            signal().await;
+            signal.await;
             tracing::info!("shutdown signal received");
             this.trigger();
         });
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this function is
+/// called, not when the future is first polled: a signal that arrives in between is not
+/// lost (nor does it kill the process). Call it inside a tokio runtime.
+pub fn signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal as unix_signal};
+        let int = unix_signal(SignalKind::interrupt());
+        let term = unix_signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {},
+                        _ = term.recv() => {},
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,7 +1,26 @@
 //! What the command prints: French sentences for people, JSON for programs, and one
 //! error shape for both.
 
+use std::io::Write;
+
 use iea_proto::error::ApiError;
+
+/// `println!` that ends the program quietly when the reader of its output has gone
+/// (`iea status | head -1`) instead of panicking on the broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}").and_then(|_| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
 use serde_json::json;
 
 /// A failure of a command: stable code (English) and French message.
@@ -39,7 +58,7 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 
 pub fn print_error(e: &CliError, json: bool) {
     if json {
-        println!(
+        say!(
             "{}",
             json!({"error": {"code": e.code, "message": e.message}})
         );
@@ -49,7 +68,7 @@ pub fn print_error(e: &CliError, json: bool) {
 }
 
 pub fn print_json(value: &serde_json::Value) {
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
     );

@@ -22,9 +22,9 @@ pub fn run(ctx: &Ctx, cmd: CertsCommand) -> CliResult {
     if ctx.json {
         print_json(&json!({"dir": dir, "created": created}));
     } else if created {
-        println!("Certificats créés dans {}.", dir.display());
+        say!("Certificats créés dans {}.", dir.display());
     } else {
-        println!(
+        say!(
             "Les certificats existent déjà dans {} : rien n'a été modifié.",
             dir.display()
         );

@@ -46,7 +46,7 @@ fn print_settings(s: &ConnectionSettings) {
         "direct" => "directe",
         _ => "paramètres du système",
     };
-    println!("Type de connexion : {kind}");
+    say!("Type de connexion : {kind}");
     if let Some(p) = &s.proxy {
         let login = if p.username.is_empty() {
             String::new()
@@ -61,17 +61,17 @@ fn print_settings(s: &ConnectionSettings) {
                 }
             )
         };
-        println!("  Serveur proxy : {}:{}{login}", p.host, p.port);
+        say!("  Serveur proxy : {}:{}{login}", p.host, p.port);
     }
     let mode = match mode_name(s.mode) {
         "normal" => "Normal",
         "extended" => "Étendu",
         _ => "Sécurisé",
     };
-    println!("Mode de connexion : {mode}");
-    println!("Adresse du serveur d'authentification : {}", s.auth_server);
-    println!("Adresse du serveur de mise à jour : {}", s.update_server);
-    println!(
+    say!("Mode de connexion : {mode}");
+    say!("Adresse du serveur d'authentification : {}", s.auth_server);
+    say!("Adresse du serveur de mise à jour : {}", s.update_server);
+    say!(
         "Adresse d'authentification Net-entreprises : {}",
         s.net_entreprises
     );
@@ -113,9 +113,9 @@ fn print_test(t: &TestServerAccessResponse) {
             .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
             .unwrap_or(0);
         let mark = if r.reachable { "✔" } else { "✘" };
-        println!("{mark} {} ({ms} ms) : {}", r.address, r.message);
+        say!("{mark} {} ({ms} ms) : {}", r.address, r.message);
     }
-    println!("{}", t.message);
+    say!("{}", t.message);
 }
 
 /// The settings in force with `changes` applied.
@@ -211,7 +211,7 @@ pub async fn run(ctx: &Ctx, cmd: ConnectionCommand) -> CliResult {
             if ctx.json {
                 print_json(&settings_json(&saved));
             } else {
-                println!("Paramètres de connexion enregistrés.");
+                say!("Paramètres de connexion enregistrés.");
                 print_settings(&saved);
             }
         }
@@ -265,8 +265,8 @@ pub async fn run(ctx: &Ctx, cmd: ConnectionCommand) -> CliResult {
                         &json!({"applied": p.id, "changes": done.changes, "saved": done.saved.as_ref().map(settings_json)}),
                     );
                 } else {
-                    println!("Réparation appliquée : {}", p.description);
-                    println!("{}", done.changes);
+                    say!("Réparation appliquée : {}", p.description);
+                    say!("{}", done.changes);
                 }
                 return Ok(());
             }
@@ -285,11 +285,11 @@ pub async fn run(ctx: &Ctx, cmd: ConnectionCommand) -> CliResult {
                     print_test(t);
                 }
                 if r.proposals.is_empty() {
-                    println!("Aucune réparation connue ne s'applique.");
+                    say!("Aucune réparation connue ne s'applique.");
                 }
                 for p in &r.proposals {
-                    println!("Réparation proposée ({}) : {}", p.id, p.description);
-                    println!(
+                    say!("Réparation proposée ({}) : {}", p.id, p.description);
+                    say!(
                         "  Testée avec succès. Pour l'appliquer : iea connection repair --apply --id {}",
                         p.id
                     );

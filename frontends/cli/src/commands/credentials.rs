@@ -52,7 +52,7 @@ fn result_json(v: &VerificationResult) -> Value {
 
 fn print_result_human(v: &VerificationResult) {
     if !v.error_code.is_empty() {
-        println!("{} : non vérifié — {}", v.user, v.blocked_reason);
+        say!("{} : non vérifié — {}", v.user, v.blocked_reason);
         return;
     }
     let r = v.result.clone().unwrap_or_default();
@@ -61,9 +61,9 @@ fn print_result_human(v: &VerificationResult) {
     } else {
         "✘"
     };
-    println!("{mark} {} : {}", v.user, r.message);
+    say!("{mark} {} : {}", v.user, r.message);
     for p in &r.input_problems {
-        println!("    - {}", p.message);
+        say!("    - {}", p.message);
     }
 }
 
@@ -82,23 +82,23 @@ fn summary_json(s: &CredentialSummary) -> Value {
 
 fn print_summary_human(s: &CredentialSummary) {
     if !s.configured {
-        println!("{} : aucun identifiant Net-entreprises enregistré", s.user);
+        say!("{} : aucun identifiant Net-entreprises enregistré", s.user);
         return;
     }
-    println!(
+    say!(
         "{} : SIRET {}, nom « {} », prénom « {} », mot de passe enregistré (jamais affiché)",
         s.user, s.siret, s.nom, s.prenom
     );
     match &s.last_verification {
         Some(v) => {
             let r = v.result.clone().unwrap_or_default();
-            println!(
+            say!(
                 "    dernière vérification ({}) : {}",
                 rfc3339(v.verified_at.as_ref()).unwrap_or_default(),
                 r.message
             );
         }
-        None => println!("    jamais vérifié"),
+        None => say!("    jamais vérifié"),
     }
 }
 
@@ -147,11 +147,11 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
             if ctx.json {
                 print_json(&summary_json(&s));
             } else {
-                println!(
+                say!(
                     "Identifiants Net-entreprises enregistrés pour « {} ».",
                     s.user
                 );
-                println!(
+                say!(
                     "Ils seront pris en compte à la prochaine connexion de ce compte. Vérifiez-les : iea credentials verify --user \"{}\"",
                     s.user
                 );
@@ -209,7 +209,7 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
                 );
             } else {
                 let names: Vec<_> = list.iter().map(|s| format!("« {} »", s.user)).collect();
-                println!("Identité de « {from} » copiée vers {}.", names.join(", "));
+                say!("Identité de « {from} » copiée vers {}.", names.join(", "));
             }
         }
         CredentialsCommand::Verify(Target { user, all }) => {
@@ -273,7 +273,7 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
             if ctx.json {
                 print_json(&json!({"resealed": r.resealed}));
             } else {
-                println!(
+                say!(
                     "Nouvelle clé de chiffrement en place : {} mot(s) de passe rechiffré(s).",
                     r.resealed
                 );

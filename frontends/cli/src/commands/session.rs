@@ -47,7 +47,7 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> CliResult {
             &json!({"user": user.name, "role": role_name(user.role), "expires_at": rfc3339(resp.expires_at.as_ref())}),
         );
     } else {
-        println!(
+        say!(
             "Session ouverte pour « {} », valable jusqu'au {} (UTC).",
             user.name,
             rfc3339(resp.expires_at.as_ref()).unwrap_or_default()
@@ -72,7 +72,7 @@ pub async fn logout(ctx: &Ctx) -> CliResult {
     if ctx.json {
         print_json(&json!({"logged_out": true}));
     } else {
-        println!("Session fermée.");
+        say!("Session fermée.");
     }
     Ok(())
 }
@@ -92,7 +92,7 @@ pub async fn whoami(ctx: &Ctx) -> CliResult {
         } else {
             "utilisateur"
         };
-        println!("{} ({role})", user.name);
+        say!("{} ({role})", user.name);
     }
     Ok(())
 }

@@ -9,6 +9,8 @@ use crate::output::{CliError, CliResult, print_json};
 pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
     let StackCommand::Up { demo } = cmd;
     iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::from_env(), "info");
+    // Handlers first: a Ctrl-C during start-up stops the stack cleanly once started.
+    let interrupted = iea_runtime::shutdown::signal();
     let stack = RunningStack::start(StackOptions {
         data_dir: ctx.data_dir.clone(),
         demo,
@@ -28,31 +30,31 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
                 .map_err(|e| CliError::new("internal", e.to_string()))?,
         );
     } else {
-        println!(
+        say!(
             "Pile iea-connect démarrée (répertoire {}).",
             stack.file.data_dir.display()
         );
-        println!("  Orchestrateur : {}", stack.file.orchestrator);
+        say!("  Orchestrateur : {}", stack.file.orchestrator);
         for (name, addr) in &stack.file.agents {
-            println!("  Agent {name} : {addr}");
+            say!("  Agent {name} : {addr}");
         }
         for (name, m) in &stack.file.mocks {
-            println!(
+            say!(
                 "  Serveur simulé {name} : {} (administration {})",
                 m.https, m.admin
             );
         }
         if admin_password.exists() {
-            println!(
+            say!(
                 "Mot de passe initial du compte « Administrateur » : {}",
                 admin_password.display()
             );
         }
-        println!("Ctrl-C pour arrêter.");
+        say!("Ctrl-C pour arrêter.");
     }
-    iea_runtime::shutdown::signal().await;
+    interrupted.await;
     if !ctx.json {
-        println!("Arrêt en cours…");
+        say!("Arrêt en cours…");
     }
     stack.stop().await.map_err(|e| {
         CliError::new(
@@ -61,7 +63,7 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
         )
     })?;
     if !ctx.json {
-        println!("Pile arrêtée.");
+        say!("Pile arrêtée.");
     }
     Ok(())
 }

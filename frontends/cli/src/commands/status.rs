@@ -77,30 +77,32 @@ fn to_json(r: &StatusReport, orchestrator: &str) -> serde_json::Value {
 }
 
 fn print_human(r: &StatusReport, orchestrator: &str) {
-    println!("État de la connexion : {}", indicator_label(r.indicator));
+    say!("État de la connexion : {}", indicator_label(r.indicator));
     if !r.reason.is_empty() {
-        println!("  {}", r.reason);
+        say!("  {}", r.reason);
     }
-    println!(
+    say!(
         "Installation : {} (Impact emploi {})",
         r.installation_id, r.software_version
     );
-    println!("Orchestrateur : en service ({orchestrator})");
+    say!("Orchestrateur : en service ({orchestrator})");
     for a in &r.agents {
         if a.healthy {
             let ms = a
                 .latency
                 .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
                 .unwrap_or(0);
-            println!("Service {} : en service ({ms} ms)", a.name);
+            say!("Service {} : en service ({ms} ms)", a.name);
         } else {
-            println!("Service {} : injoignable — {}", a.name, a.message);
+            say!("Service {} : injoignable — {}", a.name, a.message);
         }
     }
 }
 
 /// One line, or one JSON object, per change, until the stream ends or Ctrl-C.
 async fn watch(ctx: &Ctx, channel: tonic::transport::Channel) -> CliResult {
+    let interrupted = iea_runtime::shutdown::signal();
+    tokio::pin!(interrupted);
     let mut stream = StatusClient::new(channel)
         .watch_status(WatchStatusRequest {})
         .await?
@@ -108,7 +110,7 @@ async fn watch(ctx: &Ctx, channel: tonic::transport::Channel) -> CliResult {
     loop {
         let next = tokio::select! {
             n = stream.next() => n,
-            _ = iea_runtime::shutdown::signal() => return Ok(()),
+            _ = &mut interrupted => return Ok(()),
         };
         let Some(report) = next else {
             return Err(crate::output::CliError::new(
@@ -118,9 +120,9 @@ async fn watch(ctx: &Ctx, channel: tonic::transport::Channel) -> CliResult {
         };
         let report = report?;
         if ctx.json {
-            println!("{}", compact(&report));
+            say!("{}", compact(&report));
         } else {
-            println!(
+            say!(
                 "{} — {} : {}",
                 rfc3339(report.since.as_ref()).unwrap_or_default(),
                 indicator_label(report.indicator),
@@ -150,11 +152,11 @@ pub async fn auth(ctx: &Ctx, cmd: AuthCommand) -> CliResult {
     if ctx.json {
         print_json(&compact(&report));
     } else {
-        println!(
+        say!(
             "État de la connexion : {}",
             indicator_label(report.indicator)
         );
-        println!("  {}", report.reason);
+        say!("  {}", report.reason);
     }
     Ok(())
 }
@@ -174,8 +176,8 @@ pub async fn assistance(ctx: &Ctx, cmd: AssistanceCommand) -> CliResult {
                 v["warning"] = json!(r.warning);
                 print_json(&v);
             } else {
-                println!("{}", r.warning);
-                println!(
+                say!("{}", r.warning);
+                say!(
                     "État de la connexion : {}",
                     indicator_label(report.indicator)
                 );
@@ -192,8 +194,8 @@ pub async fn assistance(ctx: &Ctx, cmd: AssistanceCommand) -> CliResult {
             if ctx.json {
                 print_json(&compact(&report));
             } else {
-                println!("Mode assistance désactivé.");
-                println!("  {}", report.reason);
+                say!("Mode assistance désactivé.");
+                say!("  {}", report.reason);
             }
         }
     }

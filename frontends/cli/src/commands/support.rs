@@ -37,8 +37,8 @@ pub async fn run(ctx: &Ctx, cmd: SupportCommand) -> CliResult {
     if ctx.json {
         print_json(&json!({"file": out, "to": r.to, "subject": r.subject}));
     } else {
-        println!("Message prêt : {}", out.display());
-        println!(
+        say!("Message prêt : {}", out.display());
+        say!(
             "Ouvrez-le dans votre messagerie et envoyez-le à {} (objet « {} »).",
             r.to, r.subject
         );

@@ -76,12 +76,12 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
             if ctx.json {
                 print_json(&check_json(&c));
             } else {
-                println!("Version installée : {}", c.installed_version);
+                say!("Version installée : {}", c.installed_version);
                 if c.available.is_empty() {
-                    println!("Impact emploi est à jour.");
+                    say!("Impact emploi est à jour.");
                 }
                 for r in &c.available {
-                    println!(
+                    say!(
                         "Nouvelle version {} ({} Mo{}){}",
                         r.version,
                         r.package_length.div_ceil(1_000_000),
@@ -98,7 +98,7 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
                     );
                 }
                 if !c.minimum_version.is_empty() {
-                    println!(
+                    say!(
                         "Version minimale exigée par le serveur : {}",
                         c.minimum_version
                     );
@@ -118,15 +118,15 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
             if ctx.json {
                 print_json(&json!({"version": n.version, "text": n.text}));
             } else {
-                println!("Lisez-moi — version {}\n", n.version);
-                println!("{}", n.text);
+                say!("Lisez-moi — version {}\n", n.version);
+                say!("{}", n.text);
             }
         }
         UpdateCommand::Apply { version, yes } => {
             if !yes && !ctx.json {
                 let what = version.clone().unwrap_or_else(|| "la plus récente".into());
                 if !confirm(&format!("Installer la version {what} d'Impact emploi ?"))? {
-                    println!("Mise à jour abandonnée.");
+                    say!("Mise à jour abandonnée.");
                     return Ok(());
                 }
             }
@@ -161,7 +161,7 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
                         }
                         b.set_message(p.message.clone());
                     }
-                    None => println!("{}", progress_json(&p)),
+                    None => say!("{}", progress_json(&p)),
                 }
                 last = Some(p);
             }
@@ -171,7 +171,7 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
             match last {
                 Some(p) if p.phase == ApplyPhase::Done as i32 => {
                     if !ctx.json {
-                        println!("{}", p.message);
+                        say!("{}", p.message);
                     }
                 }
                 _ => {
@@ -207,10 +207,10 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
                     &json!({"scripts": r.iter().map(|s| json!({"name": s.name, "version": s.version, "state": s.state, "applied_at": rfc3339(s.applied_at.as_ref())})).collect::<Vec<_>>()}),
                 );
             } else if r.is_empty() {
-                println!("Aucun script de maintenance.");
+                say!("Aucun script de maintenance.");
             } else {
                 for s in r {
-                    println!("{} ({}) : {}", s.name, s.version, s.state);
+                    say!("{} ({}) : {}", s.name, s.version, s.state);
                 }
             }
         }

@@ -40,7 +40,7 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
                 );
             } else {
                 for u in list {
-                    println!("{} ({})", u.name, role_label(u.role).1);
+                    say!("{} ({})", u.name, role_label(u.role).1);
                 }
             }
         }
@@ -69,7 +69,7 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
             if ctx.json {
                 print_json(&json!({"name": u.name, "role": role_label(u.role).0}));
             } else {
-                println!("Compte « {} » créé ({}).", u.name, role_label(u.role).1);
+                say!("Compte « {} » créé ({}).", u.name, role_label(u.role).1);
             }
         }
         UsersCommand::Remove { name } => {
@@ -82,7 +82,7 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
             if ctx.json {
                 print_json(&json!({"removed": name}));
             } else {
-                println!("Compte « {name} » supprimé.");
+                say!("Compte « {name} » supprimé.");
             }
         }
         UsersCommand::Passwd {
@@ -117,7 +117,7 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
             if ctx.json {
                 print_json(&json!({"changed": name}));
             } else {
-                println!("Mot de passe du compte « {name} » changé.");
+                say!("Mot de passe du compte « {name} » changé.");
             }
         }
         UsersCommand::Mode { mode } => {
@@ -148,7 +148,7 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
             if ctx.json {
                 print_json(&json!({"mode": mode_label(m.mode).0}));
             } else {
-                println!("Mode d'installation : {}", mode_label(m.mode).1);
+                say!("Mode d'installation : {}", mode_label(m.mode).1);
             }
         }
     }
