@@ -23,4 +23,3 @@ async fn main() -> ExitCode {
         }
     }
 }
-

@@ -87,7 +87,10 @@ fn print_summary_human(s: &CredentialSummary) {
     }
     say!(
         "{} : SIRET {}, nom « {} », prénom « {} », mot de passe enregistré (jamais affiché)",
-        s.user, s.siret, s.nom, s.prenom
+        s.user,
+        s.siret,
+        s.nom,
+        s.prenom
     );
     match &s.last_verification {
         Some(v) => {

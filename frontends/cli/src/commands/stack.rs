@@ -41,7 +41,8 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
         for (name, m) in &stack.file.mocks {
             say!(
                 "  Serveur simulé {name} : {} (administration {})",
-                m.https, m.admin
+                m.https,
+                m.admin
             );
         }
         if admin_password.exists() {

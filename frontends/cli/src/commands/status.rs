@@ -83,7 +83,8 @@ fn print_human(r: &StatusReport, orchestrator: &str) {
     }
     say!(
         "Installation : {} (Impact emploi {})",
-        r.installation_id, r.software_version
+        r.installation_id,
+        r.software_version
     );
     say!("Orchestrateur : en service ({orchestrator})");
     for a in &r.agents {

@@ -40,7 +40,8 @@ pub async fn run(ctx: &Ctx, cmd: SupportCommand) -> CliResult {
         say!("Message prêt : {}", out.display());
         say!(
             "Ouvrez-le dans votre messagerie et envoyez-le à {} (objet « {} »).",
-            r.to, r.subject
+            r.to,
+            r.subject
         );
     }
     Ok(())
