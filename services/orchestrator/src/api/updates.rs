@@ -59,6 +59,36 @@ pub(crate) async fn note_available(core: &Core, check: &agent::CheckResponse) {
     }
 }
 
+impl UpdatesApi {
+    /// `version`, or when empty the newest the server offers.
+    async fn version_or_newest(
+        &self,
+        version: String,
+        network: &iea_proto::common::v1::NetworkSettings,
+    ) -> Result<String, ApiError> {
+        if !version.is_empty() {
+            return Ok(version);
+        }
+        let check = self
+            .0
+            .agents
+            .check_updates(network.clone())
+            .await
+            .map_err(agent_error)?;
+        check
+            .available
+            .last()
+            .map(|r| r.version.clone())
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::NotFound,
+                    "no_update",
+                    "Aucune nouvelle version n'est disponible.",
+                )
+            })
+    }
+}
+
 #[tonic::async_trait]
 impl Updates for UpdatesApi {
     #[tracing::instrument(skip_all)]
@@ -84,28 +114,9 @@ impl Updates for UpdatesApi {
     ) -> Result<Response<agent::ReleaseNotes>, Status> {
         principal(&self.0, &request).await?;
         let network = self.0.network.for_target(Target::UpdateServer);
-        let version = match request.into_inner().version {
-            v if !v.is_empty() => v,
-            _ => {
-                let check = self
-                    .0
-                    .agents
-                    .check_updates(network.clone())
-                    .await
-                    .map_err(agent_error)?;
-                check
-                    .available
-                    .last()
-                    .map(|r| r.version.clone())
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            Code::NotFound,
-                            "no_update",
-                            "Aucune nouvelle version n'est disponible.",
-                        )
-                    })?
-            }
-        };
+        let version = self
+            .version_or_newest(request.into_inner().version, &network)
+            .await?;
         let notes = self
             .0
             .agents
@@ -124,28 +135,9 @@ impl Updates for UpdatesApi {
     ) -> Result<Response<Self::ApplyUpdateStream>, Status> {
         principal(&self.0, &request).await?;
         let network = self.0.network.for_target(Target::UpdateServer);
-        let version = match request.into_inner().version {
-            v if !v.is_empty() => v,
-            _ => {
-                let check = self
-                    .0
-                    .agents
-                    .check_updates(network.clone())
-                    .await
-                    .map_err(agent_error)?;
-                check
-                    .available
-                    .last()
-                    .map(|r| r.version.clone())
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            Code::NotFound,
-                            "no_update",
-                            "Aucune nouvelle version n'est disponible.",
-                        )
-                    })?
-            }
-        };
+        let version = self
+            .version_or_newest(request.into_inner().version, &network)
+            .await?;
         // In assistance mode, scripts are downloaded but wait as pending.
         let hold_scripts = self.0.hub.current().indicator == Indicator::Assistance;
         let stream = self
