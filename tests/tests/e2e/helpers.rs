@@ -252,6 +252,31 @@ pub fn authed<T>(token: &str, msg: T) -> Request<T> {
 }
 
 impl TestStack {
+    /// Sets this installation's licence at the auth mock: `active`, `withdrawn`, `refused`.
+    pub async fn set_licence(&self, status: &str) {
+        let id = &self.file().installation_id;
+        self.mock("impact-emploi-auth")
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/installations/{id}"),
+                serde_json::json!({"status": status}),
+            )
+            .await;
+    }
+
+    /// The daily password support gives for `installation` (default: this one) on `date`
+    /// (YYYY-MM-DD; default: today in Europe/Paris).
+    pub async fn daily_password(&self, installation: Option<&str>, date: Option<&str>) -> String {
+        let id = installation.unwrap_or(&self.file().installation_id);
+        let query = date.map(|d| format!("?date={d}")).unwrap_or_default();
+        self.mock("impact-emploi-auth")
+            .get(&format!("/installations/{id}/daily-password{query}"))
+            .await["daily_password"]
+            .as_str()
+            .expect("a daily password")
+            .to_owned()
+    }
+
     /// The control API of mock `name` ("impact-emploi-auth", "net-entreprises", ...).
     pub fn mock(&self, name: &str) -> MockAdmin {
         MockAdmin {

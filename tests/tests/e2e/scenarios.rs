@@ -8,8 +8,6 @@ use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::status_client::StatusClient;
 use iea_proto::v1::updates_client::UpdatesClient;
 use iea_proto::v1::*;
-use reqwest::Method;
-use serde_json::json;
 use tokio_stream::StreamExt;
 
 use crate::helpers::{TestStack, authed, wait_for};
@@ -63,18 +61,6 @@ pub async fn reauthenticate(stack: &TestStack, token: &str) -> StatusReport {
         .into_inner()
 }
 
-pub async fn set_licence(stack: &TestStack, status: &str) {
-    let id = &stack.file().installation_id;
-    stack
-        .mock("impact-emploi-auth")
-        .send(
-            Method::PATCH,
-            &format!("/installations/{id}"),
-            json!({"status": status}),
-        )
-        .await;
-}
-
 /// Waits for the blue ball.
 pub async fn connected(stack: &TestStack) {
     let mut watch = stack.watch().await;
@@ -117,14 +103,14 @@ async fn scenario_a_withdrawn_licence_gives_consultation_until_restored() {
     let stack = TestStack::start().await;
     connected(&stack).await;
     let token = stack.login_admin().await;
-    set_licence(&stack, "withdrawn").await;
+    stack.set_licence("withdrawn").await;
     let r = reauthenticate(&stack, &token).await;
     assert_eq!(r.indicator, Indicator::Consultation as i32, "{r:?}");
     let e = set_credentials(&stack, &token, "Jardin#Partage2024")
         .await
         .unwrap_err();
     assert_eq!(e.code, "consultation_mode");
-    set_licence(&stack, "active").await;
+    stack.set_licence("active").await;
     assert_eq!(
         reauthenticate(&stack, &token).await.indicator,
         Indicator::Connected as i32
@@ -137,14 +123,14 @@ async fn scenario_a_refused_installation_is_disconnected_until_authorised() {
     let stack = TestStack::start().await;
     connected(&stack).await;
     let token = stack.login_admin().await;
-    set_licence(&stack, "refused").await;
+    stack.set_licence("refused").await;
     let r = reauthenticate(&stack, &token).await;
     assert_eq!(
         (r.indicator, r.reason_code.as_str()),
         (Indicator::Disconnected as i32, "auth_refused"),
         "{r:?}"
     );
-    set_licence(&stack, "active").await;
+    stack.set_licence("active").await;
     assert_eq!(
         reauthenticate(&stack, &token).await.indicator,
         Indicator::Connected as i32
@@ -164,14 +150,7 @@ async fn scenario_assistance_on_and_off_with_the_daily_password() {
         .unwrap()
         .into_inner();
     assert_eq!(on.status.unwrap().indicator, Indicator::Assistance as i32);
-    let id = &stack.file().installation_id;
-    let code = stack
-        .mock("impact-emploi-auth")
-        .get(&format!("/installations/{id}/daily-password"))
-        .await["daily_password"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = stack.daily_password(None, None).await;
     status
         .deactivate_assistance(authed(
             &token,

@@ -47,18 +47,6 @@ impl Ctx {
             .unwrap()
             .into_inner()
     }
-
-    async fn set_licence(&self, status: &str) {
-        let id = &self.stack.file().installation_id;
-        self.stack
-            .mock("impact-emploi-auth")
-            .send(
-                Method::PATCH,
-                &format!("/installations/{id}"),
-                json!({"status": status}),
-            )
-            .await;
-    }
 }
 
 #[tokio::test]
@@ -105,7 +93,7 @@ async fn an_unreachable_server_turns_the_status_red_and_names_the_failing_step()
 #[tokio::test]
 async fn a_refused_installation_is_disconnected_with_the_servers_words() {
     let mut c = connected().await;
-    c.set_licence("refused").await;
+    c.stack.set_licence("refused").await;
     let r = c.reauthenticate().await;
     assert_eq!(r.indicator, Indicator::Disconnected as i32, "{r:?}");
     assert_eq!(r.reason_code, "auth_refused");
@@ -116,7 +104,7 @@ async fn a_refused_installation_is_disconnected_with_the_servers_words() {
 #[tokio::test]
 async fn a_withdrawn_licence_allows_reading_and_refuses_credential_changes() {
     let mut c = connected().await;
-    c.set_licence("withdrawn").await;
+    c.stack.set_licence("withdrawn").await;
     let r = c.reauthenticate().await;
     assert_eq!(r.indicator, Indicator::Consultation as i32, "{r:?}");
     assert!(r.reason.contains("consultation"), "{}", r.reason);
@@ -148,7 +136,7 @@ async fn a_withdrawn_licence_allows_reading_and_refuses_credential_changes() {
         .expect("reading is allowed in consultation");
 
     // The server restores the licence: connected again.
-    c.set_licence("active").await;
+    c.stack.set_licence("active").await;
     assert_eq!(
         c.reauthenticate().await.indicator,
         Indicator::Connected as i32
@@ -190,11 +178,11 @@ async fn a_watcher_receives_every_transition_in_order() {
         Indicator::Connected as i32,
         "the current state comes first"
     );
-    c.set_licence("refused").await;
+    c.stack.set_licence("refused").await;
     c.reauthenticate().await;
-    c.set_licence("withdrawn").await;
+    c.stack.set_licence("withdrawn").await;
     c.reauthenticate().await;
-    c.set_licence("active").await;
+    c.stack.set_licence("active").await;
     c.reauthenticate().await;
     let mut codes = Vec::new();
     for _ in 0..3 {
@@ -228,19 +216,6 @@ async fn watchers_stay_connected_while_the_auth_agent_dies_and_comes_back() {
         );
     }
     c.stack.stop().await;
-}
-
-/// The daily password support would give for `installation` on `date` (YYYY-MM-DD).
-async fn daily_password(stack: &TestStack, installation: &str, date: &str) -> String {
-    stack
-        .mock("impact-emploi-auth")
-        .get(&format!(
-            "/installations/{installation}/daily-password?date={date}"
-        ))
-        .await["daily_password"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn paris_day(offset_days: i64) -> String {
@@ -282,9 +257,12 @@ async fn assistance_mode_cuts_the_production_server_off_and_ends_only_with_today
         json!({"installation_id": "IEA-AUTRE", "licence_key": "k", "secret": "c2VjcmV0LWRlLWwtYXV0cmUtaW5zdGFsbGF0aW9u"}),
     )
     .await;
-    let others = daily_password(&c.stack, "IEA-AUTRE", &paris_day(0)).await;
-    let yesterday = daily_password(&c.stack, &id, &paris_day(-1)).await;
-    let today = daily_password(&c.stack, &id, &paris_day(0)).await;
+    let others = c.stack.daily_password(Some("IEA-AUTRE"), None).await;
+    let yesterday = c
+        .stack
+        .daily_password(Some(&id), Some(&paris_day(-1)))
+        .await;
+    let today = c.stack.daily_password(Some(&id), Some(&paris_day(0))).await;
     assert_ne!(yesterday, today);
     let off = |code: String| {
         let mut status = c.status.clone();
@@ -362,7 +340,7 @@ async fn todays_password_ends_assistance_and_the_installation_authenticates_at_o
     assert_eq!(stack.mock("impact-emploi-auth").auth_requests().await, 0);
 
     let mut watch = stack.watch().await;
-    let today = daily_password(&stack, &id, &paris_day(0)).await;
+    let today = stack.daily_password(Some(&id), None).await;
     let r = status
         .deactivate_assistance(authed(
             &token,

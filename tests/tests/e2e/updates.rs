@@ -6,8 +6,6 @@ use iea_proto::error::ApiError;
 use iea_proto::v1::status_client::StatusClient;
 use iea_proto::v1::updates_client::UpdatesClient;
 use iea_proto::v1::*;
-use reqwest::Method;
-use serde_json::json;
 use tokio_stream::StreamExt;
 
 use crate::helpers::{TestStack, authed};
@@ -128,22 +126,8 @@ async fn in_assistance_the_scripts_wait_and_in_consultation_they_are_refused() {
     assert!(scripts.iter().all(|s| s.state == "pending"), "{scripts:#?}");
 
     // Licence withdrawn: reading works, applying the scripts is refused.
-    let id = stack.file().installation_id.clone();
-    stack
-        .mock("impact-emploi-auth")
-        .send(
-            Method::PATCH,
-            &format!("/installations/{id}"),
-            json!({"status": "withdrawn"}),
-        )
-        .await;
-    let today = stack
-        .mock("impact-emploi-auth")
-        .get(&format!("/installations/{id}/daily-password"))
-        .await["daily_password"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    stack.set_licence("withdrawn").await;
+    let today = stack.daily_password(None, None).await;
     status
         .deactivate_assistance(authed(
             &token,
@@ -168,14 +152,7 @@ async fn in_assistance_the_scripts_wait_and_in_consultation_they_are_refused() {
     assert_eq!(e.code, "consultation_mode");
 
     // Licence restored: the scripts are applied, once, in order.
-    stack
-        .mock("impact-emploi-auth")
-        .send(
-            Method::PATCH,
-            &format!("/installations/{id}"),
-            json!({"status": "active"}),
-        )
-        .await;
+    stack.set_licence("active").await;
     status
         .reauthenticate(authed(&token, ReauthenticateRequest {}))
         .await
