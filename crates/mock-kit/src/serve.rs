@@ -229,6 +229,9 @@ async fn accept_loop(
                 continue;
             }
         }
+        // Small requests and answers: without it, Nagle's algorithm delays an answer
+        // until the previous one is acknowledged.
+        let _ = stream.set_nodelay(true);
         let router = router.clone();
         let tls = match &port {
             Port::Default(a) | Port::Fallback(a) => Some(a.clone()),

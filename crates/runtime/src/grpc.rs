@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -93,7 +93,12 @@ impl GrpcServer {
         tracing::info!(component, addr = %self.local_addr, "ready");
         builder
             .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal)
+            // Small messages both ways: without TCP_NODELAY, Nagle's algorithm holds a
+            // response back until the previous one is acknowledged.
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                signal,
+            )
             .await
             .with_context(|| format!("{component}: serving"))?;
         tracing::info!(component, "stopped");

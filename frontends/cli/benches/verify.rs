@@ -3,7 +3,8 @@
 //! concurrency. Prints both rates, their ratio (target ≥ 80 %), and the stack process's
 //! memory before and at its peak (target: no growth with the number of accounts).
 //!
-//! `cargo bench -p iea-cli --bench verify` (`ACCOUNTS=N` to change the count).
+//! `cargo bench -p iea-cli --bench verify` (`ACCOUNTS=N` to change the count, `ROUNDS=N`
+//! the number of alternated measurements, whose medians are compared).
 
 mod common;
 
@@ -27,6 +28,10 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let stack = common::Stack::start();
     let token = stack.login_admin().await;
     let channel = stack.channel().await;
@@ -83,31 +88,9 @@ async fn main() {
         setup.elapsed().as_secs_f64()
     );
     let (rss_before, _) = stack.memory_kib();
+    println!("stack process: pid {}", stack.child.id());
 
-    // Through the orchestrator.
-    let started = Instant::now();
-    let mut stream = CredentialsClient::new(channel.clone())
-        .verify_all_credentials(common::authed(&token, VerifyAllCredentialsRequest {}))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut valid = 0;
-    let mut total = 0;
-    while let Some(r) = stream.next().await {
-        let r = r.unwrap();
-        total += 1;
-        if r.result
-            .is_some_and(|x| x.outcome == VerifyOutcome::Valid as i32)
-        {
-            valid += 1;
-        }
-    }
-    let through = started.elapsed();
-    let (_, peak) = stack.memory_kib();
-    // The administrator has no credentials: `total` counts the bench accounts only.
-    let orchestrated_rate = total as f64 / through.as_secs_f64();
-
-    // Directly against the mock, same concurrency, same HTTP client library.
+    // Directly against the mock: same concurrency, same HTTP client library.
     let address = format!(
         "{}{}",
         stack.file.mocks["net-entreprises"].https, "/authentifier/1.0/"
@@ -115,45 +98,119 @@ async fn main() {
     let mut settings = NetworkSettings::direct(ConnectionMode::Secure, &address).unwrap();
     settings.extra_ca_pem = Some(std::fs::read_to_string(&stack.file.mocks_ca).unwrap());
     let client = HttpClient::new(&settings, "iea-connect-bench").unwrap();
+
+    // Rounds alternate the two measurements, so that both see the same machine; the
+    // medians are compared. The first round also opens the connections.
+    let mut through_rates = Vec::new();
+    let mut direct_rates = Vec::new();
+    for round in 1..=rounds {
+        let cpu = Cpu::now(&stack);
+        let (total, valid, through) = verify_all(&channel, &token).await;
+        let through_cpu = cpu.since(&stack);
+        assert_eq!(total, valid, "every bench account is valid");
+        let cpu = Cpu::now(&stack);
+        let (ok, direct) = direct_round(&client, &address, total).await;
+        let direct_cpu = cpu.since(&stack);
+        assert_eq!(ok, total, "every direct authentication succeeds");
+        let (t, d) = (
+            total as f64 / through.as_secs_f64(),
+            ok as f64 / direct.as_secs_f64(),
+        );
+        println!(
+            "round {round}: through the orchestrator {t:.0}/s, directly {d:.0}/s ({:.0} %); \
+             CPU per verification (stack + bench): through {}, directly {}",
+            100.0 * t / d,
+            through_cpu.per(total),
+            direct_cpu.per(ok),
+        );
+        through_rates.push(t);
+        direct_rates.push(d);
+    }
+    let (_, peak) = stack.memory_kib();
+    let (t, d) = (median(&mut through_rates), median(&mut direct_rates));
+    println!("concurrency: {CONCURRENCY}, {n} accounts, {rounds} rounds (medians)");
+    println!("through the orchestrator: {t:.0} verifications/s");
+    println!("directly against the mock: {d:.0} authentications/s");
+    println!("ratio: {:.0} % (target ≥ 80 %)", 100.0 * t / d);
+    println!("stack process memory: {rss_before} KiB before verifying, peak {peak} KiB");
+    stack.stop();
+}
+
+/// One "verify all" through the orchestrator: (results, valid ones, time).
+async fn verify_all(channel: &tonic::transport::Channel, token: &str) -> (usize, usize, Duration) {
+    let started = Instant::now();
+    let mut stream = CredentialsClient::new(channel.clone())
+        .verify_all_credentials(common::authed(token, VerifyAllCredentialsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let (mut total, mut valid) = (0, 0);
+    while let Some(r) = stream.next().await {
+        total += 1;
+        if r.unwrap()
+            .result
+            .is_some_and(|x| x.outcome == VerifyOutcome::Valid as i32)
+        {
+            valid += 1;
+        }
+    }
+    // The administrator has no credentials: `total` counts the bench accounts only.
+    (total, valid, started.elapsed())
+}
+
+/// `count` authentications straight to the mock, `CONCURRENCY` at a time.
+async fn direct_round(client: &HttpClient, address: &str, count: usize) -> (usize, Duration) {
     let body = "<identifiants><siret>78214563500010</siret><nom>DUPONT</nom><prenom>Marie</prenom>\
                 <motdepasse>Jardin#Partage2024</motdepasse><service>25</service></identifiants>";
     let started = Instant::now();
-    let ok = futures::stream::iter(0..total)
-        .map(|_| {
-            let client = client.clone();
-            let address = address.clone();
-            async move {
-                client
-                    .reqwest()
-                    .post(&address)
-                    .header("content-type", "application/xml")
-                    .body(body)
-                    .timeout(Duration::from_secs(30))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
+    let ok = futures::stream::iter(0..count)
+        .map(|_| async move {
+            client
+                .reqwest()
+                .post(address)
+                .header("content-type", "application/xml")
+                .body(body)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
         })
         .buffer_unordered(CONCURRENCY)
         .filter(|ok| futures::future::ready(*ok))
         .count()
         .await;
-    let direct = started.elapsed();
-    let direct_rate = ok as f64 / direct.as_secs_f64();
+    (ok, started.elapsed())
+}
 
-    println!("concurrency: {CONCURRENCY}");
-    println!(
-        "through the orchestrator: {total} verifications ({valid} valid) in {:.2} s = {orchestrated_rate:.0}/s",
-        through.as_secs_f64()
-    );
-    println!(
-        "directly against the mock: {ok} authentications in {:.2} s = {direct_rate:.0}/s",
-        direct.as_secs_f64()
-    );
-    println!(
-        "ratio: {:.0} % (target ≥ 80 %)",
-        100.0 * orchestrated_rate / direct_rate
-    );
-    println!("stack process memory: {rss_before} KiB before verifying, peak {peak} KiB");
-    stack.stop();
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// CPU time used by the stack process and by this one.
+struct Cpu {
+    stack: Duration,
+    bench: Duration,
+}
+
+impl Cpu {
+    fn now(stack: &common::Stack) -> Self {
+        Self {
+            stack: common::cpu_time(&stack.child.id().to_string()),
+            bench: common::cpu_time("self"),
+        }
+    }
+
+    fn since(&self, stack: &common::Stack) -> Self {
+        let now = Self::now(stack);
+        Self {
+            stack: now.stack - self.stack,
+            bench: now.bench - self.bench,
+        }
+    }
+
+    fn per(&self, n: usize) -> String {
+        let us = |d: Duration| d.as_micros() as usize / n.max(1);
+        format!("{} µs + {} µs", us(self.stack), us(self.bench))
+    }
 }

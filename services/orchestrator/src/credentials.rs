@@ -32,6 +32,12 @@ use crate::vault::{Vault, credential_aad as aad};
 /// Parallel verifications in "verify all".
 pub const VERIFY_ALL_CONCURRENCY: usize = 8;
 
+/// Accounts claimed and read in one database call, ahead of their verification.
+const CLAIM_CHUNK: usize = 32;
+
+/// At most this many results recorded in one transaction.
+const RECORD_CHUNK: usize = 64;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error("not allowed")]
@@ -94,6 +100,7 @@ pub fn is_refusal(outcome: VerifyOutcome) -> bool {
 }
 
 struct Row {
+    user_id: i64,
     user: String,
     siret: String,
     nom: String,
@@ -105,12 +112,9 @@ struct Row {
     last_verified_at: Option<i64>,
 }
 
-const ROW_SELECT: &str = "SELECT c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, c.password_nonce, \
-     c.password_ct, c.updated_at, c.consecutive_failures, c.last_result, c.last_verified_at \
-     FROM credentials c JOIN users u ON u.id = c.user_id";
-
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
+        user_id: r.get(0)?,
         user: r.get(1)?,
         siret: r.get(2)?,
         nom: r.get(3)?,
@@ -127,13 +131,14 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
+const ROW_BY_USER: &str = "SELECT c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, \
+     c.password_nonce, c.password_ct, c.updated_at, c.consecutive_failures, c.last_result, \
+     c.last_verified_at FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.user_id = ?1";
+
 fn row_of(conn: &rusqlite::Connection, user_id: i64) -> rusqlite::Result<Option<Row>> {
-    conn.query_row(
-        &format!("{ROW_SELECT} WHERE c.user_id = ?1"),
-        params![user_id],
-        row,
-    )
-    .optional()
+    conn.prepare_cached(ROW_BY_USER)?
+        .query_row(params![user_id], row)
+        .optional()
 }
 
 fn summary(user: String, row: Option<Row>) -> Summary {
@@ -174,6 +179,15 @@ fn summary(user: String, row: Option<Row>) -> Summary {
         }
     }
 }
+
+/// An account taken for verification, with its row as read under that claim.
+struct Claimed {
+    _guard: InProgressGuard,
+    row: Row,
+}
+
+/// A claimed account and the verifier's answer, or the account and why it was not verified.
+type Asked = Result<(Claimed, VerifyResponse), (String, CredentialsError)>;
 
 /// Removes an account from the in-progress set when the verification ends, however.
 struct InProgressGuard {
@@ -367,77 +381,27 @@ impl Credentials {
         user: &str,
     ) -> Result<Verification, CredentialsError> {
         let (user_id, name) = self.target(caller, user).await?;
-        self.verify_account(user_id, name).await
-    }
-
-    async fn verify_account(
-        &self,
-        user_id: i64,
-        name: String,
-    ) -> Result<Verification, CredentialsError> {
-        let _guard = {
-            let mut set = self
-                .in_progress
-                .lock()
-                .map_err(|_| anyhow::anyhow!("in-progress lock"))?;
-            if !set.insert(user_id) {
-                return Err(CredentialsError::InProgress(name));
-            }
-            InProgressGuard {
-                set: self.in_progress.clone(),
-                id: user_id,
-            }
-        };
-        let r = self
-            .store
-            .call(move |conn| Ok(row_of(conn, user_id)?))
-            .await?
-            .ok_or_else(|| CredentialsError::NotConfigured(name.clone()))?;
-        if r.consecutive_failures >= self.budget {
-            return Err(CredentialsError::BlockedByBudget {
-                user: name,
-                failures: r.consecutive_failures,
-            });
-        }
-        let password = self.open(user_id, &r.sealed)?;
-        let request = VerifyRequest {
-            network: Some(self.network.for_target(Target::NetEntreprises)),
-            identity: Some(DeclarantIdentity {
-                siret: r.siret.clone(),
-                nom: r.nom.clone(),
-                prenom: r.prenom.clone(),
-                password: password.expose_secret().to_owned(),
-            }),
-            service: self.network.net_entreprises_service(),
-        };
-        let result = self.agents.verify(request).await?;
-        let outcome = VerifyOutcome::try_from(result.outcome).unwrap_or(VerifyOutcome::Unspecified);
-        let verified_at = sessions::now();
-        let bytes = result.encode_to_vec();
-        let updated_at = r.updated_at;
-        let refusal = is_refusal(outcome);
-        let valid = outcome == VerifyOutcome::Valid;
-        self.store
-            .call(move |conn| {
-                // Recorded only if the identity did not change meanwhile: a refusal of the
-                // old password must not count against the new one.
-                conn.execute(
-                    "UPDATE credentials SET last_result = ?2, last_verified_at = ?3,                      consecutive_failures = CASE WHEN ?4 THEN consecutive_failures + 1 WHEN ?5 THEN 0 ELSE consecutive_failures END                      WHERE user_id = ?1 AND updated_at = ?6",
-                    params![user_id, bytes, verified_at, refusal, valid, updated_at],
-                )?;
-                Ok(())
-            })
-            .await?;
-        tracing::info!(user = %r.user, outcome = outcome.as_str_name(), "net-entreprises identity verified");
-        Ok(Verification {
-            user: r.user,
-            result,
-            verified_at,
-        })
+        let claimed = self
+            .claim(vec![(user_id, name)])
+            .await
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("no claim"))?
+            .map_err(|(_, e)| e)?;
+        let answer = self.ask_verifier(&claimed).await?;
+        let (_, recorded) = self
+            .record(vec![(claimed, answer)])
+            .await
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("nothing recorded"))?;
+        recorded
     }
 
     /// Every configured account the caller may see, `VERIFY_ALL_CONCURRENCY` at a time,
     /// each result as it completes.
+    ///
+    /// A pipeline with few database round trips: accounts are claimed and read
+    /// `CLAIM_CHUNK` at a time, ahead of their verification, and the results that finish
+    /// together are recorded in one transaction (group commit) before they are streamed.
     pub async fn verify_all(
         &self,
         caller: &Principal,
@@ -446,8 +410,6 @@ impl Credentials {
         CredentialsError,
     > {
         use futures::StreamExt;
-        // One query for the accounts; each verification still reads its own row under
-        // the in-progress guard, so the budget is never judged on a stale count.
         let caller = caller.clone();
         let accounts: Vec<(i64, String)> = self
             .store
@@ -464,16 +426,186 @@ impl Credentials {
                     .collect())
             })
             .await?;
-        let this = self.clone();
+        let (claimer, asker, recorder) = (self.clone(), self.clone(), self.clone());
         Ok(futures::stream::iter(accounts)
-            .map(move |(id, name)| {
-                let this = this.clone();
+            .chunks(CLAIM_CHUNK)
+            .then(move |chunk| {
+                let this = claimer.clone();
+                async move { this.claim(chunk).await }
+            })
+            .flat_map(futures::stream::iter)
+            .map(move |claim| {
+                let this = asker.clone();
                 async move {
-                    let r = this.verify_account(id, name.clone()).await;
-                    (name, r)
+                    let claimed = claim?;
+                    match this.ask_verifier(&claimed).await {
+                        Ok(answer) => Asked::Ok((claimed, answer)),
+                        Err(e) => Err((claimed.row.user, e)),
+                    }
                 }
             })
-            .buffer_unordered(VERIFY_ALL_CONCURRENCY))
+            .buffer_unordered(VERIFY_ALL_CONCURRENCY)
+            .ready_chunks(RECORD_CHUNK)
+            .then(move |batch| {
+                let this = recorder.clone();
+                async move {
+                    let mut out = Vec::with_capacity(batch.len());
+                    let mut answered = Vec::with_capacity(batch.len());
+                    for asked in batch {
+                        match asked {
+                            Err((user, e)) => out.push((user, Err(e))),
+                            Ok(done) => answered.push(done),
+                        }
+                    }
+                    out.extend(this.record(answered).await);
+                    futures::stream::iter(out)
+                }
+            })
+            .flatten())
+    }
+
+    /// Takes each account for verification (one at a time per account) and reads its row
+    /// under that claim, all in one database call; an account whose budget is spent is
+    /// refused here, before anything is sent.
+    async fn claim(
+        &self,
+        accounts: Vec<(i64, String)>,
+    ) -> Vec<Result<Claimed, (String, CredentialsError)>> {
+        let mut out = Vec::with_capacity(accounts.len());
+        let mut taken = Vec::with_capacity(accounts.len());
+        {
+            let mut set = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, name) in accounts {
+                if set.insert(id) {
+                    let guard = InProgressGuard {
+                        set: self.in_progress.clone(),
+                        id,
+                    };
+                    taken.push((guard, name));
+                } else {
+                    out.push(Err((name.clone(), CredentialsError::InProgress(name))));
+                }
+            }
+        }
+        if taken.is_empty() {
+            return out;
+        }
+        let ids: Vec<i64> = taken.iter().map(|(g, _)| g.id).collect();
+        let rows = self
+            .store
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached(ROW_BY_USER)?;
+                let rows = ids
+                    .into_iter()
+                    .map(|id| stmt.query_row(params![id], row).optional())
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await;
+        match rows {
+            Err(e) => out.extend(taken.into_iter().map(|(_, name)| {
+                Err((name, CredentialsError::Internal(anyhow::anyhow!("{e:#}"))))
+            })),
+            Ok(rows) => {
+                for ((guard, name), row) in taken.into_iter().zip(rows) {
+                    out.push(match row {
+                        None => Err((name.clone(), CredentialsError::NotConfigured(name))),
+                        Some(r) if r.consecutive_failures >= self.budget => Err((
+                            name.clone(),
+                            CredentialsError::BlockedByBudget {
+                                user: name,
+                                failures: r.consecutive_failures,
+                            },
+                        )),
+                        Some(row) => Ok(Claimed { _guard: guard, row }),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// One authentication through the credential verifier.
+    async fn ask_verifier(&self, claimed: &Claimed) -> Result<VerifyResponse, CredentialsError> {
+        let r = &claimed.row;
+        let password = self.open(r.user_id, &r.sealed)?;
+        let request = VerifyRequest {
+            network: Some(self.network.for_target(Target::NetEntreprises)),
+            identity: Some(DeclarantIdentity {
+                siret: r.siret.clone(),
+                nom: r.nom.clone(),
+                prenom: r.prenom.clone(),
+                password: password.expose_secret().to_owned(),
+            }),
+            service: self.network.net_entreprises_service(),
+        };
+        Ok(self.agents.verify(request).await?)
+    }
+
+    /// Records answers in one transaction; each claim is released once its answer is
+    /// written, so that the next verification of that account sees the new count.
+    async fn record(
+        &self,
+        answered: Vec<(Claimed, VerifyResponse)>,
+    ) -> Vec<(String, Result<Verification, CredentialsError>)> {
+        if answered.is_empty() {
+            return Vec::new();
+        }
+        let verified_at = sessions::now();
+        let writes: Vec<_> = answered
+            .iter()
+            .map(|(c, result)| {
+                let outcome =
+                    VerifyOutcome::try_from(result.outcome).unwrap_or(VerifyOutcome::Unspecified);
+                (
+                    c.row.user_id,
+                    result.encode_to_vec(),
+                    is_refusal(outcome),
+                    outcome == VerifyOutcome::Valid,
+                    c.row.updated_at,
+                )
+            })
+            .collect();
+        let written = self
+            .store
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                {
+                    // Recorded only if the identity did not change meanwhile: a refusal
+                    // of the old password must not count against the new one.
+                    let mut stmt = tx.prepare_cached(
+                        "UPDATE credentials SET last_result = ?2, last_verified_at = ?3, \
+                         consecutive_failures = CASE WHEN ?4 THEN consecutive_failures + 1 WHEN ?5 THEN 0 ELSE consecutive_failures END \
+                         WHERE user_id = ?1 AND updated_at = ?6",
+                    )?;
+                    for (user_id, bytes, refusal, valid, updated_at) in writes {
+                        stmt.execute(params![user_id, bytes, verified_at, refusal, valid, updated_at])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await;
+        answered
+            .into_iter()
+            .map(|(claimed, result)| {
+                let user = claimed.row.user.clone();
+                let r = match &written {
+                    Ok(()) => {
+                        let outcome = VerifyOutcome::try_from(result.outcome)
+                            .unwrap_or(VerifyOutcome::Unspecified);
+                        tracing::info!(user = %user, outcome = outcome.as_str_name(), "net-entreprises identity verified");
+                        Ok(Verification {
+                            user: user.clone(),
+                            result,
+                            verified_at,
+                        })
+                    }
+                    Err(e) => Err(CredentialsError::Internal(anyhow::anyhow!("{e:#}"))),
+                };
+                (user, r)
+            })
+            .collect()
     }
 
     /// Replaces the encryption key and re-seals every stored secret. Administrator only.

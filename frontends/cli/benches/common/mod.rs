@@ -26,6 +26,7 @@ impl Stack {
             .args(["stack", "up", "--data-dir"])
             .arg(dir.path())
             .env("RUST_LOG", "warn")
+            .envs(std::env::vars().filter(|(k, _)| k.starts_with("IEA_EXPERIMENT")))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -77,6 +78,22 @@ impl Stack {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time (user + system) a process has used so far.
+pub fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // The kernel counts in USER_HZ, 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 pub fn memory_kib(pid: u32) -> (u64, u64) {
