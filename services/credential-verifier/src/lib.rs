@@ -19,11 +19,17 @@ pub mod verify;
 
 pub use iea_declarant as identity;
 
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use futures::{Stream, StreamExt};
 
 use iea_net::NetworkSettings;
 use iea_proto::agent::v1::credential_agent_server::{CredentialAgent, CredentialAgentServer};
-use iea_proto::agent::v1::{InputProblem, VerifyOutcome, VerifyRequest, VerifyResponse};
+use iea_proto::agent::v1::{
+    DeclarantIdentity, InputProblem, VerifyManyRequest, VerifyManyResponse, VerifyOutcome,
+    VerifyRequest, VerifyResponse,
+};
 use iea_proto::common::v1::{ProbeRequest, ProbeResult};
 use iea_proto::error::ApiError;
 use iea_runtime::agent::AgentSettings;
@@ -32,7 +38,7 @@ use iea_runtime::shutdown::Shutdown;
 use secrecy::SecretString;
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 pub use verify::{Options, Outcome, ServiceCode, Verification, Verifier};
 
@@ -76,12 +82,104 @@ impl CredentialAgent for Agent {
         request: Request<VerifyRequest>,
     ) -> Result<Response<VerifyResponse>, Status> {
         let request = request.into_inner();
-        let service = ServiceCode::new(request.service).ok_or_else(|| {
-            ApiError::invalid_input(
-                "Le code de service Net-entreprises n'est pas indiqué (25 pour la DSN, 97 pour son test).",
-            )
-        })?;
-        let identity = request.identity.unwrap_or_default();
+        let service = service_code(request.service)?;
+        let network = Network::from(request.network.unwrap_or_default());
+        let verification = self
+            .verifier
+            .verify_one(request.identity.unwrap_or_default(), service, &network)
+            .await;
+        Ok(Response::new(to_proto(verification)))
+    }
+
+    type VerifyManyStream =
+        Pin<Box<dyn Stream<Item = Result<VerifyManyResponse, Status>> + Send + 'static>>;
+
+    #[tracing::instrument(skip_all)]
+    async fn verify_many(
+        &self,
+        request: Request<Streaming<VerifyManyRequest>>,
+    ) -> Result<Response<Self::VerifyManyStream>, Status> {
+        // Settings and service come with the first message: read there, then shared.
+        let context: Arc<OnceLock<Result<(ServiceCode, Network), Status>>> = Arc::default();
+        let verifier = self.verifier.clone();
+        let answers = request
+            .into_inner()
+            .map(move |message| {
+                let context = context.clone();
+                let verifier = verifier.clone();
+                if let Ok(m) = &message {
+                    context.get_or_init(|| {
+                        let service = service_code(m.service)?;
+                        Ok((
+                            service,
+                            Network::from(m.network.clone().unwrap_or_default()),
+                        ))
+                    });
+                }
+                async move {
+                    let m = message?;
+                    let Some(Ok((service, network))) = context.get() else {
+                        return Err(context
+                            .get()
+                            .and_then(|c| c.as_ref().err().cloned())
+                            .unwrap_or_else(|| Status::internal("no stream context")));
+                    };
+                    let v = verifier
+                        .verify_one(m.identity.unwrap_or_default(), *service, network)
+                        .await;
+                    Ok(VerifyManyResponse {
+                        id: m.id,
+                        result: Some(to_proto(v)),
+                    })
+                }
+            })
+            .buffer_unordered(MAX_OUTSTANDING);
+        Ok(Response::new(Box::pin(answers)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn probe(&self, request: Request<ProbeRequest>) -> Result<Response<ProbeResult>, Status> {
+        let result = iea_net::probe_rpc(request.into_inner().network, &user_agent()).await;
+        Ok(Response::new(result))
+    }
+}
+
+/// Identities a `VerifyMany` stream works on at once; a caller that sends more waits.
+const MAX_OUTSTANDING: usize = 64;
+
+fn service_code(code: u32) -> Result<ServiceCode, Status> {
+    ServiceCode::new(code).ok_or_else(|| {
+        ApiError::invalid_input(
+            "Le code de service Net-entreprises n'est pas indiqué (25 pour la DSN, 97 pour son test).",
+        )
+        .into()
+    })
+}
+
+/// The network settings of a call, as passed, and whether they are usable.
+struct Network {
+    address: String,
+    settings: Result<NetworkSettings, iea_net::SettingsError>,
+}
+
+impl From<iea_proto::common::v1::NetworkSettings> for Network {
+    fn from(raw: iea_proto::common::v1::NetworkSettings) -> Self {
+        Self {
+            address: raw.address.clone(),
+            settings: NetworkSettings::try_from(raw),
+        }
+    }
+}
+
+impl Verifier {
+    /// Checks the identity, then verifies it if the settings are usable (the input's own
+    /// problems are reported first: they are the person's to fix).
+    async fn verify_one(
+        &self,
+        identity: DeclarantIdentity,
+        service: ServiceCode,
+        network: &Network,
+    ) -> Verification {
         let input = verify::Input {
             siret: identity.siret,
             nom: identity.nom,
@@ -89,14 +187,11 @@ impl CredentialAgent for Agent {
             password: SecretString::from(identity.password),
             service,
         };
-        let raw = request.network.unwrap_or_default();
-        let address = raw.address.clone();
-        let verification = match NetworkSettings::try_from(raw) {
-            Ok(settings) => self.verifier.verify_input(&input, &settings).await,
-            // The input is still checked first: its problems are the person's to fix.
+        let verification = match &network.settings {
+            Ok(settings) => self.verify_input(&input, settings).await,
             Err(e) => match input.validate() {
                 Err(problems) => Verification::invalid_input(problems),
-                Ok(_) => Verification::unusable_settings(&address, &e),
+                Ok(_) => Verification::unusable_settings(&network.address, e),
             },
         };
         tracing::info!(
@@ -105,13 +200,7 @@ impl CredentialAgent for Agent {
             problems = verification.input_problems.len(),
             "verification done"
         );
-        Ok(Response::new(to_proto(verification)))
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn probe(&self, request: Request<ProbeRequest>) -> Result<Response<ProbeResult>, Status> {
-        let result = iea_net::probe_rpc(request.into_inner().network, &user_agent()).await;
-        Ok(Response::new(result))
+        verification
     }
 }
 

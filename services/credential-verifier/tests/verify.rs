@@ -4,11 +4,14 @@
 
 use std::time::{Duration, SystemTime};
 
+use futures::StreamExt;
 use iea_credential_verifier::{App, Options};
 use iea_mock_kit::{FaultMode, FaultSettings, MockListen};
 use iea_mock_net_entreprises as mock;
 use iea_proto::agent::v1::credential_agent_client::CredentialAgentClient;
-use iea_proto::agent::v1::{DeclarantIdentity, VerifyOutcome, VerifyRequest, VerifyResponse};
+use iea_proto::agent::v1::{
+    DeclarantIdentity, VerifyManyRequest, VerifyOutcome, VerifyRequest, VerifyResponse,
+};
 use iea_proto::common::v1::{
     ConnectionMode, ConnectionType, NetworkSettings, ProbeStep, TlsProblem,
 };
@@ -554,6 +557,96 @@ async fn a_missing_service_code_is_an_invalid_argument() {
     };
     let status = stack.agent.clone().verify(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(stack.auth_requests(), 0);
+    stack.stop().await;
+}
+
+fn many(id: u64, identity: Identity, first: Option<(NetworkSettings, u32)>) -> VerifyManyRequest {
+    let (siret, nom, prenom, password) = identity;
+    let (network, service) = first.map_or((None, 0), |(n, s)| (Some(n), s));
+    VerifyManyRequest {
+        network,
+        service,
+        id,
+        identity: Some(DeclarantIdentity {
+            siret: siret.into(),
+            nom: nom.into(),
+            prenom: prenom.into(),
+            password: password.into(),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn many_verifications_on_one_stream_answer_each_id_once_with_the_first_message_settings() {
+    let stack = Stack::start(|_| {}).await;
+    // The first message's settings hold for the stream: later ones are ignored, even
+    // unusable ones.
+    let mut broken = stack.secure();
+    broken.address = "pas une adresse".into();
+    let mut requests = vec![many(1, SIMULATOR, Some((stack.secure(), 97)))];
+    for id in 2..=20 {
+        let identity = match id % 3 {
+            0 => WRONG_PASSWORD,
+            1 => ("99900000300015", " declarant", "declarant", "Refonte01"),
+            _ => SIMULATOR,
+        };
+        // The simulator is registered to service 97 only: 25 would give not_registered.
+        let settings = (id == 2).then(|| (broken.clone(), 25));
+        requests.push(many(id, identity, settings));
+    }
+    let mut answers: Vec<(u64, VerifyOutcome)> = stack
+        .agent
+        .clone()
+        .verify_many(futures::stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|a| {
+            let a = a.unwrap();
+            (a.id, outcome(&a.result.unwrap()))
+        })
+        .collect()
+        .await;
+    answers.sort_by_key(|a| a.0);
+    let expected: Vec<_> = (1..=20)
+        .map(|id| {
+            let o = match id % 3 {
+                _ if id == 1 => VerifyOutcome::Valid,
+                0 => VerifyOutcome::InvalidCredentials,
+                1 => VerifyOutcome::InvalidInput,
+                _ => VerifyOutcome::Valid,
+            };
+            (id, o)
+        })
+        .collect();
+    assert_eq!(answers, expected);
+    // One attempt per identity that passed the input checks, none for the others.
+    let sent = expected
+        .iter()
+        .filter(|(_, o)| *o != VerifyOutcome::InvalidInput)
+        .count() as u64;
+    assert_eq!(stack.auth_requests(), sent);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_whose_first_message_has_no_service_code_ends_with_invalid_argument() {
+    let stack = Stack::start(|_| {}).await;
+    let requests = vec![
+        many(1, SIMULATOR, Some((stack.secure(), 0))),
+        many(2, SIMULATOR, None),
+    ];
+    let mut answers = stack
+        .agent
+        .clone()
+        .verify_many(futures::stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = answers.next().await.unwrap().unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(answers.next().await.is_none());
     assert_eq!(stack.auth_requests(), 0);
     stack.stop().await;
 }

@@ -18,12 +18,12 @@ use tonic_health::pb::health_client::HealthClient;
 
 /// Bound on one call to an agent. An agent's own network calls are bounded by the
 /// connection mode (at most 30 s in extended mode, with retries), so this is wider.
-const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bound on a health check.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A call to an agent that did not give an answer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AgentError {
     /// The agent could not be reached or did not answer in time.
     #[error("agent {agent} unavailable: {detail}")]
@@ -164,6 +164,20 @@ impl Agents {
     ) -> Result<iea_proto::agent::v1::VerifyResponse, AgentError> {
         self.credential_client()
             .verify(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(self.credentials.name, s))
+    }
+
+    /// Opens a `VerifyMany` stream: `requests` go out as they come, answers come back as
+    /// the verifications finish.
+    #[tracing::instrument(skip_all, fields(agent = "credential-verifier"))]
+    pub async fn verify_many(
+        &self,
+        requests: impl futures::Stream<Item = iea_proto::agent::v1::VerifyManyRequest> + Send + 'static,
+    ) -> Result<tonic::Streaming<iea_proto::agent::v1::VerifyManyResponse>, AgentError> {
+        self.credential_client()
+            .verify_many(requests)
             .await
             .map(tonic::Response::into_inner)
             .map_err(|s| AgentError::from_status(self.credentials.name, s))

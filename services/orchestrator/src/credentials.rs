@@ -12,16 +12,20 @@
 //!   the identity changes, so we can never be what locks the declarant's real account;
 //! - one verification per account at a time.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use iea_declarant::{InputProblem, validate};
-use iea_proto::agent::v1::{DeclarantIdentity, VerifyOutcome, VerifyRequest, VerifyResponse};
+use iea_proto::agent::v1::{
+    DeclarantIdentity, VerifyManyRequest, VerifyOutcome, VerifyRequest, VerifyResponse,
+};
 use prost::Message;
 use rusqlite::{OptionalExtension, params};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::agents::{AgentError, Agents};
+use tracing::Instrument;
+
+use crate::agents::{AgentError, Agents, CALL_TIMEOUT};
 use crate::connection::Target;
 use crate::crypto::Sealed;
 use crate::network::Network;
@@ -185,9 +189,6 @@ struct Claimed {
     _guard: InProgressGuard,
     row: Row,
 }
-
-/// A claimed account and the verifier's answer, or the account and why it was not verified.
-type Asked = Result<(Claimed, VerifyResponse), (String, CredentialsError)>;
 
 /// Removes an account from the in-progress set when the verification ends, however.
 struct InProgressGuard {
@@ -409,7 +410,6 @@ impl Credentials {
         impl futures::Stream<Item = (String, Result<Verification, CredentialsError>)> + use<>,
         CredentialsError,
     > {
-        use futures::StreamExt;
         let caller = caller.clone();
         let accounts: Vec<(i64, String)> = self
             .store
@@ -426,42 +426,166 @@ impl Credentials {
                     .collect())
             })
             .await?;
-        let (claimer, asker, recorder) = (self.clone(), self.clone(), self.clone());
-        Ok(futures::stream::iter(accounts)
+        let (out, results) = tokio::sync::mpsc::channel(VERIFY_ALL_CONCURRENCY * 2);
+        let this = self.clone();
+        tokio::spawn(
+            async move { this.drive_verify_all(accounts, out).await }
+                .instrument(tracing::Span::current()),
+        );
+        Ok(tokio_stream::wrappers::ReceiverStream::new(results))
+    }
+
+    /// "Verify all" over one `VerifyMany` stream to the verifier: accounts are claimed
+    /// and read `CLAIM_CHUNK` at a time, at most `VERIFY_ALL_CONCURRENCY` are outstanding
+    /// at the verifier, and the answers that arrive together are recorded in one
+    /// transaction before they are passed on. Stops as soon as the caller goes away; its
+    /// claims are then released, and what was answered is recorded or not at all.
+    async fn drive_verify_all(
+        self,
+        accounts: Vec<(i64, String)>,
+        out: tokio::sync::mpsc::Sender<(String, Result<Verification, CredentialsError>)>,
+    ) {
+        use futures::{FutureExt, StreamExt};
+        let claims = futures::stream::iter(accounts)
             .chunks(CLAIM_CHUNK)
-            .then(move |chunk| {
-                let this = claimer.clone();
-                async move { this.claim(chunk).await }
-            })
-            .flat_map(futures::stream::iter)
-            .map(move |claim| {
-                let this = asker.clone();
-                async move {
-                    let claimed = claim?;
-                    match this.ask_verifier(&claimed).await {
-                        Ok(answer) => Asked::Ok((claimed, answer)),
-                        Err(e) => Err((claimed.row.user, e)),
-                    }
-                }
-            })
-            .buffer_unordered(VERIFY_ALL_CONCURRENCY)
-            .ready_chunks(RECORD_CHUNK)
-            .then(move |batch| {
-                let this = recorder.clone();
-                async move {
-                    let mut out = Vec::with_capacity(batch.len());
-                    let mut answered = Vec::with_capacity(batch.len());
-                    for asked in batch {
-                        match asked {
-                            Err((user, e)) => out.push((user, Err(e))),
-                            Ok(done) => answered.push(done),
+            .then(|chunk| self.claim(chunk))
+            .flat_map(futures::stream::iter);
+        tokio::pin!(claims);
+        let (requests, outgoing) = tokio::sync::mpsc::channel(VERIFY_ALL_CONCURRENCY);
+        let mut answers = match self
+            .agents
+            .verify_many(tokio_stream::wrappers::ReceiverStream::new(outgoing))
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                fail_all(claims, &e, &out).await;
+                return;
+            }
+        };
+        let mut network = Some(self.network.for_target(Target::NetEntreprises));
+        let service = self.network.net_entreprises_service();
+        let mut requests = Some(requests);
+        let mut pending: HashMap<u64, Claimed> = HashMap::new();
+        let mut next_id = 0u64;
+        let (to_record, recording) =
+            tokio::sync::mpsc::channel::<Vec<(Claimed, VerifyResponse)>>(VERIFY_ALL_CONCURRENCY);
+        let feed = async {
+            let to_record = to_record;
+            loop {
+                let can_send = requests.is_some() && pending.len() < VERIFY_ALL_CONCURRENCY;
+                tokio::select! {
+                    // Answers first: recording frees room for the next account.
+                    biased;
+                    answer = tokio::time::timeout(CALL_TIMEOUT, answers.message()), if !pending.is_empty() => {
+                        let mut batch = Vec::new();
+                        let mut broken = match answer {
+                            Ok(Ok(Some(a))) => { batch.push(a); None }
+                            Ok(Ok(None)) => Some(AgentError::Unavailable {
+                                agent: self.agents.credentials.name,
+                                detail: "the verification stream ended early".into(),
+                            }),
+                            Ok(Err(status)) => Some(AgentError::from_status(self.agents.credentials.name, status)),
+                            Err(_) => Some(AgentError::Unavailable {
+                                agent: self.agents.credentials.name,
+                                detail: format!("no answer within {CALL_TIMEOUT:?}"),
+                            }),
+                        };
+                        // Whatever else has arrived already joins this batch.
+                        while broken.is_none() && batch.len() < RECORD_CHUNK {
+                            match answers.message().now_or_never() {
+                                Some(Ok(Some(a))) => batch.push(a),
+                                None => break,
+                                Some(Ok(None)) => broken = Some(AgentError::Unavailable {
+                                    agent: self.agents.credentials.name,
+                                    detail: "the verification stream ended early".into(),
+                                }),
+                                Some(Err(status)) => broken = Some(AgentError::from_status(self.agents.credentials.name, status)),
+                            }
+                        }
+                        let mut answered = Vec::with_capacity(batch.len());
+                        for a in batch {
+                            match (pending.remove(&a.id), a.result) {
+                                (Some(claimed), Some(result)) => answered.push((claimed, result)),
+                                (Some(claimed), None) => {
+                                    let e = AgentError::Unavailable {
+                                        agent: self.agents.credentials.name,
+                                        detail: "an answer without a result".into(),
+                                    };
+                                    if out.send((claimed.row.user.clone(), Err(e.into()))).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                (None, _) => tracing::warn!(id = a.id, "answer for no outstanding verification, ignored"),
+                            }
+                        }
+                        if !answered.is_empty() && to_record.send(answered).await.is_err() {
+                            return;
+                        }
+                        if let Some(e) = broken {
+                            for (_, claimed) in pending.drain() {
+                                if out.send((claimed.row.user.clone(), Err(e.clone().into()))).await.is_err() {
+                                    return;
+                                }
+                            }
+                            fail_all(claims, &e, &out).await;
+                            return;
                         }
                     }
-                    out.extend(this.record(answered).await);
-                    futures::stream::iter(out)
+                    claim = claims.next(), if can_send => match claim {
+                        None => requests = None,
+                        Some(Err(refused)) => {
+                            if out.send((refused.0, Err(refused.1))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(Ok(claimed)) => {
+                            let identity = match self.identity(&claimed.row) {
+                                Ok(i) => i,
+                                Err(e) => {
+                                    if out.send((claimed.row.user.clone(), Err(e))).await.is_err() {
+                                        return;
+                                    }
+                                    continue;
+                                }
+                            };
+                            next_id += 1;
+                            let request = VerifyManyRequest {
+                                network: network.take(),
+                                service,
+                                id: next_id,
+                                identity: Some(identity),
+                            };
+                            pending.insert(next_id, claimed);
+                            // A closed stream shows on the answers' side.
+                            if let Some(r) = &requests {
+                                let _ = r.send(request).await;
+                            }
+                        }
+                    },
+                    else => break,
                 }
-            })
-            .flatten())
+            }
+        };
+        // Recording runs beside the feeding, so that a database write never holds back
+        // the next request; a claim is released only once its answer is recorded.
+        let record = async {
+            let mut recording = recording;
+            let mut batches = Vec::new();
+            while recording
+                .recv_many(&mut batches, VERIFY_ALL_CONCURRENCY)
+                .await
+                > 0
+            {
+                let answered: Vec<_> = batches.drain(..).flatten().collect();
+                for item in self.record(answered).await {
+                    if out.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        tokio::join!(feed, record);
     }
 
     /// Takes each account for verification (one at a time per account) and reads its row
@@ -527,19 +651,23 @@ impl Credentials {
 
     /// One authentication through the credential verifier.
     async fn ask_verifier(&self, claimed: &Claimed) -> Result<VerifyResponse, CredentialsError> {
-        let r = &claimed.row;
-        let password = self.open(r.user_id, &r.sealed)?;
         let request = VerifyRequest {
             network: Some(self.network.for_target(Target::NetEntreprises)),
-            identity: Some(DeclarantIdentity {
-                siret: r.siret.clone(),
-                nom: r.nom.clone(),
-                prenom: r.prenom.clone(),
-                password: password.expose_secret().to_owned(),
-            }),
+            identity: Some(self.identity(&claimed.row)?),
             service: self.network.net_entreprises_service(),
         };
         Ok(self.agents.verify(request).await?)
+    }
+
+    /// The identity as the verifier receives it, its password opened from the seal.
+    fn identity(&self, r: &Row) -> Result<DeclarantIdentity, CredentialsError> {
+        let password = self.open(r.user_id, &r.sealed)?;
+        Ok(DeclarantIdentity {
+            siret: r.siret.clone(),
+            nom: r.nom.clone(),
+            prenom: r.prenom.clone(),
+            password: password.expose_secret().to_owned(),
+        })
     }
 
     /// Records answers in one transaction; each claim is released once its answer is
@@ -614,6 +742,26 @@ impl Credentials {
             return Err(CredentialsError::PermissionDenied);
         }
         Ok(self.vault.rotate().await?)
+    }
+}
+
+/// Reports `error` for every account still to be verified (their claims are taken and
+/// released on the way, so that the refusals of the claim itself are reported as usual).
+async fn fail_all(
+    claims: impl futures::Stream<Item = Result<Claimed, (String, CredentialsError)>>,
+    error: &AgentError,
+    out: &tokio::sync::mpsc::Sender<(String, Result<Verification, CredentialsError>)>,
+) {
+    use futures::StreamExt;
+    tokio::pin!(claims);
+    while let Some(claim) = claims.next().await {
+        let item = match claim {
+            Ok(claimed) => (claimed.row.user.clone(), Err(error.clone().into())),
+            Err(refused) => (refused.0, Err(refused.1)),
+        };
+        if out.send(item).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -556,6 +556,126 @@ async fn verify_all_streams_one_result_per_configured_account_and_keeps_each_las
     c.stack.stop().await;
 }
 
+/// One "verify all" round: (user, outcome or error code), sorted by user.
+async fn verify_all_round(c: &mut Ctx) -> Vec<(String, Result<VerifyOutcome, String>)> {
+    let mut stream = c
+        .creds
+        .verify_all_credentials(authed(&c.token, VerifyAllCredentialsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    while let Some(v) = stream.next().await {
+        let v = v.unwrap();
+        let r = match &v.result {
+            Some(_) => Ok(outcome(&v)),
+            None => Err(v.error_code.clone()),
+        };
+        got.push((v.user.clone(), r));
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    got
+}
+
+#[tokio::test]
+async fn verify_all_over_many_accounts_keeps_the_budget_and_reports_a_lost_verifier_for_each_account()
+ {
+    let mut c = ctx().await;
+    let ne = c.stack.mock("net-entreprises");
+    let s = siret("5512034500001");
+    let id = ne
+        .post(
+            "/declarants",
+            json!({"siret": s, "nom": "GARNIER", "prenom": "Anne", "motdepasse": "Bon-Mot2passe", "services": [25]}),
+        )
+        .await["id"]
+        .clone();
+    let id = id
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| id.to_string());
+    // The administrator's identity has a wrong password; twenty accounts a right one:
+    // more than the verifier is given at once, so the stream is fed as answers come.
+    c.set(&s, "GARNIER", "Anne", "Mauvais-Mot").await.unwrap();
+    let users: Vec<String> = (0..20).map(|i| format!("compte-{i:02}")).collect();
+    for u in &users {
+        c.stack.add_user(&c.token, u, "Mot-de-passe-compte").await;
+        c.creds
+            .set_credentials(authed(
+                &c.token,
+                SetCredentialsRequest {
+                    user: u.clone(),
+                    account_password: "Mot-de-passe-compte".into(),
+                    identity: Some(DeclarantIdentity {
+                        siret: "78214563500010".into(),
+                        nom: "DUPONT".into(),
+                        prenom: "Marie".into(),
+                        password: "Jardin#Partage2024".into(),
+                    }),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let valid: Vec<_> = users
+        .iter()
+        .map(|u| (u.clone(), Ok(VerifyOutcome::Valid)))
+        .collect();
+    let with_admin = |r: Result<VerifyOutcome, String>| {
+        let mut v = vec![(ADMIN.to_owned(), r)];
+        v.extend(valid.clone());
+        v
+    };
+    for round in 0..4 {
+        let expected = if round < 2 {
+            Ok(VerifyOutcome::InvalidCredentials)
+        } else {
+            Err("blocked_by_budget".to_owned())
+        };
+        assert_eq!(
+            verify_all_round(&mut c).await,
+            with_admin(expected),
+            "round {round}"
+        );
+    }
+    let state = ne.get(&format!("/declarants/{id}")).await;
+    assert_eq!(state["failed_attempts"], 2, "{state}");
+    assert_eq!(state["locked"], false, "{state}");
+
+    // The verifier gone: every account says so, and no last result changes.
+    let before = c
+        .creds
+        .list_credentials(authed(&c.token, ListCredentialsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials;
+    c.stack.stop_agent("credential-verifier").await;
+    let lost: Vec<_> = users
+        .iter()
+        .map(|u| (u.clone(), Err("agent_unavailable".to_owned())))
+        .collect();
+    let mut expected = vec![(ADMIN.to_owned(), Err("blocked_by_budget".to_owned()))];
+    expected.extend(lost);
+    assert_eq!(verify_all_round(&mut c).await, expected);
+    let after = c
+        .creds
+        .list_credentials(authed(&c.token, ListCredentialsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials;
+    assert_eq!(before, after);
+
+    // Back, and no account was left claimed.
+    c.stack.start_agent("credential-verifier").await;
+    assert_eq!(
+        verify_all_round(&mut c).await,
+        with_admin(Err("blocked_by_budget".to_owned()))
+    );
+    c.stack.stop().await;
+}
+
 #[tokio::test]
 async fn the_password_is_never_stored_in_clear_nor_returned_and_survives_a_key_rotation() {
     let mut c = ctx().await;
