@@ -86,7 +86,12 @@ impl CredentialAgent for Agent {
         let network = Network::from(request.network.unwrap_or_default());
         let verification = self
             .verifier
-            .verify_one(request.identity.unwrap_or_default(), service, &network)
+            .verify_one(
+                request.identity.unwrap_or_default(),
+                service,
+                &network,
+                None,
+            )
             .await;
         Ok(Response::new(to_proto(verification)))
     }
@@ -99,8 +104,9 @@ impl CredentialAgent for Agent {
         &self,
         request: Request<Streaming<VerifyManyRequest>>,
     ) -> Result<Response<Self::VerifyManyStream>, Status> {
-        // Settings and service come with the first message: read there, then shared.
-        let context: Arc<OnceLock<Result<(ServiceCode, Network), Status>>> = Arc::default();
+        // Settings, service and concurrency come with the first message: read there, then
+        // shared by every verification of the stream.
+        let context: Arc<OnceLock<Result<StreamContext, Status>>> = Arc::default();
         let verifier = self.verifier.clone();
         let answers = request
             .into_inner()
@@ -108,24 +114,22 @@ impl CredentialAgent for Agent {
                 let context = context.clone();
                 let verifier = verifier.clone();
                 if let Ok(m) = &message {
-                    context.get_or_init(|| {
-                        let service = service_code(m.service)?;
-                        Ok((
-                            service,
-                            Network::from(m.network.clone().unwrap_or_default()),
-                        ))
-                    });
+                    context.get_or_init(|| StreamContext::from_first(m));
                 }
                 async move {
                     let m = message?;
-                    let Some(Ok((service, network))) = context.get() else {
-                        return Err(context
-                            .get()
-                            .and_then(|c| c.as_ref().err().cloned())
-                            .unwrap_or_else(|| Status::internal("no stream context")));
+                    let ctx = match context.get() {
+                        Some(Ok(ctx)) => ctx,
+                        Some(Err(status)) => return Err(status.clone()),
+                        None => return Err(Status::internal("no stream context")),
                     };
                     let v = verifier
-                        .verify_one(m.identity.unwrap_or_default(), *service, network)
+                        .verify_one(
+                            m.identity.unwrap_or_default(),
+                            ctx.service,
+                            &ctx.network,
+                            Some(&ctx.permits),
+                        )
                         .await;
                     Ok(VerifyManyResponse {
                         id: m.id,
@@ -144,8 +148,36 @@ impl CredentialAgent for Agent {
     }
 }
 
-/// Identities a `VerifyMany` stream works on at once; a caller that sends more waits.
+/// Identities a `VerifyMany` stream takes at once; a caller that sends more waits.
 const MAX_OUTSTANDING: usize = 64;
+
+/// Authentications at once on a `VerifyMany` stream whose first message does not say.
+const DEFAULT_CONCURRENCY: usize = 8;
+
+/// What the first message of a `VerifyMany` stream sets for the whole stream.
+struct StreamContext {
+    service: ServiceCode,
+    network: Network,
+    /// Bounds the authentications in flight: identities beyond it wait, checked but not
+    /// sent.
+    permits: tokio::sync::Semaphore,
+}
+
+impl StreamContext {
+    fn from_first(m: &VerifyManyRequest) -> Result<Self, Status> {
+        let concurrency = match m.concurrency {
+            0 => DEFAULT_CONCURRENCY,
+            n => usize::try_from(n)
+                .unwrap_or(MAX_OUTSTANDING)
+                .min(MAX_OUTSTANDING),
+        };
+        Ok(Self {
+            service: service_code(m.service)?,
+            network: Network::from(m.network.clone().unwrap_or_default()),
+            permits: tokio::sync::Semaphore::new(concurrency),
+        })
+    }
+}
 
 fn service_code(code: u32) -> Result<ServiceCode, Status> {
     ServiceCode::new(code).ok_or_else(|| {
@@ -173,12 +205,14 @@ impl From<iea_proto::common::v1::NetworkSettings> for Network {
 
 impl Verifier {
     /// Checks the identity, then verifies it if the settings are usable (the input's own
-    /// problems are reported first: they are the person's to fix).
+    /// problems are reported first: they are the person's to fix), holding one of
+    /// `permits` while it authenticates.
     async fn verify_one(
         &self,
         identity: DeclarantIdentity,
         service: ServiceCode,
         network: &Network,
+        permits: Option<&tokio::sync::Semaphore>,
     ) -> Verification {
         let input = verify::Input {
             siret: identity.siret,
@@ -187,12 +221,17 @@ impl Verifier {
             password: SecretString::from(identity.password),
             service,
         };
-        let verification = match &network.settings {
-            Ok(settings) => self.verify_input(&input, settings).await,
-            Err(e) => match input.validate() {
-                Err(problems) => Verification::invalid_input(problems),
-                Ok(_) => Verification::unusable_settings(&network.address, e),
-            },
+        let verification = match (input.validate(), &network.settings) {
+            (Err(problems), _) => Verification::invalid_input(problems),
+            (Ok(_), Err(e)) => Verification::unusable_settings(&network.address, e),
+            (Ok(identity), Ok(settings)) => {
+                // Never closed, so the permit is always granted in the end.
+                let _permit = match permits {
+                    Some(p) => p.acquire().await.ok(),
+                    None => None,
+                };
+                self.verify(&identity, service, settings).await
+            }
         };
         tracing::info!(
             outcome = verification.outcome.code(),

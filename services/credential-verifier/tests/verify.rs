@@ -567,6 +567,7 @@ fn many(id: u64, identity: Identity, first: Option<(NetworkSettings, u32)>) -> V
     VerifyManyRequest {
         network,
         service,
+        concurrency: 0,
         id,
         identity: Some(DeclarantIdentity {
             siret: siret.into(),
@@ -648,5 +649,35 @@ async fn a_stream_whose_first_message_has_no_service_code_ends_with_invalid_argu
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(answers.next().await.is_none());
     assert_eq!(stack.auth_requests(), 0);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_authenticates_no_more_identities_at_once_than_its_concurrency() {
+    let stack = Stack::start(|_| {}).await;
+    // Each authentication takes 150 ms: eight at two at a time take four times that,
+    // all at once (the 64 the agent takes) about one.
+    stack.fault(FaultMode::Slow, 150);
+    let mut first = many(1, SIMULATOR, Some((stack.secure(), 97)));
+    first.concurrency = 2;
+    let mut requests = vec![first];
+    requests.extend((2..=8).map(|id| many(id, SIMULATOR, None)));
+    let started = std::time::Instant::now();
+    let answers: Vec<VerifyOutcome> = stack
+        .agent
+        .clone()
+        .verify_many(futures::stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|a| outcome(&a.unwrap().result.unwrap()))
+        .collect()
+        .await;
+    assert_eq!(answers, vec![VerifyOutcome::Valid; 8]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(4 * 150),
+        "{:?}",
+        started.elapsed()
+    );
     stack.stop().await;
 }

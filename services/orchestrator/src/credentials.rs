@@ -36,6 +36,11 @@ use crate::vault::{Vault, credential_aad as aad};
 /// Parallel verifications in "verify all".
 pub const VERIFY_ALL_CONCURRENCY: usize = 8;
 
+/// Identities handed to the verifier and not answered yet in "verify all": twice what it
+/// authenticates at once, so that it starts the next as soon as one ends, without more
+/// load on Net-entreprises.
+const OUTSTANDING: usize = 2 * VERIFY_ALL_CONCURRENCY;
+
 /// Accounts claimed and read in one database call, ahead of their verification.
 const CLAIM_CHUNK: usize = 32;
 
@@ -436,8 +441,8 @@ impl Credentials {
     }
 
     /// "Verify all" over one `VerifyMany` stream to the verifier: accounts are claimed
-    /// and read `CLAIM_CHUNK` at a time, at most `VERIFY_ALL_CONCURRENCY` are outstanding
-    /// at the verifier, and the answers that arrive together are recorded in one
+    /// and read `CLAIM_CHUNK` at a time, the verifier authenticates
+    /// `VERIFY_ALL_CONCURRENCY` at a time with as many queued behind, and the answers that arrive together are recorded in one
     /// transaction before they are passed on. Stops as soon as the caller goes away; its
     /// claims are then released, and what was answered is recorded or not at all.
     async fn drive_verify_all(
@@ -473,7 +478,7 @@ impl Credentials {
         let feed = async {
             let to_record = to_record;
             loop {
-                let can_send = requests.is_some() && pending.len() < VERIFY_ALL_CONCURRENCY;
+                let can_send = requests.is_some() && pending.len() < OUTSTANDING;
                 tokio::select! {
                     // Answers first: recording frees room for the next account.
                     biased;
@@ -553,6 +558,7 @@ impl Credentials {
                             let request = VerifyManyRequest {
                                 network: network.take(),
                                 service,
+                                concurrency: VERIFY_ALL_CONCURRENCY as u32,
                                 id: next_id,
                                 identity: Some(identity),
                             };
