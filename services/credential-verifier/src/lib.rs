@@ -83,7 +83,7 @@ impl CredentialAgent for Agent {
     ) -> Result<Response<VerifyResponse>, Status> {
         let request = request.into_inner();
         let service = service_code(request.service)?;
-        let network = Network::from(request.network.unwrap_or_default());
+        let network = Network::new(request.network.unwrap_or_default(), &self.verifier);
         let verification = self
             .verifier
             .verify_one(
@@ -114,7 +114,7 @@ impl CredentialAgent for Agent {
                 let context = context.clone();
                 let verifier = verifier.clone();
                 if let Ok(m) = &message {
-                    context.get_or_init(|| StreamContext::from_first(m));
+                    context.get_or_init(|| StreamContext::from_first(m, &verifier));
                 }
                 async move {
                     let m = message?;
@@ -164,7 +164,7 @@ struct StreamContext {
 }
 
 impl StreamContext {
-    fn from_first(m: &VerifyManyRequest) -> Result<Self, Status> {
+    fn from_first(m: &VerifyManyRequest, verifier: &Verifier) -> Result<Self, Status> {
         let concurrency = match m.concurrency {
             0 => DEFAULT_CONCURRENCY,
             n => usize::try_from(n)
@@ -173,7 +173,7 @@ impl StreamContext {
         };
         Ok(Self {
             service: service_code(m.service)?,
-            network: Network::from(m.network.clone().unwrap_or_default()),
+            network: Network::new(m.network.clone().unwrap_or_default(), verifier),
             permits: tokio::sync::Semaphore::new(concurrency),
         })
     }
@@ -191,14 +191,14 @@ fn service_code(code: u32) -> Result<ServiceCode, Status> {
 /// The network settings of a call, as passed, and whether they are usable.
 struct Network {
     address: String,
-    settings: Result<NetworkSettings, iea_net::SettingsError>,
+    settings: Result<verify::Prepared, iea_net::SettingsError>,
 }
 
-impl From<iea_proto::common::v1::NetworkSettings> for Network {
-    fn from(raw: iea_proto::common::v1::NetworkSettings) -> Self {
+impl Network {
+    fn new(raw: iea_proto::common::v1::NetworkSettings, verifier: &Verifier) -> Self {
         Self {
             address: raw.address.clone(),
-            settings: NetworkSettings::try_from(raw),
+            settings: NetworkSettings::try_from(raw).map(|s| verifier.prepare(&s)),
         }
     }
 }
@@ -230,7 +230,7 @@ impl Verifier {
                     Some(p) => p.acquire().await.ok(),
                     None => None,
                 };
-                self.verify(&identity, service, settings).await
+                self.verify_prepared(&identity, service, settings).await
             }
         };
         tracing::info!(

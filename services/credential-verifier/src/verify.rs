@@ -269,9 +269,30 @@ impl Verifier {
         service: ServiceCode,
         settings: &NetworkSettings,
     ) -> Verification {
+        self.verify_prepared(identity, service, &self.prepare(settings))
+            .await
+    }
+
+    /// Settings bounded by the options, with the key of their client: computed once for
+    /// a stream of verifications.
+    pub fn prepare(&self, settings: &NetworkSettings) -> Prepared {
         let settings = self.bounded(settings);
-        let key = client_key(&settings);
-        let client = match self.client(key, &settings) {
+        Prepared {
+            key: client_key(&settings),
+            url: auth_url(&settings.address),
+            settings,
+        }
+    }
+
+    /// One authentication of a checked identity, with prepared settings.
+    pub async fn verify_prepared(
+        &self,
+        identity: &Identity,
+        service: ServiceCode,
+        prepared: &Prepared,
+    ) -> Verification {
+        let Prepared { settings, key, url } = prepared;
+        let client = match self.client(*key, settings) {
             Ok(c) => c,
             Err(NetError::Settings(detail)) => {
                 return Verification::unusable_settings(
@@ -286,7 +307,7 @@ impl Verifier {
             }
             Err(NetError::Transport(d)) => return Verification::unavailable(d),
         };
-        let v = authenticate(&client, identity, service, &settings).await;
+        let v = authenticate(&client, url, identity, service, settings).await;
         if matches!(v.outcome, Outcome::Unavailable | Outcome::Unexpected) {
             // A server in trouble: the next verification starts on new connections
             // rather than on one kept from before (it may be half-dead, or the server
@@ -294,7 +315,7 @@ impl Verifier {
             self.clients
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(&key);
+                .remove(key);
         }
         v
     }
@@ -328,6 +349,15 @@ impl Verifier {
     }
 }
 
+/// Network settings made ready for verifications: bounded, their client's key, the
+/// authentication address.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    settings: NetworkSettings,
+    key: [u8; 32],
+    url: Url,
+}
+
 /// The cache key of a client: a digest, so that the proxy password in the settings is not
 /// kept in it.
 fn client_key(settings: &NetworkSettings) -> [u8; 32] {
@@ -341,11 +371,11 @@ fn client_key(settings: &NetworkSettings) -> [u8; 32] {
 /// The POST, tried again only if the connection could not be opened (extended mode).
 async fn authenticate(
     client: &HttpClient,
+    url: &Url,
     identity: &Identity,
     service: ServiceCode,
     settings: &NetworkSettings,
 ) -> Verification {
-    let url = auth_url(&settings.address);
     let body = SecretString::from(xml_body(identity, service));
     let attempts = 1 + settings.mode.retries();
     let mut attempt = 0;
