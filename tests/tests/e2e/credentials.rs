@@ -113,6 +113,24 @@ impl Ctx {
     }
 }
 
+/// Registers Anne GARNIER (password `Bon-Mot2passe`, service 25) at the Net-entreprises
+/// mock under a SIRET made from `prefix13`: (SIRET, the mock's id for her).
+async fn add_garnier(ne: &crate::helpers::MockAdmin, prefix13: &str) -> (String, String) {
+    let s = siret(prefix13);
+    let id = ne
+        .post(
+            "/declarants",
+            json!({"siret": s, "nom": "GARNIER", "prenom": "Anne", "motdepasse": "Bon-Mot2passe", "services": [25]}),
+        )
+        .await["id"]
+        .clone();
+    let id = id
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| id.to_string());
+    (s, id)
+}
+
 fn outcome(v: &VerificationResult) -> VerifyOutcome {
     VerifyOutcome::try_from(v.result.as_ref().unwrap().outcome).unwrap()
 }
@@ -345,18 +363,7 @@ async fn ten_verifications_with_a_wrong_password_cause_at_most_two_failed_logins
 {
     let mut c = ctx().await;
     let ne = c.stack.mock("net-entreprises");
-    let s = siret("1234567800001");
-    let id = ne
-        .post(
-            "/declarants",
-            json!({"siret": s, "nom": "GARNIER", "prenom": "Anne", "motdepasse": "Bon-Mot2passe", "services": [25]}),
-        )
-        .await["id"]
-        .clone();
-    let id = id
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| id.to_string());
+    let (s, id) = add_garnier(&ne, "1234567800001").await;
     c.set(&s, "GARNIER", "Anne", "Mauvais-Mot").await.unwrap();
     let mut refused = 0;
     let mut blocked = 0;
@@ -582,18 +589,7 @@ async fn verify_all_over_many_accounts_keeps_the_budget_and_reports_a_lost_verif
  {
     let mut c = ctx().await;
     let ne = c.stack.mock("net-entreprises");
-    let s = siret("5512034500001");
-    let id = ne
-        .post(
-            "/declarants",
-            json!({"siret": s, "nom": "GARNIER", "prenom": "Anne", "motdepasse": "Bon-Mot2passe", "services": [25]}),
-        )
-        .await["id"]
-        .clone();
-    let id = id
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| id.to_string());
+    let (s, id) = add_garnier(&ne, "5512034500001").await;
     // The administrator's identity has a wrong password; twenty accounts a right one:
     // more than the verifier is given at once, so the stream is fed as answers come.
     c.set(&s, "GARNIER", "Anne", "Mauvais-Mot").await.unwrap();
