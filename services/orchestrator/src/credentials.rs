@@ -387,19 +387,29 @@ impl Credentials {
         user: &str,
     ) -> Result<Verification, CredentialsError> {
         let (user_id, name) = self.target(caller, user).await?;
-        let claimed = self
-            .claim(vec![(user_id, name)])
-            .await
-            .pop()
-            .ok_or_else(|| anyhow::anyhow!("no claim"))?
-            .map_err(|(_, e)| e)?;
-        let answer = self.ask_verifier(&claimed).await?;
-        let (_, recorded) = self
-            .record(vec![(claimed, answer)])
-            .await
-            .pop()
-            .ok_or_else(|| anyhow::anyhow!("nothing recorded"))?;
-        recorded
+        // In a task of its own: a caller that goes away must not drop an attempt that may
+        // have reached Net-entreprises before its answer is recorded.
+        let this = self.clone();
+        tokio::spawn(
+            async move {
+                let claimed = this
+                    .claim(vec![(user_id, name)])
+                    .await
+                    .pop()
+                    .ok_or_else(|| anyhow::anyhow!("no claim"))?
+                    .map_err(|(_, e)| e)?;
+                let answer = this.ask_verifier(&claimed).await?;
+                let (_, recorded) = this
+                    .record(vec![(claimed, answer)])
+                    .await
+                    .pop()
+                    .ok_or_else(|| anyhow::anyhow!("nothing recorded"))?;
+                recorded
+            }
+            .instrument(tracing::Span::current()),
+        )
+        .await
+        .map_err(|e| CredentialsError::Internal(anyhow::anyhow!("verification task: {e}")))?
     }
 
     /// Every configured account the caller may see, `VERIFY_ALL_CONCURRENCY` at a time,
@@ -442,9 +452,10 @@ impl Credentials {
 
     /// "Verify all" over one `VerifyMany` stream to the verifier: accounts are claimed
     /// and read `CLAIM_CHUNK` at a time, the verifier authenticates
-    /// `VERIFY_ALL_CONCURRENCY` at a time with as many queued behind, and the answers that arrive together are recorded in one
-    /// transaction before they are passed on. Stops as soon as the caller goes away; its
-    /// claims are then released, and what was answered is recorded or not at all.
+    /// `VERIFY_ALL_CONCURRENCY` at a time with as many queued behind, and the answers
+    /// that arrive together are recorded in one transaction before they are passed on.
+    /// If the caller goes away, nothing more is sent, but what was sent is still awaited
+    /// and recorded: a refusal counts against the budget whoever is listening.
     async fn drive_verify_all(
         self,
         accounts: Vec<(i64, String)>,
@@ -478,7 +489,10 @@ impl Credentials {
         let feed = async {
             let to_record = to_record;
             loop {
-                let can_send = requests.is_some() && pending.len() < OUTSTANDING;
+                // A caller gone stops the feeding, not the verifications already sent: their
+                // answers are still recorded, since a refusal counts against the budget.
+                let can_send =
+                    requests.is_some() && pending.len() < OUTSTANDING && !out.is_closed();
                 tokio::select! {
                     // Answers first: recording frees room for the next account.
                     biased;
@@ -517,9 +531,7 @@ impl Credentials {
                                         agent: self.agents.credentials.name,
                                         detail: "an answer without a result".into(),
                                     };
-                                    if out.send((claimed.row.user.clone(), Err(e.into()))).await.is_err() {
-                                        return;
-                                    }
+                                    let _ = out.send((claimed.row.user.clone(), Err(e.into()))).await;
                                 }
                                 (None, _) => tracing::warn!(id = a.id, "answer for no outstanding verification, ignored"),
                             }
@@ -529,9 +541,7 @@ impl Credentials {
                         }
                         if let Some(e) = broken {
                             for (_, claimed) in pending.drain() {
-                                if out.send((claimed.row.user.clone(), Err(e.clone().into()))).await.is_err() {
-                                    return;
-                                }
+                                let _ = out.send((claimed.row.user.clone(), Err(e.clone().into()))).await;
                             }
                             fail_all(claims, &e, &out).await;
                             return;
@@ -540,17 +550,13 @@ impl Credentials {
                     claim = claims.next(), if can_send => match claim {
                         None => requests = None,
                         Some(Err(refused)) => {
-                            if out.send((refused.0, Err(refused.1))).await.is_err() {
-                                return;
-                            }
+                            let _ = out.send((refused.0, Err(refused.1))).await;
                         }
                         Some(Ok(claimed)) => {
                             let identity = match self.identity(&claimed.row) {
                                 Ok(i) => i,
                                 Err(e) => {
-                                    if out.send((claimed.row.user.clone(), Err(e))).await.is_err() {
-                                        return;
-                                    }
+                                    let _ = out.send((claimed.row.user.clone(), Err(e))).await;
                                     continue;
                                 }
                             };
@@ -585,9 +591,8 @@ impl Credentials {
             {
                 let answered: Vec<_> = batches.drain(..).flatten().collect();
                 for item in self.record(answered).await {
-                    if out.send(item).await.is_err() {
-                        return;
-                    }
+                    // Recorded already; a caller gone just does not read it.
+                    let _ = out.send(item).await;
                 }
             }
         };

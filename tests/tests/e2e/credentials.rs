@@ -673,6 +673,114 @@ async fn verify_all_over_many_accounts_keeps_the_budget_and_reports_a_lost_verif
 }
 
 #[tokio::test]
+async fn a_verification_whose_caller_gives_up_still_completes_and_is_recorded() {
+    let mut c = ctx().await;
+    let ne = c.stack.mock("net-entreprises");
+    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+        .await
+        .unwrap();
+    let before = ne.get("/stats").await["auth_requests"].as_u64().unwrap();
+    ne.faults(json!({"mode": "slow", "delay_ms": 500})).await;
+    let mut req = authed(&c.token, VerifyCredentialsRequest { user: ADMIN.into() });
+    req.set_timeout(std::time::Duration::from_millis(100));
+    let status = c.creds.verify_credentials(req).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Cancelled, "{status:?}");
+    // The attempt goes on without its caller: Net-entreprises answers, the result is kept.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let last = loop {
+        let list = c
+            .creds
+            .list_credentials(authed(&c.token, ListCredentialsRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .credentials;
+        if let Some(last) = list.into_iter().find_map(|s| s.last_verification) {
+            break last;
+        }
+        assert!(std::time::Instant::now() < deadline, "no result recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(outcome(&last), VerifyOutcome::Valid);
+    let sent = ne.get("/stats").await["auth_requests"].as_u64().unwrap() - before;
+    assert_eq!(sent, 1);
+    ne.faults(json!({"mode": "none"})).await;
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_leaving_verify_all_stops_the_sending_but_every_attempt_sent_is_recorded() {
+    let mut c = ctx().await;
+    let ne = c.stack.mock("net-entreprises");
+    let users: Vec<String> = (0..30).map(|i| format!("compte-{i:02}")).collect();
+    for u in &users {
+        c.stack.add_user(&c.token, u, "Mot-de-passe-compte").await;
+        c.creds
+            .set_credentials(authed(
+                &c.token,
+                SetCredentialsRequest {
+                    user: u.clone(),
+                    account_password: "Mot-de-passe-compte".into(),
+                    identity: Some(DeclarantIdentity {
+                        siret: "78214563500010".into(),
+                        nom: "DUPONT".into(),
+                        prenom: "Marie".into(),
+                        password: "Jardin#Partage2024".into(),
+                    }),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let before = ne.get("/stats").await["auth_requests"].as_u64().unwrap();
+    ne.faults(json!({"mode": "slow", "delay_ms": 300})).await;
+    let mut stream = c
+        .creds
+        .verify_all_credentials(authed(&c.token, VerifyAllCredentialsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.next().await.unwrap().unwrap();
+    drop(stream);
+
+    // Every attempt that reached Net-entreprises gets its result recorded, and the
+    // accounts not sent yet when the caller left are not sent at all.
+    let recorded = |list: &[CredentialSummary]| {
+        list.iter()
+            .filter(|s| s.last_verification.is_some())
+            .count() as u64
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let (mut sent, mut kept) = (0, 0);
+    let mut settled_since = None;
+    while std::time::Instant::now() < deadline {
+        sent = ne.get("/stats").await["auth_requests"].as_u64().unwrap() - before;
+        let list = c
+            .creds
+            .list_credentials(authed(&c.token, ListCredentialsRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .credentials;
+        kept = recorded(&list);
+        if sent == kept {
+            // Settled once nothing moved for longer than one authentication.
+            let since = *settled_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() > std::time::Duration::from_millis(700) {
+                break;
+            }
+        } else {
+            settled_since = None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(sent, kept, "attempts sent vs results recorded");
+    assert!((8..30).contains(&sent), "{sent} of 30 sent");
+    ne.faults(json!({"mode": "none"})).await;
+    c.stack.stop().await;
+}
+
+#[tokio::test]
 async fn the_password_is_never_stored_in_clear_nor_returned_and_survives_a_key_rotation() {
     let mut c = ctx().await;
     let password = "Jardin#Partage2024";
