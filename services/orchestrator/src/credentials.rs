@@ -413,11 +413,8 @@ impl Credentials {
     }
 
     /// Every configured account the caller may see, `VERIFY_ALL_CONCURRENCY` at a time,
-    /// each result as it completes.
-    ///
-    /// A pipeline with few database round trips: accounts are claimed and read
-    /// `CLAIM_CHUNK` at a time, ahead of their verification, and the results that finish
-    /// together are recorded in one transaction (group commit) before they are streamed.
+    /// each result as it completes (see `drive_verify_all`, which runs in a task
+    /// of its own so that the caller's departure never cuts a verification short).
     pub async fn verify_all(
         &self,
         caller: &Principal,

@@ -1,5 +1,5 @@
 //! "Demande de support technique": a ready-to-send RFC 5322 message to Impact emploi's
-//! support, subject "Serveur de connexion <installed version>", whose body explains the
+//! support, subject "Serveur de connexion `<installed version>`", whose body explains the
 //! problem in French and whose attachment is a diagnostic summary.
 //!
 //! Invariant: the summary is built from an allow-list of fields; no password, key, token
