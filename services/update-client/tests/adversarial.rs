@@ -18,14 +18,34 @@ fn trust_file(w: &World) -> Value {
     serde_json::from_str(&text).expect("trust.json is JSON")
 }
 
-fn trusted_version(w: &World, role: &str) -> u64 {
+/// The `signed` part of `role`'s metadata as the agent trusts it.
+fn trusted_signed(w: &World, role: &str) -> Value {
     let files = trust_file(w);
     let text = files["files"][format!("{role}.json")]
         .as_str()
         .expect("role file")
         .to_owned();
     let v: Value = serde_json::from_str(&text).expect("role JSON");
-    v["signed"]["version"].as_u64().expect("version")
+    v["signed"].clone()
+}
+
+fn trusted_version(w: &World, role: &str) -> u64 {
+    trusted_signed(w, role)["version"]
+        .as_u64()
+        .expect("version")
+}
+
+/// Returns once the wall clock, which TUF judges expiry by, has passed the expiry of
+/// `role`'s trusted metadata.
+async fn until_trusted_expired(w: &World, role: &str) {
+    let expires: jiff::Timestamp = trusted_signed(w, role)["expires"]
+        .as_str()
+        .expect("expires")
+        .parse()
+        .expect("an RFC 3339 time");
+    while jiff::Timestamp::now() <= expires {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Every file name under `dir`, recursively.
@@ -71,11 +91,11 @@ async fn case_01_rollback_an_older_timestamp_snapshot_or_release_is_refused_even
     w.admin(
         reqwest::Method::PUT,
         "/__admin/expiry",
-        Some(json!({"timestamp_secs": 2})),
+        Some(json!({"timestamp_secs": 1})),
     )
     .await;
     w.check().await.expect("a short-lived timestamp is trusted");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    until_trusted_expired(&w, "timestamp").await;
     w.attack(json!({"mode": "old_timestamp"})).await;
     assert_eq!(w.check().await.unwrap_err().code, "rollback_refused");
     // And the installed version is still refused as a target after a restart.
