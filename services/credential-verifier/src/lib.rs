@@ -84,15 +84,14 @@ impl CredentialAgent for Agent {
         let request = request.into_inner();
         let service = service_code(request.service)?;
         let network = Network::new(request.network.unwrap_or_default(), &self.verifier);
-        let verification = self
-            .verifier
-            .verify_one(
-                request.identity.unwrap_or_default(),
-                service,
-                &network,
-                None,
-            )
-            .await;
+        let verification = verify_one(
+            &self.verifier,
+            request.identity.unwrap_or_default(),
+            service,
+            &network,
+            None,
+        )
+        .await;
         Ok(Response::new(to_proto(verification)))
     }
 
@@ -123,14 +122,14 @@ impl CredentialAgent for Agent {
                         Some(Err(status)) => return Err(status.clone()),
                         None => return Err(Status::internal("no stream context")),
                     };
-                    let v = verifier
-                        .verify_one(
-                            m.identity.unwrap_or_default(),
-                            ctx.service,
-                            &ctx.network,
-                            Some(&ctx.permits),
-                        )
-                        .await;
+                    let v = verify_one(
+                        &verifier,
+                        m.identity.unwrap_or_default(),
+                        ctx.service,
+                        &ctx.network,
+                        Some(&ctx.permits),
+                    )
+                    .await;
                     Ok(VerifyManyResponse {
                         id: m.id,
                         result: Some(to_proto(v)),
@@ -203,44 +202,42 @@ impl Network {
     }
 }
 
-impl Verifier {
-    /// Checks the identity, then verifies it if the settings are usable (the input's own
-    /// problems are reported first: they are the person's to fix), holding one of
-    /// `permits` while it authenticates.
-    async fn verify_one(
-        &self,
-        identity: DeclarantIdentity,
-        service: ServiceCode,
-        network: &Network,
-        permits: Option<&tokio::sync::Semaphore>,
-    ) -> Verification {
-        let input = verify::Input {
-            siret: identity.siret,
-            nom: identity.nom,
-            prenom: identity.prenom,
-            password: SecretString::from(identity.password),
-            service,
-        };
-        let verification = match (input.validate(), &network.settings) {
-            (Err(problems), _) => Verification::invalid_input(problems),
-            (Ok(_), Err(e)) => Verification::unusable_settings(&network.address, e),
-            (Ok(identity), Ok(settings)) => {
-                // Never closed, so the permit is always granted in the end.
-                let _permit = match permits {
-                    Some(p) => p.acquire().await.ok(),
-                    None => None,
-                };
-                self.verify_prepared(&identity, service, settings).await
-            }
-        };
-        tracing::info!(
-            outcome = verification.outcome.code(),
-            http_status = verification.http_status.unwrap_or(0),
-            problems = verification.input_problems.len(),
-            "verification done"
-        );
-        verification
-    }
+/// Checks the identity, then verifies it if the settings are usable (the input's own
+/// problems are reported first: they are the person's to fix), holding one of `permits`
+/// while it authenticates.
+async fn verify_one(
+    verifier: &Verifier,
+    identity: DeclarantIdentity,
+    service: ServiceCode,
+    network: &Network,
+    permits: Option<&tokio::sync::Semaphore>,
+) -> Verification {
+    let input = verify::Input {
+        siret: identity.siret,
+        nom: identity.nom,
+        prenom: identity.prenom,
+        password: SecretString::from(identity.password),
+        service,
+    };
+    let verification = match (input.validate(), &network.settings) {
+        (Err(problems), _) => Verification::invalid_input(problems),
+        (Ok(_), Err(e)) => Verification::unusable_settings(&network.address, e),
+        (Ok(identity), Ok(settings)) => {
+            // Never closed, so the permit is always granted in the end.
+            let _permit = match permits {
+                Some(p) => p.acquire().await.ok(),
+                None => None,
+            };
+            verifier.verify_prepared(&identity, service, settings).await
+        }
+    };
+    tracing::info!(
+        outcome = verification.outcome.code(),
+        http_status = verification.http_status.unwrap_or(0),
+        problems = verification.input_problems.len(),
+        "verification done"
+    );
+    verification
 }
 
 fn outcome_to_proto(o: Outcome) -> VerifyOutcome {

@@ -458,7 +458,7 @@ impl Credentials {
         accounts: Vec<(i64, String)>,
         out: tokio::sync::mpsc::Sender<(String, Result<Verification, CredentialsError>)>,
     ) {
-        use futures::{FutureExt, StreamExt};
+        use futures::StreamExt;
         let claims = futures::stream::iter(accounts)
             .chunks(CLAIM_CHUNK)
             .then(|chunk| self.claim(chunk))
@@ -493,32 +493,7 @@ impl Credentials {
                 tokio::select! {
                     // Answers first: recording frees room for the next account.
                     biased;
-                    answer = tokio::time::timeout(CALL_TIMEOUT, answers.message()), if !pending.is_empty() => {
-                        let mut batch = Vec::new();
-                        let mut broken = match answer {
-                            Ok(Ok(Some(a))) => { batch.push(a); None }
-                            Ok(Ok(None)) => Some(AgentError::Unavailable {
-                                agent: self.agents.credentials.name,
-                                detail: "the verification stream ended early".into(),
-                            }),
-                            Ok(Err(status)) => Some(AgentError::from_status(self.agents.credentials.name, status)),
-                            Err(_) => Some(AgentError::Unavailable {
-                                agent: self.agents.credentials.name,
-                                detail: format!("no answer within {CALL_TIMEOUT:?}"),
-                            }),
-                        };
-                        // Whatever else has arrived already joins this batch.
-                        while broken.is_none() && batch.len() < RECORD_CHUNK {
-                            match answers.message().now_or_never() {
-                                Some(Ok(Some(a))) => batch.push(a),
-                                None => break,
-                                Some(Ok(None)) => broken = Some(AgentError::Unavailable {
-                                    agent: self.agents.credentials.name,
-                                    detail: "the verification stream ended early".into(),
-                                }),
-                                Some(Err(status)) => broken = Some(AgentError::from_status(self.agents.credentials.name, status)),
-                            }
-                        }
+                    (batch, broken) = next_answers(&mut answers, self.agents.credentials.name), if !pending.is_empty() => {
                         let mut answered = Vec::with_capacity(batch.len());
                         for a in batch {
                             match (pending.remove(&a.id), a.result) {
@@ -751,6 +726,42 @@ impl Credentials {
         }
         Ok(self.vault.rotate().await?)
     }
+}
+
+/// The next answers of a `VerifyMany` stream: one awaited (at most `CALL_TIMEOUT`), then
+/// whatever else has arrived already, up to `RECORD_CHUNK`; and why the stream ended, if
+/// it did. Cancel-safe: it can only be dropped while awaiting the first answer.
+async fn next_answers(
+    answers: &mut tonic::Streaming<iea_proto::agent::v1::VerifyManyResponse>,
+    agent: &'static str,
+) -> (
+    Vec<iea_proto::agent::v1::VerifyManyResponse>,
+    Option<AgentError>,
+) {
+    use futures::FutureExt;
+    let ended = || AgentError::Unavailable {
+        agent,
+        detail: "the verification stream ended early".into(),
+    };
+    let first = match tokio::time::timeout(CALL_TIMEOUT, answers.message()).await {
+        Ok(Ok(Some(a))) => a,
+        Ok(Ok(None)) => return (Vec::new(), Some(ended())),
+        Ok(Err(status)) => return (Vec::new(), Some(AgentError::from_status(agent, status))),
+        Err(_) => {
+            let detail = format!("no answer within {CALL_TIMEOUT:?}");
+            return (Vec::new(), Some(AgentError::Unavailable { agent, detail }));
+        }
+    };
+    let mut batch = vec![first];
+    while batch.len() < RECORD_CHUNK {
+        match answers.message().now_or_never() {
+            Some(Ok(Some(a))) => batch.push(a),
+            None => break,
+            Some(Ok(None)) => return (batch, Some(ended())),
+            Some(Err(status)) => return (batch, Some(AgentError::from_status(agent, status))),
+        }
+    }
+    (batch, None)
 }
 
 /// Reports `error` for every account still to be verified (their claims are taken and
