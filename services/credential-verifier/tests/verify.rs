@@ -10,7 +10,8 @@ use iea_mock_kit::{FaultMode, FaultSettings, MockListen};
 use iea_mock_net_entreprises as mock;
 use iea_proto::agent::v1::credential_agent_client::CredentialAgentClient;
 use iea_proto::agent::v1::{
-    DeclarantIdentity, VerifyManyRequest, VerifyOutcome, VerifyRequest, VerifyResponse,
+    DeclarantIdentity, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest, VerifyManyResponse,
+    VerifyOutcome, VerifyRequest, VerifyResponse,
 };
 use iea_proto::common::v1::{
     ConnectionMode, ConnectionType, NetworkSettings, ProbeStep, TlsProblem,
@@ -561,13 +562,9 @@ async fn a_missing_service_code_is_an_invalid_argument() {
     stack.stop().await;
 }
 
-fn many(id: u64, identity: Identity, first: Option<(NetworkSettings, u32)>) -> VerifyManyRequest {
+fn item(id: u64, identity: Identity) -> VerifyManyItem {
     let (siret, nom, prenom, password) = identity;
-    let (network, service) = first.map_or((None, 0), |(n, s)| (Some(n), s));
-    VerifyManyRequest {
-        network,
-        service,
-        concurrency: 0,
+    VerifyManyItem {
         id,
         identity: Some(DeclarantIdentity {
             siret: siret.into(),
@@ -578,6 +575,28 @@ fn many(id: u64, identity: Identity, first: Option<(NetworkSettings, u32)>) -> V
     }
 }
 
+/// One message of a `VerifyMany` stream with one identity (and, for a first message,
+/// the stream's settings and service code).
+fn many(id: u64, identity: Identity, first: Option<(NetworkSettings, u32)>) -> VerifyManyRequest {
+    let (network, service) = first.map_or((None, 0), |(n, s)| (Some(n), s));
+    VerifyManyRequest {
+        network,
+        service,
+        concurrency: 0,
+        items: vec![item(id, identity)],
+    }
+}
+
+/// Every answer of a `VerifyMany` stream, whatever the messages that carried them.
+async fn answers_of(
+    responses: impl futures::Stream<Item = Result<VerifyManyResponse, tonic::Status>>,
+) -> Vec<VerifyManyAnswer> {
+    responses
+        .flat_map(|r| futures::stream::iter(r.unwrap().answers))
+        .collect()
+        .await
+}
+
 #[tokio::test]
 async fn many_verifications_on_one_stream_answer_each_id_once_with_the_first_message_settings() {
     let stack = Stack::start(|_| {}).await;
@@ -586,29 +605,33 @@ async fn many_verifications_on_one_stream_answer_each_id_once_with_the_first_mes
     let mut broken = stack.secure();
     broken.address = "pas une adresse".into();
     let mut requests = vec![many(1, SIMULATOR, Some((stack.secure(), 97)))];
-    for id in 2..=20 {
-        let identity = match id % 3 {
-            0 => WRONG_PASSWORD,
-            1 => ("99900000300015", " declarant", "declarant", "Refonte01"),
-            _ => SIMULATOR,
-        };
+    let identity = |id: u64| match id % 3 {
+        0 => WRONG_PASSWORD,
+        1 => ("99900000300015", " declarant", "declarant", "Refonte01"),
+        _ => SIMULATOR,
+    };
+    for id in 2..=10 {
         // The simulator is registered to service 97 only: 25 would give not_registered.
         let settings = (id == 2).then(|| (broken.clone(), 25));
-        requests.push(many(id, identity, settings));
+        requests.push(many(id, identity(id), settings));
     }
-    let mut answers: Vec<(u64, VerifyOutcome)> = stack
+    // Several identities in one message.
+    let mut last = many(11, identity(11), None);
+    last.items
+        .extend((12..=20).map(|id| item(id, identity(id))));
+    requests.push(last);
+    let responses = stack
         .agent
         .clone()
         .verify_many(futures::stream::iter(requests))
         .await
         .unwrap()
-        .into_inner()
-        .map(|a| {
-            let a = a.unwrap();
-            (a.id, outcome(&a.result.unwrap()))
-        })
-        .collect()
-        .await;
+        .into_inner();
+    let mut answers: Vec<(u64, VerifyOutcome)> = answers_of(responses)
+        .await
+        .into_iter()
+        .map(|a| (a.id, outcome(&a.result.unwrap())))
+        .collect();
     answers.sort_by_key(|a| a.0);
     let expected: Vec<_> = (1..=20)
         .map(|id| {
@@ -663,16 +686,18 @@ async fn a_stream_authenticates_no_more_identities_at_once_than_its_concurrency(
     let mut requests = vec![first];
     requests.extend((2..=8).map(|id| many(id, SIMULATOR, None)));
     let started = std::time::Instant::now();
-    let answers: Vec<VerifyOutcome> = stack
+    let responses = stack
         .agent
         .clone()
         .verify_many(futures::stream::iter(requests))
         .await
         .unwrap()
-        .into_inner()
-        .map(|a| outcome(&a.unwrap().result.unwrap()))
-        .collect()
-        .await;
+        .into_inner();
+    let answers: Vec<VerifyOutcome> = answers_of(responses)
+        .await
+        .into_iter()
+        .map(|a| outcome(&a.result.unwrap()))
+        .collect();
     assert_eq!(answers, vec![VerifyOutcome::Valid; 8]);
     assert!(
         started.elapsed() >= Duration::from_millis(4 * 150),

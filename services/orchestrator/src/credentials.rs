@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use iea_declarant::{InputProblem, validate};
 use iea_proto::agent::v1::{
-    DeclarantIdentity, VerifyManyRequest, VerifyOutcome, VerifyRequest, VerifyResponse,
+    DeclarantIdentity, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest, VerifyManyResponse,
+    VerifyOutcome, VerifyRequest, VerifyResponse,
 };
 use prost::Message;
 use rusqlite::{OptionalExtension, params};
@@ -36,13 +37,20 @@ use crate::vault::{Vault, credential_aad as aad};
 /// Parallel verifications in "verify all".
 pub const VERIFY_ALL_CONCURRENCY: usize = 8;
 
-/// Identities handed to the verifier and not answered yet in "verify all": twice what it
-/// authenticates at once, so that it starts the next as soon as one ends, without more
-/// load on Net-entreprises.
-const OUTSTANDING: usize = 2 * VERIFY_ALL_CONCURRENCY;
+/// Identities handed to the verifier and not answered yet in "verify all": four times
+/// what it authenticates at once, so that it starts the next as soon as one ends while
+/// answers travel back in batches (see `SEND_BATCH`), without more load on
+/// Net-entreprises.
+const OUTSTANDING: usize = 4 * VERIFY_ALL_CONCURRENCY;
+
+/// Identities sent to the verifier in one message, once that many answers have made room:
+/// the verifier answers in batches too, so that at thousands of verifications a second
+/// the messages between the two, each a write and a wake-up on both sides, do not cost
+/// more than the verifications themselves.
+const SEND_BATCH: usize = VERIFY_ALL_CONCURRENCY;
 
 /// Accounts claimed and read in one database call, ahead of their verification.
-const CLAIM_CHUNK: usize = 32;
+const CLAIM_CHUNK: usize = 2 * OUTSTANDING;
 
 /// At most this many results recorded in one transaction.
 const RECORD_CHUNK: usize = 64;
@@ -448,9 +456,10 @@ impl Credentials {
     }
 
     /// "Verify all" over one `VerifyMany` stream to the verifier: accounts are claimed
-    /// and read `CLAIM_CHUNK` at a time, the verifier authenticates
-    /// `VERIFY_ALL_CONCURRENCY` at a time with as many queued behind, and the answers
-    /// that arrive together are recorded in one transaction before they are passed on.
+    /// and read `CLAIM_CHUNK` at a time and sent `SEND_BATCH` to a message, the verifier
+    /// authenticates `VERIFY_ALL_CONCURRENCY` at a time with the rest of `OUTSTANDING`
+    /// queued behind, and the answers that arrive together are recorded in one
+    /// transaction before they are passed on.
     /// If the caller goes away, nothing more is sent, but what was sent is still awaited
     /// and recorded: a refusal counts against the budget whoever is listening.
     async fn drive_verify_all(
@@ -462,7 +471,8 @@ impl Credentials {
         let claims = futures::stream::iter(accounts)
             .chunks(CLAIM_CHUNK)
             .then(|chunk| self.claim(chunk))
-            .flat_map(futures::stream::iter);
+            .flat_map(futures::stream::iter)
+            .ready_chunks(SEND_BATCH);
         tokio::pin!(claims);
         let (requests, outgoing) = tokio::sync::mpsc::channel(VERIFY_ALL_CONCURRENCY);
         let mut answers = match self
@@ -472,7 +482,7 @@ impl Credentials {
         {
             Ok(a) => a,
             Err(e) => {
-                fail_all(claims, &e, &out).await;
+                fail_all(claims.flat_map(futures::stream::iter), &e, &out).await;
                 return;
             }
         };
@@ -488,10 +498,11 @@ impl Credentials {
             loop {
                 // A caller gone stops the feeding, not the verifications already sent: their
                 // answers are still recorded, since a refusal counts against the budget.
-                let can_send =
-                    requests.is_some() && pending.len() < OUTSTANDING && !out.is_closed();
+                let can_send = requests.is_some()
+                    && pending.len() + SEND_BATCH <= OUTSTANDING
+                    && !out.is_closed();
                 tokio::select! {
-                    // Answers first: recording frees room for the next account.
+                    // Answers first: recording frees room for the next accounts.
                     biased;
                     (batch, broken) = next_answers(&mut answers, self.agents.credentials.name), if !pending.is_empty() => {
                         let mut answered = Vec::with_capacity(batch.len());
@@ -515,35 +526,43 @@ impl Credentials {
                             for (_, claimed) in pending.drain() {
                                 let _ = out.send((claimed.row.user.clone(), Err(e.clone().into()))).await;
                             }
-                            fail_all(claims, &e, &out).await;
+                            fail_all(claims.flat_map(futures::stream::iter), &e, &out).await;
                             return;
                         }
                     }
-                    claim = claims.next(), if can_send => match claim {
+                    chunk = claims.next(), if can_send => match chunk {
                         None => requests = None,
-                        Some(Err(refused)) => {
-                            let _ = out.send((refused.0, Err(refused.1))).await;
-                        }
-                        Some(Ok(claimed)) => {
-                            let identity = match self.identity(&claimed.row) {
-                                Ok(i) => i,
-                                Err(e) => {
-                                    let _ = out.send((claimed.row.user.clone(), Err(e))).await;
-                                    continue;
+                        Some(chunk) => {
+                            let mut items = Vec::with_capacity(chunk.len());
+                            for claim in chunk {
+                                let claimed = match claim {
+                                    Ok(claimed) => claimed,
+                                    Err(refused) => {
+                                        let _ = out.send((refused.0, Err(refused.1))).await;
+                                        continue;
+                                    }
+                                };
+                                match self.identity(&claimed.row) {
+                                    Ok(identity) => {
+                                        next_id += 1;
+                                        items.push(VerifyManyItem { id: next_id, identity: Some(identity) });
+                                        pending.insert(next_id, claimed);
+                                    }
+                                    Err(e) => {
+                                        let _ = out.send((claimed.row.user.clone(), Err(e))).await;
+                                    }
                                 }
-                            };
-                            next_id += 1;
-                            let request = VerifyManyRequest {
-                                network: network.take(),
-                                service,
-                                concurrency: VERIFY_ALL_CONCURRENCY as u32,
-                                id: next_id,
-                                identity: Some(identity),
-                            };
-                            pending.insert(next_id, claimed);
+                            }
                             // A closed stream shows on the answers' side.
-                            if let Some(r) = &requests {
-                                let _ = r.send(request).await;
+                            if let (false, Some(r)) = (items.is_empty(), &requests) {
+                                let _ = r
+                                    .send(VerifyManyRequest {
+                                        network: network.take(),
+                                        service,
+                                        concurrency: VERIFY_ALL_CONCURRENCY as u32,
+                                        items,
+                                    })
+                                    .await;
                             }
                         }
                     },
@@ -728,23 +747,21 @@ impl Credentials {
     }
 }
 
-/// The next answers of a `VerifyMany` stream: one awaited (at most `CALL_TIMEOUT`), then
-/// whatever else has arrived already, up to `RECORD_CHUNK`; and why the stream ended, if
-/// it did. Cancel-safe: it can only be dropped while awaiting the first answer.
+/// The next answers of a `VerifyMany` stream: one message awaited (at most
+/// `CALL_TIMEOUT`), then whatever else has arrived already, up to `RECORD_CHUNK` answers;
+/// and why the stream ended, if it did. Cancel-safe: it can only be dropped while
+/// awaiting the first message.
 async fn next_answers(
-    answers: &mut tonic::Streaming<iea_proto::agent::v1::VerifyManyResponse>,
+    answers: &mut tonic::Streaming<VerifyManyResponse>,
     agent: &'static str,
-) -> (
-    Vec<iea_proto::agent::v1::VerifyManyResponse>,
-    Option<AgentError>,
-) {
+) -> (Vec<VerifyManyAnswer>, Option<AgentError>) {
     use futures::FutureExt;
     let ended = || AgentError::Unavailable {
         agent,
         detail: "the verification stream ended early".into(),
     };
     let first = match tokio::time::timeout(CALL_TIMEOUT, answers.message()).await {
-        Ok(Ok(Some(a))) => a,
+        Ok(Ok(Some(m))) => m,
         Ok(Ok(None)) => return (Vec::new(), Some(ended())),
         Ok(Err(status)) => return (Vec::new(), Some(AgentError::from_status(agent, status))),
         Err(_) => {
@@ -752,10 +769,10 @@ async fn next_answers(
             return (Vec::new(), Some(AgentError::Unavailable { agent, detail }));
         }
     };
-    let mut batch = vec![first];
+    let mut batch = first.answers;
     while batch.len() < RECORD_CHUNK {
         match answers.message().now_or_never() {
-            Some(Ok(Some(a))) => batch.push(a),
+            Some(Ok(Some(m))) => batch.extend(m.answers),
             None => break,
             Some(Ok(None)) => return (batch, Some(ended())),
             Some(Err(status)) => return (batch, Some(AgentError::from_status(agent, status))),

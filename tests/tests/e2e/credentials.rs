@@ -617,10 +617,10 @@ async fn verify_all_over_many_accounts_keeps_the_budget_and_reports_a_lost_verif
     let mut c = ctx().await;
     let ne = c.stack.mock("net-entreprises");
     let (s, id) = add_garnier(&ne, "5512034500001").await;
-    // The administrator's identity has a wrong password; twenty accounts a right one:
-    // more than the verifier is given at once, so the stream is fed as answers come.
+    // The administrator's identity has a wrong password; forty accounts a right one:
+    // more than the verifier is given at once (32), so the stream is fed as answers come.
     c.set(&s, "GARNIER", "Anne", "Mauvais-Mot").await.unwrap();
-    let users = c.add_valid_accounts(20).await;
+    let users = c.add_valid_accounts(40).await;
     let valid: Vec<_> = users
         .iter()
         .map(|u| (u.clone(), Ok(VerifyOutcome::Valid)))
@@ -720,7 +720,8 @@ async fn a_verification_whose_caller_gives_up_still_completes_and_is_recorded() 
 async fn a_caller_leaving_verify_all_stops_the_sending_but_every_attempt_sent_is_recorded() {
     let mut c = ctx().await;
     let ne = c.stack.mock("net-entreprises");
-    let users = c.add_valid_accounts(30).await;
+    // More than the verifier is given at once (32), all claimed in the first chunk (64).
+    let users = c.add_valid_accounts(48).await;
     let before = ne.get("/stats").await["auth_requests"].as_u64().unwrap();
     ne.faults(json!({"mode": "slow", "delay_ms": 300})).await;
     let mut stream = c
@@ -733,8 +734,8 @@ async fn a_caller_leaving_verify_all_stops_the_sending_but_every_attempt_sent_is
     drop(stream);
 
     // The pipeline ends once every attempt it sent is answered and recorded; until then
-    // it holds its claim on the last account (the 30 are claimed in one chunk), which it
-    // never sends, since the sending stopped when the caller left.
+    // it holds its claim on the last account, which it never sends, since the sending
+    // stopped when the caller left.
     let last = users.last().unwrap().clone();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
@@ -777,7 +778,7 @@ async fn a_caller_leaving_verify_all_stops_the_sending_but_every_attempt_sent_is
         .filter(|s| s.user != last && s.last_verification.is_some())
         .count() as u64;
     assert_eq!(sent, kept, "attempts sent vs results recorded");
-    assert!((8..29).contains(&sent), "{sent} of 30 sent");
+    assert!((8..48).contains(&sent), "{sent} of 48 sent");
     ne.faults(json!({"mode": "none"})).await;
     c.stack.stop().await;
 }
