@@ -129,6 +129,9 @@ impl Users {
         check_name(name)?;
         check_password(&password)?;
         let name = name.to_owned();
+        // Hashed first, on the hashing pool: the database is not held for the hash's
+        // tenth of a second; the checks and the insertion stay one step.
+        let hash = crate::hashing::hash(password).await?;
         self.store
             .call(move |conn| {
                 if installation_mode(conn)? == InstallationMode::Monoposte
@@ -139,7 +142,6 @@ impl Users {
                 if store::user_by_name(conn, &name)?.is_some() {
                     return Ok(Err(UsersError::AlreadyExists(name)));
                 }
-                let hash = sessions::hash_password(password.expose_secret())?;
                 store::insert_user(conn, &name, role, &hash, sessions::now())?;
                 tracing::info!(user = %name, ?role, "account created");
                 Ok(Ok(UserSummary { name, role }))
