@@ -73,7 +73,7 @@ async fn get_faults(State(faults): State<Faults>) -> Json<FaultSettings> {
 
 async fn set_faults(
     State(faults): State<Faults>,
-    Json(settings): Json<FaultSettings>,
+    crate::AdminJson(settings): crate::AdminJson<FaultSettings>,
 ) -> Json<FaultSettings> {
     tracing::info!(?settings, "faults changed");
     faults.set(settings.clone());

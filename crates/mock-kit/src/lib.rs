@@ -14,9 +14,14 @@
 //! `unavailable` answers 503 with an empty body, `slow` delays each answer by
 //! `delay_ms`, `reset` closes each new connection at once without a response; `close_default_port`
 //! resets every connection to the default HTTPS port only.
+//!
+//! Every control API answers its errors the same way ([`AdminError`]): a status and
+//! `{"error": "<code>", "message": "<French sentence>"}`.
 
+pub mod admin;
 mod faults;
 mod serve;
 
+pub use admin::{AdminError, AdminJson};
 pub use faults::{FaultMode, FaultSettings, Faults};
 pub use serve::{MockListen, MockServer, require_bearer};

@@ -2,12 +2,11 @@
 //! installations, minimum version, counters, and the support desk's daily password.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::de::DeserializeOwned;
+use iea_mock_kit::{AdminError, AdminJson};
 use serde::{Deserialize, Serialize};
 
 use crate::daily_password::{daily_password, format_date, paris_today, parse_date};
@@ -36,49 +35,14 @@ pub fn routes(store: Store) -> Router {
         .with_state(store)
 }
 
-/// An admin error: `{"error": code, "message": French sentence}`.
-#[derive(Debug, Serialize)]
-struct AdminError {
-    #[serde(skip)]
-    status: StatusCode,
-    error: &'static str,
-    message: String,
-}
-
-impl AdminError {
-    fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            error: "invalid_input",
-            message: message.into(),
-        }
-    }
-
-    fn not_found(id: &str) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            error: "not_found",
-            message: format!("L'installation « {id} » est inconnue."),
-        }
-    }
-}
-
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        (self.status, axum::Json(self)).into_response()
-    }
-}
-
-fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, AdminError> {
-    serde_json::from_slice(body)
-        .map_err(|e| AdminError::invalid(format!("Corps JSON invalide : {e}")))
+fn unknown(id: &str) -> AdminError {
+    AdminError::not_found(format!("L'installation « {id} » est inconnue."))
 }
 
 async fn create_installation(
     State(store): State<Store>,
-    body: Bytes,
+    AdminJson(new): AdminJson<NewInstallation>,
 ) -> Result<Response, AdminError> {
-    let new: NewInstallation = parse_body(&body)?;
     let inst = Installation::try_from(new).map_err(|e| AdminError::invalid(e.to_string()))?;
     let view = InstallationView::from(&inst);
     let created = store.upsert(inst);
@@ -95,20 +59,19 @@ async fn get_installation(
     State(store): State<Store>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<InstallationView>, AdminError> {
-    let inst = store.get(&id).ok_or_else(|| AdminError::not_found(&id))?;
+    let inst = store.get(&id).ok_or_else(|| unknown(&id))?;
     Ok(axum::Json(InstallationView::from(&inst)))
 }
 
 async fn patch_installation(
     State(store): State<Store>,
     Path(id): Path<String>,
-    body: Bytes,
+    AdminJson(patch): AdminJson<InstallationPatch>,
 ) -> Result<axum::Json<InstallationView>, AdminError> {
-    let patch: InstallationPatch = parse_body(&body)?;
     let inst = store
         .patch(&id, patch)
         .map_err(|e| AdminError::invalid(e.to_string()))?
-        .ok_or_else(|| AdminError::not_found(&id))?;
+        .ok_or_else(|| unknown(&id))?;
     tracing::info!(installation_id = %id, status = ?inst.status, "installation changed");
     Ok(axum::Json(InstallationView::from(&inst)))
 }
@@ -136,13 +99,15 @@ async fn get_daily_password(
             AdminError::invalid(format!("« {text} » n'est pas une date AAAA-MM-JJ."))
         })?),
     };
-    let inst = store.get(&id).ok_or_else(|| AdminError::not_found(&id))?;
-    let secret = inst.secret.ok_or_else(|| AdminError {
-        status: StatusCode::CONFLICT,
-        error: "no_secret",
-        message: format!(
-            "L'installation « {id} » n'a pas de secret enregistré : aucun mot de passe du jour."
-        ),
+    let inst = store.get(&id).ok_or_else(|| unknown(&id))?;
+    let secret = inst.secret.ok_or_else(|| {
+        AdminError::new(
+            StatusCode::CONFLICT,
+            "no_secret",
+            format!(
+                "L'installation « {id} » n'a pas de secret enregistré : aucun mot de passe du jour."
+            ),
+        )
     })?;
     tracing::info!(installation_id = %id, %date, "daily password given out");
     Ok(axum::Json(DailyPasswordView {
@@ -167,9 +132,8 @@ async fn get_minimum_version(State(store): State<Store>) -> axum::Json<MinimumVe
 
 async fn put_minimum_version(
     State(store): State<Store>,
-    body: Bytes,
+    AdminJson(req): AdminJson<MinimumVersion>,
 ) -> Result<axum::Json<MinimumVersion>, AdminError> {
-    let req: MinimumVersion = parse_body(&body)?;
     let version = req
         .minimum_version
         .as_deref()

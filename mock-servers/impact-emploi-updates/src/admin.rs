@@ -3,13 +3,12 @@
 //! counters.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use iea_mock_kit::{AdminError, AdminJson};
+use serde::Deserialize;
 
 use crate::attack::{self, Attack};
 use crate::keys::Role;
@@ -32,45 +31,6 @@ pub fn routes(shared: Shared) -> Router {
         .with_state(shared)
 }
 
-/// An admin error: `{"error": code, "message": French sentence}`.
-#[derive(Debug, Serialize)]
-struct AdminError {
-    #[serde(skip)]
-    status: StatusCode,
-    error: &'static str,
-    message: String,
-}
-
-impl AdminError {
-    fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            error: "invalid_input",
-            message: message.into(),
-        }
-    }
-
-    fn internal(e: anyhow::Error) -> Self {
-        tracing::error!(error = format!("{e:#}"), "admin call failed");
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: "internal",
-            message: format!("Échec de l'opération : {e:#}"),
-        }
-    }
-}
-
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        (self.status, axum::Json(self)).into_response()
-    }
-}
-
-fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, AdminError> {
-    serde_json::from_slice(body)
-        .map_err(|e| AdminError::invalid(format!("Corps JSON invalide : {e}")))
-}
-
 async fn get_root(State(s): State<Shared>) -> Response {
     let root = s.repo.lock().await.latest_root();
     ([(header::CONTENT_TYPE, "application/json")], root).into_response()
@@ -80,8 +40,10 @@ async fn list_releases(State(s): State<Shared>) -> Response {
     axum::Json(s.repo.lock().await.releases()).into_response()
 }
 
-async fn publish(State(s): State<Shared>, body: Bytes) -> Result<Response, AdminError> {
-    let spec: ReleaseSpec = parse_body(&body)?;
+async fn publish(
+    State(s): State<Shared>,
+    AdminJson(spec): AdminJson<ReleaseSpec>,
+) -> Result<Response, AdminError> {
     if crate::release::parse_version(&spec.version).is_none() {
         return Err(AdminError::invalid(format!(
             "« {} » n'est pas un numéro de version (par exemple 3.00.72).",
@@ -112,8 +74,10 @@ struct RotateRequest {
     role: Role,
 }
 
-async fn rotate(State(s): State<Shared>, body: Bytes) -> Result<Response, AdminError> {
-    let req: RotateRequest = parse_body(&body)?;
+async fn rotate(
+    State(s): State<Shared>,
+    AdminJson(req): AdminJson<RotateRequest>,
+) -> Result<Response, AdminError> {
     let mut repo = s.repo.lock().await;
     repo.rotate(req.role).await.map_err(AdminError::internal)?;
     Ok(axum::Json(repo.versions).into_response())
@@ -123,8 +87,10 @@ async fn get_expiry(State(s): State<Shared>) -> Response {
     axum::Json(s.repo.lock().await.expiry).into_response()
 }
 
-async fn put_expiry(State(s): State<Shared>, body: Bytes) -> Result<Response, AdminError> {
-    let expiry: Expiry = parse_body(&body)?;
+async fn put_expiry(
+    State(s): State<Shared>,
+    AdminJson(expiry): AdminJson<Expiry>,
+) -> Result<Response, AdminError> {
     let mut repo = s.repo.lock().await;
     repo.expiry = expiry;
     repo.sign_honest().await.map_err(AdminError::internal)?;
@@ -135,8 +101,10 @@ async fn get_attack(State(s): State<Shared>) -> Response {
     axum::Json(s.repo.lock().await.attack.clone()).into_response()
 }
 
-async fn set_attack(State(s): State<Shared>, body: Bytes) -> Result<Response, AdminError> {
-    let attack: Attack = parse_body(&body)?;
+async fn set_attack(
+    State(s): State<Shared>,
+    AdminJson(attack): AdminJson<Attack>,
+) -> Result<Response, AdminError> {
     let mut repo = s.repo.lock().await;
     attack::set(&mut repo, attack.clone())
         .await
@@ -149,8 +117,10 @@ async fn get_transfer(State(s): State<Shared>) -> Response {
     axum::Json(t).into_response()
 }
 
-async fn put_transfer(State(s): State<Shared>, body: Bytes) -> Result<Response, AdminError> {
-    let t: Transfer = parse_body(&body)?;
+async fn put_transfer(
+    State(s): State<Shared>,
+    AdminJson(t): AdminJson<Transfer>,
+) -> Result<Response, AdminError> {
     if let Ok(mut w) = s.transfer.write() {
         *w = t;
     }

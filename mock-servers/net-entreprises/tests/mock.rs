@@ -535,13 +535,54 @@ async fn a_declarant_added_through_the_admin_api_can_log_in_and_its_password_is_
         .admin(reqwest::Method::POST, "/__admin/declarants", Some(new))
         .await;
     assert_eq!(
-        (status, dup["id"].as_u64()),
-        (StatusCode::CONFLICT, Some(id))
+        (status, dup["id"].as_u64(), dup["error"].as_str()),
+        (StatusCode::CONFLICT, Some(id), Some("already_exists"))
     );
-    let (status, _) = mock
+    let (status, body) = mock
         .admin(reqwest::Method::GET, "/__admin/declarants/999", None)
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    assert!(body["message"].as_str().unwrap().contains("999"), "{body}");
+    // A body that is not a declarant, and a fault that does not exist: the same error
+    // shape as every control API, and nothing changed.
+    let before = mock
+        .admin(reqwest::Method::GET, "/__admin/declarants", None)
+        .await
+        .1;
+    for (path, body) in [
+        (
+            "/__admin/declarants",
+            json!({"siret": "1", "inconnu": true}),
+        ),
+        ("/__admin/faults", json!({"mode": "tempete"})),
+    ] {
+        let (status, answer) = mock.admin(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_input")),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Corps JSON invalide"),
+            "{answer}"
+        );
+    }
+    let after = mock
+        .admin(reqwest::Method::GET, "/__admin/declarants", None)
+        .await
+        .1;
+    assert_eq!(before, after);
+    let faults = mock
+        .admin(reqwest::Method::GET, "/__admin/faults", None)
+        .await
+        .1;
+    assert_eq!(faults["mode"], "none", "{faults}");
     mock.stop().await;
 }
 
