@@ -150,6 +150,17 @@ impl Stack {
         (out.status.code().unwrap_or(-1), json)
     }
 
+    /// Runs `iea ARGS` for a person; (exit code, what it printed).
+    fn run_human(&self, args: &[&str]) -> (i32, String) {
+        let out = iea(self.dir.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code().unwrap_or(-1), text)
+    }
+
     fn admin_password(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("admin-password")).unwrap()
     }
@@ -170,6 +181,9 @@ fn a_person_sets_and_verifies_net_entreprises_credentials_from_the_command_line(
         &s.admin_password(),
     );
     assert_eq!(code, 0, "{v}");
+    let (code, text) = s.run_human(&["credentials", "verify", "--all"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("rien à vérifier"), "{text}");
     let (code, v) = s.run(&["users", "mode", "reseau"], "");
     assert_eq!((code, &v["mode"]), (0, &serde_json::json!("reseau")), "{v}");
     let (code, v) = s.run(
@@ -204,6 +218,13 @@ fn a_person_sets_and_verifies_net_entreprises_credentials_from_the_command_line(
         (code, &v["outcome"]),
         (0, &serde_json::json!("valid")),
         "{v}"
+    );
+    let (code, text) = s.run_human(&["credentials", "verify", "--all"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("✔ Dupont"), "{text}");
+    assert!(
+        text.ends_with("1 compte vérifié : identifiants valides.\n"),
+        "{text}"
     );
 
     // A wrong password: the verification runs, says so, and exits 3.

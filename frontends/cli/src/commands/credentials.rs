@@ -67,6 +67,32 @@ fn print_result_human(v: &VerificationResult) {
     }
 }
 
+fn is_valid(v: &VerificationResult) -> bool {
+    v.result
+        .as_ref()
+        .is_some_and(|r| r.outcome == VerifyOutcome::Valid as i32)
+}
+
+/// The closing line of `verify --all`: how many accounts, how many to look at again.
+fn all_summary_human(results: &[VerificationResult]) -> String {
+    let n = results.len();
+    if n == 0 {
+        return "Aucun compte n'a d'identifiants Net-entreprises enregistrés : rien à vérifier."
+            .into();
+    }
+    let valid = results.iter().filter(|v| is_valid(v)).count();
+    let accounts = if n == 1 {
+        "1 compte vérifié".to_owned()
+    } else {
+        format!("{n} comptes vérifiés")
+    };
+    match n - valid {
+        0 if n == 1 => format!("{accounts} : identifiants valides."),
+        0 => format!("{accounts} : tous valides."),
+        k => format!("{accounts} : {valid} valide(s), {k} à revoir (ci-dessus)."),
+    }
+}
+
 fn summary_json(s: &CredentialSummary) -> Value {
     json!({
         "user": s.user,
@@ -258,13 +284,10 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
                 } else {
                     print_json(&result_json(&results[0]));
                 }
+            } else if all {
+                say!("{}", all_summary_human(&results));
             }
-            let all_valid = results.iter().all(|v| {
-                v.result
-                    .as_ref()
-                    .is_some_and(|r| r.outcome == VerifyOutcome::Valid as i32)
-            });
-            if !all_valid {
+            if !results.iter().all(is_valid) {
                 std::process::exit(i32::from(EXIT_NOT_VALID));
             }
         }
@@ -284,4 +307,52 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(user: &str, outcome: VerifyOutcome) -> VerificationResult {
+        VerificationResult {
+            user: user.into(),
+            result: Some(VerifyResponse {
+                outcome: outcome as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn verify_all_closes_with_a_count_in_french() {
+        assert_eq!(
+            all_summary_human(&[]),
+            "Aucun compte n'a d'identifiants Net-entreprises enregistrés : rien à vérifier."
+        );
+        assert_eq!(
+            all_summary_human(&[result("a", VerifyOutcome::Valid)]),
+            "1 compte vérifié : identifiants valides."
+        );
+        let blocked = VerificationResult {
+            user: "c".into(),
+            error_code: "blocked_by_budget".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            all_summary_human(&[
+                result("a", VerifyOutcome::Valid),
+                result("b", VerifyOutcome::InvalidCredentials),
+                blocked,
+            ]),
+            "3 comptes vérifiés : 1 valide(s), 2 à revoir (ci-dessus)."
+        );
+        assert_eq!(
+            all_summary_human(&[
+                result("a", VerifyOutcome::Valid),
+                result("b", VerifyOutcome::Valid)
+            ]),
+            "2 comptes vérifiés : tous valides."
+        );
+    }
 }
