@@ -113,9 +113,24 @@ fn print_test(t: &TestServerAccessResponse) {
             .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
             .unwrap_or(0);
         let mark = if r.reachable { "✔" } else { "✘" };
-        say!("{mark} {} ({ms} ms) : {}", r.address, r.message);
+        say!(
+            "{mark} {} — {} ({ms} ms) : {}",
+            target_label(&a.target),
+            r.address,
+            r.message
+        );
     }
     say!("{}", t.message);
+}
+
+/// The server a test is about, in French.
+fn target_label(target: &str) -> &str {
+    match target {
+        "auth_server" => "Serveur d'authentification Impact emploi",
+        "update_server" => "Serveur de mise à jour",
+        "net_entreprises" => "Net-entreprises",
+        other => other,
+    }
 }
 
 /// The settings in force with `changes` applied.
