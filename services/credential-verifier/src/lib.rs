@@ -20,7 +20,7 @@ pub mod verify;
 pub use iea_declarant as identity;
 
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 
@@ -105,42 +105,23 @@ impl CredentialAgent for Agent {
     ) -> Result<Response<Self::VerifyManyStream>, Status> {
         // Settings, service and concurrency come with the first message: read there, then
         // shared by every verification of the stream.
-        let context: Arc<OnceLock<Result<StreamContext, Status>>> = Arc::default();
+        let mut context: Option<Result<Arc<StreamContext>, Status>> = None;
         let verifier = self.verifier.clone();
-        let answers = request
-            .into_inner()
-            .flat_map(move |message| {
-                let items: Vec<Result<VerifyManyItem, Status>> = match message {
-                    Err(status) => vec![Err(status)],
-                    Ok(m) => match context.get_or_init(|| StreamContext::from_first(&m, &verifier))
-                    {
-                        Err(status) => vec![Err(status.clone())],
-                        Ok(_) => m.items.into_iter().map(Ok).collect(),
-                    },
-                };
-                let (context, verifier) = (context.clone(), verifier.clone());
-                futures::stream::iter(items).map(move |item| {
-                    let (context, verifier) = (context.clone(), verifier.clone());
-                    async move {
-                        let item = item?;
-                        let Some(Ok(ctx)) = context.get() else {
-                            return Err(Status::internal("no stream context"));
-                        };
-                        let v = verify_one(
-                            &verifier,
-                            item.identity.unwrap_or_default(),
-                            ctx.service,
-                            &ctx.network,
-                            Some(&ctx.permits),
-                        )
-                        .await;
-                        Ok(VerifyManyAnswer {
-                            id: item.id,
-                            result: Some(to_proto(v)),
-                        })
-                    }
-                })
-            })
+        let jobs = request.into_inner().flat_map(move |message| {
+            let jobs: Vec<_> = match message.and_then(|m| {
+                let ctx = context
+                    .get_or_insert_with(|| StreamContext::from_first(&m, &verifier).map(Arc::new))
+                    .clone()?;
+                Ok(m.items.into_iter().map(move |item| Ok((ctx.clone(), item))))
+            }) {
+                Ok(jobs) => jobs.collect(),
+                Err(status) => vec![Err(status)],
+            };
+            futures::stream::iter(jobs)
+        });
+        let verifier = self.verifier.clone();
+        let answers = jobs
+            .map(move |job| answer(verifier.clone(), job))
             .buffer_unordered(MAX_OUTSTANDING);
         let responses =
             tokio_stream::StreamExt::chunks_timeout(answers, ANSWER_BATCH, ANSWER_DELAY)
@@ -157,6 +138,27 @@ impl CredentialAgent for Agent {
 
 /// Identities a `VerifyMany` stream takes at once; a caller that sends more waits.
 const MAX_OUTSTANDING: usize = 64;
+
+/// One identity of a `VerifyMany` stream verified with its stream's context, or the
+/// error that ends the stream.
+async fn answer(
+    verifier: Arc<Verifier>,
+    job: Result<(Arc<StreamContext>, VerifyManyItem), Status>,
+) -> Result<VerifyManyAnswer, Status> {
+    let (ctx, item) = job?;
+    let v = verify_one(
+        &verifier,
+        item.identity.unwrap_or_default(),
+        ctx.service,
+        &ctx.network,
+        Some(&ctx.permits),
+    )
+    .await;
+    Ok(VerifyManyAnswer {
+        id: item.id,
+        result: Some(to_proto(v)),
+    })
+}
 
 /// Answers that finish within `ANSWER_DELAY` of the first of them go in one message, up
 /// to `ANSWER_BATCH`: at thousands of verifications a second, one write and one wake-up

@@ -203,6 +203,28 @@ struct Claimed {
     row: Row,
 }
 
+/// What taking an account gives: the claim, or (account, why it was refused).
+type ClaimResult = Result<Claimed, (String, CredentialsError)>;
+
+/// Where "verify all" sends each account's result, in the order they are known.
+type Results = tokio::sync::mpsc::Sender<(String, Result<Verification, CredentialsError>)>;
+
+/// The accounts sent to the verifier and not answered yet, under the id their answer
+/// will carry.
+#[derive(Default)]
+struct Pending {
+    by_id: HashMap<u64, Claimed>,
+    last_id: u64,
+}
+
+impl Pending {
+    fn insert(&mut self, claimed: Claimed) -> u64 {
+        self.last_id += 1;
+        self.by_id.insert(self.last_id, claimed);
+        self.last_id
+    }
+}
+
 /// Removes an account from the in-progress set when the verification ends, however.
 struct InProgressGuard {
     set: Arc<Mutex<HashSet<i64>>>,
@@ -462,11 +484,7 @@ impl Credentials {
     /// transaction before they are passed on.
     /// If the caller goes away, nothing more is sent, but what was sent is still awaited
     /// and recorded: a refusal counts against the budget whoever is listening.
-    async fn drive_verify_all(
-        self,
-        accounts: Vec<(i64, String)>,
-        out: tokio::sync::mpsc::Sender<(String, Result<Verification, CredentialsError>)>,
-    ) {
+    async fn drive_verify_all(self, accounts: Vec<(i64, String)>, out: Results) {
         use futures::StreamExt;
         let claims = futures::stream::iter(accounts)
             .chunks(CLAIM_CHUNK)
@@ -489,8 +507,7 @@ impl Credentials {
         let mut network = Some(self.network.for_target(Target::NetEntreprises));
         let service = self.network.net_entreprises_service();
         let mut requests = Some(requests);
-        let mut pending: HashMap<u64, Claimed> = HashMap::new();
-        let mut next_id = 0u64;
+        let mut pending = Pending::default();
         let (to_record, recording) =
             tokio::sync::mpsc::channel::<Vec<(Claimed, VerifyResponse)>>(VERIFY_ALL_CONCURRENCY);
         let feed = async {
@@ -499,70 +516,36 @@ impl Credentials {
                 // A caller gone stops the feeding, not the verifications already sent: their
                 // answers are still recorded, since a refusal counts against the budget.
                 let can_send = requests.is_some()
-                    && pending.len() + SEND_BATCH <= OUTSTANDING
+                    && pending.by_id.len() + SEND_BATCH <= OUTSTANDING
                     && !out.is_closed();
                 tokio::select! {
                     // Answers first: recording frees room for the next accounts.
                     biased;
-                    (batch, broken) = next_answers(&mut answers, self.agents.credentials.name), if !pending.is_empty() => {
-                        let mut answered = Vec::with_capacity(batch.len());
-                        for a in batch {
-                            match (pending.remove(&a.id), a.result) {
-                                (Some(claimed), Some(result)) => answered.push((claimed, result)),
-                                (Some(claimed), None) => {
-                                    let e = AgentError::Unavailable {
-                                        agent: self.agents.credentials.name,
-                                        detail: "an answer without a result".into(),
-                                    };
-                                    let _ = out.send((claimed.row.user.clone(), Err(e.into()))).await;
-                                }
-                                (None, _) => tracing::warn!(id = a.id, "answer for no outstanding verification, ignored"),
-                            }
-                        }
+                    (batch, broken) = next_answers(&mut answers, self.agents.credentials.name), if !pending.by_id.is_empty() => {
+                        let answered = self.match_answers(batch, &mut pending, &out).await;
                         if !answered.is_empty() && to_record.send(answered).await.is_err() {
                             return;
                         }
                         if let Some(e) = broken {
-                            for (_, claimed) in pending.drain() {
-                                let _ = out.send((claimed.row.user.clone(), Err(e.clone().into()))).await;
-                            }
-                            fail_all(claims.flat_map(futures::stream::iter), &e, &out).await;
+                            let lost = pending.by_id.drain().map(|(_, claimed)| Ok(claimed));
+                            let rest = claims.flat_map(futures::stream::iter);
+                            fail_all(futures::stream::iter(lost).chain(rest), &e, &out).await;
                             return;
                         }
                     }
                     chunk = claims.next(), if can_send => match chunk {
                         None => requests = None,
                         Some(chunk) => {
-                            let mut items = Vec::with_capacity(chunk.len());
-                            for claim in chunk {
-                                let claimed = match claim {
-                                    Ok(claimed) => claimed,
-                                    Err(refused) => {
-                                        let _ = out.send((refused.0, Err(refused.1))).await;
-                                        continue;
-                                    }
-                                };
-                                match self.identity(&claimed.row) {
-                                    Ok(identity) => {
-                                        next_id += 1;
-                                        items.push(VerifyManyItem { id: next_id, identity: Some(identity) });
-                                        pending.insert(next_id, claimed);
-                                    }
-                                    Err(e) => {
-                                        let _ = out.send((claimed.row.user.clone(), Err(e))).await;
-                                    }
-                                }
-                            }
+                            let items = self.items_of(chunk, &mut pending, &out).await;
                             // A closed stream shows on the answers' side.
                             if let (false, Some(r)) = (items.is_empty(), &requests) {
-                                let _ = r
-                                    .send(VerifyManyRequest {
-                                        network: network.take(),
-                                        service,
-                                        concurrency: VERIFY_ALL_CONCURRENCY as u32,
-                                        items,
-                                    })
-                                    .await;
+                                let request = VerifyManyRequest {
+                                    network: network.take(),
+                                    service,
+                                    concurrency: VERIFY_ALL_CONCURRENCY as u32,
+                                    items,
+                                };
+                                let _ = r.send(request).await;
                             }
                         }
                     },
@@ -590,13 +573,66 @@ impl Credentials {
         tokio::join!(feed, record);
     }
 
+    /// The claimed accounts of `chunk` as items for the verifier, each kept in `pending`
+    /// under its id; an account refused at the claim, or whose password cannot be
+    /// opened, is reported at once.
+    async fn items_of(
+        &self,
+        chunk: Vec<ClaimResult>,
+        pending: &mut Pending,
+        out: &Results,
+    ) -> Vec<VerifyManyItem> {
+        let mut items = Vec::with_capacity(chunk.len());
+        for claim in chunk {
+            let refused = match claim.map(|c| (self.identity(&c.row), c)) {
+                Ok((Ok(identity), claimed)) => {
+                    let id = pending.insert(claimed);
+                    items.push(VerifyManyItem {
+                        id,
+                        identity: Some(identity),
+                    });
+                    continue;
+                }
+                Ok((Err(e), claimed)) => (claimed.row.user.clone(), Err(e)),
+                Err((user, e)) => (user, Err(e)),
+            };
+            let _ = out.send(refused).await;
+        }
+        items
+    }
+
+    /// The answers of `batch` with the claims they answer, taken out of `pending`; an
+    /// answer without a result is reported at once as the verifier's failure.
+    async fn match_answers(
+        &self,
+        batch: Vec<VerifyManyAnswer>,
+        pending: &mut Pending,
+        out: &Results,
+    ) -> Vec<(Claimed, VerifyResponse)> {
+        let mut answered = Vec::with_capacity(batch.len());
+        for a in batch {
+            let Some(claimed) = pending.by_id.remove(&a.id) else {
+                tracing::warn!(id = a.id, "answer for no outstanding verification, ignored");
+                continue;
+            };
+            match a.result {
+                Some(result) => answered.push((claimed, result)),
+                None => {
+                    let e = AgentError::Unavailable {
+                        agent: self.agents.credentials.name,
+                        detail: "an answer without a result".into(),
+                    };
+                    let _ = out.send((claimed.row.user.clone(), Err(e.into()))).await;
+                }
+            }
+        }
+        answered
+    }
+
     /// Takes each account for verification (one at a time per account) and reads its row
     /// under that claim, all in one database call; an account whose budget is spent is
     /// refused here, before anything is sent.
-    async fn claim(
-        &self,
-        accounts: Vec<(i64, String)>,
-    ) -> Vec<Result<Claimed, (String, CredentialsError)>> {
+    async fn claim(&self, accounts: Vec<(i64, String)>) -> Vec<ClaimResult> {
         let mut out = Vec::with_capacity(accounts.len());
         let mut taken = Vec::with_capacity(accounts.len());
         {
@@ -784,9 +820,9 @@ async fn next_answers(
 /// Reports `error` for every account still to be verified (their claims are taken and
 /// released on the way, so that the refusals of the claim itself are reported as usual).
 async fn fail_all(
-    claims: impl futures::Stream<Item = Result<Claimed, (String, CredentialsError)>>,
+    claims: impl futures::Stream<Item = ClaimResult>,
     error: &AgentError,
-    out: &tokio::sync::mpsc::Sender<(String, Result<Verification, CredentialsError>)>,
+    out: &Results,
 ) {
     use futures::StreamExt;
     tokio::pin!(claims);
