@@ -94,6 +94,19 @@ impl Stack {
         }
     }
 
+    /// Opens a `VerifyMany` stream that sends `requests`.
+    async fn verify_many(
+        &self,
+        requests: Vec<VerifyManyRequest>,
+    ) -> tonic::Streaming<VerifyManyResponse> {
+        self.agent
+            .clone()
+            .verify_many(futures::stream::iter(requests))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     async fn stop(self) {
         self.shutdown.trigger();
         for t in self.tasks {
@@ -588,9 +601,7 @@ fn many(id: u64, identity: Identity, first: Option<(NetworkSettings, u32)>) -> V
 }
 
 /// Every answer of a `VerifyMany` stream, whatever the messages that carried them.
-async fn answers_of(
-    responses: impl futures::Stream<Item = Result<VerifyManyResponse, tonic::Status>>,
-) -> Vec<VerifyManyAnswer> {
+async fn answers_of(responses: tonic::Streaming<VerifyManyResponse>) -> Vec<VerifyManyAnswer> {
     responses
         .flat_map(|r| futures::stream::iter(r.unwrap().answers))
         .collect()
@@ -620,14 +631,7 @@ async fn many_verifications_on_one_stream_answer_each_id_once_with_the_first_mes
     last.items
         .extend((12..=20).map(|id| item(id, identity(id))));
     requests.push(last);
-    let responses = stack
-        .agent
-        .clone()
-        .verify_many(futures::stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut answers: Vec<(u64, VerifyOutcome)> = answers_of(responses)
+    let mut answers: Vec<(u64, VerifyOutcome)> = answers_of(stack.verify_many(requests).await)
         .await
         .into_iter()
         .map(|a| (a.id, outcome(&a.result.unwrap())))
@@ -661,13 +665,7 @@ async fn a_stream_whose_first_message_has_no_service_code_ends_with_invalid_argu
         many(1, SIMULATOR, Some((stack.secure(), 0))),
         many(2, SIMULATOR, None),
     ];
-    let mut answers = stack
-        .agent
-        .clone()
-        .verify_many(futures::stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut answers = stack.verify_many(requests).await;
     let status = answers.next().await.unwrap().unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(answers.next().await.is_none());
@@ -686,14 +684,7 @@ async fn a_stream_authenticates_no_more_identities_at_once_than_its_concurrency(
     let mut requests = vec![first];
     requests.extend((2..=8).map(|id| many(id, SIMULATOR, None)));
     let started = std::time::Instant::now();
-    let responses = stack
-        .agent
-        .clone()
-        .verify_many(futures::stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner();
-    let answers: Vec<VerifyOutcome> = answers_of(responses)
+    let answers: Vec<VerifyOutcome> = answers_of(stack.verify_many(requests).await)
         .await
         .into_iter()
         .map(|a| outcome(&a.result.unwrap()))

@@ -126,6 +126,37 @@ impl Ctx {
             .map_err(ApiError::from)
     }
 
+    /// One "verify all" round: (user, outcome or error code), sorted by user.
+    async fn verify_all(&mut self) -> Vec<(String, Result<VerifyOutcome, String>)> {
+        let mut stream = self
+            .creds
+            .verify_all_credentials(authed(&self.token, VerifyAllCredentialsRequest {}))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut got = Vec::new();
+        while let Some(v) = stream.next().await {
+            let v = v.unwrap();
+            let r = match &v.result {
+                Some(_) => Ok(outcome(&v)),
+                None => Err(v.error_code.clone()),
+            };
+            got.push((v.user.clone(), r));
+        }
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        got
+    }
+
+    /// Every account's credentials as the administrator lists them.
+    async fn list(&mut self) -> Vec<CredentialSummary> {
+        self.creds
+            .list_credentials(authed(&self.token, ListCredentialsRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .credentials
+    }
+
     async fn set_and_verify(
         &mut self,
         siret: &str,
@@ -557,58 +588,18 @@ async fn verify_all_streams_one_result_per_configured_account_and_keeps_each_las
         ))
         .await
         .unwrap();
-    let mut stream = c
-        .creds
-        .verify_all_credentials(authed(&c.token, VerifyAllCredentialsRequest {}))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut got = Vec::new();
-    while let Some(v) = stream.next().await {
-        let v = v.unwrap();
-        got.push((v.user.clone(), outcome(&v)));
-    }
-    got.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
-        got,
+        c.verify_all().await,
         [
-            (ADMIN.to_owned(), VerifyOutcome::Valid),
-            ("Martin".to_owned(), VerifyOutcome::PasswordExpired)
+            (ADMIN.to_owned(), Ok(VerifyOutcome::Valid)),
+            ("Martin".to_owned(), Ok(VerifyOutcome::PasswordExpired))
         ]
     );
-    let list = c
-        .creds
-        .list_credentials(authed(&c.token, ListCredentialsRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .credentials;
-    for s in list {
+    for s in c.list().await {
         let last = s.last_verification.expect("last result kept");
         assert!(last.verified_at.is_some());
     }
     c.stack.stop().await;
-}
-
-/// One "verify all" round: (user, outcome or error code), sorted by user.
-async fn verify_all_round(c: &mut Ctx) -> Vec<(String, Result<VerifyOutcome, String>)> {
-    let mut stream = c
-        .creds
-        .verify_all_credentials(authed(&c.token, VerifyAllCredentialsRequest {}))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut got = Vec::new();
-    while let Some(v) = stream.next().await {
-        let v = v.unwrap();
-        let r = match &v.result {
-            Some(_) => Ok(outcome(&v)),
-            None => Err(v.error_code.clone()),
-        };
-        got.push((v.user.clone(), r));
-    }
-    got.sort_by(|a, b| a.0.cmp(&b.0));
-    got
 }
 
 #[tokio::test]
@@ -636,24 +627,14 @@ async fn verify_all_over_many_accounts_keeps_the_budget_and_reports_a_lost_verif
         } else {
             Err("blocked_by_budget".to_owned())
         };
-        assert_eq!(
-            verify_all_round(&mut c).await,
-            with_admin(expected),
-            "round {round}"
-        );
+        assert_eq!(c.verify_all().await, with_admin(expected), "round {round}");
     }
     let state = ne.get(&format!("/declarants/{id}")).await;
     assert_eq!(state["failed_attempts"], 2, "{state}");
     assert_eq!(state["locked"], false, "{state}");
 
     // The verifier gone: every account says so, and no last result changes.
-    let before = c
-        .creds
-        .list_credentials(authed(&c.token, ListCredentialsRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .credentials;
+    let before = c.list().await;
     c.stack.stop_agent("credential-verifier").await;
     let lost: Vec<_> = users
         .iter()
@@ -661,22 +642,40 @@ async fn verify_all_over_many_accounts_keeps_the_budget_and_reports_a_lost_verif
         .collect();
     let mut expected = vec![(ADMIN.to_owned(), Err("blocked_by_budget".to_owned()))];
     expected.extend(lost);
-    assert_eq!(verify_all_round(&mut c).await, expected);
-    let after = c
-        .creds
-        .list_credentials(authed(&c.token, ListCredentialsRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .credentials;
+    assert_eq!(c.verify_all().await, expected);
+    let after = c.list().await;
     assert_eq!(before, after);
 
     // Back, and no account was left claimed.
     c.stack.start_agent("credential-verifier").await;
     assert_eq!(
-        verify_all_round(&mut c).await,
+        c.verify_all().await,
         with_admin(Err("blocked_by_budget".to_owned()))
     );
+    c.stack.stop().await;
+}
+
+#[tokio::test]
+async fn verify_all_authenticates_at_most_eight_accounts_at_once() {
+    let mut c = ctx().await;
+    let ne = c.stack.mock("net-entreprises");
+    let users = c.add_valid_accounts(16).await;
+    // Each authentication takes 300 ms: sixteen accounts, eight at a time, take two of
+    // those; all at once (the orchestrator keeps 32 outstanding), about one.
+    ne.faults(json!({"mode": "slow", "delay_ms": 300})).await;
+    let started = std::time::Instant::now();
+    let got = c.verify_all().await;
+    let took = started.elapsed();
+    let valid: Vec<_> = users
+        .iter()
+        .map(|u| (u.clone(), Ok(VerifyOutcome::Valid)))
+        .collect();
+    assert_eq!(got, valid);
+    assert!(
+        took >= std::time::Duration::from_millis(2 * 300),
+        "{took:?}"
+    );
+    ne.faults(json!({"mode": "none"})).await;
     c.stack.stop().await;
 }
 
@@ -696,13 +695,7 @@ async fn a_verification_whose_caller_gives_up_still_completes_and_is_recorded() 
     // The attempt goes on without its caller: Net-entreprises answers, the result is kept.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let last = loop {
-        let list = c
-            .creds
-            .list_credentials(authed(&c.token, ListCredentialsRequest {}))
-            .await
-            .unwrap()
-            .into_inner()
-            .credentials;
+        let list = c.list().await;
         if let Some(last) = list.into_iter().find_map(|s| s.last_verification) {
             break last;
         }
@@ -768,12 +761,8 @@ async fn a_caller_leaving_verify_all_stops_the_sending_but_every_attempt_sent_is
     // accounts not sent yet when the caller left were not sent at all.
     let sent = ne.get("/stats").await["auth_requests"].as_u64().unwrap() - before - 1;
     let kept = c
-        .creds
-        .list_credentials(authed(&c.token, ListCredentialsRequest {}))
+        .list()
         .await
-        .unwrap()
-        .into_inner()
-        .credentials
         .iter()
         .filter(|s| s.user != last && s.last_verification.is_some())
         .count() as u64;
@@ -792,12 +781,7 @@ async fn the_password_is_never_stored_in_clear_nor_returned_and_survives_a_key_r
         .await
         .unwrap();
     let verified = c.verify().await.unwrap();
-    let listed = c
-        .creds
-        .list_credentials(authed(&c.token, ListCredentialsRequest {}))
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = c.list().await;
     for answer in [
         format!("{set:?}"),
         format!("{verified:?}"),
