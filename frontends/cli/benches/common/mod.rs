@@ -26,7 +26,6 @@ impl Stack {
             .args(["stack", "up", "--data-dir"])
             .arg(dir.path())
             .env("RUST_LOG", "warn")
-            .envs(std::env::vars().filter(|(k, _)| k.starts_with("IEA_EXPERIMENT")))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
