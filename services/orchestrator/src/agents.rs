@@ -18,7 +18,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 /// Bound on one call to an agent. An agent's own network calls are bounded by the
 /// connection mode (at most 30 s in extended mode, with retries), so this is wider.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bound on a health check.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -170,17 +170,21 @@ impl Agents {
     }
 
     /// Opens a `VerifyMany` stream: `requests` go out as they come, answers come back as
-    /// the verifications finish.
+    /// the verifications finish ([`VerifyManyAnswers::next_batch`]).
     #[tracing::instrument(skip_all, fields(agent = "credential-verifier"))]
     pub async fn verify_many(
         &self,
         requests: impl futures::Stream<Item = iea_proto::agent::v1::VerifyManyRequest> + Send + 'static,
-    ) -> Result<tonic::Streaming<iea_proto::agent::v1::VerifyManyResponse>, AgentError> {
+    ) -> Result<VerifyManyAnswers, AgentError> {
+        let agent = self.credentials.name;
         self.credential_client()
             .verify_many(requests)
             .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| AgentError::from_status(self.credentials.name, s))
+            .map(|r| VerifyManyAnswers {
+                stream: r.into_inner(),
+                agent,
+            })
+            .map_err(|s| AgentError::from_status(agent, s))
     }
 
     #[tracing::instrument(skip_all, fields(agent = "update-client"))]
@@ -309,5 +313,50 @@ async fn check(agent: &AgentChannel) -> Health {
         healthy,
         latency,
         detail,
+    }
+}
+
+/// The answers of a `VerifyMany` stream.
+pub struct VerifyManyAnswers {
+    stream: tonic::Streaming<iea_proto::agent::v1::VerifyManyResponse>,
+    agent: &'static str,
+}
+
+impl VerifyManyAnswers {
+    /// The next answers: one message awaited (at most `CALL_TIMEOUT`), then whatever else
+    /// has arrived already, up to `max` answers; and why the stream ended, if it did.
+    /// Cancel-safe: it can only be dropped while awaiting the first message.
+    pub async fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> (
+        Vec<iea_proto::agent::v1::VerifyManyAnswer>,
+        Option<AgentError>,
+    ) {
+        use futures::FutureExt;
+        let agent = self.agent;
+        let ended = || AgentError::Unavailable {
+            agent,
+            detail: "the verification stream ended early".into(),
+        };
+        let first = match tokio::time::timeout(CALL_TIMEOUT, self.stream.message()).await {
+            Ok(Ok(Some(m))) => m,
+            Ok(Ok(None)) => return (Vec::new(), Some(ended())),
+            Ok(Err(status)) => return (Vec::new(), Some(AgentError::from_status(agent, status))),
+            Err(_) => {
+                let detail = format!("no answer within {CALL_TIMEOUT:?}");
+                return (Vec::new(), Some(AgentError::Unavailable { agent, detail }));
+            }
+        };
+        let mut batch = first.answers;
+        while batch.len() < max {
+            match self.stream.message().now_or_never() {
+                Some(Ok(Some(m))) => batch.extend(m.answers),
+                None => break,
+                Some(Ok(None)) => return (batch, Some(ended())),
+                Some(Err(status)) => return (batch, Some(AgentError::from_status(agent, status))),
+            }
+        }
+        (batch, None)
     }
 }

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use iea_declarant::{InputProblem, validate};
 use iea_proto::agent::v1::{
-    DeclarantIdentity, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest, VerifyManyResponse,
-    VerifyOutcome, VerifyRequest, VerifyResponse,
+    DeclarantIdentity, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest, VerifyOutcome,
+    VerifyRequest, VerifyResponse,
 };
 use prost::Message;
 use rusqlite::{OptionalExtension, params};
@@ -26,7 +26,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use tracing::Instrument;
 
-use crate::agents::{AgentError, Agents, CALL_TIMEOUT};
+use crate::agents::{AgentError, Agents};
 use crate::connection::Target;
 use crate::crypto::Sealed;
 use crate::network::Network;
@@ -521,7 +521,7 @@ impl Credentials {
                 tokio::select! {
                     // Answers first: recording frees room for the next accounts.
                     biased;
-                    (batch, broken) = next_answers(&mut answers, self.agents.credentials.name), if !pending.by_id.is_empty() => {
+                    (batch, broken) = answers.next_batch(RECORD_CHUNK), if !pending.by_id.is_empty() => {
                         let answered = self.match_answers(batch, &mut pending, &out).await;
                         if !answered.is_empty() && to_record.send(answered).await.is_err() {
                             return;
@@ -781,40 +781,6 @@ impl Credentials {
         }
         Ok(self.vault.rotate().await?)
     }
-}
-
-/// The next answers of a `VerifyMany` stream: one message awaited (at most
-/// `CALL_TIMEOUT`), then whatever else has arrived already, up to `RECORD_CHUNK` answers;
-/// and why the stream ended, if it did. Cancel-safe: it can only be dropped while
-/// awaiting the first message.
-async fn next_answers(
-    answers: &mut tonic::Streaming<VerifyManyResponse>,
-    agent: &'static str,
-) -> (Vec<VerifyManyAnswer>, Option<AgentError>) {
-    use futures::FutureExt;
-    let ended = || AgentError::Unavailable {
-        agent,
-        detail: "the verification stream ended early".into(),
-    };
-    let first = match tokio::time::timeout(CALL_TIMEOUT, answers.message()).await {
-        Ok(Ok(Some(m))) => m,
-        Ok(Ok(None)) => return (Vec::new(), Some(ended())),
-        Ok(Err(status)) => return (Vec::new(), Some(AgentError::from_status(agent, status))),
-        Err(_) => {
-            let detail = format!("no answer within {CALL_TIMEOUT:?}");
-            return (Vec::new(), Some(AgentError::Unavailable { agent, detail }));
-        }
-    };
-    let mut batch = first.answers;
-    while batch.len() < RECORD_CHUNK {
-        match answers.message().now_or_never() {
-            Some(Ok(Some(m))) => batch.extend(m.answers),
-            None => break,
-            Some(Ok(None)) => return (batch, Some(ended())),
-            Some(Err(status)) => return (batch, Some(AgentError::from_status(agent, status))),
-        }
-    }
-    (batch, None)
 }
 
 /// Reports `error` for every account still to be verified (their claims are taken and
