@@ -13,11 +13,11 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, Serialize)]
 pub struct AdminError {
     #[serde(skip)]
-    pub status: StatusCode,
+    status: StatusCode,
     /// Stable English code: `invalid_input`, `not_found`, `internal`, …
-    pub error: &'static str,
+    error: &'static str,
     /// French sentence.
-    pub message: String,
+    message: String,
 }
 
 impl AdminError {
