@@ -1,0 +1,164 @@
+//! What is wrong with a file: each problem with its line, a stable English code and a
+//! French sentence.
+
+use std::fmt;
+
+/// The kind of a problem. [`ProblemKind::code`] is stable (logs, JSON, tests).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ProblemKind {
+    /// The file has no line at all.
+    EmptyFile,
+    /// A line is UTF-8 text with multi-byte sequences (accented letters): it would arrive
+    /// garbled, since the file must be ISO-8859-1.
+    NotLatin1,
+    /// A line holds a control character other than the line end.
+    ControlCharacter,
+    /// A line is not `Sxx.Gyy.zz.nnn,'value'`.
+    NotARubric,
+    /// The first rubric is not `S10.G00.00.001`.
+    FirstRubric,
+    /// Not exactly one `S20.G00.05` declaration block (deposits are unitary).
+    DeclarationCount,
+    /// `S90.G00.90.001` is not the number of lines of the file.
+    LineCountTotal,
+    /// `S90.G00.90.002` is not 1.
+    DeclarationCountTotal,
+    /// A SIRET (sender's or declared establishment's) is malformed or fails its key.
+    InvalidSiret,
+    /// `S20.G00.05.005` is not `01MMAAAA` with a real month.
+    InvalidMonth,
+    /// `S21.G00.50.006` is not `[0-9]{1,2}.[0-9]{2}`.
+    InvalidPasRate,
+    /// A rubric the deposit needs is absent.
+    MissingRubric,
+    /// A coded value is not one the norm allows (e.g. `S10.G00.00.005` not 01 or 02).
+    InvalidValue,
+    /// A block appears where the norm does not allow it (a payment before any employee).
+    MisplacedBlock,
+}
+
+impl ProblemKind {
+    /// Every kind, for documentation and tests.
+    pub const ALL: [ProblemKind; 14] = [
+        ProblemKind::EmptyFile,
+        ProblemKind::NotLatin1,
+        ProblemKind::ControlCharacter,
+        ProblemKind::NotARubric,
+        ProblemKind::FirstRubric,
+        ProblemKind::DeclarationCount,
+        ProblemKind::LineCountTotal,
+        ProblemKind::DeclarationCountTotal,
+        ProblemKind::InvalidSiret,
+        ProblemKind::InvalidMonth,
+        ProblemKind::InvalidPasRate,
+        ProblemKind::MissingRubric,
+        ProblemKind::InvalidValue,
+        ProblemKind::MisplacedBlock,
+    ];
+
+    /// Stable snake_case code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ProblemKind::EmptyFile => "empty_file",
+            ProblemKind::NotLatin1 => "not_latin1",
+            ProblemKind::ControlCharacter => "control_character",
+            ProblemKind::NotARubric => "not_a_rubric",
+            ProblemKind::FirstRubric => "first_rubric_not_s10",
+            ProblemKind::DeclarationCount => "declaration_count",
+            ProblemKind::LineCountTotal => "line_count_total",
+            ProblemKind::DeclarationCountTotal => "declaration_count_total",
+            ProblemKind::InvalidSiret => "invalid_siret",
+            ProblemKind::InvalidMonth => "invalid_month",
+            ProblemKind::InvalidPasRate => "invalid_pas_rate",
+            ProblemKind::MissingRubric => "missing_rubric",
+            ProblemKind::InvalidValue => "invalid_value",
+            ProblemKind::MisplacedBlock => "misplaced_block",
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// One problem: where (line from 1, `None` when it concerns the whole file), what, and a
+/// French sentence that never quotes personal data.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(line: Option<usize>, kind: ProblemKind, message: impl Into<String>) -> Self {
+        Problem {
+            line,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Its code, as [`ProblemKind::code`].
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "ligne {line} : {}", self.message),
+            None => write!(f, "fichier : {}", self.message),
+        }
+    }
+}
+
+/// Every problem found, in line order (whole-file problems last). Never empty when
+/// returned by [`crate::Dsn::parse`]. Display lists them one per line in French.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    /// Whether a problem of this kind is on this line.
+    pub fn has(&self, kind: ProblemKind, line: Option<usize>) -> bool {
+        self.0.iter().any(|p| p.kind == kind && p.line == line)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Problem> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl<'a> IntoIterator for &'a Problems {
+    type Item = &'a Problem;
+    type IntoIter = std::slice::Iter<'a, Problem>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
