@@ -41,9 +41,7 @@ pub(crate) fn read(bytes: &[u8], problems: &mut Vec<Problem>) -> Lines {
         if seg.iter().any(|b| !b.is_ascii_whitespace()) {
             out.blank = false;
         }
-        if !encoding_ok(number, seg, problems) {
-            continue;
-        }
+        check_encoding(number, seg, problems);
         match rubric(seg) {
             Ok((code, value)) => out.rubrics.push(Rubric {
                 line: number,
@@ -60,9 +58,8 @@ pub(crate) fn read(bytes: &[u8], problems: &mut Vec<Problem>) -> Lines {
     out
 }
 
-/// Pushes the encoding problems of one line; false when the line must not be read
-/// further (it is UTF-8).
-fn encoding_ok(line: usize, seg: &[u8], problems: &mut Vec<Problem>) -> bool {
+/// Pushes the encoding problems of one line: UTF-8 text, or else control characters.
+fn check_encoding(line: usize, seg: &[u8], problems: &mut Vec<Problem>) {
     let high = seg.iter().any(|b| *b >= 0x80);
     if high && std::str::from_utf8(seg).is_ok() {
         problems.push(Problem::new(
@@ -71,7 +68,7 @@ fn encoding_ok(line: usize, seg: &[u8], problems: &mut Vec<Problem>) -> bool {
             "caractères accentués encodés en UTF-8 : le fichier doit être en ISO-8859-1 \
              (Latin-1), sinon ils arriveraient déformés ; réenregistrez-le dans cet encodage",
         ));
-        return false;
+        return;
     }
     if let Some(col) = seg.iter().position(|b| is_control(*b)) {
         let b = seg[col];
@@ -93,7 +90,6 @@ fn encoding_ok(line: usize, seg: &[u8], problems: &mut Vec<Problem>) -> bool {
             ),
         ));
     }
-    true
 }
 
 /// Control characters of ISO-8859-1 (C0, DEL, C1). The line end is already removed.
