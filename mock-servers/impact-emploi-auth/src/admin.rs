@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::daily_password::{daily_password, format_date, paris_today, parse_date};
 use crate::store::{Installation, InstallationPatch, InstallationView, NewInstallation, Store};
-use crate::version::Version;
 
 pub fn routes(store: Store) -> Router {
     Router::new()
@@ -137,7 +136,7 @@ async fn put_minimum_version(
     let version = req
         .minimum_version
         .as_deref()
-        .map(Version::parse)
+        .map(str::parse::<iea_version::ImpactVersion>)
         .transpose()
         .map_err(|e| AdminError::invalid(e.to_string()))?;
     tracing::info!(minimum_version = ?req.minimum_version, "minimum version changed");

@@ -22,7 +22,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::store::{LicenceStatus, Store};
-use crate::version::Version;
+use iea_version::ImpactVersion;
 
 /// Path of the authentication call.
 pub const AUTHENTICATE_PATH: &str = "/api/v1/authenticate";
@@ -139,7 +139,7 @@ async fn authenticate(State(store): State<Store>, body: Bytes) -> AuthenticateAn
 
 /// The server's decision for a well-formed request at instant `now`.
 pub fn decide(store: &Store, req: &AuthenticateRequest, now: OffsetDateTime) -> AuthenticateAnswer {
-    let version = match Version::parse(&req.software_version) {
+    let version = match req.software_version.parse::<ImpactVersion>() {
         Ok(v) => v,
         Err(e) => {
             return AuthenticateAnswer::BadRequest {

@@ -10,14 +10,15 @@
 //! - [`api`]: the simulated service and its wire types;
 //! - [`admin`]: the `/__admin/` control API (bearer token and faults come from the kit);
 //! - [`store`]: installations, minimum version, counters;
-//! - [`daily_password`]: the daily password, shared with the orchestrator that checks it;
-//! - [`version`]: version numbers compared part by part.
+//! - [`daily_password`]: the daily password, shared with the orchestrator that checks it.
+//!
+//! Versions (the request's `software_version`, the minimum) are [`iea_version::ImpactVersion`],
+//! the definition the auth client shares.
 
 pub mod admin;
 pub mod api;
 pub use iea_daily_password as daily_password;
 pub mod store;
-pub mod version;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::version::Version;
+use iea_version::ImpactVersion;
 
 /// Licence status of an installation, as the server sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +110,7 @@ impl From<&Installation> for InstallationView {
 #[serde(deny_unknown_fields)]
 pub struct Fixtures {
     #[serde(default)]
-    pub minimum_version: Option<String>,
+    pub minimum_version: Option<ImpactVersion>,
     #[serde(default)]
     pub installations: Vec<NewInstallation>,
 }
@@ -263,7 +263,7 @@ impl Stats {
 #[derive(Debug, Default)]
 struct Inner {
     installations: BTreeMap<String, Installation>,
-    minimum_version: Option<Version>,
+    minimum_version: Option<ImpactVersion>,
 }
 
 /// The mock's state, shared by the service and the admin API.
@@ -277,9 +277,7 @@ impl Store {
     /// A store holding `fixtures`.
     pub fn from_fixtures(fixtures: Fixtures) -> anyhow::Result<Self> {
         let store = Self::default();
-        if let Some(v) = fixtures.minimum_version {
-            store.set_minimum_version(Some(Version::parse(&v).context("minimum_version")?));
-        }
+        store.set_minimum_version(fixtures.minimum_version);
         for (i, n) in fixtures.installations.into_iter().enumerate() {
             let inst = Installation::try_from(n).with_context(|| format!("installations[{i}]"))?;
             store.upsert(inst);
@@ -334,15 +332,11 @@ impl Store {
         }
     }
 
-    pub fn minimum_version(&self) -> Option<Version> {
-        self.inner
-            .read()
-            .expect("store lock")
-            .minimum_version
-            .clone()
+    pub fn minimum_version(&self) -> Option<ImpactVersion> {
+        self.inner.read().expect("store lock").minimum_version
     }
 
-    pub fn set_minimum_version(&self, v: Option<Version>) {
+    pub fn set_minimum_version(&self, v: Option<ImpactVersion>) {
         self.inner.write().expect("store lock").minimum_version = v;
     }
 }

@@ -242,6 +242,32 @@ async fn a_version_below_the_minimum_requires_an_update_compared_part_by_part() 
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_input");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("« trois » n'est pas un numéro de version")),
+        "{body}"
+    );
+    // A refused minimum changes nothing.
+    let (_, body) = mock
+        .admin(reqwest::Method::GET, "/__admin/minimum-version", None)
+        .await;
+    assert_eq!(body["minimum_version"], "3.00.72");
+
+    // The request's version follows the same grammar (iea-version): the minor part has
+    // two digits.
+    let (status, body) = mock
+        .authenticate("IEA-DEMO-0001", "DEMO-ACTIVE-2026", "3.0.72")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["result"], "bad_request");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("deuxième nombre")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -34,7 +34,7 @@ pub enum Outcome {
         message: String,
     },
     UpdateRequired {
-        minimum_version: String,
+        minimum_version: iea_version::ImpactVersion,
     },
     /// No decision could be had: where it stopped, and why.
     Unreachable(Diagnosis),

@@ -84,7 +84,7 @@ impl AuthAgent for Agent {
 }
 
 /// The installation's identity from its proto form; every field but the workstation is
-/// required, and the version must be numbers separated by dots.
+/// required, and the version must be an Impact emploi version ([`iea_version`]).
 fn identity_from_proto(p: Option<InstallationIdentity>) -> Result<protocol::Identity, ApiError> {
     let p = p.ok_or_else(|| {
         ApiError::invalid_input("L'identité de l'installation est absente de la demande.")
@@ -99,16 +99,13 @@ fn identity_from_proto(p: Option<InstallationIdentity>) -> Result<protocol::Iden
             "La clé de licence de l'installation est vide.",
         ));
     }
-    if !protocol::is_version(&p.software_version) {
-        return Err(ApiError::invalid_input(format!(
-            "La version du logiciel « {} » n'est pas un numéro de version (par exemple 3.00.72).",
-            p.software_version
-        )));
-    }
+    let software_version = p.software_version.parse().map_err(|e| {
+        ApiError::invalid_input(format!("La version du logiciel est incorrecte : {e}"))
+    })?;
     Ok(protocol::Identity {
         installation_id: p.installation_id,
         licence_key: p.licence_key.into(),
-        software_version: p.software_version,
+        software_version,
         workstation: p.workstation,
     })
 }
@@ -136,9 +133,9 @@ fn outcome_to_proto(outcome: authenticate::Outcome) -> AuthenticateResponse {
         O::LicenceWithdrawn { unknown, message } => {
             PbOutcome::LicenceWithdrawn(LicenceWithdrawn { unknown, message })
         }
-        O::UpdateRequired { minimum_version } => {
-            PbOutcome::UpdateRequired(UpdateRequired { minimum_version })
-        }
+        O::UpdateRequired { minimum_version } => PbOutcome::UpdateRequired(UpdateRequired {
+            minimum_version: minimum_version.to_string(),
+        }),
         O::Unreachable(d) => PbOutcome::Unreachable(Unreachable {
             probe: Some(d.into()),
         }),

@@ -5,6 +5,7 @@
 //! Invariant: nothing here knows tonic nor the network; [`crate::authenticate`] sends
 //! and reads, this module only says what the bytes mean.
 
+use iea_version::ImpactVersion;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,7 @@ pub fn authenticate_url(address: &Url) -> Result<Url, String> {
 pub struct Identity {
     pub installation_id: String,
     pub licence_key: SecretString,
-    pub software_version: String,
+    pub software_version: ImpactVersion,
     pub workstation: String,
 }
 
@@ -45,7 +46,7 @@ pub struct Identity {
 struct WireRequest<'a> {
     installation_id: &'a str,
     licence_key: &'a str,
-    software_version: &'a str,
+    software_version: ImpactVersion,
     workstation: &'a str,
 }
 
@@ -55,10 +56,10 @@ impl Identity {
         let wire = WireRequest {
             installation_id: &self.installation_id,
             licence_key: self.licence_key.expose_secret(),
-            software_version: &self.software_version,
+            software_version: self.software_version,
             workstation: &self.workstation,
         };
-        // Serialising plain strings into a Vec cannot fail.
+        // Serialising strings (a version is one) into a Vec cannot fail.
         let bytes = serde_json::to_vec(&wire).unwrap_or_default();
         secrecy::SecretSlice::from(bytes)
     }
@@ -79,8 +80,9 @@ enum WireAnswer {
         unknown: bool,
         message: String,
     },
+    /// A minimum version that is not a version makes the answer unparsable.
     UpdateRequired {
-        minimum_version: String,
+        minimum_version: ImpactVersion,
     },
     BadRequest {
         message: String,
@@ -106,7 +108,7 @@ pub enum Decision {
         message: String,
     },
     UpdateRequired {
-        minimum_version: String,
+        minimum_version: ImpactVersion,
     },
 }
 
@@ -169,15 +171,6 @@ pub fn read_answer(status: u16, body: &[u8]) -> Result<Decision, NotADecision> {
         WireAnswer::UpdateRequired { .. } => Err(mismatch("update_required")),
         WireAnswer::BadRequest { message } => Err(NotADecision::BadRequest { status, message }),
     }
-}
-
-/// A version as the protocol accepts it: numbers separated by dots (`3.00.72`).
-pub fn is_version(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 64
-        && text
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -243,14 +236,14 @@ mod tests {
             )
             .unwrap(),
             Decision::UpdateRequired {
-                minimum_version: "3.00.72".into()
+                minimum_version: "3.00.72".parse().unwrap()
             }
         );
     }
 
     #[test]
     fn anything_else_is_not_a_decision_and_never_a_panic() {
-        let cases: [(u16, &[u8]); 8] = [
+        let cases: [(u16, &[u8]); 10] = [
             (200, b"<html>Portail captif</html>"),
             (200, b""),
             (200, br#"{"result":"authorized","licence_holder":"A","valid_until":"demain","server_time":"x"}"#),
@@ -259,6 +252,8 @@ mod tests {
             (403, br#"{"result":"welcome"}"#),
             (426, b"\xff\xfe"),
             (403, br#"{"result":"refused"}"#),
+            (426, br#"{"result":"update_required","minimum_version":"3.0.72","message":"m"}"#),
+            (409, br#"{"result":"update_required","minimum_version":"","message":"m"}"#),
         ];
         for (status, body) in cases {
             assert!(
@@ -285,7 +280,7 @@ mod tests {
         let identity = Identity {
             installation_id: "IEA-1".into(),
             licence_key: SecretString::from("CLE-SECRETE-42"),
-            software_version: "3.00.72".into(),
+            software_version: "3.00.72".parse().unwrap(),
             workstation: "POSTE".into(),
         };
         assert!(!format!("{identity:?}").contains("CLE-SECRETE-42"));
@@ -293,13 +288,6 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(body.expose_secret()).unwrap();
         assert_eq!(json["licence_key"], "CLE-SECRETE-42");
         assert_eq!(json["installation_id"], "IEA-1");
-    }
-
-    #[test]
-    fn versions_are_numbers_separated_by_dots() {
-        assert!(is_version("3.00.72") && is_version("3.02.004") && is_version("4"));
-        assert!(
-            !is_version("") && !is_version("3..1") && !is_version("v3") && !is_version("3.00.72 ")
-        );
+        assert_eq!(json["software_version"], "3.00.72");
     }
 }

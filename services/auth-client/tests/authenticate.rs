@@ -316,6 +316,13 @@ async fn a_request_without_a_usable_identity_is_an_invalid_input_error() {
             software_version: "trois".into(),
             workstation: String::new(),
         }),
+        // The minor part of an Impact emploi version has two digits (iea-version).
+        Some(InstallationIdentity {
+            installation_id: INSTALLATION.into(),
+            licence_key: LICENCE_KEY.into(),
+            software_version: "3.0.72".into(),
+            workstation: String::new(),
+        }),
     ] {
         let status = world
             .agent
