@@ -22,7 +22,11 @@ mod sample;
 
 pub use month::{Month, MonthError};
 pub use problem::{Problem, ProblemKind, Problems};
-pub use sample::{SampleSpec, sample};
+pub use sample::{NORM_VERSION, SOFTWARE, SampleSpec, sample};
+
+/// Is this 14-digit SIRET's key right (Luhn, or La Poste's rule)? The check the file's
+/// SIRETs pass, from `iea-declarant`.
+pub use iea_declarant::siret_key_is_valid;
 
 use std::fmt;
 
@@ -40,12 +44,15 @@ pub struct Rubric {
 impl Rubric {
     /// The block this rubric belongs to, e.g. `S21.G00.50`.
     pub fn block(&self) -> &str {
-        &self.code[..10]
+        self.code.get(..10).unwrap_or(&self.code)
     }
 
     /// The rubric's number within its block, e.g. 9 for `S21.G00.50.009`.
     pub fn field(&self) -> u16 {
-        self.code[11..].parse().unwrap_or(0)
+        self.code
+            .get(11..)
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -323,6 +330,13 @@ impl Dsn {
             end += 1;
         }
         &self.rubrics[start..end]
+    }
+
+    /// Rubric number `field` of the block whose first rubric is on `line`, e.g. the
+    /// `.009` (PAS amount) of a payment: `dsn.rubric_in(payment.line, 9)`. For checks
+    /// that name the line of the rubric they are about.
+    pub fn rubric_in(&self, line: usize, field: u16) -> Option<&Rubric> {
+        self.block_at(line).iter().find(|r| r.field() == field)
     }
 
     /// Whether the file's lines end with CRLF (else LF).

@@ -616,4 +616,12 @@ fn block_at_gives_the_rubrics_of_a_payment() {
         p.pas_amount
     );
     assert!(dsn.block_at(0).is_empty());
+    let amount = dsn.rubric_in(p.line, 9).unwrap();
+    assert_eq!(amount.code, "S21.G00.50.009");
+    assert_eq!(Some(&amount.value), p.pas_amount.as_ref());
+    assert_eq!(
+        amount.line,
+        p.line + block.iter().position(|r| r.field() == 9).unwrap()
+    );
+    assert!(dsn.rubric_in(p.line, 99).is_none());
 }
