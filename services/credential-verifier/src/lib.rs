@@ -1,21 +1,21 @@
 //! The credential verifier agent: checks a declarant's Net-entreprises credentials, and
 //! probes the Net-entreprises address, with the network settings the orchestrator passes
 //! on each call. It keeps no state about the installation; a token it obtains never
-//! leaves it.
+//! leaves it (it is dropped at once).
 //!
 //! Layout:
 //! - [`identity`]: what is checked before anything is sent (SIRET key, invisible
 //!   characters, lengths), each problem named in French: the `iea-declarant` crate, which
 //!   the orchestrator shares to check an identity before storing it;
-//! - [`verify`]: one authentication against Net-entreprises and its typed outcome;
-//! - this module: the gRPC service, which only converts at the edge.
+//! - `iea-net-entreprises`: the authentication exchange itself (request, realms,
+//!   outcomes and their sentences, the kept HTTP clients), shared with the deposit agent;
+//! - this module: the gRPC service, which converts at the edge, and the `VerifyMany`
+//!   streaming (a semaphore bounds the authentications in flight, answers go in batches).
 //!
 //! Invariant: one verification is one authentication attempt; a refusal is never retried
 //! (repeated failures lock the declarant's real account), nor is an attempt that may have
-//! reached the server (see [`verify`]). The password is held as a secret from the moment
-//! the request is decoded, and neither it nor the token is ever logged.
-
-pub mod verify;
+//! reached the server (see `iea_net_entreprises::auth`). The password is held as a secret
+//! from the moment the request is decoded, and neither it nor the token is ever logged.
 
 pub use iea_declarant as identity;
 
@@ -25,6 +25,7 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 
 use iea_net::NetworkSettings;
+use iea_net_entreprises::{Authentication, Authenticator, Input, Prepared};
 use iea_proto::agent::v1::credential_agent_server::{CredentialAgent, CredentialAgentServer};
 use iea_proto::agent::v1::{
     DeclarantIdentity, InputProblem, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest,
@@ -40,30 +41,23 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status, Streaming};
 
-pub use verify::{Options, Outcome, ServiceCode, Verification, Verifier};
+pub use iea_net_entreprises::auth::user_agent;
+pub use iea_net_entreprises::{Options, Outcome, ServiceCode};
 
 pub const COMPONENT: &str = "credential-verifier";
-
-/// The `User-Agent` Net-entreprises expects from software.
-pub fn user_agent() -> String {
-    format!(
-        "Client-DSN (iea-connect/{}; iea-connect)",
-        env!("CARGO_PKG_VERSION")
-    )
-}
 
 pub type Settings = AgentSettings;
 
 /// The gRPC service.
 #[derive(Debug, Clone)]
 pub struct Agent {
-    verifier: Arc<Verifier>,
+    verifier: Arc<Authenticator>,
 }
 
 impl Agent {
     pub fn new(options: Options) -> Self {
         Self {
-            verifier: Arc::new(Verifier::new(user_agent(), options)),
+            verifier: Arc::new(Authenticator::new(options)),
         }
     }
 }
@@ -142,7 +136,7 @@ const MAX_OUTSTANDING: usize = 64;
 /// One identity of a `VerifyMany` stream verified with its stream's context, or the
 /// error that ends the stream.
 async fn answer(
-    verifier: Arc<Verifier>,
+    verifier: Arc<Authenticator>,
     job: Result<(Arc<StreamContext>, VerifyManyItem), Status>,
 ) -> Result<VerifyManyAnswer, Status> {
     let (ctx, item) = job?;
@@ -205,7 +199,7 @@ struct StreamContext {
 }
 
 impl StreamContext {
-    fn from_first(m: &VerifyManyRequest, verifier: &Verifier) -> Result<Self, Status> {
+    fn from_first(m: &VerifyManyRequest, verifier: &Authenticator) -> Result<Self, Status> {
         let concurrency = match m.concurrency {
             0 => DEFAULT_CONCURRENCY,
             n => usize::try_from(n)
@@ -232,11 +226,11 @@ fn service_code(code: u32) -> Result<ServiceCode, Status> {
 /// The network settings of a call, as passed, and whether they are usable.
 struct Network {
     address: String,
-    settings: Result<verify::Prepared, iea_net::SettingsError>,
+    settings: Result<Prepared, iea_net::SettingsError>,
 }
 
 impl Network {
-    fn new(raw: iea_proto::common::v1::NetworkSettings, verifier: &Verifier) -> Self {
+    fn new(raw: iea_proto::common::v1::NetworkSettings, verifier: &Authenticator) -> Self {
         Self {
             address: raw.address.clone(),
             settings: NetworkSettings::try_from(raw).map(|s| verifier.prepare(&s)),
@@ -248,13 +242,13 @@ impl Network {
 /// problems are reported first: they are the person's to fix), holding one of `permits`
 /// while it authenticates.
 async fn verify_one(
-    verifier: &Verifier,
+    verifier: &Authenticator,
     identity: DeclarantIdentity,
     service: ServiceCode,
     network: &Network,
     permits: Option<&tokio::sync::Semaphore>,
-) -> Verification {
-    let input = verify::Input {
+) -> Authentication {
+    let input = Input {
         siret: identity.siret,
         nom: identity.nom,
         prenom: identity.prenom,
@@ -262,15 +256,17 @@ async fn verify_one(
         service,
     };
     let verification = match (input.validate(), &network.settings) {
-        (Err(problems), _) => Verification::invalid_input(problems),
-        (Ok(_), Err(e)) => Verification::unusable_settings(&network.address, e),
+        (Err(problems), _) => Authentication::invalid_input(problems),
+        (Ok(_), Err(e)) => Authentication::unusable_settings(&network.address, e),
         (Ok(identity), Ok(settings)) => {
             // Never closed, so the permit is always granted in the end.
             let _permit = match permits {
                 Some(p) => p.acquire().await.ok(),
                 None => None,
             };
-            verifier.verify_prepared(&identity, service, settings).await
+            verifier
+                .authenticate_prepared(&identity, service, settings)
+                .await
         }
     };
     tracing::info!(
@@ -296,7 +292,7 @@ fn outcome_to_proto(o: Outcome) -> VerifyOutcome {
     }
 }
 
-fn to_proto(v: Verification) -> VerifyResponse {
+fn to_proto(v: Authentication) -> VerifyResponse {
     VerifyResponse {
         outcome: outcome_to_proto(v.outcome).into(),
         http_status: v.http_status.map(u32::from).unwrap_or(0),
