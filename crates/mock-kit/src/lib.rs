@@ -13,7 +13,10 @@
 //! Faults ([`Faults`], `POST /__admin/faults`) apply to the service ports only:
 //! `unavailable` answers 503 with an empty body, `slow` delays each answer by
 //! `delay_ms`, `reset` closes each new connection at once without a response; `close_default_port`
-//! resets every connection to the default HTTPS port only.
+//! resets every connection to the default HTTPS port only. A mock's own faults may cut a
+//! connection in the middle of a request: an answer carrying [`CutConnection`] is never
+//! sent. A mock with faults of its own serves `/__admin/faults` itself
+//! ([`MockServer::bind_own_faults_api`]).
 //!
 //! Every control API answers its errors the same way ([`AdminError`]): a status and
 //! `{"error": "<code>", "message": "<French sentence>"}`.
@@ -24,4 +27,4 @@ mod serve;
 
 pub use admin::{AdminError, AdminJson};
 pub use faults::{FaultMode, FaultSettings, Faults};
-pub use serve::{MockListen, MockServer, require_bearer};
+pub use serve::{CutConnection, MockListen, MockServer, require_bearer};

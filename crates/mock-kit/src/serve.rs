@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use iea_runtime::pki::TlsFiles;
 use iea_runtime::shutdown::Shutdown;
 use rustls_pki_types::pem::PemObject;
@@ -21,6 +20,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::faults::{FaultMode, Faults};
 
@@ -90,6 +90,22 @@ impl MockServer {
         admin: Router,
         faults: Faults,
     ) -> anyhow::Result<Self> {
+        let admin = admin.merge(faults.admin_routes());
+        Self::bind_own_faults_api(name, listen, service, admin, faults).await
+    }
+
+    /// As [`MockServer::bind`], for a mock whose faults go beyond the kit's: `admin`
+    /// serves `GET|POST /__admin/faults` itself (a superset of [`FaultSettings`], kept in
+    /// `faults` for the kit's part); only the bearer check is added here.
+    ///
+    /// [`FaultSettings`]: crate::FaultSettings
+    pub async fn bind_own_faults_api(
+        name: &'static str,
+        listen: &MockListen,
+        service: Router,
+        admin: Router,
+        faults: Faults,
+    ) -> anyhow::Result<Self> {
         let acceptor =
             tls_acceptor(&listen.tls).with_context(|| format!("{name}: TLS material"))?;
         let bind = |addr: SocketAddr| async move {
@@ -105,7 +121,6 @@ impl MockServer {
             ));
         let token: Arc<str> = listen.admin_token.clone().into();
         let admin_router = admin
-            .merge(faults.admin_routes())
             .layer(middleware::from_fn_with_state(token, require_bearer))
             .route("/healthz", axum::routing::get(|| async { "ok" }));
         Ok(Self {
@@ -190,6 +205,33 @@ impl MockServer {
     }
 }
 
+/// A marker a service answer may carry in its extensions ([`CutConnection::response`]):
+/// the answer is never sent, the connection is cut instead (HTTP/1.1: closed without a
+/// byte of answer; HTTP/2: the stream is reset). For faults such as "the answer is lost".
+#[derive(Debug, Clone, Copy)]
+pub struct CutConnection;
+
+impl CutConnection {
+    /// An answer that cuts the connection instead of being sent.
+    pub fn response() -> Response {
+        let mut response = Response::new(axum::body::Body::empty());
+        response.extensions_mut().insert(CutConnection);
+        response
+    }
+}
+
+/// The error that makes hyper drop a connection whose answer carries [`CutConnection`].
+#[derive(Debug)]
+struct ConnectionCut;
+
+impl std::fmt::Display for ConnectionCut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection cut on purpose (fault)")
+    }
+}
+
+impl std::error::Error for ConnectionCut {}
+
 /// What a listener serves.
 enum Port {
     /// TLS on the default port, which `close_default_port` closes.
@@ -239,7 +281,17 @@ async fn accept_loop(
         };
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let service = TowerToHyperService::new(router);
+            let service = hyper::service::service_fn(move |req| {
+                let router = router.clone();
+                async move {
+                    let response = router.oneshot(req).await.unwrap_or_else(|e| match e {});
+                    if response.extensions().get::<CutConnection>().is_some() {
+                        Err(ConnectionCut)
+                    } else {
+                        Ok(response)
+                    }
+                }
+            });
             let builder = auto::Builder::new(TokioExecutor::new());
             let result = match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {

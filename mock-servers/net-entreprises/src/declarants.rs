@@ -142,8 +142,8 @@ impl Declarant {
 /// The answer an attempt gets once it passed the form checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// 200 with a token.
-    Granted,
+    /// 200 with a token for this declarant (its id) and this service code.
+    Granted { declarant: u64, service: u8 },
     /// 401 `Basic realm="net-entreprises.fr"`.
     WrongCredentials,
     /// 401 `Basic realm="Expiration du mot de passe"`.
@@ -262,15 +262,15 @@ impl Declarants {
         if d.new.password_expired {
             return Decision::PasswordExpired;
         }
-        let registered = d.new.registered
-            && id
-                .service
-                .parse::<u8>()
-                .is_ok_and(|s| d.new.services.contains(&s));
-        if !registered {
-            return Decision::NotRegistered;
+        match id.service.parse::<u8>() {
+            Ok(service) if d.new.registered && d.new.services.contains(&service) => {
+                Decision::Granted {
+                    declarant: key,
+                    service,
+                }
+            }
+            _ => Decision::NotRegistered,
         }
-        Decision::Granted
     }
 }
 
@@ -302,7 +302,10 @@ mod tests {
         );
         assert_eq!(
             s.authenticate(&attempt("Refonte01", "97"), 5),
-            Decision::Granted
+            Decision::Granted {
+                declarant: 1,
+                service: 97
+            }
         );
         assert_eq!(
             s.authenticate(&attempt("Refonte01", "25"), 5),
@@ -325,7 +328,10 @@ mod tests {
         }
         assert_eq!(
             s.authenticate(&attempt("Refonte01", "97"), 3),
-            Decision::Granted
+            Decision::Granted {
+                declarant: 1,
+                service: 97
+            }
         );
         assert_eq!(s.get(1).unwrap().failed_attempts, 0);
         for _ in 0..3 {
@@ -342,7 +348,10 @@ mod tests {
         s.unlock(1).unwrap();
         assert_eq!(
             s.authenticate(&attempt("Refonte01", "97"), 3),
-            Decision::Granted
+            Decision::Granted {
+                declarant: 1,
+                service: 97
+            }
         );
     }
 

@@ -1,21 +1,39 @@
-//! Mock of the Net-entreprises authentication service (`/authentifier/1.0/`), behaving as
-//! the real one does as far as public sources tell (see `README.md` beside this crate and
-//! `shared/net-entreprises-api.md`): XML body, 415 and 422 form checks, 200 with a base64
-//! token and `Expires`, 401 with the exact `WWW-Authenticate` realms, 403 once an account
-//! has had `lock_threshold` consecutive failures, 500 for the nom `kaboom`, and the mock
-//! kit's faults (503, slow, reset).
+//! Mock of the Net-entreprises services a DSN client uses, behaving as the real ones do as
+//! far as public sources tell (see `README.md` beside this crate,
+//! `shared/net-entreprises-api.md` and `shared/dsn-deposit-and-returns.md`):
+//!
+//! - authentication (`/authentifier/1.0/`): XML body, 415 and 422 form checks, 200 with a
+//!   base64 token and `Expires`, 401 with the exact `WWW-Authenticate` realms, 403 once an
+//!   account has had `lock_threshold` consecutive failures, 500 for the nom `kaboom`;
+//! - deposit (`/deposer-dsn/1.0/`): the simulator kit's order of checks, AEE or ARE;
+//! - deposit listing (`/lister-depots/1.0/{debut}[/{fin}]`): the 60-minute window;
+//! - the mock kit's faults (503, slow, reset) and the deposit's own (rejection, lost
+//!   request, lost answer).
 //!
 //! Layout:
 //! - [`form`]: the XML body and the form checks;
 //! - [`declarants`]: accounts, fixtures, failed-login counters and the decision;
+//! - [`tokens`]: the tokens given and their expiry;
+//! - [`clock`]: the mock's movable clock and the business services' time zone;
 //! - `service`: the authentication route;
+//! - `business`: what every business service shares (406, 401, gzip, `Expires`);
+//! - `deposit`, [`deposits`]: the deposit route and the deposits registered;
+//! - `listing`: the deposit listing;
+//! - `faults`: the deposit faults and `/__admin/faults`;
 //! - `admin`: the control API under `/__admin/`;
 //! - [`Control`]: the same controls in process, for tests that embed the mock.
 
+pub mod clock;
 pub mod declarants;
+pub mod deposits;
 pub mod form;
+pub mod tokens;
 
 mod admin;
+mod business;
+mod deposit;
+mod faults;
+mod listing;
 mod service;
 
 use std::collections::BTreeMap;
@@ -25,13 +43,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::post;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use iea_mock_kit::{Faults, MockListen, MockServer};
 use iea_runtime::shutdown::Shutdown;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::{Clock, TimeZone};
 use crate::declarants::{DeclarantState, Declarants, Duplicate, Fixtures, NewDeclarant};
+use crate::deposits::{DepositView, Deposits};
+use crate::faults::DepositFaults;
 use crate::form::FormRules;
+use crate::tokens::Tokens;
+
+pub use crate::business::{REALM_TOKEN_EXPIRED, REALM_TOKEN_INVALID};
+pub use crate::deposit::{NOT_A_DSN_CODE, NOT_A_DSN_MESSAGE};
+pub use crate::deposits::IDFLUX_LEN;
+pub use crate::faults::{AllFaults, Rejection, Times};
+pub use crate::service::{REALM_NOT_REGISTERED, REALM_PASSWORD_EXPIRED, REALM_WRONG_CREDENTIALS};
 
 /// Name of the binary's settings (`IEA_MOCK_NET_ENTREPRISES__*`) and of the mock in logs.
 pub const COMPONENT: &str = "mock-net-entreprises";
@@ -39,6 +69,12 @@ pub const COMPONENT: &str = "mock-net-entreprises";
 /// The authentication route, with its trailing slash as the publisher writes it (the
 /// route without it is served too).
 pub const AUTH_PATH: &str = "/authentifier/1.0/";
+
+/// The deposit route.
+pub const DEPOSIT_PATH: &str = "/deposer-dsn/1.0/";
+
+/// The deposit listing's routes start with this (`{debut}` and `{debut}/{fin}` follow).
+pub const LIST_DEPOSITS_PATH: &str = "/lister-depots/1.0/";
 
 /// What a declarant registered on the portal but not to the requested service gets.
 /// Sources differ: the publisher's guide gives a realm of its own, the simulator kit
@@ -63,11 +99,22 @@ pub struct Settings {
     /// Consecutive failed logins that lock an account (0: never). The real threshold is
     /// not published.
     pub lock_threshold: u32,
-    /// Lifetime of a token, announced in the `Expires` header of a 200.
+    /// Lifetime of a token, announced in the `Expires` header of a 200; past it the
+    /// business services answer 401 "Expiration du jeton".
     pub token_lifetime_secs: u64,
     pub not_registered: NotRegisteredAnswer,
     /// Form checks that can be tuned: element order, length limits.
     pub form: FormRules,
+    /// Zone of the business services' dates (`AAAAMMJJHHMMSS`, the AEE's date and time).
+    pub time_zone: TimeZone,
+    /// Widest window of the listings, in minutes (announced in `Accept-Ranges`).
+    pub listing_window_minutes: u32,
+    /// How far ahead a business 200's `Expires` is.
+    pub answer_expires_secs: u64,
+    /// Largest deposit body accepted, gzipped (413 beyond).
+    pub max_deposit_bytes: usize,
+    /// Largest DSN accepted once decompressed (413 beyond).
+    pub max_dsn_bytes: u64,
 }
 
 impl Default for Settings {
@@ -79,6 +126,11 @@ impl Default for Settings {
             token_lifetime_secs: 3600,
             not_registered: NotRegisteredAnswer::Realm,
             form: FormRules::default(),
+            time_zone: TimeZone::EuropeParis,
+            listing_window_minutes: 60,
+            answer_expires_secs: 120,
+            max_deposit_bytes: 256 << 20,
+            max_dsn_bytes: 1 << 30,
         }
     }
 }
@@ -95,11 +147,38 @@ pub struct Stats {
     pub tokens_issued: u64,
     /// 401 `Basic realm="net-entreprises.fr"` answers: unknown account or wrong password.
     pub failed_logins: u64,
+    /// Requests per service path (authentication included), as they reached the route.
+    pub services: BTreeMap<String, PathStats>,
+    /// Deposits registered (AEE and ARE), lost answers included.
+    pub deposits_registered: u64,
+}
+
+/// Counters of one service path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathStats {
+    pub requests: u64,
+    /// Answers by HTTP status.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Requests whose connection was cut instead of answered (`lost_request`,
+    /// `lost_answer`).
+    pub cut: u64,
+}
+
+/// How a request to a service ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome {
+    Status(StatusCode),
+    Cut,
 }
 
 struct Inner {
     declarants: Mutex<Declarants>,
     stats: Mutex<Stats>,
+    tokens: Mutex<Tokens>,
+    deposits: Mutex<Deposits>,
+    deposit_faults: Mutex<DepositFaults>,
+    clock: Clock,
+    settings: Settings,
     faults: Faults,
     lock_threshold: u32,
     token_lifetime: Duration,
@@ -120,6 +199,61 @@ impl Control {
 
     fn stats_mut(&self) -> MutexGuard<'_, Stats> {
         self.0.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        self.0.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn deposits(&self) -> MutexGuard<'_, Deposits> {
+        self.0.deposits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn deposit_faults(&self) -> MutexGuard<'_, DepositFaults> {
+        self.0
+            .deposit_faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    /// Counts a request that reached the route of `path`.
+    fn count(&self, path: &str, outcome: Outcome) {
+        let mut stats = self.stats_mut();
+        let s = stats.services.entry(path.to_owned()).or_default();
+        s.requests += 1;
+        match outcome {
+            Outcome::Status(status) => *s.by_status.entry(status.as_u16()).or_default() += 1,
+            Outcome::Cut => s.cut += 1,
+        }
+    }
+
+    fn count_registered(&self) {
+        self.stats_mut().deposits_registered += 1;
+    }
+
+    /// The mock's clock (the control API moves it).
+    pub fn clock(&self) -> &Clock {
+        &self.0.clock
+    }
+
+    /// Every deposit registered, in order of arrival.
+    pub fn deposits_list(&self) -> Vec<DepositView> {
+        self.deposits().all().iter().map(|d| d.view()).collect()
+    }
+
+    pub fn deposit(&self, idflux: &str) -> Option<DepositView> {
+        self.deposits().get(idflux).map(|d| d.view())
+    }
+
+    /// Makes every token given so far (or only `declarant`'s) expired; answers how many
+    /// were still valid.
+    pub fn expire_tokens(&self, declarant: Option<u64>) -> usize {
+        let now = self.clock().now();
+        self.tokens().expire(declarant, now)
     }
 
     /// Adds a declarant; a triple SIRET, nom, prénom already known is refused with the id
@@ -167,6 +301,11 @@ impl App {
         let control = Control(Arc::new(Inner {
             declarants: Mutex::new(Declarants::from_fixtures(fixtures)?),
             stats: Mutex::new(Stats::default()),
+            tokens: Mutex::new(Tokens::default()),
+            deposits: Mutex::new(Deposits::default()),
+            deposit_faults: Mutex::new(DepositFaults::default()),
+            clock: Clock::default(),
+            settings: settings.clone(),
             faults: faults.clone(),
             lock_threshold: settings.lock_threshold,
             token_lifetime: Duration::from_secs(settings.token_lifetime_secs),
@@ -176,10 +315,32 @@ impl App {
         let service = Router::new()
             .route(AUTH_PATH, post(service::authenticate))
             .route(AUTH_PATH.trim_end_matches('/'), post(service::authenticate))
+            .route(
+                DEPOSIT_PATH,
+                post(deposit::deposit).layer(DefaultBodyLimit::max(settings.max_deposit_bytes)),
+            )
+            .route(
+                DEPOSIT_PATH.trim_end_matches('/'),
+                post(deposit::deposit).layer(DefaultBodyLimit::max(settings.max_deposit_bytes)),
+            )
+            .route(
+                &format!("{LIST_DEPOSITS_PATH}{{debut}}"),
+                get(listing::list_from),
+            )
+            .route(
+                &format!("{LIST_DEPOSITS_PATH}{{debut}}/{{fin}}"),
+                get(listing::list_between),
+            )
             .with_state(control.clone());
-        let admin = admin::routes(control.clone());
-        let server =
-            MockServer::bind("net-entreprises", &settings.listen, service, admin, faults).await?;
+        let admin = admin::routes(control.clone()).merge(faults::routes(control.clone()));
+        let server = MockServer::bind_own_faults_api(
+            "net-entreprises",
+            &settings.listen,
+            service,
+            admin,
+            faults,
+        )
+        .await?;
         Ok(Self { server, control })
     }
 

@@ -1,7 +1,6 @@
 //! `POST /authentifier/1.0/`: content type, form checks, then the declarant's decision.
-//! Error bodies are empty, as on the real service.
-
-use std::time::SystemTime;
+//! Error bodies are empty, as on the real service. A token given is remembered (its
+//! digest) for the business services, with its expiry on the mock's clock.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,7 +10,7 @@ use base64::Engine;
 use rand::RngCore;
 
 use crate::declarants::Decision;
-use crate::{Control, NotRegisteredAnswer, form};
+use crate::{AUTH_PATH, Control, NotRegisteredAnswer, Outcome, form};
 
 /// `WWW-Authenticate` of each refusal, exactly as the real service writes it.
 pub const REALM_WRONG_CREDENTIALS: &str = "Basic realm=\"net-entreprises.fr\"";
@@ -27,6 +26,7 @@ pub async fn authenticate(
     body: Bytes,
 ) -> Response {
     let (status, response) = answer(&control, &headers, &body);
+    control.count(AUTH_PATH, Outcome::Status(status));
     let mut stats = control.stats_mut();
     stats.auth_requests += 1;
     *stats.by_status.entry(status.as_u16()).or_default() += 1;
@@ -67,7 +67,7 @@ fn answer(control: &Control, headers: &HeaderMap, body: &[u8]) -> (StatusCode, R
         .authenticate(&id, control.0.lock_threshold);
     tracing::info!(siret = %id.siret, service = %id.service, ?decision, "authentication decided");
     match decision {
-        Decision::Granted => granted(control),
+        Decision::Granted { declarant, service } => granted(control, declarant, service),
         Decision::WrongCredentials => refused(REALM_WRONG_CREDENTIALS),
         Decision::PasswordExpired => refused(REALM_PASSWORD_EXPIRED),
         Decision::NotRegistered => match control.0.not_registered {
@@ -99,16 +99,23 @@ fn refused(realm: &'static str) -> (StatusCode, Response) {
     )
 }
 
-fn granted(control: &Control) -> (StatusCode, Response) {
+/// 200: a new token as `application/octet-stream` (as the simulator kit answers), its
+/// expiry in `Expires`.
+fn granted(control: &Control, declarant: u64, service: u8) -> (StatusCode, Response) {
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let token = base64::engine::general_purpose::STANDARD.encode(raw);
-    let expires = httpdate::fmt_http_date(SystemTime::now() + control.0.token_lifetime);
+    let now = control.clock().now();
+    let lifetime = control.0.token_lifetime;
+    control
+        .tokens()
+        .insert(&token, declarant, service, now, now + lifetime);
+    let expires = httpdate::fmt_http_date(control.clock().now_system() + lifetime);
     let status = StatusCode::OK;
     let response = (
         status,
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::EXPIRES, expires),
         ],
         token,

@@ -185,11 +185,9 @@ async fn the_simulator_declarant_gets_a_base64_token_that_expires_after_the_set_
     let before = SystemTime::now();
     let resp = mock.simulator("Refonte01").await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/octet-stream"
     );
     let expires = httpdate::parse_http_date(resp.headers()["expires"].to_str().unwrap()).unwrap();
     let lifetime = expires.duration_since(before).unwrap();

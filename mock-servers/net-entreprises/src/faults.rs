@@ -1,0 +1,174 @@
+//! The faults of this mock: the kit's (`mode`, `delay_ms`, `close_default_port`) and the
+//! deposit's own, all set by one `POST /__admin/faults` that replaces them all (a field
+//! left out is off):
+//!
+//! - `reject_deposits`: `{"code", "message"}`: every deposit that would get an AEE gets an
+//!   ARE (422) with this anomaly instead, and is registered as rejected (`KO`);
+//! - `lost_answer`: the deposit is registered, then the connection is cut before any
+//!   answer;
+//! - `lost_request`: the connection is cut as soon as the deposit request reaches the
+//!   service, before any check or registration.
+//!
+//! `lost_answer` and `lost_request` take `true` (every deposit), `false` or `0` (off), or
+//! a number N (the next N deposits, counted down; `GET` shows what remains).
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use iea_mock_kit::{AdminJson, FaultMode, FaultSettings, Faults};
+use serde::{Deserialize, Serialize};
+
+/// How many deposits a fault still applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Times {
+    /// `true`: every deposit; `false`: none.
+    Always(bool),
+    /// The next N deposits.
+    Next(u64),
+}
+
+impl Default for Times {
+    fn default() -> Self {
+        Times::Always(false)
+    }
+}
+
+impl Times {
+    /// Whether this deposit is hit, counting it down.
+    fn take(&mut self) -> bool {
+        match self {
+            Times::Always(on) => *on,
+            Times::Next(0) => false,
+            Times::Next(n) => {
+                *n -= 1;
+                true
+            }
+        }
+    }
+}
+
+/// The ARE anomaly of `reject_deposits`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    pub code: String,
+    pub message: String,
+}
+
+/// The deposit's own faults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositFaults {
+    pub reject_deposits: Option<Rejection>,
+    pub lost_answer: Times,
+    pub lost_request: Times,
+}
+
+impl DepositFaults {
+    pub fn take_lost_request(&mut self) -> bool {
+        self.lost_request.take()
+    }
+
+    pub fn take_lost_answer(&mut self) -> bool {
+        self.lost_answer.take()
+    }
+}
+
+/// The body of `GET|POST /__admin/faults`: the kit's settings and the deposit's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllFaults {
+    #[serde(default)]
+    pub mode: FaultMode,
+    #[serde(default)]
+    pub delay_ms: u64,
+    #[serde(default)]
+    pub close_default_port: bool,
+    #[serde(default)]
+    pub reject_deposits: Option<Rejection>,
+    #[serde(default)]
+    pub lost_answer: Times,
+    #[serde(default)]
+    pub lost_request: Times,
+}
+
+pub fn routes(control: crate::Control) -> Router {
+    Router::new()
+        .route("/__admin/faults", get(show).post(set))
+        .with_state(control)
+}
+
+fn current(kit: &Faults, deposit: &DepositFaults) -> AllFaults {
+    let k = kit.get();
+    AllFaults {
+        mode: k.mode,
+        delay_ms: k.delay_ms,
+        close_default_port: k.close_default_port,
+        reject_deposits: deposit.reject_deposits.clone(),
+        lost_answer: deposit.lost_answer,
+        lost_request: deposit.lost_request,
+    }
+}
+
+async fn show(State(control): State<crate::Control>) -> Response {
+    let deposit = control.deposit_faults().clone();
+    Json(current(control.faults(), &deposit)).into_response()
+}
+
+async fn set(
+    State(control): State<crate::Control>,
+    AdminJson(all): AdminJson<AllFaults>,
+) -> Response {
+    control.faults().set(FaultSettings {
+        mode: all.mode,
+        delay_ms: all.delay_ms,
+        close_default_port: all.close_default_port,
+    });
+    let deposit = DepositFaults {
+        reject_deposits: all.reject_deposits.clone(),
+        lost_answer: all.lost_answer,
+        lost_request: all.lost_request,
+    };
+    *control.deposit_faults() = deposit.clone();
+    tracing::info!(
+        mode = ?all.mode,
+        delay_ms = all.delay_ms,
+        close_default_port = all.close_default_port,
+        reject_deposits = all.reject_deposits.is_some(),
+        lost_answer = ?all.lost_answer,
+        lost_request = ?all.lost_request,
+        "faults changed"
+    );
+    Json(current(control.faults(), &deposit)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_a_flag_or_a_count_and_a_count_runs_down() {
+        let t: Times = serde_json::from_str("true").unwrap();
+        assert_eq!(t, Times::Always(true));
+        let mut t: Times = serde_json::from_str("2").unwrap();
+        assert!(t.take());
+        assert!(t.take());
+        assert!(!t.take());
+        assert_eq!(serde_json::to_string(&t).unwrap(), "0");
+        let mut t = Times::Always(true);
+        assert!(t.take() && t.take());
+        assert!(!Times::default().take());
+    }
+
+    #[test]
+    fn unknown_fault_fields_are_refused() {
+        assert!(serde_json::from_str::<AllFaults>(r#"{"mode":"none","lost":1}"#).is_err());
+        let f: AllFaults = serde_json::from_str(
+            r#"{"reject_deposits":{"code":"B1","message":"m"},"lost_answer":1}"#,
+        )
+        .unwrap();
+        assert_eq!(f.mode, FaultMode::None);
+        assert_eq!(f.lost_answer, Times::Next(1));
+    }
+}
