@@ -21,6 +21,49 @@ pub enum Step {
     Timeout,
 }
 
+impl Step {
+    const ALL: [Step; 8] = [
+        Step::Ok,
+        Step::Address,
+        Step::NameResolution,
+        Step::Proxy,
+        Step::Connect,
+        Step::Tls,
+        Step::Http,
+        Step::Timeout,
+    ];
+
+    /// Stable code, for storage and programs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Step::Ok => "ok",
+            Step::Address => "address",
+            Step::NameResolution => "name_resolution",
+            Step::Proxy => "proxy",
+            Step::Connect => "connect",
+            Step::Tls => "tls",
+            Step::Http => "http",
+            Step::Timeout => "timeout",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+impl TryFrom<pb::ProbeStep> for Step {
+    type Error = pb::ProbeStep;
+
+    /// Every step but `Unspecified`.
+    fn try_from(p: pb::ProbeStep) -> Result<Self, pb::ProbeStep> {
+        Self::ALL
+            .into_iter()
+            .find(|s| pb::ProbeStep::from(*s) == p)
+            .ok_or(p)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsProblem {
     UnknownAuthority,

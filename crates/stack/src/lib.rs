@@ -38,7 +38,40 @@ pub struct StackOptions {
     pub data_dir: PathBuf,
     /// Load the mocks' demo fixtures.
     pub demo: bool,
+    /// The orchestrator's database; `None`: the one this data directory used last
+    /// (`database-url`), else SQLite in the data directory.
+    pub database: Option<iea_orchestrator::store::DatabaseUrl>,
     pub customize_orchestrator: Option<OrchestratorHook>,
+}
+
+/// File, in the data directory, naming the database chosen with `--database` (0600: a
+/// PostgreSQL URL may hold a password), so that later starts use it too.
+pub const DATABASE_CHOICE_FILE: &str = "database-url";
+
+/// The database chosen for the stack in `data_dir`, if one was.
+pub fn chosen_database(
+    data_dir: &Path,
+) -> anyhow::Result<Option<iea_orchestrator::store::DatabaseUrl>> {
+    let path = data_dir.join(DATABASE_CHOICE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => iea_orchestrator::store::DatabaseUrl::parse(&text)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::Error::from(e).context(format!("reading {}", path.display()))),
+    }
+}
+
+/// Records `url` as the database of the stack in `data_dir`.
+pub fn choose_database(
+    data_dir: &Path,
+    url: &iea_orchestrator::store::DatabaseUrl,
+) -> anyhow::Result<()> {
+    let text = serde_json::to_value(url)?
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    pki::write_file(&data_dir.join(DATABASE_CHOICE_FILE), text.as_bytes(), true)
 }
 
 impl StackOptions {
@@ -269,10 +302,18 @@ impl RunningStack {
         }
 
         // Orchestrator.
+        let database = match options.database {
+            Some(url) => {
+                choose_database(&data_dir, &url)?;
+                Some(url)
+            }
+            None => chosen_database(&data_dir)?,
+        };
         let mut orchestrator_settings = iea_orchestrator::Settings {
             listen: loopback(),
             tls: pki::component_files(&certs, iea_orchestrator::COMPONENT),
             data_dir: data_dir.clone(),
+            database: iea_orchestrator::DatabaseSettings { url: database },
             agents: iea_orchestrator::AgentAddresses {
                 auth_client: agents[iea_auth_client::COMPONENT].clone(),
                 update_client: agents[iea_update_client::COMPONENT].clone(),

@@ -15,6 +15,48 @@ use serde::{Deserialize, Serialize};
 use crate::agents::{AgentError, Agents};
 use crate::connection::{Candidate, Target, with_port};
 use crate::network::Network;
+use crate::store::Store;
+
+/// Repairs kept in the history that support receives.
+pub const REPAIR_HISTORY_KEPT: usize = 20;
+
+/// A repair that was applied, for support.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairEntry {
+    /// Unix seconds.
+    pub at: i64,
+    /// The proposal's id.
+    pub repair: String,
+    /// French sentences, one per setting changed.
+    pub changes: Vec<String>,
+}
+
+/// The last repairs applied, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RepairHistory(pub Vec<RepairEntry>);
+
+impl RepairHistory {
+    fn with(mut self, entry: RepairEntry) -> Self {
+        self.0.push(entry);
+        let excess = self.0.len().saturating_sub(REPAIR_HISTORY_KEPT);
+        self.0.drain(..excess);
+        self
+    }
+}
+
+/// Adds `entry` to the persisted history (the oldest forgotten past
+/// [`REPAIR_HISTORY_KEPT`]).
+pub async fn record_repair(store: &Store, entry: RepairEntry) -> anyhow::Result<()> {
+    store
+        .update(move |h: Option<RepairHistory>| h.unwrap_or_default().with(entry))
+        .await
+}
+
+/// Keeps `test` as the last one, for support.
+pub async fn record_test(store: &Store, test: &AccessTest) -> anyhow::Result<()> {
+    store.save(test.record()).await
+}
 
 /// The seeds' sentence when every address answers.
 pub const SUCCESS: &str = "La connexion local/internet s'est déroulée avec succès";

@@ -6,15 +6,20 @@
 
 use std::time::{Duration, Instant};
 
+use iea_declarant::Identity;
+use iea_proto::agent::v1 as pb_agent;
 use iea_proto::agent::v1::auth_agent_client::AuthAgentClient;
 use iea_proto::agent::v1::credential_agent_client::CredentialAgentClient;
 use iea_proto::agent::v1::update_agent_client::UpdateAgentClient;
+use iea_proto::common::v1 as pb_common;
 use iea_runtime::pki::TlsFiles;
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+use crate::credentials::{FailedStep, IdentityProblem, Outcome, VerificationResult};
 
 /// Bound on one call to an agent. An agent's own network calls are bounded by the
 /// connection mode (at most 30 s in extended mode, with retries), so this is wider.
@@ -157,26 +162,54 @@ impl Agents {
             .map_err(|s| AgentError::from_status(self.auth.name, s))
     }
 
+    /// One authentication of `identity` at Net-entreprises, through the credential
+    /// verifier.
     #[tracing::instrument(skip_all, fields(agent = "credential-verifier"))]
     pub async fn verify(
         &self,
-        request: iea_proto::agent::v1::VerifyRequest,
-    ) -> Result<iea_proto::agent::v1::VerifyResponse, AgentError> {
+        network: pb_common::NetworkSettings,
+        service: u32,
+        identity: &Identity,
+    ) -> Result<VerificationResult, AgentError> {
+        let request = pb_agent::VerifyRequest {
+            network: Some(network),
+            identity: Some(declarant_identity(identity)),
+            service,
+        };
         self.credential_client()
             .verify(request)
             .await
-            .map(tonic::Response::into_inner)
+            .map(|r| verification_result(r.into_inner()))
             .map_err(|s| AgentError::from_status(self.credentials.name, s))
     }
 
-    /// Opens a `VerifyMany` stream: `requests` go out as they come, answers come back as
-    /// the verifications finish ([`VerifyManyAnswers::next_batch`]).
+    /// Opens a `VerifyMany` stream: each batch of `items` goes out as one message as it
+    /// comes (the first with `settings`), answers come back as the verifications finish
+    /// ([`VerifyManyAnswers::next_batch`]).
     #[tracing::instrument(skip_all, fields(agent = "credential-verifier"))]
     pub async fn verify_many(
         &self,
-        requests: impl futures::Stream<Item = iea_proto::agent::v1::VerifyManyRequest> + Send + 'static,
+        settings: VerifyManySettings,
+        items: impl futures::Stream<Item = Vec<VerifyItem>> + Send + 'static,
     ) -> Result<VerifyManyAnswers, AgentError> {
+        use futures::StreamExt;
         let agent = self.credentials.name;
+        let mut first = Some(settings);
+        let requests = items.map(move |batch| {
+            let settings = first.take();
+            pb_agent::VerifyManyRequest {
+                service: settings.as_ref().map_or(0, |s| s.service),
+                concurrency: settings.as_ref().map_or(0, |s| s.concurrency),
+                network: settings.map(|s| s.network),
+                items: batch
+                    .into_iter()
+                    .map(|i| pb_agent::VerifyManyItem {
+                        id: i.id,
+                        identity: Some(declarant_identity(&i.identity)),
+                    })
+                    .collect(),
+            }
+        });
         self.credential_client()
             .verify_many(requests)
             .await
@@ -326,13 +359,7 @@ impl VerifyManyAnswers {
     /// The next answers: one message awaited (at most `CALL_TIMEOUT`), then whatever else
     /// has arrived already, up to `max` answers; and why the stream ended, if it did.
     /// Cancel-safe: it can only be dropped while awaiting the first message.
-    pub async fn next_batch(
-        &mut self,
-        max: usize,
-    ) -> (
-        Vec<iea_proto::agent::v1::VerifyManyAnswer>,
-        Option<AgentError>,
-    ) {
+    pub async fn next_batch(&mut self, max: usize) -> (Vec<VerifyAnswer>, Option<AgentError>) {
         use futures::FutureExt;
         let agent = self.agent;
         let ended = || AgentError::Unavailable {
@@ -348,15 +375,94 @@ impl VerifyManyAnswers {
                 return (Vec::new(), Some(AgentError::Unavailable { agent, detail }));
             }
         };
-        let mut batch = first.answers;
+        let answers = |m: pb_agent::VerifyManyResponse| {
+            m.answers.into_iter().map(|a| VerifyAnswer {
+                id: a.id,
+                result: a.result.map(verification_result),
+            })
+        };
+        let mut batch: Vec<VerifyAnswer> = answers(first).collect();
         while batch.len() < max {
             match self.stream.message().now_or_never() {
-                Some(Ok(Some(m))) => batch.extend(m.answers),
+                Some(Ok(Some(m))) => batch.extend(answers(m)),
                 None => break,
                 Some(Ok(None)) => return (batch, Some(ended())),
                 Some(Err(status)) => return (batch, Some(AgentError::from_status(agent, status))),
             }
         }
         (batch, None)
+    }
+}
+
+/// What a `VerifyMany` stream is opened with.
+pub struct VerifyManySettings {
+    pub network: pb_common::NetworkSettings,
+    /// Net-entreprises service code.
+    pub service: u32,
+    /// Authentications at once, at the verifier.
+    pub concurrency: u32,
+}
+
+/// An identity to verify on a `VerifyMany` stream, under an id its answer repeats.
+pub struct VerifyItem {
+    pub id: u64,
+    pub identity: Identity,
+}
+
+/// The answer to the item `id` (`None`: the verifier sent an answer without a result).
+pub struct VerifyAnswer {
+    pub id: u64,
+    pub result: Option<VerificationResult>,
+}
+
+fn declarant_identity(i: &Identity) -> pb_agent::DeclarantIdentity {
+    use secrecy::ExposeSecret;
+    pb_agent::DeclarantIdentity {
+        siret: i.siret.clone(),
+        nom: i.nom.clone(),
+        prenom: i.prenom.clone(),
+        password: i.password.expose_secret().to_owned(),
+    }
+}
+
+/// The verifier's answer as the orchestrator keeps it. An outcome this version does not
+/// know is `Unexpected`.
+pub fn verification_result(r: pb_agent::VerifyResponse) -> VerificationResult {
+    use pb_agent::VerifyOutcome as P;
+    let outcome = match P::try_from(r.outcome).unwrap_or(P::Unspecified) {
+        P::Valid => Outcome::Valid,
+        P::InvalidCredentials => Outcome::InvalidCredentials,
+        P::PasswordExpired => Outcome::PasswordExpired,
+        P::NotRegistered => Outcome::NotRegistered,
+        P::AccountLocked => Outcome::AccountLocked,
+        P::RejectedFormat => Outcome::RejectedFormat,
+        P::Unavailable => Outcome::Unavailable,
+        P::InvalidInput => Outcome::InvalidInput,
+        P::Unexpected | P::Unspecified => Outcome::Unexpected,
+    };
+    let failed_step = r.probe.and_then(|p| {
+        let step = pb_common::ProbeStep::try_from(p.step).ok()?;
+        Some(FailedStep {
+            step: iea_net::probe::Step::try_from(step).ok()?,
+            message: p.message,
+            detail: p.detail,
+        })
+    });
+    VerificationResult {
+        outcome,
+        message: r.message,
+        http_status: u16::try_from(r.http_status).ok().filter(|s| *s != 0),
+        realm: Some(r.realm).filter(|r| !r.is_empty()),
+        token_expires_at: r.token_expires_at.map(|t| t.seconds),
+        failed_step,
+        identity_problems: r
+            .input_problems
+            .into_iter()
+            .map(|p| IdentityProblem {
+                field: p.field,
+                code: p.code,
+                message: p.message,
+            })
+            .collect(),
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::authenticator::Authenticator;
 use crate::sessions::now;
 use crate::status::{Indicator, Snapshot, StatusHub};
-use crate::store::{self, Store};
+use crate::store::Store;
 
 /// The seeds' warning, shown at activation.
 pub const WARNING: &str =
@@ -23,10 +23,9 @@ pub const WARNING: &str =
 pub const MAX_WRONG_TRIES: u32 = 5;
 pub const LOCK_SECS: i64 = 15 * 60;
 
-const LOCK_KEY: &str = "assistance_lock";
-
+/// Wrong daily passwords in a row, and the lock they led to; persisted.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct LockState {
+pub(crate) struct LockState {
     wrong_tries: u32,
     locked_until: Option<i64>,
 }
@@ -88,12 +87,7 @@ impl Assistance {
             return Err(AssistanceError::NotActive);
         }
         let now = now();
-        let mut lock: LockState = self
-            .store
-            .call(|conn| Ok(store::get_setting(conn, LOCK_KEY)?))
-            .await?
-            .and_then(|j| serde_json::from_str(&j).ok())
-            .unwrap_or_default();
+        let mut lock: LockState = self.store.load().await?.unwrap_or_default();
         if let Some(until) = lock.locked_until {
             if until > now {
                 return Err(AssistanceError::Locked { until });
@@ -123,10 +117,7 @@ impl Assistance {
                 })
             }
         };
-        let json = serde_json::to_string(&lock).map_err(anyhow::Error::from)?;
-        self.store
-            .call(move |conn| Ok(store::put_setting(conn, LOCK_KEY, &json)?))
-            .await?;
+        self.store.save(lock).await?;
         result?;
         let snap = self
             .hub

@@ -49,16 +49,14 @@ pub struct InstalledVersion {
     store: crate::store::Store,
 }
 
-const INSTALLED_VERSION_KEY: &str = "installed_version";
-
 impl InstalledVersion {
     /// The persisted version, or `default` (from the settings) if none was recorded.
     pub async fn load(store: crate::store::Store, default: String) -> anyhow::Result<Self> {
-        let saved = store
-            .call(|conn| Ok(crate::store::get_setting(conn, INSTALLED_VERSION_KEY)?))
-            .await?;
+        let saved = store.load::<crate::store::InstalledVersion>().await?;
         Ok(Self {
-            current: Arc::new(std::sync::RwLock::new(saved.unwrap_or(default))),
+            current: Arc::new(std::sync::RwLock::new(
+                saved.map(|v| v.0).unwrap_or(default),
+            )),
             store,
         })
     }
@@ -71,9 +69,8 @@ impl InstalledVersion {
         if self.get() == version {
             return Ok(());
         }
-        let v = version.to_owned();
         self.store
-            .call(move |conn| Ok(crate::store::put_setting(conn, INSTALLED_VERSION_KEY, &v)?))
+            .save(crate::store::InstalledVersion(version.to_owned()))
             .await?;
         *self.current.write().expect("version lock") = version.to_owned();
         tracing::info!(version, "installed version changed");

@@ -6,8 +6,8 @@ use iea_net::settings::{ConnectionMode, parse_address};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{self, Store};
-use crate::vault::{Vault, put_sealed};
+use crate::store::Store;
+use crate::vault::Vault;
 
 /// The three addresses the installation talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,16 +185,14 @@ pub fn validate(s: &ConnectionSettings) -> Vec<FieldError> {
     errors
 }
 
-const SETTINGS_KEY: &str = "connection";
-const PROXY_PASSWORD: &str = "proxy_password";
+/// Name of the sealed proxy password among the installation's secrets.
+pub const PROXY_PASSWORD: &str = "proxy_password";
 
 /// The saved settings, if any were ever saved.
 pub async fn load(store: &Store, vault: &Vault) -> anyhow::Result<Option<Candidate>> {
-    let json = store
-        .call(|conn| Ok(store::get_setting(conn, SETTINGS_KEY)?))
-        .await?;
-    let Some(json) = json else { return Ok(None) };
-    let settings: ConnectionSettings = serde_json::from_str(&json)?;
+    let Some(settings) = store.load::<ConnectionSettings>().await? else {
+        return Ok(None);
+    };
     let proxy_password = vault.get(PROXY_PASSWORD).await?;
     Ok(Some(Candidate {
         settings,
@@ -205,21 +203,12 @@ pub async fn load(store: &Store, vault: &Vault) -> anyhow::Result<Option<Candida
 /// Saves `c` in one transaction: the settings and the proxy password together, or
 /// nothing.
 pub async fn save(store: &Store, vault: &Vault, c: &Candidate) -> anyhow::Result<()> {
-    let json = serde_json::to_string(&c.settings)?;
     let sealed = c
         .proxy_password
         .as_ref()
         .map(|p| vault.seal_secret(PROXY_PASSWORD, p))
         .transpose()?;
-    store
-        .call(move |conn| {
-            let tx = conn.transaction()?;
-            store::put_setting(&tx, SETTINGS_KEY, &json)?;
-            put_sealed(&tx, PROXY_PASSWORD, sealed.as_ref())?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+    store.save_connection(c.settings.clone(), sealed).await
 }
 
 /// `address` with its port replaced by `port` (the seeds' fallback port).

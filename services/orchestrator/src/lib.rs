@@ -61,8 +61,10 @@ pub struct Settings {
     /// The orchestrator's certificate and key (served to front-ends, presented to agents)
     /// and the internal CA (agents' certificates must chain to it).
     pub tls: TlsFiles,
-    /// Holds the database and the bootstrap administrator's password file.
+    /// Holds the SQLite database (unless `database.url` names another) and the bootstrap
+    /// administrator's password file.
     pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
     pub agents: AgentAddresses,
     /// The installed Impact emploi version.
     pub software_version: String,
@@ -84,6 +86,25 @@ pub struct Settings {
     /// The installation's identity, when the deployment provides it. Read on first start
     /// only: afterwards the database (secrets sealed) is authoritative.
     pub installation: InstallationSettings,
+}
+
+/// Where the state lives.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host/db` (*réseau* mode: several workstations on one
+    /// database server) or a SQLite file; default: `iea.db` in the data directory.
+    pub url: Option<store::DatabaseUrl>,
+}
+
+impl Settings {
+    /// The database this orchestrator uses.
+    pub fn database_url(&self) -> store::DatabaseUrl {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| store::DatabaseUrl::Sqlite(self.data_dir.join(DATABASE_FILE)))
+    }
 }
 
 /// An installation's identity as given to it (licence letter, support).
@@ -113,6 +134,7 @@ impl Default for Settings {
             listen: "127.0.0.1:50051".parse().expect("literal address"),
             tls: TlsFiles::default(),
             data_dir: PathBuf::from("data"),
+            database: DatabaseSettings::default(),
             agents: AgentAddresses::default(),
             software_version: "3.00.70".into(),
             session_ttl_secs: 8 * 3600,
@@ -191,21 +213,23 @@ impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-        let store = store::Store::open(&settings.data_dir.join(DATABASE_FILE))?;
+        let database = settings.database_url();
+        let store = store::Store::open(&database).await?;
+        tracing::info!(database = %database, "database open");
         let given_id = settings.installation.id.clone();
-        let installation_id = store
-            .call(move |conn| {
-                if let Some(id) = store::installation_id(conn)? {
-                    return Ok(id);
-                }
-                let id = given_id.unwrap_or_else(|| {
-                    format!("IEA-{}", sessions::random_secret(9).to_uppercase())
-                });
-                store::insert_installation(conn, &id, sessions::now())?;
-                tracing::info!(installation_id = %id, "installation created");
-                Ok(id)
-            })
+        let (installation_id, created) = store
+            .installation_id_or_create(
+                move || {
+                    given_id.unwrap_or_else(|| {
+                        format!("IEA-{}", sessions::random_secret(9).to_uppercase())
+                    })
+                },
+                sessions::now(),
+            )
             .await?;
+        if created {
+            tracing::info!(installation_id = %installation_id, "installation created");
+        }
         let sessions = sessions::Sessions::new(
             store.clone(),
             Duration::from_secs(settings.session_ttl_secs),

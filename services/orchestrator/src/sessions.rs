@@ -14,7 +14,8 @@ use rand::rngs::OsRng;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use crate::store::{self, Role, Store};
+use crate::store::Store;
+use crate::users::Role;
 
 /// The account IEA creates on every installation.
 pub const BOOTSTRAP_ADMIN: &str = "Administrateur";
@@ -81,7 +82,7 @@ impl Sessions {
     /// password written to `data_dir/admin-password` (mode 0600). Returns that path when
     /// it did so.
     pub async fn bootstrap(&self, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
-        if self.store.call(|conn| Ok(store::user_count(conn)?)).await? > 0 {
+        if self.store.user_count().await? > 0 {
             return Ok(None);
         }
         let password = random_secret(15);
@@ -91,10 +92,7 @@ impl Sessions {
         // for an account that a failed insert will create at next start.
         iea_runtime::pki::write_file(&path, format!("{password}\n").as_bytes(), true)?;
         self.store
-            .call(move |conn| {
-                store::insert_user(conn, BOOTSTRAP_ADMIN, Role::Administrator, &hash, now())?;
-                Ok(())
-            })
+            .insert_first_user(BOOTSTRAP_ADMIN, Role::Administrator, &hash, now())
             .await?;
         tracing::info!(user = BOOTSTRAP_ADMIN, path = %path.display(), "bootstrap administrator created");
         Ok(Some(path))
@@ -105,11 +103,7 @@ impl Sessions {
         name: &str,
         password: SecretString,
     ) -> Result<OpenedSession, SessionError> {
-        let lookup = name.to_owned();
-        let user = self
-            .store
-            .call(move |conn| Ok(store::user_by_name(conn, &lookup)?))
-            .await?;
+        let user = self.store.user_by_name(name).await?;
         let Some(user) = user else {
             // Same cost as a real check, so timing does not tell which names exist.
             crate::hashing::verify_nobody(password).await?;
@@ -126,15 +120,8 @@ impl Sessions {
                 user.failed_logins + 1
             };
             let lock = (failures >= MAX_FAILED_LOGINS).then_some(now + LOCK_SECONDS);
-            let (id, was_locked) = (user.id, user.locked_until.is_some());
             self.store
-                .call(move |conn| {
-                    if was_locked {
-                        store::reset_failed_logins(conn, id)?;
-                    }
-                    store::record_failed_login(conn, id, lock)?;
-                    Ok(())
-                })
+                .record_failed_login(user.id, user.locked_until.is_some(), lock)
                 .await?;
             tracing::warn!(user = %user.name, failures, "failed login");
             return Err(match lock {
@@ -145,13 +132,8 @@ impl Sessions {
         let token = random_secret(32);
         let expires_at = now + self.ttl.as_secs() as i64;
         let hash = token_hash(&token);
-        let id = user.id;
         self.store
-            .call(move |conn| {
-                store::reset_failed_logins(conn, id)?;
-                store::insert_session(conn, &hash, id, now, expires_at)?;
-                Ok(())
-            })
+            .open_session(user.id, hash, now, expires_at)
             .await?;
         tracing::info!(user = %user.name, "session opened");
         Ok(OpenedSession {
@@ -167,10 +149,7 @@ impl Sessions {
 
     pub async fn authenticate(&self, token: &str) -> Result<Principal, SessionError> {
         let hash = token_hash(token);
-        let user = self
-            .store
-            .call(move |conn| Ok(store::session_user(conn, &hash, now())?))
-            .await?;
+        let user = self.store.session_user(hash, now()).await?;
         user.map(|u| Principal {
             user_id: u.id,
             name: u.name,
@@ -181,9 +160,7 @@ impl Sessions {
 
     pub async fn logout(&self, token: &str) -> Result<(), SessionError> {
         let hash = token_hash(token);
-        self.store
-            .call(move |conn| Ok(store::delete_session(conn, &hash)?))
-            .await?;
+        self.store.delete_session(hash).await?;
         Ok(())
     }
 }
@@ -193,20 +170,19 @@ mod tests {
     use super::*;
     use secrecy::ExposeSecret;
 
-    async fn sessions() -> (tempfile::TempDir, Sessions, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("iea.db")).unwrap();
-        let s = Sessions::new(store, Duration::from_secs(3600));
-        let path = s.bootstrap(dir.path()).await.unwrap().unwrap();
+    async fn sessions() -> (crate::store::testing::TestDb, Sessions, String) {
+        let db = crate::store::testing::store().await;
+        let s = Sessions::new(db.store.clone(), Duration::from_secs(3600));
+        let path = s.bootstrap(db.dir.path()).await.unwrap().unwrap();
         let pw = std::fs::read_to_string(path).unwrap().trim().to_owned();
-        (dir, s, pw)
+        (db, s, pw)
     }
 
     #[tokio::test]
     async fn the_bootstrap_administrator_logs_in_with_the_written_password_once_created() {
-        let (dir, s, pw) = sessions().await;
+        let (db, s, pw) = sessions().await;
         assert!(
-            s.bootstrap(dir.path()).await.unwrap().is_none(),
+            s.bootstrap(db.dir.path()).await.unwrap().is_none(),
             "second bootstrap must do nothing"
         );
         let opened = s

@@ -12,12 +12,10 @@ use std::sync::RwLock;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, broadcast};
 
-use crate::store::{self, Store};
+use crate::store::Store;
 
 /// Changes a slow watcher may fall behind before it is resynchronised.
 pub const WATCH_BUFFER: usize = 1024;
-
-const STATUS_KEY: &str = "status";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,10 +89,15 @@ pub struct StatusHub {
 impl StatusHub {
     /// Restores the last persisted snapshot.
     pub async fn load(store: Store) -> anyhow::Result<Self> {
+        // An unreadable snapshot (from a version that wrote another shape) is forgotten:
+        // the next authentication sets the status again.
         let saved = store
-            .call(|conn| Ok(store::get_setting(conn, STATUS_KEY)?))
-            .await?
-            .and_then(|json| serde_json::from_str::<Snapshot>(&json).ok())
+            .load::<Snapshot>()
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = format!("{e:#}"), "stored status unreadable, reset");
+                None
+            })
             .unwrap_or_else(Snapshot::initial);
         let (tx, _) = broadcast::channel(WATCH_BUFFER);
         Ok(Self {
@@ -143,10 +146,7 @@ impl StatusHub {
         if next.same_as(&cur) {
             return Ok(cur);
         }
-        let json = serde_json::to_string(&next)?;
-        self.store
-            .call(move |conn| Ok(store::put_setting(conn, STATUS_KEY, &json)?))
-            .await?;
+        self.store.save(next.clone()).await?;
         tracing::info!(
             from = ?cur.indicator,
             to = ?next.indicator,

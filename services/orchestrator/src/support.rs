@@ -8,9 +8,13 @@
 use mail_builder::MessageBuilder;
 use serde_json::{Value, json};
 
-use crate::access::TestRecord;
+use crate::Core;
+use crate::access::{RepairHistory, TestRecord};
 use crate::connection::{Candidate, ConnectionType};
+use crate::credentials::CredentialsError;
+use crate::sessions::Principal;
 use crate::status::Snapshot;
+use crate::users::InstallationMode;
 
 pub const SUPPORT_ADDRESS: &str = "impact-emploi-association@urssaf.fr";
 /// Used when the person gives no sender address.
@@ -25,9 +29,45 @@ pub struct Facts {
     pub recent: Vec<Snapshot>,
     pub connection: Candidate,
     pub last_test: Option<TestRecord>,
-    pub repair_history: Value,
+    pub repair_history: RepairHistory,
     /// (account, configured, last outcome code, consecutive refusals)
     pub accounts: Vec<(String, bool, Option<String>, u32)>,
+}
+
+/// What the summary says now, as `caller` may see it (their own account only, unless
+/// an administrator).
+pub async fn facts(core: &Core, caller: &Principal) -> Result<Facts, CredentialsError> {
+    let last_test = core.store.load::<TestRecord>().await?;
+    let repair_history = core
+        .store
+        .load::<RepairHistory>()
+        .await?
+        .unwrap_or_default();
+    let accounts = core
+        .credentials
+        .list(caller)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let outcome = s.last.as_ref().map(|v| v.result.outcome.code().to_owned());
+            (s.user, s.configured, outcome, s.consecutive_failures)
+        })
+        .collect();
+    let mode = match core.users.mode().await {
+        Ok(InstallationMode::Reseau) => "reseau",
+        _ => "monoposte",
+    };
+    Ok(Facts {
+        installation_id: core.installation_id.clone(),
+        software_version: core.software_version.get(),
+        installation_mode: mode.to_owned(),
+        status: core.hub.current(),
+        recent: core.hub.recent(),
+        connection: core.network.current(),
+        last_test,
+        repair_history,
+        accounts,
+    })
 }
 
 pub fn subject(software_version: &str) -> String {

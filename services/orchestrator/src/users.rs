@@ -7,7 +7,15 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::sessions::{self, Principal};
-use crate::store::{self, Role, Store};
+use crate::store::{Added, Removed, Store};
+
+/// What an account may do: an administrator manages accounts and everyone's
+/// identities; a user only their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Administrator,
+    User,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstallationMode {
@@ -15,16 +23,6 @@ pub enum InstallationMode {
     Reseau,
 }
 
-impl InstallationMode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Monoposte => "monoposte",
-            Self::Reseau => "reseau",
-        }
-    }
-}
-
-const MODE_KEY: &str = "installation_mode";
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 128;
 
@@ -87,13 +85,6 @@ fn check_password(p: &SecretString) -> Result<(), UsersError> {
     }
 }
 
-pub fn installation_mode(conn: &rusqlite::Connection) -> rusqlite::Result<InstallationMode> {
-    Ok(match store::get_setting(conn, MODE_KEY)?.as_deref() {
-        Some("reseau") => InstallationMode::Reseau,
-        _ => InstallationMode::Monoposte,
-    })
-}
-
 #[derive(Clone)]
 pub struct Users {
     store: Store,
@@ -107,7 +98,7 @@ impl Users {
     /// Every account for an administrator; one's own for a user.
     pub async fn list(&self, caller: &Principal) -> Result<Vec<UserSummary>, UsersError> {
         let caller = caller.clone();
-        let rows = self.store.call(|conn| Ok(store::list_users(conn)?)).await?;
+        let rows = self.store.users().await?;
         Ok(rows
             .into_iter()
             .filter(|u| caller.role == Role::Administrator || u.id == caller.user_id)
@@ -128,49 +119,37 @@ impl Users {
         require_admin(caller)?;
         check_name(name)?;
         check_password(&password)?;
-        let name = name.to_owned();
         // Hashed first, on the hashing pool: the database is not held for the hash's
         // tenth of a second; the checks and the insertion stay one step.
         let hash = crate::hashing::hash(password).await?;
-        self.store
-            .call(move |conn| {
-                if installation_mode(conn)? == InstallationMode::Monoposte
-                    && store::user_count(conn)? >= 1
-                {
-                    return Ok(Err(UsersError::Monoposte));
-                }
-                if store::user_by_name(conn, &name)?.is_some() {
-                    return Ok(Err(UsersError::AlreadyExists(name)));
-                }
-                store::insert_user(conn, &name, role, &hash, sessions::now())?;
-                tracing::info!(user = %name, ?role, "account created");
-                Ok(Ok(UserSummary { name, role }))
-            })
+        match self
+            .store
+            .add_user(name, role, &hash, sessions::now())
             .await?
+        {
+            Added::Monoposte => Err(UsersError::Monoposte),
+            Added::AlreadyExists => Err(UsersError::AlreadyExists(name.to_owned())),
+            Added::Added => {
+                tracing::info!(user = %name, ?role, "account created");
+                Ok(UserSummary {
+                    name: name.to_owned(),
+                    role,
+                })
+            }
+        }
     }
 
     pub async fn remove(&self, caller: &Principal, name: &str) -> Result<(), UsersError> {
         require_admin(caller)?;
-        let name = name.to_owned();
-        let caller_id = caller.user_id;
-        self.store
-            .call(move |conn| {
-                let tx = conn.transaction()?;
-                let Some(user) = store::user_by_name(&tx, &name)? else {
-                    return Ok(Err(UsersError::NotFound(name)));
-                };
-                if user.id == caller_id {
-                    return Ok(Err(UsersError::RemoveSelf));
-                }
-                if user.role == Role::Administrator && store::count_administrators(&tx)? <= 1 {
-                    return Ok(Err(UsersError::LastAdministrator));
-                }
-                store::delete_user(&tx, user.id)?;
-                tx.commit()?;
+        match self.store.remove_user(name, caller.user_id).await? {
+            Removed::NotFound => Err(UsersError::NotFound(name.to_owned())),
+            Removed::Caller => Err(UsersError::RemoveSelf),
+            Removed::LastAdministrator => Err(UsersError::LastAdministrator),
+            Removed::Removed(user) => {
                 tracing::info!(user = %user.name, "account removed");
-                Ok(Ok(()))
-            })
-            .await?
+                Ok(())
+            }
+        }
     }
 
     /// One's own password needs the current one; an administrator resets another's
@@ -187,12 +166,7 @@ impl Users {
             require_admin(caller)?;
         }
         check_password(&new)?;
-        let lookup = name.to_owned();
-        let user = self
-            .store
-            .call(move |conn| Ok(store::user_by_name(conn, &lookup)?))
-            .await?;
-        let Some(user) = user else {
+        let Some(user) = self.store.user_by_name(name).await? else {
             return Err(UsersError::NotFound(name.to_owned()));
         };
         if own {
@@ -205,22 +179,13 @@ impl Users {
             }
         }
         let hash = crate::hashing::hash(new).await?;
-        let id = user.id;
-        self.store
-            .call(move |conn| {
-                store::set_password_hash(conn, id, &hash)?;
-                if !own {
-                    store::delete_sessions_of(conn, id)?;
-                }
-                Ok(())
-            })
-            .await?;
+        self.store.set_password_hash(user.id, &hash, !own).await?;
         tracing::info!(user = %user.name, "password changed");
         Ok(())
     }
 
     pub async fn mode(&self) -> Result<InstallationMode, UsersError> {
-        Ok(self.store.call(|conn| Ok(installation_mode(conn)?)).await?)
+        Ok(self.store.installation_mode().await?)
     }
 
     pub async fn set_mode(
@@ -229,15 +194,10 @@ impl Users {
         mode: InstallationMode,
     ) -> Result<InstallationMode, UsersError> {
         require_admin(caller)?;
-        self.store
-            .call(move |conn| {
-                if mode == InstallationMode::Monoposte && store::user_count(conn)? > 1 {
-                    return Ok(Err(UsersError::Monoposte));
-                }
-                store::put_setting(conn, MODE_KEY, mode.as_str())?;
-                tracing::info!(mode = mode.as_str(), "installation mode changed");
-                Ok(Ok(mode))
-            })
-            .await?
+        if !self.store.set_installation_mode(mode).await? {
+            return Err(UsersError::Monoposte);
+        }
+        tracing::info!(?mode, "installation mode changed");
+        Ok(mode)
     }
 }

@@ -6,11 +6,10 @@
 
 use std::sync::{Arc, RwLock};
 
-use rusqlite::{OptionalExtension, params};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::{Keyring, Sealed};
-use crate::store::Store;
+use crate::store::{AllSealed, Store};
 
 #[derive(Clone)]
 pub struct Vault {
@@ -65,26 +64,10 @@ impl Vault {
     }
 
     async fn sealed(&self, name: &'static str) -> anyhow::Result<Option<Sealed>> {
-        self.store
-            .call(move |conn| {
-                Ok(conn
-                    .query_row(
-                        "SELECT key_id, nonce, ciphertext FROM secrets WHERE name = ?1",
-                        params![name],
-                        |r| {
-                            Ok(Sealed {
-                                key_id: r.get(0)?,
-                                nonce: r.get(1)?,
-                                ciphertext: r.get(2)?,
-                            })
-                        },
-                    )
-                    .optional()?)
-            })
-            .await
+        self.store.sealed_secret(name).await
     }
 
-    /// Seals `value` as secret `name`, for [`put_sealed`] inside a caller's transaction.
+    /// Seals `value` as secret `name`, for a store call that saves it with other values.
     pub fn seal_secret(&self, name: &str, value: &SecretString) -> anyhow::Result<Sealed> {
         self.seal(value.expose_secret(), &secret_aad(name))
     }
@@ -101,16 +84,10 @@ impl Vault {
         }
         let value = SecretString::from(make());
         let sealed = self.seal(value.expose_secret(), &secret_aad(name))?;
-        self.store
-            .call(move |conn| {
-                conn.execute(
-                    "INSERT INTO secrets (name, key_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
-                    params![name, sealed.key_id, sealed.nonce, sealed.ciphertext],
-                )?;
-                Ok(())
-            })
-            .await?;
-        Ok(value)
+        // Another orchestrator on the same database may have created it meanwhile: the
+        // stored one wins.
+        let stored = self.store.insert_secret(name, sealed).await?;
+        self.open(&stored, &secret_aad(name))
     }
 
     /// A new key; every stored secret is re-sealed with it. Returns how many.
@@ -123,64 +100,27 @@ impl Vault {
     }
 
     async fn reseal_all(&self) -> anyhow::Result<usize> {
-        type Rows = Vec<(String, i64, Sealed)>;
-        let (creds, secrets): (Rows, Rows) = self
-            .store
-            .call(|conn| {
-                let sealed = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<Sealed> {
-                    Ok(Sealed {
-                        key_id: r.get(i)?,
-                        nonce: r.get(i + 1)?,
-                        ciphertext: r.get(i + 2)?,
-                    })
-                };
-                let mut stmt = conn.prepare(
-                    "SELECT user_id, password_key_id, password_nonce, password_ct FROM credentials",
-                )?;
-                let creds = stmt
-                    .query_map([], |r| Ok((String::new(), r.get(0)?, sealed(r, 1)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                let mut stmt =
-                    conn.prepare("SELECT name, key_id, nonce, ciphertext FROM secrets")?;
-                let secrets = stmt
-                    .query_map([], |r| Ok((r.get(0)?, 0, sealed(r, 1)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok((creds, secrets))
-            })
-            .await?;
-        let mut new_creds = Vec::new();
-        for (_, id, s) in &creds {
+        let all = self.store.all_sealed().await?;
+        let mut resealed = AllSealed {
+            credentials: Vec::with_capacity(all.credentials.len()),
+            secrets: Vec::with_capacity(all.secrets.len()),
+        };
+        for (id, s) in &all.credentials {
             let aad = credential_aad(*id);
-            new_creds.push((*id, self.seal(self.open(s, &aad)?.expose_secret(), &aad)?));
+            let value = self.open(s, &aad)?;
+            resealed
+                .credentials
+                .push((*id, self.seal(value.expose_secret(), &aad)?));
         }
-        let mut new_secrets = Vec::new();
-        for (name, _, s) in &secrets {
+        for (name, s) in &all.secrets {
             let aad = secret_aad(name);
-            new_secrets.push((
-                name.clone(),
-                self.seal(self.open(s, &aad)?.expose_secret(), &aad)?,
-            ));
+            let value = self.open(s, &aad)?;
+            resealed
+                .secrets
+                .push((name.clone(), self.seal(value.expose_secret(), &aad)?));
         }
-        let n = new_creds.len() + new_secrets.len();
-        self.store
-            .call(move |conn| {
-                let tx = conn.transaction()?;
-                for (id, s) in &new_creds {
-                    tx.execute(
-                        "UPDATE credentials SET password_key_id = ?2, password_nonce = ?3, password_ct = ?4 WHERE user_id = ?1",
-                        params![id, s.key_id, s.nonce, s.ciphertext],
-                    )?;
-                }
-                for (name, s) in &new_secrets {
-                    tx.execute(
-                        "UPDATE secrets SET key_id = ?2, nonce = ?3, ciphertext = ?4 WHERE name = ?1",
-                        params![name, s.key_id, s.nonce, s.ciphertext],
-                    )?;
-                }
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
+        let n = resealed.credentials.len() + resealed.secrets.len();
+        self.store.reseal(resealed).await?;
         self.keyring
             .write()
             .map_err(|_| anyhow::anyhow!("keyring lock"))?
@@ -188,21 +128,4 @@ impl Vault {
         tracing::info!(resealed = n, "stored secrets re-sealed");
         Ok(n)
     }
-}
-
-/// Stores (or, with `None`, removes) a sealed secret inside the caller's transaction.
-pub fn put_sealed(
-    conn: &rusqlite::Connection,
-    name: &str,
-    sealed: Option<&Sealed>,
-) -> rusqlite::Result<()> {
-    match sealed {
-        Some(s) => conn.execute(
-            "INSERT INTO secrets (name, key_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT(name) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext",
-            params![name, s.key_id, s.nonce, s.ciphertext],
-        )?,
-        None => conn.execute("DELETE FROM secrets WHERE name = ?1", params![name])?,
-    };
-    Ok(())
 }

@@ -89,6 +89,23 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// The database of a new test stack: a fresh one on the PostgreSQL server that
+/// `IEA_TEST_DATABASE_URL` names (`.ci/run` starts one and runs the suite on both
+/// engines); otherwise `None`, SQLite in the stack's data directory. A restart on the
+/// same data directory keeps the database (the stack records its choice).
+pub async fn test_database() -> Option<iea_orchestrator::store::DatabaseUrl> {
+    let server = std::env::var("IEA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let url = tokio::task::spawn_blocking(move || {
+        iea_orchestrator::store::create_database_for_tests(&server)
+    })
+    .await
+    .expect("database task")
+    .expect("a test database on the PostgreSQL server of IEA_TEST_DATABASE_URL");
+    Some(iea_orchestrator::store::DatabaseUrl::Postgres(url))
+}
+
 pub fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
         iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Human, "debug");
@@ -123,6 +140,7 @@ impl TestStack {
         let stack = RunningStack::start(StackOptions {
             data_dir: dir.path().to_owned(),
             demo: true,
+            database: test_database().await,
             customize_orchestrator: Some(Box::new(customize)),
         })
         .await

@@ -7,13 +7,18 @@ use crate::args::StackCommand;
 use crate::output::{CliError, CliResult, print_json};
 
 pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
-    let StackCommand::Up { demo } = cmd;
+    let StackCommand::Up { demo, database } = cmd;
+    let database = database
+        .map(|d| iea_orchestrator::store::DatabaseUrl::parse(&d))
+        .transpose()
+        .map_err(|e| CliError::new("invalid_input", e))?;
     iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::from_env(), "info");
     // Handlers first: a Ctrl-C during start-up stops the stack cleanly once started.
     let interrupted = iea_runtime::shutdown::signal();
     let stack = RunningStack::start(StackOptions {
         data_dir: ctx.data_dir.clone(),
         demo,
+        database,
         ..Default::default()
     })
     .await

@@ -14,12 +14,9 @@ use crate::Core;
 use crate::access::{self, AccessTest, Proposal};
 use crate::connection::{self, Candidate, ConnectionType, FieldError, Mode};
 use crate::sessions::Principal;
-use crate::store::{self, Role};
+use crate::users::Role;
 
 pub struct ConnectionApi(pub Arc<Core>);
-
-const LAST_TEST_KEY: &str = "last_access_test";
-const REPAIR_HISTORY_KEY: &str = "repair_history";
 
 fn require_admin(p: &Principal) -> Result<(), ApiError> {
     if p.role == Role::Administrator {
@@ -185,16 +182,7 @@ fn proposal(p: &Proposal) -> RepairProposal {
 
 impl ConnectionApi {
     async fn record_test(&self, t: &AccessTest) {
-        let json = match serde_json::to_string(&t.record()) {
-            Ok(j) => j,
-            Err(_) => return,
-        };
-        if let Err(e) = self
-            .0
-            .store
-            .call(move |conn| Ok(store::put_setting(conn, LAST_TEST_KEY, &json)?))
-            .await
-        {
+        if let Err(e) = access::record_test(&self.0.store, t).await {
             tracing::warn!(error = format!("{e:#}"), "last access test not recorded");
         }
     }
@@ -286,21 +274,12 @@ impl Connection for ConnectionApi {
         };
         let changes = describe_changes(&before.settings, &p.candidate.settings);
         self.save(p.candidate.clone()).await?;
-        let entry =
-            serde_json::json!({"at": crate::sessions::now(), "repair": p.id, "changes": changes});
-        self.0
-            .store
-            .call(move |conn| {
-                let mut history: Vec<serde_json::Value> =
-                    store::get_setting(conn, REPAIR_HISTORY_KEY)?
-                        .and_then(|j| serde_json::from_str(&j).ok())
-                        .unwrap_or_default();
-                history.push(entry);
-                let keep = history.len().saturating_sub(20);
-                let json = serde_json::to_string(&history[keep..])?;
-                store::put_setting(conn, REPAIR_HISTORY_KEY, &json)?;
-                Ok(())
-            })
+        let entry = access::RepairEntry {
+            at: crate::sessions::now(),
+            repair: p.id.to_owned(),
+            changes: changes.clone(),
+        };
+        access::record_repair(&self.0.store, entry)
             .await
             .map_err(internal)?;
         // Re-authenticate now with the repaired settings.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
+use iea_proto::agent::v1 as pb_agent;
 use iea_proto::error::ApiError;
 use iea_proto::v1::credentials_server::Credentials;
 use iea_proto::v1::*;
@@ -69,10 +70,49 @@ pub(crate) fn credentials_error(e: CredentialsError) -> ApiError {
     }
 }
 
+/// The verification's result as the front-end contract carries it.
+fn verify_response(r: crate::credentials::VerificationResult) -> pb_agent::VerifyResponse {
+    use crate::credentials::Outcome;
+    use pb_agent::VerifyOutcome as P;
+    let outcome = match r.outcome {
+        Outcome::Valid => P::Valid,
+        Outcome::InvalidCredentials => P::InvalidCredentials,
+        Outcome::PasswordExpired => P::PasswordExpired,
+        Outcome::NotRegistered => P::NotRegistered,
+        Outcome::AccountLocked => P::AccountLocked,
+        Outcome::RejectedFormat => P::RejectedFormat,
+        Outcome::Unavailable => P::Unavailable,
+        Outcome::Unexpected => P::Unexpected,
+        Outcome::InvalidInput => P::InvalidInput,
+    };
+    pb_agent::VerifyResponse {
+        outcome: outcome.into(),
+        http_status: r.http_status.map(u32::from).unwrap_or(0),
+        realm: r.realm.unwrap_or_default(),
+        probe: r.failed_step.map(|f| iea_proto::common::v1::ProbeResult {
+            step: iea_proto::common::v1::ProbeStep::from(f.step).into(),
+            message: f.message,
+            detail: f.detail,
+            ..Default::default()
+        }),
+        token_expires_at: r.token_expires_at.map(timestamp),
+        input_problems: r
+            .identity_problems
+            .into_iter()
+            .map(|p| pb_agent::InputProblem {
+                field: p.field,
+                code: p.code,
+                message: p.message,
+            })
+            .collect(),
+        message: r.message,
+    }
+}
+
 fn verification(v: Verification) -> VerificationResult {
     VerificationResult {
         user: v.user,
-        result: Some(v.result),
+        result: Some(verify_response(v.result)),
         verified_at: Some(timestamp(v.verified_at)),
         blocked_reason: String::new(),
         error_code: String::new(),

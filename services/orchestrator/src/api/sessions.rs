@@ -13,7 +13,6 @@ use tonic::{Request, Response, Status};
 use super::{bearer, principal, session_error, timestamp};
 use crate::Core;
 use crate::sessions::Principal;
-use crate::store;
 
 pub struct SessionsApi(pub Arc<Core>);
 
@@ -24,10 +23,10 @@ pub(crate) fn user_info(p: &Principal) -> UserInfo {
     }
 }
 
-pub(crate) fn role(r: store::Role) -> Role {
+pub(crate) fn role(r: crate::users::Role) -> Role {
     match r {
-        store::Role::Administrator => Role::Administrator,
-        store::Role::User => Role::User,
+        crate::users::Role::Administrator => Role::Administrator,
+        crate::users::Role::User => Role::User,
     }
 }
 

@@ -11,7 +11,6 @@ use tonic::{Code, Request, Response, Status};
 use super::sessions::role;
 use super::{internal, principal};
 use crate::Core;
-use crate::store;
 use crate::users::{InstallationMode as Mode, UserSummary, UsersError};
 
 pub struct UsersApi(pub Arc<Core>);
@@ -95,8 +94,8 @@ impl Users for UsersApi {
         let caller = principal(&self.0, &request).await?;
         let req = request.into_inner();
         let r = match Role::try_from(req.role) {
-            Ok(Role::Administrator) => store::Role::Administrator,
-            _ => store::Role::User,
+            Ok(Role::Administrator) => crate::users::Role::Administrator,
+            _ => crate::users::Role::User,
         };
         let u = self
             .0

@@ -1,0 +1,122 @@
+//! `iea database`: which database the stack of this data directory uses, and moving an
+//! installation from SQLite to PostgreSQL (*réseau* mode).
+
+use iea_orchestrator::store::{DatabaseUrl, Store};
+use serde_json::json;
+
+use super::Ctx;
+use crate::args::DatabaseCommand;
+use crate::output::{CliError, CliResult, print_json};
+
+pub async fn run(ctx: &Ctx, cmd: DatabaseCommand) -> CliResult {
+    match cmd {
+        DatabaseCommand::Show => show(ctx),
+        DatabaseCommand::Migrate { to } => migrate(ctx, &to).await,
+    }
+}
+
+/// The database of the stack in the data directory.
+fn current(ctx: &Ctx) -> CliResult<DatabaseUrl> {
+    Ok(iea_stack::chosen_database(&ctx.data_dir)
+        .map_err(|e| CliError::new("invalid_settings", format!("{e:#}")))?
+        .unwrap_or_else(|| DatabaseUrl::Sqlite(ctx.data_dir.join(iea_orchestrator::DATABASE_FILE))))
+}
+
+fn show(ctx: &Ctx) -> CliResult {
+    let url = current(ctx)?;
+    if ctx.json {
+        let engine = match url {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        };
+        print_json(&json!({"database": {"engine": engine, "url": url.to_string()}}));
+    } else {
+        say!("Base de données : {url}");
+    }
+    Ok(())
+}
+
+/// Is an orchestrator answering for this data directory?
+async fn stack_running(ctx: &Ctx) -> bool {
+    let Ok(file) = iea_stack::StackFile::read(&ctx.data_dir) else {
+        return false;
+    };
+    let connect = tokio::net::TcpStream::connect(file.orchestrator.as_str());
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), connect).await,
+        Ok(Ok(_))
+    )
+}
+
+async fn migrate(ctx: &Ctx, to: &str) -> CliResult {
+    let to = DatabaseUrl::parse(to).map_err(|e| CliError::new("invalid_input", e))?;
+    let DatabaseUrl::Postgres(_) = &to else {
+        return Err(CliError::new(
+            "invalid_input",
+            "La destination doit être une base PostgreSQL (postgres://…).",
+        ));
+    };
+    let source = match current(ctx)? {
+        DatabaseUrl::Sqlite(path) => path,
+        DatabaseUrl::Postgres(_) => {
+            return Err(CliError::new(
+                "already_migrated",
+                "Cette installation utilise déjà une base PostgreSQL : rien à copier.",
+            ));
+        }
+    };
+    if stack_running(ctx).await {
+        return Err(CliError::new(
+            "stack_running",
+            "La pile de ce répertoire est en cours d'exécution : arrêtez-la (Ctrl-C) avant de changer de base de données.",
+        ));
+    }
+    let report = Store::migrate_sqlite(&source, &to).await.map_err(|e| {
+        CliError::new(
+            "migration_failed",
+            format!("La copie a échoué, rien n'a été changé : {e:#}"),
+        )
+    })?;
+    iea_stack::choose_database(&ctx.data_dir, &to).map_err(|e| {
+        CliError::new(
+            "migration_failed",
+            format!(
+                "La base a été copiée, mais le choix n'a pas pu être enregistré ({e:#}) : démarrez la pile avec --database."
+            ),
+        )
+    })?;
+    if ctx.json {
+        let tables: serde_json::Map<String, serde_json::Value> = report
+            .tables
+            .iter()
+            .map(|(t, n)| ((*t).to_owned(), json!(n)))
+            .collect();
+        print_json(&json!({"migration": {
+            "from": format!("sqlite://{}", source.display()),
+            "to": to.to_string(),
+            "rows": tables,
+        }}));
+    } else {
+        let count = |t: &str| {
+            report
+                .tables
+                .iter()
+                .find(|(name, _)| *name == t)
+                .map_or(0, |(_, n)| *n)
+        };
+        say!("Installation copiée vers {to} :");
+        say!("  {} compte(s) utilisateur", count("users"));
+        say!(
+            "  {} identifiant(s) Net-entreprises (mots de passe toujours chiffrés)",
+            count("credentials")
+        );
+        say!("  {} secret(s) chiffré(s)", count("secrets"));
+        say!("  {} réglage(s)", count("settings"));
+        say!("  {} session(s) ouverte(s)", count("sessions"));
+        say!(
+            "La base SQLite {} n'a pas été modifiée. Les prochains démarrages (iea stack up) utiliseront PostgreSQL.",
+            source.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! Each account's Net-entreprises identity (password sealed), its budget of consecutive
+//! refusals and its last verification, stored as columns.
+
+use iea_net::probe::Step;
+
+use super::Store;
+use super::engine::{Db, Row};
+use super::secrets::sealed_of;
+use super::users::{UserRow, user_of};
+use crate::credentials::{FailedStep, Outcome, VerificationResult};
+use crate::crypto::Sealed;
+
+/// An identity as stored.
+#[derive(Debug, Clone)]
+pub struct CredentialRow {
+    pub user_id: i64,
+    pub user: String,
+    pub siret: String,
+    pub nom: String,
+    pub prenom: String,
+    pub sealed: Sealed,
+    /// Nanoseconds: two changes within a second must differ, since a verification's
+    /// result is recorded only if this did not move meanwhile.
+    pub updated_at: i64,
+    pub consecutive_failures: u32,
+    /// The last verification and when it was made (Unix seconds).
+    pub last: Option<(VerificationResult, i64)>,
+}
+
+/// An identity to store for an account.
+pub struct NewIdentity {
+    pub user_id: i64,
+    pub siret: String,
+    pub nom: String,
+    pub prenom: String,
+    pub sealed: Sealed,
+}
+
+/// A verification's result to record, if the identity is still the one verified.
+pub struct VerificationWrite {
+    pub user_id: i64,
+    /// The identity's `updated_at` when it was read for the verification.
+    pub updated_at: i64,
+    pub result: VerificationResult,
+}
+
+/// The columns of a [`CredentialRow`], `c` being `credentials` and `u` its user.
+macro_rules! row_columns {
+    () => {
+        "c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, c.password_nonce, \
+         c.password_ct, c.updated_at, c.consecutive_failures, c.last_verified_at, c.last_outcome, \
+         c.last_message, c.last_http_status, c.last_realm, c.last_token_expires_at, c.last_step, \
+         c.last_step_message, c.last_step_detail, c.last_input_problems"
+    };
+}
+
+fn row_of(r: &Row<'_>, first: usize) -> anyhow::Result<CredentialRow> {
+    let at = |i: usize| first + i;
+    let last = match (
+        r.get::<Option<i64>>(at(10))?,
+        r.get::<Option<String>>(at(11))?,
+    ) {
+        (Some(verified_at), Some(code)) => {
+            let outcome = Outcome::from_code(&code)
+                .ok_or_else(|| anyhow::anyhow!("unknown verification outcome {code} stored"))?;
+            let failed_step = match r.get::<Option<String>>(at(16))? {
+                Some(step) => Some(FailedStep {
+                    step: Step::from_code(&step)
+                        .ok_or_else(|| anyhow::anyhow!("unknown step {step} stored"))?,
+                    message: r.get::<Option<String>>(at(17))?.unwrap_or_default(),
+                    detail: r.get::<Option<String>>(at(18))?.unwrap_or_default(),
+                }),
+                None => None,
+            };
+            let identity_problems = match r.get::<Option<String>>(at(19))? {
+                Some(json) => serde_json::from_str(&json)?,
+                None => Vec::new(),
+            };
+            Some((
+                VerificationResult {
+                    outcome,
+                    message: r.get::<Option<String>>(at(12))?.unwrap_or_default(),
+                    http_status: r
+                        .get::<Option<i64>>(at(13))?
+                        .and_then(|s| u16::try_from(s).ok()),
+                    realm: r.get(at(14))?,
+                    token_expires_at: r.get(at(15))?,
+                    failed_step,
+                    identity_problems,
+                },
+                verified_at,
+            ))
+        }
+        _ => None,
+    };
+    Ok(CredentialRow {
+        user_id: r.get(at(0))?,
+        user: r.get(at(1))?,
+        siret: r.get(at(2))?,
+        nom: r.get(at(3))?,
+        prenom: r.get(at(4))?,
+        sealed: sealed_of(r, at(5))?,
+        updated_at: r.get(at(8))?,
+        consecutive_failures: u32::try_from(r.get::<i64>(at(9))?).unwrap_or(u32::MAX),
+        last,
+    })
+}
+
+fn by_user(db: &mut Db<'_>, user_id: i64) -> anyhow::Result<Option<CredentialRow>> {
+    db.query_opt(
+        concat!(
+            "SELECT ",
+            row_columns!(),
+            " FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.user_id = $1"
+        ),
+        &[&user_id],
+        |r| row_of(r, 0),
+    )
+}
+
+/// Writes `result` as the last verification of `user_id` (inside a transaction).
+fn write_result(
+    db: &mut Db<'_>,
+    user_id: i64,
+    updated_at: i64,
+    result: &VerificationResult,
+    verified_at: i64,
+) -> anyhow::Result<()> {
+    let problems = (!result.identity_problems.is_empty())
+        .then(|| serde_json::to_string(&result.identity_problems))
+        .transpose()?;
+    let step = result.failed_step.as_ref();
+    // Recorded only if the identity did not change meanwhile: a refusal of the old
+    // password must not count against the new one.
+    db.execute(
+        "UPDATE credentials SET last_verified_at = $3, last_outcome = $4, last_message = $5, \
+         last_http_status = $6, last_realm = $7, last_token_expires_at = $8, last_step = $9, \
+         last_step_message = $10, last_step_detail = $11, last_input_problems = $12, \
+         consecutive_failures = CASE WHEN CAST($13 AS BIGINT) = 1 THEN consecutive_failures + 1 \
+         WHEN CAST($14 AS BIGINT) = 1 THEN 0 ELSE consecutive_failures END \
+         WHERE user_id = $1 AND updated_at = $2",
+        &[
+            &user_id,
+            &updated_at,
+            &verified_at,
+            &result.outcome.code(),
+            &result.message,
+            &result.http_status.map(i64::from),
+            &result.realm,
+            &result.token_expires_at,
+            &step.map(|s| s.step.code()),
+            &step.map(|s| s.message.as_str()),
+            &step.map(|s| s.detail.as_str()),
+            &problems,
+            &i64::from(result.outcome.is_refusal()),
+            &i64::from(result.outcome == Outcome::Valid),
+        ],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// The identity of `user_id`, if set.
+    pub async fn credential(&self, user_id: i64) -> anyhow::Result<Option<CredentialRow>> {
+        self.read(move |db| by_user(db, user_id)).await
+    }
+
+    /// The identities of `ids`, in their order, in one call.
+    pub async fn credentials_of(
+        &self,
+        ids: Vec<i64>,
+    ) -> anyhow::Result<Vec<Option<CredentialRow>>> {
+        self.read(move |db| ids.into_iter().map(|id| by_user(db, id)).collect())
+            .await
+    }
+
+    /// Every account, by name, with its identity if set.
+    pub async fn users_with_credentials(
+        &self,
+    ) -> anyhow::Result<Vec<(UserRow, Option<CredentialRow>)>> {
+        self.read(|db| {
+            db.query(
+                concat!(
+                    "SELECT u.id, u.name, u.role, u.password_hash, u.failed_logins, u.locked_until, ",
+                    row_columns!(),
+                    " FROM users u LEFT JOIN credentials c ON c.user_id = u.id ORDER BY lower(u.name)"
+                ),
+                &[],
+                |r| {
+                    let user = user_of(r, 0)?;
+                    let configured = r.get::<Option<i64>>(6)?.is_some();
+                    Ok((user, configured.then(|| row_of(r, 6)).transpose()?))
+                },
+            )
+        })
+        .await
+    }
+
+    /// (id, name) of every account that has an identity, by name.
+    pub async fn accounts_with_credentials(&self) -> anyhow::Result<Vec<(i64, String)>> {
+        self.read(|db| {
+            db.query(
+                "SELECT u.id, u.name FROM credentials c JOIN users u ON u.id = c.user_id \
+                 ORDER BY lower(u.name)",
+                &[],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+    }
+
+    /// Sets each identity, in one transaction. A new identity starts a new budget and
+    /// forgets the old verification.
+    pub async fn set_credentials(
+        &self,
+        identities: Vec<NewIdentity>,
+        updated_at: i64,
+    ) -> anyhow::Result<()> {
+        self.write(move |db| {
+            for i in &identities {
+                db.execute(
+                    "INSERT INTO credentials (user_id, siret, nom, prenom, password_key_id, \
+                     password_nonce, password_ct, updated_at, consecutive_failures) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) \
+                     ON CONFLICT (user_id) DO UPDATE SET siret = excluded.siret, nom = excluded.nom, \
+                     prenom = excluded.prenom, password_key_id = excluded.password_key_id, \
+                     password_nonce = excluded.password_nonce, password_ct = excluded.password_ct, \
+                     updated_at = excluded.updated_at, consecutive_failures = 0, \
+                     last_verified_at = NULL, last_outcome = NULL, last_message = NULL, \
+                     last_http_status = NULL, last_realm = NULL, last_token_expires_at = NULL, \
+                     last_step = NULL, last_step_message = NULL, last_step_detail = NULL, \
+                     last_input_problems = NULL",
+                    &[
+                        &i.user_id,
+                        &i.siret,
+                        &i.nom,
+                        &i.prenom,
+                        &i.sealed.key_id,
+                        &i.sealed.nonce,
+                        &i.sealed.ciphertext,
+                        &updated_at,
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records verifications in one transaction.
+    pub async fn record_verifications(
+        &self,
+        writes: Vec<VerificationWrite>,
+        verified_at: i64,
+    ) -> anyhow::Result<()> {
+        self.write(move |db| {
+            for w in &writes {
+                write_result(db, w.user_id, w.updated_at, &w.result, verified_at)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Migration 4 (SQLite): the last verification result was stored as the encoded proto
+/// message of the verifier's answer; it becomes columns, and the old column goes.
+pub(super) fn convert_encoded_results(db: &mut Db<'_>) -> anyhow::Result<()> {
+    use prost::Message;
+    let encoded: Vec<(i64, i64, i64, Vec<u8>)> = db.query(
+        "SELECT user_id, updated_at, last_verified_at, last_result FROM credentials \
+         WHERE last_result IS NOT NULL AND last_verified_at IS NOT NULL",
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    for (user_id, updated_at, verified_at, bytes) in encoded {
+        // An unreadable old result is dropped: it only said how the last check went.
+        let result = iea_proto::agent::v1::VerifyResponse::decode(bytes.as_slice())
+            .ok()
+            .map(crate::agents::verification_result);
+        let Some(result) = result else {
+            tracing::warn!(user_id, "unreadable stored verification result dropped");
+            continue;
+        };
+        // The stored counter already counts this result: write the columns only.
+        let failures: i64 = db.query_value(
+            "SELECT consecutive_failures FROM credentials WHERE user_id = $1",
+            &[&user_id],
+        )?;
+        write_result(db, user_id, updated_at, &result, verified_at)?;
+        db.execute(
+            "UPDATE credentials SET consecutive_failures = $2 WHERE user_id = $1",
+            &[&user_id, &failures],
+        )?;
+    }
+    db.batch("ALTER TABLE credentials DROP COLUMN last_result")
+}

@@ -1,0 +1,245 @@
+//! The two database engines behind one small query interface, so that each query of the
+//! store is written once.
+//!
+//! SQL is written in the dialect both engines share, with PostgreSQL's `$1, $2…`
+//! placeholders (turned into SQLite's `?1, ?2…` for SQLite). What differs (column types,
+//! identity columns) stays in the migrations of each engine. Values cross as the types
+//! both drivers know: `i64` (`BIGINT`), `String`/`&str` (`TEXT`), `Vec<u8>`/`&[u8]`
+//! (`BLOB`/`BYTEA`) and `Option`s of them; a parameter PostgreSQL cannot type from its
+//! context is written `CAST($n AS BIGINT)`.
+//!
+//! Invariant: nothing outside `store/` sees this module, a connection or a row.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+
+/// A value both drivers can bind.
+pub(crate) trait Value: rusqlite::ToSql + postgres::types::ToSql + Sync {}
+impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync + ?Sized> Value for T {}
+
+/// A value both drivers can read.
+pub(crate) trait FromValue:
+    rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>
+{
+}
+impl<T: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>> FromValue for T {}
+
+/// The open connection of one engine.
+pub(crate) enum Conn {
+    Sqlite(rusqlite::Connection),
+    Postgres {
+        client: postgres::Client,
+        /// Prepared once per query text: a prepare is a round trip to the server.
+        statements: HashMap<&'static str, postgres::Statement>,
+    },
+}
+
+impl Conn {
+    /// Runs `f` in a transaction, committed when `f` returns `Ok`, rolled back otherwise.
+    pub(crate) fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Db<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        match self {
+            Conn::Sqlite(conn) => {
+                let tx = conn.transaction()?;
+                let out = f(&mut Db(Inner::Sqlite(&tx)))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Conn::Postgres { client, statements } => {
+                let mut db = Db(Inner::PgTx(client.transaction()?, statements));
+                let out = f(&mut db)?;
+                if let Inner::PgTx(tx, _) = db.0 {
+                    tx.commit()?;
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Runs `f` outside a transaction: each statement commits on its own. For reads and
+    /// single writes, where a transaction would only add round trips.
+    pub(crate) fn autocommit<T>(
+        &mut self,
+        f: impl FnOnce(&mut Db<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        match self {
+            Conn::Sqlite(conn) => f(&mut Db(Inner::Sqlite(conn))),
+            Conn::Postgres { client, statements } => {
+                f(&mut Db(Inner::PgClient(client, statements)))
+            }
+        }
+    }
+}
+
+/// A connection or a transaction of either engine, as the store's queries see it.
+pub(crate) struct Db<'a>(Inner<'a>);
+
+type Statements = HashMap<&'static str, postgres::Statement>;
+
+enum Inner<'a> {
+    Sqlite(&'a rusqlite::Connection),
+    PgClient(&'a mut postgres::Client, &'a mut Statements),
+    PgTx(postgres::Transaction<'a>, &'a mut Statements),
+}
+
+/// One row of a result, of either engine.
+pub(crate) enum Row<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    Postgres(&'a postgres::Row),
+}
+
+impl Row<'_> {
+    /// Column `i` (from 0).
+    pub(crate) fn get<T: FromValue>(&self, i: usize) -> anyhow::Result<T> {
+        match self {
+            Row::Sqlite(r) => r.get(i).with_context(|| format!("column {i}")),
+            Row::Postgres(r) => r.try_get(i).with_context(|| format!("column {i}")),
+        }
+    }
+}
+
+/// `$1` → `?1`: SQLite's numbered parameters.
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn pg_args<'v>(args: &[&'v dyn Value]) -> Vec<&'v (dyn postgres::types::ToSql + Sync)> {
+    args.iter()
+        .map(|a| *a as &(dyn postgres::types::ToSql + Sync))
+        .collect()
+}
+
+fn sqlite_args<'v>(args: &[&'v dyn Value]) -> Vec<&'v dyn rusqlite::ToSql> {
+    args.iter().map(|a| *a as &dyn rusqlite::ToSql).collect()
+}
+
+/// The statement for `sql`, prepared on first use.
+fn prepared(
+    client: &mut impl postgres::GenericClient,
+    statements: &mut Statements,
+    sql: &'static str,
+) -> anyhow::Result<postgres::Statement> {
+    if let Some(s) = statements.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = client
+        .prepare(sql)
+        .with_context(|| format!("preparing {sql}"))?;
+    statements.insert(sql, s.clone());
+    Ok(s)
+}
+
+impl Db<'_> {
+    pub(crate) fn is_postgres(&self) -> bool {
+        !matches!(self.0, Inner::Sqlite(_))
+    }
+
+    /// Runs a statement; returns the number of rows it changed.
+    pub(crate) fn execute(
+        &mut self,
+        sql: &'static str,
+        args: &[&dyn Value],
+    ) -> anyhow::Result<u64> {
+        let n = match &mut self.0 {
+            Inner::Sqlite(c) => c
+                .prepare_cached(&sqlite_sql(sql))?
+                .execute(sqlite_args(args).as_slice())? as u64,
+            Inner::PgClient(c, st) => {
+                let s = prepared(&mut **c, st, sql)?;
+                c.execute(&s, &pg_args(args))?
+            }
+            Inner::PgTx(t, st) => {
+                let s = prepared(t, st, sql)?;
+                t.execute(&s, &pg_args(args))?
+            }
+        };
+        Ok(n)
+    }
+
+    /// Every row of a query, each through `f`.
+    pub(crate) fn query<T>(
+        &mut self,
+        sql: &'static str,
+        args: &[&dyn Value],
+        mut f: impl FnMut(&Row<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Vec<T>> {
+        match &mut self.0 {
+            Inner::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(&sqlite_sql(sql))?;
+                let mut rows = stmt.query(sqlite_args(args).as_slice())?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(f(&Row::Sqlite(r))?);
+                }
+                Ok(out)
+            }
+            Inner::PgClient(c, st) => {
+                let s = prepared(&mut **c, st, sql)?;
+                c.query(&s, &pg_args(args))?
+                    .iter()
+                    .map(|r| f(&Row::Postgres(r)))
+                    .collect()
+            }
+            Inner::PgTx(t, st) => {
+                let s = prepared(t, st, sql)?;
+                t.query(&s, &pg_args(args))?
+                    .iter()
+                    .map(|r| f(&Row::Postgres(r)))
+                    .collect()
+            }
+        }
+    }
+
+    /// The first row of a query, if any.
+    pub(crate) fn query_opt<T>(
+        &mut self,
+        sql: &'static str,
+        args: &[&dyn Value],
+        f: impl FnOnce(&Row<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
+        let mut f = Some(f);
+        let mut rows = self.query(sql, args, |r| match f.take() {
+            Some(f) => f(r).map(Some),
+            None => Ok(None),
+        })?;
+        Ok(if rows.is_empty() {
+            None
+        } else {
+            rows.swap_remove(0)
+        })
+    }
+
+    /// The one row of a query that always returns one, through `f`.
+    pub(crate) fn query_one<T>(
+        &mut self,
+        sql: &'static str,
+        args: &[&dyn Value],
+        f: impl FnOnce(&Row<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        self.query_opt(sql, args, f)?
+            .with_context(|| format!("no row from {sql}"))
+    }
+
+    /// The one value of a query that always returns one row (`SELECT count(*) …`).
+    pub(crate) fn query_value<T: FromValue>(
+        &mut self,
+        sql: &'static str,
+        args: &[&dyn Value],
+    ) -> anyhow::Result<T> {
+        self.query_opt(sql, args, |r| r.get(0))?
+            .with_context(|| format!("no row from {sql}"))
+    }
+
+    /// Runs statements without parameters, separated by `;` (migrations).
+    pub(crate) fn batch(&mut self, sql: &str) -> anyhow::Result<()> {
+        match &mut self.0 {
+            Inner::Sqlite(c) => c.execute_batch(sql)?,
+            Inner::PgClient(c, _) => c.batch_execute(sql)?,
+            Inner::PgTx(t, _) => t.batch_execute(sql)?,
+        }
+        Ok(())
+    }
+}

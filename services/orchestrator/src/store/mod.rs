@@ -1,0 +1,332 @@
+//! The orchestrator's database: the only persistent state of an installation, on SQLite
+//! (the embedded default, one file in the data directory) or PostgreSQL (*réseau* mode:
+//! several workstations on one database server), chosen by [`DatabaseUrl`].
+//!
+//! Each area's persistence is a set of typed functions on [`Store`], one module per area
+//! (`users`, `sessions`, `credentials`, `secrets`, `records`…); they own their SQL and
+//! their transactions, and take and return domain values. Every call runs on the
+//! blocking pool, so the async runtime never waits on the disk or the database server.
+//!
+//! Invariants: no SQL, database crate or connection outside this module; a domain value
+//! is stored as columns (or, for a settings record, as the JSON of its typed record),
+//! never as an encoded proto message; both engines answer every function alike (the
+//! tests run on both).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+
+mod copy;
+mod credentials;
+mod engine;
+mod installation;
+mod migrations;
+mod records;
+mod secrets;
+mod sessions;
+mod users;
+
+pub use copy::{CopyReport, copy_all};
+pub use credentials::{CredentialRow, NewIdentity, VerificationWrite};
+pub use records::{InstalledVersion, Record};
+pub use secrets::AllSealed;
+pub use users::{Added, Removed, UserRow};
+
+use engine::{Conn, Db};
+
+/// Where the database is: a SQLite file or a PostgreSQL server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    /// `postgres://user:password@host:port/dbname`: may hold a password, so it never
+    /// prints whole (see `Display`).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// `postgres://…` or `postgresql://…` for PostgreSQL; `sqlite://PATH` or a plain path
+    /// for SQLite.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            s.parse::<postgres::Config>()
+                .map_err(|e| format!("adresse PostgreSQL illisible : {e}"))?;
+            return Ok(Self::Postgres(s.to_owned()));
+        }
+        let path = s.strip_prefix("sqlite://").unwrap_or(s);
+        if path.is_empty() || s.contains("://") && !s.starts_with("sqlite://") {
+            return Err(format!(
+                "« {} » n'est pas une base de données connue : indiquez postgres://… ou le chemin d'un fichier SQLite",
+                redact(s)
+            ));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Self::Sqlite(_) => Engine::Sqlite,
+            Self::Postgres(_) => Engine::Postgres,
+        }
+    }
+}
+
+/// The URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            Self::Postgres(u) => f.write_str(&redact(u)),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl serde::Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Sqlite(p) => s.serialize_str(&format!("sqlite://{}", p.display())),
+            Self::Postgres(u) => s.serialize_str(u),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// The database of an installation; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Shared>,
+    engine: Engine,
+}
+
+/// The one connection, taken by one call at a time.
+struct Shared(Mutex<Option<Conn>>);
+
+impl Drop for Shared {
+    /// PostgreSQL's client owns a small runtime of its own, which must not be dropped on
+    /// an async worker thread: the last store handle may go anywhere, so the connection
+    /// is closed on a thread of its own.
+    fn drop(&mut self) {
+        let conn = self.0.get_mut().ok().and_then(Option::take);
+        if let Some(conn @ Conn::Postgres { .. }) = conn {
+            let _ = std::thread::Builder::new()
+                .name("db-close".into())
+                .spawn(move || drop(conn));
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&url))
+            .await
+            .context("database task")?
+    }
+
+    /// Opens the SQLite database at `path` (tests, tools).
+    pub async fn open_sqlite(path: &Path) -> anyhow::Result<Self> {
+        Self::open(&DatabaseUrl::Sqlite(path.to_owned())).await
+    }
+
+    fn open_blocking(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        let mut conn = match url {
+            DatabaseUrl::Sqlite(path) => {
+                // Created private: it holds password hashes and sealed secrets.
+                if !path.exists() {
+                    iea_runtime::pki::write_file(path, b"", true)?;
+                }
+                let conn = rusqlite::Connection::open(path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "foreign_keys", "ON")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                Conn::Sqlite(conn)
+            }
+            DatabaseUrl::Postgres(u) => {
+                let mut config: postgres::Config = u.parse().context("database url")?;
+                if config.get_connect_timeout().is_none() {
+                    config.connect_timeout(std::time::Duration::from_secs(10));
+                }
+                config.application_name("iea-orchestrator");
+                let client = config
+                    .connect(postgres::NoTls)
+                    .with_context(|| format!("connecting to {url}"))?;
+                Conn::Postgres {
+                    client,
+                    statements: Default::default(),
+                }
+            }
+        };
+        migrations::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Shared(Mutex::new(Some(conn)))),
+            engine: url.engine(),
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Runs `f` in one transaction, on the blocking pool.
+    async fn write<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db<'_>) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.run(move |c| c.transaction(f)).await
+    }
+
+    /// Runs `f` without a transaction (reads, single statements), on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db<'_>) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.run(move |c| c.autocommit(f)).await
+    }
+
+    async fn run<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> anyhow::Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .0
+                .lock()
+                .map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
+            let conn = guard
+                .as_mut()
+                .ok_or_else(|| anyhow::anyhow!("database closed"))?;
+            f(conn)
+        })
+        .await
+        .context("database task")?
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A fresh database for a unit test, on the engine `IEA_TEST_DATABASE_URL` names
+    //! (a PostgreSQL server: a new database is created on it for each test) or SQLite.
+
+    use super::*;
+
+    /// Keeps what the test's database needs alive.
+    pub struct TestDb {
+        pub store: Store,
+        pub url: DatabaseUrl,
+        pub dir: tempfile::TempDir,
+    }
+
+    pub async fn store() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        let url = tokio::task::spawn_blocking(move || test_url(&path))
+            .await
+            .unwrap();
+        let store = Store::open(&url).await.unwrap();
+        TestDb { store, url, dir }
+    }
+
+    /// A new, empty database on the engine the test run was given (blocking).
+    pub fn test_url(dir: &Path) -> DatabaseUrl {
+        match std::env::var("IEA_TEST_DATABASE_URL") {
+            Ok(server) if !server.is_empty() => {
+                DatabaseUrl::Postgres(create_database_for_tests(&server).unwrap())
+            }
+            _ => DatabaseUrl::Sqlite(dir.join("iea.db")),
+        }
+    }
+}
+
+/// Creates a new, uniquely named database on the PostgreSQL server at `server_url` (whose
+/// path names an existing database to connect to) and returns its URL. For test harnesses:
+/// each test gets a database of its own.
+pub fn create_database_for_tests(server_url: &str) -> anyhow::Result<String> {
+    use rand::Rng;
+    let suffix: u64 = rand::thread_rng().r#gen();
+    let name = format!("iea_test_{suffix:016x}");
+    let config: postgres::Config = server_url.parse().context("test database url")?;
+    let mut client = config
+        .connect(postgres::NoTls)
+        .context("test database server")?;
+    client.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let (base, query) = match server_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server_url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    Ok(match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_and_a_password_never_prints() {
+        let u = DatabaseUrl::parse("postgres://iea:s3cret@db.local:5432/iea").unwrap();
+        assert_eq!(u.engine(), Engine::Postgres);
+        assert_eq!(u.to_string(), "postgres://iea:***@db.local:5432/iea");
+        assert!(!format!("{u:?}").contains("s3cret"));
+        assert_eq!(
+            DatabaseUrl::parse("/var/lib/iea/iea.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/iea/iea.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert!(DatabaseUrl::parse("mysql://x/y").is_err());
+        assert!(DatabaseUrl::parse("").is_err());
+    }
+}
