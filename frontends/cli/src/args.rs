@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +60,54 @@ pub enum Command {
     /// Identifiants Net-entreprises de chaque compte.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Déclarations sociales nominatives (DSN) : contrôle et fichiers d'exemple.
+    #[command(subcommand)]
+    Dsn(DsnCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DsnCommand {
+    /// Contrôle un fichier DSN sans rien envoyer : chaque problème avec sa ligne (code de
+    /// sortie 3 s'il y en a).
+    Check {
+        /// Le fichier DSN (ISO-8859-1).
+        file: PathBuf,
+    },
+    /// Écrit un fichier DSN valide pour la démonstration et les tests (mode 0600).
+    Sample(DsnSampleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DsnSampleArgs {
+    /// SIRET de l'établissement déclaré (aussi émetteur), 14 chiffres.
+    #[arg(long)]
+    pub siret: String,
+    /// Mois déclaré, AAAA-MM.
+    #[arg(long)]
+    pub month: String,
+    /// Nombre de salariés.
+    #[arg(long, default_value_t = 1)]
+    pub employees: usize,
+    /// Fichier à écrire.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Déclaration d'essai (par défaut : réelle).
+    #[arg(long)]
+    pub test: bool,
+    /// Type de déclaration.
+    #[arg(long, value_enum, default_value_t = DsnKindArg::Normal)]
+    pub kind: DsnKindArg,
+    /// Graine des noms, NIR et montants inventés (même graine, même fichier).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DsnKindArg {
+    /// Déclaration normale (01).
+    Normal,
+    /// Annule et remplace (03).
+    CancelsAndReplaces,
 }
 
 /// Changes to the connection settings, as typed (absent: unchanged).

@@ -3,6 +3,7 @@
 mod certs;
 mod connection;
 mod credentials;
+mod dsn;
 mod secrets;
 mod session;
 mod stack;
@@ -40,5 +41,6 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Update(c) => update::run(&ctx, c).await,
         Command::Users(c) => users::run(&ctx, c).await,
         Command::Credentials(c) => credentials::run(&ctx, c).await,
+        Command::Dsn(c) => dsn::run(&ctx, c),
     }
 }
