@@ -17,8 +17,7 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use time::macros::time;
-use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{Date, Month, OffsetDateTime};
 
 /// Number of symbols of a daily password.
 pub const DAILY_PASSWORD_LEN: usize = 10;
@@ -76,22 +75,14 @@ pub fn verify_daily_password(
             == 0
 }
 
-/// The calendar day in Europe/Paris at instant `at`: UTC+1, or UTC+2 from the last
-/// Sunday of March 01:00 UTC to the last Sunday of October 01:00 UTC (the EU rule in
-/// force since 1996).
+/// The calendar day in Europe/Paris at instant `at`, from the IANA time-zone database
+/// compiled into the binary ([`iea_fr_time::paris`]): the same answer on every machine,
+/// with or without `/usr/share/zoneinfo`.
 pub fn paris_date(at: OffsetDateTime) -> Date {
-    let utc = at.to_offset(UtcOffset::UTC);
-    let year = utc.year();
-    let summer_starts =
-        PrimitiveDateTime::new(last_sunday(year, Month::March), time!(1:00)).assume_utc();
-    let summer_ends =
-        PrimitiveDateTime::new(last_sunday(year, Month::October), time!(1:00)).assume_utc();
-    let offset = if utc >= summer_starts && utc < summer_ends {
-        2
-    } else {
-        1
-    };
-    (utc + Duration::hours(offset)).date()
+    let day = iea_fr_time::paris_date(iea_fr_time::from_unix(at.unix_timestamp()));
+    let month = Month::try_from(day.month().unsigned_abs()).expect("jiff months are 1 to 12");
+    Date::from_calendar_date(i32::from(day.year()), month, day.day().unsigned_abs())
+        .expect("a day jiff represents exists in the proleptic Gregorian calendar")
 }
 
 /// Today in Europe/Paris, as `YYYY-MM-DD`.
@@ -111,12 +102,6 @@ pub fn parse_date(text: &str) -> Option<Date> {
         return None;
     }
     Date::parse(text, format).ok()
-}
-
-fn last_sunday(year: i32, month: Month) -> Date {
-    let days = time::util::days_in_month(month, year);
-    let last = Date::from_calendar_date(year, month, days).expect("last day of a month exists");
-    last - Duration::days(i64::from(last.weekday().number_days_from_sunday()))
 }
 
 #[cfg(test)]
@@ -182,47 +167,97 @@ mod tests {
         ));
     }
 
+    fn day(at: OffsetDateTime) -> String {
+        format_date(paris_date(at))
+    }
+
     #[test]
     fn the_paris_day_follows_winter_and_summer_time() {
         // Winter: UTC+1.
-        assert_eq!(
-            format_date(paris_date(datetime!(2026-01-10 22:59 UTC))),
-            "2026-01-10"
-        );
-        assert_eq!(
-            format_date(paris_date(datetime!(2026-01-10 23:00 UTC))),
-            "2026-01-11"
-        );
+        assert_eq!(day(datetime!(2026-01-10 22:59:59 UTC)), "2026-01-10");
+        assert_eq!(day(datetime!(2026-01-10 23:00 UTC)), "2026-01-11");
         // Summer: UTC+2.
+        assert_eq!(day(datetime!(2026-07-10 21:59:59 UTC)), "2026-07-10");
+        assert_eq!(day(datetime!(2026-07-10 22:00 UTC)), "2026-07-11");
+        // An instant given with another offset is the same instant.
+        assert_eq!(day(datetime!(2026-07-11 00:30 +02:00)), "2026-07-11");
+        assert_eq!(day(datetime!(2026-07-10 18:30 -04:00)), "2026-07-11");
+    }
+
+    #[test]
+    fn the_spring_change_over_night() {
+        // Sunday 29 March 2026: 02:00 CET (01:00 UTC) becomes 03:00 CEST.
+        // Local midnight that night is still winter time: 23:00 UTC the day before.
+        assert_eq!(day(datetime!(2026-03-28 22:59:59 UTC)), "2026-03-28");
+        assert_eq!(day(datetime!(2026-03-28 23:00 UTC)), "2026-03-29");
+        // Around the switch itself the day does not move.
+        assert_eq!(day(datetime!(2026-03-29 00:59:59 UTC)), "2026-03-29");
+        assert_eq!(day(datetime!(2026-03-29 01:00 UTC)), "2026-03-29");
+        // The next midnight is summer time: 22:00 UTC.
+        assert_eq!(day(datetime!(2026-03-29 21:59:59 UTC)), "2026-03-29");
+        assert_eq!(day(datetime!(2026-03-29 22:00 UTC)), "2026-03-30");
+        // Another year, another last Sunday: 28 March 2027.
+        assert_eq!(day(datetime!(2027-03-27 22:59 UTC)), "2027-03-27");
+        assert_eq!(day(datetime!(2027-03-27 23:00 UTC)), "2027-03-28");
+        assert_eq!(day(datetime!(2027-03-28 22:00 UTC)), "2027-03-29");
+    }
+
+    #[test]
+    fn the_autumn_change_over_night() {
+        // Sunday 25 October 2026: 03:00 CEST (01:00 UTC) becomes 02:00 CET.
+        // Local midnight that night is still summer time: 22:00 UTC the day before.
+        assert_eq!(day(datetime!(2026-10-24 21:59:59 UTC)), "2026-10-24");
+        assert_eq!(day(datetime!(2026-10-24 22:00 UTC)), "2026-10-25");
+        assert_eq!(day(datetime!(2026-10-25 00:59:59 UTC)), "2026-10-25");
+        assert_eq!(day(datetime!(2026-10-25 01:00 UTC)), "2026-10-25");
+        // The next midnight is winter time: 23:00 UTC.
+        assert_eq!(day(datetime!(2026-10-25 22:30 UTC)), "2026-10-25");
+        assert_eq!(day(datetime!(2026-10-25 22:59:59 UTC)), "2026-10-25");
+        assert_eq!(day(datetime!(2026-10-25 23:00 UTC)), "2026-10-26");
+        // 31 October 2027.
+        assert_eq!(day(datetime!(2027-10-30 22:00 UTC)), "2027-10-31");
+        assert_eq!(day(datetime!(2027-10-31 22:59 UTC)), "2027-10-31");
+        assert_eq!(day(datetime!(2027-10-31 23:00 UTC)), "2027-11-01");
+    }
+
+    #[test]
+    fn the_password_changes_at_paris_midnight_on_the_change_over_nights() {
+        let secret = b"0123456789abcdef";
+        let at = |t: OffsetDateTime| daily_password(secret, "IEA-0001", &day(t));
+        // 30 minutes after local midnight, support reads out the new day's code.
         assert_eq!(
-            format_date(paris_date(datetime!(2026-07-10 21:59 UTC))),
-            "2026-07-10"
+            at(datetime!(2026-03-28 23:30 UTC)),
+            daily_password(secret, "IEA-0001", "2026-03-29")
         );
         assert_eq!(
-            format_date(paris_date(datetime!(2026-07-10 22:00 UTC))),
-            "2026-07-11"
+            at(datetime!(2026-10-24 22:30 UTC)),
+            daily_password(secret, "IEA-0001", "2026-10-25")
         );
-        // 2026 switches on 29 March and 25 October, at 01:00 UTC.
-        assert_eq!(
-            last_sunday(2026, Month::March),
-            time::macros::date!(2026 - 03 - 29)
+        assert_ne!(
+            at(datetime!(2026-10-24 21:30 UTC)),
+            at(datetime!(2026-10-24 22:30 UTC))
         );
-        assert_eq!(
-            last_sunday(2026, Month::October),
-            time::macros::date!(2026 - 10 - 25)
-        );
-        assert_eq!(
-            format_date(paris_date(datetime!(2026-03-28 23:30 UTC))),
-            "2026-03-29"
-        );
-        assert_eq!(
-            format_date(paris_date(datetime!(2026-10-24 22:30 UTC))),
-            "2026-10-25"
-        );
-        assert_eq!(
-            format_date(paris_date(datetime!(2026-10-25 22:30 UTC))),
-            "2026-10-25"
-        );
+    }
+
+    /// The change-over tests again, in a process whose `TZDIR` names an empty directory:
+    /// the day comes from the database compiled in, not from the machine's.
+    #[test]
+    fn the_change_over_nights_need_no_zoneinfo_on_the_machine() {
+        let empty = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::the_spring_change_over_night",
+                "tests::the_autumn_change_over_night",
+                "--test-threads=1",
+            ])
+            .env("TZDIR", empty.path())
+            .env("TZ", "Europe/Paris")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains("2 passed"), "{stdout}");
     }
 
     #[test]

@@ -1,0 +1,289 @@
+//! Times shown to people, the one way: in French words and in Europe/Paris time, e.g.
+//! « 1er décembre 2026 à 11 h 20 ». Every front-end (the `iea` command, the support
+//! e-mail, the web console) formats through [`date_time`] or [`date`], so a person reads
+//! the same form everywhere; programs get RFC 3339 UTC instead, never this.
+//!
+//! The zone is always Europe/Paris, not the machine's: Impact emploi's support desk, the
+//! *mot de passe du jour* and the payroll calendar all live in Paris time, and the
+//! machines iea-connect runs on (servers, containers) are often set to UTC. The zone comes
+//! from the IANA database compiled into the binary ([`TimeZoneDatabase::bundled`]), so it
+//! works on a machine without `/usr/share/zoneinfo` and gives the same answer on every
+//! machine. [`date_time_in`] formats in another zone for a caller that has one.
+//!
+//! French conventions followed: the first day of a month is « 1er », months are lower
+//! case, the time is « 11 h 20 » (hours without a leading zero, minutes always two
+//! digits, midnight « 0 h 00 »). The result has no article: callers write « le … »,
+//! « depuis le … », « jusqu'au … ».
+
+use std::sync::LazyLock;
+
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime};
+use jiff::tz::{TimeZone, TimeZoneDatabase};
+
+/// The IANA name of the zone people's times are shown in.
+pub const ZONE: &str = "Europe/Paris";
+
+static PARIS: LazyLock<TimeZone> = LazyLock::new(|| {
+    TimeZoneDatabase::bundled()
+        .get(ZONE)
+        .expect("Europe/Paris is in the time-zone database compiled into the binary")
+});
+
+/// Europe/Paris, from the time-zone database compiled into the binary.
+pub fn paris() -> &'static TimeZone {
+    &PARIS
+}
+
+/// The wall-clock date and time in Paris at instant `at`.
+pub fn paris_datetime(at: Timestamp) -> DateTime {
+    paris().to_datetime(at)
+}
+
+/// The calendar day in Paris at instant `at`.
+pub fn paris_date(at: Timestamp) -> Date {
+    paris_datetime(at).date()
+}
+
+/// The instant `seconds` after 1970-01-01T00:00:00Z (as protobuf timestamps and SQLite
+/// columns hold it), clamped to the range jiff represents (years -9999 to 9999).
+pub fn from_unix(seconds: i64) -> Timestamp {
+    Timestamp::from_second(seconds).unwrap_or(if seconds < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+/// « 1er décembre 2026 à 11 h 20 », in Paris time.
+pub fn date_time(at: Timestamp) -> String {
+    date_time_in(at, paris())
+}
+
+/// [`date_time`] of an instant given in seconds since the Unix epoch.
+pub fn date_time_unix(seconds: i64) -> String {
+    date_time(from_unix(seconds))
+}
+
+/// « 1er décembre 2026 », the day in Paris.
+pub fn date(at: Timestamp) -> String {
+    civil_date(paris_date(at))
+}
+
+/// [`date_time`] in another zone.
+pub fn date_time_in(at: Timestamp, tz: &TimeZone) -> String {
+    let dt = tz.to_datetime(at);
+    format!(
+        "{} à {} h {:02}",
+        civil_date(dt.date()),
+        dt.hour(),
+        dt.minute()
+    )
+}
+
+/// « 1er décembre 2026 », « 2 janvier 2027 ».
+pub fn civil_date(d: Date) -> String {
+    let day = if d.day() == 1 {
+        "1er".to_owned()
+    } else {
+        d.day().to_string()
+    };
+    format!("{day} {} {}", month_name(d.month()), d.year())
+}
+
+fn month_name(month: i8) -> &'static str {
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    usize::try_from(month - 1)
+        .ok()
+        .and_then(|i| MONTHS.get(i))
+        .copied()
+        .unwrap_or("?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> Timestamp {
+        rfc3339.parse().unwrap()
+    }
+
+    #[test]
+    fn the_example_of_the_issue_reads_in_paris_winter_time() {
+        // 10:20 UTC in December is 11:20 in Paris (UTC+1).
+        assert_eq!(
+            date_time(at("2026-12-01T10:20:04Z")),
+            "1er décembre 2026 à 11 h 20"
+        );
+    }
+
+    #[test]
+    fn summer_time_is_two_hours_ahead_of_utc() {
+        assert_eq!(
+            date_time(at("2026-07-14T08:05:00Z")),
+            "14 juillet 2026 à 10 h 05"
+        );
+        assert_eq!(
+            date_time(at("2026-08-15T21:59:59Z")),
+            "15 août 2026 à 23 h 59"
+        );
+    }
+
+    #[test]
+    fn midnight_is_zero_hour_and_belongs_to_the_new_day() {
+        // Winter: 23:00 UTC is midnight in Paris, the next day, and the 1st of a month.
+        assert_eq!(
+            date_time(at("2026-01-31T23:00:00Z")),
+            "1er février 2026 à 0 h 00"
+        );
+        assert_eq!(
+            date_time(at("2026-01-31T22:59:00Z")),
+            "31 janvier 2026 à 23 h 59"
+        );
+        // Summer: 22:00 UTC is midnight.
+        assert_eq!(
+            date_time(at("2026-06-30T22:00:00Z")),
+            "1er juillet 2026 à 0 h 00"
+        );
+        // New Year's Eve turns over in Paris an hour before it does in UTC.
+        assert_eq!(
+            date_time(at("2026-12-31T23:30:00Z")),
+            "1er janvier 2027 à 0 h 30"
+        );
+    }
+
+    #[test]
+    fn only_the_first_of_the_month_takes_er_and_months_are_lower_case() {
+        assert_eq!(date(at("2026-03-01T12:00:00Z")), "1er mars 2026");
+        assert_eq!(date(at("2026-03-02T12:00:00Z")), "2 mars 2026");
+        assert_eq!(date(at("2026-03-11T12:00:00Z")), "11 mars 2026");
+        assert_eq!(date(at("2026-03-21T12:00:00Z")), "21 mars 2026");
+        let months: Vec<String> = (1..=12)
+            .map(|m| civil_date(Date::new(2026, m, 10).unwrap()))
+            .collect();
+        assert_eq!(
+            months,
+            [
+                "10 janvier 2026",
+                "10 février 2026",
+                "10 mars 2026",
+                "10 avril 2026",
+                "10 mai 2026",
+                "10 juin 2026",
+                "10 juillet 2026",
+                "10 août 2026",
+                "10 septembre 2026",
+                "10 octobre 2026",
+                "10 novembre 2026",
+                "10 décembre 2026",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_spring_change_over_skips_from_two_to_three() {
+        // Sunday 29 March 2026, 01:00 UTC: 02:00 CET becomes 03:00 CEST.
+        assert_eq!(
+            date_time(at("2026-03-29T00:59:00Z")),
+            "29 mars 2026 à 1 h 59"
+        );
+        assert_eq!(
+            date_time(at("2026-03-29T01:00:00Z")),
+            "29 mars 2026 à 3 h 00"
+        );
+        // Midnight of that night is still UTC+1.
+        assert_eq!(
+            date_time(at("2026-03-28T23:00:00Z")),
+            "29 mars 2026 à 0 h 00"
+        );
+        // The next midnight is UTC+2.
+        assert_eq!(
+            date_time(at("2026-03-29T22:00:00Z")),
+            "30 mars 2026 à 0 h 00"
+        );
+    }
+
+    #[test]
+    fn the_autumn_change_over_shows_half_past_two_twice() {
+        // Sunday 25 October 2026, 01:00 UTC: 03:00 CEST becomes 02:00 CET.
+        assert_eq!(
+            date_time(at("2026-10-25T00:30:00Z")),
+            "25 octobre 2026 à 2 h 30"
+        );
+        assert_eq!(
+            date_time(at("2026-10-25T01:30:00Z")),
+            "25 octobre 2026 à 2 h 30"
+        );
+        assert_eq!(
+            date_time(at("2026-10-24T22:00:00Z")),
+            "25 octobre 2026 à 0 h 00"
+        );
+        assert_eq!(
+            date_time(at("2026-10-25T23:00:00Z")),
+            "26 octobre 2026 à 0 h 00"
+        );
+    }
+
+    #[test]
+    fn another_zone_can_be_asked_for() {
+        let reunion = TimeZoneDatabase::bundled().get("Indian/Reunion").unwrap();
+        assert_eq!(
+            date_time_in(at("2026-12-01T10:20:00Z"), &reunion),
+            "1er décembre 2026 à 14 h 20"
+        );
+    }
+
+    #[test]
+    fn unix_seconds_are_read_and_clamped_at_the_ends_of_the_range() {
+        assert_eq!(date_time_unix(0), "1er janvier 1970 à 1 h 00");
+        assert_eq!(
+            date_time_unix(1_796_120_404),
+            date_time(at("2026-12-01T10:20:04Z"))
+        );
+        assert_eq!(from_unix(i64::MAX), Timestamp::MAX);
+        assert_eq!(from_unix(i64::MIN), Timestamp::MIN);
+    }
+
+    /// Run again by [`the_zone_does_not_need_the_machines_database`] with `TZDIR`
+    /// pointing at an empty directory; also a test of its own.
+    #[test]
+    fn paris_is_found_in_the_compiled_in_database() {
+        assert!(!TimeZoneDatabase::bundled().is_definitively_empty());
+        assert_eq!(paris().iana_name(), Some(ZONE));
+        assert_eq!(
+            date_time(at("2026-07-01T10:00:00Z")),
+            "1er juillet 2026 à 12 h 00"
+        );
+    }
+
+    #[test]
+    fn the_zone_does_not_need_the_machines_database() {
+        let empty = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::paris_is_found_in_the_compiled_in_database",
+                "--test-threads=1",
+            ])
+            .env("TZDIR", empty.path())
+            .env("TZ", "Europe/Paris")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    }
+}
