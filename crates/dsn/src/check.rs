@@ -1,109 +1,413 @@
-//! The checks made before anything is sent, and the building of a [`Dsn`] from a file
-//! that passes them all. Every problem is collected, not only the first.
+//! The checks made before anything is sent. They run line by line in a [`Scanner`], so
+//! that a file of any size is checked in bounded memory (a line is at most
+//! [`MAX_LINE_LEN`] bytes; at most [`MAX_LINE_PROBLEMS`] line problems are kept, the
+//! rest counted); [`crate::Dsn::parse`] is the same scanner keeping every rubric and
+//! employee. Every problem is collected, not only the first.
+
+use std::io::Read;
 
 use iea_declarant::siret_key_is_valid;
 
-use crate::read::{self, Lines};
+use crate::read::{encoding_problem, rubric};
 use crate::{
     Declaration, DeclarationKind, Dsn, Employee, Month, Payment, Problem, ProblemKind, Problems,
     Rubric, Sender, TestOrReal,
 };
 
-/// One occurrence of a block: its rubrics, contiguous in the file.
-struct Block<'a> {
-    rubrics: &'a [Rubric],
+/// Longest line accepted, in bytes (DSN values are a few dozen characters).
+pub const MAX_LINE_LEN: usize = 4096;
+/// Line problems kept in detail; beyond, they are counted in one `too_many_problems`.
+pub const MAX_LINE_PROBLEMS: usize = 1000;
+
+/// Rubrics whose first occurrence in the file the checks and the summary need.
+const KEYS: [&str; 13] = [
+    "S10.G00.00.001",
+    "S10.G00.00.002",
+    "S10.G00.00.003",
+    "S10.G00.00.005",
+    "S10.G00.00.006",
+    "S10.G00.00.007",
+    "S10.G00.01.001",
+    "S10.G00.01.002",
+    "S10.G00.01.003",
+    "S21.G00.06.001",
+    "S21.G00.11.001",
+    "S90.G00.90.001",
+    "S90.G00.90.002",
+];
+
+/// What a file that passed every check declares, without its rubrics nor employees: what
+/// a deposit needs, from a [`Scanner`] in bounded memory.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Summary {
+    pub sender: Sender,
+    pub declaration: Declaration,
+    /// Number of employees (`S21.G00.30` blocks).
+    pub employees: usize,
+    /// Number of lines (= rubrics) of the file.
+    pub lines: usize,
+    /// Whether the lines end with CRLF.
+    pub crlf: bool,
 }
 
-impl<'a> Block<'a> {
-    fn code(&self) -> &'a str {
-        self.rubrics[0].block()
-    }
+/// A rubric's value and line.
+#[derive(Clone)]
+struct Seen {
+    line: usize,
+    value: String,
+}
 
-    fn line(&self) -> usize {
-        self.rubrics[0].line
-    }
+/// The block being read: its code, first line and last rubric number.
+struct Open {
+    code: String,
+    last_field: u16,
+}
 
-    fn get(&self, field: u16) -> Option<&'a Rubric> {
-        self.rubrics.iter().find(|r| r.field() == field)
-    }
+/// The employee being read, with which required rubrics were seen.
+struct Current {
+    employee: Employee,
+    has_nom: bool,
+    has_prenoms: bool,
+}
 
-    fn value(&self, field: u16) -> Option<String> {
-        self.get(field).map(|r| r.value.clone())
+/// Checks a DSN file fed in chunks of any size (for instance as it is read or received),
+/// keeping only what the checks need. `Scanner::default()`, then [`Scanner::feed`] each
+/// chunk, then [`Scanner::finish`].
+#[derive(Default)]
+pub struct Scanner {
+    /// Keep every rubric and employee (for [`Dsn`]).
+    collect: bool,
+    partial: Vec<u8>,
+    overlong: bool,
+    lines: usize,
+    crlf: bool,
+    not_blank: bool,
+    problems: Vec<Problem>,
+    line_problems: usize,
+    omitted: usize,
+    first_seen: bool,
+    block: Option<Open>,
+    keys: [Option<Seen>; KEYS.len()],
+    /// First line of each `S20.G00.05` block.
+    declarations: Vec<usize>,
+    /// Fields of the first `S20.G00.05` block, by number.
+    declaration_fields: Vec<(u16, Seen)>,
+    current: Option<Current>,
+    employee_count: usize,
+    employees: Vec<Employee>,
+    rubrics: Vec<Rubric>,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("lines", &self.lines)
+            .field("problems", &self.problems.len())
+            .finish_non_exhaustive()
     }
 }
 
-/// Cuts rubrics into block occurrences: a new one starts when the block code changes or
-/// the rubric number does not grow (the same block repeated, as for each employee).
-fn blocks(rubrics: &[Rubric]) -> Vec<Block<'_>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for i in 1..=rubrics.len() {
-        let cut = i == rubrics.len()
-            || rubrics[i].block() != rubrics[i - 1].block()
-            || rubrics[i].field() <= rubrics[i - 1].field();
-        if cut {
-            out.push(Block {
-                rubrics: &rubrics[start..i],
-            });
-            start = i;
+impl Scanner {
+    /// A scanner that keeps nothing but what [`Summary`] holds.
+    pub fn new() -> Self {
+        Scanner::default()
+    }
+
+    /// Reads and checks everything `reader` gives, in bounded memory.
+    pub fn check_reader(mut reader: impl Read) -> std::io::Result<Result<Summary, Problems>> {
+        let mut scanner = Scanner::new();
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => scanner.feed(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(scanner.finish())
+    }
+
+    /// Checks the next bytes of the file.
+    pub fn feed(&mut self, mut chunk: &[u8]) {
+        while let Some(pos) = chunk.iter().position(|b| *b == b'\n') {
+            let (line, rest) = (&chunk[..pos], &chunk[pos + 1..]);
+            if self.partial.is_empty() && !self.overlong {
+                self.line(line, false);
+            } else {
+                self.buffer(line);
+                let line = std::mem::take(&mut self.partial);
+                let overlong = std::mem::take(&mut self.overlong);
+                self.line(&line, overlong);
+                self.partial = line;
+                self.partial.clear();
+            }
+            chunk = rest;
+        }
+        self.buffer(chunk);
+    }
+
+    /// The end of the file: the last checks, and what the file declares or every
+    /// problem found.
+    pub fn finish(self) -> Result<Summary, Problems> {
+        let (sender, declaration, s) = self.conclude()?;
+        Ok(Summary {
+            sender,
+            declaration,
+            employees: s.employee_count,
+            lines: s.lines,
+            crlf: s.crlf,
+        })
+    }
+
+    pub(crate) fn collecting() -> Self {
+        Scanner {
+            collect: true,
+            ..Scanner::default()
         }
     }
-    out
-}
 
-pub(crate) fn parse(bytes: &[u8]) -> Result<Dsn, Problems> {
-    let mut problems = Vec::new();
-    let lines = read::read(bytes, &mut problems);
-    if lines.blank {
-        return Err(Problems(vec![Problem::new(
-            None,
-            ProblemKind::EmptyFile,
-            "le fichier est vide : aucune rubrique à déposer",
-        )]));
+    pub(crate) fn finish_dsn(self) -> Result<Dsn, Problems> {
+        let (sender, declaration, s) = self.conclude()?;
+        Ok(Dsn {
+            rubrics: s.rubrics,
+            sender,
+            declaration,
+            employees: s.employees,
+            crlf: s.crlf,
+        })
     }
-    let built = Checker {
-        lines: &lines,
-        problems: &mut problems,
-    }
-    .run();
-    match built {
-        Some(parts) if problems.is_empty() => {
-            let Lines { rubrics, crlf, .. } = lines;
-            let (sender, declaration, employees) = parts;
-            Ok(Dsn {
-                rubrics,
-                sender,
-                declaration,
-                employees,
-                crlf,
-            })
+
+    /// Adds bytes to the unfinished line, up to [`MAX_LINE_LEN`].
+    fn buffer(&mut self, bytes: &[u8]) {
+        let room = (MAX_LINE_LEN + 1).saturating_sub(self.partial.len());
+        if bytes.len() > room {
+            self.overlong = true;
         }
-        _ => {
-            problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
-            Err(Problems(problems))
+        self.partial
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn line_problem(&mut self, p: Problem) {
+        if self.line_problems < MAX_LINE_PROBLEMS {
+            self.line_problems += 1;
+            self.problems.push(p);
+        } else {
+            self.omitted += 1;
         }
     }
-}
 
-struct Checker<'a> {
-    lines: &'a Lines,
-    problems: &'a mut Vec<Problem>,
-}
-
-type Parts = (Sender, Declaration, Vec<Employee>);
-
-impl Checker<'_> {
     fn push(&mut self, line: Option<usize>, kind: ProblemKind, message: impl Into<String>) {
         self.problems.push(Problem::new(line, kind, message));
     }
 
-    fn find(&self, code: &str) -> Option<&Rubric> {
-        self.lines.rubrics.iter().find(|r| r.code == code)
+    /// One line, its end removed.
+    fn line(&mut self, raw: &[u8], overlong: bool) {
+        self.lines += 1;
+        let number = self.lines;
+        let seg = match raw.strip_suffix(b"\r") {
+            Some(s) => {
+                self.crlf = true;
+                s
+            }
+            None => raw,
+        };
+        if overlong || seg.len() > MAX_LINE_LEN {
+            self.not_blank = true;
+            self.line_problem(Problem::new(
+                Some(number),
+                ProblemKind::NotARubric,
+                format!("ligne de plus de {MAX_LINE_LEN} caractères : ce n'est pas une rubrique"),
+            ));
+            return;
+        }
+        if seg.iter().any(|b| !b.is_ascii_whitespace()) {
+            self.not_blank = true;
+        }
+        if let Some(p) = encoding_problem(number, seg) {
+            self.line_problem(p);
+        }
+        match rubric(seg) {
+            Ok((code, value)) => self.rubric(Rubric {
+                line: number,
+                code,
+                value,
+            }),
+            Err(why) => self.line_problem(Problem::new(
+                Some(number),
+                ProblemKind::NotARubric,
+                format!("{why} ; attendu une rubrique de la forme S21.G00.30.001,'valeur'"),
+            )),
+        }
     }
 
-    /// The rubric, or a `missing_rubric` problem naming it.
-    fn required(&mut self, code: &str, what: &str) -> Option<Rubric> {
-        let found = self.find(code).cloned();
+    fn rubric(&mut self, r: Rubric) {
+        if !self.first_seen {
+            self.first_seen = true;
+            if r.code != "S10.G00.00.001" {
+                self.line_problem(Problem::new(
+                    Some(r.line),
+                    ProblemKind::FirstRubric,
+                    format!(
+                        "la première rubrique doit être S10.G00.00.001 (nom du logiciel de \
+                         paie), lu {}",
+                        r.code
+                    ),
+                ));
+            }
+        }
+        let field = r.field();
+        let opens = match &mut self.block {
+            Some(open) if open.code == r.block() && field > open.last_field => {
+                open.last_field = field;
+                false
+            }
+            _ => true,
+        };
+        if opens {
+            self.open_block(&r);
+        }
+        match r.block() {
+            "S20.G00.05" if self.declarations.len() == 1 => {
+                self.declaration_fields.push((
+                    field,
+                    Seen {
+                        line: r.line,
+                        value: r.value.clone(),
+                    },
+                ));
+            }
+            "S21.G00.30" => {
+                if let Some(c) = &mut self.current {
+                    let v = Some(r.value.clone());
+                    match field {
+                        1 => c.employee.nir = v,
+                        2 => {
+                            c.employee.nom = r.value.clone();
+                            c.has_nom = true;
+                        }
+                        4 => {
+                            c.employee.prenoms = r.value.clone();
+                            c.has_prenoms = true;
+                        }
+                        19 => c.employee.matricule = v,
+                        20 => c.employee.ntt = v,
+                        _ => {}
+                    }
+                }
+            }
+            "S21.G00.50" => {
+                if let Some(p) = self
+                    .current
+                    .as_mut()
+                    .and_then(|c| c.employee.payments.last_mut())
+                {
+                    let v = Some(r.value.clone());
+                    match field {
+                        1 => p.date = v,
+                        6 => p.pas_rate = v,
+                        7 => p.rate_type = v,
+                        8 => p.rate_identifier = v,
+                        9 => p.pas_amount = v,
+                        13 => p.amount_subject = v,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(i) = KEYS.iter().position(|k| *k == r.code)
+            && self.keys[i].is_none()
+        {
+            self.keys[i] = Some(Seen {
+                line: r.line,
+                value: r.value.clone(),
+            });
+        }
+        if r.code == "S21.G00.50.006" && !pas_rate_ok(&r.value) {
+            self.line_problem(Problem::new(
+                Some(r.line),
+                ProblemKind::InvalidPasRate,
+                "taux de prélèvement à la source (S21.G00.50.006) mal écrit : attendu un ou deux \
+                 chiffres, un point et deux décimales, par exemple 7.50",
+            ));
+        }
+        if self.collect {
+            self.rubrics.push(r);
+        }
+    }
+
+    /// A new block occurrence starts at `r`.
+    fn open_block(&mut self, r: &Rubric) {
+        match r.block() {
+            "S20.G00.05" => self.declarations.push(r.line),
+            "S21.G00.30" => {
+                self.close_employee();
+                self.current = Some(Current {
+                    employee: Employee {
+                        nir: None,
+                        ntt: None,
+                        matricule: None,
+                        nom: String::new(),
+                        prenoms: String::new(),
+                        payments: Vec::new(),
+                        line: r.line,
+                    },
+                    has_nom: false,
+                    has_prenoms: false,
+                });
+            }
+            "S21.G00.50" => match &mut self.current {
+                Some(c) => c.employee.payments.push(Payment {
+                    line: r.line,
+                    ..Payment::default()
+                }),
+                None => self.line_problem(Problem::new(
+                    Some(r.line),
+                    ProblemKind::MisplacedBlock,
+                    "versement (bloc S21.G00.50) avant tout salarié (bloc S21.G00.30)",
+                )),
+            },
+            _ => {}
+        }
+        self.block = Some(Open {
+            code: r.block().to_owned(),
+            last_field: r.field(),
+        });
+    }
+
+    /// The employee being read is complete: its required rubrics are checked.
+    fn close_employee(&mut self) {
+        let Some(c) = self.current.take() else {
+            return;
+        };
+        let line = c.employee.line;
+        for (has, n, what) in [
+            (c.has_nom, 2, "nom de famille"),
+            (c.has_prenoms, 4, "prénoms"),
+        ] {
+            if !has {
+                self.line_problem(Problem::new(
+                    Some(line),
+                    ProblemKind::MissingRubric,
+                    format!("rubrique S21.G00.30.{n:03} ({what}) absente du salarié"),
+                ));
+            }
+        }
+        self.employee_count += 1;
+        if self.collect {
+            self.employees.push(c.employee);
+        }
+    }
+
+    fn key(&self, code: &str) -> Option<Seen> {
+        let i = KEYS.iter().position(|k| *k == code)?;
+        self.keys[i].clone()
+    }
+
+    /// The key rubric, or a `missing_rubric` problem naming it.
+    fn required(&mut self, code: &str, what: &str) -> Option<Seen> {
+        let found = self.key(code);
         if found.is_none() {
             self.push(
                 None,
@@ -114,51 +418,44 @@ impl Checker<'_> {
         found
     }
 
-    fn run(mut self) -> Option<Parts> {
-        let rubrics = &self.lines.rubrics;
-        let blocks = blocks(rubrics);
-
-        // The envoi block opens the file.
-        if let Some(first) = rubrics.first()
-            && first.code != "S10.G00.00.001"
-        {
+    /// The whole-file checks; the sender and declaration when there is no problem.
+    fn conclude(mut self) -> Result<(Sender, Declaration, Scanner), Problems> {
+        if !self.partial.is_empty() || self.overlong {
+            let line = std::mem::take(&mut self.partial);
+            let overlong = self.overlong;
+            self.line(&line, overlong);
+        }
+        if !self.not_blank {
+            return Err(Problems(vec![Problem::new(
+                None,
+                ProblemKind::EmptyFile,
+                "le fichier est vide : aucune rubrique à déposer",
+            )]));
+        }
+        self.close_employee();
+        let built = self.whole_file();
+        if self.omitted > 0 {
+            let n = self.omitted;
             self.push(
-                Some(first.line),
-                ProblemKind::FirstRubric,
-                format!(
-                    "la première rubrique doit être S10.G00.00.001 (nom du logiciel de paie), \
-                     lu {}",
-                    first.code
-                ),
+                None,
+                ProblemKind::TooManyProblems,
+                format!("et {n} autres problèmes de lignes, non détaillés"),
             );
         }
-
-        // One declaration per deposit.
-        let declarations: Vec<&Block> =
-            blocks.iter().filter(|b| b.code() == "S20.G00.05").collect();
-        match declarations.len() {
-            0 => self.push(
-                None,
-                ProblemKind::DeclarationCount,
-                "aucune déclaration (bloc S20.G00.05) : le fichier doit en contenir exactement une",
-            ),
-            1 => {}
-            n => {
-                let first = declarations[0].line();
-                for extra in &declarations[1..] {
-                    self.push(
-                        Some(extra.line()),
-                        ProblemKind::DeclarationCount,
-                        format!(
-                            "déclaration supplémentaire (bloc S20.G00.05, la première est ligne \
-                             {first}) : un dépôt ne contient qu'une déclaration, ce fichier en \
-                             contient {n}"
-                        ),
-                    );
-                }
+        match built {
+            Some((sender, declaration)) if self.problems.is_empty() => {
+                Ok((sender, declaration, self))
+            }
+            _ => {
+                let mut problems = std::mem::take(&mut self.problems);
+                problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+                Err(Problems(problems))
             }
         }
+    }
 
+    fn whole_file(&mut self) -> Option<(Sender, Declaration)> {
+        self.declaration_count();
         self.totals();
 
         let test_or_real = self
@@ -179,26 +476,32 @@ impl Checker<'_> {
                 v
             });
         let norm_version = self.required("S10.G00.00.006", "version de la norme");
-
         let sender_siren = self.required("S10.G00.01.001", "SIREN de l'émetteur");
         let sender_nic = self.required("S10.G00.01.002", "NIC de l'émetteur");
-        let sender_ok = self.siret("de l'émetteur", sender_siren.as_ref(), sender_nic.as_ref());
+        let sender_ok = self.siret(
+            "de l'émetteur",
+            ("S10.G00.01.001", sender_siren.as_ref()),
+            ("S10.G00.01.002", sender_nic.as_ref()),
+        );
         let siren = self.required("S21.G00.06.001", "SIREN de l'entreprise déclarée");
         let nic = self.required("S21.G00.11.001", "NIC de l'établissement déclaré");
-        let declared_ok = self.siret("de l'établissement déclaré", siren.as_ref(), nic.as_ref());
+        let declared_ok = self.siret(
+            "de l'établissement déclaré",
+            ("S21.G00.06.001", siren.as_ref()),
+            ("S21.G00.11.001", nic.as_ref()),
+        );
+        let declaration = self.declaration_block();
 
-        let declaration = declarations.first().and_then(|d| self.declaration_block(d));
-        self.pas_rates();
-        let employees = self.employees(&blocks);
-
+        let software = self.key("S10.G00.00.001")?.value;
+        let value = |s: &Self, code: &str| s.key(code).map(|r| r.value);
         let sender = Sender {
             siren: sender_siren?.value,
             nic: sender_nic?.value,
-            name: self.find("S10.G00.01.003").map(|r| r.value.clone()),
-            software: self.find("S10.G00.00.001")?.value.clone(),
-            publisher: self.find("S10.G00.00.002").map(|r| r.value.clone()),
-            software_version: self.find("S10.G00.00.003").map(|r| r.value.clone()),
-            deposit_point: self.find("S10.G00.00.007").map(|r| r.value.clone()),
+            name: value(self, "S10.G00.01.003"),
+            software,
+            publisher: value(self, "S10.G00.00.002"),
+            software_version: value(self, "S10.G00.00.003"),
+            deposit_point: value(self, "S10.G00.00.007"),
         };
         let (nature, kind, fraction, month, business_id, line) = declaration?;
         if !(sender_ok && declared_ok) {
@@ -216,12 +519,40 @@ impl Checker<'_> {
             business_id,
             line,
         };
-        Some((sender, declaration, employees))
+        Some((sender, declaration))
+    }
+
+    /// One declaration per deposit.
+    fn declaration_count(&mut self) {
+        let declarations = std::mem::take(&mut self.declarations);
+        match declarations.as_slice() {
+            [] => self.push(
+                None,
+                ProblemKind::DeclarationCount,
+                "aucune déclaration (bloc S20.G00.05) : le fichier doit en contenir exactement une",
+            ),
+            [_] => {}
+            [first, extra @ ..] => {
+                let n = declarations.len();
+                for line in extra {
+                    self.push(
+                        Some(*line),
+                        ProblemKind::DeclarationCount,
+                        format!(
+                            "déclaration supplémentaire (bloc S20.G00.05, la première est ligne \
+                             {first}) : un dépôt ne contient qu'une déclaration, ce fichier en \
+                             contient {n}"
+                        ),
+                    );
+                }
+            }
+        }
+        self.declarations = declarations;
     }
 
     /// `S90.G00.90`: number of lines and of declarations.
     fn totals(&mut self) {
-        let count = self.lines.count;
+        let count = self.lines;
         if let Some(r) = self.required("S90.G00.90.001", "nombre de rubriques du fichier")
             && r.value.parse::<usize>().ok() != Some(count)
         {
@@ -250,7 +581,12 @@ impl Checker<'_> {
     }
 
     /// A SIREN and a NIC that must make a valid SIRET; true when they do.
-    fn siret(&mut self, whose: &str, siren: Option<&Rubric>, nic: Option<&Rubric>) -> bool {
+    fn siret(
+        &mut self,
+        whose: &str,
+        (siren_code, siren): (&str, Option<&Seen>),
+        (nic_code, nic): (&str, Option<&Seen>),
+    ) -> bool {
         let (Some(siren), Some(nic)) = (siren, nic) else {
             return false;
         };
@@ -262,8 +598,8 @@ impl Checker<'_> {
                 Some(siren.line),
                 ProblemKind::InvalidSiret,
                 format!(
-                    "SIREN {whose} ({}) invalide : il doit compter 9 chiffres, lu « {} »",
-                    siren.code, siren.value
+                    "SIREN {whose} ({siren_code}) invalide : il doit compter 9 chiffres, lu « {} »",
+                    siren.value
                 ),
             );
         }
@@ -273,8 +609,8 @@ impl Checker<'_> {
                 Some(nic.line),
                 ProblemKind::InvalidSiret,
                 format!(
-                    "NIC {whose} ({}) invalide : il doit compter 5 chiffres, lu « {} »",
-                    nic.code, nic.value
+                    "NIC {whose} ({nic_code}) invalide : il doit compter 5 chiffres, lu « {} »",
+                    nic.value
                 ),
             );
         }
@@ -293,9 +629,10 @@ impl Checker<'_> {
         ok
     }
 
+    /// The fields of the (first) `S20.G00.05` block.
+    #[allow(clippy::type_complexity)]
     fn declaration_block(
         &mut self,
-        d: &Block,
     ) -> Option<(
         String,
         DeclarationKind,
@@ -304,11 +641,18 @@ impl Checker<'_> {
         Option<String>,
         usize,
     )> {
-        let field = |this: &mut Self, n: u16, what: &str| {
-            let v = d.value(n);
+        let block_line = *self.declarations.first()?;
+        let get = |s: &Self, n: u16| {
+            s.declaration_fields
+                .iter()
+                .find(|(f, _)| *f == n)
+                .map(|(_, seen)| seen.clone())
+        };
+        let field = |s: &mut Self, n: u16, what: &str| {
+            let v = get(s, n);
             if v.is_none() {
-                this.push(
-                    Some(d.line()),
+                s.push(
+                    Some(block_line),
                     ProblemKind::MissingRubric,
                     format!("rubrique S20.G00.05.{n:03} ({what}) absente de la déclaration"),
                 );
@@ -318,105 +662,29 @@ impl Checker<'_> {
         let nature = field(self, 1, "nature de la déclaration");
         let kind = field(self, 2, "type de la déclaration");
         let fraction = field(self, 3, "numéro de fraction");
-        let month_value = field(self, 5, "mois principal déclaré");
-        let month = match (d.get(5), month_value) {
-            (Some(r), Some(v)) => {
-                let m = Month::from_dsn(&v);
-                if m.is_none() {
-                    self.push(
-                        Some(r.line),
-                        ProblemKind::InvalidMonth,
-                        format!(
-                            "mois principal déclaré (S20.G00.05.005) invalide : attendu 01MMAAAA, \
-                             premier jour d'un mois réel (par exemple 01032025), lu « {v} »"
-                        ),
-                    );
-                }
-                m
+        let month = field(self, 5, "mois principal déclaré").and_then(|r| {
+            let m = Month::from_dsn(&r.value);
+            if m.is_none() {
+                self.push(
+                    Some(r.line),
+                    ProblemKind::InvalidMonth,
+                    format!(
+                        "mois principal déclaré (S20.G00.05.005) invalide : attendu 01MMAAAA, \
+                         premier jour d'un mois réel (par exemple 01032025), lu « {} »",
+                        r.value
+                    ),
+                );
             }
-            _ => None,
-        };
+            m
+        });
         Some((
-            nature?,
-            DeclarationKind::from_code(&kind?),
-            fraction?,
+            nature?.value,
+            DeclarationKind::from_code(&kind?.value),
+            fraction?.value,
             month?,
-            d.value(9),
-            d.line(),
+            get(self, 9).map(|s| s.value),
+            block_line,
         ))
-    }
-
-    /// `S21.G00.50.006` written `[0-9]{1,2}.[0-9]{2}` wherever present.
-    fn pas_rates(&mut self) {
-        let bad: Vec<usize> = self
-            .lines
-            .rubrics
-            .iter()
-            .filter(|r| r.code == "S21.G00.50.006" && !pas_rate_ok(&r.value))
-            .map(|r| r.line)
-            .collect();
-        for line in bad {
-            self.push(
-                Some(line),
-                ProblemKind::InvalidPasRate,
-                "taux de prélèvement à la source (S21.G00.50.006) mal écrit : attendu un ou deux \
-                 chiffres, un point et deux décimales, par exemple 7.50",
-            );
-        }
-    }
-
-    /// Each `S21.G00.30` opens an employee; the `S21.G00.50` that follow are theirs.
-    fn employees(&mut self, blocks: &[Block]) -> Vec<Employee> {
-        let mut out: Vec<Employee> = Vec::new();
-        for b in blocks {
-            match b.code() {
-                "S21.G00.30" => {
-                    let need = |this: &mut Self, n: u16, what: &str| {
-                        let v = b.value(n);
-                        if v.is_none() {
-                            this.push(
-                                Some(b.line()),
-                                ProblemKind::MissingRubric,
-                                format!("rubrique S21.G00.30.{n:03} ({what}) absente du salarié"),
-                            );
-                        }
-                        v.unwrap_or_default()
-                    };
-                    let nom = need(self, 2, "nom de famille");
-                    let prenoms = need(self, 4, "prénoms");
-                    out.push(Employee {
-                        nir: b.value(1),
-                        ntt: b.value(20),
-                        matricule: b.value(19),
-                        nom,
-                        prenoms,
-                        payments: Vec::new(),
-                        line: b.line(),
-                    });
-                }
-                "S21.G00.50" => {
-                    let payment = Payment {
-                        line: b.line(),
-                        date: b.value(1),
-                        pas_rate: b.value(6),
-                        rate_type: b.value(7),
-                        rate_identifier: b.value(8),
-                        pas_amount: b.value(9),
-                        amount_subject: b.value(13),
-                    };
-                    match out.last_mut() {
-                        Some(e) => e.payments.push(payment),
-                        None => self.push(
-                            Some(b.line()),
-                            ProblemKind::MisplacedBlock,
-                            "versement (bloc S21.G00.50) avant tout salarié (bloc S21.G00.30)",
-                        ),
-                    }
-                }
-                _ => {}
-            }
-        }
-        out
     }
 }
 

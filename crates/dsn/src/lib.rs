@@ -7,7 +7,12 @@
 //! each with its line number and a French sentence, or a [`Dsn`] whose sender,
 //! declaration and employees the deposit needs. [`sample`] writes a valid file.
 //!
+//! [`Scanner`] runs the same checks on a file fed in chunks, in bounded memory, and gives
+//! a [`Summary`] (sender, declaration, counts) instead of every rubric: for files too
+//! big to hold (a deposit may be 100 MB).
+//!
 //! Invariants:
+//! - [`Dsn::parse`] and [`Scanner`] are one implementation: same problems, same lines.
 //! - A [`Dsn`] exists only for a file that passed every check; [`Problems`] is never empty.
 //! - Each [`ProblemKind`] has a stable English snake_case code ([`ProblemKind::code`]).
 //! - Debug of [`Dsn`], [`Employee`], [`Payment`] and [`Rubric`] never prints a NIR, a
@@ -20,6 +25,7 @@ mod problem;
 mod read;
 mod sample;
 
+pub use check::{MAX_LINE_LEN, MAX_LINE_PROBLEMS, Scanner, Summary};
 pub use month::{Month, MonthError};
 pub use problem::{Problem, ProblemKind, Problems};
 pub use sample::{NORM_VERSION, SOFTWARE, SampleSpec, sample};
@@ -287,7 +293,9 @@ impl Dsn {
     /// Reads and checks `bytes` (ISO-8859-1, LF or CRLF). Every problem found, each with
     /// its line number and a French sentence.
     pub fn parse(bytes: &[u8]) -> Result<Dsn, Problems> {
-        check::parse(bytes)
+        let mut scanner = Scanner::collecting();
+        scanner.feed(bytes);
+        scanner.finish_dsn()
     }
 
     /// `S10.G00.00` and `S10.G00.01`.

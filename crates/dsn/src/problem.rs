@@ -35,11 +35,13 @@ pub enum ProblemKind {
     InvalidValue,
     /// A block appears where the norm does not allow it (a payment before any employee).
     MisplacedBlock,
+    /// More line problems than [`crate::MAX_LINE_PROBLEMS`]: the rest are counted here.
+    TooManyProblems,
 }
 
 impl ProblemKind {
     /// Every kind, for documentation and tests.
-    pub const ALL: [ProblemKind; 14] = [
+    pub const ALL: [ProblemKind; 15] = [
         ProblemKind::EmptyFile,
         ProblemKind::NotLatin1,
         ProblemKind::ControlCharacter,
@@ -54,6 +56,7 @@ impl ProblemKind {
         ProblemKind::MissingRubric,
         ProblemKind::InvalidValue,
         ProblemKind::MisplacedBlock,
+        ProblemKind::TooManyProblems,
     ];
 
     /// Stable snake_case code.
@@ -73,6 +76,7 @@ impl ProblemKind {
             ProblemKind::MissingRubric => "missing_rubric",
             ProblemKind::InvalidValue => "invalid_value",
             ProblemKind::MisplacedBlock => "misplaced_block",
+            ProblemKind::TooManyProblems => "too_many_problems",
         }
     }
 }

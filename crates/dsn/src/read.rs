@@ -1,95 +1,39 @@
-//! From bytes to rubrics: lines (LF or CRLF, final newline optional), the ISO-8859-1
-//! check, and the `Sxx.Gyy.zz.nnn,'value'` syntax of each line.
+//! One line of a file (its line end already removed): the ISO-8859-1 check, and the
+//! `Sxx.Gyy.zz.nnn,'value'` syntax. The value runs from the quote after the comma to the
+//! last quote of the line; quotes inside are kept as written.
 
-use crate::{Problem, ProblemKind, Rubric};
+use crate::{Problem, ProblemKind};
 
-/// What the lines of a file gave.
-pub(crate) struct Lines {
-    /// The lines that are rubrics, in order.
-    pub rubrics: Vec<Rubric>,
-    /// Number of lines of the file (a final newline does not open one more).
-    pub count: usize,
-    /// Whether some line ended with CRLF.
-    pub crlf: bool,
-    /// Whether the file holds no line with anything but spaces.
-    pub blank: bool,
-}
-
-/// Splits `bytes` into lines, pushing a problem for each line that is not ISO-8859-1
-/// text or not a rubric.
-pub(crate) fn read(bytes: &[u8], problems: &mut Vec<Problem>) -> Lines {
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    let mut out = Lines {
-        rubrics: Vec::new(),
-        count: 0,
-        crlf: false,
-        blank: true,
-    };
-    if bytes.is_empty() {
-        return out;
-    }
-    for (i, raw) in body.split(|b| *b == b'\n').enumerate() {
-        let number = i + 1;
-        out.count = number;
-        let seg = match raw.strip_suffix(b"\r") {
-            Some(s) => {
-                out.crlf = true;
-                s
-            }
-            None => raw,
-        };
-        if seg.iter().any(|b| !b.is_ascii_whitespace()) {
-            out.blank = false;
-        }
-        check_encoding(number, seg, problems);
-        match rubric(seg) {
-            Ok((code, value)) => out.rubrics.push(Rubric {
-                line: number,
-                code,
-                value,
-            }),
-            Err(why) => problems.push(Problem::new(
-                Some(number),
-                ProblemKind::NotARubric,
-                format!("{why} ; attendu une rubrique de la forme S21.G00.30.001,'valeur'"),
-            )),
-        }
-    }
-    out
-}
-
-/// Pushes the encoding problems of one line: UTF-8 text, or else control characters.
-fn check_encoding(line: usize, seg: &[u8], problems: &mut Vec<Problem>) {
+/// The encoding problem of one line, if any: UTF-8 text, or else a control character.
+pub(crate) fn encoding_problem(line: usize, seg: &[u8]) -> Option<Problem> {
     let high = seg.iter().any(|b| *b >= 0x80);
     if high && std::str::from_utf8(seg).is_ok() {
-        problems.push(Problem::new(
+        return Some(Problem::new(
             Some(line),
             ProblemKind::NotLatin1,
             "caractères accentués encodés en UTF-8 : le fichier doit être en ISO-8859-1 \
              (Latin-1), sinon ils arriveraient déformés ; réenregistrez-le dans cet encodage",
         ));
-        return;
     }
-    if let Some(col) = seg.iter().position(|b| is_control(*b)) {
-        let b = seg[col];
-        let what = match b {
-            b'\r' => "un retour chariot isolé".to_owned(),
-            b'\t' => "une tabulation".to_owned(),
-            0x80..=0x9f => format!(
-                "l'octet 0x{b:02X}, qui n'est pas un caractère ISO-8859-1 (sans doute un \
-                 caractère Windows-1252 comme €, ’ ou œ)"
-            ),
-            _ => format!("le caractère de contrôle 0x{b:02X}"),
-        };
-        problems.push(Problem::new(
-            Some(line),
-            ProblemKind::ControlCharacter,
-            format!(
-                "{what} en colonne {} : seuls les caractères imprimables ISO-8859-1 sont admis",
-                col + 1
-            ),
-        ));
-    }
+    let col = seg.iter().position(|b| is_control(*b))?;
+    let b = seg[col];
+    let what = match b {
+        b'\r' => "un retour chariot isolé".to_owned(),
+        b'\t' => "une tabulation".to_owned(),
+        0x80..=0x9f => format!(
+            "l'octet 0x{b:02X}, qui n'est pas un caractère ISO-8859-1 (sans doute un \
+             caractère Windows-1252 comme €, ’ ou œ)"
+        ),
+        _ => format!("le caractère de contrôle 0x{b:02X}"),
+    };
+    Some(Problem::new(
+        Some(line),
+        ProblemKind::ControlCharacter,
+        format!(
+            "{what} en colonne {} : seuls les caractères imprimables ISO-8859-1 sont admis",
+            col + 1
+        ),
+    ))
 }
 
 /// Control characters of ISO-8859-1 (C0, DEL, C1). The line end is already removed.
@@ -99,7 +43,7 @@ fn is_control(b: u8) -> bool {
 
 /// Reads `Sxx.Gyy.zz.nnn,'value'`: the value runs from the quote after the comma to the
 /// last quote of the line, quotes inside kept as written.
-fn rubric(seg: &[u8]) -> Result<(String, String), &'static str> {
+pub(crate) fn rubric(seg: &[u8]) -> Result<(String, String), &'static str> {
     if seg.is_empty() {
         return Err("ligne vide");
     }

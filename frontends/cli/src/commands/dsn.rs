@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use iea_dsn::{DeclarationKind, Dsn, Month, SampleSpec, TestOrReal};
+use iea_dsn::{DeclarationKind, Month, SampleSpec, Scanner, TestOrReal};
 use serde_json::json;
 
 use super::Ctx;
@@ -27,15 +27,18 @@ pub fn run(ctx: &Ctx, cmd: DsnCommand) -> CliResult {
 }
 
 fn check(ctx: &Ctx, file: &Path) -> CliResult {
-    let bytes = std::fs::read(file).map_err(|e| {
+    let read_failed = |e: std::io::Error| {
         CliError::new(
             "read_failed",
             format!("Le fichier {} n'a pas pu être lu : {e}", file.display()),
         )
-    })?;
-    match Dsn::parse(&bytes) {
-        Ok(dsn) => {
-            let d = dsn.declaration();
+    };
+    // Read in chunks: a file of any size is checked in bounded memory.
+    let verdict = Scanner::check_reader(std::fs::File::open(file).map_err(read_failed)?)
+        .map_err(read_failed)?;
+    match verdict {
+        Ok(summary) => {
+            let d = &summary.declaration;
             if ctx.json {
                 print_json(&json!({
                     "ok": true,
@@ -47,7 +50,7 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
                         "kind": d.kind.name(),
                         "fraction": d.fraction,
                         "test_or_real": d.test_or_real.name(),
-                        "employees": dsn.employees().len(),
+                        "employees": summary.employees,
                     },
                 }));
             } else {
@@ -65,8 +68,8 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
                         TestOrReal::Real => "réel",
                     },
                     d.fraction,
-                    dsn.employees().len(),
-                    dsn.rubrics().len(),
+                    summary.employees,
+                    summary.lines,
                 );
                 say!("Rien n'a été envoyé.");
             }
