@@ -250,7 +250,7 @@ pub async fn set(repo: &mut Repo, attack: Attack) -> anyhow::Result<()> {
                 Attack::HostileNotes => {
                     let name = latest.notes_name();
                     let bytes = HOSTILE_NOTES.as_bytes().to_vec();
-                    let target = loose_target(&bytes, "notes", &latest.version);
+                    let target = loose_target(&bytes, "notes", &latest.version.to_string());
                     let file = Repo::consistent_name(&name, &target);
                     let content = repo.write_loose_target(&file, &bytes).await?;
                     repo.overlay.insert(format!("targets/{file}"), content);
@@ -275,7 +275,7 @@ pub async fn set(repo: &mut Repo, attack: Attack) -> anyhow::Result<()> {
                         }
                     }
                     let extra = ScriptDocument {
-                        version: latest.version.clone(),
+                        version: latest.version.to_string(),
                         order: 9,
                         description: "Script non signé".into(),
                         set: [("piratage".to_owned(), "oui".to_owned())].into(),
@@ -283,7 +283,7 @@ pub async fn set(repo: &mut Repo, attack: Attack) -> anyhow::Result<()> {
                     };
                     let bytes = serde_json::to_vec_pretty(&extra)?;
                     let name = latest.script_name(9);
-                    let target = loose_target(&bytes, "script", &latest.version);
+                    let target = loose_target(&bytes, "script", &latest.version.to_string());
                     for file in [name.clone(), Repo::consistent_name(&name, &target)] {
                         let content = repo.write_loose_target(&file, &bytes).await?;
                         repo.overlay.insert(format!("targets/{file}"), content);

@@ -14,6 +14,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::Context;
+use iea_version::ImpactVersion;
 use serde::{Deserialize, Serialize};
 
 /// The seeds' release notes.
@@ -24,8 +25,9 @@ pub const NOTES_3_00_72: &str = include_str!("../fixtures/lisez-moi-3.00.72.txt"
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseSpec {
-    /// Numbers separated by dots: `3.00.72`.
-    pub version: String,
+    /// `3.00.72`: a JSON string that is not an Impact emploi version is refused when the
+    /// body is read.
+    pub version: ImpactVersion,
     /// RFC 3339; now when absent.
     #[serde(default)]
     pub published_at: Option<String>,
@@ -104,7 +106,7 @@ impl ReleaseSpec {
     pub fn fixtures() -> Vec<ReleaseSpec> {
         vec![
             ReleaseSpec {
-                version: "3.00.70".into(),
+                version: "3.00.70".parse().expect("a version"),
                 published_at: Some("2019-02-22T08:00:00Z".into()),
                 required: false,
                 notes: Some(NOTES_3_00_70.into()),
@@ -121,7 +123,7 @@ impl ReleaseSpec {
                 extra_files: BTreeMap::new(),
             },
             ReleaseSpec {
-                version: "3.00.72".into(),
+                version: "3.00.72".parse().expect("a version"),
                 published_at: Some("2019-03-19T08:00:00Z".into()),
                 required: false,
                 notes: Some(NOTES_3_00_72.into()),
@@ -194,7 +196,7 @@ impl ReleaseSpec {
         for (name, text) in &self.extra_files {
             add(name, text.len() as u64, &mut text.as_bytes())?;
         }
-        let mut filler = Filler::new(&self.version, self.payload_bytes);
+        let mut filler = Filler::new(&self.version.to_string(), self.payload_bytes);
         add("data/payload.bin", self.payload_bytes, &mut filler)?;
         let mut out = tar.into_inner()?;
         out.flush()?;
@@ -211,7 +213,7 @@ impl ReleaseSpec {
                 (
                     order,
                     ScriptDocument {
-                        version: self.version.clone(),
+                        version: self.version.to_string(),
                         order,
                         description: s.description.clone(),
                         set: s.set.clone(),
@@ -261,34 +263,9 @@ impl Read for Filler {
     }
 }
 
-/// Versions compare number by number: `3.00.72` < `3.02.004`.
-pub fn parse_version(text: &str) -> Option<Vec<u32>> {
-    if text.is_empty() || text.len() > 32 {
-        return None;
-    }
-    text.split('.')
-        .map(|p| {
-            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-                None
-            } else {
-                p.parse().ok()
-            }
-        })
-        .collect::<Option<Vec<u32>>>()
-        .filter(|v| v.len() >= 2)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_compare_number_by_number() {
-        assert!(parse_version("3.00.72") < parse_version("3.02.004"));
-        assert!(parse_version("3.00.70") < parse_version("3.00.72"));
-        assert_eq!(parse_version("../x"), None);
-        assert_eq!(parse_version("3"), None);
-    }
 
     #[test]
     fn a_package_holds_its_version_and_start_check() {

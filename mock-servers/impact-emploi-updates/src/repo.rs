@@ -29,7 +29,8 @@ use tough::schema::{Hashes, KeyHolder, Metafile, RoleKeys, Root, Signed, Target,
 
 use crate::attack::Attack;
 use crate::keys::{KeySet, Role, SigningKey};
-use crate::release::{ReleaseSpec, parse_version};
+use crate::release::ReleaseSpec;
+use iea_version::ImpactVersion;
 
 const SPEC_VERSION: &str = "1.0.0";
 
@@ -75,7 +76,7 @@ struct TargetFile {
 /// A release as the admin API lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReleaseView {
-    pub version: String,
+    pub version: ImpactVersion,
     pub published_at: String,
     pub required: bool,
     pub package: String,
@@ -103,8 +104,9 @@ pub struct Repo {
     /// Root metadata, versions 1..=N, as served.
     roots: Vec<Bytes>,
     pub(crate) root: Signed<Root>,
-    releases: BTreeMap<Vec<u32>, ReleaseSpec>,
-    published_at: HashMap<String, String>,
+    /// By version, so the last is the newest.
+    releases: BTreeMap<ImpactVersion, ReleaseSpec>,
+    published_at: HashMap<ImpactVersion, String>,
     files: BTreeMap<String, TargetFile>,
     /// `metadata/<file>` and `targets/<file>` of the honest repository.
     served: HashMap<String, Content>,
@@ -350,8 +352,6 @@ impl Repo {
 
     /// Adds (or replaces) a release and signs a new repository.
     pub async fn publish(&mut self, spec: ReleaseSpec) -> anyhow::Result<ReleaseView> {
-        let key = parse_version(&spec.version)
-            .with_context(|| format!("« {} » n'est pas un numéro de version", spec.version))?;
         let published_at = spec.published_at.clone().unwrap_or_else(|| {
             jiff::Timestamp::from_second(unix_now())
                 .map(|t| t.to_string())
@@ -366,7 +366,7 @@ impl Repo {
             m.insert("kind".to_owned(), serde_json::Value::from(kind));
             m.insert(
                 "version".to_owned(),
-                serde_json::Value::from(spec.version.clone()),
+                serde_json::Value::from(spec.version.to_string()),
             );
             m
         };
@@ -398,8 +398,8 @@ impl Repo {
             )
             .await?;
         }
-        self.published_at.insert(spec.version.clone(), published_at);
-        self.releases.insert(key, spec.clone());
+        self.published_at.insert(spec.version, published_at);
+        self.releases.insert(spec.version, spec.clone());
         self.sign_honest().await?;
         tracing::info!(version = %spec.version, "release published");
         self.release_view(&spec)
@@ -652,7 +652,7 @@ impl Repo {
             .get(&spec.package_name())
             .context("package of a published release")?;
         Ok(ReleaseView {
-            version: spec.version.clone(),
+            version: spec.version,
             published_at: self
                 .published_at
                 .get(&spec.version)

@@ -121,6 +121,55 @@ async fn the_fixtures_are_signed_and_listed_with_notes_and_scripts() {
 }
 
 #[tokio::test]
+async fn a_release_whose_version_is_not_an_impact_emploi_version_is_refused_and_nothing_changes() {
+    let mock = start().await;
+    let before = mock
+        .admin(reqwest::Method::GET, "/__admin/releases", None)
+        .await;
+    for bad in ["3.0.73", "3.00.73.1", "../3.00.73", "trois"] {
+        let r = mock
+            .http
+            .post(format!("{}/__admin/releases", mock.admin))
+            .bearer_auth(TOKEN)
+            .json(&json!({"version": bad}))
+            .send()
+            .await
+            .expect("admin answer");
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_input", "{bad}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("n'est pas un numéro de version")),
+            "{bad}: {body}"
+        );
+    }
+    let after = mock
+        .admin(reqwest::Method::GET, "/__admin/releases", None)
+        .await;
+    assert_eq!(after, before);
+    // Releases are listed in numeric order: 3.00.100 after 3.00.72 (as text it would come
+    // before).
+    mock.admin(
+        reqwest::Method::POST,
+        "/__admin/releases",
+        Some(json!({"version": "3.00.100"})),
+    )
+    .await;
+    let releases = mock
+        .admin(reqwest::Method::GET, "/__admin/releases", None)
+        .await;
+    let versions: Vec<&str> = releases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["3.00.70", "3.00.72", "3.00.100"]);
+}
+
+#[tokio::test]
 async fn a_range_request_gets_the_rest_of_the_package() {
     let mock = start().await;
     let (path, len) = mock.package_path().await;

@@ -24,7 +24,7 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::UpdateError;
-use crate::version::Version;
+use iea_version::ImpactVersion;
 
 /// The steps of an apply, in order; also the failure points tests inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,12 +116,12 @@ impl InstallDir {
         self.root.join(VERSIONS)
     }
 
-    pub fn version_dir(&self, v: &Version) -> PathBuf {
-        self.versions().join(v.as_str())
+    pub fn version_dir(&self, v: &ImpactVersion) -> PathBuf {
+        self.versions().join(v.to_string())
     }
 
     /// The version a pointer (`current` or `previous`) names, if it names a complete one.
-    pub fn pointer(&self, name: &str) -> Option<Version> {
+    pub fn pointer(&self, name: &str) -> Option<ImpactVersion> {
         let target = std::fs::read_link(self.root.join(name)).ok()?;
         let mut comps = target.components();
         if comps.next() != Some(Component::Normal(VERSIONS.as_ref())) {
@@ -133,32 +133,35 @@ impl InstallDir {
         if comps.next().is_some() {
             return None;
         }
-        let v = Version::parse(v.to_str()?)?;
+        let v = v.to_str()?.parse::<ImpactVersion>().ok()?;
         self.is_complete(&v).then_some(v)
     }
 
-    pub fn current(&self) -> Option<Version> {
+    pub fn current(&self) -> Option<ImpactVersion> {
         self.pointer(CURRENT)
     }
 
-    pub fn previous(&self) -> Option<Version> {
+    pub fn previous(&self) -> Option<ImpactVersion> {
         self.pointer(PREVIOUS)
     }
 
     /// A version directory whose `VERSION` names it.
-    pub fn is_complete(&self, v: &Version) -> bool {
+    pub fn is_complete(&self, v: &ImpactVersion) -> bool {
         std::fs::read_to_string(self.version_dir(v).join("VERSION"))
             .ok()
-            .and_then(|s| Version::parse(s.trim()))
+            .and_then(|s| s.trim().parse::<ImpactVersion>().ok())
             .is_some_and(|found| found == *v)
     }
 
     /// Versions present (complete ones).
-    pub fn versions_present(&self) -> Vec<Version> {
+    pub fn versions_present(&self) -> Vec<ImpactVersion> {
         let mut out = Vec::new();
         if let Ok(entries) = std::fs::read_dir(self.versions()) {
             for e in entries.flatten() {
-                if let Some(v) = e.file_name().to_str().and_then(Version::parse)
+                if let Some(v) = e
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<ImpactVersion>().ok())
                     && self.is_complete(&v)
                 {
                     out.push(v);
@@ -195,7 +198,7 @@ impl InstallDir {
     pub fn stage(
         &self,
         archive: &Path,
-        v: &Version,
+        v: &ImpactVersion,
         fail: &FailPoints,
     ) -> Result<PathBuf, UpdateError> {
         let versions = self.versions();
@@ -258,7 +261,7 @@ impl InstallDir {
         }
         let named = std::fs::read_to_string(staging.join("VERSION"))
             .ok()
-            .and_then(|s| Version::parse(s.trim()));
+            .and_then(|s| s.trim().parse::<ImpactVersion>().ok());
         if named.as_ref() != Some(v) {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(UpdateError::ArchiveRefused(format!(
@@ -276,10 +279,10 @@ impl InstallDir {
     }
 
     /// Points `name` at `versions/<v>` atomically (symlink made aside, then renamed).
-    pub fn set_pointer(&self, name: &str, v: &Version) -> Result<(), UpdateError> {
+    pub fn set_pointer(&self, name: &str, v: &ImpactVersion) -> Result<(), UpdateError> {
         let tmp = self.root.join(format!(".{name}.{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
-        let target = Path::new(VERSIONS).join(v.as_str());
+        let target = Path::new(VERSIONS).join(v.to_string());
         #[cfg(unix)]
         std::os::unix::fs::symlink(&target, &tmp)?;
         #[cfg(not(unix))]
@@ -292,11 +295,11 @@ impl InstallDir {
     }
 
     /// The start check of version `v` (see the module documentation).
-    pub fn start_check(&self, v: &Version) -> bool {
+    pub fn start_check(&self, v: &ImpactVersion) -> bool {
         let dir = self.version_dir(v);
         let named = std::fs::read_to_string(dir.join("VERSION"))
             .ok()
-            .and_then(|s| Version::parse(s.trim()));
+            .and_then(|s| s.trim().parse::<ImpactVersion>().ok());
         let check = std::fs::read_to_string(dir.join("start-check")).unwrap_or_default();
         let ok = named.as_ref() == Some(v) && check.lines().next().map(str::trim) == Some("ok");
         tracing::info!(version = %v, ok, "start check");
@@ -304,7 +307,7 @@ impl InstallDir {
     }
 
     /// Removes version directories other than `keep`.
-    pub fn prune(&self, keep: &[&Version]) {
+    pub fn prune(&self, keep: &[&ImpactVersion]) {
         for v in self.versions_present() {
             if !keep.contains(&&v) {
                 tracing::info!(version = %v, "removing an old version");
@@ -313,7 +316,7 @@ impl InstallDir {
         }
     }
 
-    pub fn remove_version(&self, v: &Version) {
+    pub fn remove_version(&self, v: &ImpactVersion) {
         let _ = std::fs::remove_dir_all(self.version_dir(v));
     }
 }

@@ -16,6 +16,10 @@
 //! - [`notes`]: release notes made plain text;
 //! - [`updater`]: the steps put together, and crash recovery;
 //! - this module: settings and the gRPC service, which only converts at the edge.
+//!
+//! Versions are [`iea_version::ImpactVersion`] (the grammar the auth client and the mocks
+//! share); a name that is not one is never a version, so a version is always safe as a
+//! directory name.
 
 pub mod download;
 pub mod error;
@@ -25,7 +29,6 @@ pub mod scripts;
 pub mod transport;
 pub mod trust;
 pub mod updater;
-pub mod version;
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -311,9 +314,10 @@ impl App {
         let settings: Settings = settings.into();
         let installed_version = match &settings.installed_version {
             None => None,
-            Some(text) => Some(version::Version::parse(text).ok_or_else(|| {
-                anyhow::anyhow!("installed_version {text:?} is not a version number")
-            })?),
+            Some(text) => Some(
+                text.parse::<iea_version::ImpactVersion>()
+                    .map_err(|e| anyhow::anyhow!("installed_version {text:?}: {e}"))?,
+            ),
         };
         let cfg = updater::Config {
             state_dir: settings.state_dir.clone(),

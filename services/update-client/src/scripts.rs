@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 use crate::error::UpdateError;
 use crate::install::{FailPoints, Step};
-use crate::version::Version;
+use iea_version::ImpactVersion;
 
 pub const SCRIPTS_FILE: &str = "scripts.json";
 /// The largest script accepted, in bytes.
@@ -46,10 +46,11 @@ pub struct ScriptDocument {
 
 impl ScriptDocument {
     /// Parses and checks a script against the name it was signed under.
-    pub fn parse(bytes: &[u8], version: &Version, order: u32) -> Result<Self, UpdateError> {
+    pub fn parse(bytes: &[u8], version: &ImpactVersion, order: u32) -> Result<Self, UpdateError> {
         let doc: ScriptDocument = serde_json::from_slice(bytes)
             .map_err(|e| UpdateError::ScriptRefused(format!("script document: {e}")))?;
-        if Version::parse(&doc.version).as_ref() != Some(version) || doc.order != order {
+        if doc.version.parse::<ImpactVersion>().ok().as_ref() != Some(version) || doc.order != order
+        {
             return Err(UpdateError::ScriptRefused(
                 "script version or order disagrees with its signed name".into(),
             ));
@@ -144,10 +145,10 @@ impl ScriptsFile {
     }
 
     /// Forgets the pending scripts of `version` (a version that was not installed).
-    pub fn drop_pending(&mut self, version: &Version) {
+    pub fn drop_pending(&mut self, version: &ImpactVersion) {
         self.scripts.retain(|r| {
             !(r.state == ScriptState::Pending
-                && Version::parse(&r.version).as_ref() == Some(version))
+                && r.version.parse::<ImpactVersion>().ok().as_ref() == Some(version))
         });
     }
 
@@ -163,7 +164,7 @@ impl ScriptsFile {
 /// record in one atomic write. Returns the records applied.
 pub fn apply_pending(
     state_dir: &Path,
-    installed: &Version,
+    installed: &ImpactVersion,
     fail: &FailPoints,
 ) -> Result<Vec<ScriptRecord>, UpdateError> {
     let mut file = ScriptsFile::read(state_dir)?;
@@ -173,14 +174,19 @@ pub fn apply_pending(
         .enumerate()
         .filter(|(_, r)| {
             r.state == ScriptState::Pending
-                && Version::parse(&r.version).is_some_and(|v| v <= *installed)
+                && r.version
+                    .parse::<ImpactVersion>()
+                    .ok()
+                    .is_some_and(|v| v <= *installed)
         })
         .map(|(i, _)| i)
         .collect();
     order.sort_by(|a, b| {
         let (ra, rb) = (&file.scripts[*a], &file.scripts[*b]);
-        Version::parse(&ra.version)
-            .cmp(&Version::parse(&rb.version))
+        ra.version
+            .parse::<ImpactVersion>()
+            .ok()
+            .cmp(&rb.version.parse::<ImpactVersion>().ok())
             .then(ra.order.cmp(&rb.order))
     });
     let mut applied = Vec::new();

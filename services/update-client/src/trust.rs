@@ -31,7 +31,7 @@ use tough::{Limits, Repository, RepositoryLoader};
 
 use crate::error::UpdateError;
 use crate::transport::NetTransport;
-use crate::version::Version;
+use iea_version::ImpactVersion;
 
 /// The state file.
 pub const TRUST_FILE: &str = "trust.json";
@@ -282,7 +282,7 @@ impl TargetRef {
 /// One release read from signed targets.
 #[derive(Debug, Clone)]
 pub struct ReleaseInfo {
-    pub version: Version,
+    pub version: ImpactVersion,
     pub published_at: Option<OffsetDateTime>,
     pub required: bool,
     pub package: Option<TargetRef>,
@@ -299,7 +299,7 @@ enum Kind {
 }
 
 /// Reads a target name of one of the exact forms; anything else is `None`.
-fn parse_name(name: &str) -> Option<(Version, Kind)> {
+fn parse_name(name: &str) -> Option<(ImpactVersion, Kind)> {
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
@@ -308,10 +308,10 @@ fn parse_name(name: &str) -> Option<(Version, Kind)> {
     }
     let rest = name.strip_prefix("iea-")?;
     if let Some(v) = rest.strip_suffix(".lisez-moi.txt") {
-        return Some((Version::parse(v)?, Kind::Notes));
+        return Some((v.parse::<ImpactVersion>().ok()?, Kind::Notes));
     }
     if let Some(v) = rest.strip_suffix(".tar") {
-        return Some((Version::parse(v)?, Kind::Package));
+        return Some((v.parse::<ImpactVersion>().ok()?, Kind::Package));
     }
     let (v, script) = rest.split_once(".script-")?;
     let n = script.strip_suffix(".json")?;
@@ -320,13 +320,13 @@ fn parse_name(name: &str) -> Option<(Version, Kind)> {
     }
     let order: u32 = n.parse().ok()?;
     (order > 0).then_some(())?;
-    Some((Version::parse(v)?, Kind::Script(order)))
+    Some((v.parse::<ImpactVersion>().ok()?, Kind::Script(order)))
 }
 
 /// The releases that signed targets describe, oldest first. Targets whose name has
 /// another form, or whose `custom` fields disagree with their name, are ignored.
 pub fn catalogue(repo: &Repository) -> Vec<ReleaseInfo> {
-    let mut by_version: BTreeMap<Version, ReleaseInfo> = BTreeMap::new();
+    let mut by_version: BTreeMap<ImpactVersion, ReleaseInfo> = BTreeMap::new();
     for (name, target) in &repo.targets().signed.targets {
         let raw = name.raw();
         let Some((version, kind)) = parse_name(raw).filter(|_| raw == name.resolved()) else {
@@ -334,20 +334,20 @@ pub fn catalogue(repo: &Repository) -> Vec<ReleaseInfo> {
             continue;
         };
         let custom_version = target.custom.get("version").and_then(|v| v.as_str());
-        if custom_version.is_some_and(|cv| Version::parse(cv).as_ref() != Some(&version)) {
+        if custom_version
+            .is_some_and(|cv| cv.parse::<ImpactVersion>().ok().as_ref() != Some(&version))
+        {
             tracing::warn!(target = %raw, "ignoring a target whose custom version disagrees with its name");
             continue;
         }
-        let entry = by_version
-            .entry(version.clone())
-            .or_insert_with(|| ReleaseInfo {
-                version: version.clone(),
-                published_at: None,
-                required: false,
-                package: None,
-                notes: None,
-                scripts: Vec::new(),
-            });
+        let entry = by_version.entry(version).or_insert_with(|| ReleaseInfo {
+            version,
+            published_at: None,
+            required: false,
+            package: None,
+            notes: None,
+            scripts: Vec::new(),
+        });
         let r = TargetRef::new(raw, target);
         match kind {
             Kind::Package => {

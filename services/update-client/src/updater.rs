@@ -34,7 +34,7 @@ use crate::install::{CURRENT, FailPoints, InstallDir, PREVIOUS, Step};
 use crate::notes;
 use crate::scripts::{self, MAX_SCRIPT, ScriptDocument, ScriptRecord, ScriptsFile};
 use crate::trust::{self, ReleaseInfo, TargetRef, Trusted};
-use crate::version::Version;
+use iea_version::ImpactVersion;
 
 const JOURNAL: &str = "apply.json";
 const INSTALLED: &str = "installed.json";
@@ -46,7 +46,7 @@ pub struct Config {
     pub install_dir: PathBuf,
     pub trusted_root: Option<PathBuf>,
     /// Assumed installed when the install directory has no current version.
-    pub installed_version: Option<Version>,
+    pub installed_version: Option<ImpactVersion>,
     pub metadata_deadline: Duration,
     pub download_deadline: Duration,
     pub idle_timeout: Duration,
@@ -78,18 +78,18 @@ pub struct Event {
 /// What a check found.
 #[derive(Debug, Clone)]
 pub struct CheckResult {
-    pub installed: Option<Version>,
+    pub installed: Option<ImpactVersion>,
     /// Newer than what is installed, oldest first.
     pub available: Vec<ReleaseInfo>,
     /// The highest release marked required, when above what is installed.
-    pub minimum: Option<Version>,
+    pub minimum: Option<ImpactVersion>,
 }
 
 /// How an apply ended.
 #[derive(Debug, Clone)]
 pub struct ApplyOutcome {
-    pub version: Version,
-    pub previous: Option<Version>,
+    pub version: ImpactVersion,
+    pub previous: Option<ImpactVersion>,
     pub scripts_applied: usize,
     pub scripts_pending: usize,
 }
@@ -166,19 +166,19 @@ impl Updater {
     }
 
     /// The installed version: the install directory's current one, else the configured.
-    pub fn installed(&self) -> Option<Version> {
-        self.install
-            .current()
-            .or_else(|| self.cfg.installed_version.clone())
+    pub fn installed(&self) -> Option<ImpactVersion> {
+        self.install.current().or(self.cfg.installed_version)
     }
 
-    fn highest(&self) -> Result<Option<Version>, UpdateError> {
+    fn highest(&self) -> Result<Option<ImpactVersion>, UpdateError> {
         let rec: Option<Installed> = read_json(&self.state().join(INSTALLED))?;
-        Ok(rec.and_then(|r| r.highest).and_then(|h| Version::parse(&h)))
+        Ok(rec
+            .and_then(|r| r.highest)
+            .and_then(|h| h.parse::<ImpactVersion>().ok()))
     }
 
     /// No version at or below this one is offered or installed.
-    fn floor(&self) -> Result<Option<Version>, UpdateError> {
+    fn floor(&self) -> Result<Option<ImpactVersion>, UpdateError> {
         Ok(self.installed().max(self.highest()?))
     }
 
@@ -207,7 +207,7 @@ impl Updater {
         let minimum = releases
             .iter()
             .filter(|r| r.required && installed.as_ref().is_none_or(|i| r.version > *i))
-            .map(|r| r.version.clone())
+            .map(|r| r.version)
             .max();
         let available = releases
             .into_iter()
@@ -260,9 +260,9 @@ impl Updater {
 
     /// The release notes of `version`, as plain text, when signed metadata covers them.
     pub async fn notes(&self, net: &NetworkSettings, version: &str) -> Result<String, UpdateError> {
-        let v = Version::parse(version).ok_or_else(|| {
-            UpdateError::InvalidRequest(format!("« {version} » n'est pas un numéro de version."))
-        })?;
+        let v: ImpactVersion = version
+            .parse()
+            .map_err(|e| UpdateError::InvalidRequest(format!("{e}")))?;
         let (trusted, _) = self.trusted(net).await?;
         let release = trust::catalogue(&trusted.repo)
             .into_iter()
@@ -288,9 +288,9 @@ impl Updater {
         emit: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<ApplyOutcome, UpdateError> {
-        let v = Version::parse(version).ok_or_else(|| {
-            UpdateError::InvalidRequest(format!("« {version} » n'est pas un numéro de version."))
-        })?;
+        let v: ImpactVersion = version
+            .parse()
+            .map_err(|e| UpdateError::InvalidRequest(format!("{e}")))?;
         let _g = tokio::time::timeout(Duration::from_secs(5), self.apply_lock.lock())
             .await
             .map_err(|_| UpdateError::Busy)?;
@@ -380,7 +380,7 @@ impl Updater {
         say(Phase::Stage, format!("Préparation de la version {v}"));
         let install = self.install.clone();
         let fail = self.fail.clone();
-        let v2 = v.clone();
+        let v2 = v;
         let pkg2 = pkg.clone();
         let staged = tokio::task::spawn_blocking(move || install.stage(&pkg2, &v2, &fail))
             .await
@@ -435,7 +435,7 @@ impl Updater {
     }
 
     /// A version that will not be installed: its staged directory and pending scripts go.
-    fn forget(&self, v: &Version) -> Result<(), UpdateError> {
+    fn forget(&self, v: &ImpactVersion) -> Result<(), UpdateError> {
         self.install.clean_leftovers();
         if self.install.current().as_ref() != Some(v) && self.install.previous().as_ref() != Some(v)
         {
@@ -448,8 +448,10 @@ impl Updater {
 
     /// From the switch on: start check (fall-back on failure), scripts, record, clean.
     fn finish(&self, mut journal: Journal) -> Result<usize, UpdateError> {
-        let v = Version::parse(&journal.version)
-            .ok_or_else(|| UpdateError::Internal(anyhow::anyhow!("journal version")))?;
+        let v: ImpactVersion = journal
+            .version
+            .parse()
+            .map_err(|e| UpdateError::Internal(anyhow::anyhow!("journal version: {e}")))?;
         let journal_path = self.state().join(JOURNAL);
         if !journal.checked {
             if self.install.start_check(&v) {
@@ -457,7 +459,10 @@ impl Updater {
                 write_json(&journal_path, &journal)?;
                 self.fail.hit(Step::Checked)?;
             } else {
-                let previous = journal.previous.as_deref().and_then(Version::parse);
+                let previous = journal
+                    .previous
+                    .as_deref()
+                    .and_then(|s| s.parse::<ImpactVersion>().ok());
                 match &previous {
                     Some(p) if self.install.is_complete(p) => {
                         self.install.set_pointer(CURRENT, p)?;
@@ -496,7 +501,7 @@ impl Updater {
         self.fail.hit(Step::Done)?;
         let _ = std::fs::remove_file(&journal_path);
         let previous = self.install.previous();
-        let keep: Vec<&Version> = [Some(&v), previous.as_ref()]
+        let keep: Vec<&ImpactVersion> = [Some(&v), previous.as_ref()]
             .into_iter()
             .flatten()
             .collect();
@@ -527,16 +532,14 @@ impl Updater {
             return;
         };
         let current = self.install.current();
-        if current.as_ref().map(|c| c.as_str()) == Some(journal.version.as_str())
-            || Version::parse(&journal.version) == current
-        {
+        if journal.version.parse::<ImpactVersion>().ok() == current {
             tracing::info!(version = %journal.version, "finishing an interrupted update");
             if let Err(e) = self.finish(journal) {
                 tracing::warn!(error = %e, "interrupted update finished with an error");
             }
         } else {
             tracing::info!(version = %journal.version, "undoing an update interrupted before its switch");
-            if let Some(v) = Version::parse(&journal.version)
+            if let Ok(v) = journal.version.parse::<ImpactVersion>()
                 && let Err(e) = self.forget(&v)
             {
                 tracing::warn!(error = %e, "could not forget the interrupted version");
