@@ -57,6 +57,16 @@ struct Seen {
     value: String,
 }
 
+/// The fields of the `S20.G00.05` block, read and checked.
+struct Fields {
+    nature: String,
+    kind: DeclarationKind,
+    fraction: String,
+    month: Month,
+    business_id: Option<String>,
+    line: usize,
+}
+
 /// The block being read: its code, first line and last rubric number.
 struct Open {
     code: String,
@@ -503,7 +513,14 @@ impl Scanner {
             software_version: value(self, "S10.G00.00.003"),
             deposit_point: value(self, "S10.G00.00.007"),
         };
-        let (nature, kind, fraction, month, business_id, line) = declaration?;
+        let Fields {
+            nature,
+            kind,
+            fraction,
+            month,
+            business_id,
+            line,
+        } = declaration?;
         if !(sender_ok && declared_ok) {
             return None;
         }
@@ -630,17 +647,7 @@ impl Scanner {
     }
 
     /// The fields of the (first) `S20.G00.05` block.
-    #[allow(clippy::type_complexity)]
-    fn declaration_block(
-        &mut self,
-    ) -> Option<(
-        String,
-        DeclarationKind,
-        String,
-        Month,
-        Option<String>,
-        usize,
-    )> {
+    fn declaration_block(&mut self) -> Option<Fields> {
         let block_line = *self.declarations.first()?;
         let get = |s: &Self, n: u16| {
             s.declaration_fields
@@ -677,14 +684,14 @@ impl Scanner {
             }
             m
         });
-        Some((
-            nature?.value,
-            DeclarationKind::from_code(&kind?.value),
-            fraction?.value,
-            month?,
-            get(self, 9).map(|s| s.value),
-            block_line,
-        ))
+        Some(Fields {
+            nature: nature?.value,
+            kind: DeclarationKind::from_code(&kind?.value),
+            fraction: fraction?.value,
+            month: month?,
+            business_id: get(self, 9).map(|s| s.value),
+            line: block_line,
+        })
     }
 }
 
