@@ -72,6 +72,39 @@ pub enum TlsProblem {
     Handshake,
 }
 
+impl TlsProblem {
+    const ALL: [TlsProblem; 4] = [
+        TlsProblem::UnknownAuthority,
+        TlsProblem::Expired,
+        TlsProblem::WrongName,
+        TlsProblem::Handshake,
+    ];
+
+    /// Stable code, for storage and programs.
+    pub fn code(self) -> &'static str {
+        match self {
+            TlsProblem::UnknownAuthority => "unknown_authority",
+            TlsProblem::Expired => "expired",
+            TlsProblem::WrongName => "wrong_name",
+            TlsProblem::Handshake => "handshake",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    fn to_proto(problem: Option<Self>) -> pb::TlsProblem {
+        match problem {
+            None => pb::TlsProblem::Unspecified,
+            Some(TlsProblem::UnknownAuthority) => pb::TlsProblem::UnknownAuthority,
+            Some(TlsProblem::Expired) => pb::TlsProblem::Expired,
+            Some(TlsProblem::WrongName) => pb::TlsProblem::WrongName,
+            Some(TlsProblem::Handshake) => pb::TlsProblem::Handshake,
+        }
+    }
+}
+
 /// The outcome of an attempt, for people and for programs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnosis {
@@ -340,13 +373,7 @@ impl From<Step> for pb::ProbeStep {
 impl From<Diagnosis> for pb::ProbeResult {
     fn from(d: Diagnosis) -> Self {
         let step: pb::ProbeStep = d.step.into();
-        let tls = match d.tls_problem {
-            None => pb::TlsProblem::Unspecified,
-            Some(TlsProblem::UnknownAuthority) => pb::TlsProblem::UnknownAuthority,
-            Some(TlsProblem::Expired) => pb::TlsProblem::Expired,
-            Some(TlsProblem::WrongName) => pb::TlsProblem::WrongName,
-            Some(TlsProblem::Handshake) => pb::TlsProblem::Handshake,
-        };
+        let tls = TlsProblem::to_proto(d.tls_problem);
         pb::ProbeResult {
             reachable: d.step == Step::Ok,
             address: d.address,
@@ -357,6 +384,34 @@ impl From<Diagnosis> for pb::ProbeResult {
             message: d.message,
             detail: d.detail,
         }
+    }
+}
+
+impl TryFrom<pb::ProbeResult> for Diagnosis {
+    type Error = &'static str;
+
+    /// A probe result from an agent; refused without a step (the field that is wrong is
+    /// named).
+    fn try_from(p: pb::ProbeResult) -> Result<Self, &'static str> {
+        let step = pb::ProbeStep::try_from(p.step)
+            .ok()
+            .and_then(|s| Step::try_from(s).ok())
+            .ok_or("step")?;
+        let tls_problem = TlsProblem::ALL
+            .into_iter()
+            .find(|t| TlsProblem::to_proto(Some(*t)) as i32 == p.tls_problem);
+        Ok(Diagnosis {
+            address: p.address,
+            step,
+            tls_problem,
+            http_status: u16::try_from(p.http_status).ok().filter(|s| *s != 0),
+            latency: p
+                .latency
+                .and_then(|d| Duration::try_from(d).ok())
+                .unwrap_or_default(),
+            message: p.message,
+            detail: p.detail,
+        })
     }
 }
 

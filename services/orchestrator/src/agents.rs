@@ -440,14 +440,7 @@ pub fn verification_result(r: pb_agent::VerifyResponse) -> VerificationResult {
         P::InvalidInput => Outcome::InvalidInput,
         P::Unexpected | P::Unspecified => Outcome::Unexpected,
     };
-    let failed_step = r.probe.and_then(|p| {
-        let step = pb_common::ProbeStep::try_from(p.step).ok()?;
-        Some(FailedStep {
-            step: iea_net::probe::Step::try_from(step).ok()?,
-            message: p.message,
-            detail: p.detail,
-        })
-    });
+    let failed_step = r.probe.and_then(|p| FailedStep::try_from(p).ok());
     VerificationResult {
         outcome,
         message: r.message,

@@ -212,6 +212,39 @@ impl TestStack {
         self
     }
 
+    /// Everything the orchestrator's database holds, as bytes to search for a secret in
+    /// clear: the SQLite files, or a `pg_dump` of the PostgreSQL database.
+    pub fn database_contents(&self) -> Vec<(String, Vec<u8>)> {
+        let dir = self.dir.path();
+        match iea_stack::chosen_database(dir).expect("database choice") {
+            Some(iea_orchestrator::store::DatabaseUrl::Postgres(url)) => {
+                let pg_dump = std::fs::read_dir("/usr/lib/postgresql")
+                    .ok()
+                    .and_then(|versions| {
+                        versions
+                            .filter_map(Result::ok)
+                            .map(|v| v.path().join("bin/pg_dump"))
+                            .find(|p| p.exists())
+                    })
+                    .unwrap_or_else(|| "pg_dump".into());
+                let out = std::process::Command::new(pg_dump)
+                    .args(["--data-only", "--dbname", &url])
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(
+                    out.status.success(),
+                    "pg_dump: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                vec![("pg_dump".to_owned(), out.stdout)]
+            }
+            _ => ["iea.db", "iea.db-wal", "iea.db-shm"]
+                .into_iter()
+                .filter_map(|f| Some((f.to_owned(), std::fs::read(dir.join(f)).ok()?)))
+                .collect(),
+        }
+    }
+
     /// The installation's licence key and daily-password key.
     pub fn installation_secrets(&self) -> (String, String) {
         use secrecy::ExposeSecret;

@@ -75,10 +75,17 @@ async fn the_data_directory_keeps_secrets_private_and_survives_a_restart() {
     use std::os::unix::fs::PermissionsExt;
     let stack = TestStack::start().await;
     let dir = stack.dir.path().to_owned();
+    // The SQLite database, or the file naming the PostgreSQL one (its URL may hold a
+    // password).
+    let database = if dir.join("database-url").exists() {
+        "database-url"
+    } else {
+        "iea.db"
+    };
     for f in [
         "admin-password",
         "stack.json",
-        "iea.db",
+        database,
         "certs/ca.key",
         "certs/orchestrator.key",
         "certs/mocks.key",

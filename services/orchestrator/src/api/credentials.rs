@@ -89,12 +89,7 @@ fn verify_response(r: crate::credentials::VerificationResult) -> pb_agent::Verif
         outcome: outcome.into(),
         http_status: r.http_status.map(u32::from).unwrap_or(0),
         realm: r.realm.unwrap_or_default(),
-        probe: r.failed_step.map(|f| iea_proto::common::v1::ProbeResult {
-            step: iea_proto::common::v1::ProbeStep::from(f.step).into(),
-            message: f.message,
-            detail: f.detail,
-            ..Default::default()
-        }),
+        probe: r.failed_step.map(Into::into),
         token_expires_at: r.token_expires_at.map(timestamp),
         input_problems: r
             .identity_problems

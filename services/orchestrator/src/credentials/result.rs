@@ -1,7 +1,7 @@
 //! What one verification of a Net-entreprises identity gave, as the orchestrator keeps
 //! and shows it (the verifier's answer, converted at the edge in `agents.rs`).
 
-use iea_net::probe::Step;
+pub use iea_net::probe::Diagnosis as FailedStep;
 
 /// The outcome of one authentication attempt (or why none was made).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,16 +62,6 @@ impl Outcome {
     }
 }
 
-/// Where an attempt that reached no answer stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedStep {
-    pub step: Step,
-    /// French sentence.
-    pub message: String,
-    /// English technical detail, for support.
-    pub detail: String,
-}
-
 /// A problem of the identity itself, found before sending.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdentityProblem {
@@ -94,7 +84,7 @@ pub struct VerificationResult {
     pub realm: Option<String>,
     /// For `Valid`: a token was obtained (never kept) and expired then (Unix seconds).
     pub token_expires_at: Option<i64>,
-    /// For `Unavailable`.
+    /// For `Unavailable`: where the attempt stopped.
     pub failed_step: Option<FailedStep>,
     /// For `InvalidInput`.
     pub identity_problems: Vec<IdentityProblem>,

@@ -80,18 +80,20 @@ const TABLES: &[Table] = &[
         name: "credentials",
         kinds: &[
             Int, Text, Text, Text, Text, Blob, Blob, Int, Int, Int, Text, Text, Int, Text, Int,
-            Text, Text, Text, Text,
+            Text, Text, Text, Text, Text, Int, Int, Text,
         ],
         select: "SELECT user_id, siret, nom, prenom, password_key_id, password_nonce, password_ct, \
                  updated_at, consecutive_failures, last_verified_at, last_outcome, last_message, \
                  last_http_status, last_realm, last_token_expires_at, last_step, last_step_message, \
-                 last_step_detail, last_input_problems FROM credentials",
+                 last_step_detail, last_step_address, last_step_tls_problem, last_step_http_status, \
+                 last_step_latency_ms, last_input_problems FROM credentials",
         insert: "INSERT INTO credentials (user_id, siret, nom, prenom, password_key_id, \
                  password_nonce, password_ct, updated_at, consecutive_failures, last_verified_at, \
                  last_outcome, last_message, last_http_status, last_realm, last_token_expires_at, \
-                 last_step, last_step_message, last_step_detail, last_input_problems) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                 $17, $18, $19)",
+                 last_step, last_step_message, last_step_detail, last_step_address, \
+                 last_step_tls_problem, last_step_http_status, last_step_latency_ms, \
+                 last_input_problems) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
         count: "SELECT count(*) FROM credentials",
     },
     Table {

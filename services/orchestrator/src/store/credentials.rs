@@ -1,7 +1,9 @@
 //! Each account's Net-entreprises identity (password sealed), its budget of consecutive
 //! refusals and its last verification, stored as columns.
 
-use iea_net::probe::Step;
+use std::time::Duration;
+
+use iea_net::probe::{Step, TlsProblem};
 
 use super::Store;
 use super::engine::{Db, Row};
@@ -50,7 +52,8 @@ macro_rules! row_columns {
         "c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, c.password_nonce, \
          c.password_ct, c.updated_at, c.consecutive_failures, c.last_verified_at, c.last_outcome, \
          c.last_message, c.last_http_status, c.last_realm, c.last_token_expires_at, c.last_step, \
-         c.last_step_message, c.last_step_detail, c.last_input_problems"
+         c.last_step_message, c.last_step_detail, c.last_step_address, c.last_step_tls_problem, \
+         c.last_step_http_status, c.last_step_latency_ms, c.last_input_problems"
     };
 }
 
@@ -69,10 +72,22 @@ fn row_of(r: &Row<'_>, first: usize) -> anyhow::Result<CredentialRow> {
                         .ok_or_else(|| anyhow::anyhow!("unknown step {step} stored"))?,
                     message: r.get::<Option<String>>(at(17))?.unwrap_or_default(),
                     detail: r.get::<Option<String>>(at(18))?.unwrap_or_default(),
+                    address: r.get::<Option<String>>(at(19))?.unwrap_or_default(),
+                    tls_problem: r
+                        .get::<Option<String>>(at(20))?
+                        .and_then(|c| TlsProblem::from_code(&c)),
+                    http_status: r
+                        .get::<Option<i64>>(at(21))?
+                        .and_then(|s| u16::try_from(s).ok()),
+                    latency: Duration::from_millis(
+                        r.get::<Option<i64>>(at(22))?
+                            .and_then(|ms| u64::try_from(ms).ok())
+                            .unwrap_or(0),
+                    ),
                 }),
                 None => None,
             };
-            let identity_problems = match r.get::<Option<String>>(at(19))? {
+            let identity_problems = match r.get::<Option<String>>(at(23))? {
                 Some(json) => serde_json::from_str(&json)?,
                 None => Vec::new(),
             };
@@ -137,7 +152,9 @@ fn write_result(
          last_http_status = $6, last_realm = $7, last_token_expires_at = $8, last_step = $9, \
          last_step_message = $10, last_step_detail = $11, last_input_problems = $12, \
          consecutive_failures = CASE WHEN CAST($13 AS BIGINT) = 1 THEN consecutive_failures + 1 \
-         WHEN CAST($14 AS BIGINT) = 1 THEN 0 ELSE consecutive_failures END \
+         WHEN CAST($14 AS BIGINT) = 1 THEN 0 ELSE consecutive_failures END, \
+         last_step_address = $15, last_step_tls_problem = $16, last_step_http_status = $17, \
+         last_step_latency_ms = $18 \
          WHERE user_id = $1 AND updated_at = $2",
         &[
             &user_id,
@@ -154,6 +171,10 @@ fn write_result(
             &problems,
             &i64::from(result.outcome.is_refusal()),
             &i64::from(result.outcome == Outcome::Valid),
+            &step.map(|s| s.address.as_str()),
+            &step.and_then(|s| s.tls_problem).map(TlsProblem::code),
+            &step.and_then(|s| s.http_status).map(i64::from),
+            &step.map(|s| i64::try_from(s.latency.as_millis()).unwrap_or(i64::MAX)),
         ],
     )?;
     Ok(())
@@ -229,6 +250,8 @@ impl Store {
                      last_verified_at = NULL, last_outcome = NULL, last_message = NULL, \
                      last_http_status = NULL, last_realm = NULL, last_token_expires_at = NULL, \
                      last_step = NULL, last_step_message = NULL, last_step_detail = NULL, \
+                     last_step_address = NULL, last_step_tls_problem = NULL, \
+                     last_step_http_status = NULL, last_step_latency_ms = NULL, \
                      last_input_problems = NULL",
                     &[
                         &i.user_id,

@@ -84,6 +84,10 @@ ALTER TABLE credentials ADD COLUMN last_token_expires_at INTEGER;
 ALTER TABLE credentials ADD COLUMN last_step TEXT;
 ALTER TABLE credentials ADD COLUMN last_step_message TEXT;
 ALTER TABLE credentials ADD COLUMN last_step_detail TEXT;
+ALTER TABLE credentials ADD COLUMN last_step_address TEXT;
+ALTER TABLE credentials ADD COLUMN last_step_tls_problem TEXT;
+ALTER TABLE credentials ADD COLUMN last_step_http_status INTEGER;
+ALTER TABLE credentials ADD COLUMN last_step_latency_ms INTEGER;
 ALTER TABLE credentials ADD COLUMN last_input_problems TEXT;
 "#,
         super::credentials::convert_encoded_results,
@@ -136,6 +140,10 @@ CREATE TABLE credentials (
     last_step TEXT,
     last_step_message TEXT,
     last_step_detail TEXT,
+    last_step_address TEXT,
+    last_step_tls_problem TEXT,
+    last_step_http_status BIGINT,
+    last_step_latency_ms BIGINT,
     last_input_problems TEXT
 );
 CREATE TABLE secrets (
