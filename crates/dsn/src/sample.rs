@@ -231,7 +231,13 @@ pub fn sample(spec: &SampleSpec) -> Vec<u8> {
     for i in 0..spec.employees {
         let nom = *rng.pick(NOMS);
         let (prenom, sex) = *rng.pick(PRENOMS);
-        let second = rng.pick(PRENOMS).0;
+        // A second prénom of the same sex, different from the first.
+        let same: Vec<&str> = PRENOMS
+            .iter()
+            .filter(|(p, x)| *x == sex && *p != prenom)
+            .map(|(p, _)| *p)
+            .collect();
+        let second = *rng.pick(&same);
         let year = rng.range(1960, 2005);
         let birth_month = rng.range(1, 12);
         let day = rng.range(1, 28);
@@ -255,14 +261,15 @@ pub fn sample(spec: &SampleSpec) -> Vec<u8> {
         );
         w.put("S21.G00.30.019", &format!("M{:05}", i + 1));
 
+        // Hired at 18 at the earliest, before the declared year.
+        let earliest = (year + 18).max(2000);
+        let hired = rng.range(
+            earliest,
+            u64::try_from(month.year - 1).unwrap_or(0).max(earliest),
+        );
         w.put(
             "S21.G00.40.001",
-            &format!(
-                "{:02}{:02}{:04}",
-                rng.range(1, 28),
-                rng.range(1, 12),
-                rng.range(2010, 2023)
-            ),
+            &format!("{:02}{:02}{hired:04}", rng.range(1, 28), rng.range(1, 12)),
         );
         w.put("S21.G00.40.007", "01");
         w.put("S21.G00.40.009", &format!("{:05}", i + 1));

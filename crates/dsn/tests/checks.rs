@@ -115,6 +115,19 @@ fn round_trip(employees: usize) {
         assert!(nir.bytes().all(|b| b.is_ascii_digit()));
         assert!(matches!(&nir[..1], "1" | "2"));
         assert!(!e.nom.is_empty() && !e.prenoms.is_empty());
+        let prenoms: Vec<&str> = e.prenoms.split(' ').collect();
+        assert_eq!(prenoms.len(), 2);
+        assert_ne!(prenoms[0], prenoms[1]);
+        let birth_year: u32 = dsn.rubric_in(e.line, 6).unwrap().value[4..]
+            .parse()
+            .unwrap();
+        let contract = &dsn.rubrics()[e.line - 1 + dsn.block_at(e.line).len()];
+        assert_eq!(contract.code, "S21.G00.40.001");
+        let hired: u32 = contract.value[4..].parse().unwrap();
+        assert!(
+            hired >= birth_year + 18 && hired < 2025,
+            "{birth_year} {hired}"
+        );
         assert!(matricules.insert(e.matricule.clone().unwrap()));
         assert_eq!(e.payments.len(), 1);
         let p = &e.payments[0];
