@@ -172,22 +172,73 @@ impl SettingsError {
     }
 }
 
-/// Parses an address as a person typed it, refusing what the mode forbids.
+/// Longest address accepted, in characters (a server name of 253 characters, a port and
+/// a path leave room to spare).
+pub const MAX_ADDRESS_CHARS: usize = 2_000;
+/// Longest server name, in characters of its ASCII form (RFC 1035).
+pub const MAX_HOST_CHARS: usize = 253;
+/// Longest part of a server name between two dots (RFC 1035).
+pub const MAX_LABEL_CHARS: usize = 63;
+
+/// At most this many characters of what a person typed are quoted back in a message.
+const QUOTE_CHARS: usize = 60;
+
+/// `n` as French writes it: groups of three digits separated by a space (« 100 000 »).
+fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `raw`, shortened to its first [`QUOTE_CHARS`] characters and « … » when longer: a
+/// message never carries a 100,000-character address back.
+fn quoted(raw: &str) -> String {
+    if raw.chars().count() <= QUOTE_CHARS {
+        raw.to_owned()
+    } else {
+        let mut s: String = raw.chars().take(QUOTE_CHARS).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// Parses an address as a person typed it, refusing what the mode forbids and a server
+/// name that DNS could not carry ([`check_domain`]). International names are converted
+/// to their ASCII form (punycode) in the URL returned.
 pub fn parse_address(raw: &str, mode: ConnectionMode) -> Result<Url, SettingsError> {
     const F: &str = "address";
     if raw.is_empty() {
         return Err(SettingsError::new(F, "L'adresse est vide."));
     }
+    let chars = raw.chars().count();
+    if chars > MAX_ADDRESS_CHARS {
+        return Err(SettingsError::new(
+            F,
+            format!(
+                "L'adresse « {} » compte {} caractères : {} au plus.",
+                quoted(raw),
+                count(chars),
+                count(MAX_ADDRESS_CHARS)
+            ),
+        ));
+    }
+    let shown = quoted(raw);
     if raw.trim() != raw || raw.chars().any(char::is_whitespace) {
         return Err(SettingsError::new(
             F,
-            format!("L'adresse « {raw} » contient des espaces : retirez-les."),
+            format!("L'adresse « {shown} » contient des espaces : retirez-les."),
         ));
     }
     let url = Url::parse(raw).map_err(|e| {
         SettingsError::new(
             F,
-            format!("L'adresse « {raw} » n'est pas une adresse valide ({e})."),
+            format!("L'adresse « {shown} » n'est pas une adresse valide ({e})."),
         )
     })?;
     match url.scheme() {
@@ -196,7 +247,7 @@ pub fn parse_address(raw: &str, mode: ConnectionMode) -> Result<Url, SettingsErr
             return Err(SettingsError::new(
                 F,
                 format!(
-                    "L'adresse « {raw} » commence par http:// : le mode Sécurisé n'accepte que https://."
+                    "L'adresse « {shown} » commence par http:// : le mode Sécurisé n'accepte que https://."
                 ),
             ));
         }
@@ -205,18 +256,124 @@ pub fn parse_address(raw: &str, mode: ConnectionMode) -> Result<Url, SettingsErr
             return Err(SettingsError::new(
                 F,
                 format!(
-                    "L'adresse « {raw} » utilise le protocole « {other} » : seuls http:// et https:// sont acceptés."
+                    "L'adresse « {shown} » utilise le protocole « {} » : seuls http:// et https:// sont acceptés.",
+                    quoted(other)
                 ),
             ));
         }
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(SettingsError::new(
-            F,
-            format!("L'adresse « {raw} » ne nomme aucun serveur."),
-        ));
+    match url.host() {
+        None => {
+            return Err(SettingsError::new(
+                F,
+                format!("L'adresse « {shown} » ne nomme aucun serveur."),
+            ));
+        }
+        Some(url::Host::Domain(name)) => check_domain(name)
+            .map_err(|why| SettingsError::new(F, format!("L'adresse « {shown} » : {why}")))?,
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => {}
     }
     Ok(url)
+}
+
+/// Parses the proxy's host as a person typed it: a server name, an IPv4 address, or an
+/// IPv6 address in brackets (`[2001:db8::1]`), without scheme, port or path. Returns its
+/// ASCII form (an international name in punycode), ready for `http://{host}:{port}`.
+pub fn parse_proxy_host(raw: &str) -> Result<String, SettingsError> {
+    const F: &str = "proxy.host";
+    if raw.trim().is_empty() {
+        return Err(SettingsError::new(
+            F,
+            "L'adresse du serveur proxy est vide : indiquez un nom ou une adresse IP.",
+        ));
+    }
+    let chars = raw.chars().count();
+    if chars > MAX_HOST_CHARS + 2 {
+        return Err(SettingsError::new(
+            F,
+            format!(
+                "« {} » compte {} caractères : un nom de serveur en a {MAX_HOST_CHARS} au plus.",
+                quoted(raw),
+                count(chars)
+            ),
+        ));
+    }
+    let shown = quoted(raw);
+    if raw.chars().any(char::is_whitespace)
+        || raw.contains("://")
+        || raw.contains(['/', '\\', '@', '?', '#', '%'])
+    {
+        return Err(SettingsError::new(
+            F,
+            format!(
+                "« {shown} » n'est pas un nom de serveur (sans espace, sans http:// ni chemin)."
+            ),
+        ));
+    }
+    if raw.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err(SettingsError::new(
+            F,
+            format!("Une adresse IPv6 s'écrit entre crochets : [{raw}]."),
+        ));
+    }
+    if !raw.starts_with('[') && raw.contains(':') {
+        return Err(SettingsError::new(
+            F,
+            format!("« {shown} » contient « : » : indiquez le port à part, dans son propre champ."),
+        ));
+    }
+    let host = url::Host::parse(raw).map_err(|e| {
+        SettingsError::new(
+            F,
+            format!("« {shown} » n'est ni un nom de serveur ni une adresse IP ({e})."),
+        )
+    })?;
+    if let url::Host::Domain(name) = &host {
+        check_domain(name).map_err(|why| SettingsError::new(F, format!("« {shown} » : {why}")))?;
+    }
+    Ok(host.to_string())
+}
+
+/// The DNS rules for a server name in its ASCII form (after punycode): at most
+/// [`MAX_HOST_CHARS`] characters, parts between dots of 1 to [`MAX_LABEL_CHARS`]
+/// characters, each made of letters, digits and hyphens, neither starting nor ending
+/// with a hyphen. `Err` is the French reason, to follow « … » : .
+pub fn check_domain(name: &str) -> Result<(), String> {
+    let len = name.chars().count();
+    if len > MAX_HOST_CHARS {
+        return Err(format!(
+            "le nom du serveur compte {len} caractères ({MAX_HOST_CHARS} au plus)."
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(
+                "le nom du serveur contient deux points de suite, ou commence ou finit par un point."
+                    .into(),
+            );
+        }
+        let n = label.chars().count();
+        if n > MAX_LABEL_CHARS {
+            return Err(format!(
+                "une partie du nom entre deux points compte {n} caractères ({MAX_LABEL_CHARS} au plus)."
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return Err(format!(
+                "le nom du serveur contient « {c} » : seuls les lettres, les chiffres et le tiret sont permis (ou une adresse IP)."
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "la partie « {} » du nom commence ou finit par un tiret.",
+                quoted(label)
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl TryFrom<pb::NetworkSettings> for NetworkSettings {
@@ -239,12 +396,7 @@ impl TryFrom<pb::NetworkSettings> for NetworkSettings {
             Ok(pb::ConnectionType::System) => ConnectionType::System,
             Ok(pb::ConnectionType::Proxy) => {
                 let proxy = p.proxy.unwrap_or_default();
-                if proxy.host.trim().is_empty() {
-                    return Err(SettingsError::new(
-                        "proxy.host",
-                        "Le type de connexion « par un serveur proxy » demande l'adresse du proxy.",
-                    ));
-                }
+                let host = parse_proxy_host(&proxy.host)?;
                 let port = u16::try_from(proxy.port)
                     .ok()
                     .filter(|p| *p != 0)
@@ -258,7 +410,7 @@ impl TryFrom<pb::NetworkSettings> for NetworkSettings {
                         )
                     })?;
                 ConnectionType::Proxy {
-                    host: proxy.host,
+                    host,
                     port,
                     username: Some(proxy.username).filter(|u| !u.is_empty()),
                     password: Some(proxy.password)
@@ -313,6 +465,190 @@ mod tests {
                 .contains("ftp")
         );
         assert!(parse_address("pas une adresse", ConnectionMode::Normal).is_err());
+    }
+
+    fn refused(raw: &str) -> SettingsError {
+        parse_address(raw, ConnectionMode::Secure).unwrap_err()
+    }
+
+    /// A name of `labels` parts of `len` letters each, joined by dots.
+    fn name(labels: usize, len: usize) -> String {
+        vec!["a".repeat(len); labels].join(".")
+    }
+
+    #[test]
+    fn counts_are_written_the_french_way() {
+        assert_eq!(count(7), "7");
+        assert_eq!(count(253), "253");
+        assert_eq!(count(2_000), "2 000");
+        assert_eq!(count(100_011), "100 011");
+        assert_eq!(count(1_234_567), "1 234 567");
+    }
+
+    #[test]
+    fn a_100000_character_name_is_refused_without_being_quoted_back() {
+        let raw = format!("https://{}.fr", "a".repeat(100_000));
+        let e = refused(&raw);
+        assert_eq!(e.field, "address");
+        assert!(e.message.contains("100 011 caractères"), "{e}");
+        assert!(e.message.contains("2 000 au plus"), "{e}");
+        assert!(
+            e.message.len() < 300,
+            "the message quotes at most a start: {e}"
+        );
+        // The same for the proxy host.
+        let e = parse_proxy_host(&"a".repeat(100_000)).unwrap_err();
+        assert_eq!(e.field, "proxy.host");
+        assert!(e.message.contains("100 000 caractères"), "{e}");
+        assert!(e.message.len() < 300, "{e}");
+    }
+
+    #[test]
+    fn a_name_has_at_most_253_characters() {
+        // 4 × 63 + 3 dots = 255; 3 × 63 + 61 + 3 dots = 253.
+        let at_limit = format!("{}.{}", name(3, 63), "a".repeat(61));
+        assert_eq!(at_limit.len(), MAX_HOST_CHARS);
+        assert!(parse_address(&format!("https://{at_limit}"), ConnectionMode::Secure).is_ok());
+        let over = format!("{}.{}", name(3, 63), "a".repeat(62));
+        let e = refused(&format!("https://{over}/chemin"));
+        assert!(e.message.contains("254 caractères (253 au plus)"), "{e}");
+        let e = parse_proxy_host(&over).unwrap_err();
+        assert!(e.message.contains("254 caractères (253 au plus)"), "{e}");
+        assert_eq!(parse_proxy_host(&at_limit).unwrap(), at_limit);
+    }
+
+    #[test]
+    fn each_part_of_a_name_has_at_most_63_characters() {
+        let ok = format!("https://{}.fr", "a".repeat(63));
+        assert!(parse_address(&ok, ConnectionMode::Secure).is_ok());
+        let e = refused(&format!("https://{}.fr", "a".repeat(64)));
+        assert!(e.message.contains("64 caractères (63 au plus)"), "{e}");
+        let e = parse_proxy_host(&format!("proxy.{}.local", "b".repeat(64))).unwrap_err();
+        assert!(e.message.contains("64 caractères (63 au plus)"), "{e}");
+    }
+
+    #[test]
+    fn a_name_is_made_of_letters_digits_and_inner_hyphens() {
+        assert!(
+            parse_address(
+                "https://impact-emploi.urssaf.fr:8443/x",
+                ConnectionMode::Secure
+            )
+            .is_ok()
+        );
+        assert!(parse_address("https://serveur2.local", ConnectionMode::Secure).is_ok());
+        for (raw, said) in [
+            ("https://impact_emploi.fr", "« _ »"),
+            ("https://impact*emploi.fr", "« * »"),
+            ("https://impact!emploi.fr", "« ! »"),
+            ("https://-impact.fr", "tiret"),
+            ("https://impact-.fr", "tiret"),
+            ("https://impact..fr", "deux points de suite"),
+            ("https://impact.fr.", "finit par un point"),
+        ] {
+            let e = refused(raw);
+            assert_eq!(e.field, "address", "{raw}");
+            assert!(e.message.contains(said), "{raw}: {e}");
+        }
+        for (raw, said) in [
+            ("proxy_1.local", "« _ »"),
+            ("-proxy.local", "tiret"),
+            ("proxy..local", "deux points de suite"),
+        ] {
+            let e = parse_proxy_host(raw).unwrap_err();
+            assert_eq!(e.field, "proxy.host", "{raw}");
+            assert!(e.message.contains(said), "{raw}: {e}");
+        }
+    }
+
+    #[test]
+    fn ip_addresses_are_accepted_ipv6_in_brackets() {
+        for raw in [
+            "https://192.0.2.10",
+            "https://127.0.0.1:4443/updates",
+            "https://[2001:db8::1]",
+            "https://[::1]:8443/",
+        ] {
+            assert!(parse_address(raw, ConnectionMode::Secure).is_ok(), "{raw}");
+        }
+        assert!(
+            refused("https://2001:db8::1/")
+                .message
+                .contains("n'est pas une adresse valide")
+        );
+        assert!(
+            refused("https://999.0.0.1/")
+                .message
+                .contains("n'est pas une adresse valide")
+        );
+        assert_eq!(parse_proxy_host("192.0.2.10").unwrap(), "192.0.2.10");
+        assert_eq!(parse_proxy_host("[2001:DB8::1]").unwrap(), "[2001:db8::1]");
+        let e = parse_proxy_host("2001:db8::1").unwrap_err();
+        assert!(e.message.contains("entre crochets : [2001:db8::1]"), "{e}");
+        assert!(parse_proxy_host("[2001:db8::zz]").is_err());
+    }
+
+    #[test]
+    fn international_names_are_converted_to_punycode() {
+        let url =
+            parse_address("https://éléphant.fr/mises-à-jour", ConnectionMode::Secure).unwrap();
+        assert_eq!(url.host_str(), Some("xn--lphant-9uab.fr"));
+        assert_eq!(
+            parse_proxy_host("Proxy.Éléphant.fr").unwrap(),
+            "proxy.xn--lphant-9uab.fr"
+        );
+        // The limits apply to the converted form: 61 characters typed, more than 63 once
+        // converted (« xn-- », the 60 letters, « - » and the é's code).
+        let typed = format!("{}é", "a".repeat(60));
+        assert_eq!(typed.chars().count(), 61);
+        let e = refused(&format!("https://{typed}.fr"));
+        assert!(e.message.contains("63 au plus"), "{e}");
+        // A name IDNA refuses is refused too.
+        assert!(parse_address("https://xn--a.fr", ConnectionMode::Secure).is_err());
+    }
+
+    #[test]
+    fn the_proxy_host_is_a_host_alone() {
+        for (raw, said) in [
+            ("http://proxy.local", "sans http://"),
+            ("proxy.local/chemin", "sans http://"),
+            ("proxy local", "sans espace"),
+            ("moi@proxy.local", "n'est pas un nom de serveur"),
+            ("proxy.local:3128", "port à part"),
+            ("", "est vide"),
+            ("   ", "est vide"),
+        ] {
+            let e = parse_proxy_host(raw).unwrap_err();
+            assert_eq!(e.field, "proxy.host");
+            assert!(e.message.contains(said), "{raw:?}: {e}");
+        }
+        assert_eq!(parse_proxy_host("Proxy.Local").unwrap(), "proxy.local");
+    }
+
+    #[test]
+    fn the_agents_apply_the_proxy_host_rules_too() {
+        let p = pb::NetworkSettings {
+            connection_type: pb::ConnectionType::Proxy.into(),
+            mode: pb::ConnectionMode::Normal.into(),
+            proxy: Some(pb::ProxySettings {
+                host: format!("{}.local", "p".repeat(64)),
+                port: 3128,
+                ..Default::default()
+            }),
+            address: "https://x.fr".into(),
+            extra_ca_pem: String::new(),
+            request_timeout_ms: 0,
+        };
+        assert_eq!(
+            NetworkSettings::try_from(p.clone()).unwrap_err().field,
+            "proxy.host"
+        );
+        let mut q = p;
+        q.proxy.as_mut().unwrap().host = "Éléphant.fr".into();
+        match NetworkSettings::try_from(q).unwrap().connection_type {
+            ConnectionType::Proxy { host, .. } => assert_eq!(host, "xn--lphant-9uab.fr"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! field by field, saved atomically (the proxy password sealed in the vault), and the
 //! candidate settings a test or a repair is run with.
 
-use iea_net::settings::{ConnectionMode, parse_address};
+use iea_net::settings::{ConnectionMode, parse_address, parse_proxy_host};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -153,20 +153,10 @@ pub fn validate(s: &ConnectionSettings) -> Vec<FieldError> {
         username,
     } = &s.connection_type
     {
-        if host.trim().is_empty() {
+        if let Err(e) = parse_proxy_host(host) {
             errors.push(FieldError {
-                field: "proxy.host".into(),
-                message: "Serveur proxy : indiquez son adresse (nom ou adresse IP).".into(),
-            });
-        } else if host.chars().any(|c| c.is_whitespace())
-            || host.contains("://")
-            || host.contains('/')
-        {
-            errors.push(FieldError {
-                field: "proxy.host".into(),
-                message: format!(
-                    "Serveur proxy : « {host} » n'est pas un nom de serveur (sans espace, sans http:// ni chemin)."
-                ),
+                field: e.field,
+                message: format!("Serveur proxy : {}", e.message),
             });
         }
         if *port == 0 {
