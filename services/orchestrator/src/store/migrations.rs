@@ -12,13 +12,13 @@ use anyhow::Context;
 use super::engine::{Conn, Db};
 
 /// One step of a schema.
-enum Step {
+pub(super) enum Step {
     Sql(&'static str),
     /// SQL, then a conversion of the data written in Rust.
     SqlThen(&'static str, fn(&mut Db<'_>) -> anyhow::Result<()>),
 }
 
-const SQLITE: &[Step] = &[
+pub(super) const SQLITE: &[Step] = &[
     Step::Sql(
         r#"
 CREATE TABLE installation (
@@ -161,7 +161,7 @@ pub(super) fn migrate(conn: &mut Conn) -> anyhow::Result<()> {
         Conn::Sqlite(_) => (SQLITE, "sqlite"),
         Conn::Postgres { .. } => (POSTGRES, "postgres"),
     };
-    let version = conn.transaction(|db| current_version(db))?;
+    let version = conn.transaction(current_version)?;
     anyhow::ensure!(
         version <= steps.len(),
         "the database has schema version {version}, newer than this program knows ({})",

@@ -309,7 +309,10 @@ pub fn create_database_for_tests(server_url: &str) -> anyhow::Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod url_tests {
     use super::*;
 
     #[test]
