@@ -8,6 +8,8 @@ use std::path::PathBuf;
 const SECRET_MESSAGES: &[&str] = &[
     "iea.common.v1.ProxySettings",
     "iea.agent.v1.DeclarantIdentity",
+    // DSN content (personal data): its Debug prints the size only.
+    "iea.agent.v1.DepositChunk",
     "iea.agent.v1.InstallationIdentity",
     "iea.v1.LoginRequest",
     "iea.v1.LoginResponse",

@@ -32,6 +32,15 @@ impl fmt::Debug for agent::v1::DeclarantIdentity {
     }
 }
 
+impl fmt::Debug for agent::v1::DepositChunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DepositChunk")
+            .field("start", &self.start)
+            .field("data_len", &self.data.len())
+            .finish()
+    }
+}
+
 impl fmt::Debug for agent::v1::InstallationIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InstallationIdentity")
@@ -132,5 +141,29 @@ mod tests {
         assert!(!out.contains("Impact-Secret-1"), "{out}");
         assert!(!out.contains("Refonte01"), "{out}");
         assert!(out.contains("99900000300015"));
+    }
+
+    #[test]
+    fn a_deposit_chunk_prints_neither_the_password_nor_the_file() {
+        let chunk = agent::v1::DepositChunk {
+            start: Some(agent::v1::DepositStart {
+                access: Some(agent::v1::NetEntreprisesAccess {
+                    identity: Some(agent::v1::DeclarantIdentity {
+                        siret: "99900000300015".into(),
+                        nom: "declarant".into(),
+                        prenom: "declarant".into(),
+                        password: "Refonte01".into(),
+                    }),
+                    ..Default::default()
+                }),
+                deposit_id: "d-1".into(),
+                total_size: 27,
+            }),
+            data: b"S21.G00.30.001,'1800175123456'".to_vec(),
+        };
+        let out = format!("{chunk:?} {chunk:#?}");
+        assert!(!out.contains("Refonte01"), "{out}");
+        assert!(!out.contains("1800175123456") && !out.contains("83, 50"), "{out}");
+        assert!(out.contains("data_len: 30"), "{out}");
     }
 }

@@ -9,7 +9,10 @@
 //! - [`auth`]: the request (XML body with escaped values, URL), reading the answer, the
 //!   token kept as a secret ([`Token`]), and the realms of business services' 401s;
 //! - [`clients`]: HTTP clients kept per network settings, and [`Authenticator`], one
-//!   authentication attempt with the no-retry-after-refusal rule.
+//!   authentication attempt with the no-retry-after-refusal rule;
+//! - `proto` (feature `proto`): the outcome as the agents answer it
+//!   (`iea.agent.v1.VerifyResponse`), for their gRPC edge; without the feature this
+//!   crate knows nothing of protobuf.
 //!
 //! Invariants: a refusal is never retried, nor is an attempt that may have reached the
 //! server (only a connection that never opened is tried again, in *Étendu* mode); the
@@ -19,6 +22,8 @@
 pub mod auth;
 pub mod clients;
 pub mod outcome;
+#[cfg(feature = "proto")]
+pub mod proto;
 pub mod service;
 
 pub use auth::{

@@ -28,8 +28,8 @@ use iea_net::NetworkSettings;
 use iea_net_entreprises::{Authentication, Authenticator, Input, Prepared};
 use iea_proto::agent::v1::credential_agent_server::{CredentialAgent, CredentialAgentServer};
 use iea_proto::agent::v1::{
-    DeclarantIdentity, InputProblem, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest,
-    VerifyManyResponse, VerifyOutcome, VerifyRequest, VerifyResponse,
+    DeclarantIdentity, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest, VerifyManyResponse,
+    VerifyRequest, VerifyResponse,
 };
 use iea_proto::common::v1::{ProbeRequest, ProbeResult};
 use iea_proto::error::ApiError;
@@ -278,38 +278,8 @@ async fn verify_one(
     verification
 }
 
-fn outcome_to_proto(o: Outcome) -> VerifyOutcome {
-    match o {
-        Outcome::Valid => VerifyOutcome::Valid,
-        Outcome::InvalidCredentials => VerifyOutcome::InvalidCredentials,
-        Outcome::PasswordExpired => VerifyOutcome::PasswordExpired,
-        Outcome::NotRegistered => VerifyOutcome::NotRegistered,
-        Outcome::AccountLocked => VerifyOutcome::AccountLocked,
-        Outcome::RejectedFormat => VerifyOutcome::RejectedFormat,
-        Outcome::Unavailable => VerifyOutcome::Unavailable,
-        Outcome::Unexpected => VerifyOutcome::Unexpected,
-        Outcome::InvalidInput => VerifyOutcome::InvalidInput,
-    }
-}
-
 fn to_proto(v: Authentication) -> VerifyResponse {
-    VerifyResponse {
-        outcome: outcome_to_proto(v.outcome).into(),
-        http_status: v.http_status.map(u32::from).unwrap_or(0),
-        realm: v.realm.unwrap_or_default(),
-        probe: v.diagnosis.map(Into::into),
-        token_expires_at: v.token_expires_at.map(prost_types::Timestamp::from),
-        input_problems: v
-            .input_problems
-            .into_iter()
-            .map(|p| InputProblem {
-                field: p.field.name().to_owned(),
-                code: p.code.to_owned(),
-                message: p.message,
-            })
-            .collect(),
-        message: v.message,
-    }
+    VerifyResponse::from(v)
 }
 
 /// The agent, bound and ready to run.

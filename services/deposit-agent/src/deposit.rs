@@ -1,0 +1,483 @@
+//! One deposit: `POST {address}/deposer-dsn/1.0/` with the gzipped file, and what became
+//! of it.
+//!
+//! The request: `Content-Type: text/plain`, `Content-Encoding: gzip`,
+//! `Accept-Encoding: gzip`, `Content-Length` (the compressed size), the `Client-DSN` user
+//! agent, `Authorization: DSNLogin jeton=…` (marked sensitive). Its timeout is the call's
+//! request timeout plus the time to send the compressed file at [`MIN_RATE`].
+//!
+//! The outcome says above all whether the deposit may be registered:
+//! - `Accepted` (200 and its AEE) and `Rejected` (422 and its ARE): registered, the report
+//!   says how;
+//! - `NotSent`: nothing registered for sure — no connection, TLS refused, the file cut
+//!   or timed out before its last byte was handed over (the service cannot hold the
+//!   whole file, so cannot have registered it), or an answer saying the service is
+//!   unavailable (503, 404, a proxy's 407); safe to send again later;
+//! - `Refused`: the service refused the request itself (another 4xx): nothing registered;
+//! - `Authentication`: no token (or a 401 "non-inscrit"): nothing sent, or nothing
+//!   registered;
+//! - `Uncertain`: the last byte left and no answer says what became of it (timeout, cut,
+//!   a 5xx other than 503, a 200 whose AEE cannot be read). Never retried here: the
+//!   orchestrator lists the deposits of the attempt's window.
+//!
+//! The one retry is after a 401 of the deposit service (see [`crate::session`]): a 401
+//! means the deposit was not registered.
+
+use std::time::{Duration, Instant};
+
+use iea_net::probe::{classify, from_status};
+use iea_net::{Diagnosis, HttpClient, NetError, NetworkSettings, Step};
+use iea_net_entreprises::{Authentication, Token, read_limited};
+use reqwest::Url;
+use reqwest::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE,
+};
+use tracing::Instrument;
+
+use crate::report::{self, Accepted, Rejected, Report};
+use crate::session::{Access, Called, Sessions};
+use crate::spool::Spool;
+
+/// Path of the deposit service, added to an address that does not end with it.
+pub const DEPOSIT_PATH: &str = "/deposer-dsn/1.0/";
+/// Slowest upload allowed for: the request's timeout grows by the compressed size at
+/// this rate (bytes a second).
+pub const MIN_RATE: u64 = 256 * 1024;
+/// Largest answer read (an AEE or ARE is a few kilobytes).
+const MAX_ANSWER: usize = 1024 * 1024;
+
+/// What became of a deposit.
+#[derive(Debug)]
+pub enum Outcome {
+    Accepted(Accepted),
+    Rejected(Rejected),
+    Authentication(Authentication),
+    NotSent(Diagnosis),
+    Refused,
+    Uncertain(Option<Diagnosis>),
+}
+
+impl Outcome {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Accepted(_) => "accepted",
+            Self::Rejected(_) => "rejected",
+            Self::Authentication(_) => "authentication",
+            Self::NotSent(_) => "not_sent",
+            Self::Refused => "refused",
+            Self::Uncertain(_) => "uncertain",
+        }
+    }
+}
+
+/// A deposit's outcome with what a person and support need.
+#[derive(Debug)]
+pub struct DepositReport {
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    /// French sentence.
+    pub message: String,
+    /// English detail (never a secret nor DSN content).
+    pub detail: String,
+    pub bytes: u64,
+    pub compressed_bytes: u64,
+    pub reauthenticated: bool,
+}
+
+/// The URL of a business service: `address` if its path already ends with
+/// `service_path`, else `address` + `service_path`.
+pub fn service_url(address: &Url, service_path: &str) -> Url {
+    let mut u = address.clone();
+    let path = u.path().trim_end_matches('/').to_owned();
+    let wanted = service_path.trim_end_matches('/');
+    if path.ends_with(wanted) {
+        u.set_path(&format!("{path}/"));
+    } else {
+        u.set_path(&format!("{path}{service_path}"));
+    }
+    u.set_query(None);
+    u
+}
+
+/// What one POST gave.
+#[derive(Debug)]
+enum Attempt {
+    Answer {
+        status: u16,
+        headers: HeaderMap,
+        /// The body, or why it could not be read (`None`: larger than allowed).
+        body: Result<Option<Vec<u8>>, reqwest::Error>,
+        handed: bool,
+    },
+    Failed {
+        error: reqwest::Error,
+        handed: bool,
+    },
+}
+
+impl Attempt {
+    fn www_401(&self) -> Option<Option<String>> {
+        match self {
+            Attempt::Answer {
+                status: 401,
+                headers,
+                ..
+            } => Some(
+                headers
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Deposits `spool` with the identity of `access`.
+pub async fn deposit(
+    sessions: &Sessions,
+    access: &Access,
+    spool: &Spool,
+    deposit_id: &str,
+) -> DepositReport {
+    let settings = access.business.settings();
+    let url = service_url(&settings.address, DEPOSIT_PATH);
+    let report =
+        |outcome, http_status, message: String, detail: String, reauthenticated| DepositReport {
+            outcome,
+            http_status,
+            message,
+            detail,
+            bytes: spool.bytes,
+            compressed_bytes: spool.compressed,
+            reauthenticated,
+        };
+    let client = match sessions.authenticator().client(&access.business) {
+        Ok(c) => c,
+        Err(e) => {
+            let d = match e {
+                NetError::Transport(d) => d,
+                NetError::Settings(detail) => Diagnosis {
+                    address: settings.address.to_string(),
+                    step: Step::Address,
+                    tls_problem: None,
+                    http_status: None,
+                    latency: Duration::ZERO,
+                    message: format!(
+                        "Les paramètres de connexion ne permettent pas de joindre Net-entreprises ({detail})."
+                    ),
+                    detail: format!("client: {detail}"),
+                },
+            };
+            let (message, detail) = not_sent_message(&d);
+            return report(Outcome::NotSent(d), None, message, detail, false);
+        }
+    };
+    let timeout = settings.request_timeout() + Duration::from_secs(spool.compressed / MIN_RATE);
+    let mut attempt_no = 0u32;
+    let called = sessions
+        .call(
+            access,
+            |token| {
+                attempt_no += 1;
+                let span = tracing::info_span!(
+                    "net_entreprises_deposit",
+                    deposit_id,
+                    url = %url,
+                    siret = %access.identity.siret,
+                    compressed_bytes = spool.compressed,
+                    attempt = attempt_no,
+                );
+                send_once(&client, &url, token, spool, timeout).instrument(span)
+            },
+            Attempt::www_401,
+        )
+        .await;
+    let (attempt, reauthenticated) = match called {
+        Called::Done(a, r) => (a, r),
+        Called::Authentication(a, r) => {
+            let message = format!("La DSN n'a pas été déposée : {}", a.message);
+            let detail = format!("authentication: {}", a.outcome.code());
+            let status = a.http_status;
+            return report(Outcome::Authentication(*a), status, message, detail, r);
+        }
+    };
+    let (outcome, http_status, message, detail) = interpret(attempt, settings);
+    if matches!(outcome, Outcome::Uncertain(_) | Outcome::NotSent(_)) {
+        // A server in trouble: the next call starts on new connections.
+        sessions.authenticator().forget(&access.business);
+    }
+    report(outcome, http_status, message, detail, reauthenticated)
+}
+
+async fn send_once(
+    client: &HttpClient,
+    url: &Url,
+    token: Token,
+    spool: &Spool,
+    timeout: Duration,
+) -> Attempt {
+    let (body, handed) = spool.body();
+    let request = client
+        .reqwest()
+        .post(url.clone())
+        .timeout(timeout)
+        .header(CONTENT_TYPE, "text/plain")
+        .header(CONTENT_ENCODING, "gzip")
+        .header(ACCEPT_ENCODING, "gzip")
+        .header(CONTENT_LENGTH, spool.compressed)
+        .body(body);
+    let started = Instant::now();
+    let attempt = match token.authorize(request).send().await {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = read_limited(&mut response, MAX_ANSWER).await;
+            Attempt::Answer {
+                status,
+                headers,
+                body,
+                handed: handed.all(),
+            }
+        }
+        Err(error) => Attempt::Failed {
+            error,
+            handed: handed.all(),
+        },
+    };
+    match &attempt {
+        Attempt::Answer { status, handed, .. } => tracing::info!(
+            http_status = status,
+            all_handed = handed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "deposit answered"
+        ),
+        Attempt::Failed { error, handed } => tracing::info!(
+            all_handed = handed,
+            error = %error_chain(error),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "deposit without an answer"
+        ),
+    }
+    attempt
+}
+
+/// An error and its causes, for logs (a URL at most, never a header).
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn not_sent_message(d: &Diagnosis) -> (String, String) {
+    (
+        format!(
+            "La DSN n'a pas été déposée : Net-entreprises est injoignable ou indisponible. Rien n'a été \
+             enregistré ; le dépôt pourra être refait. {}",
+            d.message
+        ),
+        d.detail.clone(),
+    )
+}
+
+fn uncertain_message(what: &str) -> String {
+    format!(
+        "La réponse de Net-entreprises au dépôt n'est pas parvenue ({what}) : la DSN a peut-être été \
+         enregistrée. Elle ne sera pas renvoyée sans vérification : la liste des dépôts de \
+         Net-entreprises le dira."
+    )
+}
+
+/// The outcome of the last attempt.
+fn interpret(
+    attempt: Attempt,
+    settings: &NetworkSettings,
+) -> (Outcome, Option<u16>, String, String) {
+    let (status, headers, body, handed) = match attempt {
+        Attempt::Failed { error, handed } => {
+            let d = classify(&error, settings);
+            if handed {
+                let message = uncertain_message(&d.message);
+                let detail = format!("after the last byte: {}", d.detail);
+                return (Outcome::Uncertain(Some(d)), None, message, detail);
+            }
+            let (message, detail) = not_sent_message(&d);
+            return (Outcome::NotSent(d), None, message, detail);
+        }
+        Attempt::Answer {
+            status,
+            headers,
+            body,
+            handed,
+        } => (status, headers, body, handed),
+    };
+    let text = match body {
+        Ok(Some(b)) => report::body_text(&headers, b, MAX_ANSWER),
+        Ok(None) => Err(format!("answer larger than {MAX_ANSWER} bytes")),
+        Err(e) => Err(format!("answer cut: {}", error_chain(&e))),
+    };
+    let s = Some(status);
+    match status {
+        200 => match text.and_then(|t| report::read_report(&t)) {
+            Ok(Report::Aee(a)) => {
+                let test = if a.essai_reel == "01" {
+                    " C'était un dépôt de test."
+                } else {
+                    ""
+                };
+                let message = format!(
+                    "La DSN a été déposée sur Net-entreprises : accusé d'enregistrement électronique (AEE) \
+                     n° {}, enregistré le {} à {}.{test}",
+                    a.idflux, a.date_enregistrement, a.heure_enregistrement
+                );
+                let detail = format!("AEE {}", a.idflux);
+                (Outcome::Accepted(a), s, message, detail)
+            }
+            Ok(Report::Are(_)) => (
+                Outcome::Uncertain(None),
+                s,
+                uncertain_message("un avis de rejet accompagnait un code de succès"),
+                "200 with an ARE".into(),
+            ),
+            Err(e) => (
+                Outcome::Uncertain(None),
+                s,
+                uncertain_message("l'accusé d'enregistrement est illisible"),
+                format!("200 without a readable AEE: {e}"),
+            ),
+        },
+        422 => match text.and_then(|t| report::read_report(&t)) {
+            Ok(Report::Are(r)) => {
+                let message = rejected_message(&r);
+                let detail = format!("ARE, {} anomalies", r.anomalies.len());
+                (Outcome::Rejected(r), s, message, detail)
+            }
+            _ => (
+                Outcome::Refused,
+                s,
+                "Net-entreprises a refusé le fichier à ses contrôles de forme (code HTTP 422, sans avis de \
+                 rejet) : rien n'a été enregistré. Vérifiez le fichier ; si le problème persiste, préparez \
+                 une demande de support."
+                    .into(),
+                "422 without an ARE".into(),
+            ),
+        },
+        401 => (
+            Outcome::Refused,
+            s,
+            "Net-entreprises refuse le jeton de connexion, même renouvelé : la DSN n'a pas été \
+             enregistrée. Réessayez plus tard ; si le problème persiste, préparez une demande de support."
+                .into(),
+            "401 after a new authentication".into(),
+        ),
+        503 | 407 => {
+            let d = from_status(settings, status);
+            let (message, detail) = not_sent_message(&d);
+            (Outcome::NotSent(d), s, message, detail)
+        }
+        404 => {
+            let host = settings.address.host_str().unwrap_or("?");
+            let d = Diagnosis {
+                address: settings.address.to_string(),
+                step: Step::Http,
+                tls_problem: None,
+                http_status: Some(404),
+                latency: Duration::ZERO,
+                message: format!(
+                    "Le serveur « {host} » répond, mais le service de dépôt n'y est pas disponible \
+                     (code HTTP 404). Vérifiez l'adresse, ou réessayez plus tard."
+                ),
+                detail: "HTTP status 404".into(),
+            };
+            let (message, detail) = not_sent_message(&d);
+            (Outcome::NotSent(d), s, message, detail)
+        }
+        500..=599 if handed => (
+            Outcome::Uncertain(None),
+            s,
+            uncertain_message(&format!("le serveur a signalé une erreur, code HTTP {status}")),
+            format!("HTTP status {status} after the last byte"),
+        ),
+        500..=599 => {
+            let d = from_status(settings, status);
+            let (message, detail) = not_sent_message(&d);
+            (Outcome::NotSent(d), s, message, format!("{detail}, before the last byte"))
+        }
+        _ => (
+            Outcome::Refused,
+            s,
+            format!(
+                "Net-entreprises a refusé la demande de dépôt (code HTTP {status}) : rien n'a été enregistré. \
+                 Si le problème persiste, préparez une demande de support."
+            ),
+            format!("HTTP status {status}"),
+        ),
+    }
+}
+
+fn rejected_message(r: &Rejected) -> String {
+    match r.anomalies.as_slice() {
+        [] => {
+            "Net-entreprises a rejeté la DSN (avis de rejet, ARE), sans en donner le motif.".into()
+        }
+        [a] => format!(
+            "Net-entreprises a rejeté la DSN (avis de rejet, ARE) : {} — {}",
+            a.code, a.message
+        ),
+        [a, rest @ ..] => format!(
+            "Net-entreprises a rejeté la DSN (avis de rejet, ARE) : {} — {} (et {} autres anomalies).",
+            a.code,
+            a.message,
+            rest.len()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deposit_path_is_added_once() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            service_url(&u("https://depot.dsnrg.net-entreprises.fr"), DEPOSIT_PATH).as_str(),
+            "https://depot.dsnrg.net-entreprises.fr/deposer-dsn/1.0/"
+        );
+        assert_eq!(
+            service_url(&u("https://h:8443/deposer-dsn/1.0"), DEPOSIT_PATH).as_str(),
+            "https://h:8443/deposer-dsn/1.0/"
+        );
+        assert_eq!(
+            service_url(&u("https://h/prefix/"), DEPOSIT_PATH).as_str(),
+            "https://h/prefix/deposer-dsn/1.0/"
+        );
+    }
+
+    #[test]
+    fn a_rejection_names_its_first_anomaly() {
+        let r = Rejected {
+            idflux: None,
+            anomalies: vec![
+                report::Anomaly {
+                    code: "B1-105-15".into(),
+                    message: "Format non reconnu.".into(),
+                },
+                report::Anomaly {
+                    code: "X".into(),
+                    message: "y".into(),
+                },
+            ],
+        };
+        let m = rejected_message(&r);
+        assert!(
+            m.contains("B1-105-15 — Format non reconnu.") && m.contains("et 1 autres"),
+            "{m}"
+        );
+    }
+}

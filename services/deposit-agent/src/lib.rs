@@ -1,0 +1,417 @@
+//! The deposit agent: deposits DSN files on Net-entreprises and lists a declarant's
+//! deposits, with the identity and network settings the orchestrator passes on each
+//! call (`iea.agent.v1.DepositAgent`, mutual TLS). It keeps no state about the
+//! installation; the only thing it keeps is each identity's token, which never leaves it.
+//!
+//! Layout:
+//! - [`spool`]: the file gzipped as it arrives, kept aside (memory, then an unnamed
+//!   temporary file) until sent;
+//! - [`session`]: tokens kept per identity, one authentication at a time, the one
+//!   re-authentication after a 401 (`iea-net-entreprises` does the exchange);
+//! - [`deposit`]: the deposit request and its outcome, above all whether it may be
+//!   registered (`Uncertain`) or surely not (`NotSent`);
+//! - [`listing`]: `lister-depots` over a window;
+//! - [`report`]: reading the AEE / ARE and the listing (roxmltree, no DTD);
+//! - this module: the gRPC service, which converts at the edge.
+//!
+//! Invariants: an authentication refusal is never retried; a deposit is sent at most
+//! twice, the second time only after a 401 (which means it was not registered); an
+//! uncertain deposit is never sent again here. Neither the password, the token nor the
+//! DSN's content is ever logged (logs carry the deposit id, the SIRET, sizes, statuses,
+//! the idflux).
+
+pub mod deposit;
+pub mod listing;
+pub mod report;
+pub mod session;
+pub mod spool;
+
+use std::sync::Arc;
+
+use iea_declarant::Identity;
+use iea_net::{Diagnosis, NetworkSettings};
+use iea_net_entreprises::auth::user_agent;
+use iea_net_entreprises::{Authentication, Authenticator, Input, ServiceCode};
+use iea_proto::agent::v1::deposit_agent_server::{DepositAgent, DepositAgentServer};
+use iea_proto::agent::v1::{
+    DepositAccepted, DepositAnomaly, DepositChunk, DepositListing, DepositNotSent, DepositRefused,
+    DepositRejected, DepositResponse, DepositUncertain, ListDepositsRequest, ListDepositsResponse,
+    ListedDeposit, ListingFailed, ListingFailure, NetEntreprisesAccess, VerifyResponse,
+    deposit_response, list_deposits_response,
+};
+use iea_proto::common::v1::{ProbeRequest, ProbeResult};
+use iea_proto::error::ApiError;
+use iea_runtime::agent::AgentSettings;
+use iea_runtime::grpc::GrpcServer;
+use iea_runtime::shutdown::Shutdown;
+use secrecy::SecretString;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::{Request, Response, Status, Streaming};
+
+pub use iea_net_entreprises::Options;
+
+use crate::session::{Access, Sessions};
+use crate::spool::Compressor;
+
+pub const COMPONENT: &str = "deposit-agent";
+
+/// Largest DSN file taken (bytes, before compression).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+pub type Settings = AgentSettings;
+
+/// The gRPC service.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    sessions: Arc<Sessions>,
+}
+
+impl Agent {
+    pub fn new(options: Options) -> Self {
+        Self {
+            sessions: Arc::new(Sessions::new(Arc::new(Authenticator::new(options)))),
+        }
+    }
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Self::new(Options::default())
+    }
+}
+
+fn invalid(message: &str) -> Status {
+    ApiError::invalid_input(message).into()
+}
+
+/// Why an access cannot be used: the identity (as a verification reports it), or the
+/// network settings (nothing sent).
+enum Unusable {
+    Identity(Authentication),
+    Settings(Diagnosis),
+}
+
+impl Agent {
+    fn access(
+        &self,
+        raw: Option<NetEntreprisesAccess>,
+    ) -> Result<Result<Access, Unusable>, Status> {
+        let raw =
+            raw.ok_or_else(|| invalid("Les accès à Net-entreprises ne sont pas indiqués."))?;
+        let service = ServiceCode::new(raw.service).ok_or_else(|| {
+            invalid("Le code de service Net-entreprises n'est pas indiqué (25 pour la DSN, 97 pour son test).")
+        })?;
+        let id = raw.identity.unwrap_or_default();
+        let input = Input {
+            siret: id.siret,
+            nom: id.nom,
+            prenom: id.prenom,
+            password: SecretString::from(id.password),
+            service,
+        };
+        let identity: Identity = match input.validate() {
+            Ok(i) => i,
+            Err(problems) => {
+                return Ok(Err(Unusable::Identity(Authentication::invalid_input(
+                    problems,
+                ))));
+            }
+        };
+        let network = raw.network.unwrap_or_default();
+        let address = network.address.clone();
+        let settings = match NetworkSettings::try_from(network) {
+            Ok(s) => s,
+            Err(e) => {
+                return Ok(Err(Unusable::Settings(
+                    Authentication::unusable_settings(&address, &e)
+                        .diagnosis
+                        .unwrap_or_else(|| unreachable_diagnosis(&address)),
+                )));
+            }
+        };
+        let auth_address = if raw.auth_address.is_empty() {
+            None
+        } else {
+            match iea_net::settings::parse_address(&raw.auth_address, settings.mode) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    return Ok(Err(Unusable::Settings(
+                        Authentication::unusable_settings(&raw.auth_address, &e)
+                            .diagnosis
+                            .unwrap_or_else(|| unreachable_diagnosis(&raw.auth_address)),
+                    )));
+                }
+            }
+        };
+        Ok(Ok(self.sessions.access(
+            &settings,
+            auth_address,
+            identity,
+            service,
+        )))
+    }
+}
+
+/// Never used: `unusable_settings` always carries a diagnosis.
+fn unreachable_diagnosis(address: &str) -> Diagnosis {
+    Diagnosis {
+        address: address.to_owned(),
+        step: iea_net::Step::Address,
+        tls_problem: None,
+        http_status: None,
+        latency: std::time::Duration::ZERO,
+        message: "L'adresse ne peut pas être utilisée.".into(),
+        detail: "invalid address".into(),
+    }
+}
+
+#[tonic::async_trait]
+impl DepositAgent for Agent {
+    #[tracing::instrument(skip_all, fields(deposit_id))]
+    async fn deposit(
+        &self,
+        request: Request<Streaming<DepositChunk>>,
+    ) -> Result<Response<DepositResponse>, Status> {
+        let mut stream = request.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| invalid("Le dépôt ne contient aucun message."))?;
+        let start = first.start.ok_or_else(|| {
+            invalid("Le premier message d'un dépôt doit annoncer le fichier (start).")
+        })?;
+        tracing::Span::current().record("deposit_id", start.deposit_id.as_str());
+        let total = start.total_size;
+        if total == 0 {
+            return Err(invalid("Le fichier à déposer est vide."));
+        }
+        if total > MAX_FILE_BYTES {
+            return Err(invalid(&format!(
+                "Le fichier à déposer dépasse {} Mo.",
+                MAX_FILE_BYTES >> 20
+            )));
+        }
+        let access = match self.access(start.access)? {
+            Ok(a) => a,
+            Err(unusable) => return Ok(Response::new(unusable_deposit(unusable))),
+        };
+        let mut compressor = Compressor::start();
+        if first.data.len() as u64 > total {
+            return Err(too_long(total));
+        }
+        compressor.push(first.data).await.map_err(spool_error)?;
+        while let Some(m) = stream.message().await? {
+            if m.start.is_some() {
+                return Err(invalid(
+                    "Un dépôt n'annonce son fichier qu'une fois, dans son premier message.",
+                ));
+            }
+            if compressor.received() + m.data.len() as u64 > total {
+                return Err(too_long(total));
+            }
+            compressor.push(m.data).await.map_err(spool_error)?;
+        }
+        if compressor.received() != total {
+            return Err(invalid(&format!(
+                "Le fichier reçu fait {} octets au lieu des {total} annoncés : rien n'a été envoyé.",
+                compressor.received()
+            )));
+        }
+        let spool = compressor.finish().await.map_err(spool_error)?;
+        let report = deposit::deposit(&self.sessions, &access, &spool, &start.deposit_id).await;
+        tracing::info!(
+            outcome = report.outcome.code(),
+            http_status = report.http_status.unwrap_or(0),
+            bytes = report.bytes,
+            compressed_bytes = report.compressed_bytes,
+            reauthenticated = report.reauthenticated,
+            detail = %report.detail,
+            "deposit done"
+        );
+        Ok(Response::new(deposit_to_proto(report)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_deposits(
+        &self,
+        request: Request<ListDepositsRequest>,
+    ) -> Result<Response<ListDepositsResponse>, Status> {
+        let request = request.into_inner();
+        let window = listing::Window::new(&request.debut, &request.fin).map_err(|e| invalid(&e))?;
+        let access = match self.access(request.access)? {
+            Ok(a) => a,
+            Err(Unusable::Identity(a)) => {
+                return Ok(Response::new(ListDepositsResponse {
+                    message: a.message.clone(),
+                    outcome: Some(list_deposits_response::Outcome::Authentication(a.into())),
+                    ..Default::default()
+                }));
+            }
+            Err(Unusable::Settings(d)) => {
+                return Ok(Response::new(ListDepositsResponse {
+                    message: d.message.clone(),
+                    outcome: Some(list_deposits_response::Outcome::Failed(ListingFailed {
+                        failure: ListingFailure::Unavailable.into(),
+                        probe: Some(d.into()),
+                    })),
+                    ..Default::default()
+                }));
+            }
+        };
+        let report = listing::list(&self.sessions, &access, &window).await;
+        tracing::info!(
+            http_status = report.http_status.unwrap_or(0),
+            reauthenticated = report.reauthenticated,
+            "listing done"
+        );
+        Ok(Response::new(listing_to_proto(report)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn probe(&self, request: Request<ProbeRequest>) -> Result<Response<ProbeResult>, Status> {
+        let result = iea_net::probe_rpc(request.into_inner().network, &user_agent()).await;
+        Ok(Response::new(result))
+    }
+}
+
+fn too_long(total: u64) -> Status {
+    invalid(&format!(
+        "Le fichier reçu dépasse les {total} octets annoncés : rien n'a été envoyé."
+    ))
+}
+
+fn spool_error(e: std::io::Error) -> Status {
+    tracing::error!(error = %e, "the file could not be kept aside for sending");
+    ApiError::internal().into()
+}
+
+fn unusable_deposit(unusable: Unusable) -> DepositResponse {
+    match unusable {
+        Unusable::Identity(a) => DepositResponse {
+            message: format!("La DSN n'a pas été déposée : {}", a.message),
+            detail: "invalid identity".into(),
+            outcome: Some(deposit_response::Outcome::Authentication(a.into())),
+            ..Default::default()
+        },
+        Unusable::Settings(d) => DepositResponse {
+            message: format!("La DSN n'a pas été déposée : {}", d.message),
+            detail: d.detail.clone(),
+            outcome: Some(deposit_response::Outcome::NotSent(DepositNotSent {
+                probe: Some(d.into()),
+            })),
+            ..Default::default()
+        },
+    }
+}
+
+fn deposit_to_proto(r: deposit::DepositReport) -> DepositResponse {
+    use deposit_response::Outcome as P;
+    let outcome = match r.outcome {
+        deposit::Outcome::Accepted(a) => P::Accepted(DepositAccepted {
+            idflux: a.idflux,
+            date_enregistrement: a.date_enregistrement,
+            heure_enregistrement: a.heure_enregistrement,
+            essai_reel: a.essai_reel,
+        }),
+        deposit::Outcome::Rejected(r) => P::Rejected(DepositRejected {
+            anomalies: r
+                .anomalies
+                .into_iter()
+                .map(|a| DepositAnomaly {
+                    code: a.code,
+                    message: a.message,
+                })
+                .collect(),
+            idflux: r.idflux.unwrap_or_default(),
+        }),
+        deposit::Outcome::Authentication(a) => P::Authentication(VerifyResponse::from(a)),
+        deposit::Outcome::NotSent(d) => P::NotSent(DepositNotSent {
+            probe: Some(d.into()),
+        }),
+        deposit::Outcome::Refused => P::Refused(DepositRefused {}),
+        deposit::Outcome::Uncertain(d) => P::Uncertain(DepositUncertain {
+            probe: d.map(Into::into),
+        }),
+    };
+    DepositResponse {
+        outcome: Some(outcome),
+        http_status: r.http_status.map(u32::from).unwrap_or(0),
+        message: r.message,
+        detail: r.detail,
+        bytes: r.bytes,
+        compressed_bytes: r.compressed_bytes,
+        reauthenticated: r.reauthenticated,
+    }
+}
+
+fn listing_to_proto(r: listing::ListingReport) -> ListDepositsResponse {
+    use list_deposits_response::Outcome as P;
+    let outcome = match r.outcome {
+        listing::Outcome::Listing {
+            deposits,
+            window_max_minutes,
+        } => P::Listing(DepositListing {
+            deposits: deposits
+                .into_iter()
+                .map(|d| ListedDeposit {
+                    idflux: d.idflux,
+                    date: d.date,
+                    statut: d.statut,
+                })
+                .collect(),
+            window_max_minutes: window_max_minutes.unwrap_or(0),
+        }),
+        listing::Outcome::Authentication(a) => P::Authentication(a.into()),
+        listing::Outcome::Failed(f, d) => P::Failed(ListingFailed {
+            failure: match f {
+                listing::Failure::WindowTooWide => ListingFailure::WindowTooWide,
+                listing::Failure::BadDates => ListingFailure::BadDates,
+                listing::Failure::Unavailable => ListingFailure::Unavailable,
+                listing::Failure::Unexpected => ListingFailure::Unexpected,
+            }
+            .into(),
+            probe: d.map(Into::into),
+        }),
+    };
+    ListDepositsResponse {
+        outcome: Some(outcome),
+        http_status: r.http_status.map(u32::from).unwrap_or(0),
+        message: r.message,
+        reauthenticated: r.reauthenticated,
+    }
+}
+
+/// The agent, bound and ready to run.
+pub struct App {
+    server: GrpcServer,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Options::default()).await
+    }
+
+    /// With options the settings file does not carry (a bound on every call's timeouts,
+    /// for tests of a slow server).
+    pub async fn build_with(settings: Settings, options: Options) -> anyhow::Result<Self> {
+        let agent = Agent::new(options);
+        let routes = Routes::new(DepositAgentServer::new(agent));
+        let server = iea_runtime::agent::bind(
+            COMPONENT,
+            &settings,
+            routes,
+            &[<DepositAgentServer<Agent> as NamedService>::NAME],
+        )
+        .await?;
+        Ok(Self { server })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.server.local_addr()
+    }
+
+    pub async fn run_until(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        self.server.run_until(shutdown).await
+    }
+}

@@ -1,0 +1,180 @@
+//! No secret nor DSN content reaches the logs: the agent's logs, at TRACE (HTTP stacks
+//! included), are captured while it authenticates, deposits and lists against a server
+//! whose token is known (wiremock: the Net-entreprises mock never shows its tokens), then
+//! searched for the token, the password and the file's personal data. A binary of its
+//! own, since it installs the global log subscriber.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use iea_deposit_agent::App;
+use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
+use iea_proto::agent::v1::{
+    DeclarantIdentity, DepositChunk, DepositStart, ListDepositsRequest, NetEntreprisesAccess,
+    deposit_response, list_deposits_response,
+};
+use iea_proto::common::v1::{ConnectionMode, ConnectionType, NetworkSettings};
+use iea_runtime::agent::AgentSettings;
+use iea_runtime::shutdown::Shutdown;
+use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod world;
+
+const TOKEN: &str = "U2VjcmV0VG9rZW5PZlRoZVRlc3RzMDEyMzQ1Njc4OQ==";
+const PASSWORD: &str = "Jardin#Partage2024";
+const NIR: &str = "2850763123456";
+const NAME: &str = "BÉRÉNICE-ZÉLIE";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const AEE: &str = r#"<?xml version="1.0" encoding="UTF-8" ?><gipmds:rapport type="AEE" profil="DSN" version="v01r04" xmlns:gipmds="http://www.gip-mds.fr/"><envoi><envoi_identification><idflux>UR5WJEBAhi54RcZN8Lur71F</idflux><essai_reel>01</essai_reel><date_enregistrement>2026-12-01</date_enregistrement><heure_enregistrement>14:47:42</heure_enregistrement></envoi_identification><envoi_bilan><envoi_etat>OK</envoi_etat></envoi_bilan></envoi></gipmds:rapport>"#;
+
+#[tokio::test]
+async fn no_token_password_or_dsn_content_appears_in_trace_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    iea_runtime::install_crypto_provider();
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/authentifier/1.0/"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("expires", "Wed, 21 Oct 2099 07:28:00 GMT")
+                .set_body_string(TOKEN),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let authorization = format!("DSNLogin jeton={TOKEN}");
+    Mock::given(method("POST"))
+        .and(path("/deposer-dsn/1.0/"))
+        .and(header("authorization", authorization.as_str()))
+        .and(header("content-encoding", "gzip"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(AEE))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/lister-depots/1.0/[0-9]{14}/[0-9]{14}$"))
+        .and(header("authorization", authorization.as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("accept-ranges", "minutes=0-60")
+                .set_body_string("<depots><declarant><depot><idflux>UR5WJEBAhi54RcZN8Lur71F</idflux><date>20261201144742</date><statut>OK</statut></depot></declarant></depots>"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (agent_files, orchestrator_files) = world::internal_pki(dir.path());
+    let shutdown = Shutdown::new();
+    let app = App::build(AgentSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: agent_files,
+    })
+    .await
+    .unwrap();
+    let addr = app.local_addr();
+    let task = tokio::spawn(app.run_until(shutdown.clone()));
+    let tls = iea_runtime::tls::client_config(&orchestrator_files, "deposit-agent").unwrap();
+    let channel =
+        iea_runtime::grpc::channel(&addr.to_string(), tls, Duration::from_secs(20)).unwrap();
+    let mut agent = DepositAgentClient::new(channel);
+
+    let access = NetEntreprisesAccess {
+        network: Some(NetworkSettings {
+            connection_type: ConnectionType::Direct.into(),
+            mode: ConnectionMode::Normal.into(),
+            address: server.uri(),
+            ..NetworkSettings::default()
+        }),
+        auth_address: String::new(),
+        identity: Some(DeclarantIdentity {
+            siret: "78214563500010".into(),
+            nom: "DUPONT".into(),
+            prenom: "Marie".into(),
+            password: PASSWORD.into(),
+        }),
+        service: 25,
+    };
+    let file: Vec<u8> = format!(
+        "S10.G00.00.001,'IEA'\nS21.G00.30.001,'{NIR}'\nS21.G00.30.002,'{NAME}'\nS21.G00.50.002,'1834.27'\n"
+    )
+    .chars()
+    .map(|c| c as u32 as u8)
+    .collect();
+    let messages = vec![
+        DepositChunk {
+            start: Some(DepositStart {
+                access: Some(access.clone()),
+                deposit_id: "secrets".into(),
+                total_size: file.len() as u64,
+            }),
+            data: file[..10].to_vec(),
+        },
+        DepositChunk {
+            start: None,
+            data: file[10..].to_vec(),
+        },
+    ];
+    let r = agent
+        .deposit(futures::stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        matches!(r.outcome, Some(deposit_response::Outcome::Accepted(_))),
+        "{r:?}"
+    );
+    let l = agent
+        .list_deposits(ListDepositsRequest {
+            access: Some(access),
+            debut: "20261201140000".into(),
+            fin: "20261201150000".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        matches!(l.outcome, Some(list_deposits_response::Outcome::Listing(_))),
+        "{l:?}"
+    );
+    let answers = format!("{r:?} {l:?}");
+    shutdown.trigger();
+    task.await.unwrap().unwrap();
+    server.verify().await;
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(logs.contains("deposit done"), "the logs were captured");
+    for (what, secret) in [
+        ("token", TOKEN),
+        ("token without padding", TOKEN.trim_end_matches('=')),
+        ("password", PASSWORD),
+        ("NIR", NIR),
+        ("employee's name", "NICE-Z"),
+        ("pay", "1834.27"),
+    ] {
+        assert!(!logs.contains(secret), "the {what} appears in the logs");
+        assert!(!answers.contains(secret), "the {what} appears in an answer");
+    }
+}
