@@ -63,6 +63,23 @@ pub enum Command {
     /// Déclarations sociales nominatives (DSN) : contrôle et fichiers d'exemple.
     #[command(subcommand)]
     Dsn(DsnCommand),
+    /// Base de données de l'orchestrateur (« Changer de base de données… »).
+    #[command(subcommand)]
+    Database(DatabaseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
+    /// Copie tout l'état de l'installation (SQLite) vers une base PostgreSQL vide, vérifie
+    /// les comptes, et la choisit pour les prochains démarrages ; la base SQLite n'est
+    /// pas modifiée. La pile doit être arrêtée.
+    Migrate {
+        /// La base de destination : postgres://utilisateur:motdepasse@serveur:port/base
+        #[arg(long = "to")]
+        to: String,
+    },
+    /// Affiche la base de données utilisée par la pile de ce répertoire.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +306,11 @@ pub enum StackCommand {
         /// Charge les données de démonstration dans les serveurs simulés.
         #[arg(long)]
         demo: bool,
+        /// La base de données de l'orchestrateur (postgres://… ou un fichier SQLite),
+        /// retenue pour les démarrages suivants ; par défaut celle choisie la dernière
+        /// fois, sinon SQLite dans le répertoire de données.
+        #[arg(long, env = "IEA_DATABASE_URL")]
+        database: Option<String>,
     },
 }
 

@@ -3,6 +3,7 @@
 mod certs;
 mod connection;
 mod credentials;
+mod database;
 mod dsn;
 mod secrets;
 mod session;
@@ -42,5 +43,6 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Users(c) => users::run(&ctx, c).await,
         Command::Credentials(c) => credentials::run(&ctx, c).await,
         Command::Dsn(c) => dsn::run(&ctx, c),
+        Command::Database(c) => database::run(&ctx, c).await,
     }
 }
