@@ -1,7 +1,15 @@
 //! A gRPC server every component builds the same way: bind first (port 0 works, and the
 //! port is known before serving), then run until a [`Shutdown`] fires. Each server also
 //! offers the standard health service (every named service and the empty name set to
-//! SERVING while it runs) and server reflection over iea's descriptor set.
+//! SERVING while it runs) and server reflection, both `grpc.reflection.v1` and
+//! `grpc.reflection.v1alpha` (grpcui, Evans, Postman and older grpcurl speak only the
+//! latter).
+//!
+//! Reflection lists exactly what the server serves: the services named at
+//! [`GrpcServer::bind`], health and the two reflection services. So the orchestrator
+//! lists its `iea.v1` services and no agent's, and each agent its own `iea.agent.v1`
+//! service only. Every iea descriptor stays registered, so that the types of a listed
+//! service (and the files it imports) can be described.
 //!
 //! Shutdown is graceful: the listener closes, health turns NOT_SERVING, in-flight calls
 //! complete, then `run_until` returns.
@@ -23,13 +31,15 @@ pub struct GrpcServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     routes: Routes,
-    /// Names reported SERVING by the health service.
+    /// The services `routes` serves: reported SERVING by health, listed by reflection.
     services: Vec<&'static str>,
     tls: Option<ServerTlsConfig>,
 }
 
 impl GrpcServer {
-    /// Binds `addr` now. `component` names the server in logs.
+    /// Binds `addr` now. `component` names the server in logs; `services` are the full
+    /// names of the services in `routes` (`<S as NamedService>::NAME`), which health
+    /// reports and reflection lists (health and reflection are added here).
     pub async fn bind(
         component: &'static str,
         addr: SocketAddr,
@@ -66,11 +76,11 @@ impl GrpcServer {
         reporter
             .set_service_status("", ServingStatus::Serving)
             .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(iea_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let routes = self.routes.add_service(health).add_service(reflection);
+        let routes = self
+            .routes
+            .add_service(health)
+            .add_service(reflection(&self.services).build_v1()?)
+            .add_service(reflection(&self.services).build_v1alpha()?);
 
         let mut builder = Server::builder();
         if let Some(tls) = self.tls {
@@ -104,6 +114,29 @@ impl GrpcServer {
         tracing::info!(component, "stopped");
         Ok(())
     }
+}
+
+/// What every server serves besides its own services.
+pub const STANDARD_SERVICES: [&str; 3] = [
+    tonic_health::pb::health_server::SERVICE_NAME,
+    tonic_reflection::pb::v1::server_reflection_server::SERVICE_NAME,
+    tonic_reflection::pb::v1alpha::server_reflection_server::SERVICE_NAME,
+];
+
+/// A reflection service (either version) listing `services` and [`STANDARD_SERVICES`],
+/// and able to describe every iea, health and reflection type.
+fn reflection(services: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(iea_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // Both versions' descriptors in both services: each lists the other too.
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET);
+    services
+        .iter()
+        .chain(&STANDARD_SERVICES)
+        .fold(builder, |b, name| b.with_service_name(*name))
 }
 
 /// Deadlines for calls between components.
