@@ -238,7 +238,10 @@ pub fn parse_address(raw: &str, mode: ConnectionMode) -> Result<Url, SettingsErr
     let url = Url::parse(raw).map_err(|e| {
         SettingsError::new(
             F,
-            format!("L'adresse « {shown} » n'est pas une adresse valide ({e})."),
+            format!(
+                "L'adresse « {shown} » n'est pas une adresse valide ({}).",
+                parse_error(e)
+            ),
         )
     })?;
     match url.scheme() {
@@ -325,13 +328,33 @@ pub fn parse_proxy_host(raw: &str) -> Result<String, SettingsError> {
     let host = url::Host::parse(raw).map_err(|e| {
         SettingsError::new(
             F,
-            format!("« {shown} » n'est ni un nom de serveur ni une adresse IP ({e})."),
+            format!(
+                "« {shown} » n'est ni un nom de serveur ni une adresse IP ({}).",
+                parse_error(e)
+            ),
         )
     })?;
     if let url::Host::Domain(name) = &host {
         check_domain(name).map_err(|why| SettingsError::new(F, format!("« {shown} » : {why}")))?;
     }
     Ok(host.to_string())
+}
+
+/// Why `url` refused an address, in French (its own messages are English).
+fn parse_error(e: url::ParseError) -> &'static str {
+    use url::ParseError as E;
+    match e {
+        E::EmptyHost => "aucun nom de serveur",
+        E::IdnaError => "nom de serveur international invalide",
+        E::InvalidPort => {
+            "port invalide : un nombre de 1 à 65535 ; une adresse IPv6 s'écrit entre crochets"
+        }
+        E::InvalidIpv4Address => "adresse IPv4 invalide",
+        E::InvalidIpv6Address => "adresse IPv6 invalide",
+        E::InvalidDomainCharacter => "caractère interdit dans le nom du serveur",
+        E::RelativeUrlWithoutBase => "elle doit commencer par https://",
+        _ => "forme non reconnue",
+    }
 }
 
 /// The DNS rules for a server name in its ASCII form (after punycode): at most
@@ -571,21 +594,18 @@ mod tests {
         ] {
             assert!(parse_address(raw, ConnectionMode::Secure).is_ok(), "{raw}");
         }
-        assert!(
-            refused("https://2001:db8::1/")
-                .message
-                .contains("n'est pas une adresse valide")
-        );
-        assert!(
-            refused("https://999.0.0.1/")
-                .message
-                .contains("n'est pas une adresse valide")
-        );
+        let e = refused("https://2001:db8::1/");
+        assert!(e.message.contains("entre crochets"), "{e}");
+        let e = refused("https://999.0.0.1/");
+        assert!(e.message.contains("adresse IPv4 invalide"), "{e}");
+        let e = refused("impact-emploi.urssaf.fr");
+        assert!(e.message.contains("doit commencer par https://"), "{e}");
+        let e = parse_proxy_host("[2001:db8::zz]").unwrap_err();
+        assert!(e.message.contains("adresse IPv6 invalide"), "{e}");
         assert_eq!(parse_proxy_host("192.0.2.10").unwrap(), "192.0.2.10");
         assert_eq!(parse_proxy_host("[2001:DB8::1]").unwrap(), "[2001:db8::1]");
         let e = parse_proxy_host("2001:db8::1").unwrap_err();
         assert!(e.message.contains("entre crochets : [2001:db8::1]"), "{e}");
-        assert!(parse_proxy_host("[2001:db8::zz]").is_err());
     }
 
     #[test]
