@@ -563,3 +563,174 @@ async fn the_support_email_parses_names_the_version_and_holds_no_secret() {
     }
     c.stack.stop().await;
 }
+
+/// Issue 15: every address field has limits and host-name rules; each refusal names the
+/// field, quotes at most a short start of what was typed, and saves nothing.
+#[tokio::test]
+async fn each_address_beyond_the_limits_is_refused_by_name_and_nothing_is_saved() {
+    let mut c = ctx_with(|_| {}).await;
+    let saved = c.settings().await;
+    let long_label = "a".repeat(64);
+    // 3 × 63 + 62 + 3 dots = 254 characters.
+    let long_name = format!("{}.{}", vec!["b".repeat(63); 3].join("."), "b".repeat(62));
+    let huge = "a".repeat(100_000);
+
+    type Change = Box<dyn Fn(&mut ConnectionSettings)>;
+    let address = |field: &'static str, value: String| -> Change {
+        Box::new(move |s: &mut ConnectionSettings| match field {
+            "auth_server" => s.auth_server = value.clone(),
+            "update_server" => s.update_server = value.clone(),
+            _ => s.net_entreprises = value.clone(),
+        })
+    };
+    let proxy = |host: String| -> Change {
+        Box::new(move |s: &mut ConnectionSettings| {
+            s.connection_type = ConnectionType::Proxy.into();
+            s.proxy = Some(ProxyView {
+                host: host.clone(),
+                port: 3128,
+                ..Default::default()
+            });
+        })
+    };
+    let auth = "Adresse du serveur d'authentification";
+    let update = "Adresse du serveur de mise à jour";
+    let net = "Adresse d'authentification Net-entreprises";
+    let px = "Serveur proxy";
+    let cases: Vec<(&str, Change, &str, &str)> = vec![
+        (
+            "100,000-character name",
+            address("auth_server", format!("https://{huge}.fr")),
+            auth,
+            "100 011 caractères",
+        ),
+        (
+            "64-character part",
+            address("update_server", format!("https://{long_label}.fr/updates")),
+            update,
+            "63 au plus",
+        ),
+        (
+            "254-character name",
+            address("net_entreprises", format!("https://{long_name}/")),
+            net,
+            "253 au plus",
+        ),
+        (
+            "underscore",
+            address("auth_server", "https://impact_emploi.fr".into()),
+            auth,
+            "« _ »",
+        ),
+        (
+            "leading hyphen",
+            address("update_server", "https://-impact.fr".into()),
+            update,
+            "tiret",
+        ),
+        (
+            "empty part",
+            address("net_entreprises", "https://impact..fr".into()),
+            net,
+            "deux points de suite",
+        ),
+        (
+            "IPv6 without brackets",
+            address("auth_server", "https://2001:db8::1/".into()),
+            auth,
+            "entre crochets",
+        ),
+        (
+            "100,000-character proxy",
+            proxy(huge.clone()),
+            px,
+            "100 000 caractères",
+        ),
+        (
+            "proxy with a 64-character part",
+            proxy(format!("{long_label}.local")),
+            px,
+            "63 au plus",
+        ),
+        (
+            "proxy with a 254-character name",
+            proxy(long_name.clone()),
+            px,
+            "253 au plus",
+        ),
+        (
+            "proxy with an underscore",
+            proxy("proxy_1.local".into()),
+            px,
+            "« _ »",
+        ),
+        (
+            "proxy IPv6 without brackets",
+            proxy("2001:db8::1".into()),
+            px,
+            "entre crochets",
+        ),
+        (
+            "proxy with a port",
+            proxy("proxy.local:3128".into()),
+            px,
+            "port à part",
+        ),
+        (
+            "proxy as a URL",
+            proxy("http://proxy.local".into()),
+            px,
+            "n'est pas un nom de serveur",
+        ),
+    ];
+    for (case, change, field, reason) in cases {
+        let mut bad = saved.clone();
+        change(&mut bad);
+        let e = ApiError::from(
+            c.conn
+                .update_connection_settings(authed(&c.token, bad))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.code, "invalid_settings", "{case}: {e:?}");
+        assert!(
+            e.message
+                .starts_with("Les paramètres n'ont pas été enregistrés."),
+            "{case}: {e:?}"
+        );
+        assert!(
+            e.message.contains(field),
+            "{case}: the field is named: {e:?}"
+        );
+        assert!(
+            e.message.contains(reason),
+            "{case}: the rule is said: {e:?}"
+        );
+        assert!(
+            e.message.chars().count() < 400,
+            "{case}: what was typed is not quoted back whole ({} characters)",
+            e.message.chars().count()
+        );
+        assert_eq!(c.settings().await, saved, "{case}: nothing was saved");
+    }
+
+    // Within the limits, an international name and an IPv6 address in brackets are
+    // accepted and saved.
+    let mut good = saved.clone();
+    good.net_entreprises = "https://éléphant.invalid/authentifier".into();
+    good.connection_type = ConnectionType::Proxy.into();
+    good.proxy = Some(ProxyView {
+        host: "[::1]".into(),
+        port: 3128,
+        ..Default::default()
+    });
+    let stored = c
+        .conn
+        .update_connection_settings(authed(&c.token, good))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c.settings().await, stored);
+    assert_eq!(stored.proxy.unwrap().host, "[::1]");
+    c.stack.stop().await;
+}
