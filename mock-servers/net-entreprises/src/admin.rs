@@ -10,7 +10,12 @@
 //! - `GET /__admin/stats`: the counters, per service path;
 //! - `GET /__admin/deposits`, `GET /__admin/deposits/{idflux}`: the deposits registered;
 //! - `POST /__admin/tokens/expire`: every token given so far (or one declarant's) expires;
-//! - `GET|POST /__admin/clock`: the mock's clock, moved by `advance_secs`.
+//! - `GET|POST /__admin/clock`: the mock's clock, moved by `advance_secs`;
+//! - `GET /__admin/returns`: every return planned or published;
+//! - `POST /__admin/returns/publish`: publishes every return still to come;
+//! - `POST /__admin/returns/{idflux}/{id}/overwrite`: a new version (status, id, dates);
+//! - `POST /__admin/returns/{idflux}/{id}/purge`: no longer downloadable;
+//! - `GET /__admin/pas-rates`, `PUT /__admin/pas-rates/{nir}`: the CRM's rate table.
 //!
 //! `GET|POST /__admin/faults` are in `faults` (the kit's faults and the deposit's). Errors
 //! are the kit's `{"error": code, "message": French sentence}`.
@@ -18,7 +23,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use iea_mock_kit::{AdminError, AdminJson};
 use serde::Deserialize;
@@ -27,6 +32,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::Control;
 use crate::declarants::{DeclarantChange, Duplicate, NewDeclarant};
+use crate::returns::PasRate;
 
 pub fn routes(control: Control) -> Router {
     Router::new()
@@ -38,7 +44,98 @@ pub fn routes(control: Control) -> Router {
         .route("/__admin/deposits/{idflux}", get(deposit))
         .route("/__admin/tokens/expire", post(expire_tokens))
         .route("/__admin/clock", get(clock).post(move_clock))
+        .route("/__admin/returns", get(returns))
+        .route("/__admin/returns/publish", post(publish_returns))
+        .route(
+            "/__admin/returns/{idflux}/{id}/overwrite",
+            post(overwrite_return),
+        )
+        .route("/__admin/returns/{idflux}/{id}/purge", post(purge_return))
+        .route("/__admin/pas-rates", get(pas_rates))
+        .route("/__admin/pas-rates/{nir}", put(set_pas_rate))
         .with_state(control)
+}
+
+async fn returns(State(control): State<Control>) -> Response {
+    Json(control.returns_list()).into_response()
+}
+
+async fn publish_returns(State(control): State<Control>) -> Response {
+    let published = control.publish_returns();
+    tracing::info!(published, "returns published");
+    Json(json!({ "published": published })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Overwrite {
+    /// `OK`, `ANO`, `KO` or `EN COURS`.
+    statut: String,
+    /// The new document; absent: the old one with its status changed.
+    #[serde(default)]
+    document: Option<String>,
+}
+
+async fn overwrite_return(
+    State(control): State<Control>,
+    Path((idflux, id)): Path<(String, String)>,
+    AdminJson(body): AdminJson<Overwrite>,
+) -> Response {
+    if !["OK", "ANO", "KO", "EN COURS"].contains(&body.statut.as_str()) {
+        return AdminError::invalid(format!(
+            "Statut « {} » inconnu : OK, ANO, KO ou EN COURS.",
+            body.statut
+        ))
+        .into_response();
+    }
+    match control.overwrite_return(&idflux, &id, &body.statut, body.document) {
+        Some(view) => {
+            tracing::info!(idflux = %idflux, old = %id, new = %view.id, "return overwritten");
+            Json(view).into_response()
+        }
+        None => return_not_found(&idflux, &id),
+    }
+}
+
+fn return_not_found(idflux: &str, id: &str) -> Response {
+    AdminError::not_found(format!(
+        "Aucun retour courant n° {id} pour le dépôt {idflux}."
+    ))
+    .into_response()
+}
+
+async fn purge_return(
+    State(control): State<Control>,
+    Path((idflux, id)): Path<(String, String)>,
+) -> Response {
+    if control.purge_return(&idflux, &id) {
+        tracing::info!(idflux = %idflux, id = %id, "return purged");
+        Json(json!({ "purged": true })).into_response()
+    } else {
+        return_not_found(&idflux, &id)
+    }
+}
+
+async fn pas_rates(State(control): State<Control>) -> Response {
+    Json(control.pas_rates()).into_response()
+}
+
+async fn set_pas_rate(
+    State(control): State<Control>,
+    Path(nir): Path<String>,
+    AdminJson(rate): AdminJson<PasRate>,
+) -> Response {
+    if nir.is_empty() || nir.chars().count() > 40 {
+        return AdminError::invalid("Le NIR (ou NTT) doit faire de 1 à 40 caractères.")
+            .into_response();
+    }
+    if let Some(problem) = rate.problem() {
+        return AdminError::invalid(problem).into_response();
+    }
+    control.set_pas_rate(nir, rate.clone());
+    // The NIR and the rate are personal data: not logged.
+    tracing::info!("withholding rate set");
+    Json(rate).into_response()
 }
 
 async fn deposits(State(control): State<Control>) -> Response {

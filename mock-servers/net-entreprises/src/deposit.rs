@@ -191,6 +191,9 @@ fn register(
             report,
         };
         deposits.push(deposit.clone());
+        control
+            .returns()
+            .plan_for(&deposit, &control.settings().returns, tz);
         deposit
     };
     control.count_registered();

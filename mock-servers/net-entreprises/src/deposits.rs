@@ -1,9 +1,10 @@
 //! The deposits the mock registered, accepted (AEE) or rejected (ARE), in order of
 //! arrival, and what the control API shows of each.
 //!
-//! The DSN itself is not kept: only its size, its SHA-256 and the declaration's facts
-//! read with `iea-dsn` (SIREN, NIC, month), so that a 100 MB deposit costs nothing once
-//! answered. Names and the file's contents are never logged.
+//! The DSN itself is not kept: only its size, its SHA-256, the declaration's facts read
+//! with `iea-dsn` (SIREN, NIC, month), the conformity checks' anomalies and what the CRM
+//! needs of each employee (NIR, matricule, rates applied). Names, NIRs and the file's
+//! contents are never logged.
 
 use rand::Rng;
 use rand::distributions::Alphanumeric;
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::conformity::{self, Anomaly, EmployeeFacts};
 use crate::faults::Rejection;
 
 /// Length of an `idflux` (public clients reject any other).
@@ -48,6 +50,11 @@ pub struct FileFacts {
     pub point_de_depot: Option<String>,
     /// SIREN, NIC and month (`YYYY-MM`) of the declaration, when `iea-dsn` reads the file.
     pub declaration: Option<DeclarationFacts>,
+    /// The conformity checks' anomalies (nature 11): `iea-dsn`'s problems for a file it
+    /// refuses.
+    pub anomalies: Vec<Anomaly>,
+    /// What the CRM nominatif (nature 94) needs, when `iea-dsn` reads the file.
+    pub employees: Vec<EmployeeFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +62,13 @@ pub struct DeclarationFacts {
     pub siren: String,
     pub nic: String,
     pub month: String,
+    pub year_month: (i32, u8),
+    /// `S20.G00.05.009`.
+    pub business_id: Option<String>,
+    /// `S20.G00.05.002`.
+    pub kind: String,
+    /// `S10.G00.00.006`.
+    pub norm_version: String,
 }
 
 impl FileFacts {
@@ -62,7 +76,13 @@ impl FileFacts {
     /// a digest and, if written, its `S10.G00.00.005`.
     pub fn read(dsn: &[u8]) -> Self {
         let sha256 = hex(&Sha256::digest(dsn));
-        let parsed = iea_dsn::Dsn::parse(dsn).ok();
+        let (parsed, anomalies) = match iea_dsn::Dsn::parse(dsn) {
+            Ok(d) => {
+                let anomalies = conformity::check(&d);
+                (Some(d), anomalies)
+            }
+            Err(problems) => (None, conformity::problems_of(&problems)),
+        };
         let essai_reel = match &parsed {
             Some(d) => Some(d.declaration().test_or_real.code().to_owned()),
             None => test_or_real_of_unreadable(dsn),
@@ -81,8 +101,17 @@ impl FileFacts {
                     siren: decl.siren.clone(),
                     nic: decl.nic.clone(),
                     month: decl.month.to_string(),
+                    year_month: (decl.month.year, decl.month.month),
+                    business_id: decl.business_id.clone(),
+                    kind: decl.kind.code().to_owned(),
+                    norm_version: decl.norm_version.clone(),
                 }
             }),
+            anomalies,
+            employees: parsed
+                .as_ref()
+                .map(conformity::employees)
+                .unwrap_or_default(),
         }
     }
 }

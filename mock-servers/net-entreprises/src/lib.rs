@@ -7,6 +7,8 @@
 //!   account has had `lock_threshold` consecutive failures, 500 for the nom `kaboom`;
 //! - deposit (`/deposer-dsn/1.0/`): the simulator kit's order of checks, AEE or ARE;
 //! - deposit listing (`/lister-depots/1.0/{debut}[/{fin}]`): the 60-minute window;
+//! - returns (natures 10, 11 and 94) published after delays, listed by flux or by
+//!   declarant, downloaded; overwritten or purged through the control API;
 //! - the mock kit's faults (503, slow, reset) and the deposit's own (rejection, lost
 //!   request, lost answer).
 //!
@@ -19,14 +21,18 @@
 //! - `business`: what every business service shares (406, 401, gzip, `Expires`);
 //! - `deposit`, [`deposits`]: the deposit route and the deposits registered;
 //! - `listing`: the deposit listing;
+//! - `conformity`, [`returns`], `retours`: the checks of nature 11, the returns and their
+//!   documents, the return services;
 //! - `faults`: the deposit faults and `/__admin/faults`;
 //! - `admin`: the control API under `/__admin/`;
 //! - [`Control`]: the same controls in process, for tests that embed the mock.
 
 pub mod clock;
+pub mod conformity;
 pub mod declarants;
 pub mod deposits;
 pub mod form;
+pub mod returns;
 pub mod tokens;
 
 mod admin;
@@ -34,6 +40,7 @@ mod business;
 mod deposit;
 mod faults;
 mod listing;
+mod retours;
 mod service;
 
 use std::collections::BTreeMap;
@@ -55,6 +62,7 @@ use crate::declarants::{DeclarantState, Declarants, Duplicate, Fixtures, NewDecl
 use crate::deposits::{DepositView, Deposits};
 use crate::faults::DepositFaults;
 use crate::form::FormRules;
+use crate::returns::{ReturnSettings, Returns};
 use crate::tokens::Tokens;
 
 pub use crate::business::{REALM_TOKEN_EXPIRED, REALM_TOKEN_INVALID};
@@ -75,6 +83,15 @@ pub const DEPOSIT_PATH: &str = "/deposer-dsn/1.0/";
 
 /// The deposit listing's routes start with this (`{debut}` and `{debut}/{fin}` follow).
 pub const LIST_DEPOSITS_PATH: &str = "/lister-depots/1.0/";
+
+/// The returns of one deposit: `{idflux}` follows.
+pub const LIST_RETURNS_FLUX_PATH: &str = "/lister-retours-flux/1.0/";
+
+/// The returns of the declarant: `{debut}` and `{debut}/{fin}` follow.
+pub const LIST_RETURNS_DECLARANT_PATH: &str = "/lister-retours-declarant/1.0/";
+
+/// The download of a return: `{idflux}/{id}` follow.
+pub const DOWNLOAD_PATH: &str = "/telecharger-retour/1.0/";
 
 /// What a declarant registered on the portal but not to the requested service gets.
 /// Sources differ: the publisher's guide gives a realm of its own, the simulator kit
@@ -115,6 +132,11 @@ pub struct Settings {
     pub max_deposit_bytes: usize,
     /// Largest DSN accepted once decompressed (413 beyond).
     pub max_dsn_bytes: u64,
+    /// Delays of the returns and the due date of the CRM.
+    pub returns: ReturnSettings,
+    /// Base of the download addresses the return listings give (`url`). Unset:
+    /// `https://` and the request's `Host`.
+    pub download_base_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -131,6 +153,8 @@ impl Default for Settings {
             answer_expires_secs: 120,
             max_deposit_bytes: 256 << 20,
             max_dsn_bytes: 1 << 30,
+            returns: ReturnSettings::default(),
+            download_base_url: None,
         }
     }
 }
@@ -162,6 +186,10 @@ pub struct PathStats {
     /// Requests whose connection was cut instead of answered (`lost_request`,
     /// `lost_answer`).
     pub cut: u64,
+    /// Listings: the widest window asked (`fin` − `debut`, in seconds), refused ones
+    /// included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widest_window_secs: Option<i64>,
 }
 
 /// How a request to a service ended.
@@ -176,6 +204,7 @@ struct Inner {
     stats: Mutex<Stats>,
     tokens: Mutex<Tokens>,
     deposits: Mutex<Deposits>,
+    returns: Mutex<Returns>,
     deposit_faults: Mutex<DepositFaults>,
     clock: Clock,
     settings: Settings,
@@ -207,6 +236,66 @@ impl Control {
 
     fn deposits(&self) -> MutexGuard<'_, Deposits> {
         self.0.deposits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lock order: `deposits` before `returns`.
+    fn returns(&self) -> MutexGuard<'_, Returns> {
+        self.0.returns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record_window(&self, path: &str, secs: i64) {
+        let mut stats = self.stats_mut();
+        let s = stats.services.entry(path.to_owned()).or_default();
+        s.widest_window_secs = Some(s.widest_window_secs.map_or(secs, |w| w.max(secs)));
+    }
+
+    /// Every return planned or published.
+    pub fn returns_list(&self) -> Vec<returns::ReturnView> {
+        let now = self.clock().now();
+        self.returns().views(self.settings().time_zone, now)
+    }
+
+    /// Publishes now every return still to come; answers how many.
+    pub fn publish_returns(&self) -> usize {
+        let now = self.clock().now();
+        self.returns().publish_all(now)
+    }
+
+    /// Overwrites a current return (see [`returns::Returns::overwrite`]); its documents
+    /// are made first, so that the new version can inherit the old one's.
+    pub fn overwrite_return(
+        &self,
+        idflux: &str,
+        id: &str,
+        status: &str,
+        document: Option<String>,
+    ) -> Option<returns::ReturnView> {
+        let now = self.clock().now();
+        let tz = self.settings().time_zone;
+        let deposits = self.deposits();
+        let mut returns = self.returns();
+        returns.make_documents(deposits.all(), now);
+        let new = returns.overwrite(idflux, id, status, document, now)?;
+        returns.views(tz, now).into_iter().find(|v| v.id == new.id)
+    }
+
+    /// Purges a current return: still listed, no longer downloadable.
+    pub fn purge_return(&self, idflux: &str, id: &str) -> bool {
+        self.returns().purge(idflux, id)
+    }
+
+    /// The rate table of the CRM (by NIR or NTT).
+    pub fn pas_rates(&self) -> BTreeMap<String, returns::PasRate> {
+        self.returns()
+            .rates
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Sets the rate of a NIR (or NTT) for the CRMs made from now on.
+    pub fn set_pas_rate(&self, nir: String, rate: returns::PasRate) {
+        self.returns().rates.insert(nir, rate);
     }
 
     fn deposit_faults(&self) -> MutexGuard<'_, DepositFaults> {
@@ -303,6 +392,7 @@ impl App {
             stats: Mutex::new(Stats::default()),
             tokens: Mutex::new(Tokens::default()),
             deposits: Mutex::new(Deposits::default()),
+            returns: Mutex::new(Returns::default()),
             deposit_faults: Mutex::new(DepositFaults::default()),
             clock: Clock::default(),
             settings: settings.clone(),
@@ -330,6 +420,22 @@ impl App {
             .route(
                 &format!("{LIST_DEPOSITS_PATH}{{debut}}/{{fin}}"),
                 get(listing::list_between),
+            )
+            .route(
+                &format!("{LIST_RETURNS_FLUX_PATH}{{idflux}}"),
+                get(retours::list_flux),
+            )
+            .route(
+                &format!("{LIST_RETURNS_DECLARANT_PATH}{{debut}}"),
+                get(retours::list_declarant_from),
+            )
+            .route(
+                &format!("{LIST_RETURNS_DECLARANT_PATH}{{debut}}/{{fin}}"),
+                get(retours::list_declarant_between),
+            )
+            .route(
+                &format!("{DOWNLOAD_PATH}{{idflux}}/{{id}}"),
+                get(retours::download),
             )
             .with_state(control.clone());
         let admin = admin::routes(control.clone()).merge(faults::routes(control.clone()));

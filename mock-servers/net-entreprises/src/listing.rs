@@ -48,8 +48,9 @@ pub enum Window {
     TooWide,
 }
 
-/// Reads a listing window; `fin` defaults to now on the mock's clock.
-pub fn window(control: &Control, debut: &str, fin: Option<&str>) -> Window {
+/// Reads a listing window of the service `path` (its widest window asked is counted);
+/// `fin` defaults to now on the mock's clock.
+pub fn window(control: &Control, path: &str, debut: &str, fin: Option<&str>) -> Window {
     let tz = control.settings().time_zone;
     let Some(start) = tz.parse_compact(debut) else {
         return Window::Unparsable;
@@ -65,6 +66,7 @@ pub fn window(control: &Control, debut: &str, fin: Option<&str>) -> Window {
             .replace_nanosecond(0)
             .unwrap_or(control.clock().now()),
     };
+    control.record_window(path, (end - start).whole_seconds());
     let allowed = Duration::minutes(control.settings().listing_window_minutes.into());
     if end - start > allowed {
         return Window::TooWide;
@@ -82,7 +84,7 @@ pub fn accept_ranges(control: &Control) -> (HeaderName, HeaderValue) {
 }
 
 fn answer(control: &Control, headers: &HeaderMap, debut: &str, fin: Option<&str>) -> Response {
-    let window = window(control, debut, fin);
+    let window = window(control, LIST_DEPOSITS_PATH, debut, fin);
     if matches!(window, Window::Unparsable) {
         tracing::info!(status = 422, "deposit listing refused: unparsable window");
         return business::empty(StatusCode::UNPROCESSABLE_ENTITY);
