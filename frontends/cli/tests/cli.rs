@@ -316,3 +316,118 @@ fn status_follows_assistance_mode_switched_from_the_command_line() {
         "{v}"
     );
 }
+
+/// "Changer de base de données…": an installation used on SQLite is copied to PostgreSQL
+/// and goes on there with the same accounts, sessions and credentials, while its SQLite
+/// file stays byte for byte as it was. Needs a PostgreSQL server (`IEA_TEST_DATABASE_URL`,
+/// which `.ci/run` provides).
+#[test]
+fn an_installation_moves_from_sqlite_to_postgres_and_goes_on_there() {
+    let Some(server) = std::env::var("IEA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        // `.ci/run` runs this test again with a server.
+        eprintln!("skipped: IEA_TEST_DATABASE_URL names no PostgreSQL server");
+        return;
+    };
+    let mut s = Stack::start();
+    let dir = s.dir.path().to_owned();
+    let (code, v) = s.run(
+        &["login", "--user", "Administrateur", "--password-stdin"],
+        &s.admin_password(),
+    );
+    assert_eq!(code, 0, "{v}");
+    s.run(&["users", "mode", "reseau"], "");
+    let (code, v) = s.run(
+        &["users", "add", "Dupont", "--password-stdin"],
+        "Mot-de-passe-Dupont\n",
+    );
+    assert_eq!(code, 0, "{v}");
+    let set = [
+        "credentials",
+        "set",
+        "--user",
+        "Dupont",
+        "--siret",
+        "78214563500010",
+        "--nom",
+        "DUPONT",
+        "--prenom",
+        "Marie",
+        "--password-stdin",
+    ];
+    let (code, v) = s.run(&set, "Mot-de-passe-Dupont\nJardin#Partage2024\n");
+    assert_eq!(code, 0, "{v}");
+    let (code, v) = s.run(&["credentials", "verify", "--user", "Dupont"], "");
+    assert_eq!(
+        (code, &v["outcome"]),
+        (0, &serde_json::json!("valid")),
+        "{v}"
+    );
+    let (_, before) = s.run(&["credentials", "show", "--all"], "");
+
+    // Stopped, then copied.
+    interrupt(&s.child);
+    assert!(s.child.wait().unwrap().success());
+    let sqlite = std::fs::read(dir.join("iea.db")).unwrap();
+    let url = iea_orchestrator::store::create_database_for_tests(&server).unwrap();
+    let out = iea(&dir)
+        .args(["database", "migrate", "--to", &url, "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    assert_eq!(v["migration"]["rows"]["users"], 2, "{v}");
+    assert_eq!(v["migration"]["rows"]["credentials"], 1, "{v}");
+    assert!(!v.to_string().contains("Jardin#Partage2024"));
+    // A second copy into the same database is refused: it is no longer empty.
+    let again = iea(&dir)
+        .args(["database", "migrate", "--to", &url, "--json"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
+    // The stack starts on PostgreSQL by itself, and the session of before still holds.
+    assert!(
+        !dir.join("stack.json").exists(),
+        "a stopped stack removes it"
+    );
+    s.child = iea(&dir)
+        .args(["stack", "up"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_stack(&dir, &mut s.child);
+    let (code, v) = s.run(&["database", "show"], "");
+    assert_eq!(
+        (code, &v["database"]["engine"]),
+        (0, &serde_json::json!("postgres")),
+        "{v}"
+    );
+    let (code, v) = s.run(&["whoami"], "");
+    assert_eq!(code, 0, "{v}");
+    let (_, after) = s.run(&["credentials", "show", "--all"], "");
+    assert_eq!(
+        after, before,
+        "the same accounts, identities and last verifications"
+    );
+    let (code, v) = s.run(&["credentials", "verify", "--user", "Dupont"], "");
+    assert_eq!(
+        (code, &v["outcome"]),
+        (0, &serde_json::json!("valid")),
+        "{v}"
+    );
+    let (code, v) = s.run(&["users", "list"], "");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v.to_string().matches("\"name\"").count(), 2, "{v}");
+    // Stopped (the data directory kept for the last look).
+    let _kept = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    drop(s);
+    assert_eq!(
+        std::fs::read(dir.join("iea.db")).unwrap(),
+        sqlite,
+        "the SQLite file is unchanged"
+    );
+}
