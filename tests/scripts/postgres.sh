@@ -8,6 +8,9 @@
 #   url=$(tests/scripts/postgres.sh start /tmp/iea-pg)
 #   IEA_TEST_DATABASE_URL=$url cargo test -p iea-orchestrator
 #   tests/scripts/postgres.sh stop /tmp/iea-pg
+#
+# For speed the cluster does not wait for the disk (fsync off): a crash would lose it,
+# which tests never need. IEA_PG_DURABLE=1 keeps PostgreSQL's defaults (benchmarks).
 set -euo pipefail
 
 cmd=${1:-start}
@@ -44,9 +47,11 @@ case "$cmd" in
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     run_as_postgres "$bin/initdb" -D "$dir" -U iea --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    run_as_postgres "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-      start >/dev/null
+    options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=300"
+    if [ "${IEA_PG_DURABLE:-0}" != 1 ]; then
+      options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    fi
+    run_as_postgres "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -o "$options" start >/dev/null
     echo "postgres://iea@127.0.0.1:$port/postgres"
     ;;
   stop)
