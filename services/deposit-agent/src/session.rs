@@ -267,7 +267,7 @@ mod tests {
         let until = usable_until(Some(in_an_hour));
         let left = until - now;
         assert!(
-            left <= Duration::from_millis(3570_100) && left > Duration::from_secs(3560),
+            left <= Duration::from_millis(3_570_100) && left > Duration::from_secs(3560),
             "{left:?}"
         );
         let short = usable_until(Some(SystemTime::now() + Duration::from_secs(8)));
