@@ -74,7 +74,19 @@ pub fn print_json(value: &serde_json::Value) {
     );
 }
 
-/// RFC 3339 form of a protobuf timestamp.
+/// A protobuf timestamp for a person: « 1er décembre 2026 à 11 h 20 », Paris time
+/// (`iea_fr_time`, the one formatting every front-end shares). Human output uses this,
+/// never [`rfc3339`].
+pub fn when(ts: Option<&prost_types::Timestamp>) -> Option<String> {
+    ts.map(|t| iea_fr_time::date_time_unix(t.seconds))
+}
+
+/// The day only, « 1er décembre 2026 », Paris time.
+pub fn day(ts: Option<&prost_types::Timestamp>) -> Option<String> {
+    ts.map(|t| iea_fr_time::date(iea_fr_time::from_unix(t.seconds)))
+}
+
+/// RFC 3339 UTC form of a protobuf timestamp: for JSON output only.
 pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Option<String> {
     let ts = ts?;
     time::OffsetDateTime::from_unix_timestamp(ts.seconds)

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{Ctx, secrets};
 use crate::args::{ConnectionChanges, ConnectionCommand};
 use crate::client;
-use crate::output::{CliError, CliResult, print_json, rfc3339};
+use crate::output::{CliError, CliResult, print_json, rfc3339, when};
 
 fn type_name(t: i32) -> &'static str {
     match ConnectionType::try_from(t) {
@@ -121,6 +121,9 @@ fn print_test(t: &TestServerAccessResponse) {
         );
     }
     say!("{}", t.message);
+    if let Some(at) = when(t.tested_at.as_ref()) {
+        say!("Test effectué le {at}.");
+    }
 }
 
 /// The server a test is about, in French.

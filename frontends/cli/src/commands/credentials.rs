@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{Ctx, secrets};
 use crate::args::{CredentialsCommand, Target};
 use crate::client;
-use crate::output::{CliError, CliResult, print_json, rfc3339};
+use crate::output::{CliError, CliResult, print_json, rfc3339, when};
 
 /// Exit code of `verify` when a verification ran and its outcome is not `valid`.
 pub const EXIT_NOT_VALID: u8 = 3;
@@ -121,11 +121,10 @@ fn print_summary_human(s: &CredentialSummary) {
     match &s.last_verification {
         Some(v) => {
             let r = v.result.clone().unwrap_or_default();
-            say!(
-                "    dernière vérification ({}) : {}",
-                rfc3339(v.verified_at.as_ref()).unwrap_or_default(),
-                r.message
-            );
+            match when(v.verified_at.as_ref()) {
+                Some(at) => say!("    dernière vérification le {at} : {}", r.message),
+                None => say!("    dernière vérification : {}", r.message),
+            }
         }
         None => say!("    jamais vérifié"),
     }

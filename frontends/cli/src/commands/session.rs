@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Ctx;
 use crate::args::LoginArgs;
 use crate::client::{self, SavedSession};
-use crate::output::{CliResult, print_json, rfc3339};
+use crate::output::{CliResult, print_json, rfc3339, when};
 
 fn role_name(r: i32) -> &'static str {
     match Role::try_from(r) {
@@ -47,11 +47,13 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> CliResult {
             &json!({"user": user.name, "role": role_name(user.role), "expires_at": rfc3339(resp.expires_at.as_ref())}),
         );
     } else {
-        say!(
-            "Session ouverte pour « {} », valable jusqu'au {} (UTC).",
-            user.name,
-            rfc3339(resp.expires_at.as_ref()).unwrap_or_default()
-        );
+        match when(resp.expires_at.as_ref()) {
+            Some(until) => say!(
+                "Session ouverte pour « {} », valable jusqu'au {until}.",
+                user.name
+            ),
+            None => say!("Session ouverte pour « {} ».", user.name),
+        }
     }
     Ok(())
 }

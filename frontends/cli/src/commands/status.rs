@@ -11,7 +11,7 @@ use tokio_stream::StreamExt;
 use super::Ctx;
 use crate::args::{AssistanceCommand, AuthCommand, StatusArgs};
 use crate::client;
-use crate::output::{CliResult, print_json, rfc3339};
+use crate::output::{CliResult, print_json, rfc3339, when};
 
 /// The indicator's name in JSON: the four states, or `unknown` before the first
 /// authentication.
@@ -76,8 +76,29 @@ fn to_json(r: &StatusReport, orchestrator: &str) -> serde_json::Value {
     })
 }
 
+/// An agent's name for a person.
+fn agent_label(name: &str) -> String {
+    match name {
+        "auth-client" => "d'authentification Impact emploi (auth-client)".into(),
+        "update-client" => "de mise à jour (update-client)".into(),
+        "credential-verifier" => "de vérification Net-entreprises (credential-verifier)".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// « État de la connexion : connecté (boule bleue), depuis le 1er décembre 2026 à 11 h 20 ».
+fn state_line(r: &StatusReport) -> String {
+    match when(r.since.as_ref()) {
+        Some(since) => format!(
+            "État de la connexion : {}, depuis le {since}",
+            indicator_label(r.indicator)
+        ),
+        None => format!("État de la connexion : {}", indicator_label(r.indicator)),
+    }
+}
+
 fn print_human(r: &StatusReport, orchestrator: &str) {
-    say!("État de la connexion : {}", indicator_label(r.indicator));
+    say!("{}", state_line(r));
     if !r.reason.is_empty() {
         say!("  {}", r.reason);
     }
@@ -93,9 +114,13 @@ fn print_human(r: &StatusReport, orchestrator: &str) {
                 .latency
                 .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
                 .unwrap_or(0);
-            say!("Service {} : en service ({ms} ms)", a.name);
+            say!("Service {} : en service ({ms} ms)", agent_label(&a.name));
         } else {
-            say!("Service {} : injoignable — {}", a.name, a.message);
+            say!(
+                "Service {} : injoignable — {}",
+                agent_label(&a.name),
+                a.message
+            );
         }
     }
 }
@@ -125,7 +150,7 @@ async fn watch(ctx: &Ctx, channel: tonic::transport::Channel) -> CliResult {
         } else {
             say!(
                 "{} — {} : {}",
-                rfc3339(report.since.as_ref()).unwrap_or_default(),
+                when(report.since.as_ref()).unwrap_or_default(),
                 indicator_label(report.indicator),
                 report.reason
             );
@@ -153,10 +178,7 @@ pub async fn auth(ctx: &Ctx, cmd: AuthCommand) -> CliResult {
     if ctx.json {
         print_json(&compact(&report));
     } else {
-        say!(
-            "État de la connexion : {}",
-            indicator_label(report.indicator)
-        );
+        say!("{}", state_line(&report));
         say!("  {}", report.reason);
     }
     Ok(())

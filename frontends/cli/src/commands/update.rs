@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use futures::StreamExt;
-use iea_proto::agent::v1::{ApplyPhase, ApplyProgress, CheckResponse};
+use iea_proto::agent::v1::{ApplyPhase, ApplyProgress, CheckResponse, MaintenanceScript};
 use iea_proto::v1::updates_client::UpdatesClient;
 use iea_proto::v1::*;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,7 +12,7 @@ use serde_json::json;
 use super::Ctx;
 use crate::args::UpdateCommand;
 use crate::client;
-use crate::output::{CliError, CliResult, print_json, rfc3339};
+use crate::output::{CliError, CliResult, day, print_json, rfc3339, when};
 
 fn phase_name(p: i32) -> String {
     ApplyPhase::try_from(p)
@@ -64,6 +64,19 @@ fn confirm(question: &str) -> CliResult<bool> {
     ))
 }
 
+/// A maintenance script's state for a person (JSON keeps the code: `pending`,
+/// `applied`).
+fn script_state(s: &MaintenanceScript) -> String {
+    match s.state.as_str() {
+        "pending" => "en attente".into(),
+        "applied" => match when(s.applied_at.as_ref()) {
+            Some(at) => format!("appliqué le {at}"),
+            None => "appliqué".into(),
+        },
+        other => format!("état inconnu (« {other} »)"),
+    }
+}
+
 pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
     let stack = client::stack_file(&ctx.data_dir)?;
     let mut updates = UpdatesClient::new(client::connect(&stack).await?);
@@ -82,8 +95,11 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
                 }
                 for r in &c.available {
                     say!(
-                        "Nouvelle version {} ({} Mo{}){}",
+                        "Nouvelle version {} ({}{} Mo{}){}",
                         r.version,
+                        day(r.published_at.as_ref())
+                            .map(|d| format!("publiée le {d}, "))
+                            .unwrap_or_default(),
                         r.package_length.div_ceil(1_000_000),
                         if r.script_count > 0 {
                             format!(", {} script(s) de maintenance", r.script_count)
@@ -209,8 +225,8 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
             } else if r.is_empty() {
                 say!("Aucun script de maintenance.");
             } else {
-                for s in r {
-                    say!("{} ({}) : {}", s.name, s.version, s.state);
+                for s in &r {
+                    say!("{} ({}) : {}", s.name, s.version, script_state(s));
                 }
             }
         }

@@ -1,0 +1,272 @@
+//! What a person reads from `iea`: times in French words and Paris time, never RFC 3339,
+//! while `--json` keeps RFC 3339 UTC for programs (issue 15); French words for states; and
+//! an address beyond the limits refused without being saved.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn iea(data_dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_iea"));
+    c.env("IEA_DATA_DIR", data_dir).env_remove("RUST_LOG");
+    c
+}
+
+/// The embedded stack in a child process, stopped (Ctrl-C) when dropped.
+struct Stack {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Stack {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = iea(dir.path())
+            .args(["stack", "up", "--demo"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !dir.path().join("stack.json").exists() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("iea stack up exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "the stack did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { dir, child }
+    }
+
+    /// Runs `iea ARGS` with `stdin`; (exit code, standard output, standard error).
+    fn raw(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let mut c = iea(self.dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = c.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `iea ARGS` for a person: its output, after checking it succeeded and holds no
+    /// RFC 3339 timestamp, on standard output or standard error.
+    fn human(&self, args: &[&str], stdin: &str) -> String {
+        let (code, out, err) = self.raw(args, stdin);
+        assert_eq!(code, 0, "iea {args:?}: {out}{err}");
+        for text in [&out, &err] {
+            assert_eq!(
+                rfc3339_in(text),
+                None,
+                "iea {args:?} shows a person an RFC 3339 time: {text}"
+            );
+        }
+        out
+    }
+
+    /// `iea ARGS --json`: its JSON, after checking it succeeded.
+    fn json(&self, args: &[&str], stdin: &str) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (code, out, err) = self.raw(&all, stdin);
+        assert_eq!(code, 0, "iea {all:?}: {out}{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("iea {all:?}: {e}: {out}"))
+    }
+
+    fn admin_password(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin-password")).unwrap()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first `YYYY-MM-DDTHH:MM` in `text` (the shape of every RFC 3339 timestamp).
+fn rfc3339_in(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd";
+    (0..b.len().saturating_sub(shape.len() - 1)).find_map(|i| {
+        let fits = shape.iter().enumerate().all(|(k, s)| match s {
+            b'd' => b[i + k].is_ascii_digit(),
+            c => b[i + k] == *c,
+        });
+        fits.then(|| &text[i..i + shape.len()])
+    })
+}
+
+/// An RFC 3339 UTC time from JSON, as a person reads it.
+fn in_words(v: &Value) -> String {
+    let text = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    assert!(text.ends_with('Z'), "JSON times are UTC: {text}");
+    let at: jiff::Timestamp = text.parse().unwrap();
+    iea_fr_time::date_time(at)
+}
+
+#[test]
+fn the_rfc3339_shape_is_recognised() {
+    assert_eq!(
+        rfc3339_in("depuis 2026-12-01T10:20:04Z."),
+        Some("2026-12-01T10:20")
+    );
+    assert_eq!(rfc3339_in("le 1er décembre 2026 à 11 h 20"), None);
+    assert_eq!(rfc3339_in("2026-12-01 10:20"), None);
+}
+
+#[test]
+fn people_read_times_in_french_words_and_programs_in_rfc3339() {
+    let s = Stack::start();
+
+    // Login: the session's end in words, the JSON in RFC 3339.
+    let login = ["login", "--user", "Administrateur", "--password-stdin"];
+    let text = s.human(&login, &s.admin_password());
+    assert!(
+        text.starts_with("Session ouverte pour « Administrateur », valable jusqu'au "),
+        "{text}"
+    );
+    assert!(text.contains(" à ") && text.contains(" h "), "{text}");
+    let v = s.json(&login, &s.admin_password());
+    assert!(
+        rfc3339_in(v["expires_at"].as_str().unwrap()).is_some(),
+        "{v}"
+    );
+
+    // Status: "since" in words, the very instant the JSON gives.
+    let v = s.json(&["status"], "");
+    let since = in_words(&v["since"]);
+    let text = s.human(&["status"], "");
+    assert!(text.contains(&format!(", depuis le {since}\n")), "{text}");
+    assert!(
+        text.contains("Service d'authentification Impact emploi (auth-client) : en service"),
+        "{text}"
+    );
+
+    // Connection test: when it was made.
+    let v = s.json(&["connection", "test"], "");
+    assert!(
+        rfc3339_in(v["tested_at"].as_str().unwrap()).is_some(),
+        "{v}"
+    );
+    let text = s.human(&["connection", "test"], "");
+    assert!(text.contains("Test effectué le "), "{text}");
+
+    // Credentials: the last verification.
+    s.json(
+        &[
+            "credentials",
+            "set",
+            "--user",
+            "Administrateur",
+            "--siret",
+            "78214563500010",
+            "--nom",
+            "DUPONT",
+            "--prenom",
+            "Marie",
+            "--password-stdin",
+        ],
+        &format!("{}\nJardin#Partage2024\n", s.admin_password().trim_end()),
+    );
+    s.json(&["credentials", "verify", "--user", "Administrateur"], "");
+    let v = s.json(&["credentials", "show", "--user", "Administrateur"], "");
+    let verified = in_words(&v["last_verification"]["verified_at"]);
+    let text = s.human(&["credentials", "show", "--user", "Administrateur"], "");
+    assert!(
+        text.contains(&format!("dernière vérification le {verified} : ")),
+        "{text}"
+    );
+
+    // Updates: the publication day, then the maintenance scripts in French.
+    let v = s.json(&["update", "check"], "");
+    let release = &v["available"][0];
+    assert!(
+        rfc3339_in(release["published_at"].as_str().unwrap()).is_some(),
+        "{v}"
+    );
+    let text = s.human(&["update", "check"], "");
+    assert!(text.contains(" (publiée le "), "{text}");
+    // In assistance mode the scripts wait to be applied by hand.
+    s.human(&["assistance", "on"], "");
+    s.human(&["update", "apply", "--yes"], "");
+    let text = s.human(&["update", "scripts"], "");
+    assert!(text.contains(" : en attente"), "{text}");
+    assert!(!text.contains("pending"), "{text}");
+    let text = s.human(&["update", "scripts", "apply"], "");
+    assert!(text.contains(" : appliqué le "), "{text}");
+    assert!(!text.contains("applied"), "{text}");
+    let v = s.json(&["update", "scripts", "apply"], "");
+    let v = if v["scripts"].as_array().is_some_and(|a| !a.is_empty()) {
+        v
+    } else {
+        s.json(&["update", "scripts"], "")
+    };
+    for script in v["scripts"].as_array().unwrap() {
+        assert_eq!(script["state"], "applied", "JSON keeps the code: {v}");
+        assert!(
+            rfc3339_in(script["applied_at"].as_str().unwrap()).is_some(),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn a_100000_character_server_name_is_refused_and_nothing_is_saved() {
+    let s = Stack::start();
+    s.json(
+        &["login", "--user", "Administrateur", "--password-stdin"],
+        &s.admin_password(),
+    );
+    let before = s.json(&["connection", "show"], "");
+    let huge = format!("https://{}.fr", "a".repeat(100_000));
+    let (code, out, err) = s.raw(&["connection", "set", "--auth-server", &huge], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.starts_with("Erreur : Les paramètres n'ont pas été enregistrés."),
+        "{err}"
+    );
+    assert!(
+        err.contains("Adresse du serveur d'authentification") && err.contains("100 011 caractères"),
+        "{err}"
+    );
+    assert!(err.len() < 1_000, "the name is not printed back whole");
+    let (code, out, _) = s.raw(
+        &[
+            "connection",
+            "set",
+            "--proxy",
+            "http://proxy_1.local:3128",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_settings", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Serveur proxy"),
+        "{v}"
+    );
+    assert_eq!(
+        s.json(&["connection", "show"], ""),
+        before,
+        "nothing was saved"
+    );
+}
