@@ -4,7 +4,9 @@
 //! The request: `Content-Type: text/plain`, `Content-Encoding: gzip`,
 //! `Accept-Encoding: gzip`, `Content-Length` (the compressed size), the `Client-DSN` user
 //! agent, `Authorization: DSNLogin jeton=…` (marked sensitive). Its timeout is the call's
-//! request timeout plus the time to send the compressed file at [`MIN_RATE`].
+//! request timeout plus the time to send the compressed file at [`MIN_UPLOAD_RATE`] and
+//! for the service to read the file at [`MIN_PROCESS_RATE`]: a deposit that times out
+//! becomes uncertain, costlier than waiting.
 //!
 //! The outcome says above all whether the deposit may be registered:
 //! - `Accepted` (200 and its AEE) and `Rejected` (422 and its ARE): registered, the report
@@ -42,7 +44,17 @@ use crate::spool::Spool;
 pub const DEPOSIT_PATH: &str = "/deposer-dsn/1.0/";
 /// Slowest upload allowed for: the request's timeout grows by the compressed size at
 /// this rate (bytes a second).
-pub const MIN_RATE: u64 = 256 * 1024;
+pub const MIN_UPLOAD_RATE: u64 = 256 * 1024;
+/// Slowest reading of the file by the service allowed for: the timeout grows by the
+/// file's size at this rate (bytes a second).
+pub const MIN_PROCESS_RATE: u64 = 1024 * 1024;
+
+/// The timeout of a deposit of `spool` with a request timeout of `base`.
+pub fn deposit_timeout(base: Duration, spool: &Spool) -> Duration {
+    base + Duration::from_millis(
+        spool.compressed * 1000 / MIN_UPLOAD_RATE + spool.bytes * 1000 / MIN_PROCESS_RATE,
+    )
+}
 /// Largest answer read (an AEE or ARE is a few kilobytes).
 const MAX_ANSWER: usize = 1024 * 1024;
 
@@ -173,7 +185,7 @@ pub async fn deposit(
             return report(Outcome::NotSent(d), None, message, detail, false);
         }
     };
-    let timeout = settings.request_timeout() + Duration::from_secs(spool.compressed / MIN_RATE);
+    let timeout = deposit_timeout(settings.request_timeout(), spool);
     let mut attempt_no = 0u32;
     let called = sessions
         .call(
@@ -202,7 +214,7 @@ pub async fn deposit(
             return report(Outcome::Authentication(*a), status, message, detail, r);
         }
     };
-    let (outcome, http_status, message, detail) = interpret(attempt, settings);
+    let (outcome, http_status, message, detail) = interpret(attempt, settings, timeout);
     if matches!(outcome, Outcome::Uncertain(_) | Outcome::NotSent(_)) {
         // A server in trouble: the next call starts on new connections.
         sessions.authenticator().forget(&access.business);
@@ -297,10 +309,18 @@ fn uncertain_message(what: &str) -> String {
 fn interpret(
     attempt: Attempt,
     settings: &NetworkSettings,
+    timeout: Duration,
 ) -> (Outcome, Option<u16>, String, String) {
     let (status, headers, body, handed) = match attempt {
         Attempt::Failed { error, handed } => {
-            let d = classify(&error, settings);
+            let mut d = classify(&error, settings);
+            if d.step == Step::Timeout {
+                let host = settings.address.host_str().unwrap_or("?");
+                d.message = format!(
+                    "Le serveur « {host} » n'a pas répondu au dépôt dans le délai de {} secondes.",
+                    timeout.as_secs().max(1)
+                );
+            }
             if handed {
                 let message = uncertain_message(&d.message);
                 let detail = format!("after the last byte: {}", d.detail);

@@ -48,6 +48,7 @@ use secrecy::SecretString;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 pub use iea_net_entreprises::Options;
 
@@ -219,16 +220,32 @@ impl DepositAgent for Agent {
             )));
         }
         let spool = compressor.finish().await.map_err(spool_error)?;
-        let report = deposit::deposit(&self.sessions, &access, &spool, &start.deposit_id).await;
-        tracing::info!(
-            outcome = report.outcome.code(),
-            http_status = report.http_status.unwrap_or(0),
-            bytes = report.bytes,
-            compressed_bytes = report.compressed_bytes,
-            reauthenticated = report.reauthenticated,
-            detail = %report.detail,
-            "deposit done"
-        );
+        // In a task of its own: a caller that leaves does not cut a deposit that may be
+        // reaching Net-entreprises; its outcome is still awaited and logged.
+        let sessions = self.sessions.clone();
+        let deposit_id = start.deposit_id;
+        let span = tracing::Span::current();
+        let report = tokio::spawn(
+            async move {
+                let report = deposit::deposit(&sessions, &access, &spool, &deposit_id).await;
+                tracing::info!(
+                    outcome = report.outcome.code(),
+                    http_status = report.http_status.unwrap_or(0),
+                    bytes = report.bytes,
+                    compressed_bytes = report.compressed_bytes,
+                    reauthenticated = report.reauthenticated,
+                    detail = %report.detail,
+                    "deposit done"
+                );
+                report
+            }
+            .instrument(span),
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the deposit task failed");
+            Status::from(ApiError::internal())
+        })?;
         Ok(Response::new(deposit_to_proto(report)))
     }
 

@@ -5,10 +5,10 @@
 //!   (a quarter of its life, at most 30 s, so that a deposit does not start on a token
 //!   about to lapse); without `Expires`, for [`DEFAULT_LIFETIME`].
 //! - One authentication at a time per identity: callers that need the same token wait
-//!   for the one in flight and take its result. A refusal is given to those that were
-//!   already waiting for it, never sent again on their behalf (repeated refusals lock
-//!   the declarant's real account); a later call authenticates anew (the orchestrator's
-//!   budget decides whether there is one).
+//!   for the one in flight and take its result. A failure (a refusal above all) is given
+//!   to those that were already waiting for it, never sent again on their behalf
+//!   (repeated refusals lock the declarant's real account); a later call authenticates
+//!   anew (the orchestrator's budget decides whether there is one).
 //! - [`Sessions::renew`] after a 401 of a business service forgets the refused token
 //!   (only if it is still the kept one) and authenticates again.
 //!
@@ -50,7 +50,8 @@ pub struct Access {
 #[derive(Default)]
 struct Slot {
     token: Option<(Token, Instant)>,
-    refused: Option<(Instant, Authentication)>,
+    /// The last authentication that gave no token, and when it ended.
+    failed: Option<(Instant, Authentication)>,
 }
 
 /// The tokens of the agent, and how they are obtained.
@@ -165,14 +166,14 @@ impl Sessions {
             }
             s.token = None;
         }
-        if let Some((at, refusal)) = &s.refused
+        if let Some((at, failure)) = &s.failed
             && *at >= waiting_since
         {
             tracing::info!(
-                outcome = refusal.outcome.code(),
-                "refusal of the authentication in flight taken, nothing sent again"
+                outcome = failure.outcome.code(),
+                "outcome of the authentication in flight taken, nothing sent again"
             );
-            return Err(refusal.clone());
+            return Err(failure.clone());
         }
         let mut a = self
             .authenticator
@@ -182,13 +183,11 @@ impl Sessions {
             Some(token) => {
                 let until = usable_until(token.expires_at());
                 s.token = Some((token.clone(), until));
-                s.refused = None;
+                s.failed = None;
                 Ok(token)
             }
             None => {
-                if a.outcome.is_refusal() {
-                    s.refused = Some((Instant::now(), a.clone()));
-                }
+                s.failed = Some((Instant::now(), a.clone()));
                 Err(a)
             }
         }

@@ -47,6 +47,11 @@ struct World {
 
 impl World {
     async fn start(tweak: impl FnOnce(&mut mock::Settings)) -> Self {
+        Self::start_with(tweak, MAX_TIMEOUT).await
+    }
+
+    /// With `max_timeout` as the bound on the agent's request timeouts.
+    async fn start_with(tweak: impl FnOnce(&mut mock::Settings), max_timeout: Duration) -> Self {
         iea_runtime::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let mocks_dir = dir.path().join("mocks");
@@ -75,7 +80,7 @@ impl World {
                 tls: agent_files,
             },
             Options {
-                max_timeout: Some(MAX_TIMEOUT),
+                max_timeout: Some(max_timeout),
             },
         )
         .await
@@ -207,19 +212,24 @@ impl World {
     /// Sets the mock's faults through its control API (the deposit faults have no
     /// in-process setter).
     async fn faults(&self, body: serde_json::Value) {
+        self.admin(reqwest::Method::POST, "/__admin/faults", body)
+            .await;
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: serde_json::Value) {
         let settings =
             iea_net::NetworkSettings::direct(iea_net::ConnectionMode::Normal, &self.mock_admin)
                 .unwrap();
         let client = iea_net::HttpClient::new(&settings, "tests").unwrap();
         let r = client
             .reqwest()
-            .post(format!("{}/__admin/faults", self.mock_admin))
+            .request(method, format!("{}{path}", self.mock_admin))
             .bearer_auth(ADMIN_TOKEN)
             .json(&body)
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success(), "{}", r.status());
+        assert!(r.status().is_success(), "{path}: {}", r.status());
     }
 
     /// The mock's now in its time zone, `AAAAMMJJHHMMSS`, shifted by `minutes`.
@@ -293,7 +303,8 @@ async fn an_accepted_deposit_carries_the_mocks_idflux_and_the_bytes_arrive_ident
 
 #[tokio::test]
 async fn a_large_file_streamed_in_chunks_arrives_identical_and_the_token_is_reused() {
-    let world = World::start(|_| {}).await;
+    // An unoptimised mock reads 27 MB slowly on a loaded machine: the mode's own timeout.
+    let world = World::start_with(|_| {}, Duration::from_secs(30)).await;
     let file = dsn(200_000);
     assert!(file.len() > 20 << 20, "{}", file.len());
     let r = world
@@ -609,5 +620,66 @@ async fn probe_reaches_the_mock() {
         .unwrap()
         .into_inner();
     assert!(r.reachable, "{r:?}");
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn one_authentication_at_a_time_per_identity_and_a_refusal_is_shared_not_resent() {
+    let world = World::start(|_| {}).await;
+    let (debut, fin) = (world.mock_time(-30), world.mock_time(0));
+    let lists =
+        futures::future::join_all((0..6).map(|_| world.list(WRONG_PASSWORD, &debut, &fin))).await;
+    for l in &lists {
+        assert!(
+            matches!(
+                l.outcome,
+                Some(list_deposits_response::Outcome::Authentication(_))
+            ),
+            "{l:?}"
+        );
+    }
+    assert_eq!(world.auth_requests(), 1, "six callers, one refused attempt");
+
+    let lists = futures::future::join_all((0..6).map(|_| world.list(DUPONT, &debut, &fin))).await;
+    for l in &lists {
+        assert!(
+            matches!(l.outcome, Some(list_deposits_response::Outcome::Listing(_))),
+            "{l:?}"
+        );
+    }
+    assert_eq!(world.auth_requests(), 2, "six callers, one token");
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_declarant_no_longer_registered_is_a_refusal_without_a_new_authentication() {
+    let world = World::start(|_| {}).await;
+    world.deposit(DUPONT, &dsn(1)).await;
+    let id = world
+        .mock
+        .declarants_list()
+        .into_iter()
+        .find(|d| d.siret == DUPONT.0)
+        .unwrap()
+        .id;
+    world
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/__admin/declarants/{id}"),
+            serde_json::json!({"registered": false}),
+        )
+        .await;
+    let r = world.deposit(DUPONT, &dsn(2)).await;
+    let deposit_response::Outcome::Authentication(a) = outcome(&r) else {
+        panic!("authentication: {r:?}")
+    };
+    assert_eq!(
+        VerifyOutcome::try_from(a.outcome).unwrap(),
+        VerifyOutcome::NotRegistered
+    );
+    assert_eq!(r.http_status, 401);
+    assert!(!r.reauthenticated);
+    assert_eq!(world.auth_requests(), 1, "a new token would not help");
+    assert_eq!(world.mock.deposits_list().len(), 1);
     world.stop().await;
 }
