@@ -196,10 +196,11 @@ impl Deposit {
     }
 }
 
-/// Every deposit registered, in order of arrival.
+/// Every deposit registered, in order of arrival, indexed by `idflux`.
 #[derive(Default)]
 pub struct Deposits {
     list: Vec<Deposit>,
+    by_idflux: std::collections::HashMap<String, usize>,
 }
 
 impl Deposits {
@@ -218,11 +219,13 @@ impl Deposits {
     }
 
     pub fn push(&mut self, deposit: Deposit) {
+        self.by_idflux
+            .insert(deposit.idflux.clone(), self.list.len());
         self.list.push(deposit);
     }
 
     pub fn get(&self, idflux: &str) -> Option<&Deposit> {
-        self.list.iter().find(|d| d.idflux == idflux)
+        self.by_idflux.get(idflux).map(|&i| &self.list[i])
     }
 
     pub fn all(&self) -> &[Deposit] {

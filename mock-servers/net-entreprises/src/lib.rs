@@ -274,7 +274,7 @@ impl Control {
         let tz = self.settings().time_zone;
         let deposits = self.deposits();
         let mut returns = self.returns();
-        returns.make_documents(deposits.all(), now);
+        returns.make_documents(&deposits, now);
         let new = returns.overwrite(idflux, id, status, document, now)?;
         returns.views(tz, now).into_iter().find(|v| v.id == new.id)
     }

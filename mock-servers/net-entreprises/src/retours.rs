@@ -115,7 +115,7 @@ fn answer_flux(control: &Control, headers: &HeaderMap, idflux: &str) -> Response
             return business::empty(StatusCode::NOT_FOUND);
         }
         let mut returns = control.returns();
-        returns.make_documents(deposits.all(), now);
+        returns.make_documents(&deposits, now);
         returns
             .listed_of_flux(idflux, now)
             .into_iter()
@@ -172,7 +172,7 @@ fn answer_declarant(
     let returns = {
         let deposits = control.deposits();
         let mut returns = control.returns();
-        returns.make_documents(deposits.all(), now);
+        returns.make_documents(&deposits, now);
         returns
             .listed_of_declarant(caller.declarant, start, end, now)
             .into_iter()
@@ -222,7 +222,7 @@ fn answer_download(control: &Control, headers: &HeaderMap, idflux: &str, id: &st
             return business::empty(StatusCode::NOT_FOUND);
         }
         let mut returns = control.returns();
-        returns.make_documents(deposits.all(), now);
+        returns.make_documents(&deposits, now);
         returns.document(idflux, id, now)
     };
     match document {

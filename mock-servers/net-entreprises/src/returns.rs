@@ -26,7 +26,7 @@ use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time};
 use crate::business::escape;
 use crate::clock::TimeZone;
 use crate::conformity::{self, Anomaly};
-use crate::deposits::{Deposit, Status};
+use crate::deposits::{Deposit, Deposits, Status};
 
 /// Delays and due date of the returns (settings, `returns.*`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -271,13 +271,13 @@ impl Returns {
     }
 
     /// Makes the documents of the returns published by `now` that have none yet.
-    pub fn make_documents(&mut self, deposits: &[Deposit], now: OffsetDateTime) {
+    pub fn make_documents(&mut self, deposits: &Deposits, now: OffsetDateTime) {
         let pending: Vec<usize> = (0..self.list.len())
             .filter(|&i| self.list[i].document.is_none() && self.list[i].published(now))
             .collect();
         for i in pending {
             let r = &self.list[i];
-            let Some(deposit) = deposits.iter().find(|d| d.idflux == r.idflux) else {
+            let Some(deposit) = deposits.get(&r.idflux) else {
                 continue;
             };
             let document = match r.nature {
