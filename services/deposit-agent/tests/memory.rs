@@ -1,0 +1,190 @@
+//! A 100 MB file goes through the agent's binary, a process of its own, with its memory
+//! growing by less than 32 MiB: the file is streamed, gzipped on the way and kept aside
+//! compressed, never held whole.
+
+use std::time::{Duration, Instant};
+
+use iea_mock_kit::MockListen;
+use iea_mock_net_entreprises as mock;
+use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
+use iea_proto::agent::v1::{
+    DeclarantIdentity, DepositChunk, DepositStart, NetEntreprisesAccess, deposit_response,
+};
+use iea_proto::common::v1::{ConnectionMode, ConnectionType, NetworkSettings};
+use iea_runtime::pki;
+use iea_runtime::shutdown::Shutdown;
+
+mod world;
+
+const FILE_BYTES: usize = 100 << 20;
+const CHUNK: usize = 1 << 20;
+
+/// A kilobyte-sized block of DSN-like lines, different for each `i`.
+fn block(i: usize) -> Vec<u8> {
+    let mut s = String::new();
+    for j in 0..8 {
+        s.push_str(&format!(
+            "S21.G00.30.001,'1{:012}'\nS21.G00.30.002,'NOM{i}X{j}'\nS21.G00.50.002,'{}.{:02}'\n",
+            i * 8 + j,
+            1000 + (i * 7 + j) % 3000,
+            (i + j) % 100
+        ));
+    }
+    s.into_bytes()
+}
+
+/// The file's chunks, made as they are sent (the test holds one at a time).
+fn chunks() -> impl Iterator<Item = Vec<u8>> {
+    let mut i = 0;
+    let mut made = 0;
+    let header = b"S10.G00.00.001,'IEA'\nS10.G00.00.005,'01'\n".to_vec();
+    let mut first = Some(header);
+    std::iter::from_fn(move || {
+        if made >= FILE_BYTES {
+            return None;
+        }
+        let mut c = first.take().unwrap_or_default();
+        while c.len() < CHUNK {
+            c.extend(block(i));
+            i += 1;
+        }
+        c.truncate((FILE_BYTES - made).min(CHUNK));
+        made += c.len();
+        Some(c)
+    })
+}
+
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
+    iea_runtime::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let mocks_dir = dir.path().join("mocks");
+    pki::init(&mocks_dir, &[]).unwrap();
+    let (agent_files, orchestrator_files) = world::internal_pki(dir.path());
+    let shutdown = Shutdown::new();
+    let mock_app = mock::App::build(mock::Settings {
+        listen: MockListen {
+            tls: pki::mock_files(&mocks_dir),
+            admin_token: "admin".into(),
+            ..MockListen::default()
+        },
+        ..mock::Settings::default()
+    })
+    .await
+    .unwrap();
+    let control = mock_app.control();
+    let mock_https = format!("https://127.0.0.1:{}", mock_app.https_addr().port());
+    let mock_task = tokio::spawn(mock_app.run_until(shutdown.clone()));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_iea-deposit-agent"))
+        .env("IEA_DEPOSIT_AGENT__LISTEN", format!("127.0.0.1:{port}"))
+        .env("IEA_DEPOSIT_AGENT__TLS__CA", &agent_files.ca)
+        .env("IEA_DEPOSIT_AGENT__TLS__CERT", &agent_files.cert)
+        .env("IEA_DEPOSIT_AGENT__TLS__KEY", &agent_files.key)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let tls = iea_runtime::tls::client_config(&orchestrator_files, "deposit-agent").unwrap();
+    let channel =
+        iea_runtime::grpc::channel(&format!("127.0.0.1:{port}"), tls, Duration::from_secs(600))
+            .unwrap();
+    let mut agent = DepositAgentClient::new(channel);
+    let up_by = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < up_by, "the agent did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let access = NetEntreprisesAccess {
+        network: Some(NetworkSettings {
+            connection_type: ConnectionType::Direct.into(),
+            mode: ConnectionMode::Secure.into(),
+            address: mock_https,
+            extra_ca_pem: std::fs::read_to_string(pki::mock_files(&mocks_dir).ca).unwrap(),
+            ..NetworkSettings::default()
+        }),
+        auth_address: String::new(),
+        identity: Some(DeclarantIdentity {
+            siret: "78214563500010".into(),
+            nom: "DUPONT".into(),
+            prenom: "Marie".into(),
+            password: "Jardin#Partage2024".into(),
+        }),
+        service: 25,
+    };
+    // A small deposit first: the baseline has its connections, token and buffers.
+    let small = block(0);
+    let start = |total: usize| DepositChunk {
+        start: Some(DepositStart {
+            access: Some(access.clone()),
+            deposit_id: "memory".into(),
+            total_size: total as u64,
+        }),
+        data: Vec::new(),
+    };
+    let mut first = b"S10.G00.00.001,'IEA'\n".to_vec();
+    first.extend(&small);
+    let r = agent
+        .deposit(futures::stream::iter([
+            start(first.len()),
+            DepositChunk {
+                start: None,
+                data: first,
+            },
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        matches!(r.outcome, Some(deposit_response::Outcome::Accepted(_))),
+        "{r:?}"
+    );
+    let baseline = memory_kib(pid, "VmRSS:");
+
+    let messages = std::iter::once(start(FILE_BYTES))
+        .chain(chunks().map(|data| DepositChunk { start: None, data }));
+    let r = agent
+        .deposit(futures::stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        matches!(r.outcome, Some(deposit_response::Outcome::Accepted(_))),
+        "{r:?}"
+    );
+    assert_eq!(r.bytes, FILE_BYTES as u64);
+    let peak = memory_kib(pid, "VmHWM:");
+    let deposits = control.deposits_list();
+    assert_eq!(deposits.last().unwrap().bytes, FILE_BYTES as u64);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    shutdown.trigger();
+    mock_task.await.unwrap().unwrap();
+    let growth_mib = peak.saturating_sub(baseline) / 1024;
+    eprintln!(
+        "agent memory: baseline {} MiB, peak {} MiB",
+        baseline / 1024,
+        peak / 1024
+    );
+    assert!(growth_mib < 32, "the agent grew by {growth_mib} MiB");
+}
