@@ -3,7 +3,8 @@
 #
 #   1. the release binaries, on the host (cargo build --release --workspace --bins);
 #   2. a minimal Debian bookworm root filesystem made with debootstrap from Debian's
-#      packages (cached as a tarball under target/docker/, so later runs skip it);
+#      packages, with Debian's PostgreSQL server for the compose file's PostgreSQL variant
+#      (cached as a tarball under target/docker/, so later runs skip it);
 #   3. that tarball imported as a local base image (docker import), once per tarball;
 #   4. the runtime image FROM that base with the binaries (docker/Dockerfile.local).
 #
@@ -33,9 +34,12 @@ SUITE=bookworm
 CACHE=$ROOT/target/docker
 ROOTFS_TAR=$CACHE/debian-$SUITE-rootfs.tar
 ROOTFS_SUM=$ROOTFS_TAR.sha256
+# What the cached tarball was made with: a tarball made with other packages is made again.
+ROOTFS_KEY=$ROOTFS_TAR.packages
 CONTEXT=$CACHE/context
-# Packages beyond debootstrap's minbase: trust store for HTTPS (system roots).
-INCLUDE=ca-certificates
+# Packages beyond debootstrap's minbase: trust store for HTTPS (system roots); the
+# PostgreSQL server that docker-compose.postgres.yml runs (docker/postgres-entry.sh).
+INCLUDE=ca-certificates,postgresql
 # The binaries shipped in the image (every component, the CLI, the health check).
 BINARIES=(
     iea iea-healthcheck iea-orchestrator iea-auth-client iea-update-client
@@ -118,19 +122,26 @@ make_rootfs() {
         "$SUITE" "$dir/root" "$m" >"$CACHE/debootstrap.log" 2>&1 ||
         die "debootstrap failed; see $CACHE/debootstrap.log"
     # Keep it small: no package cache or lists, docs, manuals or translations (apt-get
-    # update brings the lists back for anyone extending the image).
+    # update brings the lists back for anyone extending the image). Nothing made at
+    # install time either: the cluster postgresql's install creates (the compose
+    # variant initialises its own in a volume) and ssl-cert's snakeoil key (a private key
+    # shared by every copy of the image).
     as_root sh -c "cd '$dir/root' && rm -rf var/cache/apt/archives/*.deb var/cache/apt/*.bin \
         var/lib/apt/lists/* usr/share/doc/* usr/share/man/* usr/share/info/* \
-        usr/share/locale/* var/log/* tmp/* root/.cache"
+        usr/share/locale/* var/log/* tmp/* root/.cache \
+        var/lib/postgresql/* etc/postgresql/* \
+        etc/ssl/private/ssl-cert-snakeoil.key etc/ssl/certs/ssl-cert-snakeoil.pem"
     as_root tar --numeric-owner -C "$dir/root" -cf "$ROOTFS_TAR.tmp" .
     as_root chown "$(id -u):$(id -g)" "$ROOTFS_TAR.tmp"
     mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
     sha256sum "$ROOTFS_TAR" | cut -d' ' -f1 >"$ROOTFS_SUM"
+    echo "$SUITE minbase $INCLUDE" >"$ROOTFS_KEY"
     as_root rm -rf "$dir"
     trap - EXIT
 }
-if [ "${IEA_REBUILD_ROOTFS:-}" = 1 ] || [ ! -s "$ROOTFS_TAR" ] || [ ! -s "$ROOTFS_SUM" ]; then
-    log "2/4 root filesystem: debootstrap $SUITE"
+if [ "${IEA_REBUILD_ROOTFS:-}" = 1 ] || [ ! -s "$ROOTFS_TAR" ] || [ ! -s "$ROOTFS_SUM" ] ||
+    [ "$(cat "$ROOTFS_KEY" 2>/dev/null)" != "$SUITE minbase $INCLUDE" ]; then
+    log "2/4 root filesystem: debootstrap $SUITE (+ $INCLUDE)"
     timed "debootstrap rootfs" make_rootfs
 else
     log "2/4 root filesystem: cached ($ROOTFS_TAR)"

@@ -4,17 +4,21 @@
 #   2. `compose up -d`, every service healthy within 60 s (IEA_SMOKE_DEADLINE);
 #   3. `iea status --json` on the host reports "indicator": "connected" and the three
 #      agents healthy;
-#   4. `compose down -v`, always (IEA_SMOKE_KEEP=1 keeps the stack up instead).
+#   4. the orchestrator's database is the variant's: its `database open` log line names
+#      the SQLite file or the PostgreSQL server, and with PostgreSQL the server holds the
+#      orchestrator's tables and its first administrator;
+#   5. `compose down -v`, always (IEA_SMOKE_KEEP=1 keeps the stack up instead).
 # Exits non-zero with a message saying which step failed.
 #
 # It uses its own compose project (iea-smoke) and data directory (target/compose-smoke),
 # so a stack started by hand from docker/data is left alone, but it needs the same host
 # ports: stop such a stack first (or move its ports, see docker/README.md).
 #
-# Environment: IEA_SMOKE_NO_BUILD=1 (use the image as it is), IEA_SMOKE_DEADLINE (seconds,
-# default 60), IEA_SMOKE_KEEP=1, IEA_CARGO_PROFILE (release or dev, as for
-# build-images.sh: also which `iea` runs on the host), plus docker-compose.yml's own
-# variables.
+# Environment: IEA_COMPOSE_VARIANT (sqlite, the default: docker-compose.yml alone; or
+# postgres: with docker-compose.postgres.yml), IEA_SMOKE_NO_BUILD=1 (use the image as it
+# is), IEA_SMOKE_DEADLINE (seconds, default 60), IEA_SMOKE_KEEP=1, IEA_CARGO_PROFILE
+# (release or dev, as for build-images.sh: also which `iea` runs on the host), plus
+# docker-compose.yml's own variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -28,6 +32,19 @@ case "${IEA_CARGO_PROFILE:-release}" in
 esac
 SERVICES=(impact-emploi-auth impact-emploi-updates net-entreprises auth-client update-client
     credential-verifier orchestrator)
+VARIANT=${IEA_COMPOSE_VARIANT:-sqlite}
+FILES=(-f "$ROOT/docker-compose.yml")
+case "$VARIANT" in
+    sqlite) ;;
+    postgres)
+        FILES+=(-f "$ROOT/docker-compose.postgres.yml")
+        SERVICES+=(postgres)
+        ;;
+    *)
+        echo "compose-smoke: IEA_COMPOSE_VARIANT must be sqlite or postgres, not $VARIANT" >&2
+        exit 2
+        ;;
+esac
 
 export IEA_COMPOSE_DATA=$DATA
 export IEA_IMAGE=${IEA_IMAGE:-iea-connect:local}
@@ -48,7 +65,7 @@ else
     echo "compose-smoke: FAILED: neither 'docker compose' nor 'docker-compose' is installed" >&2
     exit 1
 fi
-compose() { "${COMPOSE[@]}" -p "$PROJECT" -f "$ROOT/docker-compose.yml" "$@"; }
+compose() { "${COMPOSE[@]}" -p "$PROJECT" "${FILES[@]}" "$@"; }
 
 teardown() {
     compose down -v --remove-orphans >/dev/null 2>&1 || true
@@ -66,9 +83,9 @@ fail() {
 on_exit() {
     local rc=$?
     if [ "${IEA_SMOKE_KEEP:-}" = 1 ]; then
-        say "kept up (IEA_SMOKE_KEEP=1): IEA_DATA_DIR=$DATA $IEA status; stop with: ${COMPOSE[*]} -p $PROJECT down -v"
+        say "kept up (IEA_SMOKE_KEEP=1): IEA_DATA_DIR=$DATA $IEA status; stop with: ${COMPOSE[*]} -p $PROJECT ${FILES[*]} down -v"
     else
-        say "tearing down (${COMPOSE[*]} -p $PROJECT down -v)"
+        say "tearing down (${COMPOSE[*]} -p $PROJECT ${FILES[*]} down -v)"
         teardown
     fi
     # The plain closing line that CI reads.
@@ -98,7 +115,7 @@ teardown
 rm -rf "$DATA"
 mkdir -p "$DATA"
 
-say "${COMPOSE[*]} -p $PROJECT up -d"
+say "${COMPOSE[*]} -p $PROJECT ${FILES[*]} up -d ($VARIANT)"
 T_UP=$(now)
 compose up -d >"$DATA.up.log" 2>&1 || {
     cat "$DATA.up.log" >&2
@@ -175,4 +192,29 @@ done
 STATUS_SECS=$(since "$T_STATUS")
 printf '%s\n' "$status"
 say "iea status: connected, three agents healthy (${STATUS_SECS} s after healthy)"
-say "PASSED: image ${BUILD_SECS} s, healthy ${HEALTHY_SECS} s after up, total $(since "$T0") s"
+# The database the orchestrator opened, from its log line (the URL without password).
+database=$(compose logs --no-color orchestrator 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' |
+    grep 'database open' | grep -o '\(sqlite\|postgres\)://[^ ]*' | tail -n 1 || true)
+case "$VARIANT:$database" in
+    sqlite:sqlite://*) ;;
+    postgres:postgres://*@postgres:5432/iea) ;;
+    *) fail "the orchestrator's database is '${database:-not logged}', not the $VARIANT variant's" ;;
+esac
+if [ "$VARIANT" = postgres ]; then
+    # On the server itself: the orchestrator's tables, and the first administrator.
+    tables=$(compose exec -T postgres psql -U postgres -d iea -X -A -t -c \
+        "SELECT string_agg(table_name, ' ' ORDER BY table_name) FROM information_schema.tables
+         WHERE table_schema = 'public'" 2>&1) || fail "psql in the postgres container: $tables"
+    admins=$(compose exec -T postgres psql -U postgres -d iea -X -A -t -c \
+        "SELECT count(*) FROM users" 2>&1) || fail "psql in the postgres container: $admins"
+    tables=$(printf '%s' "$tables" | tr -d '\r')
+    admins=$(printf '%s' "$admins" | tr -d '\r ')
+    case " $tables " in
+        *" users "*) ;;
+        *) fail "no orchestrator tables in PostgreSQL (tables: '$tables')" ;;
+    esac
+    [ "${admins:-0}" -ge 1 ] 2>/dev/null || fail "no user in PostgreSQL's users table ('$admins')"
+    say "PostgreSQL holds the orchestrator's tables ($tables), $admins user(s)"
+fi
+say "orchestrator database: $database"
+say "PASSED ($VARIANT): image ${BUILD_SECS} s, healthy ${HEALTHY_SECS} s after up, total $(since "$T0") s"
