@@ -57,11 +57,11 @@ pub fn routes(control: Control) -> Router {
 }
 
 async fn returns(State(control): State<Control>) -> Response {
-    Json(control.returns_list()).into_response()
+    Json(control.returns_list().await).into_response()
 }
 
 async fn publish_returns(State(control): State<Control>) -> Response {
-    let published = control.publish_returns();
+    let published = control.publish_returns().await;
     tracing::info!(published, "returns published");
     Json(json!({ "published": published })).into_response()
 }
@@ -88,7 +88,10 @@ async fn overwrite_return(
         ))
         .into_response();
     }
-    match control.overwrite_return(&idflux, &id, &body.statut, body.document) {
+    match control
+        .overwrite_return(&idflux, &id, &body.statut, body.document)
+        .await
+    {
         Some(view) => {
             tracing::info!(idflux = %idflux, old = %id, new = %view.id, "return overwritten");
             Json(view).into_response()
@@ -108,7 +111,7 @@ async fn purge_return(
     State(control): State<Control>,
     Path((idflux, id)): Path<(String, String)>,
 ) -> Response {
-    if control.purge_return(&idflux, &id) {
+    if control.purge_return(&idflux, &id).await {
         tracing::info!(idflux = %idflux, id = %id, "return purged");
         Json(json!({ "purged": true })).into_response()
     } else {
@@ -139,11 +142,11 @@ async fn set_pas_rate(
 }
 
 async fn deposits(State(control): State<Control>) -> Response {
-    Json(control.deposits_list()).into_response()
+    Json(control.deposits_list().await).into_response()
 }
 
 async fn deposit(State(control): State<Control>, Path(idflux): Path<String>) -> Response {
-    match control.deposit(&idflux) {
+    match control.deposit(&idflux).await {
         Some(d) => Json(d).into_response(),
         None => AdminError::not_found(format!("Le dépôt {idflux} est inconnu.")).into_response(),
     }

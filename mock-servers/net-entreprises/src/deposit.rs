@@ -26,7 +26,7 @@ use flate2::read::MultiGzDecoder;
 use iea_mock_kit::CutConnection;
 
 use crate::business::{self, Caller, escape};
-use crate::deposits::{Deposit, FileFacts, Status};
+use crate::deposits::{Deposit, DsnFacts, Envelope, Status};
 use crate::faults::Rejection;
 use crate::{Control, DEPOSIT_PATH, Outcome};
 
@@ -77,14 +77,14 @@ async fn answer(control: &Control, headers: &HeaderMap, body: Bytes) -> Response
     let max = control.settings().max_dsn_bytes;
     let read = tokio::task::spawn_blocking(move || {
         decompress(&body, max).map(|dsn| {
-            let facts = FileFacts::read(&dsn);
+            let envelope = Envelope::read(&dsn);
             let starts_s10 = dsn.starts_with(b"S10");
             let kaboom = contains_kaboom(&dsn);
-            (facts, starts_s10, kaboom)
+            (dsn, envelope, starts_s10, kaboom)
         })
     })
     .await;
-    let (facts, starts_s10, kaboom) = match read {
+    let (dsn, envelope, starts_s10, kaboom) = match read {
         Ok(Ok(read)) => read,
         Ok(Err(Unreadable::NotGzip)) => {
             return refused(StatusCode::BAD_REQUEST, "body is not gzip");
@@ -109,14 +109,14 @@ async fn answer(control: &Control, headers: &HeaderMap, body: Bytes) -> Response
             code: NOT_A_DSN_CODE.into(),
             message: NOT_A_DSN_MESSAGE.into(),
         };
-        return register(control, headers, &caller, facts, Some(rejection));
+        return register(control, headers, &caller, dsn, envelope, Some(rejection));
     }
     if kaboom {
         tracing::info!(status = 500, "kaboom");
         return business::empty(StatusCode::INTERNAL_SERVER_ERROR);
     }
     let rejection = control.deposit_faults().reject_deposits.clone();
-    register(control, headers, &caller, facts, rejection)
+    register(control, headers, &caller, dsn, envelope, rejection)
 }
 
 fn refused(status: StatusCode, reason: &'static str) -> Response {
@@ -155,13 +155,15 @@ fn contains_kaboom(dsn: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(KABOOM))
 }
 
-/// Registers the deposit (an AEE without `rejection`, an ARE with it) and answers it, or
-/// cuts the connection with the `lost_answer` fault.
+/// Registers the deposit (an AEE without `rejection`, an ARE with it), has its file read
+/// in the background, and answers it, or cuts the connection with the `lost_answer`
+/// fault.
 fn register(
     control: &Control,
     headers: &HeaderMap,
     caller: &Caller,
-    file: FileFacts,
+    dsn: Vec<u8>,
+    file: Envelope,
     rejection: Option<Rejection>,
 ) -> Response {
     let now = control.clock().now();
@@ -187,21 +189,23 @@ fn register(
                 Status::Ok
             },
             anomaly: rejection,
-            file,
+            envelope: file,
+            facts: None,
             report,
         };
         deposits.push(deposit.clone());
         control
             .returns()
-            .plan_for(&deposit, &control.settings().returns, tz);
+            .plan_acknowledgement(&deposit, &control.settings().returns);
         deposit
     };
+    read_in_background(control, deposit.idflux.clone(), dsn);
     control.count_registered();
     tracing::info!(
         idflux = %deposit.idflux,
         declarant = deposit.declarant,
         status = deposit.status.as_str(),
-        bytes = deposit.file.bytes,
+        bytes = deposit.envelope.bytes,
         "deposit registered"
     );
     if control.deposit_faults().take_lost_answer() {
@@ -215,10 +219,27 @@ fn register(
     business::xml(control, headers, status, deposit.report, &[])
 }
 
+/// Reads the deposited file with `iea-dsn` off the answer's path, then records its facts
+/// and plans the returns that depend on them. Readers of facts and returns wait for it
+/// ([`Control::wait_reads`]).
+fn read_in_background(control: &Control, idflux: String, dsn: Vec<u8>) {
+    let control = control.clone();
+    control.read_started();
+    tokio::spawn(async move {
+        match tokio::task::spawn_blocking(move || DsnFacts::read(&dsn)).await {
+            Ok(facts) => control.facts_read(&idflux, facts),
+            Err(e) => {
+                tracing::error!(idflux = %idflux, error = %e, "reading a deposited file failed")
+            }
+        }
+        control.read_done();
+    });
+}
+
 fn identification(
     caller: &Caller,
     idflux: &str,
-    file: &FileFacts,
+    file: &Envelope,
     essai_reel: Option<&str>,
     date: &str,
     heure: &str,
@@ -244,7 +265,7 @@ fn identification(
 const HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>";
 
 /// The AEE (accusé d'enregistrement électronique).
-fn aee(caller: &Caller, idflux: &str, file: &FileFacts, date: &str, heure: &str) -> String {
+fn aee(caller: &Caller, idflux: &str, file: &Envelope, date: &str, heure: &str) -> String {
     format!(
         "{HEAD}<gipmds:rapport type=\"AEE\" profil=\"DSN\" version=\"v01r04\" xmlns:gipmds=\"http://www.gip-mds.fr/\">\
          <envoi><envoi_identification>{ident}\
@@ -265,7 +286,7 @@ fn aee(caller: &Caller, idflux: &str, file: &FileFacts, date: &str, heure: &str)
 fn are(
     caller: &Caller,
     idflux: &str,
-    file: &FileFacts,
+    file: &Envelope,
     date: &str,
     heure: &str,
     rejection: &Rejection,

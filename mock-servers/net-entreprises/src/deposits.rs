@@ -6,6 +6,8 @@
 //! needs of each employee (NIR, matricule, rates applied). Names, NIRs and the file's
 //! contents are never logged.
 
+use std::sync::Arc;
+
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 use serde::Serialize;
@@ -37,18 +39,73 @@ impl Status {
     }
 }
 
-/// What the mock read of a deposited file.
+/// What the deposit service reads of a file before answering: its size, its digest and
+/// its envelope (`S10.G00.00`, `S10.G00.01`), the lines the AEE quotes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileFacts {
+pub struct Envelope {
     pub bytes: u64,
     pub sha256: String,
     /// `S10.G00.00.005` (`01` test, `02` real) when the file has it.
     pub essai_reel: Option<String>,
-    /// SIRET of the sender (`S10.G00.01`), when `iea-dsn` reads the file.
+    /// SIRET of the sender (`S10.G00.01.001` and `.002`) when the file has both.
     pub emetteur_siret: Option<String>,
-    /// `S10.G00.00.007`, the deposit point, when `iea-dsn` reads the file.
+    /// `S10.G00.00.007`, the deposit point, when the file has it.
     pub point_de_depot: Option<String>,
-    /// SIREN, NIC and month (`YYYY-MM`) of the declaration, when `iea-dsn` reads the file.
+}
+
+impl Envelope {
+    /// Reads `dsn` (the decompressed file): its digest, and the values of the envelope's
+    /// lines at its start (the lines before the first one not starting with `S10.`), as
+    /// the deposit service reads them to write the AEE. The file itself is read later,
+    /// with `iea-dsn` ([`DsnFacts`]).
+    pub fn read(dsn: &[u8]) -> Self {
+        let mut essai_reel = None;
+        let mut siren = None;
+        let mut nic = None;
+        let mut point_de_depot = None;
+        for line in dsn.split(|b| *b == b'\n') {
+            if !line.starts_with(b"S10.") {
+                break;
+            }
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some((code, value)) = envelope_value(line) else {
+                continue;
+            };
+            let slot = match code {
+                b"S10.G00.00.005" => &mut essai_reel,
+                b"S10.G00.00.007" => &mut point_de_depot,
+                b"S10.G00.01.001" => &mut siren,
+                b"S10.G00.01.002" => &mut nic,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        Self {
+            bytes: dsn.len() as u64,
+            sha256: hex(&Sha256::digest(dsn)),
+            essai_reel,
+            emetteur_siret: siren.zip(nic).map(|(s, n)| format!("{s}{n}")),
+            point_de_depot,
+        }
+    }
+}
+
+/// `CODE,'value'` of an envelope line whose value is a short code of digits (what the AEE
+/// quotes: test or real, deposit point, SIREN, NIC).
+fn envelope_value(line: &[u8]) -> Option<(&[u8], String)> {
+    let comma = line.iter().position(|b| *b == b',')?;
+    let (code, rest) = (&line[..comma], &line[comma + 1..]);
+    let value = rest.strip_prefix(b"'")?.strip_suffix(b"'")?;
+    (!value.is_empty() && value.len() <= 14 && value.iter().all(u8::is_ascii_digit))
+        .then(|| (code, String::from_utf8_lossy(value).into_owned()))
+}
+
+/// What the mock reads of a deposited file with `iea-dsn`, after answering the deposit
+/// (a 100 MB file takes a while): the declaration, the conformity checks' anomalies and
+/// what the CRM needs of each employee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsnFacts {
+    /// SIREN, NIC, month (`YYYY-MM`)… of the declaration, when `iea-dsn` reads the file.
     pub declaration: Option<DeclarationFacts>,
     /// The conformity checks' anomalies (nature 11): `iea-dsn`'s problems for a file it
     /// refuses.
@@ -71,63 +128,33 @@ pub struct DeclarationFacts {
     pub norm_version: String,
 }
 
-impl FileFacts {
-    /// Reads `dsn` (the decompressed file). A file that `iea-dsn` refuses still has a size,
-    /// a digest and, if written, its `S10.G00.00.005`.
+impl DsnFacts {
+    /// Reads and checks `dsn` (the decompressed file) with `iea-dsn`.
     pub fn read(dsn: &[u8]) -> Self {
-        let sha256 = hex(&Sha256::digest(dsn));
-        let (parsed, anomalies) = match iea_dsn::Dsn::parse(dsn) {
+        match iea_dsn::Dsn::parse(dsn) {
             Ok(d) => {
-                let anomalies = conformity::check(&d);
-                (Some(d), anomalies)
-            }
-            Err(problems) => (None, conformity::problems_of(&problems)),
-        };
-        let essai_reel = match &parsed {
-            Some(d) => Some(d.declaration().test_or_real.code().to_owned()),
-            None => test_or_real_of_unreadable(dsn),
-        };
-        Self {
-            bytes: dsn.len() as u64,
-            sha256,
-            essai_reel,
-            emetteur_siret: parsed.as_ref().map(|d| d.sender().siret()),
-            point_de_depot: parsed
-                .as_ref()
-                .and_then(|d| d.sender().deposit_point.clone()),
-            declaration: parsed.as_ref().map(|d| {
                 let decl = d.declaration();
-                DeclarationFacts {
-                    siren: decl.siren.clone(),
-                    nic: decl.nic.clone(),
-                    month: decl.month.to_string(),
-                    year_month: (decl.month.year, decl.month.month),
-                    business_id: decl.business_id.clone(),
-                    kind: decl.kind.code().to_owned(),
-                    norm_version: decl.norm_version.clone(),
+                Self {
+                    declaration: Some(DeclarationFacts {
+                        siren: decl.siren.clone(),
+                        nic: decl.nic.clone(),
+                        month: decl.month.to_string(),
+                        year_month: (decl.month.year, decl.month.month),
+                        business_id: decl.business_id.clone(),
+                        kind: decl.kind.code().to_owned(),
+                        norm_version: decl.norm_version.clone(),
+                    }),
+                    anomalies: conformity::check(&d),
+                    employees: conformity::employees(&d),
                 }
-            }),
-            anomalies,
-            employees: parsed
-                .as_ref()
-                .map(conformity::employees)
-                .unwrap_or_default(),
+            }
+            Err(problems) => Self {
+                declaration: None,
+                anomalies: conformity::problems_of(&problems),
+                employees: Vec::new(),
+            },
         }
     }
-}
-
-/// The value of the `S10.G00.00.005` line of a file `iea-dsn` refused (the real service
-/// answers an AEE to such a file and reports its problems later): that one line is looked
-/// up, nothing else is read.
-fn test_or_real_of_unreadable(dsn: &[u8]) -> Option<String> {
-    const PREFIX: &[u8] = b"S10.G00.00.005,'";
-    dsn.split(|b| *b == b'\n').find_map(|line| {
-        let rest = line.strip_prefix(PREFIX)?;
-        let rest = rest.strip_suffix(b"\r").unwrap_or(rest);
-        let value = rest.strip_suffix(b"'")?;
-        (value.len() <= 2 && value.iter().all(u8::is_ascii_digit))
-            .then(|| String::from_utf8_lossy(value).into_owned())
-    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -146,7 +173,9 @@ pub struct Deposit {
     pub status: Status,
     /// The anomaly of an ARE.
     pub anomaly: Option<Rejection>,
-    pub file: FileFacts,
+    pub envelope: Envelope,
+    /// `None` until the file is read (after the answer).
+    pub facts: Option<Arc<DsnFacts>>,
     /// The AEE or ARE answered (the nature 10 return).
     pub report: String,
 }
@@ -173,7 +202,7 @@ pub struct DepositView {
 
 impl Deposit {
     pub fn view(&self) -> DepositView {
-        let decl = self.file.declaration.as_ref();
+        let decl = self.facts.as_ref().and_then(|f| f.declaration.as_ref());
         DepositView {
             idflux: self.idflux.clone(),
             declarant: self.declarant,
@@ -186,9 +215,9 @@ impl Deposit {
                 .unwrap_or_else(|_| self.received_at.to_string()),
             status: self.status,
             anomaly: self.anomaly.clone(),
-            bytes: self.file.bytes,
-            sha256: self.file.sha256.clone(),
-            essai_reel: self.file.essai_reel.clone(),
+            bytes: self.envelope.bytes,
+            sha256: self.envelope.sha256.clone(),
+            essai_reel: self.envelope.essai_reel.clone(),
             siren: decl.map(|d| d.siren.clone()),
             nic: decl.map(|d| d.nic.clone()),
             month: decl.map(|d| d.month.clone()),
@@ -228,6 +257,13 @@ impl Deposits {
         self.by_idflux.get(idflux).map(|&i| &self.list[i])
     }
 
+    /// Records what was read of a deposit's file; answers the deposit.
+    pub fn set_facts(&mut self, idflux: &str, facts: DsnFacts) -> Option<&Deposit> {
+        let i = *self.by_idflux.get(idflux)?;
+        self.list[i].facts = Some(Arc::new(facts));
+        Some(&self.list[i])
+    }
+
     pub fn all(&self) -> &[Deposit] {
         &self.list
     }
@@ -262,12 +298,31 @@ mod tests {
     }
 
     #[test]
-    fn a_file_iea_dsn_refuses_keeps_its_size_digest_and_test_or_real() {
-        let facts = FileFacts::read(b"S10.G00.00.001,'x'\r\nS10.G00.00.005,'01'\r\n");
-        assert_eq!(facts.bytes, 41);
-        assert_eq!(facts.sha256.len(), 64);
-        assert_eq!(facts.essai_reel.as_deref(), Some("01"));
+    fn the_envelope_gives_size_digest_test_or_real_and_sender() {
+        let file = b"S10.G00.00.001,'x'\r\nS10.G00.00.005,'01'\r\nS10.G00.01.001,'782145635'\r\nS10.G00.01.002,'00010'\r\nS20.G00.05.001,'01'\r\nS10.G00.00.007,'02'\r\n";
+        let e = Envelope::read(file);
+        assert_eq!(e.bytes, file.len() as u64);
+        assert_eq!(e.sha256.len(), 64);
+        assert_eq!(e.essai_reel.as_deref(), Some("01"));
+        assert_eq!(e.emetteur_siret.as_deref(), Some("78214563500010"));
+        assert_eq!(
+            e.point_de_depot, None,
+            "only the envelope at the start is read"
+        );
+        assert_eq!(Envelope::read(b"S10").essai_reel, None);
+        assert_eq!(Envelope::read(b"S10.G00.00.005,'x1'\n").essai_reel, None);
+    }
+
+    #[test]
+    fn a_file_iea_dsn_refuses_has_its_problems_as_anomalies_and_no_declaration() {
+        let facts = DsnFacts::read(b"S10.G00.00.001,'x'\n");
         assert_eq!(facts.declaration, None);
-        assert_eq!(FileFacts::read(b"S10").essai_reel, None);
+        assert!(!facts.anomalies.is_empty());
+        assert!(
+            facts
+                .anomalies
+                .iter()
+                .all(|a| a.code.starts_with("DSN-") && a.blocking)
+        );
     }
 }

@@ -207,6 +207,8 @@ struct Inner {
     returns: Mutex<Returns>,
     deposit_faults: Mutex<DepositFaults>,
     clock: Clock,
+    /// Deposited files being read in the background.
+    reading: tokio::sync::watch::Sender<usize>,
     settings: Settings,
     faults: Faults,
     lock_threshold: u32,
@@ -250,26 +252,29 @@ impl Control {
     }
 
     /// Every return planned or published.
-    pub fn returns_list(&self) -> Vec<returns::ReturnView> {
+    pub async fn returns_list(&self) -> Vec<returns::ReturnView> {
+        self.wait_reads().await;
         let now = self.clock().now();
         self.returns().views(self.settings().time_zone, now)
     }
 
     /// Publishes now every return still to come; answers how many.
-    pub fn publish_returns(&self) -> usize {
+    pub async fn publish_returns(&self) -> usize {
+        self.wait_reads().await;
         let now = self.clock().now();
         self.returns().publish_all(now)
     }
 
     /// Overwrites a current return (see [`returns::Returns::overwrite`]); its documents
     /// are made first, so that the new version can inherit the old one's.
-    pub fn overwrite_return(
+    pub async fn overwrite_return(
         &self,
         idflux: &str,
         id: &str,
         status: &str,
         document: Option<String>,
     ) -> Option<returns::ReturnView> {
+        self.wait_reads().await;
         let now = self.clock().now();
         let tz = self.settings().time_zone;
         let deposits = self.deposits();
@@ -280,7 +285,8 @@ impl Control {
     }
 
     /// Purges a current return: still listed, no longer downloadable.
-    pub fn purge_return(&self, idflux: &str, id: &str) -> bool {
+    pub async fn purge_return(&self, idflux: &str, id: &str) -> bool {
+        self.wait_reads().await;
         self.returns().purge(idflux, id)
     }
 
@@ -329,12 +335,39 @@ impl Control {
         &self.0.clock
     }
 
-    /// Every deposit registered, in order of arrival.
-    pub fn deposits_list(&self) -> Vec<DepositView> {
+    fn read_started(&self) {
+        self.0.reading.send_modify(|n| *n += 1);
+    }
+
+    fn read_done(&self) {
+        self.0.reading.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    /// Waits until every deposited file is read (facts recorded, returns planned).
+    pub async fn wait_reads(&self) {
+        let mut rx = self.0.reading.subscribe();
+        // The sender lives as long as `self`: the wait ends when the count is 0.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Records what was read of a deposit's file and plans the returns that need it.
+    fn facts_read(&self, idflux: &str, facts: deposits::DsnFacts) {
+        let tz = self.settings().time_zone;
+        let mut deposits = self.deposits();
+        if let Some(deposit) = deposits.set_facts(idflux, facts) {
+            self.returns()
+                .plan_reading(deposit, &self.settings().returns, tz);
+        }
+    }
+
+    /// Every deposit registered, in order of arrival (once their files are read).
+    pub async fn deposits_list(&self) -> Vec<DepositView> {
+        self.wait_reads().await;
         self.deposits().all().iter().map(|d| d.view()).collect()
     }
 
-    pub fn deposit(&self, idflux: &str) -> Option<DepositView> {
+    pub async fn deposit(&self, idflux: &str) -> Option<DepositView> {
+        self.wait_reads().await;
         self.deposits().get(idflux).map(|d| d.view())
     }
 
@@ -395,6 +428,7 @@ impl App {
             returns: Mutex::new(Returns::default()),
             deposit_faults: Mutex::new(DepositFaults::default()),
             clock: Clock::default(),
+            reading: tokio::sync::watch::Sender::new(0),
             settings: settings.clone(),
             faults: faults.clone(),
             lock_threshold: settings.lock_threshold,

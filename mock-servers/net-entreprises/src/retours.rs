@@ -90,6 +90,7 @@ pub async fn list_flux(
     Path(idflux): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    control.wait_reads().await;
     let response = answer_flux(&control, &headers, &idflux);
     counted(&control, LIST_RETURNS_FLUX_PATH, response)
 }
@@ -135,6 +136,7 @@ pub async fn list_declarant_from(
     Path(debut): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    control.wait_reads().await;
     let response = answer_declarant(&control, &headers, &debut, None);
     counted(&control, LIST_RETURNS_DECLARANT_PATH, response)
 }
@@ -144,6 +146,7 @@ pub async fn list_declarant_between(
     Path((debut, fin)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    control.wait_reads().await;
     let response = answer_declarant(&control, &headers, &debut, Some(&fin));
     counted(&control, LIST_RETURNS_DECLARANT_PATH, response)
 }
@@ -194,6 +197,7 @@ pub async fn download(
     Path((idflux, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    control.wait_reads().await;
     let response = answer_download(&control, &headers, &idflux, &id);
     counted(&control, DOWNLOAD_PATH, response)
 }

@@ -25,8 +25,9 @@ use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::business::escape;
 use crate::clock::TimeZone;
+use crate::conformity::EmployeeFacts;
 use crate::conformity::{self, Anomaly};
-use crate::deposits::{Deposit, Deposits, Status};
+use crate::deposits::{DeclarationFacts, Deposit, Deposits, Status};
 
 /// Delays and due date of the returns (settings, `returns.*`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,6 +187,10 @@ pub struct Returns {
     pub rates: HashMap<String, PasRate>,
 }
 
+fn secs(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2))
+}
+
 /// The due date of a declaration of `year`/`month`: `due_day` of the next month at noon.
 pub fn due_date(year: i32, month: u8, due_day: u8, tz: TimeZone) -> Option<OffsetDateTime> {
     let (y, m) = if month == 12 {
@@ -224,26 +229,30 @@ impl Returns {
         });
     }
 
-    /// Plans the returns of a deposit just registered.
-    pub fn plan_for(&mut self, deposit: &Deposit, settings: &ReturnSettings, tz: TimeZone) {
-        let at = deposit.received_at;
-        let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+    /// Plans the acknowledgement (nature 10) of a deposit just registered.
+    pub fn plan_acknowledgement(&mut self, deposit: &Deposit, settings: &ReturnSettings) {
         self.plan(
             deposit,
             10,
             deposit.status.as_str(),
-            at + secs(settings.aee_delay_secs),
+            deposit.received_at + secs(settings.aee_delay_secs),
         );
-        if deposit.status != Status::Ok {
+    }
+
+    /// Plans the returns that need the file read (natures 11 and 94) of an accepted
+    /// deposit.
+    pub fn plan_reading(&mut self, deposit: &Deposit, settings: &ReturnSettings, tz: TimeZone) {
+        let (Some(facts), Status::Ok) = (&deposit.facts, deposit.status) else {
             return;
-        }
+        };
+        let at = deposit.received_at;
         self.plan(
             deposit,
             11,
-            conformity::status_of(&deposit.file.anomalies),
+            conformity::status_of(&facts.anomalies),
             at + secs(settings.conformity_delay_secs),
         );
-        if let Some(decl) = &deposit.file.declaration {
+        if let Some(decl) = &facts.declaration {
             let mut crm_at = at + secs(settings.crm_delay_secs);
             if settings.crm_after_due_date
                 && let Some(due) =
@@ -450,11 +459,13 @@ fn anomaly_xml(a: &Anomaly) -> String {
     out
 }
 
+/// The declaration's facts of a deposit whose file was read.
+fn declaration_of(deposit: &Deposit) -> Option<&DeclarationFacts> {
+    deposit.facts.as_ref().and_then(|f| f.declaration.as_ref())
+}
+
 fn envoi(deposit: &Deposit) -> String {
-    let norm = deposit
-        .file
-        .declaration
-        .as_ref()
+    let norm = declaration_of(deposit)
         .map(|d| d.norm_version.clone())
         .unwrap_or_default();
     format!(
@@ -464,7 +475,7 @@ fn envoi(deposit: &Deposit) -> String {
         escape(&norm),
         escape(
             deposit
-                .file
+                .envelope
                 .emetteur_siret
                 .as_deref()
                 .unwrap_or(&deposit.siret)
@@ -473,7 +484,7 @@ fn envoi(deposit: &Deposit) -> String {
 }
 
 fn declaration_identification(deposit: &Deposit) -> String {
-    match &deposit.file.declaration {
+    match declaration_of(deposit) {
         Some(d) => format!(
             "<declaration_identification><rang>1</rang><type>{}</type><identifiant_metier>{}</identifiant_metier><SIREN>{}</SIREN><nic_affectation>{}</nic_affectation><mois>{}</mois></declaration_identification>",
             escape(&d.kind),
@@ -493,7 +504,12 @@ fn conformity_document(deposit: &Deposit, status: &str) -> String {
     } else {
         "Bilan d'anomalies"
     };
-    let anomalies: String = deposit.file.anomalies.iter().map(anomaly_xml).collect();
+    let anomalies: String = deposit
+        .facts
+        .iter()
+        .flat_map(|f| &f.anomalies)
+        .map(anomaly_xml)
+        .collect();
     format!(
         "{HEAD}<gipmds:rapport xmlns:gipmds=\"http://www.gip-mds.fr/\" profil=\"DSN\" type=\"{kind}\" version=\"v01r04\">{}\
          <declaration>{}<declaration_bilan><etat>{}</etat></declaration_bilan>{anomalies}</declaration></gipmds:rapport>",
@@ -508,7 +524,8 @@ fn conformity_document(deposit: &Deposit, status: &str) -> String {
 fn crm_document(deposit: &Deposit, rates: &HashMap<String, PasRate>, identifiant: &str) -> String {
     let mut salaries = String::new();
     let mut anomalies = String::new();
-    for e in &deposit.file.employees {
+    let employees: &[EmployeeFacts] = deposit.facts.as_ref().map_or(&[], |f| &f.employees);
+    for e in employees {
         let Some(key) = e.nir.as_ref().or(e.ntt.as_ref()) else {
             continue;
         };
@@ -560,9 +577,7 @@ fn crm_document(deposit: &Deposit, rates: &HashMap<String, PasRate>, identifiant
             }));
         }
     }
-    let count = deposit
-        .file
-        .employees
+    let count = employees
         .iter()
         .filter(|e| e.nir.is_some() || e.ntt.is_some())
         .count();
