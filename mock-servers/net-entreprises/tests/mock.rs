@@ -1,85 +1,42 @@
-//! The mock driven over real HTTPS, with a client that trusts only a test CA made for the
-//! occasion (certificate verification stays on).
+//! The authentication service driven over real HTTPS, with a client that trusts only a
+//! test CA made for the occasion (certificate verification stays on).
 
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
-use iea_mock_kit::MockListen;
-use iea_mock_net_entreprises::{App, NotRegisteredAnswer, Settings};
-use iea_runtime::pki::{CertificateAuthority, TlsFiles, Validity};
-use iea_runtime::shutdown::Shutdown;
+use iea_mock_net_entreprises::NotRegisteredAnswer;
+use iea_runtime::pki::CertificateAuthority;
 use reqwest::StatusCode;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
+use support::{Mock, client_trusting, www_authenticate};
 
-const ADMIN_TOKEN: &str = "admin-secret";
 const REALM_WRONG: &str = "Basic realm=\"net-entreprises.fr\"";
 const REALM_EXPIRED: &str = "Basic realm=\"Expiration du mot de passe\"";
 const REALM_NOT_REGISTERED: &str = "DSNLogin realm=\"Utilisateur non-inscrit au service\"";
 
-struct Mock {
-    client: reqwest::Client,
-    ca_pem: String,
-    https: String,
-    http: String,
-    admin: String,
-    shutdown: Shutdown,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
+/// The authentication calls of these tests.
+trait AuthCalls {
+    async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: String,
+    ) -> reqwest::Response;
+    async fn auth(
+        &self,
+        siret: &str,
+        nom: &str,
+        prenom: &str,
+        mdp: &str,
+        service: &str,
+    ) -> reqwest::Response;
+    async fn simulator(&self, mdp: &str) -> reqwest::Response;
+    async fn stats(&self) -> Value;
 }
 
-impl Mock {
-    async fn start(tweak: impl FnOnce(&mut Settings)) -> Self {
-        iea_runtime::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        let ca = CertificateAuthority::new("net-entreprises mock test CA").unwrap();
-        let leaf = ca
-            .issue(
-                "localhost",
-                &["localhost".into(), "127.0.0.1".into()],
-                Validity::default(),
-            )
-            .unwrap();
-        let (cert, key) = (dir.path().join("mock.pem"), dir.path().join("mock.key"));
-        leaf.write(&cert, &key).unwrap();
-        let mut settings = Settings {
-            listen: MockListen {
-                tls: TlsFiles {
-                    ca: dir.path().join("unused-ca.pem"),
-                    cert,
-                    key,
-                },
-                admin_token: ADMIN_TOKEN.into(),
-                ..MockListen::default()
-            },
-            ..Settings::default()
-        };
-        tweak(&mut settings);
-        let app = App::build(settings).await.unwrap();
-        let https = format!("https://127.0.0.1:{}", app.https_addr().port());
-        let http = format!("http://{}", app.http_addr());
-        let admin = format!("http://{}", app.admin_addr());
-        let shutdown = Shutdown::new();
-        let task = tokio::spawn(app.run_until(shutdown.clone()));
-        Self {
-            client: client_trusting(ca.cert_pem()),
-            ca_pem: ca.cert_pem().to_owned(),
-            https,
-            http,
-            admin,
-            shutdown,
-            task,
-            _dir: dir,
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.trigger();
-        self.task.await.unwrap().unwrap();
-    }
-
+impl AuthCalls for Mock {
     async fn post_raw(
         &self,
         path: &str,
@@ -114,28 +71,6 @@ impl Mock {
             .await
     }
 
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.admin))
-            .bearer_auth(ADMIN_TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
     async fn stats(&self) -> Value {
         self.admin(reqwest::Method::GET, "/__admin/stats", None)
             .await
@@ -143,34 +78,10 @@ impl Mock {
     }
 }
 
-fn client_trusting(ca_pem: &str) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
 fn body(siret: &str, nom: &str, prenom: &str, mdp: &str, service: &str) -> String {
     format!(
         "<identifiants><siret>{siret}</siret><nom>{nom}</nom><prenom>{prenom}</prenom><motdepasse>{mdp}</motdepasse><service>{service}</service></identifiants>"
     )
-}
-
-fn www_authenticate(resp: &reqwest::Response) -> Option<String> {
-    resp.headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
 }
 
 async fn assert_refused(resp: reqwest::Response, status: StatusCode, realm: Option<&str>) {

@@ -48,6 +48,8 @@ pub const DUPONT: (&str, &str, &str, &str, &str) = (
 
 pub struct Mock {
     pub client: reqwest::Client,
+    /// The test CA's certificate, for another client.
+    pub ca_pem: String,
     pub https: String,
     pub http: String,
     pub admin: String,
@@ -93,6 +95,7 @@ impl Mock {
         let task = tokio::spawn(app.run_until(shutdown.clone()));
         Self {
             client: client_trusting(ca.cert_pem()),
+            ca_pem: ca.cert_pem().to_owned(),
             https,
             http,
             admin,
@@ -214,7 +217,8 @@ impl Mock {
     }
 }
 
-fn client_trusting(ca_pem: &str) -> reqwest::Client {
+/// A client that trusts only `ca_pem`.
+pub fn client_trusting(ca_pem: &str) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
