@@ -154,15 +154,21 @@ impl Authentication {
 
     /// The network settings of the call cannot be used: nothing was sent.
     pub fn unusable_settings(address: &str, error: &SettingsError) -> Self {
-        Self::unavailable(Diagnosis {
-            address: address.to_owned(),
-            step: Step::Address,
-            tls_problem: None,
-            http_status: None,
-            latency: Duration::ZERO,
-            message: error.message.clone(),
-            detail: format!("invalid setting: {}", error.field),
-        })
+        Self::unavailable(settings_diagnosis(address, error))
+    }
+}
+
+/// Where a call stopped when its network settings cannot be used: at the address step,
+/// nothing sent.
+pub fn settings_diagnosis(address: &str, error: &SettingsError) -> Diagnosis {
+    Diagnosis {
+        address: address.to_owned(),
+        step: Step::Address,
+        tls_problem: None,
+        http_status: None,
+        latency: Duration::ZERO,
+        message: error.message.clone(),
+        detail: format!("invalid setting: {}", error.field),
     }
 }
 

@@ -22,6 +22,27 @@ impl From<Outcome> for VerifyOutcome {
     }
 }
 
+/// An outcome as the agents answered it (the orchestrator judges the budget with
+/// [`Outcome::is_refusal`] on it). `Err`: `UNSPECIFIED`, which names no outcome.
+impl TryFrom<VerifyOutcome> for Outcome {
+    type Error = VerifyOutcome;
+
+    fn try_from(o: VerifyOutcome) -> Result<Self, VerifyOutcome> {
+        Ok(match o {
+            VerifyOutcome::Valid => Self::Valid,
+            VerifyOutcome::InvalidCredentials => Self::InvalidCredentials,
+            VerifyOutcome::PasswordExpired => Self::PasswordExpired,
+            VerifyOutcome::NotRegistered => Self::NotRegistered,
+            VerifyOutcome::AccountLocked => Self::AccountLocked,
+            VerifyOutcome::RejectedFormat => Self::RejectedFormat,
+            VerifyOutcome::Unavailable => Self::Unavailable,
+            VerifyOutcome::Unexpected => Self::Unexpected,
+            VerifyOutcome::InvalidInput => Self::InvalidInput,
+            VerifyOutcome::Unspecified => return Err(o),
+        })
+    }
+}
+
 impl From<Authentication> for VerifyResponse {
     fn from(v: Authentication) -> Self {
         VerifyResponse {

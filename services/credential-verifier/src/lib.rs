@@ -327,6 +327,15 @@ mod tests {
     }
 
     #[test]
+    fn every_outcome_goes_to_its_proto_form_and_back() {
+        use iea_proto::agent::v1::VerifyOutcome;
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::try_from(VerifyOutcome::from(o)), Ok(o));
+        }
+        assert!(Outcome::try_from(VerifyOutcome::Unspecified).is_err());
+    }
+
+    #[test]
     fn a_batch_is_one_message_and_an_error_comes_after_the_answers_it_ended() {
         let out = responses_of(vec![answer(1), answer(2)]);
         let ids: Vec<u64> = match &out[..] {

@@ -428,6 +428,14 @@ fn interpret(
             let (message, detail) = not_sent_message(&d);
             (Outcome::NotSent(d), s, message, format!("{detail}, before the last byte"))
         }
+        413 => (
+            Outcome::Refused,
+            s,
+            "Net-entreprises refuse ce fichier : il dépasse la taille acceptée (code HTTP 413). Rien n'a \
+             été enregistré."
+                .into(),
+            "HTTP status 413".into(),
+        ),
         _ => (
             Outcome::Refused,
             s,

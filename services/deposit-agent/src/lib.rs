@@ -31,6 +31,7 @@ use std::sync::Arc;
 use iea_declarant::Identity;
 use iea_net::{Diagnosis, NetworkSettings};
 use iea_net_entreprises::auth::user_agent;
+use iea_net_entreprises::outcome::settings_diagnosis;
 use iea_net_entreprises::{Authentication, Authenticator, Input, ServiceCode};
 use iea_proto::agent::v1::deposit_agent_server::{DepositAgent, DepositAgentServer};
 use iea_proto::agent::v1::{
@@ -124,11 +125,7 @@ impl Agent {
         let settings = match NetworkSettings::try_from(network) {
             Ok(s) => s,
             Err(e) => {
-                return Ok(Err(Unusable::Settings(
-                    Authentication::unusable_settings(&address, &e)
-                        .diagnosis
-                        .unwrap_or_else(|| unreachable_diagnosis(&address)),
-                )));
+                return Ok(Err(Unusable::Settings(settings_diagnosis(&address, &e))));
             }
         };
         let auth_address = if raw.auth_address.is_empty() {
@@ -137,11 +134,10 @@ impl Agent {
             match iea_net::settings::parse_address(&raw.auth_address, settings.mode) {
                 Ok(u) => Some(u),
                 Err(e) => {
-                    return Ok(Err(Unusable::Settings(
-                        Authentication::unusable_settings(&raw.auth_address, &e)
-                            .diagnosis
-                            .unwrap_or_else(|| unreachable_diagnosis(&raw.auth_address)),
-                    )));
+                    return Ok(Err(Unusable::Settings(settings_diagnosis(
+                        &raw.auth_address,
+                        &e,
+                    ))));
                 }
             }
         };
@@ -151,19 +147,6 @@ impl Agent {
             identity,
             service,
         )))
-    }
-}
-
-/// Never used: `unusable_settings` always carries a diagnosis.
-fn unreachable_diagnosis(address: &str) -> Diagnosis {
-    Diagnosis {
-        address: address.to_owned(),
-        step: iea_net::Step::Address,
-        tls_problem: None,
-        http_status: None,
-        latency: std::time::Duration::ZERO,
-        message: "L'adresse ne peut pas être utilisée.".into(),
-        detail: "invalid address".into(),
     }
 }
 

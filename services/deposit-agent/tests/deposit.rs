@@ -284,7 +284,7 @@ async fn an_accepted_deposit_carries_the_mocks_idflux_and_the_bytes_arrive_ident
     let deposit_response::Outcome::Accepted(a) = outcome(&r) else {
         panic!("accepted: {r:?}")
     };
-    let registered = world.mock.deposits_list();
+    let registered = world.mock.deposits_list().await;
     assert_eq!(registered.len(), 1);
     assert_eq!(a.idflux, registered[0].idflux);
     assert_eq!(a.idflux.len(), 23);
@@ -315,7 +315,7 @@ async fn a_large_file_streamed_in_chunks_arrives_identical_and_the_token_is_reus
         matches!(outcome(&r), deposit_response::Outcome::Accepted(_)),
         "{r:?}"
     );
-    let registered = world.mock.deposits_list();
+    let registered = world.mock.deposits_list().await;
     assert_eq!(registered[0].sha256, sha256_hex(&file));
     assert_eq!(registered[0].bytes, file.len() as u64);
     let r = world.deposit(DUPONT, &dsn(3)).await;
@@ -372,7 +372,7 @@ async fn a_rejection_gives_the_are_code_and_message() {
         "{}",
         r.message
     );
-    let registered = world.mock.deposits_list();
+    let registered = world.mock.deposits_list().await;
     assert_eq!(registered.len(), 2, "an ARE is registered as KO");
     assert_eq!(rej.idflux, registered[1].idflux);
     world.stop().await;
@@ -397,7 +397,7 @@ async fn an_expired_token_gets_one_new_authentication_and_the_deposit_succeeds()
     assert_eq!(world.auth_requests(), 2, "exactly one new authentication");
     let stats = world.deposit_path_stats();
     assert_eq!(stats.by_status.get(&401), Some(&1));
-    assert_eq!(world.mock.deposits_list().len(), 2);
+    assert_eq!(world.mock.deposits_list().await.len(), 2);
     world.stop().await;
 }
 
@@ -460,7 +460,11 @@ async fn a_503_before_sending_is_not_sent_not_uncertain() {
         ProbeStep::try_from(n.probe.as_ref().unwrap().step).unwrap(),
         ProbeStep::Http
     );
-    assert_eq!(world.mock.deposits_list().len(), 1, "nothing registered");
+    assert_eq!(
+        world.mock.deposits_list().await.len(),
+        1,
+        "nothing registered"
+    );
     world.stop().await;
 }
 
@@ -475,7 +479,11 @@ async fn a_lost_answer_is_uncertain_and_never_sent_again() {
         "{r:?}"
     );
     assert_eq!(world.deposit_requests(), 2, "sent once, not again");
-    assert_eq!(world.mock.deposits_list().len(), 2, "it was registered");
+    assert_eq!(
+        world.mock.deposits_list().await.len(),
+        2,
+        "it was registered"
+    );
     world.stop().await;
 }
 
@@ -680,6 +688,27 @@ async fn a_declarant_no_longer_registered_is_a_refusal_without_a_new_authenticat
     assert_eq!(r.http_status, 401);
     assert!(!r.reauthenticated);
     assert_eq!(world.auth_requests(), 1, "a new token would not help");
-    assert_eq!(world.mock.deposits_list().len(), 1);
+    assert_eq!(world.mock.deposits_list().await.len(), 1);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn unusable_network_settings_send_nothing() {
+    let world = World::start(|_| {}).await;
+    let mut network = world.network();
+    network.address = world.mock_https.replace("https://", "http://");
+    let r = world
+        .deposit_with(world.access(DUPONT, network), &dsn(1), 1024)
+        .await
+        .unwrap();
+    let deposit_response::Outcome::NotSent(n) = outcome(&r) else {
+        panic!("not sent: {r:?}")
+    };
+    assert_eq!(
+        ProbeStep::try_from(n.probe.as_ref().unwrap().step).unwrap(),
+        ProbeStep::Address
+    );
+    assert!(r.message.contains("Sécurisé"), "{}", r.message);
+    assert_eq!(world.auth_requests() + world.deposit_requests(), 0);
     world.stop().await;
 }

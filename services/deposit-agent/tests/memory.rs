@@ -173,7 +173,7 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
     );
     assert_eq!(r.bytes, FILE_BYTES as u64);
     let peak = memory_kib(pid, "VmHWM:");
-    let deposits = control.deposits_list();
+    let deposits = control.deposits_list().await;
     assert_eq!(deposits.last().unwrap().bytes, FILE_BYTES as u64);
 
     child.kill().unwrap();
