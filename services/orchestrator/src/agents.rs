@@ -10,6 +10,7 @@ use iea_declarant::Identity;
 use iea_proto::agent::v1 as pb_agent;
 use iea_proto::agent::v1::auth_agent_client::AuthAgentClient;
 use iea_proto::agent::v1::credential_agent_client::CredentialAgentClient;
+use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
 use iea_proto::agent::v1::update_agent_client::UpdateAgentClient;
 use iea_proto::common::v1 as pb_common;
 use iea_runtime::pki::TlsFiles;
@@ -20,6 +21,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::credentials::{FailedStep, IdentityProblem, Outcome, VerificationResult};
+use crate::deposits::{Anomaly, Candidate, ListOutcome, SendOutcome, SendReport};
 
 /// Bound on one call to an agent. An agent's own network calls are bounded by the
 /// connection mode (at most 30 s in extended mode, with retries), so this is wider.
@@ -65,6 +67,12 @@ pub struct AgentAddresses {
     pub auth_client: String,
     pub update_client: String,
     pub credential_verifier: String,
+    #[serde(default = "default_deposit_agent")]
+    pub deposit_agent: String,
+}
+
+fn default_deposit_agent() -> String {
+    "deposit-agent:50064".into()
 }
 
 impl Default for AgentAddresses {
@@ -73,6 +81,7 @@ impl Default for AgentAddresses {
             auth_client: "auth-client:50061".into(),
             update_client: "update-client:50062".into(),
             credential_verifier: "credential-verifier:50063".into(),
+            deposit_agent: default_deposit_agent(),
         }
     }
 }
@@ -91,6 +100,7 @@ pub struct Agents {
     pub auth: AgentChannel,
     pub update: AgentChannel,
     pub credentials: AgentChannel,
+    pub deposit: AgentChannel,
 }
 
 /// Health of one agent, as seen from the orchestrator.
@@ -135,6 +145,11 @@ impl Agents {
                 "iea.agent.v1.CredentialAgent",
                 &addresses.credential_verifier,
             )?,
+            deposit: make(
+                "deposit-agent",
+                "iea.agent.v1.DepositAgent",
+                &addresses.deposit_agent,
+            )?,
         })
     }
 
@@ -148,6 +163,112 @@ impl Agents {
 
     pub fn credential_client(&self) -> CredentialAgentClient<Channel> {
         CredentialAgentClient::new(self.credentials.channel.clone())
+    }
+
+    pub fn deposit_client(&self) -> DepositAgentClient<Channel> {
+        DepositAgentClient::new(self.deposit.channel.clone())
+    }
+
+    /// One deposit of the file at `path` (`size` bytes) through the deposit agent,
+    /// streamed in chunks of 256 KiB. An error means no answer came: the attempt may or
+    /// may not have reached Net-entreprises.
+    #[tracing::instrument(skip_all, fields(agent = "deposit-agent", deposit = deposit_id))]
+    pub async fn deposit(
+        &self,
+        access: DepositAccess,
+        deposit_id: i64,
+        path: std::path::PathBuf,
+        size: u64,
+    ) -> Result<SendReport, AgentError> {
+        use tokio::io::AsyncReadExt;
+        let agent = self.deposit.name;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| AgentError::Unavailable {
+                agent,
+                detail: format!("reading the stored file: {e}"),
+            })?;
+        let start = pb_agent::DepositStart {
+            access: Some(access.into_proto()),
+            deposit_id: deposit_id.to_string(),
+            total_size: size,
+        };
+        // The first message carries `start`, the following ones the file's bytes, read by
+        // a task of their own. A read error ends the stream short: the agent then sends
+        // nothing.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut file = file;
+            let first = pb_agent::DepositChunk {
+                start: Some(start),
+                data: Vec::new(),
+            };
+            if tx.send(first).await.is_err() {
+                return;
+            }
+            loop {
+                let mut buf = vec![0u8; 256 * 1024];
+                match file.read(&mut buf).await {
+                    Ok(0) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the stored dsn file failed");
+                        break;
+                    }
+                    Ok(n) => {
+                        buf.truncate(n);
+                        let chunk = pb_agent::DepositChunk {
+                            start: None,
+                            data: buf,
+                        };
+                        if tx.send(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let chunks = tokio_stream::wrappers::ReceiverStream::new(rx);
+        self.deposit_client()
+            .deposit(chunks)
+            .await
+            .map(|r| send_report(r.into_inner()))
+            .map_err(|s| AgentError::from_status(agent, s))
+    }
+
+    /// `lister-depots` over `[debut, fin]` (`AAAAMMJJHHMMSS`) through the deposit agent.
+    #[tracing::instrument(skip_all, fields(agent = "deposit-agent"))]
+    pub async fn list_deposits(
+        &self,
+        access: DepositAccess,
+        debut: String,
+        fin: String,
+    ) -> Result<(ListOutcome, String), AgentError> {
+        use pb_agent::list_deposits_response::Outcome as O;
+        let r = self
+            .deposit_client()
+            .list_deposits(pb_agent::ListDepositsRequest {
+                access: Some(access.into_proto()),
+                debut,
+                fin,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(self.deposit.name, s))?;
+        let outcome = match r.outcome {
+            Some(O::Listing(l)) => ListOutcome::Listing(
+                l.deposits
+                    .into_iter()
+                    .map(|d| Candidate {
+                        idflux: d.idflux,
+                        date: d.date,
+                        statut: d.statut,
+                    })
+                    .collect(),
+            ),
+            Some(O::Authentication(v)) => ListOutcome::Authentication(verification_result(v)),
+            Some(O::Failed(_)) | None => ListOutcome::Failed,
+        };
+        Ok((outcome, r.message))
     }
 
     #[tracing::instrument(skip_all, fields(agent = "auth-client"))]
@@ -306,14 +427,15 @@ impl Agents {
             .map_err(|s| AgentError::from_status(name, s))
     }
 
-    /// Checks the three agents at once.
+    /// Checks the agents at once.
     pub async fn health(&self) -> Vec<Health> {
-        let (a, u, c) = tokio::join!(
+        let (a, u, c, d) = tokio::join!(
             check(&self.auth),
             check(&self.update),
-            check(&self.credentials)
+            check(&self.credentials),
+            check(&self.deposit)
         );
-        vec![a, u, c]
+        vec![a, u, c, d]
     }
 }
 
@@ -457,5 +579,60 @@ pub fn verification_result(r: pb_agent::VerifyResponse) -> VerificationResult {
                 message: p.message,
             })
             .collect(),
+    }
+}
+
+/// Who deposits (or lists) and where, as the deposit agent receives it.
+pub struct DepositAccess {
+    /// `address`: the deposit or consultation service.
+    pub network: pb_common::NetworkSettings,
+    /// The authentication service.
+    pub auth_address: String,
+    pub identity: Identity,
+    /// Net-entreprises service code.
+    pub service: u32,
+}
+
+impl DepositAccess {
+    fn into_proto(self) -> pb_agent::NetEntreprisesAccess {
+        pb_agent::NetEntreprisesAccess {
+            network: Some(self.network),
+            auth_address: self.auth_address,
+            identity: Some(declarant_identity(&self.identity)),
+            service: self.service,
+        }
+    }
+}
+
+/// The deposit agent's answer as the orchestrator keeps it.
+fn send_report(r: pb_agent::DepositResponse) -> SendReport {
+    use pb_agent::deposit_response::Outcome as O;
+    let outcome = match r.outcome {
+        Some(O::Accepted(a)) => SendOutcome::Accepted {
+            idflux: a.idflux,
+            essai_reel: a.essai_reel,
+        },
+        Some(O::Rejected(a)) => SendOutcome::Rejected {
+            anomalies: a
+                .anomalies
+                .into_iter()
+                .map(|x| Anomaly {
+                    code: x.code,
+                    message: x.message,
+                })
+                .collect(),
+            idflux: Some(a.idflux).filter(|i| !i.is_empty()),
+        },
+        Some(O::Authentication(v)) => SendOutcome::Authentication(verification_result(v)),
+        Some(O::NotSent(_)) => SendOutcome::NotSent,
+        Some(O::Refused(_)) => SendOutcome::Refused,
+        // An answer this version does not know says nothing of what became of it.
+        Some(O::Uncertain(_)) | None => SendOutcome::Uncertain,
+    };
+    SendReport {
+        outcome,
+        message: r.message,
+        detail: r.detail,
+        http_status: u16::try_from(r.http_status).ok().filter(|s| *s != 0),
     }
 }

@@ -38,6 +38,7 @@ pub mod authenticator;
 pub mod connection;
 pub mod credentials;
 pub mod crypto;
+pub mod deposits;
 pub mod hashing;
 pub mod network;
 pub mod sessions;
@@ -86,6 +87,9 @@ pub struct Settings {
     /// The installation's identity, when the deployment provides it. Read on first start
     /// only: afterwards the database (secrets sealed) is authoritative.
     pub installation: InstallationSettings,
+    /// The DSN deposit queue: Net-entreprises' deposit and consultation addresses,
+    /// concurrency, delays.
+    pub deposits: deposits::DepositSettings,
 }
 
 /// Where the state lives.
@@ -145,6 +149,7 @@ impl Default for Settings {
             workstation: None,
             installation: InstallationSettings::default(),
             update_check_interval_secs: 6 * 3600,
+            deposits: deposits::DepositSettings::default(),
         }
     }
 }
@@ -174,6 +179,7 @@ pub struct Core {
     pub(crate) sessions: sessions::Sessions,
     pub(crate) users: users::Users,
     pub(crate) credentials: credentials::Credentials,
+    pub(crate) deposits: deposits::Deposits,
     /// Fires when the server shuts down, ending long-lived streams.
     pub(crate) shutdown: Shutdown,
     pub(crate) agents: agents::Agents,
@@ -300,6 +306,15 @@ impl App {
             licence_key,
             daily_password_key: daily_secret,
         };
+        let deposits = deposits::Deposits::new(
+            store.clone(),
+            vault.clone(),
+            agents.clone(),
+            network.clone(),
+            settings.deposits.clone(),
+            settings.credential_failure_budget,
+            &settings.data_dir,
+        )?;
         let core = Arc::new(Core {
             store: store.clone(),
             vault: vault.clone(),
@@ -310,6 +325,7 @@ impl App {
             sessions,
             users: users::Users::new(store.clone()),
             credentials,
+            deposits,
             shutdown: Shutdown::new(),
             agents,
             installation_id,
@@ -366,6 +382,7 @@ impl App {
             streams.trigger();
         });
         tokio::spawn(self.core.authenticator.clone().run(shutdown.clone()));
+        tokio::spawn(self.core.deposits.clone().run(shutdown.clone()));
         if self.update_check_interval.as_secs() > 0 {
             tokio::spawn(api::check_periodically(
                 self.core.clone(),

@@ -19,6 +19,7 @@ use anyhow::Context;
 
 mod copy;
 mod credentials;
+mod deposits;
 mod engine;
 mod installation;
 mod migrations;
@@ -29,6 +30,7 @@ mod users;
 
 pub use copy::{CopyReport, copy_all};
 pub use credentials::{CredentialRow, NewIdentity, VerificationWrite};
+pub use deposits::{Duplicate, Transition};
 pub use records::{InstalledVersion, Record};
 pub use secrets::AllSealed;
 pub use users::{Added, Removed, UserRow};

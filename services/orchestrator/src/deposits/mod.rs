@@ -1,0 +1,610 @@
+//! The DSN deposit queue: each deposit a durable record that goes
+//! `checked → queued → sending → accepted | rejected | uncertain → …`, worked on by one
+//! orchestrator at a time (a lease in the database), sent through the deposit agent with
+//! the identity of the account designated for its establishment.
+//!
+//! Rules (issue 12):
+//! - a file is checked (`iea-dsn`) before anything is recorded or sent; a bad file
+//!   changes nothing and each problem is named with its line;
+//! - the file is kept under `<data_dir>/dsn/store/` (mode 0600) with its SHA-256;
+//! - the same file, or the same normal declaration (SIRET, month, fraction, test or
+//!   real), already deposited or on its way, is refused unless the new one is an
+//!   "annule et remplace" (`S20.G00.05.002 = 03`);
+//! - which account deposits: the one chosen for the SIRET (`deposit_accounts`), else the
+//!   one account that has credentials; otherwise the deposit waits and says why. A user
+//!   deposits only with their own identity, an administrator with any;
+//! - an authentication refusal counts against the account's budget of refusals, the same
+//!   as verifications'; nothing is sent with an account whose budget is spent;
+//! - **exactly once**: the record is `sending`, with the attempt's start, committed
+//!   before the request leaves. A deposit whose answer is lost becomes `uncertain` and is
+//!   resolved by listing the declarant's deposits over the attempt's window, never by
+//!   sending again blindly: one deposit unknown to us → ours (accepted with its idflux);
+//!   none once the window is past → sent again; more than one → `to_check`, for a person
+//!   (`iea dsn resolve ID --idflux X | --resend`). On start, a `sending` record of this
+//!   orchestrator's former life (or one whose lease expired) becomes `uncertain`.
+//!
+//! Layout: this file holds the types, settings and the operations front-ends call;
+//! `intake.rs` receives a file into the store and checks it; `worker.rs` the loop that
+//! claims deposits and sends or resolves them.
+//!
+//! Invariants: nothing of a DSN's content (NIR, names, amounts) is ever logged: logs
+//! carry the deposit id, the SIRET, sizes, states and idflux only.
+
+mod intake;
+mod worker;
+
+pub use intake::Upload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::agents::Agents;
+use crate::network::Network;
+use crate::sessions::{self, Principal};
+use crate::store::{Duplicate, Store, Transition};
+use crate::users::Role;
+use crate::vault::Vault;
+
+/// The state of a deposit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Stored, not yet checked (a transient state of the intake).
+    Received,
+    /// Checked, its account not yet decided.
+    Checked,
+    /// Ready to be sent (possibly later: `not_before`).
+    Queued,
+    /// Cannot be sent until a person acts (no account, refused identity); `message` says.
+    Waiting,
+    /// An attempt is under way (committed before the request leaves).
+    Sending,
+    /// Registered by Net-entreprises (AEE), with its idflux.
+    Accepted,
+    /// Rejected by Net-entreprises (ARE), with its anomalies.
+    Rejected,
+    /// The answer was lost: resolved by listing the declarant's deposits.
+    Uncertain,
+    /// The listing shows more than one deposit that could be this one: a person decides.
+    ToCheck,
+    /// Refused for good (a request Net-entreprises refuses, a file it cannot take).
+    Failed,
+}
+
+impl State {
+    pub const ALL: [State; 10] = [
+        State::Received,
+        State::Checked,
+        State::Queued,
+        State::Waiting,
+        State::Sending,
+        State::Accepted,
+        State::Rejected,
+        State::Uncertain,
+        State::ToCheck,
+        State::Failed,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            State::Received => "received",
+            State::Checked => "checked",
+            State::Queued => "queued",
+            State::Waiting => "waiting",
+            State::Sending => "sending",
+            State::Accepted => "accepted",
+            State::Rejected => "rejected",
+            State::Uncertain => "uncertain",
+            State::ToCheck => "to_check",
+            State::Failed => "failed",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Nothing more happens to it without a person.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            State::Accepted | State::Rejected | State::Failed | State::ToCheck | State::Waiting
+        )
+    }
+}
+
+/// Why a deposit waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitKind {
+    /// No account is designated and none (or several) has credentials.
+    NoAccount,
+    /// Its account has no credentials.
+    NoCredentials,
+    /// Net-entreprises refused its account's identity, or its budget is spent: goes again
+    /// once the identity changes.
+    Refused,
+}
+
+impl WaitKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            WaitKind::NoAccount => "no_account",
+            WaitKind::NoCredentials => "no_credentials",
+            WaitKind::Refused => "refused",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<WaitKind> {
+        [
+            WaitKind::NoAccount,
+            WaitKind::NoCredentials,
+            WaitKind::Refused,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+}
+
+/// An anomaly of an ARE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anomaly {
+    pub code: String,
+    pub message: String,
+}
+
+/// A deposit of the listing that could be this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub idflux: String,
+    /// `AAAAMMJJHHMMSS` as listed.
+    pub date: String,
+    pub statut: String,
+}
+
+/// What the deposit agent says of one attempt.
+#[derive(Debug, Clone)]
+pub enum SendOutcome {
+    /// AEE.
+    Accepted { idflux: String, essai_reel: String },
+    /// ARE.
+    Rejected {
+        anomalies: Vec<Anomaly>,
+        idflux: Option<String>,
+    },
+    /// The authentication gave no token: nothing was deposited.
+    Authentication(crate::credentials::VerificationResult),
+    /// Nothing registered, for sure: safe to send again later.
+    NotSent,
+    /// Refused by the service: nothing registered, sending again would be refused again.
+    Refused,
+    /// The file may have been registered: resolved by listing.
+    Uncertain,
+}
+
+#[derive(Debug, Clone)]
+pub struct SendReport {
+    pub outcome: SendOutcome,
+    /// French sentence.
+    pub message: String,
+    /// English detail (never DSN content nor a secret).
+    pub detail: String,
+    pub http_status: Option<u16>,
+}
+
+/// What a listing of the declarant's deposits gave.
+#[derive(Debug, Clone)]
+pub enum ListOutcome {
+    Listing(Vec<Candidate>),
+    Authentication(crate::credentials::VerificationResult),
+    Failed,
+}
+
+/// A deposit as recorded.
+#[derive(Debug, Clone)]
+pub struct DepositRecord {
+    pub id: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub state: State,
+    pub requested_by: String,
+    /// The account whose identity deposits, once known.
+    pub user_id: Option<i64>,
+    pub account: Option<String>,
+    pub siret: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub nature: String,
+    /// `S20.G00.05.002`: `01` normal, `03` annule et remplace.
+    pub kind: String,
+    pub fraction: String,
+    pub essai_reel: String,
+    pub file_name: String,
+    pub file_path: String,
+    pub sha256: String,
+    pub bytes: i64,
+    /// French sentence about the current state.
+    pub message: String,
+    pub idflux: Option<String>,
+    pub anomalies: Vec<Anomaly>,
+    pub candidates: Vec<Candidate>,
+    pub attempts: i64,
+    pub attempt_started_at: Option<i64>,
+    pub attempt_ended_at: Option<i64>,
+    pub not_before: i64,
+    pub wait_kind: Option<WaitKind>,
+    /// For `Refused`: the identity's `updated_at` when it was refused.
+    pub wait_credential_at: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+}
+
+/// A checked file to record.
+pub struct NewDeposit {
+    pub requested_by: String,
+    pub user_id: Option<i64>,
+    pub siret: String,
+    pub month: String,
+    pub nature: String,
+    pub kind: String,
+    pub fraction: String,
+    pub essai_reel: String,
+    pub file_name: String,
+    pub file_path: String,
+    pub sha256: String,
+    pub bytes: i64,
+}
+
+/// `[deposits]` of the orchestrator's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DepositSettings {
+    /// The deposit service (`/deposer-dsn/1.0/` is added by the agent).
+    pub deposit_address: String,
+    /// The consultation service (`/lister-depots/1.0/…`).
+    pub consultation_address: String,
+    /// Zone of the listings' `AAAAMMJJHHMMSS`: `europe_paris` or `utc`.
+    pub listing_time_zone: ListingZone,
+    /// Deposits sent at once by this orchestrator.
+    pub concurrency: usize,
+    /// Between two looks at the queue when nothing wakes the worker, milliseconds.
+    pub poll_interval_ms: u64,
+    /// A lease's length, seconds (renewed while the work goes on).
+    pub lease_secs: u64,
+    /// Before another try after "not sent" (503…) or a failed listing, seconds.
+    pub retry_delay_secs: u64,
+    /// The longest an attempt may last (bounds the window when its end is unknown).
+    pub max_attempt_secs: u64,
+    /// Listing window taken before the attempt's start and after its end (clock skew,
+    /// registration delay), seconds.
+    pub window_margin_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListingZone {
+    EuropeParis,
+    Utc,
+}
+
+impl Default for DepositSettings {
+    fn default() -> Self {
+        Self {
+            deposit_address: "https://depot.dsnrg.net-entreprises.fr".into(),
+            consultation_address: "https://consultation.dsnrg.net-entreprises.fr".into(),
+            listing_time_zone: ListingZone::EuropeParis,
+            concurrency: 4,
+            poll_interval_ms: 2000,
+            lease_secs: 60,
+            retry_delay_secs: 30,
+            max_attempt_secs: 180,
+            window_margin_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DepositError {
+    #[error("not allowed")]
+    PermissionDenied(String),
+    #[error("no such deposit")]
+    NotFound(i64),
+    #[error("no such account")]
+    NoSuchAccount(String),
+    /// The file failed the checks: each problem in French with its line.
+    #[error("bad file")]
+    BadFile(Vec<String>),
+    #[error("invalid input")]
+    InvalidInput(String),
+    #[error("duplicate")]
+    Duplicate { existing: i64, same_file: bool },
+    /// A decision that the deposit's state does not allow.
+    #[error("wrong state")]
+    WrongState { id: i64, state: State },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// How a person settles an uncertain deposit.
+pub enum Resolution {
+    /// This listed deposit is ours.
+    Idflux(String),
+    /// None is ours: send it again.
+    Resend,
+}
+
+/// The deposit queue; cheap to clone.
+#[derive(Clone)]
+pub struct Deposits {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    vault: Vault,
+    agents: Agents,
+    network: Arc<Network>,
+    settings: DepositSettings,
+    budget: u32,
+    store_dir: PathBuf,
+    /// This orchestrator's name on leases (stable across restarts of one data directory).
+    owner: String,
+    wake: tokio::sync::Notify,
+}
+
+impl Deposits {
+    pub fn new(
+        store: Store,
+        vault: Vault,
+        agents: Agents,
+        network: Arc<Network>,
+        settings: DepositSettings,
+        budget: u32,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let dsn_dir = data_dir.join("dsn");
+        let store_dir = dsn_dir.join("store");
+        std::fs::create_dir_all(&store_dir)?;
+        let owner_file = dsn_dir.join("worker-id");
+        let owner = match std::fs::read_to_string(&owner_file) {
+            Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
+            _ => {
+                let id = format!("orch-{}", sessions::random_secret(9));
+                iea_runtime::pki::write_file(&owner_file, id.as_bytes(), true)?;
+                id
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                vault,
+                agents,
+                network,
+                settings,
+                budget,
+                store_dir,
+                owner,
+                wake: tokio::sync::Notify::new(),
+            }),
+        })
+    }
+
+    /// Whether `caller` may see `r`.
+    fn may_see(caller: &Principal, r: &DepositRecord) -> bool {
+        caller.role == Role::Administrator
+            || r.user_id == Some(caller.user_id)
+            || r.requested_by.eq_ignore_ascii_case(&caller.name)
+    }
+
+    /// The account `name` asked for, if `caller` may deposit with it.
+    async fn chosen_account(
+        &self,
+        caller: &Principal,
+        name: Option<&str>,
+    ) -> Result<Option<i64>, DepositError> {
+        match name.map(str::trim).filter(|n| !n.is_empty()) {
+            None if caller.role == Role::Administrator => Ok(None),
+            None => Ok(Some(caller.user_id)),
+            Some(n) => {
+                if caller.role != Role::Administrator && !n.eq_ignore_ascii_case(&caller.name) {
+                    return Err(DepositError::PermissionDenied(
+                        "Vous ne pouvez déposer une DSN qu'avec vos propres identifiants Net-entreprises.".into(),
+                    ));
+                }
+                let u = self.inner.store.user_by_name(n).await?;
+                Ok(Some(
+                    u.ok_or_else(|| DepositError::NoSuchAccount(n.to_owned()))?
+                        .id,
+                ))
+            }
+        }
+    }
+
+    /// Receives, checks, stores and queues a file. `user`: the account to deposit with
+    /// (a user: only their own).
+    pub async fn submit(
+        &self,
+        caller: &Principal,
+        user: Option<&str>,
+        upload: Upload,
+    ) -> Result<DepositRecord, DepositError> {
+        let user_id = self.chosen_account(caller, user).await?;
+        let checked = intake::receive(&self.inner.store_dir, upload).await?;
+        let new = NewDeposit {
+            requested_by: caller.name.clone(),
+            user_id,
+            siret: checked.siret.clone(),
+            month: checked.month.clone(),
+            nature: checked.nature.clone(),
+            kind: checked.kind.clone(),
+            fraction: checked.fraction.clone(),
+            essai_reel: checked.essai_reel.clone(),
+            file_name: checked.file_name.clone(),
+            file_path: checked.path.display().to_string(),
+            sha256: checked.sha256.clone(),
+            bytes: checked.bytes,
+        };
+        let now = sessions::now();
+        let record = match self.inner.store.insert_deposit(new, now).await? {
+            Ok(r) => r,
+            Err(dup) => {
+                // The stored file stays if another deposit holds the same bytes.
+                let (existing, same_file) = match dup {
+                    Duplicate::SameFile(id) => (id, true),
+                    Duplicate::SameDeclaration(id) => (id, false),
+                };
+                if !same_file {
+                    intake::discard_unless_used(&self.inner.store, &checked.path, &checked.sha256)
+                        .await;
+                }
+                return Err(DepositError::Duplicate {
+                    existing,
+                    same_file,
+                });
+            }
+        };
+        tracing::info!(
+            deposit = record.id,
+            siret = %record.siret,
+            month = %record.month,
+            bytes = record.bytes,
+            "dsn deposit recorded"
+        );
+        let record = worker::route(&self.inner, record).await?;
+        self.inner.wake.notify_one();
+        Ok(record)
+    }
+
+    pub async fn get(&self, caller: &Principal, id: i64) -> Result<DepositRecord, DepositError> {
+        let r = self
+            .inner
+            .store
+            .deposit(id)
+            .await?
+            .ok_or(DepositError::NotFound(id))?;
+        if !Self::may_see(caller, &r) {
+            return Err(DepositError::NotFound(id));
+        }
+        Ok(r)
+    }
+
+    pub async fn list(&self, caller: &Principal) -> Result<Vec<DepositRecord>, DepositError> {
+        let filter =
+            (caller.role != Role::Administrator).then(|| (caller.user_id, caller.name.clone()));
+        Ok(self.inner.store.deposits(filter, 500).await?)
+    }
+
+    /// A person settles a deposit in `to_check` (or `uncertain`), or sends a waiting or
+    /// failed one again.
+    pub async fn resolve(
+        &self,
+        caller: &Principal,
+        id: i64,
+        resolution: Resolution,
+    ) -> Result<DepositRecord, DepositError> {
+        self.get(caller, id).await?;
+        let now = sessions::now();
+        let (from, t): (&'static [State], Transition) = match resolution {
+            Resolution::Idflux(idflux) => {
+                let idflux = idflux.trim().to_owned();
+                if idflux.is_empty()
+                    || idflux.len() > 50
+                    || !idflux.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    return Err(DepositError::InvalidInput(
+                        "L'identifiant de flux (idflux) attendu est fait de lettres et de chiffres, 23 en général.".into(),
+                    ));
+                }
+                if self.inner.store.known_idflux(vec![idflux.clone()]).await?[0] {
+                    return Err(DepositError::InvalidInput(format!(
+                        "Le flux {idflux} est déjà celui d'un autre dépôt."
+                    )));
+                }
+                (
+                    &[State::ToCheck, State::Uncertain],
+                    Transition {
+                        state: Some(State::Accepted),
+                        message: Some(format!(
+                            "Dépôt enregistré par Net-entreprises (flux {idflux}, désigné par {}).",
+                            caller.name
+                        )),
+                        idflux: Some(idflux),
+                        ..Default::default()
+                    },
+                )
+            }
+            Resolution::Resend => (
+                &[
+                    State::ToCheck,
+                    State::Uncertain,
+                    State::Waiting,
+                    State::Failed,
+                ],
+                Transition {
+                    state: Some(State::Queued),
+                    message: Some(format!("Nouvel envoi demandé par {}.", caller.name)),
+                    not_before: Some(0),
+                    ..Default::default()
+                },
+            ),
+        };
+        let (after, written) = self
+            .inner
+            .store
+            .decide_deposit(id, from, t, now)
+            .await?
+            .ok_or(DepositError::NotFound(id))?;
+        if !written {
+            return Err(DepositError::WrongState {
+                id,
+                state: after.state,
+            });
+        }
+        tracing::info!(deposit = id, state = after.state.code(), by = %caller.name, "dsn deposit resolved by a person");
+        self.inner.wake.notify_one();
+        Ok(after)
+    }
+
+    /// Designates the account that deposits for `siret`. Administrator only.
+    pub async fn set_account(
+        &self,
+        caller: &Principal,
+        siret: &str,
+        user: &str,
+    ) -> Result<(String, String), DepositError> {
+        if caller.role != Role::Administrator {
+            return Err(DepositError::PermissionDenied(
+                "Seul un administrateur peut désigner le compte qui dépose pour un établissement."
+                    .into(),
+            ));
+        }
+        let siret: String = siret.chars().filter(|c| !c.is_whitespace()).collect();
+        if siret.len() != 14 || !siret.chars().all(|c| c.is_ascii_digit()) {
+            return Err(DepositError::InvalidInput(
+                "Le SIRET de l'établissement doit compter 14 chiffres.".into(),
+            ));
+        }
+        let u = self
+            .inner
+            .store
+            .user_by_name(user.trim())
+            .await?
+            .ok_or_else(|| DepositError::NoSuchAccount(user.trim().to_owned()))?;
+        self.inner
+            .store
+            .set_deposit_account(siret.clone(), u.id, sessions::now())
+            .await?;
+        tracing::info!(siret = %siret, user = %u.name, "deposit account set");
+        self.inner.wake.notify_one();
+        Ok((siret, u.name))
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<(String, String)>, DepositError> {
+        Ok(self.inner.store.deposit_accounts().await?)
+    }
+
+    /// Runs the worker until `shutdown`.
+    pub async fn run(self, shutdown: iea_runtime::shutdown::Shutdown) {
+        worker::run(self.inner.clone(), shutdown).await
+    }
+}

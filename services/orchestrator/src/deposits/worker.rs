@@ -1,0 +1,647 @@
+//! The worker: claims due deposits under a lease, sends the queued ones through the
+//! deposit agent and settles the uncertain ones by listing the declarant's deposits.
+//!
+//! Order of an attempt: lease taken (conditional `UPDATE`), account and identity read,
+//! `sending` with the attempt's start committed, then the file streamed to the agent; the
+//! answer is written under the same lease, which is then released. A lease is renewed
+//! while the work goes on; a `sending` record whose lease expired (its orchestrator died)
+//! becomes `uncertain`, never `queued`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iea_declarant::Identity;
+use iea_runtime::shutdown::Shutdown;
+
+use super::{
+    Candidate, DepositRecord, Inner, ListOutcome, ListingZone, SendOutcome, State, WaitKind,
+};
+use crate::agents::DepositAccess;
+use crate::connection::Target;
+use crate::credentials::VerificationResult;
+use crate::sessions;
+use crate::store::{CredentialRow, Transition, VerificationWrite};
+
+/// The account a deposit goes out with, and its identity as stored.
+struct Account {
+    user_id: i64,
+    name: String,
+    row: CredentialRow,
+}
+
+/// Why a deposit cannot go out now: the kind and a French sentence.
+type Wait = (WaitKind, String, Option<i64>);
+
+/// The account that deposits for `siret` (`user_id`: already chosen), with its identity,
+/// or why there is none.
+async fn account_of(
+    inner: &Inner,
+    user_id: Option<i64>,
+    account: Option<String>,
+    siret: String,
+) -> anyhow::Result<Result<Account, Wait>> {
+    let rec = (siret,);
+    let store = &inner.store;
+    let chosen = match user_id {
+        Some(id) => Some((id, account.unwrap_or_default())),
+        None => match store.deposit_account(rec.0.clone()).await? {
+            Some(a) => Some(a),
+            None => {
+                let with = store.accounts_with_credentials().await?;
+                match with.len() {
+                    1 => with.into_iter().next(),
+                    0 => {
+                        return Ok(Err((
+                            WaitKind::NoAccount,
+                            format!(
+                                "Aucun compte n'a d'identifiants Net-entreprises : enregistrez ceux du déclarant (iea credentials set) ou désignez le compte qui dépose pour le SIRET {} (iea dsn accounts set --siret {} --user NOM).",
+                                rec.0, rec.0
+                            ),
+                            None,
+                        )));
+                    }
+                    _ => {
+                        return Ok(Err((
+                            WaitKind::NoAccount,
+                            format!(
+                                "Plusieurs comptes ont des identifiants Net-entreprises : désignez celui qui dépose pour le SIRET {} (iea dsn accounts set --siret {} --user NOM).",
+                                rec.0, rec.0
+                            ),
+                            None,
+                        )));
+                    }
+                }
+            }
+        },
+    };
+    let Some((user_id, name)) = chosen else {
+        anyhow::bail!("no account chosen");
+    };
+    let Some(row) = store.credential(user_id).await? else {
+        return Ok(Err((
+            WaitKind::NoCredentials,
+            format!(
+                "Le compte « {name} » n'a pas d'identifiants Net-entreprises : le dépôt attend qu'ils soient enregistrés (iea credentials set --user {name})."
+            ),
+            None,
+        )));
+    };
+    if row.consecutive_failures >= inner.budget {
+        return Ok(Err((
+            WaitKind::Refused,
+            format!(
+                "Les {} dernières authentifications du compte « {} » ont été refusées par Net-entreprises : pour ne pas provoquer le blocage du compte du déclarant, aucun dépôt ne sera tenté tant que ses identifiants n'auront pas été corrigés.",
+                row.consecutive_failures, row.user
+            ),
+            Some(row.updated_at),
+        )));
+    }
+    Ok(Ok(Account {
+        user_id,
+        name: row.user.clone(),
+        row,
+    }))
+}
+
+fn waiting(wait: Wait) -> Transition {
+    let (kind, message, at) = wait;
+    Transition {
+        state: Some(State::Waiting),
+        message: Some(message),
+        wait: Some((kind, at)),
+        ..Default::default()
+    }
+}
+
+/// A newly checked deposit: queued with its account, or waiting and saying why.
+pub(super) async fn route(inner: &Inner, rec: DepositRecord) -> anyhow::Result<DepositRecord> {
+    let decision = account_of(inner, rec.user_id, rec.account.clone(), rec.siret.clone()).await?;
+    let t = match decision {
+        Ok(a) => Transition {
+            state: Some(State::Queued),
+            user_id: Some(a.user_id),
+            message: Some(format!(
+                "En file d'attente : le dépôt sera fait avec les identifiants du compte « {} ».",
+                a.name
+            )),
+            ..Default::default()
+        },
+        Err(w) => waiting(w),
+    };
+    let (after, _) = inner
+        .store
+        .decide_deposit(rec.id, &[State::Checked], t, sessions::now())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("deposit {} vanished", rec.id))?;
+    if after.state == State::Waiting {
+        tracing::info!(deposit = after.id, siret = %after.siret, "dsn deposit waiting for an account");
+    }
+    Ok(after)
+}
+
+pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
+    match inner
+        .store
+        .recover_deposits(inner.owner.clone(), sessions::now())
+        .await
+    {
+        Ok(ids) => {
+            for id in ids {
+                tracing::warn!(
+                    deposit = id,
+                    "dsn deposit interrupted while sending: now uncertain"
+                );
+            }
+        }
+        Err(e) => tracing::error!(error = format!("{e:#}"), "deposit recovery failed"),
+    }
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        inner.settings.concurrency.max(1),
+    ));
+    let poll = Duration::from_millis(inner.settings.poll_interval_ms.max(50));
+    loop {
+        if let Err(e) = tick(&inner, &slots).await {
+            tracing::error!(error = format!("{e:#}"), "deposit queue tick failed");
+        }
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = inner.wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow::Result<()> {
+    let now = sessions::now();
+    // Another orchestrator's attempt whose lease expired: it died while sending.
+    for id in inner.store.recover_deposits(String::new(), now).await? {
+        tracing::warn!(
+            deposit = id,
+            "dsn deposit lease expired while sending: now uncertain"
+        );
+    }
+    for id in inner
+        .store
+        .deposits_due(&[State::Waiting], now, 100)
+        .await?
+    {
+        requeue_if_possible(inner, id).await?;
+    }
+    let due = inner
+        .store
+        .deposits_due(&[State::Queued, State::Uncertain], now, 64)
+        .await?;
+    for id in due {
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            break;
+        };
+        let Some(rec) = lease_any(inner, id).await? else {
+            continue;
+        };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            work(inner, rec).await;
+        });
+    }
+    Ok(())
+}
+
+/// Takes the lease of `id` in whichever due state it is.
+async fn lease_any(inner: &Inner, id: i64) -> anyhow::Result<Option<DepositRecord>> {
+    let now = sessions::now();
+    let until = now + inner.settings.lease_secs as i64;
+    for state in [State::Queued, State::Uncertain] {
+        if let Some(r) = inner
+            .store
+            .lease_deposit(id, state, inner.owner.clone(), now, until)
+            .await?
+        {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
+}
+
+/// A waiting deposit goes back to the queue once what it waited for is there: an account,
+/// credentials, or (after a refusal) an identity that changed since.
+async fn requeue_if_possible(inner: &Inner, id: i64) -> anyhow::Result<()> {
+    let Some(rec) = inner.store.deposit(id).await? else {
+        return Ok(());
+    };
+    let decision = account_of(inner, rec.user_id, rec.account.clone(), rec.siret.clone()).await?;
+    let Ok(account) = decision else {
+        return Ok(());
+    };
+    if rec.wait_kind == Some(WaitKind::Refused)
+        && rec.wait_credential_at == Some(account.row.updated_at)
+    {
+        return Ok(());
+    }
+    let t = Transition {
+        state: Some(State::Queued),
+        user_id: Some(account.user_id),
+        message: Some(format!(
+            "En file d'attente : le dépôt sera fait avec les identifiants du compte « {} ».",
+            account.name
+        )),
+        ..Default::default()
+    };
+    if let Some((_, true)) = inner
+        .store
+        .decide_deposit(id, &[State::Waiting], t, sessions::now())
+        .await?
+    {
+        tracing::info!(deposit = id, "dsn deposit queued again");
+    }
+    Ok(())
+}
+
+/// Renews a lease until dropped.
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn renew(inner: &Arc<Inner>, id: i64) -> Renewal {
+    let inner = inner.clone();
+    Renewal(tokio::spawn(async move {
+        let every = Duration::from_secs((inner.settings.lease_secs / 3).max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let until = sessions::now() + inner.settings.lease_secs as i64;
+            match inner
+                .store
+                .renew_deposit_lease(id, inner.owner.clone(), until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(deposit = id, "deposit lease lost");
+                    break;
+                }
+                Err(e) => tracing::warn!(
+                    deposit = id,
+                    error = format!("{e:#}"),
+                    "lease renewal failed"
+                ),
+            }
+        }
+    }))
+}
+
+async fn work(inner: Arc<Inner>, rec: DepositRecord) {
+    let id = rec.id;
+    let _renewal = renew(&inner, id);
+    let result = match rec.state {
+        State::Queued => send(inner.clone(), rec).await,
+        State::Uncertain => settle(inner.clone(), rec).await,
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::error!(
+            deposit = id,
+            error = format!("{e:#}"),
+            "deposit work failed"
+        );
+        let t = Transition {
+            not_before: Some(sessions::now() + inner.settings.retry_delay_secs as i64),
+            ..Default::default()
+        };
+        let _ = inner
+            .store
+            .transition_deposit(id, inner.owner.clone(), t, true, sessions::now())
+            .await;
+    }
+}
+
+fn access(inner: &Inner, account: &Account, address: &str) -> anyhow::Result<DepositAccess> {
+    let mut network = inner.network.for_target(Target::NetEntreprises);
+    let auth_address = std::mem::replace(&mut network.address, address.to_owned());
+    let password = inner.vault.open(
+        &account.row.sealed,
+        &crate::vault::credential_aad(account.user_id),
+    )?;
+    Ok(DepositAccess {
+        network,
+        auth_address,
+        identity: Identity {
+            siret: account.row.siret.clone(),
+            nom: account.row.nom.clone(),
+            prenom: account.row.prenom.clone(),
+            password,
+        },
+        service: inner.network.net_entreprises_service(),
+    })
+}
+
+/// A refused authentication counts against the account's budget, as a verification's.
+async fn record_refusal(inner: &Inner, account: &Account, v: &VerificationResult) -> Transition {
+    if v.outcome.is_refusal() {
+        let write = VerificationWrite {
+            user_id: account.user_id,
+            updated_at: account.row.updated_at,
+            result: v.clone(),
+        };
+        if let Err(e) = inner
+            .store
+            .record_verifications(vec![write], sessions::now())
+            .await
+        {
+            tracing::error!(error = format!("{e:#}"), "refusal not recorded");
+        }
+    }
+    tracing::warn!(user = %account.name, outcome = v.outcome.code(), "net-entreprises authentication refused for a deposit");
+    if v.outcome.is_refusal() || v.outcome == crate::credentials::Outcome::InvalidInput {
+        waiting((
+            WaitKind::Refused,
+            format!(
+                "Net-entreprises a refusé l'authentification du compte « {} » : {} Le dépôt attend que ses identifiants soient corrigés.",
+                account.name, v.message
+            ),
+            Some(account.row.updated_at),
+        ))
+    } else {
+        retry_later(inner, &v.message)
+    }
+}
+
+fn retry_later(inner: &Inner, why: &str) -> Transition {
+    let delay = inner.settings.retry_delay_secs;
+    Transition {
+        state: Some(State::Queued),
+        message: Some(format!(
+            "{} Rien n'a été déposé : nouvel essai dans {delay} s.",
+            why.trim()
+        )),
+        not_before: Some(sessions::now() + delay as i64),
+        ..Default::default()
+    }
+}
+
+async fn send(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
+    let inner: &Inner = &inner;
+    let id = rec.id;
+    let owner = inner.owner.clone();
+    let decision = account_of(inner, rec.user_id, rec.account.clone(), rec.siret.clone()).await?;
+    let account = match decision {
+        Ok(a) => a,
+        Err(w) => {
+            inner
+                .store
+                .transition_deposit(id, owner, waiting(w), true, sessions::now())
+                .await?;
+            return Ok(());
+        }
+    };
+    let access = access(inner, &account, &inner.settings.deposit_address)?;
+    let started = sessions::now();
+    if !inner
+        .store
+        .start_deposit_attempt(id, owner.clone(), account.user_id, started)
+        .await?
+    {
+        return Ok(());
+    }
+    tracing::info!(deposit = id, siret = %rec.siret, attempt = rec.attempts + 1, bytes = rec.bytes, "dsn deposit sending");
+    let report = inner
+        .agents
+        .deposit(access, id, rec.file_path.clone().into(), rec.bytes as u64)
+        .await;
+    let now = sessions::now();
+    let t = match report {
+        Err(e) => {
+            tracing::warn!(deposit = id, error = %e, "no answer from the deposit agent: deposit uncertain");
+            uncertain(now)
+        }
+        Ok(r) => {
+            tracing::info!(deposit = id, http_status = r.http_status, detail = %r.detail, "deposit agent answered");
+            match r.outcome {
+                SendOutcome::Accepted { idflux, .. } => {
+                    tracing::info!(deposit = id, idflux = %idflux, "dsn deposit accepted");
+                    Transition {
+                        state: Some(State::Accepted),
+                        message: Some(format!(
+                            "Dépôt enregistré par Net-entreprises (flux {idflux})."
+                        )),
+                        idflux: Some(idflux),
+                        ..Default::default()
+                    }
+                }
+                SendOutcome::Rejected { anomalies, idflux } => {
+                    tracing::info!(
+                        deposit = id,
+                        anomalies = anomalies.len(),
+                        "dsn deposit rejected"
+                    );
+                    let detail = anomalies
+                        .iter()
+                        .map(|a| format!("{} : {}", a.code, a.message))
+                        .collect::<Vec<_>>()
+                        .join(" ; ");
+                    Transition {
+                        state: Some(State::Rejected),
+                        message: Some(format!(
+                            "Net-entreprises a rejeté le dépôt (avis de rejet) : {detail}"
+                        )),
+                        idflux,
+                        anomalies: Some(anomalies),
+                        ..Default::default()
+                    }
+                }
+                SendOutcome::Authentication(v) => record_refusal(inner, &account, &v).await,
+                SendOutcome::NotSent => retry_later(inner, &r.message),
+                SendOutcome::Refused => Transition {
+                    state: Some(State::Failed),
+                    message: Some(format!("{} Rien n'a été déposé.", r.message.trim())),
+                    ..Default::default()
+                },
+                SendOutcome::Uncertain => uncertain(now),
+            }
+        }
+    };
+    if !inner
+        .store
+        .transition_deposit(id, owner, t, true, sessions::now())
+        .await?
+    {
+        tracing::warn!(
+            deposit = id,
+            "deposit lease lost before its answer was written"
+        );
+    }
+    inner.wake.notify_one();
+    Ok(())
+}
+
+fn uncertain(now: i64) -> Transition {
+    Transition {
+        state: Some(State::Uncertain),
+        attempt_ended_at: Some(now),
+        not_before: Some(0),
+        message: Some(
+            "La réponse de Net-entreprises à ce dépôt n'a pas été reçue : il sera vérifié sur la liste des dépôts avant tout nouvel envoi."
+                .into(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// `AAAAMMJJHHMMSS` of `unix` in the listing's zone.
+fn listing_time(zone: ListingZone, unix: i64) -> String {
+    let at = iea_fr_time::from_unix(unix);
+    match zone {
+        ListingZone::EuropeParis => iea_fr_time::paris_datetime(at)
+            .strftime("%Y%m%d%H%M%S")
+            .to_string(),
+        ListingZone::Utc => at.strftime("%Y%m%d%H%M%S").to_string(),
+    }
+}
+
+/// An uncertain deposit: the declarant's deposits over the attempt's window tell
+/// whether it was registered.
+async fn settle(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
+    let inner: &Inner = &inner;
+    let id = rec.id;
+    let owner = inner.owner.clone();
+    let s = &inner.settings;
+    let decision = account_of(inner, rec.user_id, rec.account.clone(), rec.siret.clone()).await?;
+    let account = match decision {
+        Ok(a) => a,
+        Err((_, why, _)) => {
+            let t = Transition {
+                state: Some(State::ToCheck),
+                message: Some(format!(
+                    "La réponse de Net-entreprises à ce dépôt n'a pas été reçue et la liste des dépôts ne peut pas être consultée : {why} Vérifiez sur net-entreprises.fr, puis indiquez le flux (iea dsn resolve {id} --idflux X) ou renvoyez-le (--resend)."
+                )),
+                ..Default::default()
+            };
+            inner
+                .store
+                .transition_deposit(id, owner, t, true, sessions::now())
+                .await?;
+            return Ok(());
+        }
+    };
+    let started = rec.attempt_started_at.unwrap_or(rec.updated_at);
+    let ended = rec
+        .attempt_ended_at
+        .unwrap_or(started + s.max_attempt_secs as i64);
+    let margin = s.window_margin_secs as i64;
+    let from = started - margin;
+    let to = (ended + margin).min(from + 3600);
+    let now = sessions::now();
+    let fin = to.min(now);
+    let access = access(inner, &account, &s.consultation_address)?;
+    let listed = inner
+        .agents
+        .list_deposits(
+            access,
+            listing_time(s.listing_time_zone, from),
+            listing_time(s.listing_time_zone, fin),
+        )
+        .await;
+    let t = match listed {
+        Err(e) => {
+            tracing::warn!(deposit = id, error = %e, "listing failed: deposit stays uncertain");
+            later(inner)
+        }
+        Ok((ListOutcome::Failed, message)) => {
+            tracing::warn!(deposit = id, "listing failed: deposit stays uncertain");
+            Transition {
+                message: Some(format!(
+                    "La réponse de Net-entreprises à ce dépôt n'a pas été reçue et la liste des dépôts n'a pas pu être consultée ({}) : nouvel essai dans {} s.",
+                    message.trim(),
+                    s.retry_delay_secs
+                )),
+                ..later(inner)
+            }
+        }
+        Ok((ListOutcome::Authentication(v), _)) => {
+            let mut t = record_refusal(inner, &account, &v).await;
+            if t.state == Some(State::Queued) {
+                // Unavailable: not a refusal; the deposit stays uncertain.
+                later(inner)
+            } else {
+                t.state = Some(State::ToCheck);
+                t
+            }
+        }
+        Ok((ListOutcome::Listing(all), _)) => {
+            let ids: Vec<String> = all.iter().map(|c| c.idflux.clone()).collect();
+            let known = inner.store.known_idflux(ids).await?;
+            let unknown: Vec<Candidate> = all
+                .into_iter()
+                .zip(known)
+                .filter(|(_, k)| !k)
+                .map(|(c, _)| c)
+                .collect();
+            let others = inner
+                .store
+                .unsettled_overlapping(id, account.user_id, from, to)
+                .await?;
+            tracing::info!(
+                deposit = id,
+                candidates = unknown.len(),
+                others,
+                "uncertain deposit listed"
+            );
+            match unknown.len() {
+                0 if now >= to => Transition {
+                    state: Some(State::Queued),
+                    not_before: Some(0),
+                    message: Some(
+                        "Net-entreprises n'a pas enregistré le dépôt dont la réponse a été perdue : il est envoyé de nouveau."
+                            .into(),
+                    ),
+                    ..Default::default()
+                },
+                0 => Transition {
+                    not_before: Some(to + 1),
+                    ..Default::default()
+                },
+                1 if others == 0 => {
+                    let c = unknown.into_iter().next().expect("one candidate");
+                    let ko = c.statut.eq_ignore_ascii_case("KO");
+                    tracing::info!(deposit = id, idflux = %c.idflux, "uncertain deposit found in the listing");
+                    Transition {
+                        state: Some(if ko { State::Rejected } else { State::Accepted }),
+                        message: Some(if ko {
+                            format!("Net-entreprises a rejeté le dépôt (flux {}, retrouvé sur la liste des dépôts) : le détail de l'avis de rejet est dans ses retours.", c.idflux)
+                        } else {
+                            format!("Dépôt enregistré par Net-entreprises (flux {}, retrouvé sur la liste des dépôts après la perte de la réponse).", c.idflux)
+                        }),
+                        idflux: Some(c.idflux),
+                        ..Default::default()
+                    }
+                }
+                _ => Transition {
+                    state: Some(State::ToCheck),
+                    message: Some(format!(
+                        "La réponse de Net-entreprises à ce dépôt a été perdue et la liste des dépôts montre {} dépôts qui pourraient être celui-ci : indiquez lequel (iea dsn resolve {id} --idflux X) ou renvoyez-le (iea dsn resolve {id} --resend).",
+                        unknown.len()
+                    )),
+                    candidates: Some(unknown),
+                    ..Default::default()
+                },
+            }
+        }
+    };
+    inner
+        .store
+        .transition_deposit(id, owner, t, true, sessions::now())
+        .await?;
+    inner.wake.notify_one();
+    Ok(())
+}
+
+/// Stays as it is; looked at again after the retry delay.
+fn later(inner: &Inner) -> Transition {
+    Transition {
+        not_before: Some(sessions::now() + inner.settings.retry_delay_secs as i64),
+        ..Default::default()
+    }
+}

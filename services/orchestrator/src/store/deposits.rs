@@ -1,0 +1,675 @@
+//! DSN deposits as durable records, the lease that lets one orchestrator at a time work on
+//! a deposit, and which account deposits for each establishment (SIRET).
+//!
+//! A lease is two columns (`lease_owner`, `lease_until`) taken with a conditional
+//! `UPDATE`: on one PostgreSQL database shared by several orchestrators, only one of them
+//! gets a row whose lease is free or expired, so a deposit is never worked on twice at
+//! once. The `sending` state and the attempt's start are committed before a request
+//! leaves; whatever happens next, the record says an attempt may have reached
+//! Net-entreprises.
+
+use super::Store;
+use super::engine::{Db, Row};
+use crate::deposits::{Anomaly, Candidate, DepositRecord, NewDeposit, State, WaitKind};
+
+macro_rules! select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT d.id, d.created_at, d.updated_at, d.state, d.requested_by, d.user_id, \
+             u.name, d.siret, d.month, d.nature, d.kind, d.fraction, d.essai_reel, d.file_name, \
+             d.file_path, d.sha256, d.bytes, d.message, d.idflux, d.anomalies, d.candidates, \
+             d.attempts, d.attempt_started_at, d.attempt_ended_at, d.not_before, d.wait_kind, \
+             d.wait_credential_at, d.lease_owner, d.lease_until \
+             FROM deposits d LEFT JOIN users u ON u.id = d.user_id ",
+            $rest
+        )
+    };
+}
+
+fn record_of(r: &Row<'_>) -> anyhow::Result<DepositRecord> {
+    let state: String = r.get(3)?;
+    let anomalies: Option<String> = r.get(19)?;
+    let candidates: Option<String> = r.get(20)?;
+    let wait_kind: Option<String> = r.get(25)?;
+    Ok(DepositRecord {
+        id: r.get(0)?,
+        created_at: r.get(1)?,
+        updated_at: r.get(2)?,
+        state: State::from_code(&state)
+            .ok_or_else(|| anyhow::anyhow!("unknown deposit state {state} stored"))?,
+        requested_by: r.get(4)?,
+        user_id: r.get(5)?,
+        account: r.get(6)?,
+        siret: r.get(7)?,
+        month: r.get(8)?,
+        nature: r.get(9)?,
+        kind: r.get(10)?,
+        fraction: r.get(11)?,
+        essai_reel: r.get(12)?,
+        file_name: r.get(13)?,
+        file_path: r.get(14)?,
+        sha256: r.get(15)?,
+        bytes: r.get(16)?,
+        message: r.get::<Option<String>>(17)?.unwrap_or_default(),
+        idflux: r.get(18)?,
+        anomalies: match anomalies {
+            Some(j) => serde_json::from_str::<Vec<Anomaly>>(&j)?,
+            None => Vec::new(),
+        },
+        candidates: match candidates {
+            Some(j) => serde_json::from_str::<Vec<Candidate>>(&j)?,
+            None => Vec::new(),
+        },
+        attempts: r.get(21)?,
+        attempt_started_at: r.get(22)?,
+        attempt_ended_at: r.get(23)?,
+        not_before: r.get(24)?,
+        wait_kind: wait_kind.as_deref().and_then(WaitKind::from_code),
+        wait_credential_at: r.get(26)?,
+        lease_owner: r.get(27)?,
+        lease_until: r.get(28)?,
+    })
+}
+
+fn by_id(db: &mut Db<'_>, id: i64) -> anyhow::Result<Option<DepositRecord>> {
+    db.query_opt(select!("WHERE d.id = $1"), &[&id], record_of)
+}
+
+/// What stops a new deposit from being recorded.
+#[derive(Debug)]
+pub enum Duplicate {
+    /// The same bytes are already deposited or on their way (that deposit's id).
+    SameFile(i64),
+    /// A normal declaration of the same SIRET, month and fraction is (that deposit's id).
+    SameDeclaration(i64),
+}
+
+/// A change of a deposit's state, written only while the writer holds its lease.
+#[derive(Default)]
+pub struct Transition {
+    pub state: Option<State>,
+    pub message: Option<String>,
+    pub idflux: Option<String>,
+    pub anomalies: Option<Vec<Anomaly>>,
+    pub candidates: Option<Vec<Candidate>>,
+    pub not_before: Option<i64>,
+    pub attempt_ended_at: Option<i64>,
+    pub user_id: Option<i64>,
+    pub wait: Option<(WaitKind, Option<i64>)>,
+}
+
+impl Store {
+    /// Records a new deposit, unless the same file or the same normal declaration is
+    /// already deposited or on its way.
+    pub async fn insert_deposit(
+        &self,
+        new: NewDeposit,
+        now: i64,
+    ) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
+        self.write(move |db| {
+            let same_file: Option<i64> = db.query_opt(
+                concat!(
+                    "SELECT id FROM deposits WHERE sha256 = $1 AND state IN ",
+                    "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
+                    " ORDER BY id LIMIT 1"
+                ),
+                &[&new.sha256],
+                |r| r.get(0),
+            )?;
+            if let Some(id) = same_file {
+                return Ok(Err(Duplicate::SameFile(id)));
+            }
+            if new.kind == "01" {
+                let same: Option<i64> = db.query_opt(
+                    concat!(
+                        "SELECT id FROM deposits WHERE siret = $1 AND month = $2 AND fraction = $3 ",
+                        "AND kind = '01' AND essai_reel = $4 AND state IN ",
+                        "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
+                        " ORDER BY id LIMIT 1"
+                    ),
+                    &[&new.siret, &new.month, &new.fraction, &new.essai_reel],
+                    |r| r.get(0),
+                )?;
+                if let Some(id) = same {
+                    return Ok(Err(Duplicate::SameDeclaration(id)));
+                }
+            }
+            let id: i64 = db.query_value(
+                "INSERT INTO deposits (created_at, updated_at, state, requested_by, user_id, siret, \
+                 month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, \
+                 message, attempts, not_before) \
+                 VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0) \
+                 RETURNING id",
+                &[
+                    &now,
+                    &State::Checked.code(),
+                    &new.requested_by,
+                    &new.user_id,
+                    &new.siret,
+                    &new.month,
+                    &new.nature,
+                    &new.kind,
+                    &new.fraction,
+                    &new.essai_reel,
+                    &new.file_name,
+                    &new.file_path,
+                    &new.sha256,
+                    &new.bytes,
+                    &"",
+                ],
+            )?;
+            by_id(db, id)?
+                .map(Ok)
+                .ok_or_else(|| anyhow::anyhow!("deposit {id} not found after insert"))
+        })
+        .await
+    }
+
+    pub async fn deposit(&self, id: i64) -> anyhow::Result<Option<DepositRecord>> {
+        self.read(move |db| by_id(db, id)).await
+    }
+
+    /// Every deposit, newest first; `for_user`: only those requested by that account or
+    /// made with its identity.
+    pub async fn deposits(
+        &self,
+        for_user: Option<(i64, String)>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<DepositRecord>> {
+        self.read(move |db| match for_user {
+            None => db.query(select!("ORDER BY d.id DESC LIMIT $1"), &[&limit], record_of),
+            Some((user_id, name)) => db.query(
+                select!(
+                    "WHERE d.user_id = $1 OR lower(d.requested_by) = lower($2) ORDER BY d.id DESC LIMIT $3"
+                ),
+                &[&user_id, &name, &limit],
+                record_of,
+            ),
+        })
+        .await
+    }
+
+    /// Ids of deposits in `states` whose lease is free or expired and whose time has come.
+    pub async fn deposits_due(
+        &self,
+        states: &'static [State],
+        now: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<i64>> {
+        let codes: Vec<String> = states.iter().map(|s| s.code().to_owned()).collect();
+        self.read(move |db| {
+            let mut out = Vec::new();
+            for code in &codes {
+                out.extend(db.query(
+                    "SELECT id FROM deposits WHERE state = $1 AND not_before <= $2 \
+                     AND (lease_until IS NULL OR lease_until < $2) ORDER BY id LIMIT $3",
+                    &[code, &now, &limit],
+                    |r| r.get::<i64>(0),
+                )?);
+            }
+            out.sort_unstable();
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Takes the lease of deposit `id` for `owner` until `until`, if it is in `state` and
+    /// its lease is free or expired; the record as taken.
+    pub async fn lease_deposit(
+        &self,
+        id: i64,
+        state: State,
+        owner: String,
+        now: i64,
+        until: i64,
+    ) -> anyhow::Result<Option<DepositRecord>> {
+        self.write(move |db| {
+            let n = db.execute(
+                "UPDATE deposits SET lease_owner = $2, lease_until = $3 WHERE id = $1 \
+                 AND state = $4 AND (lease_until IS NULL OR lease_until < $5)",
+                &[&id, &owner, &until, &state.code(), &now],
+            )?;
+            if n == 1 { by_id(db, id) } else { Ok(None) }
+        })
+        .await
+    }
+
+    /// Extends a lease still held by `owner`; false if it was lost.
+    pub async fn renew_deposit_lease(
+        &self,
+        id: i64,
+        owner: String,
+        until: i64,
+    ) -> anyhow::Result<bool> {
+        self.read(move |db| {
+            Ok(db.execute(
+                "UPDATE deposits SET lease_until = $3 WHERE id = $1 AND lease_owner = $2",
+                &[&id, &owner, &until],
+            )? == 1)
+        })
+        .await
+    }
+
+    /// Marks the deposit `sending` with the attempt's start, committed before anything
+    /// leaves; false if `owner` no longer holds it queued.
+    pub async fn start_deposit_attempt(
+        &self,
+        id: i64,
+        owner: String,
+        user_id: i64,
+        now: i64,
+    ) -> anyhow::Result<bool> {
+        self.write(move |db| {
+            Ok(db.execute(
+                "UPDATE deposits SET state = 'sending', attempt_started_at = $3, \
+                 attempt_ended_at = NULL, attempts = attempts + 1, user_id = $4, updated_at = $3, \
+                 message = '', wait_kind = NULL, wait_credential_at = NULL \
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'queued'",
+                &[&id, &owner, &now, &user_id],
+            )? == 1)
+        })
+        .await
+    }
+
+    /// Writes `t` on deposit `id` if `owner` holds its lease (`release`: and frees it).
+    pub async fn transition_deposit(
+        &self,
+        id: i64,
+        owner: String,
+        t: Transition,
+        release: bool,
+        now: i64,
+    ) -> anyhow::Result<bool> {
+        self.write(move |db| {
+            let held: Option<String> = db
+                .query_opt(
+                    "SELECT lease_owner FROM deposits WHERE id = $1",
+                    &[&id],
+                    |r| r.get::<Option<String>>(0),
+                )?
+                .flatten();
+            if held.as_deref() != Some(owner.as_str()) {
+                return Ok(false);
+            }
+            apply(db, id, &t, now)?;
+            if release {
+                db.execute(
+                    "UPDATE deposits SET lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                    &[&id],
+                )?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// A person's decision (or a waiting deposit set going again): writes `t` if the
+    /// deposit is in one of `from` and nobody holds its lease; the record, and whether
+    /// `t` was written.
+    pub async fn decide_deposit(
+        &self,
+        id: i64,
+        from: &'static [State],
+        t: Transition,
+        now: i64,
+    ) -> anyhow::Result<Option<(DepositRecord, bool)>> {
+        self.write(move |db| {
+            let Some(rec) = by_id(db, id)? else {
+                return Ok(None);
+            };
+            let leased = rec.lease_until.is_some_and(|u| u >= now);
+            if !from.contains(&rec.state) || leased {
+                return Ok(Some((rec, false)));
+            }
+            apply(db, id, &t, now)?;
+            Ok(by_id(db, id)?.map(|r| (r, true)))
+        })
+        .await
+    }
+
+    /// Whether a deposit holds the file of this SHA-256.
+    pub async fn deposit_file_used(&self, sha256: String) -> anyhow::Result<bool> {
+        self.read(move |db| {
+            Ok(db
+                .query_opt(
+                    "SELECT id FROM deposits WHERE sha256 = $1 LIMIT 1",
+                    &[&sha256],
+                    |r| r.get::<i64>(0),
+                )?
+                .is_some())
+        })
+        .await
+    }
+
+    /// Whether an `idflux` is already one of our deposits'.
+    pub async fn known_idflux(&self, idflux: Vec<String>) -> anyhow::Result<Vec<bool>> {
+        self.read(move |db| {
+            idflux
+                .iter()
+                .map(|f| {
+                    Ok(db
+                        .query_opt("SELECT id FROM deposits WHERE idflux = $1", &[f], |r| {
+                            r.get::<i64>(0)
+                        })?
+                        .is_some())
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Our other deposits made with `user_id`'s identity whose attempt may overlap
+    /// `[from, to]` and that are not settled (`sending`, `uncertain`).
+    pub async fn unsettled_overlapping(
+        &self,
+        id: i64,
+        user_id: i64,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<i64> {
+        self.read(move |db| {
+            db.query_value(
+                "SELECT count(*) FROM deposits WHERE id <> $1 AND user_id = $2 \
+                 AND state IN ('sending','uncertain') AND attempt_started_at <= $4 \
+                 AND COALESCE(attempt_ended_at, attempt_started_at + 86400) >= $3",
+                &[&id, &user_id, &from, &to],
+            )
+        })
+        .await
+    }
+
+    /// `sending` deposits whose attempt lost its worker (a lease of `owner`, this
+    /// orchestrator's former life, or any expired lease) become `uncertain`; their ids.
+    pub async fn recover_deposits(&self, owner: String, now: i64) -> anyhow::Result<Vec<i64>> {
+        self.write(move |db| {
+            let ids: Vec<i64> = db.query(
+                "SELECT id FROM deposits WHERE state = 'sending' \
+                 AND (lease_owner = $1 OR lease_until IS NULL OR lease_until < $2)",
+                &[&owner, &now],
+                |r| r.get(0),
+            )?;
+            for id in &ids {
+                db.execute(
+                    "UPDATE deposits SET state = 'uncertain', lease_owner = NULL, \
+                     lease_until = NULL, updated_at = $2, not_before = 0, \
+                     message = 'La réponse de Net-entreprises à ce dépôt n''a pas été reçue : il sera vérifié sur la liste des dépôts avant tout nouvel envoi.' \
+                     WHERE id = $1",
+                    &[id, &now],
+                )?;
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// The account that deposits for `siret`, if one is set: (user id, name).
+    pub async fn deposit_account(&self, siret: String) -> anyhow::Result<Option<(i64, String)>> {
+        self.read(move |db| {
+            db.query_opt(
+                "SELECT a.user_id, u.name FROM deposit_accounts a JOIN users u ON u.id = a.user_id \
+                 WHERE a.siret = $1",
+                &[&siret],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+    }
+
+    pub async fn set_deposit_account(
+        &self,
+        siret: String,
+        user_id: i64,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        self.write(move |db| {
+            db.execute(
+                "INSERT INTO deposit_accounts (siret, user_id, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (siret) DO UPDATE SET user_id = excluded.user_id, \
+                 updated_at = excluded.updated_at",
+                &[&siret, &user_id, &now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// (SIRET, account name) of every setting, by SIRET.
+    pub async fn deposit_accounts(&self) -> anyhow::Result<Vec<(String, String)>> {
+        self.read(|db| {
+            db.query(
+                "SELECT a.siret, u.name FROM deposit_accounts a JOIN users u ON u.id = a.user_id \
+                 ORDER BY a.siret",
+                &[],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+    }
+}
+
+fn apply(db: &mut Db<'_>, id: i64, t: &Transition, now: i64) -> anyhow::Result<()> {
+    let anomalies = t
+        .anomalies
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    let candidates = t
+        .candidates
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    let (wait_kind, wait_at) = match &t.wait {
+        Some((k, at)) => (Some(k.code()), *at),
+        None => (None, None),
+    };
+    db.execute(
+        "UPDATE deposits SET updated_at = $2, \
+         state = COALESCE($3, state), message = COALESCE($4, message), \
+         idflux = COALESCE($5, idflux), anomalies = COALESCE($6, anomalies), \
+         candidates = COALESCE($7, candidates), not_before = COALESCE(CAST($8 AS BIGINT), not_before), \
+         attempt_ended_at = COALESCE(CAST($9 AS BIGINT), attempt_ended_at), \
+         user_id = COALESCE(CAST($10 AS BIGINT), user_id), \
+         wait_kind = CASE WHEN CAST($13 AS BIGINT) = 1 THEN $11 ELSE wait_kind END, \
+         wait_credential_at = CASE WHEN CAST($13 AS BIGINT) = 1 THEN CAST($12 AS BIGINT) ELSE wait_credential_at END \
+         WHERE id = $1",
+        &[
+            &id,
+            &now,
+            &t.state.map(State::code),
+            &t.message,
+            &t.idflux,
+            &anomalies,
+            &candidates,
+            &t.not_before,
+            &t.attempt_ended_at,
+            &t.user_id,
+            &wait_kind,
+            &wait_at,
+            &i64::from(t.wait.is_some() || t.state.is_some_and(|s| s != State::Waiting)),
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! On the engine of the test run (SQLite, or PostgreSQL with `IEA_TEST_DATABASE_URL`).
+
+    use super::*;
+    use crate::store::testing::store;
+
+    fn new(sha: &str, kind: &str) -> NewDeposit {
+        NewDeposit {
+            requested_by: "Administrateur".into(),
+            user_id: None,
+            siret: "78214563500010".into(),
+            month: "2026-11".into(),
+            nature: "01".into(),
+            kind: kind.into(),
+            fraction: "11".into(),
+            essai_reel: "02".into(),
+            file_name: "dsn.txt".into(),
+            file_path: format!("/nowhere/{sha}.dsn"),
+            sha256: sha.into(),
+            bytes: 10,
+        }
+    }
+
+    fn queued() -> Transition {
+        Transition {
+            state: Some(State::Queued),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_same_declaration_is_refused_unless_it_cancels_and_replaces() {
+        let t = store().await;
+        let s = &t.store;
+        let first = s.insert_deposit(new("a", "01"), 1).await.unwrap().unwrap();
+        assert_eq!(first.state, State::Checked);
+        assert!(matches!(
+            s.insert_deposit(new("a", "01"), 2).await.unwrap(),
+            Err(Duplicate::SameFile(id)) if id == first.id
+        ));
+        assert!(matches!(
+            s.insert_deposit(new("b", "01"), 2).await.unwrap(),
+            Err(Duplicate::SameDeclaration(id)) if id == first.id
+        ));
+        // An "annule et remplace" of the same month goes through.
+        let replace = s.insert_deposit(new("c", "03"), 3).await.unwrap().unwrap();
+        assert_eq!(replace.kind, "03");
+        // Once the first is rejected, the same normal declaration may be sent again.
+        let rejected = Transition {
+            state: Some(State::Rejected),
+            ..Default::default()
+        };
+        s.decide_deposit(first.id, &[State::Checked], rejected, 4)
+            .await
+            .unwrap();
+        assert!(s.insert_deposit(new("b", "01"), 5).await.unwrap().is_ok());
+    }
+
+    /// Two orchestrators on one database: two stores (two connections) race for the same
+    /// deposit; exactly one gets its lease, and a taken lease is not taken again before it
+    /// expires.
+    #[tokio::test]
+    async fn a_lease_is_taken_by_one_orchestrator_only() {
+        let t = store().await;
+        let other = Store::open(&t.url).await.unwrap();
+        let d = t
+            .store
+            .insert_deposit(new("a", "01"), 1)
+            .await
+            .unwrap()
+            .unwrap();
+        t.store
+            .decide_deposit(d.id, &[State::Checked], queued(), 1)
+            .await
+            .unwrap();
+        for round in 0..20 {
+            let now = 100 + round * 1000;
+            let (a, b) = tokio::join!(
+                t.store
+                    .lease_deposit(d.id, State::Queued, "one".into(), now, now + 60),
+                other.lease_deposit(d.id, State::Queued, "two".into(), now, now + 60),
+            );
+            let taken = [a.unwrap(), b.unwrap()];
+            assert_eq!(
+                taken.iter().filter(|x| x.is_some()).count(),
+                1,
+                "round {round}"
+            );
+            // Still held a second later.
+            assert!(
+                other
+                    .lease_deposit(d.id, State::Queued, "two".into(), now + 1, now + 61)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert_eq!(
+            t.store
+                .deposits_due(&[State::Queued], 19_150, 10)
+                .await
+                .unwrap(),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            t.store
+                .deposits_due(&[State::Queued], 19_200, 10)
+                .await
+                .unwrap(),
+            vec![d.id]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_attempt_is_committed_before_sending_and_recovered_as_uncertain() {
+        let t = store().await;
+        let s = &t.store;
+        let d = s.insert_deposit(new("a", "01"), 1).await.unwrap().unwrap();
+        s.decide_deposit(d.id, &[State::Checked], queued(), 1)
+            .await
+            .unwrap();
+        let user = s
+            .insert_first_user(
+                "Administrateur",
+                crate::users::Role::Administrator,
+                "hash",
+                1,
+            )
+            .await
+            .unwrap();
+        // Without the lease, no attempt starts.
+        assert!(
+            !s.start_deposit_attempt(d.id, "me".into(), user, 10)
+                .await
+                .unwrap()
+        );
+        s.lease_deposit(d.id, State::Queued, "me".into(), 10, 70)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            s.start_deposit_attempt(d.id, "me".into(), user, 10)
+                .await
+                .unwrap()
+        );
+        let r = s.deposit(d.id).await.unwrap().unwrap();
+        assert_eq!(
+            (r.state, r.attempt_started_at, r.attempts),
+            (State::Sending, Some(10), 1)
+        );
+        // Another orchestrator's live lease is left alone; its own former life's is not.
+        assert!(
+            s.recover_deposits("someone".into(), 20)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.recover_deposits("me".into(), 20).await.unwrap(),
+            vec![d.id]
+        );
+        let r = s.deposit(d.id).await.unwrap().unwrap();
+        assert_eq!(r.state, State::Uncertain);
+        assert_eq!(r.lease_owner, None);
+        // A writer that lost its lease writes nothing.
+        let accepted = Transition {
+            state: Some(State::Accepted),
+            idflux: Some("X".repeat(23)),
+            ..Default::default()
+        };
+        assert!(
+            !s.transition_deposit(d.id, "me".into(), accepted, true, 30)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.deposit(d.id).await.unwrap().unwrap().state,
+            State::Uncertain
+        );
+    }
+}
