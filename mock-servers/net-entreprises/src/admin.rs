@@ -32,7 +32,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::Control;
 use crate::declarants::{DeclarantChange, Duplicate, NewDeclarant};
-use crate::returns::PasRate;
+use crate::returns::{NewVersion, PasRate};
 
 pub fn routes(control: Control) -> Router {
     Router::new()
@@ -66,20 +66,10 @@ async fn publish_returns(State(control): State<Control>) -> Response {
     Json(json!({ "published": published })).into_response()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Overwrite {
-    /// `OK`, `ANO`, `KO` or `EN COURS`.
-    statut: String,
-    /// The new document; absent: the old one with its status changed.
-    #[serde(default)]
-    document: Option<String>,
-}
-
 async fn overwrite_return(
     State(control): State<Control>,
     Path((idflux, id)): Path<(String, String)>,
-    AdminJson(body): AdminJson<Overwrite>,
+    AdminJson(body): AdminJson<NewVersion>,
 ) -> Response {
     if !["OK", "ANO", "KO", "EN COURS"].contains(&body.statut.as_str()) {
         return AdminError::invalid(format!(
@@ -88,10 +78,7 @@ async fn overwrite_return(
         ))
         .into_response();
     }
-    match control
-        .overwrite_return(&idflux, &id, &body.statut, body.document)
-        .await
-    {
+    match control.overwrite_return(&idflux, &id, body).await {
         Some(view) => {
             tracing::info!(idflux = %idflux, old = %id, new = %view.id, "return overwritten");
             Json(view).into_response()

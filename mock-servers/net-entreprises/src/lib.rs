@@ -271,8 +271,7 @@ impl Control {
         &self,
         idflux: &str,
         id: &str,
-        status: &str,
-        document: Option<String>,
+        version: returns::NewVersion,
     ) -> Option<returns::ReturnView> {
         self.wait_reads().await;
         let now = self.clock().now();
@@ -280,7 +279,7 @@ impl Control {
         let deposits = self.deposits();
         let mut returns = self.returns();
         returns.make_documents(&deposits, now);
-        let new = returns.overwrite(idflux, id, status, document, now)?;
+        let new = returns.overwrite(idflux, id, version, now)?;
         returns.views(tz, now).into_iter().find(|v| v.id == new.id)
     }
 

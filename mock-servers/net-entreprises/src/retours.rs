@@ -46,7 +46,11 @@ fn retour_xml(r: &Return, control: &Control, base: &str) -> String {
         r.nature,
         escape(&r.status),
         r.id,
-        escape(&format!("{base}{DOWNLOAD_PATH}{}/{}", r.idflux, r.id)),
+        escape(
+            &r.url
+                .clone()
+                .unwrap_or_else(|| format!("{base}{DOWNLOAD_PATH}{}/{}", r.idflux, r.id))
+        ),
     )
 }
 

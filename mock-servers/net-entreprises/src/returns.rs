@@ -157,6 +157,23 @@ pub struct Return {
     pub state: State,
     /// Made when published.
     pub document: Option<Arc<String>>,
+    /// The `url` the listings give instead of the download service's (set by an
+    /// overwrite, to test a client against a return pointing elsewhere).
+    pub url: Option<String>,
+}
+
+/// What an overwrite changes (`POST /__admin/returns/{idflux}/{id}/overwrite`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVersion {
+    /// `OK`, `ANO`, `KO` or `EN COURS`.
+    pub statut: String,
+    /// The new document; absent: the old one with its status changed.
+    #[serde(default)]
+    pub document: Option<String>,
+    /// The `url` listings give for the new version; absent: the download service's.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 impl Return {
@@ -226,6 +243,7 @@ impl Returns {
             publication: at,
             state: State::Current,
             document: None,
+            url: None,
         });
     }
 
@@ -367,32 +385,32 @@ impl Returns {
             .position(|r| r.idflux == idflux && r.id == id && r.state == State::Current)
     }
 
-    /// Overwrites a return: a new version with a new id, `status`, dates `now`, and
-    /// `document` (or the old one with its status changed); the old one is no longer
-    /// listed nor downloadable. `None` if no current return has this id.
+    /// Overwrites a return: a new version with a new id, the new status, dates `now`,
+    /// the new document (or the old one with its status changed) and `url`; the old one
+    /// is no longer listed nor downloadable. `None` if no current return has this id.
     pub fn overwrite(
         &mut self,
         idflux: &str,
         id: &str,
-        status: &str,
-        document: Option<String>,
+        version: NewVersion,
         now: OffsetDateTime,
     ) -> Option<Return> {
         let i = self.find_current(idflux, id)?;
         let old = self.list[i].clone();
         self.list[i].state = State::Overwritten;
-        let document = document.or_else(|| {
+        let document = version.document.or_else(|| {
             old.document
                 .as_deref()
-                .map(|d| with_status(d, &old.status, status))
+                .map(|d| with_status(d, &old.status, &version.statut))
         });
         let new = Return {
             id: self.new_id(),
-            status: status.to_owned(),
+            status: version.statut,
             production: now,
             publication: now,
             state: State::Current,
             document: document.map(Arc::new),
+            url: version.url,
             ..old
         };
         self.list.push(new.clone());

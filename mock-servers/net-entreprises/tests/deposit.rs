@@ -483,6 +483,43 @@ async fn lost_request_cuts_the_connection_and_registers_nothing() {
 }
 
 #[tokio::test]
+async fn deposits_past_the_size_limits_get_413_and_are_not_registered() {
+    let mock = Mock::start(|s| {
+        s.max_deposit_bytes = 4_096;
+        s.max_dsn_bytes = 2_000;
+    })
+    .await;
+    let token = mock.token(SIMULATOR).await;
+    let small = dsn(VALID_SIRET, 1, false);
+    assert!(small.len() < 2_000, "{}", small.len());
+    assert_eq!(mock.deposit(&token, &small).await.status(), StatusCode::OK);
+    // Compresses under 4 KiB, decompresses past 2 000 bytes.
+    let big = dsn(VALID_SIRET, 8, false);
+    assert!(big.len() > 2_000 && gzip(&big).len() < 4_096);
+    assert_eq!(
+        mock.deposit(&token, &big).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // Past 4 KiB gzipped.
+    let noise: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let resp = mock
+        .client
+        .post(format!("{}/deposer-dsn/1.0/", mock.https))
+        .header("content-type", "text/plain")
+        .header("content-encoding", "gzip")
+        .header("authorization", format!("DSNLogin jeton={token}"))
+        .body(noise)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(mock.deposits().await.len(), 1);
+    mock.stop().await;
+}
+
+#[tokio::test]
 async fn the_kit_faults_still_apply_to_the_deposit() {
     let mock = Mock::start(|_| {}).await;
     let token = mock.token(SIMULATOR).await;

@@ -491,6 +491,44 @@ async fn an_overwritten_return_gets_a_new_id_and_the_old_one_is_no_longer_downlo
 }
 
 #[tokio::test]
+async fn an_overwrite_can_give_a_hostile_document_and_url_for_client_tests() {
+    let mock = Mock::start(no_due_date_wait).await;
+    let token = mock.token(SIMULATOR).await;
+    let idflux = mock.deposit_ok(&token, &dsn(VALID_SIRET, 1, false)).await;
+    publish(&mock).await;
+    let before = list_flux(&mock, &token, &idflux).await;
+    let crm = of_nature(&before, "94").clone();
+    let hostile = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x \"y\">]><r>&x;</r>";
+    let (status, new) = mock
+        .admin(
+            Method::POST,
+            &format!("/__admin/returns/{idflux}/{}/overwrite", crm.id),
+            Some(json!({"statut": "OK", "document": hostile})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{new}");
+    let listed = list_flux(&mock, &token, &idflux).await;
+    let current = of_nature(&listed, "94");
+    let (status, doc) = download(&mock, &token, &current.url).await;
+    assert_eq!((status, doc.as_str()), (StatusCode::OK, hostile));
+
+    let (status, _) = mock
+        .admin(
+            Method::POST,
+            &format!("/__admin/returns/{idflux}/{}/overwrite", current.id),
+            Some(json!({"statut": "OK", "url": "https://ailleurs.example/telecharger-retour/1.0/x/1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = list_flux(&mock, &token, &idflux).await;
+    assert_eq!(
+        of_nature(&listed, "94").url,
+        "https://ailleurs.example/telecharger-retour/1.0/x/1"
+    );
+    mock.stop().await;
+}
+
+#[tokio::test]
 async fn a_rejected_deposit_has_only_its_are_as_nature_10() {
     let mock = Mock::start(no_due_date_wait).await;
     let token = mock.token(SIMULATOR).await;
