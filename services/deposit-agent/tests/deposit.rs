@@ -712,3 +712,27 @@ async fn unusable_network_settings_send_nothing() {
     assert_eq!(world.auth_requests() + world.deposit_requests(), 0);
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_deposit_service_that_cannot_be_reached_is_not_sent_and_auth_has_its_own_address() {
+    let world = World::start(|_| {}).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("https://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let mut network = world.network();
+    network.address = closed;
+    let mut access = world.access(DUPONT, network);
+    access.auth_address = format!("{}/authentifier/1.0/", world.mock_https);
+    let r = world.deposit_with(access, &dsn(1), 1024).await.unwrap();
+    let deposit_response::Outcome::NotSent(n) = outcome(&r) else {
+        panic!("not sent: {r:?}")
+    };
+    assert_eq!(
+        ProbeStep::try_from(n.probe.as_ref().unwrap().step).unwrap(),
+        ProbeStep::Connect
+    );
+    assert_eq!(world.auth_requests(), 1, "authenticated at its own address");
+    assert_eq!(world.deposit_requests(), 0);
+    world.stop().await;
+}
