@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use iea_mock_kit::{AdminJson, FaultMode, FaultSettings, Faults};
+use iea_mock_kit::{AdminJson, FaultMode, FaultSettings};
 use serde::{Deserialize, Serialize};
 
 /// How many deposits a fault still applies to.
@@ -99,48 +99,56 @@ pub fn routes(control: crate::Control) -> Router {
         .with_state(control)
 }
 
-fn current(kit: &Faults, deposit: &DepositFaults) -> AllFaults {
-    let k = kit.get();
-    AllFaults {
-        mode: k.mode,
-        delay_ms: k.delay_ms,
-        close_default_port: k.close_default_port,
-        reject_deposits: deposit.reject_deposits.clone(),
-        lost_answer: deposit.lost_answer,
-        lost_request: deposit.lost_request,
+impl crate::Control {
+    /// The kit's faults and the deposit's, as `GET /__admin/faults` shows them.
+    pub fn all_faults(&self) -> AllFaults {
+        let k = self.faults().get();
+        let deposit = self.deposit_faults().clone();
+        AllFaults {
+            mode: k.mode,
+            delay_ms: k.delay_ms,
+            close_default_port: k.close_default_port,
+            reject_deposits: deposit.reject_deposits,
+            lost_answer: deposit.lost_answer,
+            lost_request: deposit.lost_request,
+        }
+    }
+
+    /// Replaces every fault, as `POST /__admin/faults` does (in process, for tests that
+    /// embed the mock).
+    pub fn set_all_faults(&self, all: AllFaults) {
+        self.faults().set(FaultSettings {
+            mode: all.mode,
+            delay_ms: all.delay_ms,
+            close_default_port: all.close_default_port,
+        });
+        *self.deposit_faults() = DepositFaults {
+            reject_deposits: all.reject_deposits.clone(),
+            lost_answer: all.lost_answer,
+            lost_request: all.lost_request,
+        };
+        tracing::info!(
+            mode = ?all.mode,
+            delay_ms = all.delay_ms,
+            close_default_port = all.close_default_port,
+            reject_deposits = all.reject_deposits.is_some(),
+            lost_answer = ?all.lost_answer,
+            lost_request = ?all.lost_request,
+            "faults changed"
+        );
     }
 }
 
 async fn show(State(control): State<crate::Control>) -> Response {
-    let deposit = control.deposit_faults().clone();
-    Json(current(control.faults(), &deposit)).into_response()
+    Json(control.all_faults()).into_response()
 }
 
 async fn set(
     State(control): State<crate::Control>,
     AdminJson(all): AdminJson<AllFaults>,
 ) -> Response {
-    control.faults().set(FaultSettings {
-        mode: all.mode,
-        delay_ms: all.delay_ms,
-        close_default_port: all.close_default_port,
-    });
-    let deposit = DepositFaults {
-        reject_deposits: all.reject_deposits.clone(),
-        lost_answer: all.lost_answer,
-        lost_request: all.lost_request,
-    };
-    *control.deposit_faults() = deposit.clone();
-    tracing::info!(
-        mode = ?all.mode,
-        delay_ms = all.delay_ms,
-        close_default_port = all.close_default_port,
-        reject_deposits = all.reject_deposits.is_some(),
-        lost_answer = ?all.lost_answer,
-        lost_request = ?all.lost_request,
-        "faults changed"
-    );
-    Json(current(control.faults(), &deposit)).into_response()
+    control.set_all_faults(all);
+    Json(control.all_faults()).into_response()
 }
 
 #[cfg(test)]

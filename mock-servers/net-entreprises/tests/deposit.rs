@@ -479,6 +479,25 @@ async fn lost_request_cuts_the_connection_and_registers_nothing() {
     let stats = mock.get_admin("/__admin/stats").await;
     assert_eq!(stats["services"]["/deposer-dsn/1.0/"]["cut"], 2);
     assert_eq!(stats["deposits_registered"], 1);
+
+    // The same fault set in process, for the next deposit only.
+    mock.control
+        .set_all_faults(iea_mock_net_entreprises::AllFaults {
+            lost_request: iea_mock_net_entreprises::Times::Next(1),
+            ..Default::default()
+        });
+    assert!(
+        mock.deposit_request(&mock.https, &token, &file)
+            .send()
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        mock.control.all_faults().lost_request,
+        iea_mock_net_entreprises::Times::Next(0)
+    );
+    mock.deposit_ok(&token, &file).await;
+    assert_eq!(mock.deposits().await.len(), 2);
     mock.stop().await;
 }
 

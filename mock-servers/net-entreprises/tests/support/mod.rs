@@ -15,7 +15,7 @@ use flate2::write::GzEncoder;
 use iea_dsn::{Month, SampleSpec, TestOrReal};
 use iea_mock_kit::MockListen;
 use iea_mock_net_entreprises::clock::TimeZone;
-use iea_mock_net_entreprises::{App, Settings};
+use iea_mock_net_entreprises::{App, Control, Settings};
 use iea_runtime::pki::{CertificateAuthority, TlsFiles, Validity};
 use iea_runtime::shutdown::Shutdown;
 use reqwest::header::HeaderMap;
@@ -54,6 +54,8 @@ pub struct Mock {
     pub http: String,
     pub admin: String,
     pub time_zone: TimeZone,
+    /// The controls in process.
+    pub control: Control,
     shutdown: Shutdown,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
@@ -91,6 +93,7 @@ impl Mock {
         let https = format!("https://127.0.0.1:{}", app.https_addr().port());
         let http = format!("http://{}", app.http_addr());
         let admin = format!("http://{}", app.admin_addr());
+        let control = app.control();
         let shutdown = Shutdown::new();
         let task = tokio::spawn(app.run_until(shutdown.clone()));
         Self {
@@ -100,6 +103,7 @@ impl Mock {
             http,
             admin,
             time_zone,
+            control,
             shutdown,
             task,
             _dir: dir,
