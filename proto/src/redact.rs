@@ -41,6 +41,15 @@ impl fmt::Debug for agent::v1::DepositChunk {
     }
 }
 
+impl fmt::Debug for v1::DsnUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DsnUpload")
+            .field("start", &self.start)
+            .field("data_len", &self.data.len())
+            .finish()
+    }
+}
+
 impl fmt::Debug for agent::v1::InstallationIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InstallationIdentity")

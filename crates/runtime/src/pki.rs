@@ -29,6 +29,7 @@ pub const COMPONENTS: &[&str] = &[
     "auth-client",
     "update-client",
     "credential-verifier",
+    "deposit-agent",
 ];
 
 /// Host names of the mock servers (compose service names), all in the mocks' certificate.

@@ -1,4 +1,4 @@
-//! The whole iea-connect stack in one process: the three mock servers, the three agents
+//! The whole iea-connect stack in one process: the three mock servers, the four agents
 //! and the orchestrator, each on its own loopback port and still talking HTTPS and
 //! mutual-TLS gRPC to the others, exactly as in separate processes. `iea stack up` runs
 //! it for people; the end-to-end tests run it too.
@@ -318,6 +318,13 @@ impl RunningStack {
                 auth_client: agents[iea_auth_client::COMPONENT].clone(),
                 update_client: agents[iea_update_client::COMPONENT].clone(),
                 credential_verifier: agents[iea_credential_verifier::COMPONENT].clone(),
+                deposit_agent: agents[iea_deposit_agent::COMPONENT].clone(),
+            },
+            // The mock serves deposit and consultation on its one HTTPS address.
+            deposits: iea_orchestrator::deposits::DepositSettings {
+                deposit_address: mocks["net-entreprises"].https.clone(),
+                consultation_address: mocks["net-entreprises"].https.clone(),
+                ..Default::default()
             },
             network: iea_orchestrator::network::NetworkDefaults {
                 auth_server: mocks["impact-emploi-auth"].https.clone(),
@@ -418,10 +425,11 @@ impl RunningStack {
 pub const INSTALLED_VERSION: &str = "3.00.70";
 
 /// The agents, by component name.
-pub const AGENTS: [&str; 3] = [
+pub const AGENTS: [&str; 4] = [
     iea_auth_client::COMPONENT,
     iea_update_client::COMPONENT,
     iea_credential_verifier::COMPONENT,
+    iea_deposit_agent::COMPONENT,
 ];
 
 /// Builds and spawns agent `name` on `listen`.
@@ -454,6 +462,10 @@ async fn start_agent(
         }
         iea_credential_verifier::COMPONENT => {
             let app = iea_credential_verifier::App::build(settings).await?;
+            (app.local_addr(), spawn(app.run_until(stop)))
+        }
+        iea_deposit_agent::COMPONENT => {
+            let app = iea_deposit_agent::App::build(settings).await?;
             (app.local_addr(), spawn(app.run_until(stop)))
         }
         other => anyhow::bail!("no agent named {other}"),

@@ -18,6 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use iea_proto::v1::connection_server::ConnectionServer;
 use iea_proto::v1::credentials_server::CredentialsServer;
+use iea_proto::v1::deposits_server::DepositsServer;
 use iea_proto::v1::sessions_server::SessionsServer;
 use iea_proto::v1::status_server::StatusServer;
 use iea_proto::v1::support_server::SupportServer;
@@ -338,7 +339,8 @@ impl App {
             .add_service(CredentialsServer::new(api::CredentialsApi(core.clone())))
             .add_service(ConnectionServer::new(api::ConnectionApi(core.clone())))
             .add_service(UpdatesServer::new(api::UpdatesApi(core.clone())))
-            .add_service(SupportServer::new(api::SupportApi(core.clone())));
+            .add_service(SupportServer::new(api::SupportApi(core.clone())))
+            .add_service(DepositsServer::new(api::DepositsApi(core.clone())));
         let names = [
             <StatusServer<api::StatusApi> as NamedService>::NAME,
             <SessionsServer<api::SessionsApi> as NamedService>::NAME,
@@ -347,6 +349,7 @@ impl App {
             <ConnectionServer<api::ConnectionApi> as NamedService>::NAME,
             <UpdatesServer<api::UpdatesApi> as NamedService>::NAME,
             <SupportServer<api::SupportApi> as NamedService>::NAME,
+            <DepositsServer<api::DepositsApi> as NamedService>::NAME,
         ];
         // Front-ends authenticate the orchestrator by its certificate, then open a session.
         let tls = iea_runtime::tls::server_config(&settings.tls, false)?;

@@ -6,6 +6,7 @@
 mod compose_faults;
 mod connection;
 mod credentials;
+mod deposits;
 mod helpers;
 mod runtime;
 mod scenarios;

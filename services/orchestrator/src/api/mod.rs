@@ -12,6 +12,7 @@ use crate::sessions::{Principal, SessionError};
 
 mod connection;
 mod credentials;
+mod deposits;
 mod sessions;
 mod status;
 mod support;
@@ -20,6 +21,7 @@ mod users;
 
 pub use connection::ConnectionApi;
 pub use credentials::CredentialsApi;
+pub use deposits::DepositsApi;
 pub use sessions::SessionsApi;
 pub use status::StatusApi;
 pub use support::SupportApi;

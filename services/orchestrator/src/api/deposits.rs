@@ -1,0 +1,229 @@
+//! `iea.v1.Deposits`: the DSN deposit queue for front-ends. The upload is read from the
+//! client stream chunk by chunk (a 100 MB file is never one message nor held whole).
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use iea_proto::error::ApiError;
+use iea_proto::v1::deposits_server::Deposits;
+use iea_proto::v1::*;
+use tonic::{Code, Request, Response, Status, Streaming};
+
+use super::{internal, principal, refuse_in_consultation, timestamp};
+use crate::Core;
+use crate::deposits::{DepositError, DepositRecord, Resolution, Upload};
+
+pub struct DepositsApi(pub Arc<Core>);
+
+fn deposit_error(e: DepositError) -> ApiError {
+    match e {
+        DepositError::PermissionDenied(m) => ApiError::permission_denied(m),
+        DepositError::NotFound(id) => {
+            ApiError::not_found(format!("Aucun dépôt n° {id} ne vous est accessible."))
+        }
+        DepositError::NoSuchAccount(n) => {
+            ApiError::not_found(format!("Le compte « {n} » n'existe pas."))
+        }
+        DepositError::BadFile(problems) => ApiError::new(
+            Code::InvalidArgument,
+            "bad_dsn_file",
+            format!(
+                "Le fichier n'a pas été déposé : il ne respecte pas la norme DSN.\n{}",
+                problems.join("\n")
+            ),
+        ),
+        DepositError::InvalidInput(m) => ApiError::invalid_input(m),
+        DepositError::Duplicate {
+            existing,
+            same_file,
+        } => ApiError::new(
+            Code::AlreadyExists,
+            "duplicate_declaration",
+            if same_file {
+                format!(
+                    "Ce fichier a déjà été déposé ou est en cours de dépôt (dépôt n° {existing}) : il n'est pas envoyé une seconde fois."
+                )
+            } else {
+                format!(
+                    "Une déclaration normale du même établissement, du même mois et de la même fraction a déjà été déposée ou est en cours de dépôt (dépôt n° {existing}) : pour la corriger, déposez une déclaration « annule et remplace » (S20.G00.05.002 = 03)."
+                )
+            },
+        ),
+        DepositError::WrongState { id, state } => ApiError::new(
+            Code::FailedPrecondition,
+            "wrong_deposit_state",
+            format!(
+                "Le dépôt n° {id} est dans l'état « {} » : cette décision ne s'y applique pas (ou il est en cours de traitement).",
+                state.code()
+            ),
+        ),
+        DepositError::Internal(e) => internal(e),
+    }
+}
+
+pub(crate) fn deposit_message(r: DepositRecord) -> DsnDeposit {
+    DsnDeposit {
+        id: r.id,
+        state: r.state.code().to_owned(),
+        idflux: r.idflux.unwrap_or_default(),
+        anomalies: r
+            .anomalies
+            .into_iter()
+            .map(|a| DsnAnomaly {
+                code: a.code,
+                message: a.message,
+            })
+            .collect(),
+        message: r.message,
+        siret: r.siret,
+        month: r.month,
+        kind: r.kind,
+        fraction: r.fraction,
+        essai_reel: r.essai_reel,
+        account: r.account.unwrap_or_default(),
+        requested_by: r.requested_by,
+        file_name: r.file_name,
+        sha256: r.sha256,
+        bytes: u64::try_from(r.bytes).unwrap_or(0),
+        attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+        created_at: Some(timestamp(r.created_at)),
+        updated_at: Some(timestamp(r.updated_at)),
+        attempt_started_at: r.attempt_started_at.map(timestamp),
+        candidates: r
+            .candidates
+            .into_iter()
+            .map(|c| DsnDepositCandidate {
+                idflux: c.idflux,
+                date: c.date,
+                statut: c.statut,
+            })
+            .collect(),
+        settled: r.state.is_settled(),
+    }
+}
+
+#[tonic::async_trait]
+impl Deposits for DepositsApi {
+    #[tracing::instrument(skip_all)]
+    async fn deposit(
+        &self,
+        request: Request<Streaming<DsnUpload>>,
+    ) -> Result<Response<DsnDeposit>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        refuse_in_consultation(&self.0)?;
+        let mut stream = request.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| ApiError::invalid_input("Aucun fichier n'a été envoyé."))?;
+        let start = first.start.clone().ok_or_else(|| {
+            ApiError::invalid_input("Le premier message doit annoncer le fichier (nom, taille).")
+        })?;
+        let head = (!first.data.is_empty()).then_some(Ok(first.data));
+        let rest = stream.map(|m| match m {
+            Ok(m) => Ok(m.data),
+            Err(s) => Err(s.message().to_owned()),
+        });
+        let chunks = futures::stream::iter(head).chain(rest).boxed();
+        let user = Some(start.user.as_str()).filter(|u| !u.trim().is_empty());
+        let r = self
+            .0
+            .deposits
+            .submit(
+                &caller,
+                user,
+                Upload {
+                    file_name: start.file_name.clone(),
+                    total_size: start.total_size,
+                    chunks,
+                },
+            )
+            .await
+            .map_err(deposit_error)?;
+        Ok(Response::new(deposit_message(r)))
+    }
+
+    async fn list_deposits(
+        &self,
+        request: Request<ListDsnDepositsRequest>,
+    ) -> Result<Response<ListDsnDepositsResponse>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let all = self.0.deposits.list(&caller).await.map_err(deposit_error)?;
+        Ok(Response::new(ListDsnDepositsResponse {
+            deposits: all.into_iter().map(deposit_message).collect(),
+        }))
+    }
+
+    async fn get_deposit(
+        &self,
+        request: Request<GetDsnDepositRequest>,
+    ) -> Result<Response<DsnDeposit>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let r = self
+            .0
+            .deposits
+            .get(&caller, request.get_ref().id)
+            .await
+            .map_err(deposit_error)?;
+        Ok(Response::new(deposit_message(r)))
+    }
+
+    #[tracing::instrument(skip_all, fields(deposit = request.get_ref().id))]
+    async fn resolve_deposit(
+        &self,
+        request: Request<ResolveDsnDepositRequest>,
+    ) -> Result<Response<DsnDeposit>, Status> {
+        use resolve_dsn_deposit_request::Resolution as R;
+        let caller = principal(&self.0, &request).await?;
+        refuse_in_consultation(&self.0)?;
+        let req = request.into_inner();
+        let resolution = match req.resolution {
+            Some(R::Idflux(i)) => Resolution::Idflux(i),
+            Some(R::Resend(true)) => Resolution::Resend,
+            _ => {
+                return Err(ApiError::invalid_input(
+                    "Indiquez le flux qui est ce dépôt (--idflux) ou demandez un nouvel envoi (--resend).",
+                )
+                .into());
+            }
+        };
+        let r = self
+            .0
+            .deposits
+            .resolve(&caller, req.id, resolution)
+            .await
+            .map_err(deposit_error)?;
+        Ok(Response::new(deposit_message(r)))
+    }
+
+    #[tracing::instrument(skip_all, fields(siret = %request.get_ref().siret))]
+    async fn set_deposit_account(
+        &self,
+        request: Request<SetDepositAccountRequest>,
+    ) -> Result<Response<DepositAccount>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        refuse_in_consultation(&self.0)?;
+        let req = request.into_inner();
+        let (siret, user) = self
+            .0
+            .deposits
+            .set_account(&caller, &req.siret, &req.user)
+            .await
+            .map_err(deposit_error)?;
+        Ok(Response::new(DepositAccount { siret, user }))
+    }
+
+    async fn list_deposit_accounts(
+        &self,
+        request: Request<ListDepositAccountsRequest>,
+    ) -> Result<Response<ListDepositAccountsResponse>, Status> {
+        principal(&self.0, &request).await?;
+        let all = self.0.deposits.accounts().await.map_err(deposit_error)?;
+        Ok(Response::new(ListDepositAccountsResponse {
+            accounts: all
+                .into_iter()
+                .map(|(siret, user)| DepositAccount { siret, user })
+                .collect(),
+        }))
+    }
+}

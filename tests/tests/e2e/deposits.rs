@@ -1,0 +1,543 @@
+//! DSN deposits end to end: front-end API → orchestrator's queue → deposit agent →
+//! Net-entreprises mock, with the mock's faults (rejection, lost answer, lost request,
+//! unavailable) and its control API as the witness of what reached it.
+
+use std::time::Duration;
+
+use iea_proto::v1::credentials_client::CredentialsClient;
+use iea_proto::v1::deposits_client::DepositsClient;
+use iea_proto::v1::*;
+use tonic::Code;
+
+use crate::helpers::{MockAdmin, TestStack, authed};
+
+const ADMIN: &str = "Administrateur";
+const SIRET: &str = "78214563500010";
+const NOM: &str = "DUPONT";
+const PRENOM: &str = "Marie";
+const PASSWORD: &str = "Jardin#Partage2024";
+
+/// A stack whose deposit queue retries within a second and settles a lost request after
+/// a short window (a real installation waits longer: clock skew, registration delays).
+async fn stack() -> TestStack {
+    TestStack::start_with(|s| {
+        s.deposits.poll_interval_ms = 100;
+        s.deposits.retry_delay_secs = 1;
+        s.deposits.window_margin_secs = 2;
+    })
+    .await
+}
+
+struct Env {
+    t: TestStack,
+    token: String,
+    deposits: DepositsClient<tonic::transport::Channel>,
+    ne: MockAdmin,
+}
+
+impl Env {
+    async fn start() -> Self {
+        let t = stack().await;
+        let token = t.login_admin().await;
+        let deposits = DepositsClient::new(t.channel().await);
+        let ne = t.mock("net-entreprises");
+        Self {
+            t,
+            token,
+            deposits,
+            ne,
+        }
+    }
+
+    async fn set_identity(&self, user: &str, account_password: &str, password: &str) {
+        CredentialsClient::new(self.t.channel().await)
+            .set_credentials(authed(
+                &self.token,
+                SetCredentialsRequest {
+                    user: user.into(),
+                    account_password: account_password.into(),
+                    identity: Some(NetEntreprisesIdentity {
+                        siret: SIRET.into(),
+                        nom: NOM.into(),
+                        prenom: PRENOM.into(),
+                        password: password.into(),
+                    }),
+                },
+            ))
+            .await
+            .expect("identity set");
+    }
+
+    async fn with_admin_identity() -> Self {
+        let env = Self::start().await;
+        env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
+            .await;
+        env
+    }
+
+    async fn upload(
+        &self,
+        token: &str,
+        bytes: &[u8],
+        user: &str,
+    ) -> Result<DsnDeposit, tonic::Status> {
+        upload(&mut self.deposits.clone(), token, bytes, user).await
+    }
+
+    async fn get(&self, id: i64) -> DsnDeposit {
+        self.deposits
+            .clone()
+            .get_deposit(authed(&self.token, GetDsnDepositRequest { id }))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Waits (at most 30 s) until the deposit satisfies `pred`.
+    async fn until(&self, id: i64, pred: impl Fn(&DsnDeposit) -> bool) -> DsnDeposit {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let d = self.get(id).await;
+            if pred(&d) {
+                return d;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "deposit {id} never reached the condition; last: {d:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn settled(&self, id: i64) -> DsnDeposit {
+        self.until(id, |d| d.settled).await
+    }
+
+    /// The deposits the mock registered.
+    async fn registered(&self) -> Vec<serde_json::Value> {
+        self.ne
+            .get("/deposits")
+            .await
+            .as_array()
+            .expect("an array of deposits")
+            .clone()
+    }
+
+    async fn deposit_requests(&self) -> u64 {
+        self.ne.get("/stats").await["services"]["/deposer-dsn/1.0/"]["requests"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+pub async fn upload(
+    client: &mut DepositsClient<tonic::transport::Channel>,
+    token: &str,
+    bytes: &[u8],
+    user: &str,
+) -> Result<DsnDeposit, tonic::Status> {
+    let mut messages = vec![DsnUpload {
+        start: Some(DsnUploadStart {
+            file_name: "DSN_novembre.txt".into(),
+            total_size: bytes.len() as u64,
+            user: user.into(),
+        }),
+        data: Vec::new(),
+    }];
+    for chunk in bytes.chunks(7000) {
+        messages.push(DsnUpload {
+            start: None,
+            data: chunk.to_vec(),
+        });
+    }
+    client
+        .deposit(authed(token, tokio_stream::iter(messages)))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn sample(month: u8, employees: usize, seed: u64) -> Vec<u8> {
+    let mut spec =
+        iea_dsn::SampleSpec::new(SIRET, iea_dsn::Month::new(2026, month).unwrap(), employees);
+    spec.seed = seed;
+    iea_dsn::sample(&spec)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_accepted_deposit_has_the_mocks_idflux_and_its_file_is_kept_private() {
+    let env = Env::with_admin_identity().await;
+    let file = sample(11, 3, 1);
+    let d = env.upload(&env.token, &file, "").await.expect("recorded");
+    assert_eq!((d.siret.as_str(), d.month.as_str()), (SIRET, "2026-11"));
+    assert_eq!(d.sha256, sha256_hex(&file));
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "accepted", "{d:#?}");
+    assert_eq!(d.account, ADMIN);
+    let registered = env.registered().await;
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0]["idflux"], d.idflux.as_str());
+    assert_eq!(d.idflux.len(), 23);
+    // What reached the mock is the file, byte for byte.
+    assert_eq!(registered[0]["sha256"], d.sha256.as_str());
+    assert_eq!(registered[0]["siret"], SIRET);
+    // The mock never had to refuse our request's form (415, 406, 422).
+    let stats = env.ne.get("/stats").await;
+    let by_status = &stats["services"]["/deposer-dsn/1.0/"]["by_status"];
+    assert_eq!(by_status["200"], 1, "{stats:#}");
+    // The stored file: the same bytes, mode 0600.
+    let stored = env
+        .t
+        .dir
+        .path()
+        .join("dsn/store")
+        .join(format!("{}.dsn", d.sha256));
+    assert_eq!(std::fs::read(&stored).unwrap(), file);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&stored).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The same file again is refused, and nothing is sent.
+    let again = env.upload(&env.token, &file, "").await.unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    assert!(again.message().contains("déjà été déposé"), "{}", again.message());
+    // So is another normal declaration of the same month; an "annule et remplace" is not.
+    let other = env.upload(&env.token, &sample(11, 4, 2), "").await.unwrap_err();
+    assert_eq!(other.code(), Code::AlreadyExists);
+    assert!(other.message().contains("annule et remplace"));
+    let mut spec = iea_dsn::SampleSpec::new(SIRET, iea_dsn::Month::new(2026, 11).unwrap(), 4);
+    spec.kind = iea_dsn::DeclarationKind::CancelsAndReplaces;
+    let replace = env
+        .upload(&env.token, &iea_dsn::sample(&spec), "")
+        .await
+        .expect("an annule et remplace is taken");
+    assert_eq!(env.settled(replace.id).await.state, "accepted");
+    assert_eq!(env.registered().await.len(), 2);
+    env.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejected_deposit_shows_the_are_code_and_message() {
+    let env = Env::with_admin_identity().await;
+    env.ne
+        .faults(serde_json::json!({"reject_deposits": {
+            "code": "B1-105-15",
+            "message": "Le SIRET de l'émetteur est inconnu."
+        }}))
+        .await;
+    let d = env.upload(&env.token, &sample(10, 2, 3), "").await.unwrap();
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "rejected", "{d:#?}");
+    assert_eq!(d.anomalies.len(), 1);
+    assert_eq!(d.anomalies[0].code, "B1-105-15");
+    assert_eq!(d.anomalies[0].message, "Le SIRET de l'émetteur est inconnu.");
+    assert!(d.message.contains("rejeté"), "{}", d.message);
+    assert!(d.message.contains("B1-105-15"));
+    assert_eq!(env.registered().await[0]["status"], "KO");
+    env.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_authentication_counts_against_the_budget_and_nothing_else_is_sent() {
+    let env = Env::start().await;
+    env.set_identity(ADMIN, &env.t.admin_password(), "Mauvais-mot-de-passe")
+        .await;
+    let auth_before = env.ne.auth_requests().await;
+    let d = env.upload(&env.token, &sample(9, 2, 4), "").await.unwrap();
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "waiting", "{d:#?}");
+    assert!(d.message.contains("refusé"), "{}", d.message);
+    assert_eq!(env.ne.auth_requests().await, auth_before + 1);
+    assert_eq!(env.deposit_requests().await, 0);
+    let summary = CredentialsClient::new(env.t.channel().await)
+        .get_credentials(authed(
+            &env.token,
+            GetCredentialsRequest { user: ADMIN.into() },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summary.consecutive_failures, 1);
+    // The worker looks at the queue every 100 ms: ten rounds later, still nothing sent.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(env.ne.auth_requests().await, auth_before + 1);
+    assert_eq!(env.get(d.id).await.state, "waiting");
+    // Once the identity is corrected, the deposit goes by itself.
+    env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
+        .await;
+    let d = env.until(d.id, |d| d.state == "accepted").await;
+    assert_eq!(env.registered().await[0]["idflux"], d.idflux.as_str());
+    env.t.stop().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_service_before_sending_keeps_the_deposit_queued_then_it_goes() {
+    let env = Env::with_admin_identity().await;
+    env.ne.faults(serde_json::json!({"mode": "unavailable"})).await;
+    let d = env.upload(&env.token, &sample(8, 2, 5), "").await.unwrap();
+    let d = env
+        .until(d.id, |d| d.state == "queued" && d.attempts >= 1)
+        .await;
+    assert!(d.message.contains("Rien n'a été déposé"), "{}", d.message);
+    assert!(env.registered().await.is_empty());
+    env.ne.faults(serde_json::json!({})).await;
+    let d = env.until(d.id, |d| d.state == "accepted").await;
+    let registered = env.registered().await;
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0]["idflux"], d.idflux.as_str());
+    env.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_found_in_the_listing_and_never_sent_twice() {
+    let env = Env::with_admin_identity().await;
+    env.ne.faults(serde_json::json!({"lost_answer": 1})).await;
+    let d = env.upload(&env.token, &sample(7, 2, 6), "").await.unwrap();
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "accepted", "{d:#?}");
+    assert!(d.message.contains("liste des dépôts"), "{}", d.message);
+    let registered = env.registered().await;
+    assert_eq!(registered.len(), 1, "{registered:#?}");
+    assert_eq!(registered[0]["idflux"], d.idflux.as_str());
+    assert_eq!(env.deposit_requests().await, 1);
+    assert_eq!(d.attempts, 1);
+    env.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_request_is_sent_again_once_the_listing_shows_nothing() {
+    let env = Env::with_admin_identity().await;
+    env.ne.faults(serde_json::json!({"lost_request": 1})).await;
+    let d = env.upload(&env.token, &sample(6, 2, 7), "").await.unwrap();
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "accepted", "{d:#?}");
+    let registered = env.registered().await;
+    assert_eq!(registered.len(), 1, "{registered:#?}");
+    assert_eq!(registered[0]["idflux"], d.idflux.as_str());
+    assert_eq!(env.deposit_requests().await, 2);
+    assert_eq!(d.attempts, 2);
+    env.t.stop().await;
+}
+
+/// Two deposits of the declarant unknown to us in the window: a person decides.
+#[tokio::test]
+async fn several_candidates_in_the_listing_are_left_to_a_person() {
+    let env = Env::with_admin_identity().await;
+    // Someone else (the declarant on the portal) deposits while our answer is lost.
+    let other = sample(5, 1, 8);
+    deposit_directly(&env, &other).await;
+    env.ne.faults(serde_json::json!({"lost_answer": 1})).await;
+    let d = env.upload(&env.token, &sample(5, 2, 9), "").await.unwrap();
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "to_check", "{d:#?}");
+    assert_eq!(d.candidates.len(), 2);
+    assert!(d.message.contains("iea dsn resolve"), "{}", d.message);
+    let ours = env
+        .registered()
+        .await
+        .into_iter()
+        .find(|r| r["sha256"] == d.sha256.as_str())
+        .unwrap();
+    let resolved = env
+        .deposits
+        .clone()
+        .resolve_deposit(authed(
+            &env.token,
+            ResolveDsnDepositRequest {
+                id: d.id,
+                resolution: Some(resolve_dsn_deposit_request::Resolution::Idflux(
+                    ours["idflux"].as_str().unwrap().into(),
+                )),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.state, "accepted");
+    assert_eq!(resolved.idflux, ours["idflux"].as_str().unwrap());
+    assert_eq!(env.registered().await.len(), 2);
+    env.t.stop().await;
+}
+
+/// A deposit made outside iea-connect, with the same declarant's identity.
+async fn deposit_directly(env: &Env, dsn: &[u8]) {
+    use std::io::Write;
+    let https = env.t.file().mocks["net-entreprises"].https.clone();
+    let ca = std::fs::read(&env.t.file().mocks_ca).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let body = format!(
+        "<identifiants><siret>{SIRET}</siret><nom>{NOM}</nom><prenom>{PRENOM}</prenom>\
+         <motdepasse>{PASSWORD}</motdepasse><service>25</service></identifiants>"
+    );
+    let token = client
+        .post(format!("{https}/authentifier/1.0/"))
+        .header("Content-Type", "application/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(dsn).unwrap();
+    let status = client
+        .post(format!("{https}/deposer-dsn/1.0/"))
+        .header("Authorization", format!("DSNLogin jeton={}", token.trim()))
+        .header("Content-Type", "text/plain")
+        .header("Content-Encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn each_bad_file_is_named_with_its_line_and_nothing_reaches_the_mock() {
+    let env = Env::with_admin_identity().await;
+    // The file is ISO-8859-1: one char per byte, and back.
+    let good: String = sample(4, 2, 10).iter().map(|b| char::from(*b)).collect();
+    let lines: Vec<&str> = good.lines().collect();
+    let with = |f: &dyn Fn(&mut Vec<String>)| {
+        let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        f(&mut l);
+        let mut s = l.join("\n");
+        s.push('\n');
+        s.chars().map(|c| u8::try_from(u32::from(c)).unwrap()).collect::<Vec<u8>>()
+    };
+    // "Éditeur" written in UTF-8: its two bytes for É, as ISO-8859-1 chars.
+    let utf8: String = "S10.G00.00.002,'Éditeur'"
+        .bytes()
+        .map(char::from)
+        .collect();
+    let line_of = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix)).unwrap() + 1;
+    let month_line = line_of("S20.G00.05.005");
+    let nic_line = line_of("S21.G00.11.001");
+    let cases: Vec<(&str, Vec<u8>, Option<usize>)> = vec![
+        ("empty", Vec::new(), None),
+        (
+            "utf-8",
+            with(&|l| l[1] = utf8.clone()),
+            Some(2),
+        ),
+        ("not a rubric", with(&|l| l.insert(3, "bonjour".into())), Some(4)),
+        (
+            "month",
+            with(&|l| l[month_line - 1] = "S20.G00.05.005,'01132026'".into()),
+            Some(month_line),
+        ),
+        (
+            "siret",
+            with(&|l| l[nic_line - 1] = "S21.G00.11.001,'00011'".into()),
+            Some(nic_line),
+        ),
+        (
+            "total",
+            with(&|l| {
+                let n = l.len();
+                l[n - 2] = "S90.G00.90.001,'3'".into()
+            }),
+            Some(lines.len() - 1),
+        ),
+    ];
+    for (name, bytes, line) in cases {
+        let e = env.upload(&env.token, &bytes, "").await.unwrap_err();
+        let message = e.message().to_owned();
+        match line {
+            Some(n) => {
+                assert_eq!(e.code(), Code::InvalidArgument, "{name}: {message}");
+                assert!(message.contains(&format!("ligne {n} ")), "{name}: line {n} not named in {message}");
+            }
+            None => assert!(
+                e.code() == Code::InvalidArgument && message.contains("vide"),
+                "{name}: {message}"
+            ),
+        }
+    }
+    assert!(env.registered().await.is_empty());
+    assert_eq!(env.deposit_requests().await, 0);
+    let listed = env
+        .deposits
+        .clone()
+        .list_deposits(authed(&env.token, ListDsnDepositsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.deposits.is_empty());
+    // Nothing was left in the store either.
+    let stored: Vec<_> = std::fs::read_dir(env.t.dir.path().join("dsn/store"))
+        .unwrap()
+        .collect();
+    assert!(stored.is_empty(), "{stored:?}");
+    env.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_deposits_only_with_their_own_identity() {
+    let env = Env::with_admin_identity().await;
+    env.t.add_user(&env.token, "Martin", "Mot-de-passe-Martin").await;
+    let martin = env.t.login("Martin", "Mot-de-passe-Martin").await;
+    let file = sample(3, 2, 11);
+    let e = env.upload(&martin, &file, ADMIN).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("vos propres identifiants"));
+    // Without naming anyone, Martin deposits with his own identity, which he lacks.
+    let d = env.upload(&martin, &file, "").await.unwrap();
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "waiting");
+    assert_eq!(d.account, "Martin");
+    assert!(d.message.contains("n'a pas d'identifiants"), "{}", d.message);
+    // Martin sees his deposit, not the administrator's.
+    let admin_one = env.upload(&env.token, &sample(2, 2, 12), "").await.unwrap();
+    let mine = env
+        .deposits
+        .clone()
+        .list_deposits(authed(&martin, ListDsnDepositsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        mine.deposits.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![d.id]
+    );
+    let hidden = env
+        .deposits
+        .clone()
+        .get_deposit(authed(&martin, GetDsnDepositRequest { id: admin_one.id }))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+    // Only an administrator designates the account of an establishment.
+    let e = env
+        .deposits
+        .clone()
+        .set_deposit_account(authed(
+            &martin,
+            SetDepositAccountRequest {
+                siret: SIRET.into(),
+                user: "Martin".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(env.settled(admin_one.id).await.state, "accepted");
+    assert_eq!(env.registered().await.len(), 1);
+    env.t.stop().await;
+}
