@@ -40,7 +40,7 @@ pub fn stack_file(data_dir: &Path) -> CliResult<StackFile> {
         CliError::new(
             "stack_file_invalid",
             format!(
-                "Le fichier {} est illisible : {e:#}",
+                "Le fichier {} est illisible (détail technique : {e:#}).",
                 StackFile::path(data_dir).display()
             ),
         )
@@ -62,29 +62,18 @@ pub async fn connect(stack: &StackFile) -> CliResult<Channel> {
         .map_err(|e| {
             CliError::new(
                 "tls_material",
-                format!("Certificat de l'autorité illisible : {e:#}"),
+                format!("Certificat de l'autorité illisible (détail technique : {e:#})."),
             )
         })?;
     Endpoint::from_shared(format!("https://{}", stack.orchestrator))
-        .map_err(|e| unreachable(e.to_string()))?
+        .map_err(|e| unreachable(crate::output::connect_error_fr(&e)))?
         .tls_config(tls)
-        .map_err(|e| unreachable(e.to_string()))?
+        .map_err(|e| unreachable(crate::output::connect_error_fr(&e)))?
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(150))
         .connect()
         .await
-        .map_err(|e| unreachable(error_chain(&e)))
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
+        .map_err(|e| unreachable(crate::output::connect_error_fr(&e)))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -99,7 +88,7 @@ pub fn save_session(data_dir: &Path, s: &SavedSession) -> CliResult {
     iea_runtime::pki::write_file(&data_dir.join(SESSION_FILE), text.as_bytes(), true).map_err(|e| {
         CliError::new(
             "session_not_saved",
-            format!("La session n'a pas pu être enregistrée : {e:#}"),
+            format!("La session n'a pas pu être enregistrée (détail technique : {e:#})."),
         )
     })
 }

@@ -2,17 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[macro_use]
 mod output;
 mod args;
 mod client;
 mod commands;
+mod french_cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = args::Cli::parse();
+    let args = french_cli::parse();
     let json = args.json;
     iea_runtime::install_crypto_provider();
     match commands::run(args).await {

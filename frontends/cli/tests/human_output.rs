@@ -270,3 +270,45 @@ fn a_100000_character_server_name_is_refused_and_nothing_is_saved() {
         "nothing was saved"
     );
 }
+
+#[test]
+fn help_and_usage_errors_are_french() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = iea(dir.path()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Utilisation : iea "), "{help}");
+    assert!(help.contains("Affiche cette aide."), "{help}");
+    assert!(
+        !help.contains("Usage:") && !help.contains("Print help"),
+        "{help}"
+    );
+
+    let out = iea(dir.path())
+        .args(["update", "scripts", "appliquer"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(
+            "Erreur : la valeur « appliquer » n'est pas acceptée pour [ACTION] (valeurs : apply)."
+        ),
+        "{err}"
+    );
+
+    let out = iea(dir.path())
+        .args(["--json", "connection", "set", "--mode", "rapide"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_arguments", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(valeurs : normal, extended, secure)"),
+        "{v}"
+    );
+}

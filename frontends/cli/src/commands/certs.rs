@@ -13,7 +13,7 @@ pub fn run(ctx: &Ctx, cmd: CertsCommand) -> CliResult {
         CliError::new(
             "certs_init_failed",
             format!(
-                "Les certificats n'ont pas pu être créés dans {} : {e:#}",
+                "Les certificats n'ont pas pu être créés dans {} (détail technique : {e:#}).",
                 dir.display()
             ),
         )

@@ -18,7 +18,10 @@ pub fn read(prompts: &[&str], from_stdin: bool) -> CliResult<Vec<SecretString>> 
                 rpassword::prompt_password(format!("{p} : "))
                     .map(SecretString::from)
                     .map_err(|e| {
-                        CliError::new("stdin_unreadable", format!("Lecture impossible : {e}"))
+                        CliError::new(
+                            "stdin_unreadable",
+                            format!("Lecture impossible : {}.", crate::output::io_error_fr(&e)),
+                        )
                     })
             })
             .collect();
@@ -40,7 +43,7 @@ pub fn read(prompts: &[&str], from_stdin: bool) -> CliResult<Vec<SecretString>> 
             }
             Some(Err(e)) => Err(CliError::new(
                 "stdin_unreadable",
-                format!("Lecture impossible : {e}"),
+                format!("Lecture impossible : {}.", crate::output::io_error_fr(&e)),
             )),
             None => Err(CliError::new(
                 "invalid_input",

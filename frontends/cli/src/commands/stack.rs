@@ -25,7 +25,7 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
     .map_err(|e| {
         CliError::new(
             "stack_start_failed",
-            format!("La pile n'a pas pu démarrer : {e:#}"),
+            format!("La pile n'a pas pu démarrer (détail technique : {e:#})."),
         )
     })?;
     let admin_password = stack.file.data_dir.join("admin-password");
@@ -65,7 +65,7 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
     stack.stop().await.map_err(|e| {
         CliError::new(
             "stack_stop_failed",
-            format!("L'arrêt de la pile a rencontré une erreur : {e:#}"),
+            format!("L'arrêt de la pile a rencontré une erreur (détail technique : {e:#})."),
         )
     })?;
     if !ctx.json {

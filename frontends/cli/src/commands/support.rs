@@ -31,7 +31,11 @@ pub async fn run(ctx: &Ctx, cmd: SupportCommand) -> CliResult {
     std::fs::write(&out, &r.eml).map_err(|e| {
         CliError::new(
             "write_failed",
-            format!("Le fichier {} n'a pas pu être écrit : {e}", out.display()),
+            format!(
+                "Le fichier {} n'a pas pu être écrit : {}.",
+                out.display(),
+                crate::output::io_error_fr(&e)
+            ),
         )
     })?;
     if ctx.json {

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use iea_proto::agent::v1::{ApplyPhase, ApplyProgress, CheckResponse, MaintenanceScript};
 use iea_proto::v1::updates_client::UpdatesClient;
 use iea_proto::v1::*;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde_json::json;
 
 use super::Ctx;
@@ -62,6 +62,28 @@ fn confirm(question: &str) -> CliResult<bool> {
         line.trim().to_lowercase().as_str(),
         "o" | "oui" | "y" | "yes"
     ))
+}
+
+/// A size as French writes it, in decimal units like the update's announced size:
+/// « 512 o », « 64,0 ko », « 12,3 Mo ».
+fn size(bytes: u64) -> String {
+    let (value, unit) = match bytes {
+        0..1_000 => return format!("{bytes} o"),
+        1_000..1_000_000 => (bytes as f64 / 1e3, "ko"),
+        1_000_000..1_000_000_000 => (bytes as f64 / 1e6, "Mo"),
+        _ => (bytes as f64 / 1e9, "Go"),
+    };
+    format!("{value:.1} {unit}").replace('.', ",")
+}
+
+/// A remaining time: « 45 s », « 2 min 05 s », « 1 h 02 min ».
+fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3_600, (s % 3_600) / 60),
+    }
 }
 
 /// A maintenance script's state for a person (JSON keeps the code: `pending`,
@@ -159,9 +181,21 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
                 let b = ProgressBar::new(0);
                 b.set_style(
                     ProgressStyle::with_template(
-                        "{msg:40} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} reste {eta}",
+                        "{msg:40} [{bar:30}] {fait}/{total} {debit} reste {reste}",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .with_key("fait", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&size(s.pos()));
+                    })
+                    .with_key("total", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&size(s.len().unwrap_or(0)));
+                    })
+                    .with_key("debit", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{}/s", size(s.per_sec() as u64));
+                    })
+                    .with_key("reste", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&duration(s.eta()));
+                    })
                     .progress_chars("=> "),
                 );
                 b
@@ -232,4 +266,42 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_are_written_in_french() {
+        assert_eq!(size(512), "512 o");
+        assert_eq!(size(64 * 1024), "65,5 ko");
+        assert_eq!(size(12_345_678), "12,3 Mo");
+        assert_eq!(size(2_500_000_000), "2,5 Go");
+        assert_eq!(duration(std::time::Duration::from_secs(45)), "45 s");
+        assert_eq!(duration(std::time::Duration::from_secs(125)), "2 min 05 s");
+        assert_eq!(
+            duration(std::time::Duration::from_secs(3_720)),
+            "1 h 02 min"
+        );
+    }
+
+    #[test]
+    fn script_states_are_french_for_people() {
+        let mut s = MaintenanceScript {
+            name: "iea-3.00.72.script-001.json".into(),
+            version: "3.00.72".into(),
+            state: "pending".into(),
+            applied_at: None,
+        };
+        assert_eq!(script_state(&s), "en attente");
+        s.state = "applied".into();
+        s.applied_at = Some(prost_types::Timestamp {
+            seconds: 1_796_120_404,
+            nanos: 0,
+        });
+        assert_eq!(script_state(&s), "appliqué le 1er décembre 2026 à 11 h 20");
+        s.state = "unheard_of".into();
+        assert_eq!(script_state(&s), "état inconnu (« unheard_of »)");
+    }
 }
