@@ -17,6 +17,7 @@ const SECRET_MESSAGES: &[&str] = &[
     "iea.v1.AddUserRequest",
     "iea.v1.ChangePasswordRequest",
     "iea.v1.SetCredentialsRequest",
+    "iea.v1.NetEntreprisesIdentity",
     "iea.v1.DeactivateAssistanceRequest",
     "iea.v1.ProxyView",
 ];

@@ -100,6 +100,17 @@ impl fmt::Debug for v1::ChangePasswordRequest {
     }
 }
 
+impl fmt::Debug for v1::NetEntreprisesIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetEntreprisesIdentity")
+            .field("siret", &self.siret)
+            .field("nom", &self.nom)
+            .field("prenom", &self.prenom)
+            .field("password", &secret(&self.password))
+            .finish()
+    }
+}
+
 impl fmt::Debug for v1::SetCredentialsRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SetCredentialsRequest")
@@ -139,7 +150,7 @@ mod tests {
         let req = v1::SetCredentialsRequest {
             user: "Dupont".into(),
             account_password: "Impact-Secret-1".into(),
-            identity: Some(agent::v1::DeclarantIdentity {
+            identity: Some(v1::NetEntreprisesIdentity {
                 siret: "99900000300015".into(),
                 nom: "declarant".into(),
                 prenom: "declarant".into(),
@@ -172,7 +183,10 @@ mod tests {
         };
         let out = format!("{chunk:?} {chunk:#?}");
         assert!(!out.contains("Refonte01"), "{out}");
-        assert!(!out.contains("1800175123456") && !out.contains("83, 50"), "{out}");
+        assert!(
+            !out.contains("1800175123456") && !out.contains("83, 50"),
+            "{out}"
+        );
         assert!(out.contains("data_len: 30"), "{out}");
     }
 }

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use helpers::{TestStack, authed};
-use iea_proto::agent::v1::DeclarantIdentity;
+use iea_proto::v1::NetEntreprisesIdentity;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::{SetCredentialsRequest, VerifyCredentialsRequest};
 
@@ -49,7 +49,7 @@ async fn no_password_or_token_appears_in_trace_logs() {
             SetCredentialsRequest {
                 user: "Administrateur".into(),
                 account_password: admin_password.clone(),
-                identity: Some(DeclarantIdentity {
+                identity: Some(NetEntreprisesIdentity {
                     siret: "78214563500010".into(),
                     nom: "DUPONT".into(),
                     prenom: "Marie".into(),

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use iea_net::{ConnectionMode, HttpClient, NetworkSettings};
-use iea_proto::agent::v1::{DeclarantIdentity, VerifyOutcome};
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::users_client::UsersClient;
 use iea_proto::v1::*;
@@ -72,7 +71,7 @@ async fn main() {
                         SetCredentialsRequest {
                             user: name,
                             account_password: ACCOUNT_PASSWORD.into(),
-                            identity: Some(DeclarantIdentity {
+                            identity: Some(NetEntreprisesIdentity {
                                 siret: "78214563500010".into(),
                                 nom: "DUPONT".into(),
                                 prenom: "Marie".into(),
@@ -151,7 +150,7 @@ async fn verify_all(channel: &tonic::transport::Channel, token: &str) -> (usize,
         total += 1;
         if r.unwrap()
             .result
-            .is_some_and(|x| x.outcome == VerifyOutcome::Valid as i32)
+            .is_some_and(|x| x.outcome == VerificationOutcome::Valid as i32)
         {
             valid += 1;
         }

@@ -92,6 +92,54 @@ pub enum DsnCommand {
     },
     /// Écrit un fichier DSN valide pour la démonstration et les tests (mode 0600).
     Sample(DsnSampleArgs),
+    /// Dépose un fichier DSN sur Net-entreprises (contrôlé d'abord, déposé une seule fois)
+    /// et attend le résultat (code de sortie 3 s'il n'est pas accepté).
+    Deposit {
+        /// Le fichier DSN (ISO-8859-1).
+        file: PathBuf,
+        /// Le compte dont les identifiants Net-entreprises déposent (par défaut : celui
+        /// désigné pour l'établissement ; un utilisateur ne peut indiquer que lui-même).
+        #[arg(long)]
+        user: Option<String>,
+        /// N'attend pas le résultat : affiche le dépôt dès qu'il est enregistré.
+        #[arg(long)]
+        no_wait: bool,
+        /// Attente au plus, en secondes.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Liste les dépôts DSN.
+    List,
+    /// Affiche un dépôt DSN.
+    Show { id: i64 },
+    /// Règle un dépôt dont la réponse a été perdue : ce flux est le sien, ou il est
+    /// renvoyé.
+    #[command(group(clap::ArgGroup::new("resolution").required(true).args(["idflux", "resend"])))]
+    Resolve {
+        id: i64,
+        /// L'identifiant du flux (idflux) de ce dépôt, vu sur net-entreprises.fr.
+        #[arg(long)]
+        idflux: Option<String>,
+        /// Aucun flux n'est le sien : il est envoyé de nouveau.
+        #[arg(long)]
+        resend: bool,
+    },
+    /// Le compte qui dépose pour chaque établissement.
+    #[command(subcommand)]
+    Accounts(DsnAccountsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DsnAccountsCommand {
+    /// Désigne le compte dont les identifiants déposent pour un SIRET (administrateur).
+    Set {
+        #[arg(long)]
+        siret: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Liste les comptes désignés.
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -127,12 +175,44 @@ pub enum DsnKindArg {
     CancelsAndReplaces,
 }
 
+/// `--type` of the connection settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConnectionTypeChoice {
+    Proxy,
+    Direct,
+    /// Les paramètres du système (HTTPS_PROXY…).
+    System,
+}
+
+/// `--mode` of the connection settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConnectionModeChoice {
+    Normal,
+    /// Étendu : délais plus longs, nouvelles tentatives.
+    Extended,
+    /// Sécurisé : HTTPS seulement.
+    Secure,
+}
+
+/// `iea users mode …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InstallationModeChoice {
+    Monoposte,
+    Reseau,
+}
+
+/// `iea update scripts apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScriptsAction {
+    Apply,
+}
+
 /// Changes to the connection settings, as typed (absent: unchanged).
 #[derive(Debug, Args, Default)]
 pub struct ConnectionChanges {
     /// Type de connexion.
-    #[arg(long = "type", value_parser = ["proxy", "direct", "system"])]
-    pub connection_type: Option<String>,
+    #[arg(long = "type", value_enum)]
+    pub connection_type: Option<ConnectionTypeChoice>,
     /// Serveur proxy : http://[identifiant@]hôte:port
     #[arg(long)]
     pub proxy: Option<String>,
@@ -140,8 +220,8 @@ pub struct ConnectionChanges {
     #[arg(long)]
     pub proxy_password_stdin: bool,
     /// Mode de connexion.
-    #[arg(long, value_parser = ["normal", "extended", "secure"])]
-    pub mode: Option<String>,
+    #[arg(long, value_enum)]
+    pub mode: Option<ConnectionModeChoice>,
     /// Adresse du serveur d'authentification.
     #[arg(long)]
     pub auth_server: Option<String>,
@@ -189,8 +269,8 @@ pub enum UpdateCommand {
     },
     /// Scripts de maintenance en attente ; `apply` les applique.
     Scripts {
-        #[arg(value_parser = ["apply"])]
-        action: Option<String>,
+        #[arg(value_enum)]
+        action: Option<ScriptsAction>,
     },
 }
 
@@ -251,8 +331,8 @@ pub enum UsersCommand {
     },
     /// Affiche ou change le mode d'installation.
     Mode {
-        #[arg(value_parser = ["monoposte", "reseau"])]
-        mode: Option<String>,
+        #[arg(value_enum)]
+        mode: Option<InstallationModeChoice>,
     },
 }
 

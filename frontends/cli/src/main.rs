@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod output;
 mod args;
 mod client;
+mod codes;
 mod commands;
 mod french_cli;
 

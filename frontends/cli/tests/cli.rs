@@ -57,7 +57,7 @@ fn stack_up_then_status_reports_every_component_healthy_and_ctrl_c_exits_zero() 
     );
     assert_eq!(v["orchestrator"]["healthy"], true, "{v}");
     let agents = v["agents"].as_array().unwrap();
-    assert_eq!(agents.len(), 3, "{v}");
+    assert_eq!(agents.len(), 4, "{v}");
     assert!(agents.iter().all(|a| a["healthy"] == true), "{v}");
 
     interrupt(&stack);

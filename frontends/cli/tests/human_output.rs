@@ -118,6 +118,43 @@ fn in_words(v: &Value) -> String {
     iea_fr_time::date_time(at)
 }
 
+/// `read()` between two `status --json` that agree on `since`; (that since in words, what
+/// `read` returned).
+fn settled(s: &Stack, read: impl Fn() -> String) -> (String, String) {
+    for _ in 0..20 {
+        let before = s.json(&["status"], "")["since"].clone();
+        let text = read();
+        let after = s.json(&["status"], "")["since"].clone();
+        if before == after {
+            return (in_words(&after), text);
+        }
+    }
+    panic!("the status kept changing");
+}
+
+/// The first line `iea status --watch` prints (the current state), then the watch is
+/// stopped.
+fn first_watch_line(s: &Stack) -> String {
+    use std::io::BufRead;
+    let mut watch = iea(s.dir.path())
+        .args(["status", "--watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    line.expect("status --watch prints the current state first")
+}
+
 #[test]
 fn the_rfc3339_shape_is_recognised() {
     assert_eq!(
@@ -146,11 +183,14 @@ fn people_read_times_in_french_words_and_programs_in_rfc3339() {
         "{v}"
     );
 
-    // Status: "since" in words, the very instant the JSON gives.
-    let v = s.json(&["status"], "");
-    let since = in_words(&v["since"]);
-    let text = s.human(&["status"], "");
+    // Status: "since" in words, the very instant the JSON gives (read again until no
+    // authentication changed the state in between).
+    let (since, text) = settled(&s, || s.human(&["status"], ""));
     assert!(text.contains(&format!(", depuis le {since}\n")), "{text}");
+    // The watch's first line is the current state, its time in words too.
+    let (since, line) = settled(&s, || first_watch_line(&s));
+    assert!(line.starts_with(&format!("{since} — ")), "{line}");
+    assert_eq!(rfc3339_in(&line), None, "{line}");
     assert!(
         text.contains("Service d'authentification Impact emploi (auth-client) : en service"),
         "{text}"

@@ -109,6 +109,9 @@ async fn authenticate(State(store): State<Store>, body: Bytes) -> AuthenticateAn
     stats.auth_requests.fetch_add(1, Ordering::Relaxed);
     let answer = match serde_json::from_slice::<AuthenticateRequest>(&body) {
         Ok(req) => {
+            if let Ok(mut last) = stats.last_software_version.lock() {
+                *last = Some(req.software_version.clone());
+            }
             let answer = decide(&store, &req, OffsetDateTime::now_utc());
             tracing::info!(
                 installation_id = %req.installation_id,

@@ -235,6 +235,8 @@ pub struct Stats {
     pub licence_withdrawn: AtomicU64,
     pub update_required: AtomicU64,
     pub bad_request: AtomicU64,
+    /// The version the last well-formed request said was installed.
+    pub last_software_version: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -242,6 +244,7 @@ pub struct StatsView {
     /// Every request that reached the authenticate route, whatever its answer.
     pub auth_requests: u64,
     pub by_result: BTreeMap<&'static str, u64>,
+    pub last_software_version: Option<String>,
 }
 
 impl Stats {
@@ -256,6 +259,11 @@ impl Stats {
                 ("update_required", get(&self.update_required)),
                 ("bad_request", get(&self.bad_request)),
             ]),
+            last_software_version: self
+                .last_software_version
+                .lock()
+                .map(|v| v.clone())
+                .unwrap_or_default(),
         }
     }
 }

@@ -20,8 +20,10 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::authenticator::{AuthAnswer, Installation};
 use crate::credentials::{FailedStep, IdentityProblem, Outcome, VerificationResult};
 use crate::deposits::{Anomaly, Candidate, ListOutcome, SendOutcome, SendReport};
+use crate::updates::{Availability, Phase, Progress, Release, ReleaseNotes, Script, ScriptState};
 
 /// Bound on one call to an agent. An agent's own network calls are bounded by the
 /// connection mode (at most 30 s in extended mode, with retries), so this is wider.
@@ -271,15 +273,28 @@ impl Agents {
         Ok((outcome, r.message))
     }
 
+    /// One authentication of the installation, with `version` as the installed one.
     #[tracing::instrument(skip_all, fields(agent = "auth-client"))]
     pub async fn authenticate(
         &self,
-        request: iea_proto::agent::v1::AuthenticateRequest,
-    ) -> Result<iea_proto::agent::v1::AuthenticateResponse, AgentError> {
+        network: pb_common::NetworkSettings,
+        installation: &Installation,
+        version: &str,
+    ) -> Result<AuthAnswer, AgentError> {
+        use secrecy::ExposeSecret;
+        let request = pb_agent::AuthenticateRequest {
+            network: Some(network),
+            installation: Some(pb_agent::InstallationIdentity {
+                installation_id: installation.id.clone(),
+                licence_key: installation.licence_key.expose_secret().to_owned(),
+                software_version: version.to_owned(),
+                workstation: installation.workstation.clone(),
+            }),
+        };
         self.auth_client()
             .authenticate(request)
             .await
-            .map(tonic::Response::into_inner)
+            .map(|r| auth_answer(r.into_inner()))
             .map_err(|s| AgentError::from_status(self.auth.name, s))
     }
 
@@ -344,62 +359,79 @@ impl Agents {
     #[tracing::instrument(skip_all, fields(agent = "update-client"))]
     pub async fn check_updates(
         &self,
-        network: iea_proto::common::v1::NetworkSettings,
-    ) -> Result<iea_proto::agent::v1::CheckResponse, AgentError> {
+        network: pb_common::NetworkSettings,
+    ) -> Result<Availability, AgentError> {
         self.update_client()
-            .check(iea_proto::agent::v1::CheckRequest {
+            .check(pb_agent::CheckRequest {
                 network: Some(network),
             })
             .await
-            .map(tonic::Response::into_inner)
+            .map(|r| availability(r.into_inner()))
             .map_err(|s| AgentError::from_status(self.update.name, s))
     }
 
     #[tracing::instrument(skip_all, fields(agent = "update-client", %version))]
     pub async fn release_notes(
         &self,
-        network: iea_proto::common::v1::NetworkSettings,
+        network: pb_common::NetworkSettings,
         version: String,
-    ) -> Result<iea_proto::agent::v1::ReleaseNotes, AgentError> {
+    ) -> Result<ReleaseNotes, AgentError> {
         self.update_client()
-            .get_release_notes(iea_proto::agent::v1::ReleaseNotesRequest {
+            .get_release_notes(pb_agent::ReleaseNotesRequest {
                 network: Some(network),
                 version,
             })
             .await
-            .map(tonic::Response::into_inner)
+            .map(|r| {
+                let n = r.into_inner();
+                ReleaseNotes {
+                    version: n.version,
+                    text: n.text,
+                }
+            })
             .map_err(|s| AgentError::from_status(self.update.name, s))
     }
 
-    #[tracing::instrument(skip_all, fields(agent = "update-client", version = %request.version))]
+    /// Installs `version`, as the stream of its progress.
+    #[tracing::instrument(skip_all, fields(agent = "update-client", %version))]
     pub async fn apply_update(
         &self,
-        request: iea_proto::agent::v1::ApplyRequest,
-    ) -> Result<tonic::Streaming<iea_proto::agent::v1::ApplyProgress>, AgentError> {
-        self.update_client()
-            .apply(request)
+        network: pb_common::NetworkSettings,
+        version: String,
+        hold_scripts: bool,
+    ) -> Result<impl futures::Stream<Item = Result<Progress, AgentError>> + Send + use<>, AgentError>
+    {
+        use futures::StreamExt;
+        let agent = self.update.name;
+        let stream = self
+            .update_client()
+            .apply(pb_agent::ApplyRequest {
+                network: Some(network),
+                version,
+                hold_scripts,
+            })
             .await
-            .map(tonic::Response::into_inner)
+            .map_err(|s| AgentError::from_status(agent, s))?
+            .into_inner();
+        Ok(stream.map(move |item| match item {
+            Ok(p) => Ok(progress(p)),
+            Err(s) => Err(AgentError::from_status(agent, s)),
+        }))
+    }
+
+    pub async fn list_scripts(&self) -> Result<Vec<Script>, AgentError> {
+        self.update_client()
+            .list_scripts(pb_agent::ListScriptsRequest {})
+            .await
+            .map(|r| r.into_inner().scripts.into_iter().map(script).collect())
             .map_err(|s| AgentError::from_status(self.update.name, s))
     }
 
-    pub async fn list_scripts(
-        &self,
-    ) -> Result<iea_proto::agent::v1::ListScriptsResponse, AgentError> {
+    pub async fn apply_scripts(&self) -> Result<Vec<Script>, AgentError> {
         self.update_client()
-            .list_scripts(iea_proto::agent::v1::ListScriptsRequest {})
+            .apply_scripts(pb_agent::ApplyScriptsRequest {})
             .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| AgentError::from_status(self.update.name, s))
-    }
-
-    pub async fn apply_scripts(
-        &self,
-    ) -> Result<iea_proto::agent::v1::ApplyScriptsResponse, AgentError> {
-        self.update_client()
-            .apply_scripts(iea_proto::agent::v1::ApplyScriptsRequest {})
-            .await
-            .map(tonic::Response::into_inner)
+            .map(|r| r.into_inner().applied.into_iter().map(script).collect())
             .map_err(|s| AgentError::from_status(self.update.name, s))
     }
 
@@ -634,5 +666,81 @@ fn send_report(r: pb_agent::DepositResponse) -> SendReport {
         message: r.message,
         detail: r.detail,
         http_status: u16::try_from(r.http_status).ok().filter(|s| *s != 0),
+    }
+}
+
+fn availability(c: pb_agent::CheckResponse) -> Availability {
+    Availability {
+        installed_version: c.installed_version,
+        available: c
+            .available
+            .into_iter()
+            .map(|r| Release {
+                version: r.version,
+                published_at: r.published_at.map(|t| t.seconds),
+                package_length: r.package_length,
+                script_count: r.script_count,
+                notes_available: r.notes_available,
+            })
+            .collect(),
+        minimum_version: Some(c.minimum_version).filter(|v| !v.is_empty()),
+    }
+}
+
+fn progress(p: pb_agent::ApplyProgress) -> Progress {
+    use pb_agent::ApplyPhase as P;
+    // A phase this version does not know is shown as the download going on.
+    let phase = match P::try_from(p.phase).unwrap_or(P::Unspecified) {
+        P::Metadata => Phase::Metadata,
+        P::Download | P::Unspecified => Phase::Download,
+        P::Verify => Phase::Verify,
+        P::Stage => Phase::Stage,
+        P::Switch => Phase::Switch,
+        P::StartCheck => Phase::StartCheck,
+        P::Scripts => Phase::Scripts,
+        P::Done => Phase::Done,
+    };
+    Progress {
+        phase,
+        bytes_done: p.bytes_done,
+        bytes_total: p.bytes_total,
+        bytes_per_second: p.bytes_per_second,
+        seconds_remaining: p.seconds_remaining,
+        message: p.message,
+    }
+}
+
+/// The update client says `pending` or `applied`.
+fn script(s: pb_agent::MaintenanceScript) -> Script {
+    Script {
+        state: if s.state == "applied" {
+            ScriptState::Applied
+        } else {
+            ScriptState::Pending
+        },
+        name: s.name,
+        version: s.version,
+        applied_at: s.applied_at.map(|t| t.seconds),
+    }
+}
+
+fn auth_answer(r: pb_agent::AuthenticateResponse) -> AuthAnswer {
+    use pb_agent::authenticate_response::Outcome;
+    match r.outcome {
+        Some(Outcome::Authorized(a)) => AuthAnswer::Authorized {
+            licence_holder: a.licence_holder,
+        },
+        Some(Outcome::Refused(r)) => AuthAnswer::Refused { message: r.message },
+        Some(Outcome::LicenceWithdrawn(w)) => AuthAnswer::LicenceWithdrawn {
+            unknown: w.unknown,
+            message: w.message,
+        },
+        Some(Outcome::UpdateRequired(u)) => AuthAnswer::UpdateRequired {
+            minimum_version: u.minimum_version,
+        },
+        Some(Outcome::Unreachable(u)) => AuthAnswer::Unreachable {
+            detail: u.probe.map(|p| p.message).unwrap_or_default(),
+        },
+        None => AuthAnswer::Unexpected,
     }
 }

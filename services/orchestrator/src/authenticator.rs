@@ -6,10 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use iea_proto::agent::v1::authenticate_response::Outcome;
-use iea_proto::agent::v1::{AuthenticateRequest, AuthenticateResponse, InstallationIdentity};
 use rand::Rng;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
 
@@ -147,17 +145,18 @@ impl Authenticator {
             return Ok(self.inner.hub.current());
         }
         let i = &self.inner.installation;
-        let request = AuthenticateRequest {
-            network: Some(self.inner.network.for_target(Target::AuthServer)),
-            installation: Some(InstallationIdentity {
-                installation_id: i.id.clone(),
-                licence_key: i.licence_key.expose_secret().to_owned(),
-                software_version: i.software_version.get(),
-                workstation: i.workstation.clone(),
-            }),
-        };
-        let next = match self.inner.agents.authenticate(request).await {
-            Ok(resp) => snapshot_of(resp, &i.software_version.get()),
+        let version = i.software_version.get();
+        let answer = self
+            .inner
+            .agents
+            .authenticate(
+                self.inner.network.for_target(Target::AuthServer),
+                i,
+                &version,
+            )
+            .await;
+        let next = match answer {
+            Ok(answer) => snapshot_of(answer, &version),
             Err(e) => agent_failure(e),
         };
         // Assistance may have been switched on while the call was out: it wins.
@@ -219,14 +218,40 @@ fn jittered(d: Duration, percent: u8) -> Duration {
     Duration::from_secs_f64((d.as_secs_f64() + offset).max(1.0))
 }
 
+/// What the authentication server answered (or why no answer came), as the auth
+/// client reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthAnswer {
+    Authorized {
+        licence_holder: String,
+    },
+    Refused {
+        message: String,
+    },
+    /// `unknown`: the server does not know the installation at all.
+    LicenceWithdrawn {
+        unknown: bool,
+        message: String,
+    },
+    UpdateRequired {
+        minimum_version: String,
+    },
+    /// French sentence of where the attempt stopped.
+    Unreachable {
+        detail: String,
+    },
+    /// An answer the auth client could not make sense of.
+    Unexpected,
+}
+
 /// The state an answer of the authentication server leads to.
-pub fn snapshot_of(resp: AuthenticateResponse, installed: &str) -> Snapshot {
-    match resp.outcome {
-        Some(Outcome::Authorized(a)) => {
-            let holder = if a.licence_holder.is_empty() {
+pub fn snapshot_of(answer: AuthAnswer, installed: &str) -> Snapshot {
+    match answer {
+        AuthAnswer::Authorized { licence_holder } => {
+            let holder = if licence_holder.is_empty() {
                 String::new()
             } else {
-                format!(" (licence de « {} »)", a.licence_holder)
+                format!(" (licence de « {licence_holder} »)")
             };
             Snapshot::new(
                 Indicator::Connected,
@@ -234,55 +259,51 @@ pub fn snapshot_of(resp: AuthenticateResponse, installed: &str) -> Snapshot {
                 format!("Connecté au serveur d'authentification Impact emploi{holder}."),
             )
         }
-        Some(Outcome::Refused(r)) => Snapshot::new(
+        AuthAnswer::Refused { message } => Snapshot::new(
             Indicator::Disconnected,
             "auth_refused",
             format!(
                 "Serveur d'authentification : {}.",
-                if r.message.is_empty() {
+                if message.is_empty() {
                     "Autorisation refusée"
                 } else {
-                    r.message.trim_end_matches('.')
+                    message.trim_end_matches('.')
                 }
             ),
         ),
-        Some(Outcome::LicenceWithdrawn(w)) => Snapshot::new(
+        AuthAnswer::LicenceWithdrawn { unknown, message } => Snapshot::new(
             Indicator::Consultation,
-            if w.unknown {
+            if unknown {
                 "licence_unknown"
             } else {
                 "licence_withdrawn"
             },
-            if w.message.is_empty() {
+            if message.is_empty() {
                 "La licence vous a été retirée, mais vous pouvez utiliser Impact Emploi pour de la consultation.".to_owned()
             } else {
-                w.message
+                message
             },
         ),
-        Some(Outcome::UpdateRequired(u)) => {
+        AuthAnswer::UpdateRequired { minimum_version } => {
             let mut s = Snapshot::new(
                 Indicator::Disconnected,
                 "update_required",
                 format!(
-                    "Une mise à jour d'Impact emploi est nécessaire : le serveur demande au moins la version {} (version installée : {installed}).",
-                    u.minimum_version
+                    "Une mise à jour d'Impact emploi est nécessaire : le serveur demande au moins la version {minimum_version} (version installée : {installed})."
                 ),
             );
             s.update_required = true;
-            s.update_available = Some(u.minimum_version);
+            s.update_available = Some(minimum_version);
             s
         }
-        Some(Outcome::Unreachable(u)) => {
-            let detail = u.probe.map(|p| p.message).unwrap_or_default();
-            Snapshot::new(
-                Indicator::Disconnected,
-                "auth_unreachable",
-                format!("Le serveur d'authentification Impact emploi est injoignable. {detail}")
-                    .trim_end()
-                    .to_owned(),
-            )
-        }
-        None => Snapshot::new(
+        AuthAnswer::Unreachable { detail } => Snapshot::new(
+            Indicator::Disconnected,
+            "auth_unreachable",
+            format!("Le serveur d'authentification Impact emploi est injoignable. {detail}")
+                .trim_end()
+                .to_owned(),
+        ),
+        AuthAnswer::Unexpected => Snapshot::new(
             Indicator::Disconnected,
             "auth_unexpected",
             "Le service d'authentification a donné une réponse incompréhensible.",

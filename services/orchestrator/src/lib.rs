@@ -46,6 +46,7 @@ pub mod sessions;
 pub mod status;
 pub mod store;
 pub mod support;
+pub mod updates;
 pub mod users;
 pub mod vault;
 
@@ -155,20 +156,6 @@ impl Default for Settings {
     }
 }
 
-impl Core {
-    /// Payroll-domain writes are refused while the licence is withdrawn.
-    pub(crate) fn refuse_in_consultation(&self) -> Result<(), iea_proto::error::ApiError> {
-        if self.hub.current().indicator == status::Indicator::Consultation {
-            return Err(iea_proto::error::ApiError::new(
-                tonic::Code::FailedPrecondition,
-                "consultation_mode",
-                "La licence de cette installation a été retirée : Impact emploi reste utilisable en consultation, mais cette modification est refusée.",
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// What every API service shares.
 pub struct Core {
     pub(crate) store: store::Store,
@@ -181,6 +168,7 @@ pub struct Core {
     pub(crate) users: users::Users,
     pub(crate) credentials: credentials::Credentials,
     pub(crate) deposits: deposits::Deposits,
+    pub(crate) updates: updates::Updates,
     /// Fires when the server shuts down, ending long-lived streams.
     pub(crate) shutdown: Shutdown,
     pub(crate) agents: agents::Agents,
@@ -307,6 +295,13 @@ impl App {
             licence_key,
             daily_password_key: daily_secret,
         };
+        let updates = updates::Updates::new(
+            agents.clone(),
+            network.clone(),
+            hub.clone(),
+            software_version.clone(),
+            authenticator.clone(),
+        );
         let deposits = deposits::Deposits::new(
             store.clone(),
             vault.clone(),
@@ -322,6 +317,7 @@ impl App {
             network: network.clone(),
             hub,
             authenticator,
+            updates,
             assistance,
             sessions,
             users: users::Users::new(store.clone()),
@@ -387,11 +383,12 @@ impl App {
         tokio::spawn(self.core.authenticator.clone().run(shutdown.clone()));
         tokio::spawn(self.core.deposits.clone().run(shutdown.clone()));
         if self.update_check_interval.as_secs() > 0 {
-            tokio::spawn(api::check_periodically(
-                self.core.clone(),
-                self.update_check_interval,
-                shutdown.clone(),
-            ));
+            tokio::spawn(
+                self.core
+                    .updates
+                    .clone()
+                    .check_periodically(self.update_check_interval, shutdown.clone()),
+            );
         }
         self.server.run_until(shutdown).await
     }

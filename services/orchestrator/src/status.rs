@@ -119,6 +119,12 @@ impl StatusHub {
             .collect()
     }
 
+    /// The licence is withdrawn: Impact emploi is usable in consultation only, and
+    /// payroll-domain writes are refused.
+    pub fn in_consultation(&self) -> bool {
+        self.current().indicator == Indicator::Consultation
+    }
+
     pub fn current(&self) -> Snapshot {
         self.current.read().expect("status lock").clone()
     }

@@ -152,8 +152,8 @@ pub fn body(f: &Facts, description: &str) -> String {
     b.push_str(&format!("État de la connexion : {}\n", f.status.reason));
     if let Some(t) = &f.last_test {
         b.push_str(&format!(
-            "\nDernier test d'accès aux serveurs ({}) :\n",
-            rfc3339(t.tested_at)
+            "\nDernier test d'accès aux serveurs (le {}) :\n",
+            iea_fr_time::date_time_unix(t.tested_at)
         ));
         for r in &t.results {
             let mark = if r.reachable {
@@ -172,7 +172,11 @@ pub fn body(f: &Facts, description: &str) -> String {
     if !errors.is_empty() {
         b.push_str("\nDerniers incidents :\n");
         for s in errors {
-            b.push_str(&format!("- {} : {}\n", rfc3339(s.since), s.reason));
+            b.push_str(&format!(
+                "- le {} : {}\n",
+                iea_fr_time::date_time_unix(s.since),
+                s.reason
+            ));
         }
     }
     b.push_str(

@@ -3,8 +3,8 @@
 //! nothing is lost. Run by `docker/compose-e2e.sh` (`--ignored`), against the stack it
 //! started.
 
-use iea_proto::agent::v1::VerifyOutcome;
 use iea_proto::v1::Indicator;
+use iea_proto::v1::VerificationOutcome;
 
 use crate::helpers::{TestStack, compose_cmd, docker, wait_for};
 use crate::scenarios::{connected, reauthenticate, set_credentials, verify};
@@ -52,7 +52,7 @@ async fn an_agent_container_stopped_and_started_in_the_middle_of_a_flow() {
     }
     assert_eq!(
         outcome,
-        Some(VerifyOutcome::Valid),
+        Some(VerificationOutcome::Valid),
         "the stored credentials survived"
     );
 
@@ -88,10 +88,13 @@ async fn a_paused_net_entreprises_mock_times_out_then_answers_again() {
     docker(&["unpause", &ne]);
     assert_eq!(
         paused.unwrap(),
-        VerifyOutcome::Unavailable,
+        VerificationOutcome::Unavailable,
         "the timeout path"
     );
-    assert_eq!(verify(&stack, &token).await.unwrap(), VerifyOutcome::Valid);
+    assert_eq!(
+        verify(&stack, &token).await.unwrap(),
+        VerificationOutcome::Valid
+    );
 }
 
 #[tokio::test]

@@ -468,7 +468,7 @@ async fn the_support_email_parses_names_the_version_and_holds_no_secret() {
             SetCredentialsRequest {
                 user: "Administrateur".into(),
                 account_password: c.stack.admin_password(),
-                identity: Some(iea_proto::agent::v1::DeclarantIdentity {
+                identity: Some(iea_proto::v1::NetEntreprisesIdentity {
                     siret: "78214563500010".into(),
                     nom: "DUPONT".into(),
                     prenom: "Marie".into(),

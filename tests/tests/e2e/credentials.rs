@@ -1,10 +1,10 @@
 //! Net-entreprises credentials end to end: orchestrator → credential verifier → mock.
 
-use iea_proto::agent::v1::{DeclarantIdentity, VerifyOutcome};
 use iea_proto::common::v1::{ProbeStep, TlsProblem};
 use iea_proto::error::ApiError;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::*;
+use iea_proto::v1::{NetEntreprisesIdentity, VerificationOutcome};
 use serde_json::json;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
@@ -74,7 +74,7 @@ impl Ctx {
         let req = SetCredentialsRequest {
             user: ADMIN.into(),
             account_password: self.admin_password.clone(),
-            identity: Some(DeclarantIdentity {
+            identity: Some(NetEntreprisesIdentity {
                 siret: siret.into(),
                 nom: nom.into(),
                 prenom: prenom.into(),
@@ -101,7 +101,7 @@ impl Ctx {
                     SetCredentialsRequest {
                         user: u.clone(),
                         account_password: "Mot-de-passe-compte".into(),
-                        identity: Some(DeclarantIdentity {
+                        identity: Some(NetEntreprisesIdentity {
                             siret: "78214563500010".into(),
                             nom: "DUPONT".into(),
                             prenom: "Marie".into(),
@@ -127,7 +127,7 @@ impl Ctx {
     }
 
     /// One "verify all" round: (user, outcome or error code), sorted by user.
-    async fn verify_all(&mut self) -> Vec<(String, Result<VerifyOutcome, String>)> {
+    async fn verify_all(&mut self) -> Vec<(String, Result<VerificationOutcome, String>)> {
         let mut stream = self
             .creds
             .verify_all_credentials(authed(&self.token, VerifyAllCredentialsRequest {}))
@@ -189,8 +189,8 @@ async fn add_garnier(ne: &crate::helpers::MockAdmin, prefix13: &str) -> (String,
     (s, id)
 }
 
-fn outcome(v: &VerificationResult) -> VerifyOutcome {
-    VerifyOutcome::try_from(v.result.as_ref().unwrap().outcome).unwrap()
+fn outcome(v: &VerificationResult) -> VerificationOutcome {
+    VerificationOutcome::try_from(v.result.as_ref().unwrap().outcome).unwrap()
 }
 
 fn step(v: &VerificationResult) -> ProbeStep {
@@ -216,35 +216,35 @@ async fn each_answer_of_net_entreprises_is_reported_as_its_outcome() {
             "DUPONT",
             "Marie",
             "Jardin#Partage2024",
-            VerifyOutcome::Valid,
+            VerificationOutcome::Valid,
         ),
         (
             "78214563500010",
             "DUPONT",
             "Marie",
             "MauvaisMotDePasse",
-            VerifyOutcome::InvalidCredentials,
+            VerificationOutcome::InvalidCredentials,
         ),
         (
             "81239045800014",
             "MARTIN",
             "Jean-Pierre",
             "Ch0rale&Amis",
-            VerifyOutcome::PasswordExpired,
+            VerificationOutcome::PasswordExpired,
         ),
         (
             "50123456100014",
             "LEFÈVRE",
             "Zoé",
             "Tennis<Club>56",
-            VerifyOutcome::NotRegistered,
+            VerificationOutcome::NotRegistered,
         ),
         (
             "44187654700015",
             "BERNARD",
             "Luc",
             "Verrou!2025",
-            VerifyOutcome::AccountLocked,
+            VerificationOutcome::AccountLocked,
         ),
     ];
     for (siret, nom, prenom, pw, expected) in cases {
@@ -252,7 +252,7 @@ async fn each_answer_of_net_entreprises_is_reported_as_its_outcome() {
         assert_eq!(outcome(&v), expected, "{nom}: {v:?}");
         let r = v.result.as_ref().unwrap();
         assert!(!r.message.is_empty(), "a French sentence for {nom}");
-        if expected == VerifyOutcome::Valid {
+        if expected == VerificationOutcome::Valid {
             assert!(r.token_expires_at.is_some(), "{r:?}");
         } else {
             assert!(r.http_status == 401 || r.http_status == 403, "{r:?}");
@@ -271,24 +271,24 @@ async fn an_unavailable_a_reset_and_a_slow_server_are_unavailable_with_their_ste
 
     ne.faults(json!({"mode": "unavailable"})).await;
     let v = c.verify().await.unwrap();
-    assert_eq!(outcome(&v), VerifyOutcome::Unavailable, "{v:?}");
+    assert_eq!(outcome(&v), VerificationOutcome::Unavailable, "{v:?}");
     assert_eq!(v.result.as_ref().unwrap().http_status, 503);
 
     ne.faults(json!({"mode": "reset"})).await;
     let v = c.verify().await.unwrap();
-    assert_eq!(outcome(&v), VerifyOutcome::Unavailable, "{v:?}");
+    assert_eq!(outcome(&v), VerificationOutcome::Unavailable, "{v:?}");
     assert_ne!(step(&v), ProbeStep::Ok);
 
     ne.faults(json!({"mode": "slow", "delay_ms": 4000})).await;
     let v = c.verify().await.unwrap();
-    assert_eq!(outcome(&v), VerifyOutcome::Unavailable, "{v:?}");
+    assert_eq!(outcome(&v), VerificationOutcome::Unavailable, "{v:?}");
     assert_eq!(step(&v), ProbeStep::Timeout, "{v:?}");
 
     ne.faults(json!({"mode": "none"})).await;
     let v = c.verify().await.unwrap();
     assert_eq!(
         outcome(&v),
-        VerifyOutcome::Valid,
+        VerificationOutcome::Valid,
         "outages do not count against the budget: {v:?}"
     );
     c.stack.stop().await;
@@ -301,7 +301,7 @@ async fn a_form_rejection_is_reported_as_rejected_format() {
     let v = c
         .set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
         .await;
-    assert_eq!(outcome(&v), VerifyOutcome::RejectedFormat, "{v:?}");
+    assert_eq!(outcome(&v), VerificationOutcome::RejectedFormat, "{v:?}");
     assert_eq!(v.result.as_ref().unwrap().http_status, 422);
     c.stack.stop().await;
 }
@@ -316,7 +316,7 @@ async fn a_server_certificate_not_from_a_trusted_authority_is_refused_at_the_tls
     let v = c
         .set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
         .await;
-    assert_eq!(outcome(&v), VerifyOutcome::Unavailable, "{v:?}");
+    assert_eq!(outcome(&v), VerificationOutcome::Unavailable, "{v:?}");
     let probe = v.result.as_ref().unwrap().probe.clone().unwrap();
     assert_eq!(probe.step, ProbeStep::Tls as i32, "{probe:?}");
     assert_eq!(
@@ -428,7 +428,11 @@ async fn ten_verifications_with_a_wrong_password_cause_at_most_two_failed_logins
     for _ in 0..10 {
         match c.verify().await {
             Ok(v) => {
-                assert_eq!(outcome(&v), VerifyOutcome::InvalidCredentials, "{v:?}");
+                assert_eq!(
+                    outcome(&v),
+                    VerificationOutcome::InvalidCredentials,
+                    "{v:?}"
+                );
                 refused += 1;
             }
             Err(e) => {
@@ -447,7 +451,7 @@ async fn ten_verifications_with_a_wrong_password_cause_at_most_two_failed_logins
     let v = c
         .set_and_verify(&s, "GARNIER", "Anne", "Bon-Mot2passe")
         .await;
-    assert_eq!(outcome(&v), VerifyOutcome::Valid, "{v:?}");
+    assert_eq!(outcome(&v), VerificationOutcome::Valid, "{v:?}");
     c.stack.stop().await;
 }
 
@@ -463,7 +467,7 @@ async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_th
     let mut wrong = SetCredentialsRequest {
         user: ADMIN.into(),
         account_password: "pas le bon".into(),
-        identity: Some(DeclarantIdentity {
+        identity: Some(NetEntreprisesIdentity {
             siret: "78214563500010".into(),
             nom: "DUPONT".into(),
             prenom: "Marie".into(),
@@ -556,7 +560,7 @@ async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_th
     let v = c.verify().await.unwrap();
     assert_eq!(
         outcome(&v),
-        VerifyOutcome::Valid,
+        VerificationOutcome::Valid,
         "the copied password decrypts: {v:?}"
     );
     c.stack.stop().await;
@@ -578,7 +582,7 @@ async fn verify_all_streams_one_result_per_configured_account_and_keeps_each_las
             SetCredentialsRequest {
                 user: "Martin".into(),
                 account_password: "Mot-de-passe-Martin".into(),
-                identity: Some(DeclarantIdentity {
+                identity: Some(NetEntreprisesIdentity {
                     siret: "81239045800014".into(),
                     nom: "MARTIN".into(),
                     prenom: "Jean-Pierre".into(),
@@ -591,8 +595,11 @@ async fn verify_all_streams_one_result_per_configured_account_and_keeps_each_las
     assert_eq!(
         c.verify_all().await,
         [
-            (ADMIN.to_owned(), Ok(VerifyOutcome::Valid)),
-            ("Martin".to_owned(), Ok(VerifyOutcome::PasswordExpired))
+            (ADMIN.to_owned(), Ok(VerificationOutcome::Valid)),
+            (
+                "Martin".to_owned(),
+                Ok(VerificationOutcome::PasswordExpired)
+            )
         ]
     );
     for s in c.list().await {
@@ -614,16 +621,16 @@ async fn verify_all_over_many_accounts_keeps_the_budget_and_reports_a_lost_verif
     let users = c.add_valid_accounts(40).await;
     let valid: Vec<_> = users
         .iter()
-        .map(|u| (u.clone(), Ok(VerifyOutcome::Valid)))
+        .map(|u| (u.clone(), Ok(VerificationOutcome::Valid)))
         .collect();
-    let with_admin = |r: Result<VerifyOutcome, String>| {
+    let with_admin = |r: Result<VerificationOutcome, String>| {
         let mut v = vec![(ADMIN.to_owned(), r)];
         v.extend(valid.clone());
         v
     };
     for round in 0..4 {
         let expected = if round < 2 {
-            Ok(VerifyOutcome::InvalidCredentials)
+            Ok(VerificationOutcome::InvalidCredentials)
         } else {
             Err("blocked_by_budget".to_owned())
         };
@@ -668,7 +675,7 @@ async fn verify_all_authenticates_at_most_eight_accounts_at_once() {
     let took = started.elapsed();
     let valid: Vec<_> = users
         .iter()
-        .map(|u| (u.clone(), Ok(VerifyOutcome::Valid)))
+        .map(|u| (u.clone(), Ok(VerificationOutcome::Valid)))
         .collect();
     assert_eq!(got, valid);
     assert!(
@@ -702,7 +709,7 @@ async fn a_verification_whose_caller_gives_up_still_completes_and_is_recorded() 
         assert!(std::time::Instant::now() < deadline, "no result recorded");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    assert_eq!(outcome(&last), VerifyOutcome::Valid);
+    assert_eq!(outcome(&last), VerificationOutcome::Valid);
     let sent = ne.get("/stats").await["auth_requests"].as_u64().unwrap() - before;
     assert_eq!(sent, 1);
     ne.faults(json!({"mode": "none"})).await;
@@ -743,7 +750,7 @@ async fn a_caller_leaving_verify_all_stops_the_sending_but_every_attempt_sent_is
             .map_err(ApiError::from);
         match r {
             Ok(v) => {
-                assert_eq!(outcome(&v), VerifyOutcome::Valid);
+                assert_eq!(outcome(&v), VerificationOutcome::Valid);
                 break;
             }
             Err(e) if e.code == "verification_in_progress" => {
@@ -803,7 +810,10 @@ async fn the_password_is_never_stored_in_clear_nor_returned_and_survives_a_key_r
     // The account's password, and the installation's licence key and daily-password key.
     assert_eq!(rotated.resealed, 3);
     assert_ne!(std::fs::read(dir.join("secrets.key")).unwrap(), key_before);
-    assert_eq!(outcome(&c.verify().await.unwrap()), VerifyOutcome::Valid);
+    assert_eq!(
+        outcome(&c.verify().await.unwrap()),
+        VerificationOutcome::Valid
+    );
     let contents = c.stack.database_contents();
     c.stack.stop().await;
     assert!(!contents.is_empty(), "the database was searched");

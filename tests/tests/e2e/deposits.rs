@@ -209,9 +209,16 @@ async fn an_accepted_deposit_has_the_mocks_idflux_and_its_file_is_kept_private()
     // The same file again is refused, and nothing is sent.
     let again = env.upload(&env.token, &file, "").await.unwrap_err();
     assert_eq!(again.code(), Code::AlreadyExists);
-    assert!(again.message().contains("déjà été déposé"), "{}", again.message());
+    assert!(
+        again.message().contains("déjà été déposé"),
+        "{}",
+        again.message()
+    );
     // So is another normal declaration of the same month; an "annule et remplace" is not.
-    let other = env.upload(&env.token, &sample(11, 4, 2), "").await.unwrap_err();
+    let other = env
+        .upload(&env.token, &sample(11, 4, 2), "")
+        .await
+        .unwrap_err();
     assert_eq!(other.code(), Code::AlreadyExists);
     assert!(other.message().contains("annule et remplace"));
     let mut spec = iea_dsn::SampleSpec::new(SIRET, iea_dsn::Month::new(2026, 11).unwrap(), 4);
@@ -239,7 +246,10 @@ async fn a_rejected_deposit_shows_the_are_code_and_message() {
     assert_eq!(d.state, "rejected", "{d:#?}");
     assert_eq!(d.anomalies.len(), 1);
     assert_eq!(d.anomalies[0].code, "B1-105-15");
-    assert_eq!(d.anomalies[0].message, "Le SIRET de l'émetteur est inconnu.");
+    assert_eq!(
+        d.anomalies[0].message,
+        "Le SIRET de l'émetteur est inconnu."
+    );
     assert!(d.message.contains("rejeté"), "{}", d.message);
     assert!(d.message.contains("B1-105-15"));
     assert_eq!(env.registered().await[0]["status"], "KO");
@@ -282,7 +292,9 @@ async fn a_refused_authentication_counts_against_the_budget_and_nothing_else_is_
 #[tokio::test]
 async fn an_unavailable_service_before_sending_keeps_the_deposit_queued_then_it_goes() {
     let env = Env::with_admin_identity().await;
-    env.ne.faults(serde_json::json!({"mode": "unavailable"})).await;
+    env.ne
+        .faults(serde_json::json!({"mode": "unavailable"}))
+        .await;
     let d = env.upload(&env.token, &sample(8, 2, 5), "").await.unwrap();
     let d = env
         .until(d.id, |d| d.state == "queued" && d.attempts >= 1)
@@ -419,24 +431,23 @@ async fn each_bad_file_is_named_with_its_line_and_nothing_reaches_the_mock() {
         f(&mut l);
         let mut s = l.join("\n");
         s.push('\n');
-        s.chars().map(|c| u8::try_from(u32::from(c)).unwrap()).collect::<Vec<u8>>()
+        s.chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap())
+            .collect::<Vec<u8>>()
     };
     // "Éditeur" written in UTF-8: its two bytes for É, as ISO-8859-1 chars.
-    let utf8: String = "S10.G00.00.002,'Éditeur'"
-        .bytes()
-        .map(char::from)
-        .collect();
+    let utf8: String = "S10.G00.00.002,'Éditeur'".bytes().map(char::from).collect();
     let line_of = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix)).unwrap() + 1;
     let month_line = line_of("S20.G00.05.005");
     let nic_line = line_of("S21.G00.11.001");
     let cases: Vec<(&str, Vec<u8>, Option<usize>)> = vec![
         ("empty", Vec::new(), None),
+        ("utf-8", with(&|l| l[1] = utf8.clone()), Some(2)),
         (
-            "utf-8",
-            with(&|l| l[1] = utf8.clone()),
-            Some(2),
+            "not a rubric",
+            with(&|l| l.insert(3, "bonjour".into())),
+            Some(4),
         ),
-        ("not a rubric", with(&|l| l.insert(3, "bonjour".into())), Some(4)),
         (
             "month",
             with(&|l| l[month_line - 1] = "S20.G00.05.005,'01132026'".into()),
@@ -462,7 +473,10 @@ async fn each_bad_file_is_named_with_its_line_and_nothing_reaches_the_mock() {
         match line {
             Some(n) => {
                 assert_eq!(e.code(), Code::InvalidArgument, "{name}: {message}");
-                assert!(message.contains(&format!("ligne {n} ")), "{name}: line {n} not named in {message}");
+                assert!(
+                    message.contains(&format!("ligne {n} ")),
+                    "{name}: line {n} not named in {message}"
+                );
             }
             None => assert!(
                 e.code() == Code::InvalidArgument && message.contains("vide"),
@@ -491,7 +505,9 @@ async fn each_bad_file_is_named_with_its_line_and_nothing_reaches_the_mock() {
 #[tokio::test]
 async fn a_user_deposits_only_with_their_own_identity() {
     let env = Env::with_admin_identity().await;
-    env.t.add_user(&env.token, "Martin", "Mot-de-passe-Martin").await;
+    env.t
+        .add_user(&env.token, "Martin", "Mot-de-passe-Martin")
+        .await;
     let martin = env.t.login("Martin", "Mot-de-passe-Martin").await;
     let file = sample(3, 2, 11);
     let e = env.upload(&martin, &file, ADMIN).await.unwrap_err();
@@ -502,7 +518,11 @@ async fn a_user_deposits_only_with_their_own_identity() {
     let d = env.settled(d.id).await;
     assert_eq!(d.state, "waiting");
     assert_eq!(d.account, "Martin");
-    assert!(d.message.contains("n'a pas d'identifiants"), "{}", d.message);
+    assert!(
+        d.message.contains("n'a pas d'identifiants"),
+        "{}",
+        d.message
+    );
     // Martin sees his deposit, not the administrator's.
     let admin_one = env.upload(&env.token, &sample(2, 2, 12), "").await.unwrap();
     let mine = env

@@ -433,6 +433,29 @@ impl MockAdmin {
     pub async fn auth_requests(&self) -> u64 {
         self.get("/stats").await["auth_requests"].as_u64().unwrap()
     }
+
+    /// The version the last authentication request said was installed.
+    pub async fn last_software_version(&self) -> Option<String> {
+        self.get("/stats").await["last_software_version"]
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+/// Waits until `check` holds, asking every 20 ms, for at most 20 s.
+pub async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the condition did not hold within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Reads `stream` until a report satisfies `pred` (at most 20 s); returns every report

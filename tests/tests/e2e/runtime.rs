@@ -1,5 +1,6 @@
 //! Properties of the service runtime every component shares: mutual TLS between the
-//! orchestrator and the agents, graceful shutdown, health and reflection.
+//! orchestrator and the agents, graceful shutdown, health and reflection (v1 and v1alpha,
+//! as stock tools speak them).
 
 use std::time::Duration;
 
@@ -7,14 +8,10 @@ use iea_proto::agent::v1::auth_agent_client::AuthAgentClient;
 use iea_proto::common::v1::{
     ConnectionMode, ConnectionType, NetworkSettings, ProbeRequest, ProbeStep,
 };
+use iea_runtime::grpc::STANDARD_SERVICES;
 use iea_runtime::pki;
 use iea_runtime::shutdown::Shutdown;
-use tokio_stream::StreamExt;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
-use tonic_reflection::pb::v1::ServerReflectionRequest;
-use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
 use crate::helpers::{TestStack, init_logs};
 
@@ -175,29 +172,92 @@ async fn slow_http_server(arrived: tokio::sync::oneshot::Sender<()>) -> std::net
     addr
 }
 
-async fn list_services(channel: Channel) -> Vec<String> {
-    let req = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = ServerReflectionClient::new(channel)
-        .server_reflection_info(tokio_stream::iter([req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let resp = stream.next().await.unwrap().unwrap();
-    match resp.message_response {
-        Some(MessageResponse::ListServicesResponse(l)) => {
-            l.service.into_iter().map(|s| s.name).collect()
+/// `list` and `describe` as a stock reflection client does them, for one version of the
+/// protocol (v1 and v1alpha have the same messages in two packages).
+macro_rules! reflection_client {
+    ($module:ident) => {
+        mod $module {
+            use tokio_stream::StreamExt;
+            use tonic::transport::Channel;
+            use tonic_reflection::pb::$module::ServerReflectionRequest;
+            use tonic_reflection::pb::$module::server_reflection_client::ServerReflectionClient;
+            use tonic_reflection::pb::$module::server_reflection_request::MessageRequest;
+            use tonic_reflection::pb::$module::server_reflection_response::MessageResponse;
+
+            async fn ask(
+                channel: Channel,
+                request: MessageRequest,
+            ) -> Result<MessageResponse, tonic::Status> {
+                let req = ServerReflectionRequest {
+                    host: String::new(),
+                    message_request: Some(request),
+                };
+                let mut answers = ServerReflectionClient::new(channel)
+                    .server_reflection_info(tokio_stream::iter([req]))
+                    .await?
+                    .into_inner();
+                let answer = answers.next().await.expect("one answer")?;
+                Ok(answer.message_response.expect("a message"))
+            }
+
+            /// The service names the server lists, sorted.
+            pub async fn list(channel: Channel) -> Vec<String> {
+                let answer = ask(channel, MessageRequest::ListServices(String::new())).await;
+                match answer.expect("a list") {
+                    MessageResponse::ListServicesResponse(l) => {
+                        let mut names: Vec<String> =
+                            l.service.into_iter().map(|s| s.name).collect();
+                        names.sort();
+                        names
+                    }
+                    other => panic!("unexpected reflection answer {other:?}"),
+                }
+            }
+
+            /// Whether the server can describe `symbol` (the file defining it).
+            pub async fn describes(channel: Channel, symbol: &str) -> bool {
+                let request = MessageRequest::FileContainingSymbol(symbol.to_owned());
+                matches!(
+                    ask(channel, request).await,
+                    Ok(MessageResponse::FileDescriptorResponse(f))
+                        if !f.file_descriptor_proto.is_empty()
+                )
+            }
         }
-        other => panic!("unexpected reflection answer {other:?}"),
+    };
+}
+
+reflection_client!(v1);
+reflection_client!(v1alpha);
+
+/// What `names` holds besides health and reflection, checking those three are there.
+fn own_services(names: &[String]) -> Vec<&str> {
+    for standard in STANDARD_SERVICES {
+        assert!(
+            names.iter().any(|n| n == standard),
+            "{standard} missing from {names:?}"
+        );
     }
+    names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !STANDARD_SERVICES.contains(n))
+        .collect()
 }
 
 #[tokio::test]
-async fn a_reflection_client_lists_the_services_of_the_orchestrator_and_of_an_agent() {
+async fn a_reflection_client_lists_only_what_each_component_serves_over_v1_and_v1alpha() {
     let stack = TestStack::start().await;
-    let services = list_services(stack.channel().await).await;
+    let orchestrator = stack.channel().await;
+    let listed = [
+        v1::list(orchestrator.clone()).await,
+        v1alpha::list(orchestrator.clone()).await,
+    ];
+    assert_eq!(
+        listed[0], listed[1],
+        "v1 and v1alpha list the same services"
+    );
+    let own = own_services(&listed[0]);
     for s in [
         "iea.v1.Status",
         "iea.v1.Sessions",
@@ -206,26 +266,58 @@ async fn a_reflection_client_lists_the_services_of_the_orchestrator_and_of_an_ag
         "iea.v1.Connection",
         "iea.v1.Updates",
         "iea.v1.Support",
-        "grpc.health.v1.Health",
     ] {
+        assert!(own.contains(&s), "{s} missing from {own:?}");
+    }
+    // Only the front-end API: no agent's service (they answer UNIMPLEMENTED here).
+    assert!(
+        own.iter().all(|s| s.starts_with("iea.v1.")),
+        "the orchestrator lists a service it does not serve: {own:?}"
+    );
+    // Each listed service can be described, over either version.
+    for name in &listed[0] {
         assert!(
-            services.iter().any(|x| x == s),
-            "{s} missing from {services:?}"
+            v1::describes(orchestrator.clone(), name).await,
+            "v1: {name}"
+        );
+        assert!(
+            v1alpha::describes(orchestrator.clone(), name).await,
+            "v1alpha: {name}"
         );
     }
+
+    // Each agent: its own iea.agent.v1 service only.
     let certs = stack.dir.path().join("certs");
-    let tls = iea_runtime::tls::client_config(
-        &pki::component_files(&certs, "orchestrator"),
-        "credential-verifier",
-    )
-    .unwrap();
-    let agent = try_connect(&stack.file().agents["credential-verifier"], tls)
-        .await
-        .unwrap();
-    let services = list_services(agent).await;
-    assert!(
-        services.iter().any(|x| x == "iea.agent.v1.CredentialAgent"),
-        "{services:?}"
-    );
+    let expected = [
+        ("auth-client", "iea.agent.v1.AuthAgent"),
+        ("update-client", "iea.agent.v1.UpdateAgent"),
+        ("credential-verifier", "iea.agent.v1.CredentialAgent"),
+    ];
+    for (agent, _) in expected {
+        assert!(
+            stack.file().agents.contains_key(agent),
+            "{agent} not started"
+        );
+    }
+    for (agent, addr) in &stack.file().agents {
+        let tls =
+            iea_runtime::tls::client_config(&pki::component_files(&certs, "orchestrator"), agent)
+                .unwrap();
+        let channel = try_connect(addr, tls).await.unwrap();
+        let listed = [
+            v1::list(channel.clone()).await,
+            v1alpha::list(channel.clone()).await,
+        ];
+        assert_eq!(listed[0], listed[1], "{agent}");
+        let own = own_services(&listed[0]);
+        match expected.iter().find(|(a, _)| a == agent) {
+            Some((_, service)) => assert_eq!(own, [*service], "{agent}"),
+            None => assert!(
+                own.len() == 1 && own[0].starts_with("iea.agent.v1."),
+                "{agent}: {own:?}"
+            ),
+        }
+        assert!(v1alpha::describes(channel, own[0]).await, "{agent}");
+    }
     stack.stop().await;
 }

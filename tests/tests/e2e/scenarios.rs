@@ -2,20 +2,20 @@
 //! `IEA_E2E_COMPOSE_DATA` set, one after the other on the composed stack
 //! (`docker/compose-e2e.sh`). Each leaves the stack as it found it.
 
-use iea_proto::agent::v1::{ApplyPhase, DeclarantIdentity, VerifyOutcome};
 use iea_proto::error::ApiError;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::status_client::StatusClient;
 use iea_proto::v1::updates_client::UpdatesClient;
 use iea_proto::v1::*;
+use iea_proto::v1::{NetEntreprisesIdentity, UpdatePhase, VerificationOutcome};
 use tokio_stream::StreamExt;
 
 use crate::helpers::{TestStack, authed, wait_for};
 
 pub const ADMIN: &str = "Administrateur";
 
-pub fn identity(password: &str) -> DeclarantIdentity {
-    DeclarantIdentity {
+pub fn identity(password: &str) -> NetEntreprisesIdentity {
+    NetEntreprisesIdentity {
         siret: "78214563500010".into(),
         nom: "DUPONT".into(),
         prenom: "Marie".into(),
@@ -42,14 +42,14 @@ pub async fn set_credentials(
         .map_err(ApiError::from)
 }
 
-pub async fn verify(stack: &TestStack, token: &str) -> Result<VerifyOutcome, ApiError> {
+pub async fn verify(stack: &TestStack, token: &str) -> Result<VerificationOutcome, ApiError> {
     CredentialsClient::new(stack.channel().await)
         .verify_credentials(authed(
             token,
             VerifyCredentialsRequest { user: ADMIN.into() },
         ))
         .await
-        .map(|r| VerifyOutcome::try_from(r.into_inner().result.unwrap().outcome).unwrap())
+        .map(|r| VerificationOutcome::try_from(r.into_inner().result.unwrap().outcome).unwrap())
         .map_err(ApiError::from)
 }
 
@@ -89,12 +89,15 @@ async fn scenario_wrong_net_entreprises_credentials_then_corrected() {
     set_credentials(&stack, &token, "Pas-le-bon").await.unwrap();
     assert_eq!(
         verify(&stack, &token).await.unwrap(),
-        VerifyOutcome::InvalidCredentials
+        VerificationOutcome::InvalidCredentials
     );
     set_credentials(&stack, &token, "Jardin#Partage2024")
         .await
         .unwrap();
-    assert_eq!(verify(&stack, &token).await.unwrap(), VerifyOutcome::Valid);
+    assert_eq!(
+        verify(&stack, &token).await.unwrap(),
+        VerificationOutcome::Valid
+    );
     stack.stop().await;
 }
 
@@ -189,7 +192,7 @@ async fn scenario_update_from_3_00_70_to_3_00_72() {
         while let Some(p) = stream.next().await {
             last = Some(p.unwrap());
         }
-        assert_eq!(last.unwrap().phase, ApplyPhase::Done as i32);
+        assert_eq!(last.unwrap().phase, UpdatePhase::Done as i32);
     }
     let check = updates
         .check_updates(authed(&token, CheckUpdatesRequest {}))

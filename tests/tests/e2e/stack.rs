@@ -10,7 +10,7 @@ use iea_proto::v1::{GetStatusRequest, LoginRequest, WhoAmIRequest};
 use crate::helpers::{TestStack, authed};
 
 #[tokio::test]
-async fn the_orchestrator_and_the_three_agents_are_healthy_within_five_seconds_of_start() {
+async fn the_orchestrator_and_the_four_agents_are_healthy_within_five_seconds_of_start() {
     let started = Instant::now();
     let stack = TestStack::start().await;
     let report = StatusClient::new(stack.channel().await)
@@ -28,7 +28,12 @@ async fn the_orchestrator_and_the_three_agents_are_healthy_within_five_seconds_o
     let names: Vec<_> = report.agents.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(
         names,
-        ["auth-client", "update-client", "credential-verifier"]
+        [
+            "auth-client",
+            "update-client",
+            "credential-verifier",
+            "deposit-agent"
+        ]
     );
     for a in &report.agents {
         assert!(a.healthy, "{a:?}");

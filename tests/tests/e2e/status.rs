@@ -116,7 +116,7 @@ async fn a_withdrawn_licence_allows_reading_and_refuses_credential_changes() {
             SetCredentialsRequest {
                 user: "Administrateur".into(),
                 account_password: c.stack.admin_password(),
-                identity: Some(iea_proto::agent::v1::DeclarantIdentity {
+                identity: Some(iea_proto::v1::NetEntreprisesIdentity {
                     siret: "78214563500010".into(),
                     nom: "DUPONT".into(),
                     prenom: "Marie".into(),

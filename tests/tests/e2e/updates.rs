@@ -1,8 +1,8 @@
 //! Updates end to end: orchestrator → update client → update mock (a signed TUF
 //! repository), from 3.00.70 to 3.00.72.
 
-use iea_proto::agent::v1::ApplyPhase;
 use iea_proto::error::ApiError;
+use iea_proto::v1::UpdatePhase;
 use iea_proto::v1::status_client::StatusClient;
 use iea_proto::v1::updates_client::UpdatesClient;
 use iea_proto::v1::*;
@@ -13,7 +13,7 @@ use crate::helpers::{TestStack, authed};
 async fn apply(
     updates: &mut UpdatesClient<tonic::transport::Channel>,
     token: &str,
-) -> Vec<iea_proto::agent::v1::ApplyProgress> {
+) -> Vec<iea_proto::v1::UpdateProgress> {
     let mut stream = updates
         .apply_update(authed(token, ApplyUpdateRequest::default()))
         .await
@@ -65,11 +65,11 @@ async fn from_3_00_70_to_3_00_72_with_its_release_notes() {
 
     let events = apply(&mut updates, &token).await;
     let last = events.last().unwrap();
-    assert_eq!(last.phase, ApplyPhase::Done as i32, "{events:#?}");
+    assert_eq!(last.phase, UpdatePhase::Done as i32, "{events:#?}");
     assert!(
         events
             .iter()
-            .any(|p| p.phase == ApplyPhase::Download as i32 && p.bytes_total > 0),
+            .any(|p| p.phase == UpdatePhase::Download as i32 && p.bytes_total > 0),
         "progress is reported"
     );
 
@@ -101,6 +101,43 @@ async fn from_3_00_70_to_3_00_72_with_its_release_notes() {
 }
 
 #[tokio::test]
+async fn the_new_version_is_shown_everywhere_at_once_and_authenticated_with_next() {
+    let stack = TestStack::start().await;
+    let token = stack.login_admin().await;
+    let auth = &stack.mock("impact-emploi-auth");
+    let mut status = StatusClient::new(stack.channel().await);
+    // Authenticated once with 3.00.70 (at start).
+    crate::helpers::eventually(|| async move {
+        auth.last_software_version().await.as_deref() == Some("3.00.70")
+    })
+    .await;
+    let mut updates = UpdatesClient::new(stack.channel().await);
+    let events = apply(&mut updates, &token).await;
+    assert_eq!(events.last().unwrap().phase, UpdatePhase::Done as i32);
+
+    // At once, without a check or an authentication in between.
+    let report = status
+        .get_status(GetStatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.software_version, "3.00.72");
+    let mail = iea_proto::v1::support_client::SupportClient::new(stack.channel().await)
+        .prepare_support_request(authed(&token, PrepareSupportRequestRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mail.subject, "Serveur de connexion 3.00.72");
+
+    // And the installation authenticates again, with the new version.
+    crate::helpers::eventually(|| async move {
+        auth.last_software_version().await.as_deref() == Some("3.00.72")
+    })
+    .await;
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn in_assistance_the_scripts_wait_and_in_consultation_they_are_refused() {
     let stack = TestStack::start().await;
     let token = stack.login_admin().await;
@@ -113,7 +150,7 @@ async fn in_assistance_the_scripts_wait_and_in_consultation_they_are_refused() {
     let events = apply(&mut updates, &token).await;
     assert_eq!(
         events.last().unwrap().phase,
-        ApplyPhase::Done as i32,
+        UpdatePhase::Done as i32,
         "{events:#?}"
     );
     let scripts = updates
@@ -123,7 +160,12 @@ async fn in_assistance_the_scripts_wait_and_in_consultation_they_are_refused() {
         .into_inner()
         .scripts;
     assert!(!scripts.is_empty(), "3.00.72's scripts are there");
-    assert!(scripts.iter().all(|s| s.state == "pending"), "{scripts:#?}");
+    assert!(
+        scripts
+            .iter()
+            .all(|s| s.state == iea_proto::v1::ScriptState::Pending as i32),
+        "{scripts:#?}"
+    );
 
     // Licence withdrawn: reading works, applying the scripts is refused.
     stack.set_licence("withdrawn").await;

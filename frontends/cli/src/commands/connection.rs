@@ -1,13 +1,15 @@
 //! `iea connection …`.
 
-use iea_proto::common::v1::{ConnectionMode, ConnectionType, ProbeStep};
+use iea_proto::common::v1::{ConnectionMode, ConnectionType};
 use iea_proto::v1::connection_client::ConnectionClient;
 use iea_proto::v1::*;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::{Ctx, secrets};
-use crate::args::{ConnectionChanges, ConnectionCommand};
+use crate::args::{
+    ConnectionChanges, ConnectionCommand, ConnectionModeChoice, ConnectionTypeChoice,
+};
 use crate::client;
 use crate::output::{CliError, CliResult, print_json, rfc3339, when};
 
@@ -77,14 +79,6 @@ fn print_settings(s: &ConnectionSettings) {
     );
 }
 
-fn step_name(s: i32) -> String {
-    ProbeStep::try_from(s)
-        .unwrap_or(ProbeStep::Unspecified)
-        .as_str_name()
-        .trim_start_matches("PROBE_STEP_")
-        .to_lowercase()
-}
-
 fn test_json(t: &TestServerAccessResponse) -> Value {
     json!({
         "all_reachable": t.all_reachable,
@@ -96,7 +90,7 @@ fn test_json(t: &TestServerAccessResponse) -> Value {
                 "target": a.target,
                 "address": r.address,
                 "reachable": r.reachable,
-                "step": step_name(r.step),
+                "step": crate::codes::step(r.step),
                 "latency_ms": r.latency.map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000),
                 "http_status": (r.http_status != 0).then_some(r.http_status),
                 "message": r.message,
@@ -138,11 +132,11 @@ fn target_label(target: &str) -> &str {
 
 /// The settings in force with `changes` applied.
 fn apply_changes(mut s: ConnectionSettings, c: ConnectionChanges) -> CliResult<ConnectionSettings> {
-    if let Some(t) = c.connection_type.as_deref() {
+    if let Some(t) = c.connection_type {
         s.connection_type = match t {
-            "proxy" => ConnectionType::Proxy,
-            "direct" => ConnectionType::Direct,
-            _ => ConnectionType::System,
+            ConnectionTypeChoice::Proxy => ConnectionType::Proxy,
+            ConnectionTypeChoice::Direct => ConnectionType::Direct,
+            ConnectionTypeChoice::System => ConnectionType::System,
         }
         .into();
     }
@@ -169,11 +163,11 @@ fn apply_changes(mut s: ConnectionSettings, c: ConnectionChanges) -> CliResult<C
         let p = s.proxy.get_or_insert_with(ProxyView::default);
         p.password = pw[0].expose_secret().to_owned();
     }
-    if let Some(m) = c.mode.as_deref() {
+    if let Some(m) = c.mode {
         s.mode = match m {
-            "normal" => ConnectionMode::Normal,
-            "extended" => ConnectionMode::Extended,
-            _ => ConnectionMode::Secure,
+            ConnectionModeChoice::Normal => ConnectionMode::Normal,
+            ConnectionModeChoice::Extended => ConnectionMode::Extended,
+            ConnectionModeChoice::Secure => ConnectionMode::Secure,
         }
         .into();
     }

@@ -1,8 +1,6 @@
 //! `iea credentials …`.
 
 use futures::StreamExt;
-use iea_proto::agent::v1::{DeclarantIdentity, VerifyOutcome, VerifyResponse};
-use iea_proto::common::v1::ProbeStep;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::*;
 use secrecy::ExposeSecret;
@@ -11,39 +9,24 @@ use serde_json::{Value, json};
 use super::{Ctx, secrets};
 use crate::args::{CredentialsCommand, Target};
 use crate::client;
+use crate::codes;
 use crate::output::{CliError, CliResult, print_json, rfc3339, when};
 
 /// Exit code of `verify` when a verification ran and its outcome is not `valid`.
 pub const EXIT_NOT_VALID: u8 = 3;
 
-pub fn outcome_name(o: i32) -> String {
-    VerifyOutcome::try_from(o)
-        .unwrap_or(VerifyOutcome::Unspecified)
-        .as_str_name()
-        .trim_start_matches("VERIFY_OUTCOME_")
-        .to_lowercase()
-}
-
-fn step_name(s: i32) -> String {
-    ProbeStep::try_from(s)
-        .unwrap_or(ProbeStep::Unspecified)
-        .as_str_name()
-        .trim_start_matches("PROBE_STEP_")
-        .to_lowercase()
-}
-
 fn result_json(v: &VerificationResult) -> Value {
     if !v.error_code.is_empty() {
         return json!({"user": v.user, "outcome": null, "error": {"code": v.error_code, "message": v.blocked_reason}});
     }
-    let r: VerifyResponse = v.result.clone().unwrap_or_default();
+    let r: Verification = v.result.clone().unwrap_or_default();
     json!({
         "user": v.user,
-        "outcome": outcome_name(r.outcome),
+        "outcome": codes::outcome(r.outcome),
         "message": r.message,
         "http_status": (r.http_status != 0).then_some(r.http_status),
         "realm": (!r.realm.is_empty()).then_some(&r.realm),
-        "step": r.probe.as_ref().map(|p| step_name(p.step)),
+        "step": r.probe.as_ref().map(|p| codes::step(p.step)),
         "token_expires_at": rfc3339(r.token_expires_at.as_ref()),
         "input_problems": r.input_problems.iter().map(|p| json!({"field": p.field, "code": p.code, "message": p.message})).collect::<Vec<_>>(),
         "verified_at": rfc3339(v.verified_at.as_ref()),
@@ -56,7 +39,7 @@ fn print_result_human(v: &VerificationResult) {
         return;
     }
     let r = v.result.clone().unwrap_or_default();
-    let mark = if r.outcome == VerifyOutcome::Valid as i32 {
+    let mark = if r.outcome == VerificationOutcome::Valid as i32 {
         "✔"
     } else {
         "✘"
@@ -70,7 +53,7 @@ fn print_result_human(v: &VerificationResult) {
 fn is_valid(v: &VerificationResult) -> bool {
     v.result
         .as_ref()
-        .is_some_and(|r| r.outcome == VerifyOutcome::Valid as i32)
+        .is_some_and(|r| r.outcome == VerificationOutcome::Valid as i32)
 }
 
 /// The closing line of `verify --all`: how many accounts, how many to look at again.
@@ -162,7 +145,7 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
                     SetCredentialsRequest {
                         user,
                         account_password: pw[0].expose_secret().to_owned(),
-                        identity: Some(DeclarantIdentity {
+                        identity: Some(NetEntreprisesIdentity {
                             siret,
                             nom,
                             prenom,
@@ -312,10 +295,10 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
 mod tests {
     use super::*;
 
-    fn result(user: &str, outcome: VerifyOutcome) -> VerificationResult {
+    fn result(user: &str, outcome: VerificationOutcome) -> VerificationResult {
         VerificationResult {
             user: user.into(),
-            result: Some(VerifyResponse {
+            result: Some(Verification {
                 outcome: outcome as i32,
                 ..Default::default()
             }),
@@ -330,7 +313,7 @@ mod tests {
             "Aucun compte n'a d'identifiants Net-entreprises enregistrés : rien à vérifier."
         );
         assert_eq!(
-            all_summary_human(&[result("a", VerifyOutcome::Valid)]),
+            all_summary_human(&[result("a", VerificationOutcome::Valid)]),
             "1 compte vérifié : identifiants valides."
         );
         let blocked = VerificationResult {
@@ -340,16 +323,16 @@ mod tests {
         };
         assert_eq!(
             all_summary_human(&[
-                result("a", VerifyOutcome::Valid),
-                result("b", VerifyOutcome::InvalidCredentials),
+                result("a", VerificationOutcome::Valid),
+                result("b", VerificationOutcome::InvalidCredentials),
                 blocked,
             ]),
             "3 comptes vérifiés : 1 valide(s), 2 à revoir (ci-dessus)."
         );
         assert_eq!(
             all_summary_human(&[
-                result("a", VerifyOutcome::Valid),
-                result("b", VerifyOutcome::Valid)
+                result("a", VerificationOutcome::Valid),
+                result("b", VerificationOutcome::Valid)
             ]),
             "2 comptes vérifiés : tous valides."
         );

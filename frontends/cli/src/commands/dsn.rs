@@ -1,16 +1,21 @@
-//! `iea dsn`: DSN files checked and written locally. Nothing here talks to the
-//! orchestrator or sends anything: `check` reads the file and names each problem with its
-//! line, `sample` writes a valid file (mode 0600: it holds made-up personal data shaped
-//! like real ones).
+//! `iea dsn`: DSN files. `check` and `sample` are local and send nothing: `check` reads
+//! the file and names each problem with its line, `sample` writes a valid file (mode
+//! 0600: it holds made-up personal data shaped like real ones). `deposit`, `list`,
+//! `show`, `resolve` and `accounts` go through the orchestrator's deposit queue: the file
+//! is streamed to it in chunks (the front-end may be on another workstation), checked
+//! there again, and deposited exactly once.
 
 use std::path::Path;
 
 use iea_dsn::{DeclarationKind, Month, SampleSpec, Scanner, TestOrReal};
-use serde_json::json;
+use iea_proto::v1::deposits_client::DepositsClient;
+use iea_proto::v1::*;
+use serde_json::{Value, json};
 
 use super::Ctx;
-use crate::args::{DsnCommand, DsnKindArg, DsnSampleArgs};
-use crate::output::{CliError, CliResult, print_json};
+use crate::args::{DsnAccountsCommand, DsnCommand, DsnKindArg, DsnSampleArgs};
+use crate::client;
+use crate::output::{CliError, CliResult, print_json, rfc3339, when};
 
 /// Exit code of `check` when the file has problems (as `credentials verify` when a
 /// verification is not valid); other failures (unreadable file) exit 1.
@@ -19,10 +24,291 @@ pub const EXIT_INVALID: u8 = 3;
 /// Most employees `sample` writes (a 100,000-employee file is already about 40 MB).
 const MAX_EMPLOYEES: usize = 100_000;
 
-pub fn run(ctx: &Ctx, cmd: DsnCommand) -> CliResult {
+pub async fn run(ctx: &Ctx, cmd: DsnCommand) -> CliResult {
     match cmd {
         DsnCommand::Check { file } => check(ctx, &file),
         DsnCommand::Sample(args) => write_sample(ctx, args),
+        DsnCommand::Deposit {
+            file,
+            user,
+            no_wait,
+            timeout,
+        } => deposit(ctx, &file, user, no_wait, timeout).await,
+        DsnCommand::List => list(ctx).await,
+        DsnCommand::Show { id } => {
+            let d = client_for(ctx)
+                .await?
+                .get_deposit(client::authed(&ctx.data_dir, GetDsnDepositRequest { id }))
+                .await?
+                .into_inner();
+            print_deposit(ctx, &d);
+            Ok(())
+        }
+        DsnCommand::Resolve { id, idflux, resend } => {
+            use resolve_dsn_deposit_request::Resolution;
+            let resolution = match idflux {
+                Some(i) => Resolution::Idflux(i),
+                None => Resolution::Resend(resend),
+            };
+            let d = client_for(ctx)
+                .await?
+                .resolve_deposit(client::authed(
+                    &ctx.data_dir,
+                    ResolveDsnDepositRequest {
+                        id,
+                        resolution: Some(resolution),
+                    },
+                ))
+                .await?
+                .into_inner();
+            print_deposit(ctx, &d);
+            Ok(())
+        }
+        DsnCommand::Accounts(c) => accounts(ctx, c).await,
+    }
+}
+
+async fn client_for(ctx: &Ctx) -> CliResult<DepositsClient<tonic::transport::Channel>> {
+    let stack = client::stack_file(&ctx.data_dir)?;
+    Ok(DepositsClient::new(client::connect(&stack).await?))
+}
+
+/// Chunks of the file sent to the orchestrator (gRPC refuses messages over 4 MiB).
+const CHUNK: usize = 1 << 20;
+
+async fn deposit(
+    ctx: &Ctx,
+    file: &Path,
+    user: Option<String>,
+    no_wait: bool,
+    timeout: u64,
+) -> CliResult {
+    use tokio::io::AsyncReadExt;
+    let read_failed = |e: std::io::Error| {
+        CliError::new(
+            "read_failed",
+            format!(
+                "Le fichier {} n'a pas pu être lu : {}",
+                file.display(),
+                crate::output::io_error_fr(&e)
+            ),
+        )
+    };
+    let mut f = tokio::fs::File::open(file).await.map_err(read_failed)?;
+    let size = f.metadata().await.map_err(read_failed)?.len();
+    let mut deposits = client_for(ctx).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let start = DsnUpload {
+        start: Some(DsnUploadStart {
+            file_name: file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            total_size: size,
+            user: user.unwrap_or_default(),
+        }),
+        data: Vec::new(),
+    };
+    // Read as it is sent: a file of any size in bounded memory. A read error ends the
+    // stream short, and the orchestrator records nothing.
+    let reader = tokio::spawn(async move {
+        if tx.send(start).await.is_err() {
+            return Ok(());
+        }
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = f.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.truncate(n);
+            let msg = DsnUpload {
+                start: None,
+                data: buf,
+            };
+            if tx.send(msg).await.is_err() {
+                return Ok(());
+            }
+        }
+    });
+    let sent = deposits
+        .deposit(client::authed(
+            &ctx.data_dir,
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .await;
+    if let Ok(Err(e)) = reader.await {
+        return Err(read_failed(e));
+    }
+    let mut d = sent?.into_inner();
+    if !no_wait {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
+        while !d.settled && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            d = deposits
+                .get_deposit(client::authed(
+                    &ctx.data_dir,
+                    GetDsnDepositRequest { id: d.id },
+                ))
+                .await?
+                .into_inner();
+        }
+    }
+    print_deposit(ctx, &d);
+    if !no_wait && d.state != "accepted" {
+        std::process::exit(i32::from(EXIT_INVALID));
+    }
+    Ok(())
+}
+
+async fn list(ctx: &Ctx) -> CliResult {
+    let all = client_for(ctx)
+        .await?
+        .list_deposits(client::authed(&ctx.data_dir, ListDsnDepositsRequest {}))
+        .await?
+        .into_inner()
+        .deposits;
+    if ctx.json {
+        print_json(&json!({"deposits": all.iter().map(deposit_json).collect::<Vec<_>>()}));
+        return Ok(());
+    }
+    if all.is_empty() {
+        say!("Aucun dépôt DSN.");
+    }
+    for d in &all {
+        say!(
+            "n° {} · {} · SIRET {} · mois {} · {}{}",
+            d.id,
+            state_fr(&d.state),
+            d.siret,
+            d.month,
+            when(d.created_at.as_ref()).unwrap_or_default(),
+            if d.idflux.is_empty() {
+                String::new()
+            } else {
+                format!(" · flux {}", d.idflux)
+            }
+        );
+    }
+    Ok(())
+}
+
+async fn accounts(ctx: &Ctx, cmd: DsnAccountsCommand) -> CliResult {
+    let mut c = client_for(ctx).await?;
+    match cmd {
+        DsnAccountsCommand::Set { siret, user } => {
+            let a = c
+                .set_deposit_account(client::authed(
+                    &ctx.data_dir,
+                    SetDepositAccountRequest { siret, user },
+                ))
+                .await?
+                .into_inner();
+            if ctx.json {
+                print_json(&json!({"account": {"siret": a.siret, "user": a.user}}));
+            } else {
+                say!(
+                    "Les DSN du SIRET {} seront déposées avec les identifiants du compte « {} ».",
+                    a.siret,
+                    a.user
+                );
+            }
+        }
+        DsnAccountsCommand::List => {
+            let all = c
+                .list_deposit_accounts(client::authed(&ctx.data_dir, ListDepositAccountsRequest {}))
+                .await?
+                .into_inner()
+                .accounts;
+            if ctx.json {
+                print_json(
+                    &json!({"accounts": all.iter().map(|a| json!({"siret": a.siret, "user": a.user})).collect::<Vec<_>>()}),
+                );
+            } else if all.is_empty() {
+                say!(
+                    "Aucun compte désigné : le compte qui a des identifiants Net-entreprises dépose, s'il est le seul."
+                );
+            } else {
+                for a in &all {
+                    say!("SIRET {} : compte « {} »", a.siret, a.user);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn state_fr(state: &str) -> &'static str {
+    match state {
+        "received" => "reçu",
+        "checked" => "contrôlé",
+        "queued" => "en file d'attente",
+        "waiting" => "en attente",
+        "sending" => "en cours d'envoi",
+        "accepted" => "accepté",
+        "rejected" => "rejeté",
+        "uncertain" => "réponse perdue, vérification en cours",
+        "to_check" => "à vérifier",
+        "failed" => "refusé",
+        _ => "état inconnu",
+    }
+}
+
+fn deposit_json(d: &DsnDeposit) -> Value {
+    json!({
+        "id": d.id,
+        "state": d.state,
+        "settled": d.settled,
+        "idflux": (!d.idflux.is_empty()).then_some(&d.idflux),
+        "anomalies": d.anomalies.iter().map(|a| json!({"code": a.code, "message": a.message})).collect::<Vec<_>>(),
+        "message": d.message,
+        "siret": d.siret,
+        "month": d.month,
+        "kind": d.kind,
+        "fraction": d.fraction,
+        "essai_reel": d.essai_reel,
+        "account": (!d.account.is_empty()).then_some(&d.account),
+        "requested_by": d.requested_by,
+        "file_name": d.file_name,
+        "sha256": d.sha256,
+        "bytes": d.bytes,
+        "attempts": d.attempts,
+        "created_at": rfc3339(d.created_at.as_ref()),
+        "updated_at": rfc3339(d.updated_at.as_ref()),
+        "attempt_started_at": rfc3339(d.attempt_started_at.as_ref()),
+        "candidates": d.candidates.iter().map(|c| json!({"idflux": c.idflux, "date": c.date, "statut": c.statut})).collect::<Vec<_>>(),
+    })
+}
+
+fn print_deposit(ctx: &Ctx, d: &DsnDeposit) {
+    if ctx.json {
+        print_json(&json!({"deposit": deposit_json(d)}));
+        return;
+    }
+    say!(
+        "Dépôt DSN n° {} : {} — SIRET {}, mois {}",
+        d.id,
+        state_fr(&d.state),
+        d.siret,
+        d.month
+    );
+    if !d.idflux.is_empty() {
+        say!("  Flux (idflux) : {}", d.idflux);
+    }
+    for a in &d.anomalies {
+        say!("  Anomalie {} : {}", a.code, a.message);
+    }
+    if !d.message.is_empty() {
+        say!("  {}", d.message);
+    }
+    if !d.account.is_empty() {
+        say!("  Compte qui dépose : {}", d.account);
+    }
+    for c in &d.candidates {
+        say!("  Flux possible : {} ({}, {})", c.idflux, c.date, c.statut);
+    }
+    if let Some(t) = when(d.updated_at.as_ref()) {
+        say!("  Mis à jour le {t}");
     }
 }
 

@@ -42,7 +42,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Update(c) => update::run(&ctx, c).await,
         Command::Users(c) => users::run(&ctx, c).await,
         Command::Credentials(c) => credentials::run(&ctx, c).await,
-        Command::Dsn(c) => dsn::run(&ctx, c),
+        Command::Dsn(c) => dsn::run(&ctx, c).await,
         Command::Database(c) => database::run(&ctx, c).await,
     }
 }

@@ -3,7 +3,6 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use futures::StreamExt;
-use iea_proto::agent::v1::{ApplyPhase, ApplyProgress, CheckResponse, MaintenanceScript};
 use iea_proto::v1::updates_client::UpdatesClient;
 use iea_proto::v1::*;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
@@ -14,15 +13,7 @@ use crate::args::UpdateCommand;
 use crate::client;
 use crate::output::{CliError, CliResult, day, print_json, rfc3339, when};
 
-fn phase_name(p: i32) -> String {
-    ApplyPhase::try_from(p)
-        .unwrap_or(ApplyPhase::Unspecified)
-        .as_str_name()
-        .trim_start_matches("APPLY_PHASE_")
-        .to_lowercase()
-}
-
-fn check_json(c: &CheckResponse) -> serde_json::Value {
+fn check_json(c: &UpdateCheck) -> serde_json::Value {
     json!({
         "installed_version": c.installed_version,
         "minimum_version": (!c.minimum_version.is_empty()).then_some(&c.minimum_version),
@@ -36,9 +27,9 @@ fn check_json(c: &CheckResponse) -> serde_json::Value {
     })
 }
 
-fn progress_json(p: &ApplyProgress) -> serde_json::Value {
+fn progress_json(p: &UpdateProgress) -> serde_json::Value {
     json!({
-        "phase": phase_name(p.phase),
+        "phase": crate::codes::phase(p.phase),
         "bytes_done": p.bytes_done,
         "bytes_total": p.bytes_total,
         "bytes_per_second": p.bytes_per_second,
@@ -89,13 +80,13 @@ fn duration(d: std::time::Duration) -> String {
 /// A maintenance script's state for a person (JSON keeps the code: `pending`,
 /// `applied`).
 fn script_state(s: &MaintenanceScript) -> String {
-    match s.state.as_str() {
-        "pending" => "en attente".into(),
-        "applied" => match when(s.applied_at.as_ref()) {
+    match ScriptState::try_from(s.state).unwrap_or(ScriptState::Unspecified) {
+        ScriptState::Pending => "en attente".into(),
+        ScriptState::Applied => match when(s.applied_at.as_ref()) {
             Some(at) => format!("appliqué le {at}"),
             None => "appliqué".into(),
         },
-        other => format!("état inconnu (« {other} »)"),
+        ScriptState::Unspecified => "état inconnu".into(),
     }
 }
 
@@ -219,7 +210,7 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
                 b.finish_and_clear();
             }
             match last {
-                Some(p) if p.phase == ApplyPhase::Done as i32 => {
+                Some(p) if p.phase == UpdatePhase::Done as i32 => {
                     if !ctx.json {
                         say!("{}", p.message);
                     }
@@ -254,7 +245,7 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
             };
             if ctx.json {
                 print_json(
-                    &json!({"scripts": r.iter().map(|s| json!({"name": s.name, "version": s.version, "state": s.state, "applied_at": rfc3339(s.applied_at.as_ref())})).collect::<Vec<_>>()}),
+                    &json!({"scripts": r.iter().map(|s| json!({"name": s.name, "version": s.version, "state": crate::codes::script_state(s.state), "applied_at": rfc3339(s.applied_at.as_ref())})).collect::<Vec<_>>()}),
                 );
             } else if r.is_empty() {
                 say!("Aucun script de maintenance.");
@@ -291,17 +282,17 @@ mod tests {
         let mut s = MaintenanceScript {
             name: "iea-3.00.72.script-001.json".into(),
             version: "3.00.72".into(),
-            state: "pending".into(),
+            state: ScriptState::Pending.into(),
             applied_at: None,
         };
         assert_eq!(script_state(&s), "en attente");
-        s.state = "applied".into();
+        s.state = ScriptState::Applied.into();
         s.applied_at = Some(prost_types::Timestamp {
             seconds: 1_796_120_404,
             nanos: 0,
         });
         assert_eq!(script_state(&s), "appliqué le 1er décembre 2026 à 11 h 20");
-        s.state = "unheard_of".into();
-        assert_eq!(script_state(&s), "état inconnu (« unheard_of »)");
+        s.state = 42;
+        assert_eq!(script_state(&s), "état inconnu");
     }
 }

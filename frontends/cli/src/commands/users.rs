@@ -6,7 +6,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::{Ctx, secrets};
-use crate::args::UsersCommand;
+use crate::args::{InstallationModeChoice, UsersCommand};
 use crate::client;
 use crate::output::{CliResult, print_json};
 
@@ -121,7 +121,7 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
             }
         }
         UsersCommand::Mode { mode } => {
-            let m = match mode.as_deref() {
+            let m = match mode {
                 None => {
                     users
                         .get_installation_mode(client::authed(
@@ -131,10 +131,9 @@ pub async fn run(ctx: &Ctx, cmd: UsersCommand) -> CliResult {
                         .await?
                 }
                 Some(m) => {
-                    let mode = if m == "reseau" {
-                        InstallationMode::Reseau
-                    } else {
-                        InstallationMode::Monoposte
+                    let mode = match m {
+                        InstallationModeChoice::Reseau => InstallationMode::Reseau,
+                        InstallationModeChoice::Monoposte => InstallationMode::Monoposte,
                     };
                     users
                         .set_installation_mode(client::authed(

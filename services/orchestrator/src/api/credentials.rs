@@ -3,16 +3,14 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use iea_proto::agent::v1 as pb_agent;
 use iea_proto::error::ApiError;
 use iea_proto::v1::credentials_server::Credentials;
 use iea_proto::v1::*;
 use secrecy::SecretString;
 use tonic::{Code, Request, Response, Status};
 
-use super::{internal, principal, timestamp};
+use super::{agent_error, internal, principal, refuse_in_consultation, timestamp};
 use crate::Core;
-use crate::agents::AgentError;
 use crate::credentials::{CredentialsError, Summary, Typed, Verification};
 
 pub struct CredentialsApi(pub Arc<Core>);
@@ -57,23 +55,15 @@ pub(crate) fn credentials_error(e: CredentialsError) -> ApiError {
             "verification_in_progress",
             format!("Une vérification des identifiants du compte « {n} » est déjà en cours."),
         ),
-        CredentialsError::Agent(AgentError::Unavailable { agent, detail }) => {
-            tracing::warn!(agent, detail, "agent unavailable");
-            ApiError::new(
-                Code::Unavailable,
-                "agent_unavailable",
-                format!("Le service « {agent} » ne répond pas : réessayez dans un instant."),
-            )
-        }
-        CredentialsError::Agent(AgentError::Refused { error, .. }) => error,
+        CredentialsError::Agent(e) => agent_error(e),
         CredentialsError::Internal(e) => internal(e),
     }
 }
 
 /// The verification's result as the front-end contract carries it.
-fn verify_response(r: crate::credentials::VerificationResult) -> pb_agent::VerifyResponse {
+fn verification_of(r: crate::credentials::VerificationResult) -> iea_proto::v1::Verification {
     use crate::credentials::Outcome;
-    use pb_agent::VerifyOutcome as P;
+    use iea_proto::v1::VerificationOutcome as P;
     let outcome = match r.outcome {
         Outcome::Valid => P::Valid,
         Outcome::InvalidCredentials => P::InvalidCredentials,
@@ -85,7 +75,7 @@ fn verify_response(r: crate::credentials::VerificationResult) -> pb_agent::Verif
         Outcome::Unexpected => P::Unexpected,
         Outcome::InvalidInput => P::InvalidInput,
     };
-    pb_agent::VerifyResponse {
+    iea_proto::v1::Verification {
         outcome: outcome.into(),
         http_status: r.http_status.map(u32::from).unwrap_or(0),
         realm: r.realm.unwrap_or_default(),
@@ -94,7 +84,7 @@ fn verify_response(r: crate::credentials::VerificationResult) -> pb_agent::Verif
         input_problems: r
             .identity_problems
             .into_iter()
-            .map(|p| pb_agent::InputProblem {
+            .map(|p| IdentityProblem {
                 field: p.field,
                 code: p.code,
                 message: p.message,
@@ -107,7 +97,7 @@ fn verify_response(r: crate::credentials::VerificationResult) -> pb_agent::Verif
 fn verification(v: Verification) -> VerificationResult {
     VerificationResult {
         user: v.user,
-        result: Some(verify_response(v.result)),
+        result: Some(verification_of(v.result)),
         verified_at: Some(timestamp(v.verified_at)),
         blocked_reason: String::new(),
         error_code: String::new(),
@@ -135,7 +125,7 @@ impl Credentials for CredentialsApi {
         request: Request<SetCredentialsRequest>,
     ) -> Result<Response<CredentialSummary>, Status> {
         let caller = principal(&self.0, &request).await?;
-        self.0.refuse_in_consultation()?;
+        refuse_in_consultation(&self.0)?;
         let req = request.into_inner();
         let id = req.identity.unwrap_or_default();
         let s = self
@@ -193,7 +183,7 @@ impl Credentials for CredentialsApi {
         request: Request<CopyCredentialsRequest>,
     ) -> Result<Response<ListCredentialsResponse>, Status> {
         let caller = principal(&self.0, &request).await?;
-        self.0.refuse_in_consultation()?;
+        refuse_in_consultation(&self.0)?;
         let req = request.into_inner();
         let all = self
             .0

@@ -53,8 +53,8 @@ fn deposit_error(e: DepositError) -> ApiError {
             Code::FailedPrecondition,
             "wrong_deposit_state",
             format!(
-                "Le dépôt n° {id} est dans l'état « {} » : cette décision ne s'y applique pas (ou il est en cours de traitement).",
-                state.code()
+                "Le dépôt n° {id} est « {} » : cette décision ne s'y applique pas (ou il est en cours de traitement).",
+                state.label_fr()
             ),
         ),
         DepositError::Internal(e) => internal(e),

@@ -8,6 +8,7 @@ use iea_proto::error::ApiError;
 use tonic::Request;
 
 use crate::Core;
+use crate::agents::AgentError;
 use crate::sessions::{Principal, SessionError};
 
 mod connection;
@@ -26,7 +27,6 @@ pub use sessions::SessionsApi;
 pub use status::StatusApi;
 pub use support::SupportApi;
 pub use updates::UpdatesApi;
-pub(crate) use updates::check_periodically;
 pub use users::UsersApi;
 
 /// The bearer token of a request, from `authorization: Bearer <token>`.
@@ -63,7 +63,7 @@ fn session_error(e: SessionError) -> ApiError {
             tonic::Code::PermissionDenied,
             "account_locked",
             format!(
-                "Trop d'essais infructueux : ce compte est bloqué jusqu'à {} (heure UTC).",
+                "Trop d'essais infructueux : ce compte est bloqué jusqu'au {}.",
                 format_time(until)
             ),
         ),
@@ -74,20 +74,46 @@ fn session_error(e: SessionError) -> ApiError {
     }
 }
 
+/// Payroll-domain writes are refused while the licence is withdrawn.
+fn refuse_in_consultation(core: &Core) -> Result<(), ApiError> {
+    if core.hub.in_consultation() {
+        return Err(consultation());
+    }
+    Ok(())
+}
+
+fn consultation() -> ApiError {
+    ApiError::new(
+        tonic::Code::FailedPrecondition,
+        "consultation_mode",
+        "La licence de cette installation a été retirée : Impact emploi reste utilisable en consultation, mais cette modification est refusée.",
+    )
+}
+
+/// An agent that gave no answer, for a person.
+fn agent_error(e: AgentError) -> ApiError {
+    match e {
+        AgentError::Unavailable { agent, detail } => {
+            tracing::warn!(agent, detail, "agent unavailable");
+            ApiError::new(
+                tonic::Code::Unavailable,
+                "agent_unavailable",
+                format!("Le service « {agent} » ne répond pas : réessayez dans un instant."),
+            )
+        }
+        AgentError::Refused { error, .. } => error,
+    }
+}
+
 /// Logs an unexpected error and returns the generic one: details stay in the log.
 fn internal(e: anyhow::Error) -> ApiError {
     tracing::error!(error = format!("{e:#}"), "internal error");
     ApiError::internal()
 }
 
+/// A time for a person: French words, French local time.
 fn format_time(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!("[hour]:[minute]"))
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
+    iea_fr_time::date_time_unix(unix)
 }
 
 pub(crate) fn timestamp(unix: i64) -> prost_types::Timestamp {

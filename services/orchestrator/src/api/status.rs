@@ -57,7 +57,7 @@ fn assistance_error(e: AssistanceError) -> ApiError {
             Code::ResourceExhausted,
             "daily_password_locked",
             format!(
-                "Trop d'essais du mot de passe du jour : la désactivation du mode assistance est bloquée jusqu'à {} (heure UTC).",
+                "Trop d'essais du mot de passe du jour : la désactivation du mode assistance est bloquée jusqu'au {}.",
                 format_time(until)
             ),
         ),

@@ -1,92 +1,92 @@
-//! `iea.v1.Updates`: "Mettre à jour Impact Emploi maintenant", "Lisez-moi", maintenance
-//! scripts. The update client does the work; the orchestrator passes the connection
-//! settings, holds scripts in assistance mode, refuses script application in
-//! consultation, and tells the status when an update is available.
+//! `iea.v1.Updates`: the updates domain module ([`crate::updates`]) on the front-end
+//! contract.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
-use iea_proto::agent::v1 as agent;
 use iea_proto::error::ApiError;
 use iea_proto::v1::updates_server::Updates;
 use iea_proto::v1::*;
 use tonic::{Code, Request, Response, Status};
 
-use super::principal;
+use super::{agent_error, consultation, principal, timestamp};
 use crate::Core;
-use crate::agents::AgentError;
-use crate::connection::Target;
-use crate::status::Indicator;
+use crate::updates::{self as domain, UpdatesError};
 
 pub struct UpdatesApi(pub Arc<Core>);
 
 type Stream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
 
-fn agent_error(e: AgentError) -> ApiError {
+fn updates_error(e: UpdatesError) -> ApiError {
     match e {
-        AgentError::Unavailable { agent, detail } => {
-            tracing::warn!(agent, detail, "agent unavailable");
-            ApiError::new(
-                Code::Unavailable,
-                "agent_unavailable",
-                format!("Le service « {agent} » ne répond pas : réessayez dans un instant."),
-            )
-        }
-        AgentError::Refused { error, .. } => error,
+        UpdatesError::NoUpdate => ApiError::new(
+            Code::NotFound,
+            "no_update",
+            "Aucune nouvelle version n'est disponible.",
+        ),
+        UpdatesError::Consultation => consultation(),
+        UpdatesError::Agent(e) => agent_error(e),
     }
 }
 
-/// Records in the status whether a newer version is available.
-pub(crate) async fn note_available(core: &Core, check: &agent::CheckResponse) {
-    if !check.installed_version.is_empty()
-        && let Err(e) = core.software_version.set(&check.installed_version).await
-    {
-        tracing::warn!(error = format!("{e:#}"), "installed version not recorded");
-    }
-    let newest = check.available.last().map(|r| r.version.clone());
-    let result = core
-        .hub
-        .update(|cur| {
-            (cur.update_available != newest).then(|| {
-                let mut next = cur.clone();
-                next.update_available = newest.clone();
-                next
-            })
-        })
-        .await;
-    if let Err(e) = result {
-        tracing::warn!(error = format!("{e:#}"), "update availability not recorded");
-    }
-}
-
-impl UpdatesApi {
-    /// `version`, or when empty the newest the server offers.
-    async fn version_or_newest(
-        &self,
-        version: String,
-        network: &iea_proto::common::v1::NetworkSettings,
-    ) -> Result<String, ApiError> {
-        if !version.is_empty() {
-            return Ok(version);
-        }
-        let check = self
-            .0
-            .agents
-            .check_updates(network.clone())
-            .await
-            .map_err(agent_error)?;
-        check
+fn check(a: domain::Availability) -> UpdateCheck {
+    UpdateCheck {
+        installed_version: a.installed_version,
+        available: a
             .available
-            .last()
-            .map(|r| r.version.clone())
-            .ok_or_else(|| {
-                ApiError::new(
-                    Code::NotFound,
-                    "no_update",
-                    "Aucune nouvelle version n'est disponible.",
-                )
+            .into_iter()
+            .map(|r| Release {
+                version: r.version,
+                published_at: r.published_at.map(timestamp),
+                package_length: r.package_length,
+                script_count: r.script_count,
+                notes_available: r.notes_available,
             })
+            .collect(),
+        minimum_version: a.minimum_version.unwrap_or_default(),
     }
+}
+
+fn progress(p: domain::Progress) -> UpdateProgress {
+    use domain::Phase;
+    let phase = match p.phase {
+        Phase::Metadata => UpdatePhase::Metadata,
+        Phase::Download => UpdatePhase::Download,
+        Phase::Verify => UpdatePhase::Verify,
+        Phase::Stage => UpdatePhase::Stage,
+        Phase::Switch => UpdatePhase::Switch,
+        Phase::StartCheck => UpdatePhase::StartCheck,
+        Phase::Scripts => UpdatePhase::Scripts,
+        Phase::Done => UpdatePhase::Done,
+    };
+    UpdateProgress {
+        phase: phase.into(),
+        bytes_done: p.bytes_done,
+        bytes_total: p.bytes_total,
+        bytes_per_second: p.bytes_per_second,
+        seconds_remaining: p.seconds_remaining,
+        message: p.message,
+    }
+}
+
+fn scripts(list: Vec<domain::Script>) -> Vec<MaintenanceScript> {
+    list.into_iter()
+        .map(|s| MaintenanceScript {
+            name: s.name,
+            version: s.version,
+            state: match s.state {
+                domain::ScriptState::Pending => ScriptState::Pending,
+                domain::ScriptState::Applied => ScriptState::Applied,
+            }
+            .into(),
+            applied_at: s.applied_at.map(timestamp),
+        })
+        .collect()
+}
+
+/// Empty means "the newest".
+fn version(v: String) -> Option<String> {
+    Some(v).filter(|v| !v.is_empty())
 }
 
 #[tonic::async_trait]
@@ -95,38 +95,31 @@ impl Updates for UpdatesApi {
     async fn check_updates(
         &self,
         request: Request<CheckUpdatesRequest>,
-    ) -> Result<Response<agent::CheckResponse>, Status> {
+    ) -> Result<Response<UpdateCheck>, Status> {
         principal(&self.0, &request).await?;
-        let check = self
-            .0
-            .agents
-            .check_updates(self.0.network.for_target(Target::UpdateServer))
-            .await
-            .map_err(agent_error)?;
-        note_available(&self.0, &check).await;
-        Ok(Response::new(check))
+        let a = self.0.updates.check().await.map_err(updates_error)?;
+        Ok(Response::new(check(a)))
     }
 
     #[tracing::instrument(skip_all)]
     async fn get_release_notes(
         &self,
         request: Request<GetReleaseNotesRequest>,
-    ) -> Result<Response<agent::ReleaseNotes>, Status> {
+    ) -> Result<Response<ReleaseNotes>, Status> {
         principal(&self.0, &request).await?;
-        let network = self.0.network.for_target(Target::UpdateServer);
-        let version = self
-            .version_or_newest(request.into_inner().version, &network)
-            .await?;
         let notes = self
             .0
-            .agents
-            .release_notes(network, version)
+            .updates
+            .release_notes(version(request.into_inner().version))
             .await
-            .map_err(agent_error)?;
-        Ok(Response::new(notes))
+            .map_err(updates_error)?;
+        Ok(Response::new(ReleaseNotes {
+            version: notes.version,
+            text: notes.text,
+        }))
     }
 
-    type ApplyUpdateStream = Stream<agent::ApplyProgress>;
+    type ApplyUpdateStream = Stream<UpdateProgress>;
 
     #[tracing::instrument(skip_all)]
     async fn apply_update(
@@ -134,27 +127,15 @@ impl Updates for UpdatesApi {
         request: Request<ApplyUpdateRequest>,
     ) -> Result<Response<Self::ApplyUpdateStream>, Status> {
         principal(&self.0, &request).await?;
-        let network = self.0.network.for_target(Target::UpdateServer);
-        let version = self
-            .version_or_newest(request.into_inner().version, &network)
-            .await?;
-        // In assistance mode, scripts are downloaded but wait as pending.
-        let hold_scripts = self.0.hub.current().indicator == Indicator::Assistance;
         let stream = self
             .0
-            .agents
-            .apply_update(agent::ApplyRequest {
-                network: Some(network),
-                version,
-                hold_scripts,
-            })
+            .updates
+            .apply(version(request.into_inner().version))
             .await
-            .map_err(agent_error)?;
-        let stream = stream
+            .map_err(updates_error)?
             .map(|item| {
-                item.map_err(|s| {
-                    Status::from(agent_error(AgentError::from_status("update-client", s)))
-                })
+                item.map(progress)
+                    .map_err(|e| Status::from(updates_error(e)))
             })
             .take_until(self.0.shutdown.wait());
         Ok(Response::new(Box::pin(stream)))
@@ -163,45 +144,33 @@ impl Updates for UpdatesApi {
     async fn list_pending_scripts(
         &self,
         request: Request<ListPendingScriptsRequest>,
-    ) -> Result<Response<agent::ListScriptsResponse>, Status> {
+    ) -> Result<Response<ListPendingScriptsResponse>, Status> {
         principal(&self.0, &request).await?;
-        let scripts = self.0.agents.list_scripts().await.map_err(agent_error)?;
-        Ok(Response::new(scripts))
+        let list = self
+            .0
+            .updates
+            .pending_scripts()
+            .await
+            .map_err(updates_error)?;
+        Ok(Response::new(ListPendingScriptsResponse {
+            scripts: scripts(list),
+        }))
     }
 
     #[tracing::instrument(skip_all)]
     async fn apply_pending_scripts(
         &self,
         request: Request<ApplyPendingScriptsRequest>,
-    ) -> Result<Response<agent::ApplyScriptsResponse>, Status> {
+    ) -> Result<Response<ApplyPendingScriptsResponse>, Status> {
         principal(&self.0, &request).await?;
-        self.0.refuse_in_consultation()?;
-        let applied = self.0.agents.apply_scripts().await.map_err(agent_error)?;
-        Ok(Response::new(applied))
-    }
-}
-
-/// Checks for updates every `interval` until `stop` fires, so that the status says when
-/// one is available without anyone asking.
-pub(crate) async fn check_periodically(
-    core: Arc<Core>,
-    interval: std::time::Duration,
-    stop: iea_runtime::shutdown::Shutdown,
-) {
-    let stopped = stop.wait();
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        match core
-            .agents
-            .check_updates(core.network.for_target(Target::UpdateServer))
+        let applied = self
+            .0
+            .updates
+            .apply_scripts()
             .await
-        {
-            Ok(check) => note_available(&core, &check).await,
-            Err(e) => tracing::info!(error = %e, "periodic update check failed"),
-        }
+            .map_err(updates_error)?;
+        Ok(Response::new(ApplyPendingScriptsResponse {
+            applied: scripts(applied),
+        }))
     }
 }

@@ -3,64 +3,10 @@
 
 pub use iea_net::probe::Diagnosis as FailedStep;
 
-/// The outcome of one authentication attempt (or why none was made).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Valid,
-    InvalidCredentials,
-    PasswordExpired,
-    NotRegistered,
-    AccountLocked,
-    RejectedFormat,
-    Unavailable,
-    Unexpected,
-    /// Refused before anything was sent: the identity itself is wrong.
-    InvalidInput,
-}
-
-impl Outcome {
-    /// Net-entreprises refused the login: counts against the account's budget.
-    pub fn is_refusal(self) -> bool {
-        matches!(
-            self,
-            Self::InvalidCredentials
-                | Self::PasswordExpired
-                | Self::NotRegistered
-                | Self::AccountLocked
-        )
-    }
-
-    /// Stable code, as stored and logged.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Valid => "valid",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::PasswordExpired => "password_expired",
-            Self::NotRegistered => "not_registered",
-            Self::AccountLocked => "account_locked",
-            Self::RejectedFormat => "rejected_format",
-            Self::Unavailable => "unavailable",
-            Self::Unexpected => "unexpected",
-            Self::InvalidInput => "invalid_input",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Self> {
-        [
-            Self::Valid,
-            Self::InvalidCredentials,
-            Self::PasswordExpired,
-            Self::NotRegistered,
-            Self::AccountLocked,
-            Self::RejectedFormat,
-            Self::Unavailable,
-            Self::Unexpected,
-            Self::InvalidInput,
-        ]
-        .into_iter()
-        .find(|o| o.code() == code)
-    }
-}
+/// The outcome of one authentication attempt (or why none was made), with its stable
+/// code and the one rule of what counts against the budget (`is_refusal`): the
+/// Net-entreprises protocol's own definition.
+pub use iea_net_entreprises::Outcome;
 
 /// A problem of the identity itself, found before sending.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -105,6 +105,22 @@ impl State {
         State::ALL.into_iter().find(|s| s.code() == code)
     }
 
+    /// The state's name for a person.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            State::Received => "reçu",
+            State::Checked => "contrôlé",
+            State::Queued => "en file d'attente",
+            State::Waiting => "en attente",
+            State::Sending => "en cours d'envoi",
+            State::Accepted => "accepté",
+            State::Rejected => "rejeté",
+            State::Uncertain => "réponse perdue, en vérification",
+            State::ToCheck => "à vérifier",
+            State::Failed => "refusé",
+        }
+    }
+
     /// Nothing more happens to it without a person.
     pub fn is_settled(self) -> bool {
         matches!(

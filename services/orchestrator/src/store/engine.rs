@@ -26,7 +26,10 @@ pub(crate) trait FromValue:
 impl<T: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>> FromValue for T {}
 
 /// The open connection of one engine.
-#[allow(clippy::large_enum_variant, reason = "one connection per store, never moved")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one connection per store, never moved"
+)]
 pub(crate) enum Conn {
     Sqlite(rusqlite::Connection),
     Postgres {
