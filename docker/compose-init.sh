@@ -50,6 +50,7 @@ tmp=/data/.stack.json.tmp
     printf '  "agents": {\n'
     printf '    "auth-client": "%s:%s",\n' "$host" "$IEA_PORT_AUTH_CLIENT"
     printf '    "credential-verifier": "%s:%s",\n' "$host" "$IEA_PORT_CREDENTIAL_VERIFIER"
+    printf '    "deposit-agent": "%s:%s",\n' "$host" "${IEA_PORT_DEPOSIT_AGENT:-50064}"
     printf '    "update-client": "%s:%s"\n' "$host" "$IEA_PORT_UPDATE_CLIENT"
     printf '  },\n'
     printf '  "mocks": {\n'

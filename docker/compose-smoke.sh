@@ -2,7 +2,7 @@
 # Smoke test of the composed stack, from a clean state:
 #   1. the image (docker/build-images.sh: nothing pulled; incremental when run again);
 #   2. `compose up -d`, every service healthy within 60 s (IEA_SMOKE_DEADLINE);
-#   3. `iea status --json` on the host reports "indicator": "connected" and the three
+#   3. `iea status --json` on the host reports "indicator": "connected" and the four
 #      agents healthy;
 #   4. the orchestrator's database is the variant's: its `database open` log line names
 #      the SQLite file or the PostgreSQL server, and with PostgreSQL the server holds the
@@ -31,7 +31,7 @@ case "${IEA_CARGO_PROFILE:-release}" in
     *) IEA=$ROOT/target/release/iea ;;
 esac
 SERVICES=(impact-emploi-auth impact-emploi-updates net-entreprises auth-client update-client
-    credential-verifier orchestrator)
+    credential-verifier deposit-agent orchestrator)
 VARIANT=${IEA_COMPOSE_VARIANT:-sqlite}
 FILES=(-f "$ROOT/docker-compose.yml")
 case "$VARIANT" in
@@ -157,7 +157,7 @@ init_rc=$(docker inspect -f '{{.State.ExitCode}}' "$init_id" 2>/dev/null || echo
 [ "$init_rc" = 0 ] || fail "the init step exited $init_rc"
 say "every service healthy ${HEALTHY_SECS} s after up"
 
-# The CLI on the host, through stack.json: connected, three healthy agents. The first
+# The CLI on the host, through stack.json: connected, four healthy agents. The first
 # authentication runs as the orchestrator starts; give it a few seconds.
 [ -f "$DATA/stack.json" ] || fail "$DATA/stack.json was not written by the init step"
 T_STATUS=$(now)
@@ -174,7 +174,7 @@ except ValueError:
 if "error" in s:
     print("error " + s["error"].get("code", "?")); sys.exit()
 agents = {a["name"]: a["healthy"] for a in s.get("agents", [])}
-want = {"auth-client", "update-client", "credential-verifier"}
+want = {"auth-client", "update-client", "credential-verifier", "deposit-agent"}
 if s.get("indicator") != "connected":
     print("indicator " + str(s.get("indicator")))
 elif set(agents) != want or not all(agents.values()):
@@ -185,13 +185,13 @@ else:
     [ "$verdict" = ok ] && break
     if awk -v e="$(since "$T_STATUS")" 'BEGIN {exit !(e > 30)}'; then
         echo "$status" >&2
-        fail "iea status: $verdict (expected connected and three healthy agents)"
+        fail "iea status: $verdict (expected connected and four healthy agents)"
     fi
     sleep 1
 done
 STATUS_SECS=$(since "$T_STATUS")
 printf '%s\n' "$status"
-say "iea status: connected, three agents healthy (${STATUS_SECS} s after healthy)"
+say "iea status: connected, four agents healthy (${STATUS_SECS} s after healthy)"
 # The database the orchestrator opened, from its log line (the URL without password).
 database=$(compose logs --no-color orchestrator 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' |
     grep 'database open' | grep -o '\(sqlite\|postgres\)://[^ ]*' | tail -n 1 || true)
