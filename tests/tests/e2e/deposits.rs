@@ -561,3 +561,25 @@ async fn a_user_deposits_only_with_their_own_identity() {
     assert_eq!(env.registered().await.len(), 1);
     env.t.stop().await;
 }
+
+/// The deposit agent is down when the deposit goes out: the call gives no answer, so the
+/// deposit is uncertain, never sent again blindly; once the agent is back, the listing
+/// shows nothing, and only then is it sent, once.
+#[tokio::test]
+async fn with_the_deposit_agent_down_the_deposit_waits_for_the_listing_then_goes_once() {
+    let mut env = Env::with_admin_identity().await;
+    env.t.stop_agent("deposit-agent").await;
+    let d = env.upload(&env.token, &sample(1, 2, 13), "").await.unwrap();
+    let d = env
+        .until(d.id, |d| d.state == "uncertain" && d.attempts == 1)
+        .await;
+    assert!(d.message.contains("liste des dépôts"), "{}", d.message);
+    assert_eq!(env.deposit_requests().await, 0);
+    env.t.start_agent("deposit-agent").await;
+    let d = env.until(d.id, |d| d.state == "accepted").await;
+    assert_eq!(d.attempts, 2);
+    let registered = env.registered().await;
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0]["idflux"], d.idflux.as_str());
+    env.t.stop().await;
+}
