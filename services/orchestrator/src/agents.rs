@@ -14,6 +14,7 @@ use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
 use iea_proto::agent::v1::update_agent_client::UpdateAgentClient;
 use iea_proto::common::v1 as pb_common;
 use iea_runtime::pki::TlsFiles;
+use iea_version::ImpactVersion;
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -279,7 +280,7 @@ impl Agents {
         &self,
         network: pb_common::NetworkSettings,
         installation: &Installation,
-        version: &str,
+        version: ImpactVersion,
     ) -> Result<AuthAnswer, AgentError> {
         use secrecy::ExposeSecret;
         let request = pb_agent::AuthenticateRequest {
@@ -287,7 +288,7 @@ impl Agents {
             installation: Some(pb_agent::InstallationIdentity {
                 installation_id: installation.id.clone(),
                 licence_key: installation.licence_key.expose_secret().to_owned(),
-                software_version: version.to_owned(),
+                software_version: version.to_string(),
                 workstation: installation.workstation.clone(),
             }),
         };
@@ -366,30 +367,30 @@ impl Agents {
                 network: Some(network),
             })
             .await
-            .map(|r| availability(r.into_inner()))
             .map_err(|s| AgentError::from_status(self.update.name, s))
+            .and_then(|r| availability(r.into_inner(), self.update.name))
     }
 
     #[tracing::instrument(skip_all, fields(agent = "update-client", %version))]
     pub async fn release_notes(
         &self,
         network: pb_common::NetworkSettings,
-        version: String,
+        version: ImpactVersion,
     ) -> Result<ReleaseNotes, AgentError> {
-        self.update_client()
+        let agent = self.update.name;
+        let n = self
+            .update_client()
             .get_release_notes(pb_agent::ReleaseNotesRequest {
                 network: Some(network),
-                version,
+                version: version.to_string(),
             })
             .await
-            .map(|r| {
-                let n = r.into_inner();
-                ReleaseNotes {
-                    version: n.version,
-                    text: n.text,
-                }
-            })
-            .map_err(|s| AgentError::from_status(self.update.name, s))
+            .map_err(|s| AgentError::from_status(agent, s))?
+            .into_inner();
+        Ok(ReleaseNotes {
+            version: version_of(&n.version, agent)?,
+            text: n.text,
+        })
     }
 
     /// Installs `version`, as the stream of its progress.
@@ -397,7 +398,7 @@ impl Agents {
     pub async fn apply_update(
         &self,
         network: pb_common::NetworkSettings,
-        version: String,
+        version: ImpactVersion,
         hold_scripts: bool,
     ) -> Result<impl futures::Stream<Item = Result<Progress, AgentError>> + Send + use<>, AgentError>
     {
@@ -407,7 +408,7 @@ impl Agents {
             .update_client()
             .apply(pb_agent::ApplyRequest {
                 network: Some(network),
-                version,
+                version: version.to_string(),
                 hold_scripts,
             })
             .await
@@ -669,22 +670,38 @@ fn send_report(r: pb_agent::DepositResponse) -> SendReport {
     }
 }
 
-fn availability(c: pb_agent::CheckResponse) -> Availability {
-    Availability {
-        installed_version: c.installed_version,
+/// A version the update client gave; one that is not a version is the agent's fault.
+fn version_of(text: &str, agent: &'static str) -> Result<ImpactVersion, AgentError> {
+    text.parse().map_err(|e| AgentError::Unavailable {
+        agent,
+        detail: format!("the agent answered an invalid version: {e}"),
+    })
+}
+
+fn availability(
+    c: pb_agent::CheckResponse,
+    agent: &'static str,
+) -> Result<Availability, AgentError> {
+    Ok(Availability {
+        installed_version: version_of(&c.installed_version, agent)?,
         available: c
             .available
             .into_iter()
-            .map(|r| Release {
-                version: r.version,
-                published_at: r.published_at.map(|t| t.seconds),
-                package_length: r.package_length,
-                script_count: r.script_count,
-                notes_available: r.notes_available,
+            .map(|r| {
+                Ok(Release {
+                    version: version_of(&r.version, agent)?,
+                    published_at: r.published_at.map(|t| t.seconds),
+                    package_length: r.package_length,
+                    script_count: r.script_count,
+                    notes_available: r.notes_available,
+                })
             })
-            .collect(),
-        minimum_version: Some(c.minimum_version).filter(|v| !v.is_empty()),
-    }
+            .collect::<Result<_, AgentError>>()?,
+        minimum_version: match c.minimum_version.as_str() {
+            "" => None,
+            v => Some(version_of(v, agent)?),
+        },
+    })
 }
 
 fn progress(p: pb_agent::ApplyProgress) -> Progress {
@@ -735,8 +752,10 @@ fn auth_answer(r: pb_agent::AuthenticateResponse) -> AuthAnswer {
             unknown: w.unknown,
             message: w.message,
         },
-        Some(Outcome::UpdateRequired(u)) => AuthAnswer::UpdateRequired {
-            minimum_version: u.minimum_version,
+        // A minimum that is not a version is an answer nobody can act on.
+        Some(Outcome::UpdateRequired(u)) => match u.minimum_version.parse() {
+            Ok(minimum_version) => AuthAnswer::UpdateRequired { minimum_version },
+            Err(_) => AuthAnswer::Unexpected,
         },
         Some(Outcome::Unreachable(u)) => AuthAnswer::Unreachable {
             detail: u.probe.map(|p| p.message).unwrap_or_default(),

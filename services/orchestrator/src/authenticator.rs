@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use iea_version::ImpactVersion;
 use rand::Rng;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -43,35 +44,33 @@ impl Default for AuthSchedule {
 /// update changes it.
 #[derive(Clone)]
 pub struct InstalledVersion {
-    current: Arc<std::sync::RwLock<String>>,
+    current: Arc<std::sync::RwLock<ImpactVersion>>,
     store: crate::store::Store,
 }
 
 impl InstalledVersion {
     /// The persisted version, or `default` (from the settings) if none was recorded.
-    pub async fn load(store: crate::store::Store, default: String) -> anyhow::Result<Self> {
+    pub async fn load(store: crate::store::Store, default: ImpactVersion) -> anyhow::Result<Self> {
         let saved = store.load::<crate::store::InstalledVersion>().await?;
         Ok(Self {
-            current: Arc::new(std::sync::RwLock::new(
-                saved.map(|v| v.0).unwrap_or(default),
-            )),
+            current: Arc::new(std::sync::RwLock::new(saved.map_or(default, |v| v.0))),
             store,
         })
     }
 
-    pub fn get(&self) -> String {
-        self.current.read().expect("version lock").clone()
+    pub fn get(&self) -> ImpactVersion {
+        *self.current.read().expect("version lock")
     }
 
-    pub async fn set(&self, version: &str) -> anyhow::Result<()> {
+    pub async fn set(&self, version: ImpactVersion) -> anyhow::Result<()> {
         if self.get() == version {
             return Ok(());
         }
         self.store
-            .save(crate::store::InstalledVersion(version.to_owned()))
+            .save(crate::store::InstalledVersion(version))
             .await?;
-        *self.current.write().expect("version lock") = version.to_owned();
-        tracing::info!(version, "installed version changed");
+        *self.current.write().expect("version lock") = version;
+        tracing::info!(%version, "installed version changed");
         Ok(())
     }
 }
@@ -152,11 +151,11 @@ impl Authenticator {
             .authenticate(
                 self.inner.network.for_target(Target::AuthServer),
                 i,
-                &version,
+                version,
             )
             .await;
         let next = match answer {
-            Ok(answer) => snapshot_of(answer, &version),
+            Ok(answer) => snapshot_of(answer, version),
             Err(e) => agent_failure(e),
         };
         // Assistance may have been switched on while the call was out: it wins.
@@ -234,7 +233,7 @@ pub enum AuthAnswer {
         message: String,
     },
     UpdateRequired {
-        minimum_version: String,
+        minimum_version: ImpactVersion,
     },
     /// French sentence of where the attempt stopped.
     Unreachable {
@@ -245,7 +244,7 @@ pub enum AuthAnswer {
 }
 
 /// The state an answer of the authentication server leads to.
-pub fn snapshot_of(answer: AuthAnswer, installed: &str) -> Snapshot {
+pub fn snapshot_of(answer: AuthAnswer, installed: ImpactVersion) -> Snapshot {
     match answer {
         AuthAnswer::Authorized { licence_holder } => {
             let holder = if licence_holder.is_empty() {

@@ -70,7 +70,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub agents: AgentAddresses,
     /// The installed Impact emploi version.
-    pub software_version: String,
+    pub software_version: iea_version::ImpactVersion,
     /// Lifetime of a front-end session.
     pub session_ttl_secs: u64,
     /// Connection settings passed to the agents.
@@ -142,7 +142,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             database: DatabaseSettings::default(),
             agents: AgentAddresses::default(),
-            software_version: "3.00.70".into(),
+            software_version: "3.00.70".parse().expect("literal version"),
             session_ttl_secs: 8 * 3600,
             network: network::NetworkDefaults::default(),
             credential_failure_budget: 2,
@@ -266,8 +266,7 @@ impl App {
             .await?;
         let hub = Arc::new(status::StatusHub::load(store.clone()).await?);
         let software_version =
-            authenticator::InstalledVersion::load(store.clone(), settings.software_version.clone())
-                .await?;
+            authenticator::InstalledVersion::load(store.clone(), settings.software_version).await?;
         let authenticator = authenticator::Authenticator::new(
             hub.clone(),
             agents.clone(),

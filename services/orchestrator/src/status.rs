@@ -40,7 +40,7 @@ pub struct Snapshot {
     /// The server requires a newer version than the installed one.
     pub update_required: bool,
     /// A newer version the server announced, if any.
-    pub update_available: Option<String>,
+    pub update_available: Option<iea_version::ImpactVersion>,
 }
 
 impl Snapshot {

@@ -23,7 +23,7 @@ pub const PLACEHOLDER_FROM: &str = "a-remplacer@iea-connect.invalid";
 /// Everything the summary may say.
 pub struct Facts {
     pub installation_id: String,
-    pub software_version: String,
+    pub software_version: iea_version::ImpactVersion,
     pub installation_mode: String,
     pub status: Snapshot,
     pub recent: Vec<Snapshot>,
@@ -70,7 +70,7 @@ pub async fn facts(core: &Core, caller: &Principal) -> Result<Facts, Credentials
     })
 }
 
-pub fn subject(software_version: &str) -> String {
+pub fn subject(software_version: iea_version::ImpactVersion) -> String {
     format!("Serveur de connexion {software_version}")
 }
 
@@ -115,7 +115,7 @@ pub fn diagnostic(f: &Facts) -> Value {
     json!({
         "generated_at": rfc3339(crate::sessions::now()),
         "iea_connect_version": env!("CARGO_PKG_VERSION"),
-        "software_version": f.software_version,
+        "software_version": f.software_version.to_string(),
         "installation_id": f.installation_id,
         "installation_mode": f.installation_mode,
         "status": snapshot(&f.status),
@@ -199,7 +199,7 @@ pub fn message(f: &Facts, description: &str, from: &str) -> anyhow::Result<Vec<u
             from.to_owned(),
         ))
         .to(("Support Impact emploi association", SUPPORT_ADDRESS))
-        .subject(subject(&f.software_version))
+        .subject(subject(f.software_version))
         .text_body(body(f, description))
         .attachment(
             "application/json",

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use iea_version::ImpactVersion;
 
 use crate::agents::{AgentError, Agents};
 use crate::authenticator::{Authenticator, InstalledVersion};
@@ -22,7 +23,7 @@ use crate::status::{Indicator, StatusHub};
 /// A version the server offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
-    pub version: String,
+    pub version: ImpactVersion,
     /// Unix seconds.
     pub published_at: Option<i64>,
     pub package_length: u64,
@@ -33,16 +34,16 @@ pub struct Release {
 /// What the update server offers this installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Availability {
-    pub installed_version: String,
+    pub installed_version: ImpactVersion,
     /// Newer releases, oldest first.
     pub available: Vec<Release>,
     /// Set when the installed version is below what the server requires.
-    pub minimum_version: Option<String>,
+    pub minimum_version: Option<ImpactVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseNotes {
-    pub version: String,
+    pub version: ImpactVersion,
     /// Plain text.
     pub text: String,
 }
@@ -135,7 +136,7 @@ impl Updates {
     /// The notes of `version`, or of the newest when `None`.
     pub async fn release_notes(
         &self,
-        version: Option<String>,
+        version: Option<ImpactVersion>,
     ) -> Result<ReleaseNotes, UpdatesError> {
         let version = self.version_or_newest(version).await?;
         Ok(self
@@ -149,7 +150,7 @@ impl Updates {
     /// authenticates again with it.
     pub async fn apply(
         &self,
-        version: Option<String>,
+        version: Option<ImpactVersion>,
     ) -> Result<impl Stream<Item = Result<Progress, UpdatesError>> + Send + use<>, UpdatesError>
     {
         let version = self.version_or_newest(version).await?;
@@ -159,17 +160,17 @@ impl Updates {
             .agents
             .apply_update(
                 self.network.for_target(Target::UpdateServer),
-                version.clone(),
+                version,
                 hold_scripts,
             )
             .await?;
         let this = self.clone();
         Ok(progress.then(move |item| {
-            let (this, version) = (this.clone(), version.clone());
+            let this = this.clone();
             async move {
                 let p = item?;
                 if p.phase == Phase::Done {
-                    this.installed(&version).await;
+                    this.installed(version).await;
                 }
                 Ok(p)
             }
@@ -178,7 +179,7 @@ impl Updates {
 
     /// The version in place after an update: recorded before anyone is told it is done,
     /// then the installation authenticates with it.
-    async fn installed(&self, version: &str) {
+    async fn installed(&self, version: ImpactVersion) {
         if let Err(e) = self.version.set(version).await {
             tracing::warn!(error = format!("{e:#}"), "installed version not recorded");
         }
@@ -186,7 +187,7 @@ impl Updates {
         let result = self
             .hub
             .update(|cur| {
-                (cur.update_available.as_deref() == Some(version)).then(|| {
+                (cur.update_available == Some(version)).then(|| {
                     let mut next = cur.clone();
                     next.update_available = None;
                     next
@@ -215,8 +216,11 @@ impl Updates {
     }
 
     /// `version`, or when `None` the newest the server offers.
-    async fn version_or_newest(&self, version: Option<String>) -> Result<String, UpdatesError> {
-        if let Some(v) = version.filter(|v| !v.is_empty()) {
+    async fn version_or_newest(
+        &self,
+        version: Option<ImpactVersion>,
+    ) -> Result<ImpactVersion, UpdatesError> {
+        if let Some(v) = version {
             return Ok(v);
         }
         let check = self
@@ -225,19 +229,18 @@ impl Updates {
             .await?;
         check
             .available
-            .last()
-            .map(|r| r.version.clone())
+            .iter()
+            .map(|r| r.version)
+            .max()
             .ok_or(UpdatesError::NoUpdate)
     }
 
     /// Records in the status whether a newer version is available.
     async fn note_available(&self, check: &Availability) {
-        if !check.installed_version.is_empty()
-            && let Err(e) = self.version.set(&check.installed_version).await
-        {
+        if let Err(e) = self.version.set(check.installed_version).await {
             tracing::warn!(error = format!("{e:#}"), "installed version not recorded");
         }
-        let newest = check.available.last().map(|r| r.version.clone());
+        let newest = check.available.iter().map(|r| r.version).max();
         let result = self
             .hub
             .update(|cur| {

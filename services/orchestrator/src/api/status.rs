@@ -39,9 +39,12 @@ pub(crate) fn report(core: &Core, s: &Snapshot) -> StatusReport {
         reason_code: s.reason_code.clone(),
         since: Some(timestamp(s.since)),
         installation_id: core.installation_id.clone(),
-        software_version: core.software_version.get(),
+        software_version: core.software_version.get().to_string(),
         agents: Vec::new(),
-        update_available: s.update_available.clone().unwrap_or_default(),
+        update_available: s
+            .update_available
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
         update_required: s.update_required,
     }
 }

@@ -28,7 +28,7 @@ impl Support for SupportApi {
         let eml = support::message(&facts, &req.description, &req.from).map_err(internal)?;
         Ok(Response::new(SupportRequest {
             to: support::SUPPORT_ADDRESS.to_owned(),
-            subject: support::subject(&self.0.software_version.get()),
+            subject: support::subject(self.0.software_version.get()),
             eml,
         }))
     }

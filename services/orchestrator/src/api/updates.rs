@@ -31,19 +31,19 @@ fn updates_error(e: UpdatesError) -> ApiError {
 
 fn check(a: domain::Availability) -> UpdateCheck {
     UpdateCheck {
-        installed_version: a.installed_version,
+        installed_version: a.installed_version.to_string(),
         available: a
             .available
             .into_iter()
             .map(|r| Release {
-                version: r.version,
+                version: r.version.to_string(),
                 published_at: r.published_at.map(timestamp),
                 package_length: r.package_length,
                 script_count: r.script_count,
                 notes_available: r.notes_available,
             })
             .collect(),
-        minimum_version: a.minimum_version.unwrap_or_default(),
+        minimum_version: a.minimum_version.map(|v| v.to_string()).unwrap_or_default(),
     }
 }
 
@@ -84,9 +84,14 @@ fn scripts(list: Vec<domain::Script>) -> Vec<MaintenanceScript> {
         .collect()
 }
 
-/// Empty means "the newest".
-fn version(v: String) -> Option<String> {
-    Some(v).filter(|v| !v.is_empty())
+/// The version a front-end asked for; empty means "the newest".
+fn version(v: String) -> Result<Option<iea_version::ImpactVersion>, ApiError> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|e: iea_version::ParseVersionError| ApiError::invalid_input(e.to_string()))
 }
 
 #[tonic::async_trait]
@@ -110,11 +115,11 @@ impl Updates for UpdatesApi {
         let notes = self
             .0
             .updates
-            .release_notes(version(request.into_inner().version))
+            .release_notes(version(request.into_inner().version)?)
             .await
             .map_err(updates_error)?;
         Ok(Response::new(ReleaseNotes {
-            version: notes.version,
+            version: notes.version.to_string(),
             text: notes.text,
         }))
     }
@@ -130,7 +135,7 @@ impl Updates for UpdatesApi {
         let stream = self
             .0
             .updates
-            .apply(version(request.into_inner().version))
+            .apply(version(request.into_inner().version)?)
             .await
             .map_err(updates_error)?
             .map(|item| {

@@ -30,6 +30,7 @@
 //! Invariants: nothing of a DSN's content (NIR, names, amounts) is ever logged: logs
 //! carry the deposit id, the SIRET, sizes, states and idflux only.
 
+mod folder;
 mod intake;
 mod worker;
 
@@ -253,6 +254,8 @@ pub struct DepositRecord {
     pub wait_credential_at: Option<i64>,
     pub lease_owner: Option<String>,
     pub lease_until: Option<i64>,
+    /// For a file of the deposit folder: where it waits (`en-cours/…`) until settled.
+    pub source_path: Option<String>,
 }
 
 /// A checked file to record.
@@ -269,6 +272,7 @@ pub struct NewDeposit {
     pub file_path: String,
     pub sha256: String,
     pub bytes: i64,
+    pub source_path: Option<String>,
 }
 
 /// `[deposits]` of the orchestrator's settings.
@@ -294,6 +298,14 @@ pub struct DepositSettings {
     /// Listing window taken before the attempt's start and after its end (clock skew,
     /// registration delay), seconds.
     pub window_margin_secs: u64,
+    /// Automatic mode: the folder the payroll program writes its DSN files into;
+    /// default `<data_dir>/dsn/a-deposer`.
+    pub folder: Option<PathBuf>,
+    /// Whether the folder is watched.
+    pub folder_enabled: bool,
+    /// A file (not `*.tmp`) is taken once its size and time have not changed for this
+    /// long, seconds.
+    pub folder_settle_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +327,9 @@ impl Default for DepositSettings {
             retry_delay_secs: 30,
             max_attempt_secs: 180,
             window_margin_secs: 60,
+            folder: None,
+            folder_enabled: true,
+            folder_settle_secs: 3,
         }
     }
 }
@@ -366,6 +381,7 @@ struct Inner {
     /// This orchestrator's name on leases (stable across restarts of one data directory).
     owner: String,
     wake: tokio::sync::Notify,
+    folder: Option<folder::Layout>,
 }
 
 impl Deposits {
@@ -390,6 +406,15 @@ impl Deposits {
                 id
             }
         };
+        let folder = settings.folder_enabled.then(|| {
+            folder::Layout::new(
+                settings
+                    .folder
+                    .clone()
+                    .unwrap_or_else(|| dsn_dir.join("a-deposer")),
+                &owner,
+            )
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -401,6 +426,7 @@ impl Deposits {
                 store_dir,
                 owner,
                 wake: tokio::sync::Notify::new(),
+                folder,
             }),
         })
     }
@@ -444,6 +470,17 @@ impl Deposits {
         user: Option<&str>,
         upload: Upload,
     ) -> Result<DepositRecord, DepositError> {
+        self.submit_from(caller, user, upload, None).await
+    }
+
+    /// As [`Self::submit`]; `source_path`: the file of the deposit folder it came from.
+    async fn submit_from(
+        &self,
+        caller: &Principal,
+        user: Option<&str>,
+        upload: Upload,
+        source_path: Option<String>,
+    ) -> Result<DepositRecord, DepositError> {
         let user_id = self.chosen_account(caller, user).await?;
         let checked = intake::receive(&self.inner.store_dir, upload).await?;
         let new = NewDeposit {
@@ -459,6 +496,7 @@ impl Deposits {
             file_path: checked.path.display().to_string(),
             sha256: checked.sha256.clone(),
             bytes: checked.bytes,
+            source_path,
         };
         let now = sessions::now();
         let record = match self.inner.store.insert_deposit(new, now).await? {

@@ -159,7 +159,14 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
         inner.settings.concurrency.max(1),
     ));
     let poll = Duration::from_millis(inner.settings.poll_interval_ms.max(50));
+    let deposits = super::Deposits {
+        inner: inner.clone(),
+    };
+    let mut watch = super::folder::Watch::default();
     loop {
+        if let Err(e) = deposits.watch_folder(&mut watch).await {
+            tracing::error!(error = format!("{e:#}"), "deposit folder look failed");
+        }
         if let Err(e) = tick(&inner, &slots).await {
             tracing::error!(error = format!("{e:#}"), "deposit queue tick failed");
         }

@@ -19,7 +19,7 @@ macro_rules! select {
              u.name, d.siret, d.month, d.nature, d.kind, d.fraction, d.essai_reel, d.file_name, \
              d.file_path, d.sha256, d.bytes, d.message, d.idflux, d.anomalies, d.candidates, \
              d.attempts, d.attempt_started_at, d.attempt_ended_at, d.not_before, d.wait_kind, \
-             d.wait_credential_at, d.lease_owner, d.lease_until \
+             d.wait_credential_at, d.lease_owner, d.lease_until, d.source_path \
              FROM deposits d LEFT JOIN users u ON u.id = d.user_id ",
             $rest
         )
@@ -68,6 +68,7 @@ fn record_of(r: &Row<'_>) -> anyhow::Result<DepositRecord> {
         wait_credential_at: r.get(26)?,
         lease_owner: r.get(27)?,
         lease_until: r.get(28)?,
+        source_path: r.get(29)?,
     })
 }
 
@@ -137,8 +138,8 @@ impl Store {
             let id: i64 = db.query_value(
                 "INSERT INTO deposits (created_at, updated_at, state, requested_by, user_id, siret, \
                  month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, \
-                 message, attempts, not_before) \
-                 VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0) \
+                 message, attempts, not_before, source_path) \
+                 VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0, $16) \
                  RETURNING id",
                 &[
                     &now,
@@ -156,6 +157,7 @@ impl Store {
                     &new.sha256,
                     &new.bytes,
                     &"",
+                    &new.source_path,
                 ],
             )?;
             by_id(db, id)?
@@ -323,6 +325,42 @@ impl Store {
             }
             apply(db, id, &t, now)?;
             Ok(by_id(db, id)?.map(|r| (r, true)))
+        })
+        .await
+    }
+
+    /// The deposit of a file of the deposit folder, by where it was taken to.
+    pub async fn deposit_by_source(&self, source: String) -> anyhow::Result<Option<i64>> {
+        self.read(move |db| {
+            db.query_opt(
+                "SELECT id FROM deposits WHERE source_path = $1",
+                &[&source],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Deposits whose file still waits in the deposit folder's `en-cours/`.
+    pub async fn deposits_with_source(&self) -> anyhow::Result<Vec<DepositRecord>> {
+        self.read(|db| {
+            db.query(
+                select!("WHERE d.source_path IS NOT NULL ORDER BY d.id"),
+                &[],
+                record_of,
+            )
+        })
+        .await
+    }
+
+    /// The file of deposit `id` left the deposit folder's `en-cours/`.
+    pub async fn clear_deposit_source(&self, id: i64) -> anyhow::Result<()> {
+        self.read(move |db| {
+            db.execute(
+                "UPDATE deposits SET source_path = NULL WHERE id = $1",
+                &[&id],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -512,6 +550,7 @@ mod tests {
             file_path: format!("/nowhere/{sha}.dsn"),
             sha256: sha.into(),
             bytes: 10,
+            source_path: None,
         }
     }
 

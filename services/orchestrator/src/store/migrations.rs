@@ -136,6 +136,12 @@ CREATE TABLE deposit_accounts (
 );
 "#,
     ),
+    // Automatic mode (issue 12 item 6): where a file of the deposit folder waits.
+    Step::Sql(
+        r#"
+ALTER TABLE deposits ADD COLUMN source_path TEXT;
+"#,
+    ),
 ];
 
 const POSTGRES: &[Step] = &[
@@ -241,6 +247,12 @@ CREATE TABLE deposit_accounts (
     user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     updated_at BIGINT NOT NULL
 );
+"#,
+    ),
+    // As SQLite's step 6.
+    Step::Sql(
+        r#"
+ALTER TABLE deposits ADD COLUMN source_path TEXT;
 "#,
     ),
 ];

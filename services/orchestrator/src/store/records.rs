@@ -52,15 +52,15 @@ impl Record for InstallationMode {
 
 /// The installed Impact emploi version, as the last update left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstalledVersion(pub String);
+pub struct InstalledVersion(pub iea_version::ImpactVersion);
 
 impl Record for InstalledVersion {
     const KEY: &'static str = "installed_version";
     fn encode(&self) -> anyhow::Result<String> {
-        Ok(self.0.clone())
+        Ok(self.0.to_string())
     }
     fn decode(text: &str) -> anyhow::Result<Self> {
-        Ok(Self(text.to_owned()))
+        Ok(Self(text.parse()?))
     }
 }
 

@@ -94,7 +94,9 @@ async fn populate(s: &Store) -> i64 {
         .await
         .unwrap();
     s.insert_secret("licence_key", sealed(9)).await.unwrap();
-    s.save(InstalledVersion("3.00.72".into())).await.unwrap();
+    s.save(InstalledVersion("3.00.72".parse().unwrap()))
+        .await
+        .unwrap();
     alice
 }
 
@@ -249,7 +251,7 @@ async fn everything_is_copied_into_an_empty_database_and_only_there() {
     );
     assert_eq!(
         to.store.load::<InstalledVersion>().await.unwrap(),
-        Some(InstalledVersion("3.00.72".into()))
+        Some(InstalledVersion("3.00.72".parse().unwrap()))
     );
     assert_eq!(
         to.store
