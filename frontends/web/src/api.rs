@@ -1,0 +1,652 @@
+//! The JSON API under `/api/v1/`: the console's operations for any front-end. Answers are
+//! JSON; every error is `{"error":{"code","message"}}` with the orchestrator's stable
+//! code and French sentence; status changes come as server-sent events. The OpenAPI 3
+//! document at `/api/v1/openapi.json` is generated from these handlers and types by
+//! utoipa, so it cannot drift from them.
+//!
+//! Authentication: `POST /api/v1/session` (JSON only) sets the session cookie and answers
+//! the session's CSRF token; every state-changing call sends it back in `X-CSRF-Token`.
+
+use std::convert::Infallible;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Extension, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use iea_proto::v1::status_client::StatusClient;
+use iea_proto::v1::users_client::UsersClient;
+use iea_proto::v1::{
+    ActivateAssistanceRequest, CredentialSummary, DeactivateAssistanceRequest, ListUsersRequest,
+    ReauthenticateRequest, Role, TestServerAccessResponse, VerificationOutcome, VerificationResult,
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::AppState;
+use crate::orchestrator::{ErrorBody, ErrorDetail, WebError, authed, millis, rfc3339};
+use crate::sessions::{self, Current, SESSION_COOKIE, set_cookie};
+use crate::status::{IndicatorState, StatusView};
+use crate::views;
+
+type ApiResult<T> = Result<Json<T>, WebError>;
+
+/// Routes that need a session.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/session", get(session_info).delete(sign_out))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/status/events", get(status_events))
+        .route("/api/v1/status/reauthenticate", post(reauthenticate))
+        .route("/api/v1/assistance", post(activate_assistance))
+        .route("/api/v1/assistance/deactivate", post(deactivate_assistance))
+        .route("/api/v1/users", get(users))
+        .route("/api/v1/credentials", get(credentials))
+        .route("/api/v1/credentials/{user}", put(set_credentials))
+        .route(
+            "/api/v1/credentials/{user}/verify",
+            post(verify_credentials),
+        )
+        .route("/api/v1/connection", get(connection))
+        .route("/api/v1/connection/test", post(test_connection))
+        .route("/api/v1/support", post(support))
+}
+
+/// Sign-in and the API's description.
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/session", post(sign_in))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// The OpenAPI 3 document, from the code.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "iea-connect — API de la console web",
+        description = "Les opérations de la console web d'iea-connect, en JSON. Erreurs : {\"error\":{\"code\",\"message\"}}."
+    ),
+    paths(
+        sign_in, session_info, sign_out, status, status_events, reauthenticate,
+        activate_assistance, deactivate_assistance, users, credentials, set_credentials,
+        verify_credentials, connection, test_connection, support
+    ),
+    components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState)),
+    modifiers(&SessionCookie),
+    security(("session" = []))
+)]
+pub struct ApiDoc;
+
+struct SessionCookie;
+
+impl Modify for SessionCookie {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+        );
+        components.add_security_scheme(
+            "csrf",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-CSRF-Token"))),
+        );
+    }
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_pretty_json().unwrap_or_default(),
+    )
+        .into_response()
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, WebError> {
+    body.map(|Json(t)| t).map_err(|e| {
+        let message = match e {
+            JsonRejection::MissingJsonContentType(_) => {
+                "La demande doit être envoyée en JSON (Content-Type: application/json).".to_owned()
+            }
+            _ => "Le corps de la demande n'est pas un JSON valide pour cette opération.".to_owned(),
+        };
+        WebError::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+    })
+}
+
+/// Sign-in. No `Debug`: it holds a password.
+#[derive(Deserialize, ToSchema)]
+pub struct SignInBody {
+    pub user: String,
+    pub password: String,
+}
+
+/// The signed-in session.
+#[derive(Serialize, ToSchema)]
+pub struct SessionInfo {
+    pub user: String,
+    /// `administrator` or `user`.
+    pub role: String,
+    /// Send it back in `X-CSRF-Token` with every state-changing call.
+    pub csrf_token: String,
+    /// When the session ends, RFC 3339 UTC.
+    pub expires_at: String,
+}
+
+fn session_info_of(s: &sessions::WebSession) -> SessionInfo {
+    SessionInfo {
+        user: s.user.clone(),
+        role: s.role.clone(),
+        csrf_token: s.csrf.clone(),
+        expires_at: iea_fr_time::from_unix(s.expires_at).to_string(),
+    }
+}
+
+/// Opens a session (the orchestrator's login limits apply); sets the session cookie.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", security(()),
+    request_body = SignInBody,
+    responses((status = 200, body = SessionInfo), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn sign_in(
+    State(state): State<AppState>,
+    body: Result<Json<SignInBody>, JsonRejection>,
+) -> Result<Response, WebError> {
+    let body = json_body(body)?;
+    let (id, session) =
+        sessions::sign_in(&state, &body.user, SecretString::from(body.password)).await?;
+    let mut r = Json(session_info_of(&session)).into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        sessions::session_cookie(&id, &session, state.secure_cookies),
+    );
+    Ok(r)
+}
+
+/// The current session and its CSRF token.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session",
+    responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)))]
+async fn session_info(Extension(current): Extension<Current>) -> Json<SessionInfo> {
+    Json(session_info_of(&current.session))
+}
+
+/// Closes the session here and at the orchestrator.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("session" = [], "csrf" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn sign_out(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> Response {
+    sessions::sign_out(&state, &current.id).await;
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", 0, state.secure_cookies),
+    );
+    r
+}
+
+/// The status indicator.
+#[utoipa::path(get, path = "/api/v1/status", tag = "status",
+    responses((status = 200, body = StatusView), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn status(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<StatusView> {
+    Ok(Json(views::status::current_status(&state, &current).await?))
+}
+
+/// The status now, then each change: events named `status` whose data is a StatusView.
+#[utoipa::path(get, path = "/api/v1/status/events", tag = "status",
+    responses((status = 200, content_type = "text/event-stream", body = String,
+        description = "événements « status », données : StatusView en JSON"),
+        (status = 401, body = ErrorBody)))]
+async fn status_events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let updates = tokio_stream::wrappers::WatchStream::new(state.status.subscribe());
+    // `Shutdown::wait` borrows its token in its type: own a clone in the future instead.
+    let shutdown = state.shutdown.clone();
+    let stop = async move { shutdown.wait().await };
+    let stream = updates
+        .filter_map(|v| async move { v })
+        .map(|v| {
+            Ok(Event::default()
+                .event("status")
+                .json_data(&v)
+                .unwrap_or_else(|_| Event::default().comment("status not encoded")))
+        })
+        .take_until(stop);
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// « Relancer l'authentification ».
+#[utoipa::path(post, path = "/api/v1/status/reauthenticate", tag = "status", security(("session" = [], "csrf" = [])),
+    responses((status = 200, body = StatusView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn reauthenticate(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<StatusView> {
+    let r = StatusClient::new(state.orchestrator.channel())
+        .reauthenticate(authed(&current.session.token, ReauthenticateRequest {}))
+        .instrument(tracing::info_span!("orchestrator", rpc = "Reauthenticate"))
+        .await?;
+    Ok(Json(StatusView::from(r.get_ref())))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssistanceOn {
+    pub status: StatusView,
+    /// « En mode assistance, les fichiers de scripts ne seront pas pris en compte automatiquement ! »
+    pub warning: String,
+}
+
+/// Turns the assistance mode on (offline, no password).
+#[utoipa::path(post, path = "/api/v1/assistance", tag = "status", security(("session" = [], "csrf" = [])),
+    responses((status = 200, body = AssistanceOn), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn activate_assistance(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<AssistanceOn> {
+    let r = StatusClient::new(state.orchestrator.channel())
+        .activate_assistance(authed(&current.session.token, ActivateAssistanceRequest {}))
+        .instrument(tracing::info_span!(
+            "orchestrator",
+            rpc = "ActivateAssistance"
+        ))
+        .await?
+        .into_inner();
+    Ok(Json(AssistanceOn {
+        status: StatusView::from(&r.status.unwrap_or_default()),
+        warning: r.warning,
+    }))
+}
+
+/// No `Debug`: it holds the daily password.
+#[derive(Deserialize, ToSchema)]
+pub struct DeactivateBody {
+    /// The « mot de passe du jour » given by support.
+    pub daily_password: String,
+}
+
+/// Turns the assistance mode off with the daily password.
+#[utoipa::path(post, path = "/api/v1/assistance/deactivate", tag = "status", security(("session" = [], "csrf" = [])),
+    request_body = DeactivateBody,
+    responses((status = 200, body = StatusView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn deactivate_assistance(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    body: Result<Json<DeactivateBody>, JsonRejection>,
+) -> ApiResult<StatusView> {
+    let body = json_body(body)?;
+    let r = StatusClient::new(state.orchestrator.channel())
+        .deactivate_assistance(authed(
+            &current.session.token,
+            DeactivateAssistanceRequest {
+                daily_password: body.daily_password,
+            },
+        ))
+        .instrument(tracing::info_span!(
+            "orchestrator",
+            rpc = "DeactivateAssistance"
+        ))
+        .await?;
+    Ok(Json(StatusView::from(r.get_ref())))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub name: String,
+    /// `administrator` or `user`.
+    pub role: String,
+}
+
+/// The accounts (administrator only).
+#[utoipa::path(get, path = "/api/v1/users", tag = "accounts",
+    responses((status = 200, body = Vec<UserView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn users(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<Vec<UserView>> {
+    let r = UsersClient::new(state.orchestrator.channel())
+        .list_users(authed(&current.session.token, ListUsersRequest {}))
+        .instrument(tracing::info_span!("orchestrator", rpc = "ListUsers"))
+        .await?
+        .into_inner();
+    Ok(Json(
+        r.users
+            .into_iter()
+            .map(|u| UserView {
+                role: if u.role == Role::Administrator as i32 {
+                    "administrator"
+                } else {
+                    "user"
+                }
+                .to_owned(),
+                name: u.name,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProblemView {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// One verification against Net-entreprises.
+#[derive(Serialize, ToSchema)]
+pub struct VerificationView {
+    pub user: String,
+    /// `valid`, `invalid_credentials`, `password_expired`, `not_registered`,
+    /// `account_locked`, `rejected_format`, `unavailable`, `unexpected`, `invalid_input`,
+    /// or `unspecified` when the account was not verified (see `error_code`).
+    pub outcome: String,
+    /// French name of the outcome.
+    pub label: String,
+    /// French sentence.
+    pub message: String,
+    pub verified_at: Option<String>,
+    /// Why the account was not verified, in French, and its stable code.
+    pub blocked_reason: Option<String>,
+    pub error_code: Option<String>,
+    pub problems: Vec<ProblemView>,
+}
+
+fn verification_view(v: &VerificationResult) -> VerificationView {
+    let result = v.result.clone().unwrap_or_default();
+    let outcome = VerificationOutcome::try_from(result.outcome)
+        .unwrap_or(VerificationOutcome::Unspecified)
+        .as_str_name()
+        .trim_start_matches("VERIFICATION_OUTCOME_")
+        .to_ascii_lowercase();
+    VerificationView {
+        user: v.user.clone(),
+        outcome,
+        label: views::accounts::outcome_label(result.outcome).to_owned(),
+        message: views::accounts::verification_sentence(v),
+        verified_at: v.verified_at.as_ref().map(rfc3339),
+        blocked_reason: Some(v.blocked_reason.clone()).filter(|s| !s.is_empty()),
+        error_code: Some(v.error_code.clone()).filter(|s| !s.is_empty()),
+        problems: result
+            .input_problems
+            .into_iter()
+            .map(|p| ProblemView {
+                field: p.field,
+                code: p.code,
+                message: p.message,
+            })
+            .collect(),
+    }
+}
+
+/// An account's Net-entreprises identity, never its password.
+#[derive(Serialize, ToSchema)]
+pub struct CredentialView {
+    pub user: String,
+    pub configured: bool,
+    pub siret: String,
+    pub nom: String,
+    pub prenom: String,
+    pub updated_at: Option<String>,
+    pub last_verification: Option<VerificationView>,
+    pub consecutive_failures: u32,
+}
+
+fn credential_view(c: &CredentialSummary) -> CredentialView {
+    CredentialView {
+        user: c.user.clone(),
+        configured: c.configured,
+        siret: c.siret.clone(),
+        nom: c.nom.clone(),
+        prenom: c.prenom.clone(),
+        updated_at: c.updated_at.as_ref().map(rfc3339),
+        last_verification: c.last_verification.as_ref().map(verification_view),
+        consecutive_failures: c.consecutive_failures,
+    }
+}
+
+/// Each account the session may see, with its Net-entreprises identity.
+#[utoipa::path(get, path = "/api/v1/credentials", tag = "accounts",
+    responses((status = 200, body = Vec<CredentialView>), (status = 401, body = ErrorBody)))]
+async fn credentials(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<Vec<CredentialView>> {
+    let list = views::accounts::accounts(&state, &current).await?;
+    Ok(Json(
+        list.iter()
+            .map(|a| match &a.credentials {
+                Some(c) => credential_view(c),
+                None => credential_view(&CredentialSummary {
+                    user: a.name.clone(),
+                    ..Default::default()
+                }),
+            })
+            .collect(),
+    ))
+}
+
+/// A new identity. No `Debug`: it holds two passwords.
+#[derive(Deserialize, ToSchema)]
+pub struct IdentityBody {
+    /// The account's Impact emploi password, confirming the change.
+    pub account_password: String,
+    pub siret: String,
+    pub nom: String,
+    pub prenom: String,
+    /// The Net-entreprises password (never returned).
+    pub password: String,
+}
+
+/// Sets an account's identity, confirmed by that account's password.
+#[utoipa::path(put, path = "/api/v1/credentials/{user}", tag = "accounts", security(("session" = [], "csrf" = [])),
+    params(("user" = String, Path, description = "nom du compte")),
+    request_body = IdentityBody,
+    responses((status = 200, body = CredentialView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_credentials(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Path(user): Path<String>,
+    body: Result<Json<IdentityBody>, JsonRejection>,
+) -> ApiResult<CredentialView> {
+    let b = json_body(body)?;
+    let c = views::accounts::set_one(
+        &state,
+        &current,
+        views::accounts::IdentityForm {
+            user,
+            account_password: b.account_password,
+            siret: b.siret,
+            nom: b.nom,
+            prenom: b.prenom,
+            password: b.password,
+        },
+    )
+    .await?;
+    Ok(Json(credential_view(&c)))
+}
+
+/// « Vérifier »: authenticates the account's identity at Net-entreprises.
+#[utoipa::path(post, path = "/api/v1/credentials/{user}/verify", tag = "accounts", security(("session" = [], "csrf" = [])),
+    params(("user" = String, Path, description = "nom du compte")),
+    responses((status = 200, body = VerificationView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn verify_credentials(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Path(user): Path<String>,
+) -> ApiResult<VerificationView> {
+    let v = views::accounts::verify_one(&state, &current, &user).await?;
+    Ok(Json(verification_view(&v)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProxyInfo {
+    pub host: String,
+    pub port: u32,
+    pub username: String,
+    pub password_set: bool,
+}
+
+/// « Paramètres de connexion » (the proxy password is never returned).
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionView {
+    /// `proxy`, `direct`, `system` or `unspecified`.
+    pub connection_type: String,
+    /// `normal`, `extended`, `secure` or `unspecified`.
+    pub mode: String,
+    pub proxy: Option<ProxyInfo>,
+    pub auth_server: String,
+    pub update_server: String,
+    pub net_entreprises: String,
+}
+
+/// The saved connection settings.
+#[utoipa::path(get, path = "/api/v1/connection", tag = "connection",
+    responses((status = 200, body = ConnectionView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn connection(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<ConnectionView> {
+    use iea_proto::common::v1::{ConnectionMode, ConnectionType};
+    let s = views::connection::settings(&state, &current).await?;
+    let name = |n: &str, prefix: &str| n.trim_start_matches(prefix).to_ascii_lowercase();
+    Ok(Json(ConnectionView {
+        connection_type: name(
+            ConnectionType::try_from(s.connection_type)
+                .unwrap_or(ConnectionType::Unspecified)
+                .as_str_name(),
+            "CONNECTION_TYPE_",
+        ),
+        mode: name(
+            ConnectionMode::try_from(s.mode)
+                .unwrap_or(ConnectionMode::Unspecified)
+                .as_str_name(),
+            "CONNECTION_MODE_",
+        ),
+        proxy: s.proxy.map(|p| ProxyInfo {
+            host: p.host,
+            port: p.port,
+            username: p.username,
+            password_set: p.password_set,
+        }),
+        auth_server: s.auth_server,
+        update_server: s.update_server,
+        net_entreprises: s.net_entreprises,
+    }))
+}
+
+/// One address of an access test.
+#[derive(Serialize, ToSchema)]
+pub struct AddressTestView {
+    /// `auth_server`, `update_server` or `net_entreprises`.
+    pub target: String,
+    /// French name of the address.
+    pub label: String,
+    pub address: String,
+    pub reachable: bool,
+    /// The failing step, stable code (`connect`, `tls`, ...), when not reachable.
+    pub step: Option<String>,
+    /// The failing step in French.
+    pub step_label: Option<String>,
+    pub latency_ms: Option<u64>,
+    pub http_status: Option<u32>,
+    /// French sentence.
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessTestView {
+    pub all_reachable: bool,
+    pub message: String,
+    pub tested_at: Option<String>,
+    pub tests: Vec<AddressTestView>,
+}
+
+fn access_test_view(t: &TestServerAccessResponse) -> AccessTestView {
+    use iea_proto::common::v1::ProbeStep;
+    AccessTestView {
+        all_reachable: t.all_reachable,
+        message: t.message.clone(),
+        tested_at: t.tested_at.as_ref().map(rfc3339),
+        tests: t
+            .tests
+            .iter()
+            .map(|row| {
+                let r = row.result.clone().unwrap_or_default();
+                let failed = !r.reachable;
+                AddressTestView {
+                    target: row.target.clone(),
+                    label: views::connection::target_label(&row.target).to_owned(),
+                    address: r.address.clone(),
+                    reachable: r.reachable,
+                    step: failed.then(|| {
+                        ProbeStep::try_from(r.step)
+                            .unwrap_or(ProbeStep::Unspecified)
+                            .as_str_name()
+                            .trim_start_matches("PROBE_STEP_")
+                            .to_ascii_lowercase()
+                    }),
+                    step_label: failed.then(|| views::connection::step_label(r.step).to_owned()),
+                    latency_ms: r.latency.as_ref().map(millis),
+                    http_status: Some(r.http_status).filter(|s| *s != 0),
+                    message: r.message,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// « Tester l'accès aux serveurs » with the saved settings.
+#[utoipa::path(post, path = "/api/v1/connection/test", tag = "connection", security(("session" = [], "csrf" = [])),
+    responses((status = 200, body = AccessTestView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn test_connection(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<AccessTestView> {
+    let t = views::connection::test_access(&state, &current).await?;
+    Ok(Json(access_test_view(&t)))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct SupportBody {
+    /// The person's words, put at the top of the message.
+    #[serde(default)]
+    pub description: String,
+    /// The sender's e-mail address.
+    #[serde(default)]
+    pub from: String,
+}
+
+/// « Demande de support technique »: the prepared e-mail, every secret removed.
+#[utoipa::path(post, path = "/api/v1/support", tag = "support", security(("session" = [], "csrf" = [])),
+    request_body = SupportBody,
+    responses((status = 200, content_type = "message/rfc822", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn support(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    body: Result<Json<SupportBody>, JsonRejection>,
+) -> Result<Response, WebError> {
+    let b = json_body(body)?;
+    let s = views::support::prepare(
+        &state,
+        &current,
+        views::support::SupportForm {
+            description: b.description,
+            from: b.from,
+        },
+    )
+    .await?;
+    Ok(views::support::eml_response(s.eml))
+}

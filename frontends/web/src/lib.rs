@@ -1,0 +1,155 @@
+//! The web console and JSON API of iea-connect: a front-end of the orchestrator, like the
+//! `iea` command, for browsers and for any program that speaks JSON over HTTP.
+//!
+//! It holds no state of the installation: every page and every API call becomes a gRPC
+//! call to the orchestrator over TLS, with the orchestrator session token of the browser
+//! session that made it. The only thing it keeps is that mapping, in memory (a restart
+//! signs everyone out). Status changes reach browsers as server-sent events from one
+//! shared watch of the orchestrator's status.
+//!
+//! Layout:
+//! - [`orchestrator`]: the gRPC channel, authenticated requests, errors mapped to HTTP.
+//! - [`sessions`]: browser sessions, cookies, CSRF tokens, the middleware that requires
+//!   them and the security headers.
+//! - [`status`]: the status as JSON and the shared watch behind server-sent events.
+//! - [`views`]: the French pages, server-rendered with maud, working as plain forms.
+//! - [`api`]: the JSON API under `/api/v1/` and its OpenAPI document.
+//! - `static/`: the stylesheet, the icons and the small script for live updates, compiled
+//!   into the binary and served from `/static/`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use iea_runtime::shutdown::Shutdown;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+pub mod api;
+mod assets;
+pub mod orchestrator;
+pub mod sessions;
+pub mod status;
+pub mod views;
+
+/// Component name: settings prefix `IEA_WEB__`, log field.
+pub const COMPONENT: &str = "web";
+
+/// Settings of the web console.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Where browsers reach the console: loopback unless told otherwise.
+    pub listen: SocketAddr,
+    /// The orchestrator's front-end API, `host:port`.
+    pub orchestrator: String,
+    /// CA that the orchestrator's certificate comes from.
+    pub ca: PathBuf,
+    /// Name to check in the orchestrator's certificate.
+    pub orchestrator_server_name: String,
+    /// Set when browsers reach the console over HTTPS (behind a TLS terminator): the
+    /// session cookie then carries `Secure`.
+    pub secure_cookies: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50080)),
+            orchestrator: "127.0.0.1:50051".to_owned(),
+            ca: PathBuf::from("certs/ca.pem"),
+            orchestrator_server_name: "orchestrator".to_owned(),
+            secure_cookies: false,
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct Shared {
+    pub orchestrator: orchestrator::Orchestrator,
+    pub sessions: sessions::SessionStore,
+    pub status: status::StatusWatch,
+    pub secure_cookies: bool,
+    /// Fires when the console stops: live streams end on it so that draining never waits
+    /// on a browser that would stay forever.
+    pub shutdown: Shutdown,
+}
+
+pub type AppState = Arc<Shared>;
+
+/// A bound, not yet running, web console.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    shared: AppState,
+}
+
+impl App {
+    /// Binds the listener (port 0 works) and prepares the orchestrator channel, which
+    /// connects on first use.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        iea_runtime::install_crypto_provider();
+        let orchestrator = orchestrator::Orchestrator::new(&settings)?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let shared = Arc::new(Shared {
+            status: status::StatusWatch::new(),
+            orchestrator,
+            sessions: sessions::SessionStore::default(),
+            secure_cookies: settings.secure_cookies,
+            shutdown: Shutdown::new(),
+        });
+        let router = router(shared.clone());
+        Ok(Self {
+            listener,
+            router,
+            shared,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` fires, then drains open requests (live streams end at
+    /// once).
+    pub async fn run_until(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        tracing::info!(component = COMPONENT, %addr, "web console listening");
+        let watch = tokio::spawn(status::follow(self.shared.clone()));
+        let own = self.shared.shutdown.clone();
+        let stop = shutdown.wait();
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            stop.await;
+            own.trigger();
+        });
+        let result = server.await.context("serving the web console");
+        self.shared.shutdown.trigger();
+        let _ = watch.await;
+        tracing::info!(component = COMPONENT, "web console stopped");
+        result
+    }
+}
+
+/// Every route: the pages, the API, the static files; the security headers on all.
+pub fn router(state: AppState) -> Router {
+    let protected =
+        views::routes()
+            .merge(api::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                sessions::require_session,
+            ));
+    Router::new()
+        .merge(views::public_routes())
+        .merge(api::public_routes())
+        .merge(assets::routes())
+        .merge(protected)
+        .layer(axum::middleware::from_fn(sessions::security_headers))
+        .with_state(state)
+}

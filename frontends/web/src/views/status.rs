@@ -1,0 +1,186 @@
+//! « État de la connexion »: the indicator's icon, its reason and since when (updated live
+//! by `/static/console.js` from the status events), « Relancer l'authentification », and
+//! the assistance mode on (with the scripts warning) and off (mot de passe du jour).
+
+use axum::Router;
+use axum::extract::{Extension, Form, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use iea_proto::v1::status_client::StatusClient;
+use iea_proto::v1::{
+    ActivateAssistanceRequest, DeactivateAssistanceRequest, GetStatusRequest, ReauthenticateRequest,
+};
+use maud::{Markup, html};
+use serde::Deserialize;
+use tracing::Instrument;
+
+use super::{csrf_field, error_page, notice, ok, page};
+use crate::AppState;
+use crate::orchestrator::{WebError, authed};
+use crate::sessions::Current;
+use crate::status::{IndicatorState, StatusView};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(show))
+        .route("/relancer", post(reauthenticate))
+        .route("/assistance/activer", post(activate))
+        .route("/assistance/desactiver", post(deactivate))
+}
+
+/// The current status, asked of the orchestrator.
+pub async fn current_status(state: &AppState, current: &Current) -> Result<StatusView, WebError> {
+    let r = StatusClient::new(state.orchestrator.channel())
+        .get_status(authed(&current.session.token, GetStatusRequest::default()))
+        .instrument(tracing::info_span!("orchestrator", rpc = "GetStatus"))
+        .await?
+        .into_inner();
+    Ok(StatusView::from(&r))
+}
+
+/// The status panel; `console.js` finds it by its id and fields.
+pub fn panel(s: &StatusView) -> Markup {
+    html! {
+        section id="status" data-indicator=(s.indicator.as_str()) {
+            img class="indicator" src=(s.icon) alt=(s.label) title=(s.label);
+            div {
+                div class="label" data-field="label" { (s.label) }
+                div data-field="reason" { (s.reason) }
+                div class="since" data-field="since" {
+                    @if let Some(since) = &s.since_fr { "depuis le " (since) }
+                }
+                div class="muted" {
+                    "Installation " (s.installation_id) ", Impact emploi version "
+                    span data-field="version" { (s.software_version) }
+                }
+                @if let Some(v) = &s.update_available {
+                    div class="warning" {
+                        @if s.update_required { "Mise à jour obligatoire : " } @else { "Mise à jour disponible : " }
+                        (v)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn render(current: &Current, s: &StatusView, message: Option<(&str, &str)>) -> Response {
+    let body = html! {
+        @if let Some((kind, text)) = message { (notice(kind, text)) }
+        (panel(s))
+        section {
+            form method="post" action="/relancer" class="inline" {
+                (csrf_field(current))
+                button type="submit" id="reauthenticate" { "Relancer l'authentification" }
+            }
+        }
+        section {
+            h2 { "Mode assistance" }
+            @if s.indicator == IndicatorState::Assistance {
+                form method="post" action="/assistance/desactiver" {
+                    (csrf_field(current))
+                    label for="daily_password" { "Mot de passe du jour (donné par le support)" }
+                    input type="password" id="daily_password" name="daily_password" autocomplete="off" required;
+                    div { button type="submit" id="deactivate-assistance" { "Désactiver le mode assistance" } }
+                }
+            } @else {
+                p class="muted" { "En mode assistance, les fichiers de scripts ne seront pas pris en compte automatiquement !" }
+                form method="post" action="/assistance/activer" {
+                    (csrf_field(current))
+                    button type="submit" id="activate-assistance" { "Activer le mode assistance" }
+                }
+            }
+        }
+    };
+    ok(page("État de la connexion", Some(current), body))
+}
+
+async fn show(State(state): State<AppState>, Extension(current): Extension<Current>) -> Response {
+    match current_status(&state, &current).await {
+        Ok(s) => render(&current, &s, None),
+        Err(e) => error_page(&e, Some(&current)),
+    }
+}
+
+async fn reauthenticate(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> Response {
+    let r = StatusClient::new(state.orchestrator.channel())
+        .reauthenticate(authed(&current.session.token, ReauthenticateRequest {}))
+        .instrument(tracing::info_span!("orchestrator", rpc = "Reauthenticate"))
+        .await;
+    match r {
+        Ok(r) => {
+            let s = StatusView::from(r.get_ref());
+            let kind = if s.indicator == IndicatorState::Connected {
+                "notice"
+            } else {
+                "warning"
+            };
+            render(&current, &s, Some((kind, "Authentification relancée.")))
+        }
+        Err(e) => error_page(&WebError::from(e), Some(&current)),
+    }
+}
+
+async fn activate(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> Response {
+    let r = StatusClient::new(state.orchestrator.channel())
+        .activate_assistance(authed(&current.session.token, ActivateAssistanceRequest {}))
+        .instrument(tracing::info_span!(
+            "orchestrator",
+            rpc = "ActivateAssistance"
+        ))
+        .await;
+    match r {
+        Ok(r) => {
+            let r = r.into_inner();
+            let s = StatusView::from(&r.status.unwrap_or_default());
+            render(&current, &s, Some(("warning", &r.warning)))
+        }
+        Err(e) => error_page(&WebError::from(e), Some(&current)),
+    }
+}
+
+/// No `Debug`: it holds the daily password.
+#[derive(Deserialize)]
+pub struct Deactivate {
+    #[serde(default)]
+    daily_password: String,
+}
+
+async fn deactivate(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Form(f): Form<Deactivate>,
+) -> Response {
+    let r = StatusClient::new(state.orchestrator.channel())
+        .deactivate_assistance(authed(
+            &current.session.token,
+            DeactivateAssistanceRequest {
+                daily_password: f.daily_password,
+            },
+        ))
+        .instrument(tracing::info_span!(
+            "orchestrator",
+            rpc = "DeactivateAssistance"
+        ))
+        .await;
+    match r {
+        Ok(r) => render(
+            &current,
+            &StatusView::from(r.get_ref()),
+            Some(("notice", "Le mode assistance est désactivé.")),
+        ),
+        Err(e) => {
+            let e = WebError::from(e);
+            match current_status(&state, &current).await {
+                Ok(s) => render(&current, &s, Some(("error", &e.message))),
+                Err(_) => error_page(&e, Some(&current)),
+            }
+        }
+    }
+}
