@@ -246,7 +246,7 @@ impl Updates {
             .update(|cur| {
                 (cur.update_available != newest).then(|| {
                     let mut next = cur.clone();
-                    next.update_available = newest.clone();
+                    next.update_available = newest;
                     next
                 })
             })
