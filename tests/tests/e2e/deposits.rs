@@ -583,3 +583,114 @@ async fn with_the_deposit_agent_down_the_deposit_waits_for_the_listing_then_goes
     assert_eq!(registered[0]["idflux"], d.idflux.as_str());
     env.t.stop().await;
 }
+
+/// Waits (at most 30 s) until `path` exists.
+async fn appears(path: &std::path::Path) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Automatic mode: files the payroll program writes into the deposit folder are taken
+/// only once complete, deposited once, and end in `deposes/` or `rejetes/` with their
+/// reason, bytes unchanged.
+#[tokio::test]
+async fn the_deposit_folder_takes_only_complete_files_and_sorts_them_with_their_reason() {
+    let t = TestStack::start_with(|s| {
+        s.deposits.poll_interval_ms = 100;
+        s.deposits.retry_delay_secs = 1;
+        s.deposits.folder_settle_secs = 1;
+    })
+    .await;
+    let token = t.login_admin().await;
+    let env = Env {
+        deposits: DepositsClient::new(t.channel().await),
+        ne: t.mock("net-entreprises"),
+        token,
+        t,
+    };
+    env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
+        .await;
+    let folder = env.t.dir.path().join("dsn/a-deposer");
+    appears(&folder).await;
+
+    // Written as *.tmp, then renamed: the .tmp is never taken.
+    let first = sample(11, 3, 20);
+    std::fs::write(folder.join("DSN_11.tmp"), &first).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(folder.join("DSN_11.tmp").exists(), "a .tmp file was taken");
+    std::fs::rename(folder.join("DSN_11.tmp"), folder.join("DSN_11.dsn")).unwrap();
+    appears(&folder.join("deposes/DSN_11.dsn")).await;
+    assert_eq!(
+        std::fs::read(folder.join("deposes/DSN_11.dsn")).unwrap(),
+        first
+    );
+    let motif = std::fs::read_to_string(folder.join("deposes/DSN_11.dsn.motif.txt")).unwrap();
+    let registered = env.registered().await;
+    assert_eq!(registered.len(), 1);
+    assert!(
+        motif.contains(registered[0]["idflux"].as_str().unwrap()),
+        "{motif}"
+    );
+    assert_eq!(registered[0]["sha256"], sha256_hex(&first).as_str());
+
+    // Written slowly: never taken while it grows.
+    let second = sample(10, 40, 21);
+    let path = folder.join("DSN_10.dsn");
+    let parts = 5;
+    let step = second.len().div_ceil(parts);
+    for (i, piece) in second.chunks(step).enumerate() {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(piece).unwrap();
+        drop(f);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if i + 1 < parts {
+            assert!(path.exists(), "taken after {} of {parts} parts", i + 1);
+        }
+    }
+    appears(&folder.join("deposes/DSN_10.dsn")).await;
+    assert_eq!(
+        std::fs::read(folder.join("deposes/DSN_10.dsn")).unwrap(),
+        second
+    );
+    let registered = env.registered().await;
+    assert_eq!(registered.len(), 2);
+    assert_eq!(registered[1]["sha256"], sha256_hex(&second).as_str());
+
+    // A bad file goes to rejetes/ with its problems, nothing sent.
+    let mut bad = sample(9, 2, 22);
+    bad.truncate(bad.len() / 2);
+    std::fs::write(folder.join("DSN_09.dsn"), &bad).unwrap();
+    appears(&folder.join("rejetes/DSN_09.dsn.motif.txt")).await;
+    appears(&folder.join("rejetes/DSN_09.dsn")).await;
+    assert_eq!(
+        std::fs::read(folder.join("rejetes/DSN_09.dsn")).unwrap(),
+        bad
+    );
+    let motif = std::fs::read_to_string(folder.join("rejetes/DSN_09.dsn.motif.txt")).unwrap();
+    assert!(
+        motif.contains("ligne") || motif.contains("fichier :"),
+        "{motif}"
+    );
+    assert!(motif.contains("Rien n'a été déposé"), "{motif}");
+    assert_eq!(env.registered().await.len(), 2);
+    // Nothing left in the folder but the sorted files.
+    let left: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_file())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    env.t.stop().await;
+}
