@@ -222,7 +222,7 @@ async fn verify(
                 format!("{} — {}", f.user, verification_sentence(&v)),
             )
         }
-        Err(e) => ("error", e.message),
+        Err(e) => ("error", format!("{} — {}", f.user, e.message)),
     };
     render(&state, &current, Some(message)).await
 }

@@ -1,0 +1,163 @@
+//! Test harness: the embedded stack (mocks, agents, orchestrator) in a temporary
+//! directory with a web console in front of it, and an HTTP client that keeps cookies by
+//! hand (so the tests read every `Set-Cookie` themselves).
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use iea_runtime::shutdown::Shutdown;
+use iea_stack::{RunningStack, StackOptions};
+use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::{Method, Response};
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub stack: Option<RunningStack>,
+    pub web: SocketAddr,
+    stop: Shutdown,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// `secure_cookies`: the console as it runs behind TLS.
+    pub async fn start_with(secure_cookies: bool) -> Self {
+        iea_runtime::install_crypto_provider();
+        if std::env::var_os("TEST_LOG").is_some() {
+            iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Human, "debug");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stack = RunningStack::start(StackOptions {
+            data_dir: dir.path().to_owned(),
+            demo: true,
+            ..Default::default()
+        })
+        .await
+        .expect("stack starts");
+        let f = &stack.file;
+        let app = iea_web::App::build(iea_web::Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            orchestrator: f.orchestrator.clone(),
+            ca: f.ca.clone(),
+            orchestrator_server_name: f.orchestrator_server_name.clone(),
+            secure_cookies,
+        })
+        .await
+        .expect("web console builds");
+        let web = app.local_addr();
+        let stop = Shutdown::new();
+        let task = tokio::spawn(app.run_until(stop.clone()));
+        Self {
+            dir,
+            stack: Some(stack),
+            web,
+            stop,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.web)
+    }
+
+    pub fn admin_password(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin-password"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    pub fn stack_file(&self) -> &iea_stack::StackFile {
+        &self.stack.as_ref().expect("running").file
+    }
+
+    /// Signs in through the JSON API; the session.
+    pub async fn api_session(&self) -> Session {
+        let r = client()
+            .post(self.url("/api/v1/session"))
+            .json(&serde_json::json!({"user": "Administrateur", "password": self.admin_password()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "sign-in");
+        let cookie = session_cookie(&r).expect("a session cookie");
+        let body: serde_json::Value = r.json().await.unwrap();
+        Session {
+            base: self.url(""),
+            cookie,
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.stop.trigger();
+        self.task.await.unwrap().expect("web console stops cleanly");
+        if let Some(s) = self.stack.take() {
+            s.stop().await.expect("stack stops");
+        }
+    }
+}
+
+/// `name=value` of the `iea_session` cookie an answer sets.
+pub fn session_cookie(r: &Response) -> Option<String> {
+    set_cookies(r)
+        .into_iter()
+        .find(|c| c.starts_with("iea_session=") && !c.starts_with("iea_session=;"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+pub fn set_cookies(r: &Response) -> Vec<String> {
+    r.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A signed-in client.
+pub struct Session {
+    pub base: String,
+    /// `iea_session=…`
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Session {
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        client()
+            .request(method, format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+    }
+
+    /// A state-changing JSON call with the CSRF token.
+    pub fn call(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.request(method, path)
+            .header("x-csrf-token", &self.csrf)
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.request(Method::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+}
+
+/// The value of hidden field `name` in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_owned())
+}

@@ -1,0 +1,645 @@
+//! The console over HTTP against a real embedded stack: sessions, CSRF, cookies, the CSP,
+//! sign-in to the status page, live status events, the JSON API and its OpenAPI document.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, client, hidden_field, session_cookie, set_cookies};
+use futures::StreamExt;
+use reqwest::Method;
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION};
+
+/// Every page and API call but sign-in, with the method that reaches it.
+const PROTECTED: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("POST", "/relancer"),
+    ("POST", "/assistance/activer"),
+    ("POST", "/assistance/desactiver"),
+    ("GET", "/comptes"),
+    ("POST", "/comptes/verifier"),
+    ("POST", "/comptes/identite"),
+    ("GET", "/parametres"),
+    ("POST", "/parametres/tester"),
+    ("GET", "/support"),
+    ("POST", "/support"),
+    ("POST", "/deconnexion"),
+    ("GET", "/api/v1/session"),
+    ("DELETE", "/api/v1/session"),
+    ("GET", "/api/v1/status"),
+    ("GET", "/api/v1/status/events"),
+    ("POST", "/api/v1/status/reauthenticate"),
+    ("POST", "/api/v1/assistance"),
+    ("POST", "/api/v1/assistance/deactivate"),
+    ("GET", "/api/v1/users"),
+    ("GET", "/api/v1/credentials"),
+    ("PUT", "/api/v1/credentials/Administrateur"),
+    ("POST", "/api/v1/credentials/Administrateur/verify"),
+    ("GET", "/api/v1/connection"),
+    ("POST", "/api/v1/connection/test"),
+    ("POST", "/api/v1/support"),
+];
+
+#[tokio::test]
+async fn without_a_session_every_page_and_api_call_but_sign_in_is_refused() {
+    let h = Harness::start().await;
+    let c = client();
+    for (method, path) in PROTECTED {
+        for cookie in [None, Some("iea_session=forged")] {
+            let mut req = c.request(Method::from_bytes(method.as_bytes()).unwrap(), h.url(path));
+            if let Some(cookie) = cookie {
+                req = req.header(COOKIE, cookie);
+            }
+            let r = req.send().await.unwrap();
+            if path.starts_with("/api/") {
+                assert_eq!(r.status(), 401, "{method} {path} {cookie:?}");
+                let body: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "unauthenticated", "{method} {path}");
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("connecter")
+                );
+            } else {
+                assert_eq!(r.status(), 303, "{method} {path} {cookie:?}");
+                assert_eq!(r.headers()[LOCATION], "/connexion", "{method} {path}");
+            }
+        }
+    }
+    // The sign-in page and the API's description are open.
+    assert_eq!(
+        c.get(h.url("/connexion")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        c.get(h.url("/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Nothing changed: the status is not assistance.
+    let s = h.api_session().await;
+    let status = s.get_json("/api/v1/status").await;
+    assert_ne!(status["indicator"], "assistance");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_state_changing_request_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    let other = h.api_session().await;
+    assert_ne!(s.csrf, other.csrf, "one token per session");
+
+    // JSON: no header, a wrong one, another session's.
+    for token in [None, Some("0".repeat(64)), Some(other.csrf.clone())] {
+        let mut req = s.request(Method::POST, "/api/v1/assistance");
+        if let Some(t) = &token {
+            req = req.header("x-csrf-token", t);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{token:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "csrf_token_invalid");
+    }
+    // Forms: no field, a wrong one.
+    for form in ["", "csrf=abc"] {
+        let r = s
+            .request(Method::POST, "/assistance/activer")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "form {form:?}");
+        assert!(r.text().await.unwrap().contains("csrf_token_invalid"));
+    }
+    assert_ne!(
+        s.get_json("/api/v1/status").await["indicator"],
+        "assistance"
+    );
+
+    // With its token, the same form goes through.
+    let r = s
+        .request(Method::POST, "/assistance/activer")
+        .form(&[("csrf", s.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("ne seront pas pris en compte")
+    );
+    assert_eq!(
+        s.get_json("/api/v1/status").await["indicator"],
+        "assistance"
+    );
+
+    // The sign-in form needs its double-submit token too.
+    let r = client()
+        .post(h.url("/connexion"))
+        .form(&[
+            ("user", "Administrateur"),
+            ("password", &h.admin_password()),
+            ("csrf", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(session_cookie(&r).is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn cookies_carry_http_only_same_site_strict_and_secure_under_tls() {
+    let h = Harness::start().await;
+    let r = client()
+        .post(h.url("/api/v1/session"))
+        .json(&serde_json::json!({"user": "Administrateur", "password": h.admin_password()}))
+        .send()
+        .await
+        .unwrap();
+    let cookies = set_cookies(&r);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("iea_session="))
+        .expect("cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(session.contains(attr), "{attr} in {session}");
+    }
+    assert!(!session.contains("Secure"), "plain HTTP: {session}");
+    let login = client().get(h.url("/connexion")).send().await.unwrap();
+    let login_cookie = set_cookies(&login).join(";");
+    assert!(
+        login_cookie.contains("iea_login=")
+            && login_cookie.contains("HttpOnly")
+            && login_cookie.contains("SameSite=Strict")
+    );
+    // The JSON body holds no orchestrator token: only the CSRF token.
+    let body = r.text().await.unwrap();
+    assert!(
+        !body.contains("token\":") || body.contains("csrf_token"),
+        "{body}"
+    );
+    h.stop().await;
+
+    let h = Harness::start_with(true).await;
+    let r = client()
+        .post(h.url("/api/v1/session"))
+        .json(&serde_json::json!({"user": "Administrateur", "password": h.admin_password()}))
+        .send()
+        .await
+        .unwrap();
+    let cookies = set_cookies(&r);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("iea_session="))
+        .expect("cookie");
+    assert!(session.contains("; Secure"), "{session}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_csp_without_inline_scripts() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    let answers = [
+        client().get(h.url("/connexion")).send().await.unwrap(),
+        client().get(h.url("/")).send().await.unwrap(),
+        client()
+            .get(h.url("/static/console.js"))
+            .send()
+            .await
+            .unwrap(),
+        client().get(h.url("/api/v1/status")).send().await.unwrap(),
+        s.request(Method::GET, "/").send().await.unwrap(),
+        s.request(Method::GET, "/comptes").send().await.unwrap(),
+    ];
+    for r in answers {
+        let csp = r.headers()[CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        let html = r.text().await.unwrap();
+        if html.starts_with("<!DOCTYPE") {
+            // Scripts only by address, no inline style.
+            for (i, _) in html.match_indices("<script") {
+                assert!(
+                    html[i..].starts_with("<script src=\"/static/"),
+                    "inline script: {html}"
+                );
+            }
+            assert!(!html.contains(" style="), "{html}");
+        }
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_leads_to_the_status_page_with_its_icon_reason_and_time() {
+    let h = Harness::start().await;
+    let c = client();
+    let page = c.get(h.url("/connexion")).send().await.unwrap();
+    let login_cookie = set_cookies(&page)
+        .into_iter()
+        .find(|c| c.starts_with("iea_login="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("lang=\"fr\"") && html.contains("Se connecter"));
+    let token = hidden_field(&html, "csrf").expect("the form's token");
+
+    // A wrong password: refused with the orchestrator's French sentence, no session.
+    let r = c
+        .post(h.url("/connexion"))
+        .header(COOKIE, &login_cookie)
+        .form(&[
+            ("user", "Administrateur"),
+            ("password", "faux"),
+            ("csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(session_cookie(&r).is_none());
+
+    let password = h.admin_password();
+    let r = c
+        .post(h.url("/connexion"))
+        .header(COOKIE, &login_cookie)
+        .form(&[
+            ("user", "Administrateur"),
+            ("password", password.as_str()),
+            ("csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()[LOCATION], "/");
+    let cookie = session_cookie(&r).expect("session cookie");
+
+    // The first authentication may land a moment after the start: wait for a state.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let html = loop {
+        let r = c
+            .get(h.url("/"))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        if html.contains("data-indicator=\"connected\"") || tokio::time::Instant::now() > deadline {
+            break html;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(html.contains("data-indicator=\"connected\""), "{html}");
+    assert!(html.contains("src=\"/static/icons/connected.svg\""));
+    assert!(html.contains("Connecté (boule bleue)"));
+    assert!(html.contains("depuis le "), "since when, in French: {html}");
+    assert!(html.contains(" h "), "French time: {html}");
+    assert!(html.contains("Relancer l'authentification"));
+    assert!(html.contains("<script src=\"/static/console.js\""));
+    // No secret in the page: neither the password nor the installation's keys.
+    assert!(!html.contains(&password));
+    let (licence, daily) = h.stack.as_ref().unwrap().installation_secrets();
+    use secrecy::ExposeSecret;
+    assert!(!html.contains(licence.expose_secret()) && !html.contains(daily.expose_secret()));
+    // The icon itself is served.
+    let icon = c
+        .get(h.url("/static/icons/connected.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+
+    // Signing out ends the session.
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let r = c
+        .post(h.url("/deconnexion"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = c
+        .get(h.url("/"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the old cookie no longer opens a page");
+    h.stop().await;
+}
+
+/// Reads server-sent events until one whose indicator is `want`.
+async fn wait_for_event<S, B>(events: &mut S, buf: &mut String, want: &str) -> serde_json::Value
+where
+    S: futures::Stream<Item = reqwest::Result<B>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    let deadline = Duration::from_secs(30);
+    tokio::time::timeout(deadline, async {
+        loop {
+            while let Some(end) = buf.find("\n\n") {
+                let event: String = buf.drain(..end + 2).collect();
+                let data: String = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+                    .collect();
+                if event.contains("event: status") {
+                    let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+                    if v["indicator"] == want {
+                        return v;
+                    }
+                }
+            }
+            let chunk = events.next().await.expect("the stream stays open").unwrap();
+            buf.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {want} event within {deadline:?}"))
+}
+
+#[tokio::test]
+async fn status_changes_reach_the_event_stream_without_asking() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    let r = s
+        .request(Method::GET, "/api/v1/status/events")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut events = r.bytes_stream();
+    let mut buf = String::new();
+    let first = wait_for_event(&mut events, &mut buf, "connected").await;
+    assert_eq!(first["icon"], "/static/icons/connected.svg");
+    assert!(first["since_fr"].as_str().unwrap().contains(" h "));
+
+    let r = s
+        .call(Method::POST, "/api/v1/assistance")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["warning"].as_str().unwrap().contains("scripts"));
+    let changed = wait_for_event(&mut events, &mut buf, "assistance").await;
+    assert_eq!(changed["icon"], "/static/icons/assistance.svg");
+    assert_eq!(changed["label"], "Mode assistance (coccinelle rouge)");
+
+    // A wrong daily password: the orchestrator's code and French sentence.
+    let r = s
+        .call(Method::POST, "/api/v1/assistance/deactivate")
+        .json(&serde_json::json!({"daily_password": "000000"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(!body["error"]["code"].as_str().unwrap().is_empty());
+    assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_api_answers_json_with_stable_error_codes() {
+    let h = Harness::start().await;
+    // Sign-in: a wrong password is the orchestrator's refusal; not JSON is refused.
+    let r = client()
+        .post(h.url("/api/v1/session"))
+        .json(&serde_json::json!({"user": "Administrateur", "password": "faux"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_credentials", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mot de passe")
+    );
+    let r = client()
+        .post(h.url("/api/v1/session"))
+        .form(&[
+            ("user", "Administrateur"),
+            ("password", &h.admin_password()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(session_cookie(&r).is_none());
+
+    let s = h.api_session().await;
+    let me = s.get_json("/api/v1/session").await;
+    assert_eq!(me["user"], "Administrateur");
+    assert_eq!(me["role"], "administrator");
+    assert_eq!(me["csrf_token"], s.csrf);
+    let users = s.get_json("/api/v1/users").await;
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "Administrateur")
+    );
+
+    // The connection settings and the access test: a row per address, all reachable.
+    let conn = s.get_json("/api/v1/connection").await;
+    assert!(
+        conn["auth_server"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
+    let r = s
+        .call(Method::POST, "/api/v1/connection/test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t: serde_json::Value = r.json().await.unwrap();
+    let rows = t["tests"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{t}");
+    assert!(rows.iter().all(|r| r["reachable"] == true), "{t}");
+    assert_eq!(t["all_reachable"], true);
+
+    // An identity badly typed: refused with a code, nothing stored.
+    let r = s
+        .call(Method::PUT, "/api/v1/credentials/Administrateur")
+        .json(&serde_json::json!({"account_password": h.admin_password(), "siret": "123", "nom": "DUPONT", "prenom": "Jean", "password": "secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        !body["error"]["code"].as_str().unwrap().is_empty(),
+        "{body}"
+    );
+    let creds = s.get_json("/api/v1/credentials").await;
+    let admin = creds
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["user"] == "Administrateur")
+        .unwrap();
+    assert_eq!(admin["configured"], false, "{creds}");
+
+    // The signed-out session is refused.
+    let r = s
+        .call(Method::DELETE, "/api/v1/session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = s
+        .request(Method::GET, "/api/v1/status")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_pages_show_accounts_and_the_access_test_row_by_row() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    let html = s
+        .request(Method::GET, "/comptes")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-user=\"Administrateur\""), "{html}");
+    assert!(html.contains(">Vérifier<"));
+    assert!(html.contains("Non renseignée"));
+
+    let html = s
+        .request(Method::GET, "/parametres")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Tester l'accès aux serveurs"));
+    let r = s
+        .request(Method::POST, "/parametres/tester")
+        .form(&[("csrf", s.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    for target in ["auth_server", "update_server", "net_entreprises"] {
+        assert!(
+            html.contains(&format!("data-target=\"{target}\"")),
+            "{target}: {html}"
+        );
+    }
+    assert_eq!(html.matches("class=\"ok\">✔").count(), 3, "{html}");
+    assert!(html.contains(" ms"));
+
+    // Vérifier an account without identity: the outcome is shown, not an error page.
+    let r = s
+        .request(Method::POST, "/comptes/verifier")
+        .form(&[("csrf", s.csrf.as_str()), ("user", "Administrateur")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Administrateur —"), "{html}");
+
+    // The support e-mail downloads as an attachment.
+    let r = s
+        .request(Method::POST, "/support")
+        .form(&[
+            ("csrf", s.csrf.as_str()),
+            ("description", "Test"),
+            ("from", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "message/rfc822");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let h = Harness::start().await;
+    let doc: serde_json::Value = client()
+        .get(h.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in PROTECTED.iter().filter(|(_, p)| p.starts_with("/api/")) {
+        let path = path.replace("/Administrateur", "/{user}");
+        let op = &paths[&path][method.to_ascii_lowercase()];
+        assert!(op.is_object(), "{method} {path} is documented");
+        assert!(
+            op["responses"]["401"].is_object(),
+            "{method} {path} says 401"
+        );
+    }
+    assert!(paths["/api/v1/session"]["post"].is_object());
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for s in [
+        "ErrorBody",
+        "StatusView",
+        "VerificationView",
+        "AccessTestView",
+    ] {
+        assert!(schemas.contains_key(s), "{s}");
+    }
+    assert!(doc["components"]["securitySchemes"]["session"].is_object());
+    h.stop().await;
+}
