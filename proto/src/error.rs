@@ -15,6 +15,180 @@ pub const DOMAIN: &str = "iea-connect";
 /// Locale of the message for people.
 pub const LOCALE: &str = "fr-FR";
 
+/// Every stable error code the orchestrator returns, each with its one gRPC status: the
+/// one mapping from a typed error to the wire. Programs match on [`ErrorCode::as_str`];
+/// an error read back from a peer may carry a code this version does not know
+/// ([`ApiError::error_code`] is then `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// An RPC that a later version will provide.
+    Unimplemented,
+    /// No valid session.
+    Unauthenticated,
+    /// The caller may not do this.
+    PermissionDenied,
+    /// What was given is not acceptable; the message says why.
+    InvalidInput,
+    /// No such thing.
+    NotFound,
+    /// Something broke inside; details are in the log.
+    Internal,
+    /// Too many wrong passwords: the account is locked for a while.
+    AccountLocked,
+    /// An agent did not answer.
+    AgentUnavailable,
+    /// An account of that name exists.
+    AlreadyExists,
+    /// Refused while assistance mode is on.
+    AssistanceActive,
+    /// Assistance mode is not on.
+    AssistanceNotActive,
+    /// A DSN file that does not pass the checks; each problem is named with its line.
+    BadDsnFile,
+    /// Net-entreprises refused this identity too often: nothing is sent until it changes.
+    BlockedByBudget,
+    /// The licence is withdrawn: payroll-domain writes are refused.
+    ConsultationMode,
+    /// Too many wrong daily passwords: deactivation is locked for a while.
+    DailyPasswordLocked,
+    /// The same declaration was already deposited.
+    DuplicateDeclaration,
+    /// Wrong user name or password.
+    InvalidCredentials,
+    /// A connection setting is not acceptable; the field is named.
+    InvalidSettings,
+    /// The last administrator cannot be removed or demoted.
+    LastAdministrator,
+    /// In monoposte mode the installation has one account.
+    Monoposte,
+    /// No newer version is available.
+    NoUpdate,
+    /// The account has no Net-entreprises identity.
+    NotConfigured,
+    /// One cannot remove the account one is signed in with.
+    RemoveSelf,
+    /// The proposed repair no longer applies.
+    RepairNotApplicable,
+    /// A verification of that account is already running.
+    VerificationInProgress,
+    /// The account's own password, asked to confirm a change, is wrong.
+    WrongAccountPassword,
+    /// The current password is wrong.
+    WrongCurrentPassword,
+    /// The daily password is wrong.
+    WrongDailyPassword,
+    /// The deposit is not in a state that allows this.
+    WrongDepositState,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 29] = [
+        ErrorCode::Unimplemented,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PermissionDenied,
+        ErrorCode::InvalidInput,
+        ErrorCode::NotFound,
+        ErrorCode::Internal,
+        ErrorCode::AccountLocked,
+        ErrorCode::AgentUnavailable,
+        ErrorCode::AlreadyExists,
+        ErrorCode::AssistanceActive,
+        ErrorCode::AssistanceNotActive,
+        ErrorCode::BadDsnFile,
+        ErrorCode::BlockedByBudget,
+        ErrorCode::ConsultationMode,
+        ErrorCode::DailyPasswordLocked,
+        ErrorCode::DuplicateDeclaration,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::InvalidSettings,
+        ErrorCode::LastAdministrator,
+        ErrorCode::Monoposte,
+        ErrorCode::NoUpdate,
+        ErrorCode::NotConfigured,
+        ErrorCode::RemoveSelf,
+        ErrorCode::RepairNotApplicable,
+        ErrorCode::VerificationInProgress,
+        ErrorCode::WrongAccountPassword,
+        ErrorCode::WrongCurrentPassword,
+        ErrorCode::WrongDailyPassword,
+        ErrorCode::WrongDepositState,
+    ];
+
+    /// The stable code (English, snake_case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unimplemented => "unimplemented",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Internal => "internal",
+            ErrorCode::AccountLocked => "account_locked",
+            ErrorCode::AgentUnavailable => "agent_unavailable",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::AssistanceActive => "assistance_active",
+            ErrorCode::AssistanceNotActive => "assistance_not_active",
+            ErrorCode::BadDsnFile => "bad_dsn_file",
+            ErrorCode::BlockedByBudget => "blocked_by_budget",
+            ErrorCode::ConsultationMode => "consultation_mode",
+            ErrorCode::DailyPasswordLocked => "daily_password_locked",
+            ErrorCode::DuplicateDeclaration => "duplicate_declaration",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::InvalidSettings => "invalid_settings",
+            ErrorCode::LastAdministrator => "last_administrator",
+            ErrorCode::Monoposte => "monoposte",
+            ErrorCode::NoUpdate => "no_update",
+            ErrorCode::NotConfigured => "not_configured",
+            ErrorCode::RemoveSelf => "remove_self",
+            ErrorCode::RepairNotApplicable => "repair_not_applicable",
+            ErrorCode::VerificationInProgress => "verification_in_progress",
+            ErrorCode::WrongAccountPassword => "wrong_account_password",
+            ErrorCode::WrongCurrentPassword => "wrong_current_password",
+            ErrorCode::WrongDailyPassword => "wrong_daily_password",
+            ErrorCode::WrongDepositState => "wrong_deposit_state",
+        }
+    }
+
+    /// The gRPC status an error of this code travels with.
+    pub fn status(self) -> Code {
+        match self {
+            ErrorCode::Unimplemented => Code::Unimplemented,
+            ErrorCode::Unauthenticated => Code::Unauthenticated,
+            ErrorCode::PermissionDenied => Code::PermissionDenied,
+            ErrorCode::InvalidInput => Code::InvalidArgument,
+            ErrorCode::NotFound => Code::NotFound,
+            ErrorCode::Internal => Code::Internal,
+            ErrorCode::AccountLocked => Code::PermissionDenied,
+            ErrorCode::AgentUnavailable => Code::Unavailable,
+            ErrorCode::AlreadyExists => Code::AlreadyExists,
+            ErrorCode::AssistanceActive => Code::FailedPrecondition,
+            ErrorCode::AssistanceNotActive => Code::FailedPrecondition,
+            ErrorCode::BadDsnFile => Code::InvalidArgument,
+            ErrorCode::BlockedByBudget => Code::FailedPrecondition,
+            ErrorCode::ConsultationMode => Code::FailedPrecondition,
+            ErrorCode::DailyPasswordLocked => Code::ResourceExhausted,
+            ErrorCode::DuplicateDeclaration => Code::AlreadyExists,
+            ErrorCode::InvalidCredentials => Code::Unauthenticated,
+            ErrorCode::InvalidSettings => Code::InvalidArgument,
+            ErrorCode::LastAdministrator => Code::FailedPrecondition,
+            ErrorCode::Monoposte => Code::FailedPrecondition,
+            ErrorCode::NoUpdate => Code::NotFound,
+            ErrorCode::NotConfigured => Code::FailedPrecondition,
+            ErrorCode::RemoveSelf => Code::FailedPrecondition,
+            ErrorCode::RepairNotApplicable => Code::FailedPrecondition,
+            ErrorCode::VerificationInProgress => Code::Aborted,
+            ErrorCode::WrongAccountPassword => Code::PermissionDenied,
+            ErrorCode::WrongCurrentPassword => Code::PermissionDenied,
+            ErrorCode::WrongDailyPassword => Code::PermissionDenied,
+            ErrorCode::WrongDepositState => Code::FailedPrecondition,
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+}
+
 /// A stable error code (English, snake_case) with a French sentence for a person.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -27,6 +201,16 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error of a known code, with its status.
+    pub fn of(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(code.status(), code.as_str(), message)
+    }
+
+    /// The code as this version knows it.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::from_code(&self.code)
+    }
+
     pub fn new(status: Code, code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -161,6 +345,21 @@ fn default_message(code: Code) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_error_code_reads_back_and_travels_with_one_status() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code:?} twice");
+            assert_eq!(ErrorCode::from_code(code.as_str()), Some(code));
+            let e = ApiError::of(code, "Message.");
+            assert_eq!(e.status, code.status());
+            let back = ApiError::from_status(&e.clone().into());
+            assert_eq!(back.error_code(), Some(code));
+        }
+        assert_eq!(ErrorCode::from_code("nothing_like_it"), None);
+    }
+
     use super::*;
 
     #[test]

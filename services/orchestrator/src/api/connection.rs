@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use iea_proto::common::v1 as pb;
-use iea_proto::error::ApiError;
+use iea_proto::error::{ApiError, ErrorCode};
 use iea_proto::v1::connection_server::Connection;
 use iea_proto::v1::*;
 use secrecy::SecretString;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::{internal, principal, timestamp};
 use crate::Core;
@@ -141,9 +141,8 @@ fn from_proto(p: ConnectionSettings, current: &Candidate) -> Result<Candidate, V
 fn invalid(errors: Vec<FieldError>) -> ApiError {
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
     tracing::info!(?fields, "connection settings refused");
-    ApiError::new(
-        Code::InvalidArgument,
-        "invalid_settings",
+    ApiError::of(
+        ErrorCode::InvalidSettings,
         format!(
             "Les paramètres n'ont pas été enregistrés. {}",
             errors
@@ -265,9 +264,8 @@ impl Connection for ConnectionApi {
         // Proposed and tested again now: the network may have changed since it was shown.
         let (_, proposals) = access::propose(&self.0.agents, &self.0.network, &before).await;
         let Some(p) = proposals.into_iter().find(|p| p.id == id) else {
-            return Err(ApiError::new(
-                Code::FailedPrecondition,
-                "repair_not_applicable",
+            return Err(ApiError::of(
+            ErrorCode::RepairNotApplicable,
                 "Cette réparation ne s'applique pas (ou plus) : relancez l'assistant de réparation.",
             )
             .into());

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use iea_proto::error::ApiError;
+use iea_proto::error::{ApiError, ErrorCode};
 use iea_proto::v1::credentials_server::Credentials;
 use iea_proto::v1::*;
 use secrecy::SecretString;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::{agent_error, internal, principal, refuse_in_consultation, timestamp};
 use crate::Core;
@@ -25,14 +25,12 @@ pub(crate) fn credentials_error(e: CredentialsError) -> ApiError {
         CredentialsError::NoSuchAccount(n) => {
             ApiError::not_found(format!("Le compte « {n} » n'existe pas."))
         }
-        CredentialsError::NotConfigured(n) => ApiError::new(
-            Code::FailedPrecondition,
-            "not_configured",
+        CredentialsError::NotConfigured(n) => ApiError::of(
+            ErrorCode::NotConfigured,
             format!("Aucun identifiant Net-entreprises n'est enregistré pour le compte « {n} »."),
         ),
-        CredentialsError::WrongAccountPassword => ApiError::new(
-            Code::PermissionDenied,
-            "wrong_account_password",
+        CredentialsError::WrongAccountPassword => ApiError::of(
+            ErrorCode::WrongAccountPassword,
             "Le mot de passe Impact emploi du compte est incorrect : les identifiants n'ont pas été modifiés.",
         ),
         CredentialsError::InvalidInput(problems) => ApiError::invalid_input(format!(
@@ -43,16 +41,14 @@ pub(crate) fn credentials_error(e: CredentialsError) -> ApiError {
                 .collect::<Vec<_>>()
                 .join(" ")
         )),
-        CredentialsError::BlockedByBudget { user, failures } => ApiError::new(
-            Code::FailedPrecondition,
-            "blocked_by_budget",
+        CredentialsError::BlockedByBudget { user, failures } => ApiError::of(
+            ErrorCode::BlockedByBudget,
             format!(
                 "Les {failures} dernières vérifications du compte « {user} » ont été refusées par Net-entreprises. Pour ne pas provoquer le blocage du compte du déclarant sur le portail, aucune nouvelle tentative ne sera faite tant que ses identifiants n'auront pas été corrigés."
             ),
         ),
-        CredentialsError::InProgress(n) => ApiError::new(
-            Code::Aborted,
-            "verification_in_progress",
+        CredentialsError::InProgress(n) => ApiError::of(
+            ErrorCode::VerificationInProgress,
             format!("Une vérification des identifiants du compte « {n} » est déjà en cours."),
         ),
         CredentialsError::Agent(e) => agent_error(e),

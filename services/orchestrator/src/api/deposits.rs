@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use iea_proto::error::ApiError;
+use iea_proto::error::{ApiError, ErrorCode};
 use iea_proto::v1::deposits_server::Deposits;
 use iea_proto::v1::*;
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::{internal, principal, refuse_in_consultation, timestamp};
 use crate::Core;
@@ -24,9 +24,8 @@ fn deposit_error(e: DepositError) -> ApiError {
         DepositError::NoSuchAccount(n) => {
             ApiError::not_found(format!("Le compte « {n} » n'existe pas."))
         }
-        DepositError::BadFile(problems) => ApiError::new(
-            Code::InvalidArgument,
-            "bad_dsn_file",
+        DepositError::BadFile(problems) => ApiError::of(
+            ErrorCode::BadDsnFile,
             format!(
                 "Le fichier n'a pas été déposé : il ne respecte pas la norme DSN.\n{}",
                 problems.join("\n")
@@ -36,9 +35,8 @@ fn deposit_error(e: DepositError) -> ApiError {
         DepositError::Duplicate {
             existing,
             same_file,
-        } => ApiError::new(
-            Code::AlreadyExists,
-            "duplicate_declaration",
+        } => ApiError::of(
+            ErrorCode::DuplicateDeclaration,
             if same_file {
                 format!(
                     "Ce fichier a déjà été déposé ou est en cours de dépôt (dépôt n° {existing}) : il n'est pas envoyé une seconde fois."
@@ -49,9 +47,8 @@ fn deposit_error(e: DepositError) -> ApiError {
                 )
             },
         ),
-        DepositError::WrongState { id, state } => ApiError::new(
-            Code::FailedPrecondition,
-            "wrong_deposit_state",
+        DepositError::WrongState { id, state } => ApiError::of(
+            ErrorCode::WrongDepositState,
             format!(
                 "Le dépôt n° {id} est « {} » : cette décision ne s'y applique pas (ou il est en cours de traitement).",
                 state.label_fr()

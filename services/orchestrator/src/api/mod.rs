@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use iea_proto::error::ApiError;
+use iea_proto::error::{ApiError, ErrorCode};
 use tonic::Request;
 
 use crate::Core;
@@ -54,14 +54,12 @@ async fn principal<T>(core: &Arc<Core>, req: &Request<T>) -> Result<Principal, A
 
 fn session_error(e: SessionError) -> ApiError {
     match e {
-        SessionError::InvalidCredentials => ApiError::new(
-            tonic::Code::Unauthenticated,
-            "invalid_credentials",
+        SessionError::InvalidCredentials => ApiError::of(
+            ErrorCode::InvalidCredentials,
             "Nom d'utilisateur ou mot de passe incorrect.",
         ),
-        SessionError::Locked { until } => ApiError::new(
-            tonic::Code::PermissionDenied,
-            "account_locked",
+        SessionError::Locked { until } => ApiError::of(
+            ErrorCode::AccountLocked,
             format!(
                 "Trop d'essais infructueux : ce compte est bloqué jusqu'au {}.",
                 format_time(until)
@@ -83,9 +81,8 @@ fn refuse_in_consultation(core: &Core) -> Result<(), ApiError> {
 }
 
 fn consultation() -> ApiError {
-    ApiError::new(
-        tonic::Code::FailedPrecondition,
-        "consultation_mode",
+    ApiError::of(
+        ErrorCode::ConsultationMode,
         "La licence de cette installation a été retirée : Impact emploi reste utilisable en consultation, mais cette modification est refusée.",
     )
 }
@@ -95,9 +92,8 @@ fn agent_error(e: AgentError) -> ApiError {
     match e {
         AgentError::Unavailable { agent, detail } => {
             tracing::warn!(agent, detail, "agent unavailable");
-            ApiError::new(
-                tonic::Code::Unavailable,
-                "agent_unavailable",
+            ApiError::of(
+                ErrorCode::AgentUnavailable,
                 format!("Le service « {agent} » ne répond pas : réessayez dans un instant."),
             )
         }

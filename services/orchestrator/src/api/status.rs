@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use iea_proto::error::ApiError;
+use iea_proto::error::{ApiError, ErrorCode};
 use iea_proto::v1::status_server::Status as StatusService;
 use iea_proto::v1::{
     ActivateAssistanceRequest, ActivateAssistanceResponse, AgentHealth,
@@ -10,7 +10,7 @@ use iea_proto::v1::{
     WatchStatusRequest,
 };
 use tokio::sync::broadcast::error::RecvError;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::{format_time, internal, principal, timestamp};
 use crate::Core;
@@ -51,22 +51,19 @@ pub(crate) fn report(core: &Core, s: &Snapshot) -> StatusReport {
 
 fn assistance_error(e: AssistanceError) -> ApiError {
     match e {
-        AssistanceError::NotActive => ApiError::new(
-            Code::FailedPrecondition,
-            "assistance_not_active",
+        AssistanceError::NotActive => ApiError::of(
+            ErrorCode::AssistanceNotActive,
             "Le mode assistance n'est pas activé.",
         ),
-        AssistanceError::Locked { until } => ApiError::new(
-            Code::ResourceExhausted,
-            "daily_password_locked",
+        AssistanceError::Locked { until } => ApiError::of(
+            ErrorCode::DailyPasswordLocked,
             format!(
                 "Trop d'essais du mot de passe du jour : la désactivation du mode assistance est bloquée jusqu'au {}.",
                 format_time(until)
             ),
         ),
-        AssistanceError::WrongPassword { remaining } => ApiError::new(
-            Code::PermissionDenied,
-            "wrong_daily_password",
+        AssistanceError::WrongPassword { remaining } => ApiError::of(
+            ErrorCode::WrongDailyPassword,
             format!(
                 "Ce n'est pas le mot de passe du jour de cette installation. Essais restants avant blocage pendant 15 minutes : {remaining}."
             ),
@@ -149,9 +146,8 @@ impl StatusService for StatusApi {
     ) -> Result<Response<StatusReport>, Status> {
         principal(&self.0, &request).await?;
         if self.0.hub.current().indicator == status::Indicator::Assistance {
-            return Err(ApiError::new(
-                Code::FailedPrecondition,
-                "assistance_active",
+            return Err(ApiError::of(
+            ErrorCode::AssistanceActive,
                 "En mode assistance, aucune connexion n'est faite au serveur de production : désactivez d'abord le mode assistance.",
             )
             .into());

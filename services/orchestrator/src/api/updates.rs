@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use iea_proto::error::ApiError;
+use iea_proto::error::{ApiError, ErrorCode};
 use iea_proto::v1::updates_server::Updates;
 use iea_proto::v1::*;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::{agent_error, consultation, principal, timestamp};
 use crate::Core;
@@ -19,9 +19,8 @@ type Stream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>>
 
 fn updates_error(e: UpdatesError) -> ApiError {
     match e {
-        UpdatesError::NoUpdate => ApiError::new(
-            Code::NotFound,
-            "no_update",
+        UpdatesError::NoUpdate => ApiError::of(
+            ErrorCode::NoUpdate,
             "Aucune nouvelle version n'est disponible.",
         ),
         UpdatesError::Consultation => consultation(),

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use iea_proto::error::ApiError;
+use iea_proto::error::{ApiError, ErrorCode};
 use iea_proto::v1::users_server::Users;
 use iea_proto::v1::*;
 use secrecy::SecretString;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::sessions::role;
 use super::{internal, principal};
@@ -21,9 +21,8 @@ fn users_error(e: UsersError) -> ApiError {
             "Seul un administrateur peut gérer les comptes des autres utilisateurs.",
         ),
         UsersError::NotFound(n) => ApiError::not_found(format!("Le compte « {n} » n'existe pas.")),
-        UsersError::AlreadyExists(n) => ApiError::new(
-            Code::AlreadyExists,
-            "already_exists",
+        UsersError::AlreadyExists(n) => ApiError::of(
+            ErrorCode::AlreadyExists,
             format!("Le compte « {n} » existe déjà."),
         ),
         UsersError::InvalidName(_) => ApiError::invalid_input(
@@ -32,24 +31,20 @@ fn users_error(e: UsersError) -> ApiError {
         UsersError::WeakPassword => {
             ApiError::invalid_input("Le mot de passe doit compter de 8 à 128 caractères.")
         }
-        UsersError::WrongCurrentPassword => ApiError::new(
-            Code::PermissionDenied,
-            "wrong_current_password",
+        UsersError::WrongCurrentPassword => ApiError::of(
+            ErrorCode::WrongCurrentPassword,
             "Le mot de passe actuel est incorrect : le mot de passe n'a pas été changé.",
         ),
-        UsersError::LastAdministrator => ApiError::new(
-            Code::FailedPrecondition,
-            "last_administrator",
+        UsersError::LastAdministrator => ApiError::of(
+            ErrorCode::LastAdministrator,
             "C'est le dernier compte administrateur : il ne peut pas être supprimé.",
         ),
-        UsersError::RemoveSelf => ApiError::new(
-            Code::FailedPrecondition,
-            "remove_self",
+        UsersError::RemoveSelf => ApiError::of(
+            ErrorCode::RemoveSelf,
             "Vous ne pouvez pas supprimer le compte avec lequel vous êtes connecté.",
         ),
-        UsersError::Monoposte => ApiError::new(
-            Code::FailedPrecondition,
-            "monoposte",
+        UsersError::Monoposte => ApiError::of(
+            ErrorCode::Monoposte,
             "En mode monoposte, l'installation n'a qu'un compte : passez en mode réseau pour en créer d'autres (ou supprimez d'abord les comptes en trop).",
         ),
         UsersError::Internal(e) => internal(e),

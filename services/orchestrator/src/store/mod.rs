@@ -137,8 +137,9 @@ pub struct Store {
     engine: Engine,
 }
 
-/// The one connection, taken by one call at a time.
-struct Shared(Mutex<Option<Conn>>);
+/// The one connection, taken by one call at a time, and where it leads (to connect again
+/// to a PostgreSQL server that restarted).
+struct Shared(Mutex<Option<Conn>>, DatabaseUrl);
 
 impl Drop for Shared {
     /// PostgreSQL's client owns a small runtime of its own, which must not be dropped on
@@ -169,7 +170,16 @@ impl Store {
     }
 
     fn open_blocking(url: &DatabaseUrl) -> anyhow::Result<Self> {
-        let mut conn = match url {
+        let mut conn = Self::connect(url)?;
+        migrations::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Shared(Mutex::new(Some(conn)), url.clone())),
+            engine: url.engine(),
+        })
+    }
+
+    fn connect(url: &DatabaseUrl) -> anyhow::Result<Conn> {
+        Ok(match url {
             DatabaseUrl::Sqlite(path) => {
                 // Created private: it holds password hashes and sealed secrets.
                 if !path.exists() {
@@ -197,11 +207,6 @@ impl Store {
                     statements: Default::default(),
                 }
             }
-        };
-        migrations::migrate(&mut conn)?;
-        Ok(Self {
-            conn: Arc::new(Shared(Mutex::new(Some(conn)))),
-            engine: url.engine(),
         })
     }
 
@@ -238,6 +243,14 @@ impl Store {
                 .0
                 .lock()
                 .map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
+            // A server that restarted closed our connection: the call that saw it failed,
+            // this one connects again.
+            if let Some(Conn::Postgres { client, .. }) = guard.as_ref()
+                && client.is_closed()
+            {
+                tracing::warn!("database connection lost, connecting again");
+                *guard = Some(Self::connect(&conn.1)?);
+            }
             let conn = guard
                 .as_mut()
                 .ok_or_else(|| anyhow::anyhow!("database closed"))?;

@@ -358,3 +358,28 @@ async fn a_version_3_database_gets_its_encoded_results_as_columns() {
 }
 
 use migrations::Step;
+
+#[tokio::test]
+async fn a_postgresql_server_that_drops_the_connection_is_connected_to_again() {
+    let db = store().await;
+    if db.store.engine() != Engine::Postgres {
+        // SQLite has no connection to lose.
+        return;
+    }
+    populate(&db.store).await;
+    // The server ends our session, as a restart does.
+    let _ = db
+        .store
+        .read(|db| {
+            db.query_opt("SELECT pg_terminate_backend(pg_backend_pid())", &[], |_| {
+                Ok(())
+            })
+        })
+        .await;
+    let mut users = db.store.users().await;
+    if users.is_err() {
+        // The call that found the connection closed fails; the next one reconnects.
+        users = db.store.users().await;
+    }
+    assert_eq!(users.unwrap().len(), 2);
+}
