@@ -37,8 +37,22 @@ pub struct SignIn {
     csrf: String,
 }
 
-fn render(state: &AppState, user: &str, error: Option<&WebError>, status: StatusCode) -> Response {
-    let token = random_token();
+/// The sign-in token: the browser's own while it has one (several tabs, a page loaded
+/// twice), else a new one.
+fn login_token(headers: &HeaderMap) -> String {
+    cookie(headers, LOGIN_COOKIE)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(random_token)
+}
+
+fn render(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &str,
+    error: Option<&WebError>,
+    status: StatusCode,
+) -> Response {
+    let token = login_token(headers);
     let body = html! {
         @if let Some(e) = error {
             section class="error" role="alert" { p { (e.message) } }
@@ -70,7 +84,7 @@ async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if cookie(&headers, SESSION_COOKIE).is_some_and(|id| state.sessions.get(&id).is_some()) {
         return Redirect::to("/").into_response();
     }
-    render(&state, "Administrateur", None, StatusCode::OK)
+    render(&state, &headers, "Administrateur", None, StatusCode::OK)
 }
 
 async fn submit(
@@ -81,7 +95,7 @@ async fn submit(
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same_token(&expected, &f.csrf) {
         let e = WebError::csrf();
-        return render(&state, &f.user, Some(&e), e.status);
+        return render(&state, &headers, &f.user, Some(&e), e.status);
     }
     match sessions::sign_in(&state, &f.user, SecretString::from(f.password)).await {
         Ok((id, session)) => {
@@ -97,7 +111,7 @@ async fn submit(
             );
             r
         }
-        Err(e) => render(&state, &f.user, Some(&e), e.status),
+        Err(e) => render(&state, &headers, &f.user, Some(&e), e.status),
     }
 }
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod webdriver;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -160,4 +162,22 @@ pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     let at = html.find(&format!("name=\"{name}\" value=\""))?;
     let rest = &html[at + name.len() + 15..];
     Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl Harness {
+    /// Sets this installation's licence at the auth mock: `active`, `withdrawn`, `refused`.
+    pub async fn set_licence(&self, status: &str) {
+        let f = self.stack_file();
+        let r = client()
+            .patch(format!(
+                "{}/installations/{}",
+                f.mocks["impact-emploi-auth"].admin, f.installation_id
+            ))
+            .bearer_auth(&f.mocks_admin_token)
+            .json(&serde_json::json!({ "status": status }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "licence {status}: {}", r.status());
+    }
 }
