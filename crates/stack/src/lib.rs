@@ -1,7 +1,7 @@
-//! The whole iea-connect stack in one process: the three mock servers, the four agents
-//! and the orchestrator, each on its own loopback port and still talking HTTPS and
-//! mutual-TLS gRPC to the others, exactly as in separate processes. `iea stack up` runs
-//! it for people; the end-to-end tests run it too.
+//! The whole iea-connect stack in one process: the three mock servers, the four agents,
+//! the orchestrator and the web console in front of it, each on its own loopback port and
+//! still talking HTTPS and mutual-TLS gRPC to the others, exactly as in separate
+//! processes. `iea stack up` runs it for people; the end-to-end tests run it too.
 //!
 //! On first start it creates, in the data directory: `certs/` (internal CA, components'
 //! certificates, mocks test CA), the SQLite database and `admin-password` (through the
@@ -19,10 +19,6 @@ use iea_runtime::shutdown::Shutdown;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
-
-/// Demonstration installations of the authentication mock (`--demo`).
-const AUTH_DEMO_FIXTURES: &str =
-    include_str!("../../../mock-servers/impact-emploi-auth/fixtures/demo.json");
 
 /// Name of the file describing a running stack, in its data directory.
 pub const STACK_FILE: &str = "stack.json";
@@ -117,6 +113,9 @@ pub struct StackFile {
     pub mocks_admin_token: String,
     /// CA of the mocks' certificates.
     pub mocks_ca: PathBuf,
+    /// The web console, `http://127.0.0.1:PORT` (absent from a stack that has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<String>,
 }
 
 impl StackFile {
@@ -146,6 +145,8 @@ pub struct RunningStack {
     pub file: StackFile,
     orchestrator_stop: Shutdown,
     mocks_stop: Shutdown,
+    web_stop: Shutdown,
+    web_task: JoinHandle<anyhow::Result<()>>,
     orchestrator_task: JoinHandle<anyhow::Result<()>>,
     /// Each agent with the token that stops it alone.
     agent_tasks: BTreeMap<String, (Shutdown, JoinHandle<anyhow::Result<()>>)>,
@@ -228,7 +229,7 @@ impl RunningStack {
             auth.admin_addr(),
         );
         if options.demo {
-            let demo: iea_mock_auth::store::Fixtures = serde_json::from_str(AUTH_DEMO_FIXTURES)?;
+            let demo = iea_mock_auth::store::Fixtures::demo()?;
             for i in demo.installations {
                 auth.store().upsert(i.try_into()?);
             }
@@ -360,6 +361,38 @@ impl RunningStack {
         let orchestrator_addr = orchestrator.local_addr();
         let orchestrator_task = spawn(orchestrator.run_until(orchestrator_stop.clone()));
 
+        // The web console, in front of the orchestrator, on its former port when free.
+        let web_settings = |port: u16| iea_web::Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            orchestrator: orchestrator_addr.to_string(),
+            ca: certs.join("ca.pem"),
+            orchestrator_server_name: iea_orchestrator::COMPONENT.to_owned(),
+            secure_cookies: false,
+        };
+        let former = ports.0.get("web").and_then(|p| p.get("http")).copied();
+        let web = match former {
+            Some(port) => match iea_web::App::build(web_settings(port)).await {
+                Ok(app) => app,
+                Err(e) => {
+                    tracing::warn!(
+                        port,
+                        error = format!("{e:#}"),
+                        "former web port unavailable"
+                    );
+                    iea_web::App::build(web_settings(0)).await?
+                }
+            },
+            None => iea_web::App::build(web_settings(0)).await?,
+        };
+        let web_addr = web.local_addr();
+        ports.0.insert(
+            "web".to_owned(),
+            BTreeMap::from([("http".to_owned(), web_addr.port())]),
+        );
+        ports.save(&data_dir);
+        let web_stop = Shutdown::new();
+        let web_task = spawn(web.run_until(web_stop.clone()));
+
         let file = StackFile {
             pid: std::process::id(),
             data_dir: data_dir.clone(),
@@ -371,6 +404,7 @@ impl RunningStack {
             mocks,
             mocks_admin_token: admin_token,
             mocks_ca: pki::mock_files(&certs).ca,
+            web: Some(format!("http://{web_addr}")),
         };
         pki::write_file(
             &StackFile::path(&data_dir),
@@ -382,6 +416,8 @@ impl RunningStack {
             file,
             orchestrator_stop,
             mocks_stop,
+            web_stop,
+            web_task,
             orchestrator_task,
             agent_tasks,
             installation_secrets,
@@ -389,8 +425,8 @@ impl RunningStack {
         })
     }
 
-    /// Stops the orchestrator (draining its calls), then the agents, then the mocks, and
-    /// removes `stack.json`. Returns the first failure any component reported.
+    /// Stops the web console, the orchestrator (draining its calls), then the agents, then
+    /// the mocks, and removes `stack.json`. Returns the first failure any component reported.
     pub async fn stop(self) -> anyhow::Result<()> {
         let mut first_error = None;
         let mut note = |r: Result<anyhow::Result<()>, tokio::task::JoinError>| {
@@ -400,6 +436,8 @@ impl RunningStack {
                 first_error.get_or_insert(e);
             }
         };
+        self.web_stop.trigger();
+        note(self.web_task.await);
         self.orchestrator_stop.trigger();
         note(self.orchestrator_task.await);
         for (stop, _) in self.agent_tasks.values() {

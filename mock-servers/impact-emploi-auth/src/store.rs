@@ -115,6 +115,16 @@ pub struct Fixtures {
     pub installations: Vec<NewInstallation>,
 }
 
+/// The demonstration installations (`fixtures/demo.json`), compiled in.
+const DEMO_FIXTURES: &str = include_str!("../fixtures/demo.json");
+
+impl Fixtures {
+    /// The demonstration installations the embedded stack loads with `--demo`.
+    pub fn demo() -> anyhow::Result<Self> {
+        serde_json::from_str(DEMO_FIXTURES).context("the demonstration fixtures")
+    }
+}
+
 /// Minimum length of a daily-password secret, decoded.
 pub const MIN_SECRET_LEN: usize = 16;
 
