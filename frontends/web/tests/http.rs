@@ -643,3 +643,19 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_embedded_stack_serves_the_console_at_the_address_in_stack_json() {
+    let h = Harness::start().await;
+    let file = iea_stack::StackFile::read(h.dir.path()).unwrap();
+    let web = file.web.expect("stack.json names the web console");
+    assert!(web.starts_with("http://127.0.0.1:"), "{web}");
+    let r = client()
+        .get(format!("{web}/connexion"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Connexion à iea-connect"));
+    h.stop().await;
+}
