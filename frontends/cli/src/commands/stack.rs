@@ -40,6 +40,9 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
             stack.file.data_dir.display()
         );
         say!("  Orchestrateur : {}", stack.file.orchestrator);
+        if let Some(web) = &stack.file.web {
+            say!("  Console web : {web} (à ouvrir dans un navigateur)");
+        }
         for (name, addr) in &stack.file.agents {
             say!("  Agent {name} : {addr}");
         }
