@@ -66,7 +66,7 @@ impl Browser {
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1000,700",
+                         "--disable-dev-shm-usage", "--window-size=1000,900",
                          format!("--user-data-dir={}", profile.path().display())]
             }
         }}});
