@@ -694,3 +694,165 @@ async fn the_deposit_folder_takes_only_complete_files_and_sorts_them_with_their_
     assert!(left.is_empty(), "{left:?}");
     env.t.stop().await;
 }
+
+/// A second orchestrator on the same database (its own data directory and deposit
+/// queue, the same key file, agents and mocks), as a second workstation in *réseau*
+/// mode.
+async fn second_orchestrator(
+    t: &TestStack,
+    dir: &std::path::Path,
+    folder: std::path::PathBuf,
+) -> (
+    iea_runtime::shutdown::Shutdown,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    use iea_orchestrator::{AgentAddresses, DatabaseSettings, Settings};
+    let f = t.file().clone();
+    let url = iea_stack::chosen_database(t.dir.path())
+        .unwrap()
+        .unwrap_or_else(|| {
+            iea_orchestrator::store::DatabaseUrl::Sqlite(t.dir.path().join("iea.db"))
+        });
+    let certs = t.dir.path().join("certs");
+    let ne = f.mocks["net-entreprises"].https.clone();
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: iea_runtime::pki::component_files(&certs, "orchestrator"),
+        data_dir: dir.to_owned(),
+        database: DatabaseSettings { url: Some(url) },
+        agents: AgentAddresses {
+            auth_client: f.agents["auth-client"].clone(),
+            update_client: f.agents["update-client"].clone(),
+            credential_verifier: f.agents["credential-verifier"].clone(),
+            deposit_agent: f.agents["deposit-agent"].clone(),
+        },
+        network: iea_orchestrator::network::NetworkDefaults {
+            auth_server: f.mocks["impact-emploi-auth"].https.clone(),
+            update_server: f.mocks["impact-emploi-updates"].https.clone(),
+            net_entreprises: format!("{ne}/authentifier/1.0/"),
+            extra_ca_file: Some(f.mocks_ca.clone()),
+            ..Default::default()
+        },
+        secrets_key_file: Some(t.dir.path().join("secrets.key")),
+        update_check_interval_secs: 0,
+        deposits: iea_orchestrator::deposits::DepositSettings {
+            deposit_address: ne.clone(),
+            consultation_address: ne,
+            folder: Some(folder),
+            poll_interval_ms: 100,
+            retry_delay_secs: 1,
+            folder_settle_secs: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let app = iea_orchestrator::App::build(settings)
+        .await
+        .expect("second orchestrator");
+    let stop = iea_runtime::shutdown::Shutdown::new();
+    let task = tokio::spawn(app.run_until(stop.clone()));
+    (stop, task)
+}
+
+/// Two orchestrators on one database watch the same deposit folder: 100 files dropped at
+/// once are each deposited exactly once (the folder's atomic take, then the leases).
+#[tokio::test]
+async fn two_orchestrators_sharing_a_database_deposit_each_of_100_files_once() {
+    let shared = tempfile::tempdir().unwrap();
+    let folder = shared.path().join("a-deposer");
+    let first_folder = folder.clone();
+    let t = TestStack::start_with(move |s| {
+        s.deposits.poll_interval_ms = 100;
+        s.deposits.retry_delay_secs = 1;
+        s.deposits.folder_settle_secs = 1;
+        s.deposits.folder = Some(first_folder);
+    })
+    .await;
+    let token = t.login_admin().await;
+    let env = Env {
+        deposits: DepositsClient::new(t.channel().await),
+        ne: t.mock("net-entreprises"),
+        token,
+        t,
+    };
+    env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
+        .await;
+    let second_dir = tempfile::tempdir().unwrap();
+    let (stop, task) = second_orchestrator(&env.t, second_dir.path(), folder.clone()).await;
+    appears(&folder.join("deposes")).await;
+
+    // 100 distinct declarations (one per month), written as .tmp, then renamed at once.
+    let mut digests = std::collections::BTreeSet::new();
+    let mut names = Vec::new();
+    for i in 0..100u32 {
+        let mut spec = iea_dsn::SampleSpec::new(
+            SIRET,
+            iea_dsn::Month::new(2010 + (i / 12) as i32, (i % 12 + 1) as u8).unwrap(),
+            1,
+        );
+        spec.seed = u64::from(i);
+        let bytes = iea_dsn::sample(&spec);
+        digests.insert(sha256_hex(&bytes));
+        let name = format!("DSN_{i:03}");
+        std::fs::write(folder.join(format!("{name}.tmp")), &bytes).unwrap();
+        names.push(name);
+    }
+    for name in &names {
+        std::fs::rename(
+            folder.join(format!("{name}.tmp")),
+            folder.join(format!("{name}.dsn")),
+        )
+        .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deposited = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().ends_with(".motif.txt"))
+            .count()
+    };
+    while deposited(&folder.join("deposes")) < 100 {
+        if tokio::time::Instant::now() >= deadline {
+            let all = env
+                .deposits
+                .clone()
+                .list_deposits(authed(&env.token, ListDsnDepositsRequest {}))
+                .await
+                .unwrap()
+                .into_inner()
+                .deposits;
+            let mut states = std::collections::BTreeMap::new();
+            for d in &all {
+                *states.entry(d.state.clone()).or_insert(0) += 1;
+            }
+            panic!(
+                "{} of 100 deposited; rejected: {}; {} recorded: {states:?}; e.g. {:#?}",
+                deposited(&folder.join("deposes")),
+                deposited(&folder.join("rejetes")),
+                all.len(),
+                all.iter().find(|d| d.state != "accepted")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let registered = env.registered().await;
+    assert_eq!(registered.len(), 100, "each file reached the mock once");
+    let at_mock: std::collections::BTreeSet<String> = registered
+        .iter()
+        .map(|r| r["sha256"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(at_mock, digests);
+    assert_eq!(env.deposit_requests().await, 100);
+    assert_eq!(deposited(&folder.join("rejetes")), 0);
+    // Both took a share: each stored some of the files.
+    for store in [
+        env.t.dir.path().join("dsn/store"),
+        second_dir.path().join("dsn/store"),
+    ] {
+        assert!(deposited(&store) > 0, "{} took nothing", store.display());
+    }
+    stop.trigger();
+    task.await.unwrap().unwrap();
+    env.t.stop().await;
+}

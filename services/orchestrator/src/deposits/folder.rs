@@ -190,7 +190,7 @@ impl Deposits {
         };
         let source = taken.display().to_string();
         let result = self
-            .submit_from(&automatic(), None, upload, Some(source))
+            .submit_from(&automatic(), None, upload, Some(source.clone()))
             .await;
         let reason = match result {
             Ok(d) => {
@@ -217,8 +217,16 @@ impl Deposits {
             }
             Err(DepositError::InvalidInput(m)) => m,
             Err(e) => {
-                // Left where it is, taken: received again at the next start.
+                // Not recorded (a busy database…): back into the folder, taken again
+                // later. Recorded but not routed: it stays taken, the worker routes it.
                 tracing::error!(file = %taken.display(), error = ?e, "taken file not recorded");
+                let recorded = self.inner.store.deposit_by_source(source.clone()).await;
+                if let Ok(None) = recorded
+                    && let Some(name) = taken.file_name()
+                    && let Err(e) = std::fs::rename(taken, layout.watch.join(name))
+                {
+                    tracing::error!(file = %taken.display(), error = %e, "taken file not put back");
+                }
                 return;
             }
         };
@@ -239,6 +247,10 @@ impl Deposits {
                 continue;
             };
             let path = PathBuf::from(&source);
+            // Another orchestrator's file (its own en-cours/) is its to move.
+            if !path.starts_with(&layout.taken) {
+                continue;
+            }
             if path.exists() {
                 settle_file(&path, dir, &motif(&d))?;
             }

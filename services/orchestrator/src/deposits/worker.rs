@@ -194,6 +194,18 @@ async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow
     {
         requeue_if_possible(inner, id).await?;
     }
+    // Recorded but not routed (the intake's routing failed): routed now.
+    for id in inner
+        .store
+        .deposits_due(&[State::Checked], now, 100)
+        .await?
+    {
+        if let Some(rec) = inner.store.deposit(id).await?
+            && rec.created_at < now - 2
+        {
+            route(inner, rec).await?;
+        }
+    }
     let due = inner
         .store
         .deposits_due(&[State::Queued, State::Uncertain], now, 64)
@@ -314,9 +326,18 @@ async fn work(inner: Arc<Inner>, rec: DepositRecord) {
             error = format!("{e:#}"),
             "deposit work failed"
         );
-        let t = Transition {
-            not_before: Some(sessions::now() + inner.settings.retry_delay_secs as i64),
-            ..Default::default()
+        // An attempt that may have left is uncertain, never queued again as it is.
+        let sending = matches!(
+            inner.store.deposit(id).await,
+            Ok(Some(r)) if r.state == State::Sending
+        );
+        let t = if sending {
+            uncertain(sessions::now())
+        } else {
+            Transition {
+                not_before: Some(sessions::now() + inner.settings.retry_delay_secs as i64),
+                ..Default::default()
+            }
         };
         let _ = inner
             .store
@@ -404,6 +425,23 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    // The stored file lives in the data directory of the orchestrator that received it:
+    // another one sharing the database leaves the deposit to it.
+    if tokio::fs::metadata(&rec.file_path).await.is_err() {
+        tracing::debug!(
+            deposit = id,
+            "stored file not here: left to another orchestrator"
+        );
+        let t = Transition {
+            not_before: Some(sessions::now() + 1),
+            ..Default::default()
+        };
+        inner
+            .store
+            .transition_deposit(id, owner, t, true, sessions::now())
+            .await?;
+        return Ok(());
+    }
     let access = access(inner, &account, &inner.settings.deposit_address)?;
     let started = sessions::now();
     if !inner
@@ -470,15 +508,33 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
             }
         }
     };
-    if !inner
-        .store
-        .transition_deposit(id, owner, t, true, sessions::now())
-        .await?
-    {
-        tracing::warn!(
-            deposit = id,
-            "deposit lease lost before its answer was written"
-        );
+    // The answer must be written: a busy database is tried again, for a while.
+    let mut tries = 0;
+    loop {
+        match inner
+            .store
+            .transition_deposit(id, owner.clone(), t.clone(), true, sessions::now())
+            .await
+        {
+            Ok(true) => break,
+            Ok(false) => {
+                tracing::warn!(
+                    deposit = id,
+                    "deposit lease lost before its answer was written"
+                );
+                break;
+            }
+            Err(e) if tries < 20 => {
+                tries += 1;
+                tracing::warn!(
+                    deposit = id,
+                    error = format!("{e:#}"),
+                    "answer not written yet"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
     inner.wake.notify_one();
     Ok(())

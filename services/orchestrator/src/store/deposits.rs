@@ -86,7 +86,7 @@ pub enum Duplicate {
 }
 
 /// A change of a deposit's state, written only while the writer holds its lease.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Transition {
     pub state: Option<State>,
     pub message: Option<String>,
