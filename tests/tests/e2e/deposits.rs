@@ -856,3 +856,75 @@ async fn two_orchestrators_sharing_a_database_deposit_each_of_100_files_once() {
     task.await.unwrap().unwrap();
     env.t.stop().await;
 }
+
+/// The token the deposit agent keeps has expired at Net-entreprises: one new
+/// authentication, the deposit sent once more, and accepted.
+#[tokio::test]
+async fn an_expired_token_gets_one_new_authentication_and_the_deposit_goes() {
+    let env = Env::with_admin_identity().await;
+    let d = env
+        .upload(&env.token, &sample(12, 2, 30), "")
+        .await
+        .unwrap();
+    assert_eq!(env.settled(d.id).await.state, "accepted");
+    let auth_before = env.ne.auth_requests().await;
+    env.ne.post("/tokens/expire", serde_json::json!({})).await;
+    let d = env
+        .upload(&env.token, &sample(11, 2, 31), "")
+        .await
+        .unwrap();
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "accepted", "{d:#?}");
+    assert_eq!(env.ne.auth_requests().await, auth_before + 1);
+    let stats = env.ne.get("/stats").await;
+    assert_eq!(
+        stats["services"]["/deposer-dsn/1.0/"]["by_status"]["401"], 1,
+        "{stats:#}"
+    );
+    assert_eq!(env.registered().await.len(), 2);
+    env.t.stop().await;
+}
+
+/// Net-entreprises answers too slowly: the agent gives up after sending, the deposit is
+/// uncertain, the listing (once the service answers again) settles it, and the mock holds
+/// one deposit.
+#[tokio::test]
+async fn a_slow_service_after_sending_ends_with_one_deposit() {
+    let t = TestStack::start_with(|s| {
+        s.deposits.poll_interval_ms = 100;
+        s.deposits.retry_delay_secs = 1;
+        s.deposits.window_margin_secs = 2;
+        s.network.request_timeout_ms = 1000;
+    })
+    .await;
+    let token = t.login_admin().await;
+    let env = Env {
+        deposits: DepositsClient::new(t.channel().await),
+        ne: t.mock("net-entreprises"),
+        token,
+        t,
+    };
+    env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
+        .await;
+    // Authenticate once before the service slows down (the token is kept).
+    let first = env.upload(&env.token, &sample(2, 1, 32), "").await.unwrap();
+    assert_eq!(env.settled(first.id).await.state, "accepted");
+    env.ne
+        .faults(serde_json::json!({"mode": "slow", "delay_ms": 2500}))
+        .await;
+    let d = env.upload(&env.token, &sample(3, 2, 33), "").await.unwrap();
+    let d = env.until(d.id, |d| d.state == "uncertain").await;
+    assert_eq!(d.attempts, 1);
+    env.ne.faults(serde_json::json!({})).await;
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "accepted", "{d:#?}");
+    let ours: Vec<_> = env
+        .registered()
+        .await
+        .into_iter()
+        .filter(|r| r["sha256"] == d.sha256.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:#?}");
+    assert_eq!(ours[0]["idflux"], d.idflux.as_str());
+    env.t.stop().await;
+}
