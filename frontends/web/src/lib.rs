@@ -14,6 +14,7 @@
 //! - [`status`]: the status as JSON and the shared watch behind server-sent events.
 //! - [`views`]: the French pages, server-rendered with maud, working as plain forms.
 //! - [`api`]: the JSON API under `/api/v1/` and its OpenAPI document.
+//! - [`tls`]: HTTPS, as an option (the session cookie is then `Secure`).
 //! - `static/`: the stylesheet, the icons and the small script for live updates, compiled
 //!   into the binary and served from `/static/`.
 
@@ -32,6 +33,7 @@ mod assets;
 pub mod orchestrator;
 pub mod sessions;
 pub mod status;
+pub mod tls;
 pub mod views;
 
 /// Component name: settings prefix `IEA_WEB__`, log field.
@@ -52,6 +54,9 @@ pub struct Settings {
     /// Set when browsers reach the console over HTTPS (behind a TLS terminator): the
     /// session cookie then carries `Secure`.
     pub secure_cookies: bool,
+    /// Serve HTTPS with this certificate and key (e.g. issued by the internal CA); the
+    /// session cookie then carries `Secure`.
+    pub tls: Option<iea_runtime::pki::TlsFiles>,
 }
 
 impl Default for Settings {
@@ -62,6 +67,7 @@ impl Default for Settings {
             ca: PathBuf::from("certs/ca.pem"),
             orchestrator_server_name: "orchestrator".to_owned(),
             secure_cookies: false,
+            tls: None,
         }
     }
 }
@@ -84,6 +90,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     shared: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl App {
@@ -92,6 +99,7 @@ impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         iea_runtime::install_crypto_provider();
         let orchestrator = orchestrator::Orchestrator::new(&settings)?;
+        let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -99,7 +107,7 @@ impl App {
             status: status::StatusWatch::new(),
             orchestrator,
             sessions: sessions::SessionStore::default(),
-            secure_cookies: settings.secure_cookies,
+            secure_cookies: settings.secure_cookies || tls.is_some(),
             shutdown: Shutdown::new(),
         });
         let router = router(shared.clone());
@@ -107,6 +115,7 @@ impl App {
             listener,
             router,
             shared,
+            tls,
         })
     }
 
@@ -123,12 +132,32 @@ impl App {
         tracing::info!(component = COMPONENT, %addr, "web console listening");
         let watch = tokio::spawn(status::follow(self.shared.clone()));
         let own = self.shared.shutdown.clone();
-        let stop = shutdown.wait();
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            stop.await;
-            own.trigger();
-        });
-        let result = server.await.context("serving the web console");
+        let result = match self.tls {
+            Some(acceptor) => {
+                // Live streams end with the console's own token, fired with `shutdown`.
+                let forward = {
+                    let own = own.clone();
+                    let stop = shutdown.clone();
+                    tokio::spawn(async move {
+                        stop.wait().await;
+                        own.trigger();
+                    })
+                };
+                let r = tls::serve(self.listener, acceptor, self.router, own.clone()).await;
+                forward.abort();
+                r
+            }
+            None => {
+                let stop = shutdown.wait();
+                axum::serve(self.listener, self.router)
+                    .with_graceful_shutdown(async move {
+                        stop.await;
+                        own.trigger();
+                    })
+                    .await
+                    .context("serving the web console")
+            }
+        };
         self.shared.shutdown.trigger();
         let _ = watch.await;
         tracing::info!(component = COMPONENT, "web console stopped");

@@ -659,3 +659,73 @@ async fn the_embedded_stack_serves_the_console_at_the_address_in_stack_json() {
     assert!(r.text().await.unwrap().contains("Connexion à iea-connect"));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn under_tls_the_console_speaks_https_and_its_session_cookie_is_secure() {
+    let h = Harness::start().await;
+    // A certificate for 127.0.0.1 from a CA of the test's own.
+    let ca = iea_runtime::pki::CertificateAuthority::new("test web CA").unwrap();
+    let cert = ca
+        .issue(
+            "web",
+            &["127.0.0.1".to_owned(), "localhost".to_owned()],
+            iea_runtime::pki::Validity::default(),
+        )
+        .unwrap();
+    let dir = h.dir.path().join("web-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    cert.write(&dir.join("web.pem"), &dir.join("web.key"))
+        .unwrap();
+    let f = h.stack_file();
+    let app = iea_web::App::build(iea_web::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        orchestrator: f.orchestrator.clone(),
+        ca: f.ca.clone(),
+        orchestrator_server_name: f.orchestrator_server_name.clone(),
+        secure_cookies: false,
+        tls: Some(iea_runtime::pki::TlsFiles {
+            ca: dir.join("unused.pem"),
+            cert: dir.join("web.pem"),
+            key: dir.join("web.key"),
+        }),
+    })
+    .await
+    .unwrap();
+    let addr = app.local_addr();
+    let stop = iea_runtime::shutdown::Shutdown::new();
+    let task = tokio::spawn(app.run_until(stop.clone()));
+
+    let https = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap()])
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let r = https
+        .post(format!("https://{addr}/api/v1/session"))
+        .json(&serde_json::json!({"user": "Administrateur", "password": h.admin_password()}))
+        .send()
+        .await
+        .expect("https answers");
+    assert_eq!(r.status(), 200);
+    let cookies = set_cookies(&r);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("iea_session="))
+        .unwrap();
+    assert!(
+        session.contains("; Secure") && session.contains("HttpOnly"),
+        "{session}"
+    );
+    // Plain HTTP on that port gets no page.
+    assert!(
+        client()
+            .get(format!("http://{addr}/connexion"))
+            .send()
+            .await
+            .map(|r| !r.status().is_success())
+            .unwrap_or(true)
+    );
+    stop.trigger();
+    task.await.unwrap().unwrap();
+    h.stop().await;
+}

@@ -56,6 +56,7 @@ impl Harness {
             ca: f.ca.clone(),
             orchestrator_server_name: f.orchestrator_server_name.clone(),
             secure_cookies,
+            tls: None,
         })
         .await
         .expect("web console builds");
