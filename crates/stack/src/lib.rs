@@ -372,6 +372,7 @@ impl RunningStack {
             ca: certs.join("ca.pem"),
             orchestrator_server_name: iea_orchestrator::COMPONENT.to_owned(),
             secure_cookies: false,
+            tls: None,
         };
         let former = ports.0.get("web").and_then(|p| p.get("http")).copied();
         let web = match former {
