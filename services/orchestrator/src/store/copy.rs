@@ -103,6 +103,23 @@ const TABLES: &[Table] = &[
         insert: "INSERT INTO secrets (name, key_id, nonce, ciphertext) VALUES ($1, $2, $3, $4)",
         count: "SELECT count(*) FROM secrets",
     },
+    Table {
+        name: "deposits",
+        kinds: &[
+            Int, Int, Int, Text, Text, Int, Text, Text, Text, Text, Text, Text, Text, Text, Text,
+            Int, Text, Text, Text, Text, Int, Int, Int, Int, Text, Int, Text, Int, Text,
+        ],
+        select: "SELECT id, created_at, updated_at, state, requested_by, user_id, siret, month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, message, idflux, anomalies, candidates, attempts, attempt_started_at, attempt_ended_at, not_before, wait_kind, wait_credential_at, lease_owner, lease_until, source_path FROM deposits ORDER BY id",
+        insert: "INSERT INTO deposits (id, created_at, updated_at, state, requested_by, user_id, siret, month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, message, idflux, anomalies, candidates, attempts, attempt_started_at, attempt_ended_at, not_before, wait_kind, wait_credential_at, lease_owner, lease_until, source_path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
+        count: "SELECT count(*) FROM deposits",
+    },
+    Table {
+        name: "deposit_accounts",
+        kinds: &[Text, Int, Int],
+        select: "SELECT siret, user_id, updated_at FROM deposit_accounts",
+        insert: "INSERT INTO deposit_accounts (siret, user_id, updated_at) VALUES ($1, $2, $3)",
+        count: "SELECT count(*) FROM deposit_accounts",
+    },
 ];
 
 /// How many rows of each table were copied.
@@ -169,6 +186,11 @@ fn write_all(db: &mut Db<'_>, data: &[Vec<Vec<Cell>>]) -> anyhow::Result<CopyRep
         db.query_value::<Option<i64>>(
             "SELECT setval(pg_get_serial_sequence('users', 'id'), \
              (SELECT COALESCE(max(id), 0) + 1 FROM users), false)",
+            &[],
+        )?;
+        db.query_value::<Option<i64>>(
+            "SELECT setval(pg_get_serial_sequence('deposits', 'id'), \
+             (SELECT COALESCE(max(id), 0) + 1 FROM deposits), false)",
             &[],
         )?;
     }

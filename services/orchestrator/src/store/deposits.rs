@@ -711,4 +711,46 @@ mod tests {
             State::Uncertain
         );
     }
+
+    /// `iea database migrate`: deposits and the accounts per SIRET go with the rest, and
+    /// the next deposit gets a new id.
+    #[tokio::test]
+    async fn deposits_are_copied_to_another_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = Store::open_sqlite(&dir.path().join("from.db"))
+            .await
+            .unwrap();
+        let user = from
+            .insert_first_user("Administrateur", crate::users::Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        let d = from
+            .insert_deposit(new("a", "01"), 1)
+            .await
+            .unwrap()
+            .unwrap();
+        from.set_deposit_account("78214563500010".into(), user, 2)
+            .await
+            .unwrap();
+        let to = store().await;
+        let report = crate::store::copy_all(&from, &to.store).await.unwrap();
+        let count = |t: &str| report.tables.iter().find(|(n, _)| *n == t).unwrap().1;
+        assert_eq!((count("deposits"), count("deposit_accounts")), (1, 1));
+        let copied = to.store.deposit(d.id).await.unwrap().unwrap();
+        assert_eq!(
+            (copied.sha256.as_str(), copied.state),
+            ("a", State::Checked)
+        );
+        assert_eq!(
+            to.store.deposit_accounts().await.unwrap(),
+            vec![("78214563500010".to_owned(), "Administrateur".to_owned())]
+        );
+        let next = to
+            .store
+            .insert_deposit(new("b", "03"), 3)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(next.id > d.id);
+    }
 }
