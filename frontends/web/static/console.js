@@ -33,6 +33,13 @@
     set("reason", s.reason);
     set("since", s.since_fr ? "depuis le " + s.since_fr : "");
     set("version", s.software_version);
+    var inAssistance = s.indicator === "assistance";
+    var off = document.getElementById("assistance-off");
+    var on = document.getElementById("assistance-on");
+    if (off && on) {
+      off.hidden = !inAssistance;
+      on.hidden = inAssistance;
+    }
   });
   events.addEventListener("error", function () {
     panel.setAttribute("data-live", "interrupted");

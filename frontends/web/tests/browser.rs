@@ -93,6 +93,13 @@ async fn the_status_page_follows_the_status_live_in_chromium() {
     browser
         .wait_for(ICON, json!("/static/icons/assistance.svg"))
         .await;
+    // The assistance form turned to its deactivation, without a reload either.
+    browser
+        .wait_for(
+            "return [document.getElementById('assistance-off').hidden, document.getElementById('assistance-on').hidden];",
+            json!([false, true]),
+        )
+        .await;
     browser.screenshot("status-assistance").await;
     assert_eq!(
         browser.script("return window.ieaMark;").await,

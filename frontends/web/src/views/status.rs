@@ -76,19 +76,19 @@ fn render(current: &Current, s: &StatusView, message: Option<(&str, &str)>) -> R
         }
         section {
             h2 { "Mode assistance" }
-            @if s.indicator == IndicatorState::Assistance {
-                form method="post" action="/assistance/desactiver" {
-                    (csrf_field(current))
-                    label for="daily_password" { "Mot de passe du jour (donné par le support)" }
-                    input type="password" id="daily_password" name="daily_password" autocomplete="off" required;
-                    div { button type="submit" id="deactivate-assistance" { "Désactiver le mode assistance" } }
-                }
-            } @else {
+            // Both forms are in the page; the one that does not apply is hidden, and
+            // console.js swaps them when the status changes.
+            @let on = s.indicator == IndicatorState::Assistance;
+            form method="post" action="/assistance/desactiver" id="assistance-off" hidden[!on] {
+                (csrf_field(current))
+                label for="daily_password" { "Mot de passe du jour (donné par le support)" }
+                input type="password" id="daily_password" name="daily_password" autocomplete="off" required;
+                div { button type="submit" id="deactivate-assistance" { "Désactiver le mode assistance" } }
+            }
+            form method="post" action="/assistance/activer" id="assistance-on" hidden[on] {
                 p class="muted" { "En mode assistance, les fichiers de scripts ne seront pas pris en compte automatiquement !" }
-                form method="post" action="/assistance/activer" {
-                    (csrf_field(current))
-                    button type="submit" id="activate-assistance" { "Activer le mode assistance" }
-                }
+                (csrf_field(current))
+                button type="submit" id="activate-assistance" { "Activer le mode assistance" }
             }
         }
     };
