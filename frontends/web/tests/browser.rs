@@ -118,6 +118,46 @@ async fn the_status_page_follows_the_status_live_in_chromium() {
         .await;
     browser.screenshot("connection-test").await;
 
+    // « Comptes utilisateurs »: set the account's Net-entreprises identity (confirmed by
+    // its own password), then « Vérifier »: the outcome is shown.
+    browser.goto(&h.url("/comptes")).await;
+    browser.type_into("#siret", "78214563500010").await;
+    browser.type_into("#nom", "DUPONT").await;
+    browser.type_into("#prenom", "Marie").await;
+    browser.type_into("#password", "Jardin#Partage2024").await;
+    browser
+        .type_into("#account_password", &h.admin_password())
+        .await;
+    browser.click("#confirm-identity").await;
+    browser
+        .wait_for(
+            "var n = document.querySelector('section.notice'); return !!n && n.textContent.includes('est enregistrée');",
+            json!(true),
+        )
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector(\"tr[data-user='Administrateur'] td:nth-child(3)\").textContent;",
+            json!("SIRET 78214563500010, DUPONT Marie"),
+        )
+        .await;
+    browser
+        .click("tr[data-user='Administrateur'] button.verify")
+        .await;
+    browser
+        .wait_for(
+            "var n = document.querySelector('section.notice'); return !!n && n.textContent.includes('Identifiants valides');",
+            json!(true),
+        )
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector(\"tr[data-user='Administrateur'] td.verification\").textContent.startsWith('Identifiants valides');",
+            json!(true),
+        )
+        .await;
+    browser.screenshot("accounts-verified").await;
+
     browser.quit().await;
     h.stop().await;
 }
