@@ -104,10 +104,10 @@ impl AccessTest {
                     address: r.address.clone(),
                     reachable: r.reachable,
                     step: ProbeStep::try_from(r.step)
-                        .unwrap_or(ProbeStep::Unspecified)
-                        .as_str_name()
-                        .trim_start_matches("PROBE_STEP_")
-                        .to_lowercase(),
+                        .ok()
+                        .and_then(|s| iea_net::probe::Step::try_from(s).ok())
+                        .map_or("unknown", iea_net::probe::Step::code)
+                        .to_owned(),
                     http_status: r.http_status,
                     latency_ms: r
                         .latency
