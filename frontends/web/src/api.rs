@@ -55,6 +55,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/connection", get(connection))
         .route("/api/v1/connection/test", post(test_connection))
+        .route("/api/v1/connection/repairs", post(propose_repairs))
+        .route("/api/v1/connection/repairs/{id}/apply", post(apply_repair))
         .route("/api/v1/support", post(support))
 }
 
@@ -75,7 +77,7 @@ pub fn public_routes() -> Router<AppState> {
     paths(
         sign_in, session_info, sign_out, status, status_events, reauthenticate,
         activate_assistance, deactivate_assistance, users, credentials, set_credentials,
-        verify_credentials, connection, test_connection, support
+        verify_credentials, connection, test_connection, propose_repairs, apply_repair, support
     ),
     components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState)),
     modifiers(&SessionCookie),
@@ -616,6 +618,66 @@ async fn test_connection(
 ) -> ApiResult<AccessTestView> {
     let t = views::connection::test_access(&state, &current).await?;
     Ok(Json(access_test_view(&t)))
+}
+
+/// A known repair, tested before it is offered.
+#[derive(Serialize, ToSchema)]
+pub struct RepairView {
+    /// `secure_official_addresses` or `fallback_port`.
+    pub id: String,
+    /// French description of the change.
+    pub description: String,
+    /// The access test run with the proposed settings.
+    pub test: Option<AccessTestView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RepairsView {
+    /// The access test with the saved settings.
+    pub current: Option<AccessTestView>,
+    pub proposals: Vec<RepairView>,
+}
+
+/// The repair assistant: the known repairs that apply, each already tested.
+#[utoipa::path(post, path = "/api/v1/connection/repairs", tag = "connection", security(("session" = [], "csrf" = [])),
+    responses((status = 200, body = RepairsView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn propose_repairs(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<RepairsView> {
+    let r = views::connection::propose_repairs(&state, &current).await?;
+    Ok(Json(RepairsView {
+        current: r.current.as_ref().map(access_test_view),
+        proposals: r
+            .proposals
+            .iter()
+            .map(|p| RepairView {
+                id: p.id.clone(),
+                description: p.description.clone(),
+                test: p.test.as_ref().map(access_test_view),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppliedRepair {
+    /// French description of what was changed and saved.
+    pub changes: String,
+}
+
+/// « Appliquer »: saves a proposed repair.
+#[utoipa::path(post, path = "/api/v1/connection/repairs/{id}/apply", tag = "connection", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "identifiant de la réparation")),
+    responses((status = 200, body = AppliedRepair), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn apply_repair(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Path(id): Path<String>,
+) -> ApiResult<AppliedRepair> {
+    let a = views::connection::apply_repair(&state, &current, &id).await?;
+    Ok(Json(AppliedRepair { changes: a.changes }))
 }
 
 #[derive(Deserialize, ToSchema, Default)]

@@ -118,6 +118,36 @@ async fn the_status_page_follows_the_status_live_in_chromium() {
         .await;
     browser.screenshot("connection-test").await;
 
+    // The authentication server's default port filtered: ✘ with its step, then the
+    // repair assistant's fallback port applied, and ✔ again.
+    h.set_auth_faults(json!({"mode": "none", "close_default_port": true}))
+        .await;
+    browser.click("#test-access").await;
+    browser
+        .wait_for(
+            "var r = document.querySelector(\"#access-test tr[data-target='auth_server']\"); return !!r && !!r.querySelector('.ko') && r.querySelector('td.step').textContent;",
+            json!("connexion TCP"),
+        )
+        .await;
+    browser.screenshot("connection-test-failed").await;
+    browser.click("#propose-repairs").await;
+    browser
+        .click("#repairs div[data-id='fallback_port'] button.apply")
+        .await;
+    browser
+        .wait_for(
+            "var n = document.querySelector('section.notice'); return !!n && n.textContent.includes('appliquée');",
+            json!(true),
+        )
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('#access-test .ok').length;",
+            json!(3),
+        )
+        .await;
+    browser.screenshot("connection-repaired").await;
+
     // « Comptes utilisateurs »: set the account's Net-entreprises identity (confirmed by
     // its own password), then « Vérifier »: the outcome is shown.
     browser.goto(&h.url("/comptes")).await;

@@ -21,6 +21,8 @@ const PROTECTED: &[(&str, &str)] = &[
     ("POST", "/comptes/identite"),
     ("GET", "/parametres"),
     ("POST", "/parametres/tester"),
+    ("POST", "/parametres/reparer"),
+    ("POST", "/parametres/appliquer"),
     ("GET", "/support"),
     ("POST", "/support"),
     ("POST", "/deconnexion"),
@@ -37,6 +39,8 @@ const PROTECTED: &[(&str, &str)] = &[
     ("POST", "/api/v1/credentials/Administrateur/verify"),
     ("GET", "/api/v1/connection"),
     ("POST", "/api/v1/connection/test"),
+    ("POST", "/api/v1/connection/repairs"),
+    ("POST", "/api/v1/connection/repairs/fallback_port/apply"),
     ("POST", "/api/v1/support"),
 ];
 
@@ -622,7 +626,9 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in PROTECTED.iter().filter(|(_, p)| p.starts_with("/api/")) {
-        let path = path.replace("/Administrateur", "/{user}");
+        let path = path
+            .replace("/Administrateur", "/{user}")
+            .replace("/fallback_port/", "/{id}/");
         let op = &paths[&path][method.to_ascii_lowercase()];
         assert!(op.is_object(), "{method} {path} is documented");
         assert!(

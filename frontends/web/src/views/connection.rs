@@ -1,18 +1,21 @@
 //! « Paramètres de connexion »: the saved settings (type, mode, proxy without its
 //! password, the three addresses) and « Tester l'accès aux serveurs », one row per
-//! address: ✔ or ✘, the failing step, the latency and the sentence.
+//! address: ✔ or ✘, the failing step, the latency and the sentence; the repair assistant
+//! (« Proposer une réparation »: each proposal, already tested, with « Appliquer »).
 
 use axum::Router;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Form, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use iea_proto::common::v1::{ConnectionMode, ConnectionType, ProbeStep};
 use iea_proto::v1::connection_client::ConnectionClient;
 use iea_proto::v1::{
-    ConnectionSettings, GetConnectionSettingsRequest, TestServerAccessRequest,
+    ApplyRepairRequest, ApplyRepairResponse, ConnectionSettings, GetConnectionSettingsRequest,
+    ProposeRepairsRequest, ProposeRepairsResponse, TestServerAccessRequest,
     TestServerAccessResponse,
 };
 use maud::html;
+use serde::Deserialize;
 use tracing::Instrument;
 
 use super::{csrf_field, error_page, ok, page};
@@ -24,6 +27,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/parametres", get(show))
         .route("/parametres/tester", post(test))
+        .route("/parametres/reparer", post(propose))
+        .route("/parametres/appliquer", post(apply))
 }
 
 pub fn type_label(t: i32) -> &'static str {
@@ -98,13 +103,47 @@ pub async fn test_access(
         .into_inner())
 }
 
-fn render(
+pub async fn propose_repairs(
+    state: &AppState,
     current: &Current,
-    s: &ConnectionSettings,
-    test: Option<&TestServerAccessResponse>,
-) -> Response {
+) -> Result<ProposeRepairsResponse, WebError> {
+    Ok(ConnectionClient::new(state.orchestrator.channel())
+        .propose_repairs(authed(&current.session.token, ProposeRepairsRequest {}))
+        .instrument(tracing::info_span!("orchestrator", rpc = "ProposeRepairs"))
+        .await?
+        .into_inner())
+}
+
+pub async fn apply_repair(
+    state: &AppState,
+    current: &Current,
+    id: &str,
+) -> Result<ApplyRepairResponse, WebError> {
+    Ok(ConnectionClient::new(state.orchestrator.channel())
+        .apply_repair(authed(
+            &current.session.token,
+            ApplyRepairRequest { id: id.to_owned() },
+        ))
+        .instrument(tracing::info_span!("orchestrator", rpc = "ApplyRepair"))
+        .await?
+        .into_inner())
+}
+
+/// What the page shows beside the settings.
+#[derive(Default)]
+struct Extra<'a> {
+    test: Option<&'a TestServerAccessResponse>,
+    repairs: Option<&'a ProposeRepairsResponse>,
+    message: Option<(&'a str, String)>,
+}
+
+fn render(current: &Current, s: &ConnectionSettings, extra: Extra<'_>) -> Response {
+    let test = extra
+        .test
+        .or(extra.repairs.and_then(|r| r.current.as_ref()));
     let proxy = s.proxy.clone().unwrap_or_default();
     let body = html! {
+        @if let Some((kind, text)) = &extra.message { (super::notice(kind, text)) }
         section {
             table id="settings" {
                 tr { th { "Type de connexion" } td { (type_label(s.connection_type)) } }
@@ -120,6 +159,32 @@ fn render(
             form method="post" action="/parametres/tester" {
                 (csrf_field(current))
                 button type="submit" id="test-access" { "Tester l'accès aux serveurs" }
+            }
+            @if test.is_some_and(|t| !t.all_reachable) {
+                form method="post" action="/parametres/reparer" {
+                    (csrf_field(current))
+                    button type="submit" id="propose-repairs" { "Proposer une réparation" }
+                }
+            }
+        }
+        @if let Some(r) = extra.repairs {
+            section id="repairs" {
+                h2 { "Réparations proposées" }
+                @if r.proposals.is_empty() {
+                    p { "Aucune réparation connue ne rétablit l'accès avec ces paramètres." }
+                }
+                @for p in &r.proposals {
+                    @let works = p.test.as_ref().is_some_and(|t| t.all_reachable);
+                    div class="proposal" data-id=(p.id) {
+                        p { (p.description) }
+                        p class="muted" { @if works { "Testée : tous les serveurs répondent." } @else { "Testée : l'accès reste incomplet." } }
+                        form method="post" action="/parametres/appliquer" {
+                            (csrf_field(current))
+                            input type="hidden" name="id" value=(p.id);
+                            button type="submit" class="apply" { "Appliquer" }
+                        }
+                    }
+                }
             }
         }
         @if let Some(t) = test {
@@ -148,7 +213,7 @@ fn render(
 
 async fn show(State(state): State<AppState>, Extension(current): Extension<Current>) -> Response {
     match settings(&state, &current).await {
-        Ok(s) => render(&current, &s, None),
+        Ok(s) => render(&current, &s, Extra::default()),
         Err(e) => error_page(&e, Some(&current)),
     }
 }
@@ -159,7 +224,72 @@ async fn test(State(state): State<AppState>, Extension(current): Extension<Curre
         Err(e) => return error_page(&e, Some(&current)),
     };
     match test_access(&state, &current).await {
-        Ok(t) => render(&current, &s, Some(&t)),
+        Ok(t) => render(
+            &current,
+            &s,
+            Extra {
+                test: Some(&t),
+                ..Default::default()
+            },
+        ),
         Err(e) => error_page(&e, Some(&current)),
     }
+}
+
+async fn propose(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> Response {
+    let s = match settings(&state, &current).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&e, Some(&current)),
+    };
+    match propose_repairs(&state, &current).await {
+        Ok(r) => render(
+            &current,
+            &s,
+            Extra {
+                repairs: Some(&r),
+                ..Default::default()
+            },
+        ),
+        Err(e) => error_page(&e, Some(&current)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ApplyForm {
+    #[serde(default)]
+    id: String,
+}
+
+/// Applies a proposal, then tests the saved settings again.
+async fn apply(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Form(f): Form<ApplyForm>,
+) -> Response {
+    let applied = match apply_repair(&state, &current, &f.id).await {
+        Ok(a) => a,
+        Err(e) => return error_page(&e, Some(&current)),
+    };
+    let s = applied.saved.clone().unwrap_or_default();
+    let test = test_access(&state, &current).await.ok();
+    let changes = if applied.changes.is_empty() {
+        "La réparation est appliquée et enregistrée.".to_owned()
+    } else {
+        format!(
+            "La réparation est appliquée et enregistrée : {}",
+            applied.changes
+        )
+    };
+    render(
+        &current,
+        &s,
+        Extra {
+            test: test.as_ref(),
+            message: Some(("notice", changes)),
+            ..Default::default()
+        },
+    )
 }

@@ -181,4 +181,17 @@ impl Harness {
             .unwrap();
         assert!(r.status().is_success(), "licence {status}: {}", r.status());
     }
+
+    /// Sets the authentication mock's faults (`POST /__admin/faults`).
+    pub async fn set_auth_faults(&self, faults: serde_json::Value) {
+        let f = self.stack_file();
+        let r = client()
+            .post(format!("{}/faults", f.mocks["impact-emploi-auth"].admin))
+            .bearer_auth(&f.mocks_admin_token)
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "faults: {}", r.status());
+    }
 }
