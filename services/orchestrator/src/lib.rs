@@ -309,7 +309,8 @@ impl App {
             settings.deposits.clone(),
             settings.credential_failure_budget,
             &settings.data_dir,
-        )?;
+        )?
+        .with_credentials(credentials.clone());
         let core = Arc::new(Core {
             store: store.clone(),
             vault: vault.clone(),

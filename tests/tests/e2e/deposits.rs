@@ -928,3 +928,68 @@ async fn a_slow_service_after_sending_ends_with_one_deposit() {
     assert_eq!(ours[0]["idflux"], d.idflux.as_str());
     env.t.stop().await;
 }
+
+/// Before a due date, the credentials of the account designated for an establishment are
+/// verified once by themselves, and a refusal is shown with the account.
+#[tokio::test]
+async fn credentials_of_depositing_accounts_are_verified_before_the_due_date() {
+    let t = TestStack::start_with(|s| {
+        s.deposits.poll_interval_ms = 100;
+        // Every day is within the verification window; looked at every second.
+        s.deposits.verify_days_before = 40;
+        s.deposits.due_check_interval_secs = 1;
+        s.deposits.due_days.insert(SIRET.into(), 5);
+    })
+    .await;
+    let token = t.login_admin().await;
+    let env = Env {
+        deposits: DepositsClient::new(t.channel().await),
+        ne: t.mock("net-entreprises"),
+        token,
+        t,
+    };
+    env.set_identity(ADMIN, &env.t.admin_password(), "Mauvais-mot-de-passe")
+        .await;
+    let auth_before = env.ne.auth_requests().await;
+    env.deposits
+        .clone()
+        .set_deposit_account(authed(
+            &env.token,
+            SetDepositAccountRequest {
+                siret: SIRET.into(),
+                user: ADMIN.into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let account = loop {
+        let all = env
+            .deposits
+            .clone()
+            .list_deposit_accounts(authed(&env.token, ListDepositAccountsRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .accounts;
+        if let Some(a) = all.into_iter().find(|a| a.last_checked_at.is_some()) {
+            break a;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never verified");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!account.last_check_valid);
+    assert!(!account.last_check_message.is_empty());
+    // The establishment's due day is the 5th, at noon in Paris.
+    let due = account.next_due.unwrap().seconds;
+    assert!(due > account.last_checked_at.unwrap().seconds);
+    assert!(
+        iea_fr_time::date_time_unix(due).starts_with("5 "),
+        "{}",
+        iea_fr_time::date_time_unix(due)
+    );
+    // Verified once in the window, not at every look.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(env.ne.auth_requests().await, auth_before + 1);
+    env.t.stop().await;
+}

@@ -221,16 +221,41 @@ async fn accounts(ctx: &Ctx, cmd: DsnAccountsCommand) -> CliResult {
                 .into_inner()
                 .accounts;
             if ctx.json {
-                print_json(
-                    &json!({"accounts": all.iter().map(|a| json!({"siret": a.siret, "user": a.user})).collect::<Vec<_>>()}),
-                );
+                let list: Vec<Value> = all
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "siret": a.siret,
+                            "user": a.user,
+                            "next_due": rfc3339(a.next_due.as_ref()),
+                            "last_check": a.last_checked_at.as_ref().map(|t| json!({
+                                "valid": a.last_check_valid,
+                                "message": a.last_check_message,
+                                "at": rfc3339(Some(t)),
+                            })),
+                        })
+                    })
+                    .collect();
+                print_json(&json!({ "accounts": list }));
             } else if all.is_empty() {
                 say!(
                     "Aucun compte désigné : le compte qui a des identifiants Net-entreprises dépose, s'il est le seul."
                 );
             } else {
                 for a in &all {
-                    say!("SIRET {} : compte « {} »", a.siret, a.user);
+                    say!(
+                        "SIRET {} : compte « {} », prochaine échéance le {}",
+                        a.siret,
+                        a.user,
+                        when(a.next_due.as_ref()).unwrap_or_default()
+                    );
+                    if let Some(t) = when(a.last_checked_at.as_ref()) {
+                        let mark = if a.last_check_valid { "✔" } else { "✘" };
+                        say!(
+                            "  {mark} identifiants vérifiés le {t} : {}",
+                            a.last_check_message
+                        );
+                    }
                 }
             }
         }

@@ -207,7 +207,11 @@ impl Deposits for DepositsApi {
             .set_account(&caller, &req.siret, &req.user)
             .await
             .map_err(deposit_error)?;
-        Ok(Response::new(DepositAccount { siret, user }))
+        Ok(Response::new(DepositAccount {
+            siret,
+            user,
+            ..Default::default()
+        }))
     }
 
     async fn list_deposit_accounts(
@@ -215,11 +219,27 @@ impl Deposits for DepositsApi {
         request: Request<ListDepositAccountsRequest>,
     ) -> Result<Response<ListDepositAccountsResponse>, Status> {
         principal(&self.0, &request).await?;
-        let all = self.0.deposits.accounts().await.map_err(deposit_error)?;
+        let all = self
+            .0
+            .deposits
+            .accounts_due()
+            .await
+            .map_err(|e| deposit_error(DepositError::Internal(e)))?;
         Ok(Response::new(ListDepositAccountsResponse {
             accounts: all
                 .into_iter()
-                .map(|(siret, user)| DepositAccount { siret, user })
+                .map(|a| DepositAccount {
+                    siret: a.siret,
+                    user: a.user,
+                    next_due: Some(timestamp(a.next_due)),
+                    last_check_valid: a.last_check.as_ref().is_some_and(|c| c.0),
+                    last_check_message: a
+                        .last_check
+                        .as_ref()
+                        .map(|c| c.1.clone())
+                        .unwrap_or_default(),
+                    last_checked_at: a.last_check.as_ref().map(|c| timestamp(c.2)),
+                })
                 .collect(),
         }))
     }

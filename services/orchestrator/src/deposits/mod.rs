@@ -30,10 +30,12 @@
 //! Invariants: nothing of a DSN's content (NIR, names, amounts) is ever logged: logs
 //! carry the deposit id, the SIRET, sizes, states and idflux only.
 
+mod due;
 mod folder;
 mod intake;
 mod worker;
 
+pub use due::{AccountDue, next_due};
 pub use intake::Upload;
 
 use std::path::PathBuf;
@@ -306,6 +308,14 @@ pub struct DepositSettings {
     /// A file (not `*.tmp`) is taken once its size and time have not changed for this
     /// long, seconds.
     pub folder_settle_secs: u64,
+    /// Due day of the declarations (5 or 15: the 5th or the 15th of the month at noon).
+    pub due_day: u8,
+    /// Due day per establishment SIRET, when not `due_day`.
+    pub due_days: std::collections::BTreeMap<String, u8>,
+    /// Days before a due date when the depositing accounts' credentials are verified.
+    pub verify_days_before: u32,
+    /// Between two looks at the coming due dates, seconds.
+    pub due_check_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,6 +340,10 @@ impl Default for DepositSettings {
             folder: None,
             folder_enabled: true,
             folder_settle_secs: 3,
+            due_day: 15,
+            due_days: Default::default(),
+            verify_days_before: 3,
+            due_check_interval_secs: 600,
         }
     }
 }
@@ -382,6 +396,8 @@ struct Inner {
     owner: String,
     wake: tokio::sync::Notify,
     folder: Option<folder::Layout>,
+    /// For the verifications before due dates.
+    credentials: Option<crate::credentials::Credentials>,
 }
 
 impl Deposits {
@@ -427,8 +443,17 @@ impl Deposits {
                 owner,
                 wake: tokio::sync::Notify::new(),
                 folder,
+                credentials: None,
             }),
         })
+    }
+
+    /// The credentials module, for the verifications before due dates.
+    pub fn with_credentials(mut self, credentials: crate::credentials::Credentials) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.credentials = Some(credentials);
+        }
+        self
     }
 
     /// Whether `caller` may see `r`.
@@ -651,10 +676,6 @@ impl Deposits {
         tracing::info!(siret = %siret, user = %u.name, "deposit account set");
         self.inner.wake.notify_one();
         Ok((siret, u.name))
-    }
-
-    pub async fn accounts(&self) -> Result<Vec<(String, String)>, DepositError> {
-        Ok(self.inner.store.deposit_accounts().await?)
     }
 
     /// Runs the worker until `shutdown`.

@@ -163,7 +163,19 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
         inner: inner.clone(),
     };
     let mut watch = super::folder::Watch::default();
+    let mut last_due_check: Option<std::time::Instant> = None;
     loop {
+        let every = Duration::from_secs(inner.settings.due_check_interval_secs.max(1));
+        if last_due_check.is_none_or(|t| t.elapsed() >= every) {
+            last_due_check = Some(std::time::Instant::now());
+            let deposits = deposits.clone();
+            // In a task of its own: a verification waits on Net-entreprises.
+            tokio::spawn(async move {
+                if let Err(e) = deposits.check_before_due().await {
+                    tracing::warn!(error = format!("{e:#}"), "checks before due dates failed");
+                }
+            });
+        }
         if let Err(e) = deposits.watch_folder(&mut watch).await {
             tracing::error!(error = format!("{e:#}"), "deposit folder look failed");
         }

@@ -1,0 +1,152 @@
+//! Before each due date (the 5th or the 15th of the month at noon, Paris time, a setting
+//! per establishment, default the 15th), the credentials of every account that will
+//! deposit are verified once (`verify_days_before` days ahead, default 3), so that a
+//! wrong or expired password is found before the deadline, not on it. The verification
+//! is the credentials module's own (one attempt, never retried, counted in the budget);
+//! its result is shown with the account (`iea dsn accounts list`).
+
+use super::{DepositSettings, Deposits};
+use crate::sessions::{self, Principal};
+use crate::users::Role;
+
+/// The next due date after `now` (Unix seconds) for an establishment whose day is
+/// `day`: that day of this month or the next, at noon in Paris.
+pub fn next_due(now: i64, day: u8) -> i64 {
+    let paris = iea_fr_time::paris();
+    let today = iea_fr_time::paris_datetime(iea_fr_time::from_unix(now));
+    let at = |year: i16, month: i8| -> Option<i64> {
+        let dt = today
+            .with()
+            .year(year)
+            .month(month)
+            .day(day as i8)
+            .hour(12)
+            .minute(0)
+            .second(0)
+            .subsec_nanosecond(0)
+            .build()
+            .ok()?;
+        paris.to_timestamp(dt).ok().map(|t| t.as_second())
+    };
+    let (y, m) = (today.year(), today.month());
+    match at(y, m) {
+        Some(t) if t > now => t,
+        _ => {
+            let (y2, m2) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            at(y2, m2).unwrap_or(now + 31 * 86_400)
+        }
+    }
+}
+
+impl DepositSettings {
+    /// The due day of `siret`'s declarations.
+    pub fn due_day(&self, siret: &str) -> u8 {
+        self.due_days
+            .get(siret)
+            .copied()
+            .filter(|d| *d == 5 || *d == 15)
+            .unwrap_or(self.due_day)
+    }
+}
+
+/// An account that deposits, with its next due date and its last verification.
+#[derive(Debug, Clone)]
+pub struct AccountDue {
+    pub siret: String,
+    pub user: String,
+    pub next_due: i64,
+    /// The last verification of its identity: (valid, French sentence, when).
+    pub last_check: Option<(bool, String, i64)>,
+}
+
+impl Deposits {
+    /// Every designated account, with its next due date and last verification.
+    pub async fn accounts_due(&self) -> anyhow::Result<Vec<AccountDue>> {
+        let now = sessions::now();
+        let mut out = Vec::new();
+        for (siret, user) in self.inner.store.deposit_accounts().await? {
+            let last = match self.inner.store.user_by_name(&user).await? {
+                Some(u) => self
+                    .inner
+                    .store
+                    .credential(u.id)
+                    .await?
+                    .and_then(|c| c.last),
+                None => None,
+            };
+            out.push(AccountDue {
+                next_due: next_due(now, self.inner.settings.due_day(&siret)),
+                last_check: last.map(|(r, at)| {
+                    (
+                        r.outcome == crate::credentials::Outcome::Valid,
+                        r.message,
+                        at,
+                    )
+                }),
+                siret,
+                user,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Verifies, once per period, each designated account whose due date is near.
+    pub(super) async fn check_before_due(&self) -> anyhow::Result<()> {
+        let Some(credentials) = &self.inner.credentials else {
+            return Ok(());
+        };
+        let s = &self.inner.settings;
+        let now = sessions::now();
+        let ahead = i64::from(s.verify_days_before) * 86_400;
+        let system = Principal {
+            user_id: 0,
+            name: "vérification avant échéance".into(),
+            role: Role::Administrator,
+        };
+        for a in self.accounts_due().await? {
+            let window_start = a.next_due - ahead;
+            let checked_in_window = a.last_check.as_ref().is_some_and(|c| c.2 >= window_start);
+            if now < window_start || checked_in_window {
+                continue;
+            }
+            match credentials.verify(&system, &a.user).await {
+                Ok(v) => tracing::info!(
+                    user = %a.user,
+                    siret = %a.siret,
+                    outcome = v.result.outcome.code(),
+                    "credentials verified before the due date"
+                ),
+                Err(e) => {
+                    tracing::warn!(user = %a.user, error = ?e, "credentials not verified before the due date")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_due;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_due_date_is_noon_in_paris_this_month_or_the_next() {
+        let at = |t: time::OffsetDateTime| t.unix_timestamp();
+        // Winter: noon in Paris is 11:00 UTC.
+        assert_eq!(
+            next_due(at(datetime!(2026-12-01 10:00 UTC)), 15),
+            at(datetime!(2026-12-15 11:00 UTC))
+        );
+        // Past noon on the day: next month, across the year.
+        assert_eq!(
+            next_due(at(datetime!(2026-12-15 11:30 UTC)), 15),
+            at(datetime!(2027-01-15 11:00 UTC))
+        );
+        // Summer: 10:00 UTC; the 5th.
+        assert_eq!(
+            next_due(at(datetime!(2026-07-01 00:00 UTC)), 5),
+            at(datetime!(2026-07-05 10:00 UTC))
+        );
+    }
+}
