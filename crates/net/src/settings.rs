@@ -9,11 +9,24 @@ use secrecy::{ExposeSecret, SecretString};
 /// Upper bound of a request timeout passed by the orchestrator.
 pub const MAX_REQUEST_TIMEOUT_MS: u32 = 120_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The connection mode of the seeds' "Paramètres de connexion": the one definition,
+/// stored by the orchestrator (as `normal`, `extended`, `secure`) and used by every agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ConnectionMode {
     Normal,
     Extended,
     Secure,
+}
+
+impl From<ConnectionMode> for pb::ConnectionMode {
+    fn from(m: ConnectionMode) -> Self {
+        match m {
+            ConnectionMode::Normal => pb::ConnectionMode::Normal,
+            ConnectionMode::Extended => pb::ConnectionMode::Extended,
+            ConnectionMode::Secure => pb::ConnectionMode::Secure,
+        }
+    }
 }
 
 impl ConnectionMode {
@@ -138,12 +151,7 @@ impl NetworkSettings {
         };
         pb::NetworkSettings {
             connection_type: connection_type.into(),
-            mode: match self.mode {
-                ConnectionMode::Normal => pb::ConnectionMode::Normal,
-                ConnectionMode::Extended => pb::ConnectionMode::Extended,
-                ConnectionMode::Secure => pb::ConnectionMode::Secure,
-            }
-            .into(),
+            mode: pb::ConnectionMode::from(self.mode).into(),
             proxy,
             address: self.address.to_string(),
             extra_ca_pem: self.extra_ca_pem.clone().unwrap_or_default(),

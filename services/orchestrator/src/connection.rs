@@ -2,7 +2,7 @@
 //! field by field, saved atomically (the proxy password sealed in the vault), and the
 //! candidate settings a test or a repair is run with.
 
-use iea_net::settings::{ConnectionMode, parse_address, parse_proxy_host};
+use iea_net::settings::{parse_address, parse_proxy_host};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -43,33 +43,9 @@ impl Target {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    Normal,
-    Extended,
-    Secure,
-}
-
-impl From<Mode> for iea_proto::common::v1::ConnectionMode {
-    fn from(m: Mode) -> Self {
-        match m {
-            Mode::Normal => Self::Normal,
-            Mode::Extended => Self::Extended,
-            Mode::Secure => Self::Secure,
-        }
-    }
-}
-
-impl Mode {
-    pub fn net(self) -> ConnectionMode {
-        match self {
-            Mode::Normal => ConnectionMode::Normal,
-            Mode::Extended => ConnectionMode::Extended,
-            Mode::Secure => ConnectionMode::Secure,
-        }
-    }
-}
+/// The connection mode: `iea-net`'s one definition (stored as `normal`, `extended`,
+/// `secure`, as before).
+pub use iea_net::ConnectionMode as Mode;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -140,7 +116,7 @@ pub struct FieldError {
 pub fn validate(s: &ConnectionSettings) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for t in Target::ALL {
-        if let Err(e) = parse_address(s.address(t), s.mode.net()) {
+        if let Err(e) = parse_address(s.address(t), s.mode) {
             errors.push(FieldError {
                 field: t.name().to_owned(),
                 message: format!("{} : {}", t.label(), e.message),
