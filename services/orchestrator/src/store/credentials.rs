@@ -180,6 +180,91 @@ fn write_result(
     Ok(())
 }
 
+/// [`write_result`] for many at once, in one statement: on PostgreSQL each statement is a
+/// round trip to the server, which "verify all" would otherwise pay per account.
+fn write_results_at_once(
+    db: &mut Db<'_>,
+    writes: &[VerificationWrite],
+    verified_at: i64,
+) -> anyhow::Result<()> {
+    let n = writes.len();
+    let (mut user_id, mut updated_at) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut outcome, mut message) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut http_status, mut realm) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut token_expires_at, mut problems) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut refusal, mut valid) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut step, mut step_message, mut step_detail) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut step_address, mut step_tls, mut step_http, mut step_latency) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for w in writes {
+        let r = &w.result;
+        user_id.push(w.user_id);
+        updated_at.push(w.updated_at);
+        outcome.push(r.outcome.code());
+        message.push(r.message.as_str());
+        http_status.push(r.http_status.map(i64::from));
+        realm.push(r.realm.as_deref());
+        token_expires_at.push(r.token_expires_at);
+        problems.push(
+            (!r.identity_problems.is_empty())
+                .then(|| serde_json::to_string(&r.identity_problems))
+                .transpose()?,
+        );
+        refusal.push(r.outcome.is_refusal());
+        valid.push(r.outcome == Outcome::Valid);
+        let f = r.failed_step.as_ref();
+        step.push(f.map(|s| s.step.code()));
+        step_message.push(f.map(|s| s.message.as_str()));
+        step_detail.push(f.map(|s| s.detail.as_str()));
+        step_address.push(f.map(|s| s.address.as_str()));
+        step_tls.push(f.and_then(|s| s.tls_problem).map(TlsProblem::code));
+        step_http.push(f.and_then(|s| s.http_status).map(i64::from));
+        step_latency.push(f.map(|s| i64::try_from(s.latency.as_millis()).unwrap_or(i64::MAX)));
+    }
+    // As in `write_result`: only where the identity did not change meanwhile.
+    db.query_postgres(
+        "UPDATE credentials AS c SET last_verified_at = $1, last_outcome = v.outcome, \
+         last_message = v.message, last_http_status = v.http_status, last_realm = v.realm, \
+         last_token_expires_at = v.token_expires_at, last_step = v.step, \
+         last_step_message = v.step_message, last_step_detail = v.step_detail, \
+         last_input_problems = v.problems, consecutive_failures = CASE \
+         WHEN v.refusal THEN c.consecutive_failures + 1 WHEN v.valid THEN 0 \
+         ELSE c.consecutive_failures END, last_step_address = v.step_address, \
+         last_step_tls_problem = v.step_tls, last_step_http_status = v.step_http, \
+         last_step_latency_ms = v.step_latency \
+         FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], \
+         $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], \
+         $13::bool[], $14::bool[], $15::text[], $16::text[], $17::bigint[], $18::bigint[]) \
+         AS v(user_id, updated_at, outcome, message, http_status, realm, token_expires_at, \
+         step, step_message, step_detail, problems, refusal, valid, step_address, step_tls, \
+         step_http, step_latency) \
+         WHERE c.user_id = v.user_id AND c.updated_at = v.updated_at \
+         RETURNING c.user_id",
+        &[
+            &verified_at,
+            &user_id,
+            &updated_at,
+            &outcome,
+            &message,
+            &http_status,
+            &realm,
+            &token_expires_at,
+            &step,
+            &step_message,
+            &step_detail,
+            &problems,
+            &refusal,
+            &valid,
+            &step_address,
+            &step_tls,
+            &step_http,
+            &step_latency,
+        ],
+        |_| Ok(()),
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// The identity of `user_id`, if set.
     pub async fn credential(&self, user_id: i64) -> anyhow::Result<Option<CredentialRow>> {
@@ -191,8 +276,29 @@ impl Store {
         &self,
         ids: Vec<i64>,
     ) -> anyhow::Result<Vec<Option<CredentialRow>>> {
-        self.read(move |db| ids.into_iter().map(|id| by_user(db, id)).collect())
-            .await
+        self.read(move |db| {
+            if !db.is_postgres() {
+                // SQLite answers each from memory: one statement per account is cheapest.
+                return ids.into_iter().map(|id| by_user(db, id)).collect();
+            }
+            // One round trip to the server for the whole chunk.
+            let mut found: std::collections::HashMap<i64, CredentialRow> = db
+                .query_postgres(
+                    concat!(
+                        "SELECT ",
+                        row_columns!(),
+                        " FROM credentials c JOIN users u ON u.id = c.user_id \
+                         WHERE c.user_id = ANY($1)"
+                    ),
+                    &[&ids],
+                    |r| row_of(r, 0),
+                )?
+                .into_iter()
+                .map(|r| (r.user_id, r))
+                .collect();
+            Ok(ids.iter().map(|id| found.remove(id)).collect())
+        })
+        .await
     }
 
     /// Every account, by name, with its identity if set.
@@ -277,6 +383,9 @@ impl Store {
         verified_at: i64,
     ) -> anyhow::Result<()> {
         self.write(move |db| {
+            if db.is_postgres() && writes.len() > 1 {
+                return write_results_at_once(db, &writes, verified_at);
+            }
             for w in &writes {
                 write_result(db, w.user_id, w.updated_at, &w.result, verified_at)?;
             }

@@ -237,6 +237,28 @@ impl Db<'_> {
             .with_context(|| format!("no row from {sql}"))
     }
 
+    /// A query only PostgreSQL runs (array parameters: `= ANY($1)`), for the few calls
+    /// where one round trip instead of many matters; the caller has a SQLite path.
+    pub(crate) fn query_postgres<T>(
+        &mut self,
+        sql: &'static str,
+        args: &[&(dyn postgres::types::ToSql + Sync)],
+        mut f: impl FnMut(&Row<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Vec<T>> {
+        let rows = match &mut self.0 {
+            Inner::Sqlite(_) => anyhow::bail!("a PostgreSQL query on SQLite: {sql}"),
+            Inner::PgClient(c, st) => {
+                let s = prepared(&mut **c, st, sql)?;
+                c.query(&s, args)?
+            }
+            Inner::PgTx(t, st) => {
+                let s = prepared(t, st, sql)?;
+                t.query(&s, args)?
+            }
+        };
+        rows.iter().map(|r| f(&Row::Postgres(r))).collect()
+    }
+
     /// Runs statements without parameters, separated by `;` (migrations).
     pub(crate) fn batch(&mut self, sql: &str) -> anyhow::Result<()> {
         match &mut self.0 {

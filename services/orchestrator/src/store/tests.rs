@@ -383,3 +383,58 @@ async fn a_postgresql_server_that_drops_the_connection_is_connected_to_again() {
     }
     assert_eq!(users.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn many_verifications_recorded_at_once_are_kept_like_one_by_one() {
+    let db = store().await;
+    let s = &db.store;
+    let alice = populate(s).await;
+    assert_eq!(
+        s.add_user("Bob", Role::User, "h", 3).await.unwrap(),
+        Added::Added
+    );
+    let bob = s.user_by_name("bob").await.unwrap().unwrap().id;
+    let identity = |user_id| NewIdentity {
+        user_id,
+        siret: "78214563500010".into(),
+        nom: "MARTIN".into(),
+        prenom: "Paul".into(),
+        sealed: sealed(3),
+    };
+    s.set_credentials(vec![identity(bob)], 5_000).await.unwrap();
+    let write = |user_id, updated_at, result| VerificationWrite {
+        user_id,
+        updated_at,
+        result,
+    };
+    // Alice refused, Bob unreachable, and a result for Bob's older identity ignored.
+    s.record_verifications(
+        vec![
+            write(alice, 1_000, refused()),
+            write(bob, 5_000, unreachable()),
+        ],
+        90,
+    )
+    .await
+    .unwrap();
+    s.record_verifications(
+        vec![write(bob, 4_000, refused()), write(alice, 999, refused())],
+        95,
+    )
+    .await
+    .unwrap();
+    let a = s.credential(alice).await.unwrap().unwrap();
+    assert_eq!((a.consecutive_failures, a.last), (1, Some((refused(), 90))));
+    let b = s.credential(bob).await.unwrap().unwrap();
+    assert_eq!(
+        (b.consecutive_failures, b.last),
+        (0, Some((unreachable(), 90)))
+    );
+    let rows = s.credentials_of(vec![bob, 999, alice]).await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.as_ref().map(|r| r.user_id))
+            .collect::<Vec<_>>(),
+        [Some(bob), None, Some(alice)]
+    );
+}
