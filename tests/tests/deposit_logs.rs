@@ -84,7 +84,7 @@ async fn no_nir_name_or_amount_of_a_dsn_appears_in_trace_logs() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_env_filter(iea_runtime::telemetry::filter("trace"))
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .init();

@@ -19,10 +19,22 @@ impl LogFormat {
     }
 }
 
+/// Targets kept at `info` or above whatever is asked: the PostgreSQL driver logs each
+/// query's parameters at `debug` (names, SIRETs, hashes), which must never reach a log.
+const QUIET: &[&str] = &["tokio_postgres=info", "postgres=info"];
+
+/// The filter of every component: `RUST_LOG`, else `default`, with [`QUIET`] applied.
+pub fn filter(default: &str) -> EnvFilter {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    for directive in QUIET {
+        filter = filter.add_directive(directive.parse().expect("literal directive"));
+    }
+    filter
+}
+
 /// Installs the global subscriber, writing to stderr. Does nothing if one is installed.
 pub fn init(format: LogFormat, default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = filter(default_filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
