@@ -217,12 +217,7 @@ async fn status_events(
     let stop = async move { shutdown.wait().await };
     let stream = updates
         .filter_map(|v| async move { v })
-        .map(|v| {
-            Ok(Event::default()
-                .event("status")
-                .json_data(&v)
-                .unwrap_or_else(|_| Event::default().comment("status not encoded")))
-        })
+        .map(|p| Ok(Event::default().event("status").data(&*p.json)))
         .take_until(stop);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

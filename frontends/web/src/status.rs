@@ -112,9 +112,16 @@ impl From<&StatusReport> for StatusView {
     }
 }
 
+/// A status as published to subscribers: the view and its JSON, encoded once for all.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub view: StatusView,
+    pub json: std::sync::Arc<str>,
+}
+
 /// The latest status seen on the shared watch; `None` until the first report.
 pub struct StatusWatch {
-    tx: watch::Sender<Option<StatusView>>,
+    tx: watch::Sender<Option<Published>>,
 }
 
 impl Default for StatusWatch {
@@ -130,17 +137,27 @@ impl StatusWatch {
         }
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<Option<StatusView>> {
+    pub fn subscribe(&self) -> watch::Receiver<Option<Published>> {
         self.tx.subscribe()
     }
 
     pub fn publish(&self, view: StatusView) {
         self.tx.send_if_modified(|cur| {
-            if cur.as_ref() == Some(&view) {
-                false
-            } else {
-                *cur = Some(view);
-                true
+            if cur.as_ref().is_some_and(|p| p.view == view) {
+                return false;
+            }
+            match serde_json::to_string(&view) {
+                Ok(json) => {
+                    *cur = Some(Published {
+                        view,
+                        json: json.into(),
+                    });
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "status not encoded");
+                    false
+                }
             }
         });
     }

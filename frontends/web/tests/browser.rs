@@ -130,9 +130,9 @@ async fn the_status_page_follows_the_status_live_in_chromium() {
         )
         .await;
     browser.screenshot("connection-test-failed").await;
-    browser.click("#propose-repairs").await;
+    browser.click_when_present("#propose-repairs").await;
     browser
-        .click("#repairs div[data-id='fallback_port'] button.apply")
+        .click_when_present("#repairs div[data-id='fallback_port'] button.apply")
         .await;
     browser
         .wait_for(

@@ -140,6 +140,17 @@ impl Browser {
         .await;
     }
 
+    /// Waits until the page has an element matching `css`, then clicks it (the page may
+    /// still be loading after a form was sent).
+    pub async fn click_when_present(&self, css: &str) {
+        let probe = format!(
+            "return !!document.querySelector({});",
+            serde_json::to_string(css).unwrap()
+        );
+        self.wait_for(&probe, json!(true)).await;
+        self.click(css).await;
+    }
+
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
         self.cmd(
