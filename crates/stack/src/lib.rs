@@ -20,10 +20,6 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-/// Demonstration installations of the authentication mock (`--demo`).
-const AUTH_DEMO_FIXTURES: &str =
-    include_str!("../../../mock-servers/impact-emploi-auth/fixtures/demo.json");
-
 /// Name of the file describing a running stack, in its data directory.
 pub const STACK_FILE: &str = "stack.json";
 /// The PKI directory, inside the data directory.
@@ -233,7 +229,7 @@ impl RunningStack {
             auth.admin_addr(),
         );
         if options.demo {
-            let demo: iea_mock_auth::store::Fixtures = serde_json::from_str(AUTH_DEMO_FIXTURES)?;
+            let demo = iea_mock_auth::store::Fixtures::demo()?;
             for i in demo.installations {
                 auth.store().upsert(i.try_into()?);
             }
