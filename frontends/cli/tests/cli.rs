@@ -1,35 +1,11 @@
 //! The `iea` binary as a person or a script runs it.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn iea(data_dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_iea"));
-    c.env("IEA_DATA_DIR", data_dir).env_remove("RUST_LOG");
-    c
-}
+mod common;
 
-/// Waits until `stack.json` exists (the stack writes it once every component listens).
-fn wait_for_stack(dir: &Path, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !dir.join("stack.json").exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("iea stack up exited early: {status}");
-        }
-        assert!(Instant::now() < deadline, "the stack did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn interrupt(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-}
+use common::{Stack, iea, interrupt, wait_for_stack};
 
 #[test]
 fn stack_up_then_status_reports_every_component_healthy_and_ctrl_c_exits_zero() {
@@ -60,7 +36,7 @@ fn stack_up_then_status_reports_every_component_healthy_and_ctrl_c_exits_zero() 
     assert_eq!(agents.len(), 4, "{v}");
     assert!(agents.iter().all(|a| a["healthy"] == true), "{v}");
 
-    interrupt(&stack);
+    assert!(interrupt(&stack));
     let status = stack.wait().unwrap();
     assert_eq!(status.code(), Some(0), "Ctrl-C must stop the stack cleanly");
     assert!(
@@ -113,63 +89,26 @@ fn certs_init_creates_the_certificates_once() {
     assert_eq!(v["created"], false);
 }
 
-/// A stack in a child process, stopped when dropped.
-struct Stack {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Stack {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = iea(dir.path())
-            .args(["stack", "up", "--demo"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_stack(dir.path(), &mut child);
-        Self { dir, child }
-    }
-
+/// What `cli.rs` asks of the shared stack.
+trait Run {
     /// Runs `iea ARGS --json` with `stdin`; (exit code, JSON on stdout).
-    fn run(&self, args: &[&str], stdin: &str) -> (i32, serde_json::Value) {
-        use std::io::Write;
-        let mut c = iea(self.dir.path())
-            .args(args)
-            .arg("--json")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let out = c.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        (out.status.code().unwrap_or(-1), json)
-    }
-
+    fn run(&self, args: &[&str], stdin: &str) -> (i32, serde_json::Value);
     /// Runs `iea ARGS` for a person; (exit code, what it printed).
-    fn run_human(&self, args: &[&str]) -> (i32, String) {
-        let out = iea(self.dir.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        (out.status.code().unwrap_or(-1), text)
-    }
-
-    fn admin_password(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("admin-password")).unwrap()
-    }
+    fn run_human(&self, args: &[&str]) -> (i32, String);
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        interrupt(&self.child);
-        let _ = self.child.wait();
+impl Run for Stack {
+    fn run(&self, args: &[&str], stdin: &str) -> (i32, serde_json::Value) {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (code, out, _) = self.raw(&all, stdin);
+        let json = serde_json::from_str(&out).unwrap_or(serde_json::Value::String(out));
+        (code, json)
+    }
+
+    fn run_human(&self, args: &[&str]) -> (i32, String) {
+        let (code, out, _) = self.raw(args, "");
+        (code, out)
     }
 }
 
@@ -368,7 +307,7 @@ fn an_installation_moves_from_sqlite_to_postgres_and_goes_on_there() {
     let (_, before) = s.run(&["credentials", "show", "--all"], "");
 
     // Stopped, then copied.
-    interrupt(&s.child);
+    assert!(interrupt(&s.child));
     assert!(s.child.wait().unwrap().success());
     let sqlite = std::fs::read(dir.join("iea.db")).unwrap();
     let url = iea_orchestrator::store::create_database_for_tests(&server).unwrap();

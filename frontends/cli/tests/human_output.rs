@@ -2,63 +2,22 @@
 //! while `--json` keeps RFC 3339 UTC for programs (issue 15); French words for states; and
 //! an address beyond the limits refused without being saved.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::Value;
 
-fn iea(data_dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_iea"));
-    c.env("IEA_DATA_DIR", data_dir).env_remove("RUST_LOG");
-    c
+mod common;
+
+use common::{Stack, iea};
+
+/// What `human_output.rs` asks of the shared stack.
+trait Person {
+    fn human(&self, args: &[&str], stdin: &str) -> String;
+    fn json(&self, args: &[&str], stdin: &str) -> Value;
 }
 
-/// The embedded stack in a child process, stopped (Ctrl-C) when dropped.
-struct Stack {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Stack {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = iea(dir.path())
-            .args(["stack", "up", "--demo"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !dir.path().join("stack.json").exists() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("iea stack up exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "the stack did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { dir, child }
-    }
-
-    /// Runs `iea ARGS` with `stdin`; (exit code, standard output, standard error).
-    fn raw(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
-        let mut c = iea(self.dir.path())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let out = c.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
+impl Person for Stack {
     /// `iea ARGS` for a person: its output, after checking it succeeded and holds no
     /// RFC 3339 timestamp, on standard output or standard error.
     fn human(&self, args: &[&str], stdin: &str) -> String {
@@ -81,19 +40,6 @@ impl Stack {
         let (code, out, err) = self.raw(&all, stdin);
         assert_eq!(code, 0, "iea {all:?}: {out}{err}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("iea {all:?}: {e}: {out}"))
-    }
-
-    fn admin_password(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("admin-password")).unwrap()
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
     }
 }
 
