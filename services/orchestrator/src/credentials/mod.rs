@@ -185,7 +185,7 @@ impl Credentials {
             .ok_or_else(|| CredentialsError::NoSuchAccount(name.clone()))?;
         let ok = crate::hashing::verify(account_password, hash).await?;
         if !ok {
-            tracing::warn!(user = %name, "identity change refused: wrong account password");
+            tracing::warn!(user = %name, "identity change refused: the account's confirmation did not match");
             return Err(CredentialsError::WrongAccountPassword);
         }
         let sealed = self.seal(user_id, &identity.password)?;
