@@ -10,6 +10,7 @@ const SECRET_MESSAGES: &[&str] = &[
     "iea.agent.v1.DeclarantIdentity",
     // DSN content (personal data): its Debug prints the size only.
     "iea.agent.v1.DepositChunk",
+    "iea.agent.v1.DownloadReturnChunk",
     "iea.v1.DsnUpload",
     "iea.agent.v1.InstallationIdentity",
     "iea.v1.LoginRequest",

@@ -41,6 +41,15 @@ impl fmt::Debug for agent::v1::DepositChunk {
     }
 }
 
+impl fmt::Debug for agent::v1::DownloadReturnChunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadReturnChunk")
+            .field("data_len", &self.data.len())
+            .field("outcome", &self.outcome)
+            .finish()
+    }
+}
+
 impl fmt::Debug for v1::DsnUpload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DsnUpload")

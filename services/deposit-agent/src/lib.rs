@@ -268,6 +268,33 @@ impl DepositAgent for Agent {
         Ok(Response::new(listing_to_proto(report)))
     }
 
+    // TODO(issue 13): the returns services; answered UNIMPLEMENTED until the agent follows
+    // them (the proto is settled so that the orchestrator can be built against it).
+    async fn list_flux_returns(
+        &self,
+        _request: Request<iea_proto::agent::v1::ListFluxReturnsRequest>,
+    ) -> Result<Response<iea_proto::agent::v1::ListReturnsResponse>, Status> {
+        Err(Status::unimplemented("lister-retours-flux is not served yet"))
+    }
+
+    async fn list_declarant_returns(
+        &self,
+        _request: Request<iea_proto::agent::v1::ListDeclarantReturnsRequest>,
+    ) -> Result<Response<iea_proto::agent::v1::ListReturnsResponse>, Status> {
+        Err(Status::unimplemented("lister-retours-declarant is not served yet"))
+    }
+
+    type DownloadReturnStream = futures::stream::Empty<
+        Result<iea_proto::agent::v1::DownloadReturnChunk, Status>,
+    >;
+
+    async fn download_return(
+        &self,
+        _request: Request<iea_proto::agent::v1::DownloadReturnRequest>,
+    ) -> Result<Response<Self::DownloadReturnStream>, Status> {
+        Err(Status::unimplemented("telecharger-retour is not served yet"))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn probe(&self, request: Request<ProbeRequest>) -> Result<Response<ProbeResult>, Status> {
         let result = iea_net::probe_rpc(request.into_inner().network, &user_agent()).await;
