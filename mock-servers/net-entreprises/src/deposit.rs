@@ -13,7 +13,9 @@
 //!    422 with an ARE naming the fault's anomaly (registered `KO`).
 //!
 //! The `lost_request` fault cuts the connection before step 1; `lost_answer` cuts it
-//! after the registration, instead of the answer. Error bodies are empty, ARE and AEE are
+//! after the registration, instead of the answer; `hold_before_register` holds the
+//! request before step 1, then cuts it (nothing registered); `hold_after_register` holds
+//! the answer once the deposit is registered. Error bodies are empty, ARE and AEE are
 //! XML, gzipped when the client accepts gzip.
 
 use std::io::Read;
@@ -51,6 +53,16 @@ pub async fn deposit(State(control): State<Control>, headers: HeaderMap, body: B
 async fn answer(control: &Control, headers: &HeaderMap, body: Bytes) -> Response {
     if control.deposit_faults().take_lost_request() {
         tracing::info!("deposit lost before it was registered (lost_request fault)");
+        return CutConnection::response();
+    }
+    let hold = control.deposit_faults().take_hold_before_register();
+    if let Some(hold) = hold {
+        tracing::info!(
+            hold_ms = hold.as_millis() as u64,
+            "deposit held before it was registered (hold_before_register fault)"
+        );
+        tokio::time::sleep(hold).await;
+        tracing::info!("held deposit cut, never registered (hold_before_register fault)");
         return CutConnection::response();
     }
     let encoding = headers
@@ -109,14 +121,14 @@ async fn answer(control: &Control, headers: &HeaderMap, body: Bytes) -> Response
             code: NOT_A_DSN_CODE.into(),
             message: NOT_A_DSN_MESSAGE.into(),
         };
-        return register(control, headers, &caller, dsn, envelope, Some(rejection));
+        return register(control, headers, &caller, dsn, envelope, Some(rejection)).await;
     }
     if kaboom {
         tracing::info!(status = 500, "kaboom");
         return business::empty(StatusCode::INTERNAL_SERVER_ERROR);
     }
     let rejection = control.deposit_faults().reject_deposits.clone();
-    register(control, headers, &caller, dsn, envelope, rejection)
+    register(control, headers, &caller, dsn, envelope, rejection).await
 }
 
 fn refused(status: StatusCode, reason: &'static str) -> Response {
@@ -156,9 +168,9 @@ fn contains_kaboom(dsn: &[u8]) -> bool {
 }
 
 /// Registers the deposit (an AEE without `rejection`, an ARE with it), has its file read
-/// in the background, and answers it, or cuts the connection with the `lost_answer`
-/// fault.
-fn register(
+/// in the background, and answers it (after `hold_after_register`'s wait), or cuts the
+/// connection with the `lost_answer` fault.
+async fn register(
     control: &Control,
     headers: &HeaderMap,
     caller: &Caller,
@@ -208,6 +220,15 @@ fn register(
         bytes = deposit.envelope.bytes,
         "deposit registered"
     );
+    let hold = control.deposit_faults().take_hold_after_register();
+    if let Some(hold) = hold {
+        tracing::info!(
+            idflux = %deposit.idflux,
+            hold_ms = hold.as_millis() as u64,
+            "deposit answer held (hold_after_register fault)"
+        );
+        tokio::time::sleep(hold).await;
+    }
     if control.deposit_faults().take_lost_answer() {
         tracing::info!(idflux = %deposit.idflux, "deposit answer lost (lost_answer fault)");
         return CutConnection::response();

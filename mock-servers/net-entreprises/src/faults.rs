@@ -7,10 +7,17 @@
 //! - `lost_answer`: the deposit is registered, then the connection is cut before any
 //!   answer;
 //! - `lost_request`: the connection is cut as soon as the deposit request reaches the
-//!   service, before any check or registration.
+//!   service, before any check or registration;
+//! - `hold_before_register`: the deposit request is held `hold_ms` as soon as it reaches
+//!   the service, then its connection is cut: nothing is registered (the moment "our
+//!   request is on its way but not yet at Net-entreprises", for tests that kill the
+//!   sender then);
+//! - `hold_after_register`: the deposit is registered, then its answer is held `hold_ms`
+//!   before it is sent (the moment "registered, answer not yet received").
 //!
-//! `lost_answer` and `lost_request` take `true` (every deposit), `false` or `0` (off), or
-//! a number N (the next N deposits, counted down; `GET` shows what remains).
+//! `lost_answer`, `lost_request` and the holds take `true` (every deposit), `false` or `0`
+//! (off), or a number N (the next N deposits, counted down; `GET` shows what remains, so
+//! a test sees when a deposit is being held). `hold_ms` defaults to 30 000.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -57,12 +64,35 @@ pub struct Rejection {
     pub message: String,
 }
 
+/// How long a held deposit waits when `hold_ms` is not given.
+pub const DEFAULT_HOLD_MS: u64 = 30_000;
+
+fn default_hold_ms() -> u64 {
+    DEFAULT_HOLD_MS
+}
+
 /// The deposit's own faults.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepositFaults {
     pub reject_deposits: Option<Rejection>,
     pub lost_answer: Times,
     pub lost_request: Times,
+    pub hold_before_register: Times,
+    pub hold_after_register: Times,
+    pub hold_ms: u64,
+}
+
+impl Default for DepositFaults {
+    fn default() -> Self {
+        Self {
+            reject_deposits: None,
+            lost_answer: Times::default(),
+            lost_request: Times::default(),
+            hold_before_register: Times::default(),
+            hold_after_register: Times::default(),
+            hold_ms: DEFAULT_HOLD_MS,
+        }
+    }
 }
 
 impl DepositFaults {
@@ -73,10 +103,24 @@ impl DepositFaults {
     pub fn take_lost_answer(&mut self) -> bool {
         self.lost_answer.take()
     }
+
+    /// How long this deposit is held before it reaches registration, if it is.
+    pub fn take_hold_before_register(&mut self) -> Option<std::time::Duration> {
+        self.hold_before_register
+            .take()
+            .then(|| std::time::Duration::from_millis(self.hold_ms))
+    }
+
+    /// How long this deposit's answer is held once it is registered, if it is.
+    pub fn take_hold_after_register(&mut self) -> Option<std::time::Duration> {
+        self.hold_after_register
+            .take()
+            .then(|| std::time::Duration::from_millis(self.hold_ms))
+    }
 }
 
 /// The body of `GET|POST /__admin/faults`: the kit's settings and the deposit's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AllFaults {
     #[serde(default)]
@@ -91,6 +135,28 @@ pub struct AllFaults {
     pub lost_answer: Times,
     #[serde(default)]
     pub lost_request: Times,
+    #[serde(default)]
+    pub hold_before_register: Times,
+    #[serde(default)]
+    pub hold_after_register: Times,
+    #[serde(default = "default_hold_ms")]
+    pub hold_ms: u64,
+}
+
+impl Default for AllFaults {
+    fn default() -> Self {
+        Self {
+            mode: FaultMode::default(),
+            delay_ms: 0,
+            close_default_port: false,
+            reject_deposits: None,
+            lost_answer: Times::default(),
+            lost_request: Times::default(),
+            hold_before_register: Times::default(),
+            hold_after_register: Times::default(),
+            hold_ms: DEFAULT_HOLD_MS,
+        }
+    }
 }
 
 pub fn routes(control: crate::Control) -> Router {
@@ -111,6 +177,9 @@ impl crate::Control {
             reject_deposits: deposit.reject_deposits,
             lost_answer: deposit.lost_answer,
             lost_request: deposit.lost_request,
+            hold_before_register: deposit.hold_before_register,
+            hold_after_register: deposit.hold_after_register,
+            hold_ms: deposit.hold_ms,
         }
     }
 
@@ -126,6 +195,9 @@ impl crate::Control {
             reject_deposits: all.reject_deposits.clone(),
             lost_answer: all.lost_answer,
             lost_request: all.lost_request,
+            hold_before_register: all.hold_before_register,
+            hold_after_register: all.hold_after_register,
+            hold_ms: all.hold_ms,
         };
         tracing::info!(
             mode = ?all.mode,
@@ -134,6 +206,9 @@ impl crate::Control {
             reject_deposits = all.reject_deposits.is_some(),
             lost_answer = ?all.lost_answer,
             lost_request = ?all.lost_request,
+            hold_before_register = ?all.hold_before_register,
+            hold_after_register = ?all.hold_after_register,
+            hold_ms = all.hold_ms,
             "faults changed"
         );
     }
@@ -178,5 +253,24 @@ mod tests {
         .unwrap();
         assert_eq!(f.mode, FaultMode::None);
         assert_eq!(f.lost_answer, Times::Next(1));
+        assert_eq!(f.hold_ms, DEFAULT_HOLD_MS);
+        assert_eq!(f.hold_after_register, Times::Always(false));
+    }
+
+    #[test]
+    fn a_hold_runs_down_and_carries_its_length() {
+        let f: AllFaults =
+            serde_json::from_str(r#"{"hold_before_register":1,"hold_ms":250}"#).unwrap();
+        let mut d = DepositFaults {
+            hold_before_register: f.hold_before_register,
+            hold_ms: f.hold_ms,
+            ..Default::default()
+        };
+        assert_eq!(
+            d.take_hold_before_register(),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(d.take_hold_before_register(), None);
+        assert_eq!(d.take_hold_after_register(), None);
     }
 }
