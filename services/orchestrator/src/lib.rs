@@ -42,6 +42,7 @@ pub mod crypto;
 pub mod deposits;
 pub mod hashing;
 pub mod network;
+pub mod returns;
 pub mod sessions;
 pub mod status;
 pub mod store;

@@ -24,6 +24,7 @@ mod engine;
 mod installation;
 mod migrations;
 mod records;
+mod returns;
 mod secrets;
 mod sessions;
 mod users;
@@ -32,6 +33,7 @@ pub use copy::{CopyReport, copy_all};
 pub use credentials::{CredentialRow, NewIdentity, VerificationWrite};
 pub use deposits::{Duplicate, Transition};
 pub use records::{InstalledVersion, Record};
+pub use returns::LeaseOf;
 pub use secrets::AllSealed;
 pub use users::{Added, Removed, UserRow};
 

@@ -32,6 +32,7 @@ json_record!(crate::connection::ConnectionSettings, "connection");
 json_record!(crate::assistance::LockState, "assistance_lock");
 json_record!(crate::access::TestRecord, "last_access_test");
 json_record!(crate::access::RepairHistory, "repair_history");
+json_record!(crate::returns::FollowPolicy, "returns_follow");
 
 impl Record for InstallationMode {
     const KEY: &'static str = "installation_mode";
