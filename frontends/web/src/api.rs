@@ -34,6 +34,10 @@ use crate::orchestrator::{ErrorBody, ErrorDetail, WebError, authed, millis, rfc3
 use crate::sessions::{self, Current, SESSION_COOKIE, set_cookie};
 use crate::status::{IndicatorState, StatusView};
 use crate::views;
+use crate::views::accounts::VerifyAllView;
+use crate::views::updates::{
+    JOB_KEY, ReleaseNotesView, ScriptView, UpdateCheckView, UpdateJobView, script_view,
+};
 
 type ApiResult<T> = Result<Json<T>, WebError>;
 
@@ -58,6 +62,21 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/connection/repairs", post(propose_repairs))
         .route("/api/v1/connection/repairs/{id}/apply", post(apply_repair))
         .route("/api/v1/support", post(support))
+        .route(
+            "/api/v1/credentials/verify-all",
+            get(verify_all_progress).post(verify_all),
+        )
+        .route(
+            "/api/v1/credentials/verify-all/events",
+            get(verify_all_events),
+        )
+        .route("/api/v1/updates", get(check_updates))
+        .route("/api/v1/updates/notes", get(release_notes))
+        .route("/api/v1/updates/apply", post(apply_update))
+        .route("/api/v1/updates/progress", get(update_progress))
+        .route("/api/v1/updates/events", get(update_events))
+        .route("/api/v1/updates/scripts", get(pending_scripts))
+        .route("/api/v1/updates/scripts/apply", post(apply_scripts))
 }
 
 /// Sign-in and the API's description.
@@ -77,7 +96,9 @@ pub fn public_routes() -> Router<AppState> {
     paths(
         sign_in, session_info, sign_out, status, status_events, reauthenticate,
         activate_assistance, deactivate_assistance, users, credentials, set_credentials,
-        verify_credentials, connection, test_connection, propose_repairs, apply_repair, support
+        verify_credentials, connection, test_connection, propose_repairs, apply_repair, support,
+        verify_all, verify_all_progress, verify_all_events, check_updates, release_notes,
+        apply_update, update_progress, update_events, pending_scripts, apply_scripts
     ),
     components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState)),
     modifiers(&SessionCookie),
@@ -332,7 +353,7 @@ async fn users(
     ))
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Clone, Debug)]
 pub struct ProblemView {
     pub field: String,
     pub code: String,
@@ -340,7 +361,7 @@ pub struct ProblemView {
 }
 
 /// One verification against Net-entreprises.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Clone, Debug)]
 pub struct VerificationView {
     pub user: String,
     /// `valid`, `invalid_credentials`, `password_expired`, `not_registered`,
@@ -358,7 +379,7 @@ pub struct VerificationView {
     pub problems: Vec<ProblemView>,
 }
 
-fn verification_view(v: &VerificationResult) -> VerificationView {
+pub fn verification_view(v: &VerificationResult) -> VerificationView {
     let result = v.result.clone().unwrap_or_default();
     let outcome = VerificationOutcome::try_from(result.outcome)
         .unwrap_or(VerificationOutcome::Unspecified)
@@ -706,4 +727,150 @@ async fn support(
     )
     .await?;
     Ok(views::support::eml_response(s.eml))
+}
+
+/// « Tout vérifier »: starts verifying every account the session may verify (all for an
+/// administrator); follow it at `/api/v1/credentials/verify-all/events`.
+#[utoipa::path(post, path = "/api/v1/credentials/verify-all", tag = "accounts", security(("session" = [], "csrf" = [])),
+    responses((status = 202, body = VerifyAllView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn verify_all(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> Result<Response, WebError> {
+    let job = views::accounts::start_verify_all(&state, &current).await?;
+    Ok((StatusCode::ACCEPTED, Json(&*job)).into_response())
+}
+
+/// The session's « Tout vérifier » now (`idle` when none was started).
+#[utoipa::path(get, path = "/api/v1/credentials/verify-all", tag = "accounts",
+    responses((status = 200, body = VerifyAllView), (status = 401, body = ErrorBody)))]
+async fn verify_all_progress(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> Json<VerifyAllView> {
+    Json((*state.verify_all.current(&current.session.user)).clone())
+}
+
+/// The session's « Tout vérifier » live: events named `progress` whose data is a
+/// VerifyAllView, the state now then each result, until it ends (the idle state alone
+/// when none was started).
+#[utoipa::path(get, path = "/api/v1/credentials/verify-all/events", tag = "accounts",
+    responses((status = 200, content_type = "text/event-stream", body = String,
+        description = "événements « progress », données : VerifyAllView en JSON"),
+        (status = 401, body = ErrorBody)))]
+async fn verify_all_events(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = state.verify_all.subscribe(&current.session.user);
+    Sse::new(crate::jobs::events(rx, "progress", state.shutdown.clone()))
+        .keep_alive(KeepAlive::default())
+}
+
+/// « Rechercher les mises à jour »: the installed version and the newer releases.
+#[utoipa::path(get, path = "/api/v1/updates", tag = "updates",
+    responses((status = 200, body = UpdateCheckView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn check_updates(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<UpdateCheckView> {
+    Ok(Json(views::updates::check(&state, &current).await?.into()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct NotesParams {
+    /// The release (empty or absent: the newest available).
+    #[serde(default)]
+    pub version: String,
+}
+
+/// « Lisez-moi » of a release.
+#[utoipa::path(get, path = "/api/v1/updates/notes", tag = "updates", params(NotesParams),
+    responses((status = 200, body = ReleaseNotesView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn release_notes(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    query: Result<axum::extract::Query<NotesParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<ReleaseNotesView> {
+    let q = query
+        .map_err(|_| WebError::invalid("Les paramètres de la demande ne sont pas valides."))?;
+    let n = views::updates::notes(&state, &current, &q.version).await?;
+    Ok(Json(ReleaseNotesView {
+        version: n.version,
+        text: n.text,
+    }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ApplyUpdateBody {
+    /// The release to install (empty or absent: the newest available).
+    #[serde(default)]
+    pub version: String,
+}
+
+/// « Mettre à jour Impact Emploi maintenant »: starts the update; follow it at
+/// `/api/v1/updates/events`. One update at a time.
+#[utoipa::path(post, path = "/api/v1/updates/apply", tag = "updates", security(("session" = [], "csrf" = [])),
+    request_body = ApplyUpdateBody,
+    responses((status = 202, body = UpdateJobView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn apply_update(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    body: Result<Json<ApplyUpdateBody>, JsonRejection>,
+) -> Result<Response, WebError> {
+    let b = json_body(body)?;
+    let job = views::updates::start(&state, &current, &b.version).await?;
+    Ok((StatusCode::ACCEPTED, Json(&*job)).into_response())
+}
+
+/// The update being applied, or the last one (`idle` when none since the console
+/// started).
+#[utoipa::path(get, path = "/api/v1/updates/progress", tag = "updates",
+    responses((status = 200, body = UpdateJobView), (status = 401, body = ErrorBody)))]
+async fn update_progress(State(state): State<AppState>) -> Json<UpdateJobView> {
+    Json((*state.updates.current(JOB_KEY)).clone())
+}
+
+/// The update live: events named `progress` whose data is an UpdateJobView, the state
+/// now then each step, until it ends (the idle state alone when none was started).
+#[utoipa::path(get, path = "/api/v1/updates/events", tag = "updates",
+    responses((status = 200, content_type = "text/event-stream", body = String,
+        description = "événements « progress », données : UpdateJobView en JSON"),
+        (status = 401, body = ErrorBody)))]
+async fn update_events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = state.updates.subscribe(JOB_KEY);
+    Sse::new(crate::jobs::events(rx, "progress", state.shutdown.clone()))
+        .keep_alive(KeepAlive::default())
+}
+
+/// The maintenance scripts waiting to be applied.
+#[utoipa::path(get, path = "/api/v1/updates/scripts", tag = "updates",
+    responses((status = 200, body = Vec<ScriptView>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn pending_scripts(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<Vec<ScriptView>> {
+    let list = views::updates::pending_scripts(&state, &current).await?;
+    Ok(Json(list.iter().map(script_view).collect()))
+}
+
+/// Applies the waiting maintenance scripts, in order; the scripts applied.
+#[utoipa::path(post, path = "/api/v1/updates/scripts/apply", tag = "updates", security(("session" = [], "csrf" = [])),
+    responses((status = 200, body = Vec<ScriptView>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn apply_scripts(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<Vec<ScriptView>> {
+    let list = views::updates::run_scripts(&state, &current).await?;
+    Ok(Json(list.iter().map(script_view).collect()))
 }

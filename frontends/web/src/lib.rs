@@ -14,6 +14,8 @@
 //! - [`status`]: the status as JSON and the shared watch behind server-sent events.
 //! - [`views`]: the French pages, server-rendered with maud, working as plain forms.
 //! - [`api`]: the JSON API under `/api/v1/` and its OpenAPI document.
+//! - [`jobs`]: long operations (an update, « tout vérifier ») followed by a task, their
+//!   progress read by pages and streamed as server-sent events.
 //! - [`tls`]: HTTPS, as an option (the session cookie is then `Secure`).
 //! - `static/`: the stylesheet, the icons and the small script for live updates, compiled
 //!   into the binary and served from `/static/`.
@@ -30,6 +32,7 @@ use tokio::net::TcpListener;
 
 pub mod api;
 mod assets;
+pub mod jobs;
 pub mod orchestrator;
 pub mod sessions;
 pub mod status;
@@ -78,6 +81,10 @@ pub struct Shared {
     pub sessions: sessions::SessionStore,
     pub status: status::StatusWatch,
     pub secure_cookies: bool,
+    /// The update being applied, or the last one (one per installation).
+    pub updates: jobs::JobBoard<views::updates::UpdateJobView>,
+    /// « Tout vérifier », per account that started it.
+    pub verify_all: jobs::JobBoard<views::accounts::VerifyAllView>,
     /// Fires when the console stops: live streams end on it so that draining never waits
     /// on a browser that would stay forever.
     pub shutdown: Shutdown,
@@ -108,6 +115,8 @@ impl App {
             orchestrator,
             sessions: sessions::SessionStore::default(),
             secure_cookies: settings.secure_cookies || tls.is_some(),
+            updates: Default::default(),
+            verify_all: Default::default(),
             shutdown: Shutdown::new(),
         });
         let router = router(shared.clone());

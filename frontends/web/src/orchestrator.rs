@@ -69,7 +69,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Clone, Debug)]
 pub struct ErrorDetail {
     /// Stable code (English, snake_case), the orchestrator's when it decided.
     #[schema(example = "unauthenticated")]

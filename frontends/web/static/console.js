@@ -48,3 +48,108 @@
     panel.setAttribute("data-live", "on");
   });
 })();
+
+// « Mises à jour »: the progress bar of an update being applied, from the events of
+// /api/v1/updates/events, until the update ends; then the installed version.
+(function () {
+  var panel = document.getElementById("update-progress");
+  if (!panel || panel.getAttribute("data-state") !== "running" || typeof EventSource === "undefined") {
+    return;
+  }
+  function set(field, text) {
+    var el = panel.querySelector("[data-field='" + field + "']");
+    if (el) {
+      el.textContent = text === undefined || text === null ? "" : String(text);
+    }
+  }
+  var bar = document.getElementById("update-bar");
+  var events = new EventSource("/api/v1/updates/events");
+  events.addEventListener("progress", function (e) {
+    var s;
+    try {
+      s = JSON.parse(e.data);
+    } catch (err) {
+      return;
+    }
+    panel.hidden = false;
+    panel.setAttribute("data-state", s.state);
+    if (bar) {
+      bar.value = s.percent;
+      bar.textContent = s.percent + " %";
+    }
+    set("percent", s.percent);
+    set("phase_label", s.phase_label);
+    set("message", s.message);
+    if (s.state !== "running") {
+      events.close();
+      if (s.installed_version) {
+        var v = document.getElementById("installed-version");
+        if (v) {
+          v.textContent = s.installed_version;
+        }
+      }
+      var apply = document.getElementById("apply-update");
+      if (apply && s.state === "done") {
+        apply.disabled = true;
+      }
+    }
+  });
+})();
+
+// « Comptes utilisateurs », « Tout vérifier »: each account's result as it comes, from
+// the events of /api/v1/credentials/verify-all/events, until all are verified.
+(function () {
+  var panel = document.getElementById("verify-all");
+  if (!panel || panel.getAttribute("data-state") !== "running" || typeof EventSource === "undefined") {
+    return;
+  }
+  var bar = document.getElementById("verify-all-bar");
+  var list = document.getElementById("verify-all-results");
+  function set(field, text) {
+    var el = panel.querySelector("[data-field='" + field + "']");
+    if (el) {
+      el.textContent = String(text);
+    }
+  }
+  var events = new EventSource("/api/v1/credentials/verify-all/events");
+  events.addEventListener("progress", function (e) {
+    var s;
+    try {
+      s = JSON.parse(e.data);
+    } catch (err) {
+      return;
+    }
+    panel.setAttribute("data-state", s.state);
+    if (bar) {
+      bar.value = s.percent;
+      bar.textContent = s.percent + " %";
+    }
+    set("done", s.done);
+    set("total", s.total);
+    if (list) {
+      while (list.firstChild) {
+        list.removeChild(list.firstChild);
+      }
+      s.results.forEach(function (r) {
+        var li = document.createElement("li");
+        li.setAttribute("data-user", r.user);
+        li.setAttribute("data-outcome", r.outcome);
+        li.textContent = r.user + " — " + r.message;
+        list.appendChild(li);
+        var cell = window.CSS && CSS.escape
+          ? document.querySelector("tr[data-user='" + CSS.escape(r.user) + "'] td.verification")
+          : null;
+        if (cell) {
+          cell.textContent = r.message;
+        }
+      });
+    }
+    if (s.state !== "running") {
+      events.close();
+      var button = document.getElementById("verify-all-button");
+      if (button) {
+        button.disabled = false;
+      }
+    }
+  });
+})();

@@ -2,23 +2,31 @@
 //! identity (never its password) and last verification; « Vérifier » one account; set an
 //! identity, confirmed by that account's Impact emploi password.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Extension, Form, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use futures::StreamExt;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::users_client::UsersClient;
 use iea_proto::v1::{
     CredentialSummary, ListCredentialsRequest, ListUsersRequest, NetEntreprisesIdentity, Role,
-    SetCredentialsRequest, VerificationOutcome, VerificationResult, VerifyCredentialsRequest,
+    SetCredentialsRequest, VerificationOutcome, VerificationResult, VerifyAllCredentialsRequest,
+    VerifyCredentialsRequest,
 };
-use maud::html;
-use serde::Deserialize;
+use maud::{Markup, html};
+use serde::{Deserialize, Serialize};
 use tracing::Instrument;
+use utoipa::ToSchema;
 
 use super::{csrf_field, error_page, notice, ok, page};
 use crate::AppState;
-use crate::orchestrator::{WebError, authed, french};
+use crate::api::{VerificationView, verification_view};
+use crate::jobs::JobState;
+use crate::orchestrator::{ErrorDetail, WebError, authed, french};
 use crate::sessions::Current;
 
 pub fn routes() -> Router<AppState> {
@@ -26,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/comptes", get(show))
         .route("/comptes/verifier", post(verify))
         .route("/comptes/identite", post(set_identity))
+        .route("/comptes/verifier-tout", post(verify_all))
 }
 
 /// An account as the page lists it.
@@ -117,6 +126,7 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
         Ok(l) => l,
         Err(e) => return error_page(&e, Some(current)),
     };
+    let job = state.verify_all.current(&current.session.user);
     let body = html! {
         @if let Some((kind, text)) = &message { (notice(kind, text)) }
         section {
@@ -149,7 +159,12 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
                     }
                 }
             }
+            form method="post" action="/comptes/verifier-tout" {
+                (csrf_field(current))
+                button type="submit" id="verify-all-button" disabled[job.state == "running"] { "Tout vérifier" }
+            }
         }
+        (verify_all_panel(&job))
         section {
             h2 { "Identité Net-entreprises d'un compte" }
             form method="post" action="/comptes/identite" {
@@ -284,4 +299,153 @@ async fn set_identity(
         Err(e) => ("error", e.message),
     };
     render(&state, &current, Some(message)).await
+}
+
+/// « Tout vérifier »: every account the session may verify, one result as each completes.
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct VerifyAllView {
+    /// `idle` (none since the console started), `running`, `done` or `failed`.
+    pub state: String,
+    /// Accounts with an identity to verify.
+    pub total: u32,
+    /// Results received so far.
+    pub done: u32,
+    /// Of `total`, 0 to 100.
+    pub percent: u8,
+    /// Each account's result, in the order they completed.
+    pub results: Vec<VerificationView>,
+    /// Once failed: why.
+    pub error: Option<ErrorDetail>,
+}
+
+impl JobState for VerifyAllView {
+    fn idle() -> Self {
+        Self {
+            state: "idle".to_owned(),
+            total: 0,
+            done: 0,
+            percent: 0,
+            results: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.state != "running"
+    }
+}
+
+impl VerifyAllView {
+    fn add(&mut self, v: VerificationView) {
+        self.results.push(v);
+        self.done = self.results.len() as u32;
+        self.total = self.total.max(self.done);
+        self.percent = (self.done * 100)
+            .checked_div(self.total)
+            .map_or(100, |p| p.min(100) as u8);
+    }
+}
+
+/// Starts « Tout vérifier » for the session's account (every account for an
+/// administrator); a task follows the results into the job board. A second start while
+/// one runs is refused.
+pub async fn start_verify_all(
+    state: &AppState,
+    current: &Current,
+) -> Result<Arc<VerifyAllView>, WebError> {
+    let token = &current.session.token;
+    let total = CredentialsClient::new(state.orchestrator.channel())
+        .list_credentials(authed(token, ListCredentialsRequest {}))
+        .instrument(tracing::info_span!("orchestrator", rpc = "ListCredentials"))
+        .await?
+        .into_inner()
+        .credentials
+        .iter()
+        .filter(|c| c.configured)
+        .count() as u32;
+    let mut job = VerifyAllView::idle();
+    job.state = "running".to_owned();
+    job.total = total;
+    let key = current.session.user.clone();
+    let tx = state.verify_all.start(&key, job.clone()).map_err(|_| {
+        WebError::new(
+            StatusCode::CONFLICT,
+            "verification_in_progress",
+            "Une vérification de tous les comptes est déjà en cours : attendez qu'elle se termine.",
+        )
+    })?;
+    let stream = CredentialsClient::new(state.orchestrator.channel())
+        .verify_all_credentials(authed(token, VerifyAllCredentialsRequest {}))
+        .instrument(tracing::info_span!(
+            "orchestrator",
+            rpc = "VerifyAllCredentials"
+        ))
+        .await;
+    let mut stream = match stream {
+        Ok(s) => s.into_inner(),
+        Err(e) => {
+            let e = WebError::from(e);
+            job.state = "failed".to_owned();
+            job.error = Some(e.body().error);
+            tx.send_replace(Arc::new(job));
+            return Err(e);
+        }
+    };
+    let shutdown = state.shutdown.clone();
+    let task = async move {
+        let stop = shutdown.wait();
+        tokio::pin!(stop);
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = &mut stop => None,
+            };
+            match item {
+                Some(Ok(v)) => {
+                    job.add(verification_view(&v));
+                    tx.send_replace(Arc::new(job.clone()));
+                }
+                Some(Err(e)) => {
+                    job.state = "failed".to_owned();
+                    job.error = Some(WebError::from(e).body().error);
+                    break;
+                }
+                None => {
+                    job.state = "done".to_owned();
+                    job.percent = 100;
+                    break;
+                }
+            }
+        }
+        tx.send_replace(Arc::new(job));
+    };
+    tokio::spawn(task.instrument(tracing::info_span!("verify_all_job")));
+    Ok(state.verify_all.current(&key))
+}
+
+/// The progress section of « Tout vérifier »; `console.js` finds it by its id.
+pub fn verify_all_panel(job: &VerifyAllView) -> Markup {
+    html! {
+        section id="verify-all" data-state=(job.state) hidden[job.state == "idle"] {
+            h2 { "Vérification de tous les comptes" }
+            progress id="verify-all-bar" max="100" value=(job.percent) { (job.percent) " %" }
+            div { span data-field="done" { (job.done) } " / " span data-field="total" { (job.total) } " comptes vérifiés" }
+            @if let Some(e) = &job.error { p class="ko" { (e.message) } }
+            ul id="verify-all-results" {
+                @for r in &job.results {
+                    li data-user=(r.user) data-outcome=(r.outcome) { (r.user) " — " (r.message) }
+                }
+            }
+        }
+    }
+}
+
+async fn verify_all(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> Response {
+    match start_verify_all(&state, &current).await {
+        Ok(_) => Redirect::to("/comptes").into_response(),
+        Err(e) => render(&state, &current, Some(("error", e.message))).await,
+    }
 }

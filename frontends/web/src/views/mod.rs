@@ -20,6 +20,7 @@ pub mod connection;
 pub mod login;
 pub mod status;
 pub mod support;
+pub mod updates;
 
 /// Pages that need a session.
 pub fn routes() -> Router<AppState> {
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .merge(accounts::routes())
         .merge(connection::routes())
         .merge(support::routes())
+        .merge(updates::routes())
         .merge(login::session_routes())
 }
 
@@ -59,6 +61,7 @@ pub fn page(title: &str, current: Option<&Current>, body: Markup) -> Markup {
                         a href="/" { "État de la connexion" }
                         a href="/comptes" { "Comptes utilisateurs" }
                         a href="/parametres" { "Paramètres de connexion" }
+                        a href="/mises-a-jour" { "Mises à jour" }
                         a href="/support" { "Demande de support technique" }
                         span class="user" { (c.session.user) }
                         form method="post" action="/deconnexion" {
