@@ -50,14 +50,19 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/status/reauthenticate", post(reauthenticate))
         .route("/api/v1/assistance", post(activate_assistance))
         .route("/api/v1/assistance/deactivate", post(deactivate_assistance))
-        .route("/api/v1/users", get(users))
+        .route("/api/v1/users", get(users).post(add_user))
+        .route("/api/v1/users/{name}", axum::routing::delete(remove_user))
+        .route(
+            "/api/v1/installation-mode",
+            get(installation_mode).put(set_installation_mode),
+        )
         .route("/api/v1/credentials", get(credentials))
         .route("/api/v1/credentials/{user}", put(set_credentials))
         .route(
             "/api/v1/credentials/{user}/verify",
             post(verify_credentials),
         )
-        .route("/api/v1/connection", get(connection))
+        .route("/api/v1/connection", get(connection).put(save_connection))
         .route("/api/v1/connection/test", post(test_connection))
         .route("/api/v1/connection/repairs", post(propose_repairs))
         .route("/api/v1/connection/repairs/{id}/apply", post(apply_repair))
@@ -95,8 +100,9 @@ pub fn public_routes() -> Router<AppState> {
     ),
     paths(
         sign_in, session_info, sign_out, status, status_events, reauthenticate,
-        activate_assistance, deactivate_assistance, users, credentials, set_credentials,
-        verify_credentials, connection, test_connection, propose_repairs, apply_repair, support,
+        activate_assistance, deactivate_assistance, users, add_user, remove_user,
+        installation_mode, set_installation_mode, credentials, set_credentials,
+        verify_credentials, connection, save_connection, test_connection, propose_repairs, apply_repair, support,
         verify_all, verify_all_progress, verify_all_events, check_updates, release_notes,
         apply_update, update_progress, update_events, pending_scripts, apply_scripts
     ),
@@ -353,6 +359,107 @@ async fn users(
     ))
 }
 
+fn role_name(role: i32) -> String {
+    if role == Role::Administrator as i32 {
+        "administrator"
+    } else {
+        "user"
+    }
+    .to_owned()
+}
+
+/// A new account. No `Debug`: it holds a password.
+#[derive(Deserialize, ToSchema)]
+pub struct NewUserBody {
+    pub name: String,
+    /// `administrator` or `user`.
+    pub role: String,
+    /// 8 to 128 characters.
+    pub password: String,
+}
+
+/// Adds an account (administrator only; in monoposte mode, refused).
+#[utoipa::path(post, path = "/api/v1/users", tag = "accounts", security(("session" = [], "csrf" = [])),
+    request_body = NewUserBody,
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn add_user(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    body: Result<Json<NewUserBody>, JsonRejection>,
+) -> Result<Response, WebError> {
+    let b = json_body(body)?;
+    let u = views::accounts::add_user(
+        &state,
+        &current,
+        views::accounts::AddForm {
+            name: b.name,
+            role: b.role,
+            password: b.password,
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView {
+            role: role_name(u.role),
+            name: u.name,
+        }),
+    )
+        .into_response())
+}
+
+/// Removes an account (administrator only; never the last administrator nor oneself).
+#[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "accounts", security(("session" = [], "csrf" = [])),
+    params(("name" = String, Path, description = "nom du compte")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn remove_user(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, WebError> {
+    views::accounts::remove_user(&state, &current, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Monoposte or réseau.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct InstallationModeView {
+    /// `monoposte` or `reseau`.
+    pub mode: String,
+}
+
+/// The installation's mode (administrator only).
+#[utoipa::path(get, path = "/api/v1/installation-mode", tag = "accounts",
+    responses((status = 200, body = InstallationModeView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn installation_mode(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<InstallationModeView> {
+    let m = views::accounts::installation_mode(&state, &current).await?;
+    Ok(Json(InstallationModeView {
+        mode: views::accounts::mode_name(m).to_owned(),
+    }))
+}
+
+/// Sets the installation's mode (administrator only).
+#[utoipa::path(put, path = "/api/v1/installation-mode", tag = "accounts", security(("session" = [], "csrf" = [])),
+    request_body = InstallationModeView,
+    responses((status = 200, body = InstallationModeView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn set_installation_mode(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    body: Result<Json<InstallationModeView>, JsonRejection>,
+) -> ApiResult<InstallationModeView> {
+    let b = json_body(body)?;
+    let m = views::accounts::set_mode(&state, &current, &b.mode).await?;
+    Ok(Json(InstallationModeView {
+        mode: views::accounts::mode_name(m).to_owned(),
+    }))
+}
+
 #[derive(Serialize, ToSchema, Clone, Debug)]
 pub struct ProblemView {
     pub field: String,
@@ -536,10 +643,14 @@ async fn connection(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
 ) -> ApiResult<ConnectionView> {
-    use iea_proto::common::v1::{ConnectionMode, ConnectionType};
     let s = views::connection::settings(&state, &current).await?;
+    Ok(Json(connection_view(s)))
+}
+
+fn connection_view(s: iea_proto::v1::ConnectionSettings) -> ConnectionView {
+    use iea_proto::common::v1::{ConnectionMode, ConnectionType};
     let name = |n: &str, prefix: &str| n.trim_start_matches(prefix).to_ascii_lowercase();
-    Ok(Json(ConnectionView {
+    ConnectionView {
         connection_type: name(
             ConnectionType::try_from(s.connection_type)
                 .unwrap_or(ConnectionType::Unspecified)
@@ -561,7 +672,67 @@ async fn connection(
         auth_server: s.auth_server,
         update_server: s.update_server,
         net_entreprises: s.net_entreprises,
-    }))
+    }
+}
+
+/// A proxy as given to « Enregistrer ». No `Debug`: it holds a password.
+#[derive(Deserialize, ToSchema)]
+pub struct ProxyBody {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub username: String,
+    /// Absent or empty: the stored password is kept.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// « Paramètres de connexion » to save.
+#[derive(Deserialize, ToSchema)]
+pub struct ConnectionBody {
+    /// `direct`, `proxy` or `system`.
+    pub connection_type: String,
+    /// `normal`, `extended` or `secure`.
+    pub mode: String,
+    /// Required for the type `proxy`.
+    #[serde(default)]
+    pub proxy: Option<ProxyBody>,
+    pub auth_server: String,
+    pub update_server: String,
+    pub net_entreprises: String,
+}
+
+/// « Enregistrer »: validated as a whole, saved atomically, or nothing is saved.
+#[utoipa::path(put, path = "/api/v1/connection", tag = "connection", security(("session" = [], "csrf" = [])),
+    request_body = ConnectionBody,
+    responses((status = 200, body = ConnectionView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn save_connection(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    body: Result<Json<ConnectionBody>, JsonRejection>,
+) -> ApiResult<ConnectionView> {
+    let b = json_body(body)?;
+    let proxy = b.proxy;
+    let form = views::connection::SettingsForm {
+        connection_type: b.connection_type,
+        mode: b.mode,
+        proxy_host: proxy.as_ref().map(|p| p.host.clone()).unwrap_or_default(),
+        proxy_port: proxy
+            .as_ref()
+            .map(|p| p.port.to_string())
+            .unwrap_or_default(),
+        proxy_username: proxy
+            .as_ref()
+            .map(|p| p.username.clone())
+            .unwrap_or_default(),
+        proxy_password: proxy.map(|p| p.password).unwrap_or_default(),
+        auth_server: b.auth_server,
+        update_server: b.update_server,
+        net_entreprises: b.net_entreprises,
+    };
+    let saved = views::connection::save_settings(&state, &current, form).await?;
+    Ok(Json(connection_view(saved)))
 }
 
 /// One address of an access test.

@@ -191,3 +191,191 @@ async fn the_status_page_follows_the_status_live_in_chromium() {
     browser.quit().await;
     h.stop().await;
 }
+
+/// Signs in through the form; the status page is shown.
+async fn sign_in(h: &Harness, browser: &Browser) {
+    browser.goto(&h.url("/connexion")).await;
+    browser.type_into("#user", "Administrateur").await;
+    browser.type_into("#password", &h.admin_password()).await;
+    browser.click("#sign-in").await;
+    browser
+        .wait_for("return location.pathname;", json!("/"))
+        .await;
+}
+
+#[tokio::test]
+async fn an_update_is_applied_with_its_progress_bar_in_chromium() {
+    let h = Harness::start().await;
+    let browser = Browser::start().await;
+    sign_in(&h, &browser).await;
+    // The download slowed down so that the bar is seen moving.
+    h.updates_admin(
+        Method::PUT,
+        "/transfer",
+        json!({"ranges": true, "bytes_per_second": 24 * 1024}),
+    )
+    .await;
+
+    browser.goto(&h.url("/mises-a-jour")).await;
+    browser
+        .wait_for(
+            "return document.getElementById('installed-version').textContent;",
+            json!("3.00.70"),
+        )
+        .await;
+    browser
+        .wait_for(
+            "return !!document.querySelector(\"#releases tr[data-version='3.00.72']\");",
+            json!(true),
+        )
+        .await;
+    // « Lisez-moi » of the release.
+    browser
+        .click("#releases tr[data-version='3.00.72'] a")
+        .await;
+    browser
+        .wait_for(
+            "var n = document.getElementById('release-notes'); return !!n && n.textContent.includes('Mise à jour technique');",
+            json!(true),
+        )
+        .await;
+    browser.screenshot("updates-release-notes").await;
+    browser.goto(&h.url("/mises-a-jour")).await;
+    browser.screenshot("updates-available").await;
+
+    // « Mettre à jour Impact Emploi maintenant »: the bar moves live, then reaches the
+    // end and the new version is shown, without a reload.
+    browser.click("#apply-update").await;
+    browser
+        .wait_for(
+            "var p = document.getElementById('update-progress'); return !!p && !p.hidden;",
+            json!(true),
+        )
+        .await;
+    browser.script("window.ieaMark = 7; return true;").await;
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v = browser
+            .script("var p = document.getElementById('update-progress'); return [p.getAttribute('data-state'), document.getElementById('update-bar').value];")
+            .await;
+        let state = v[0].as_str().unwrap_or_default().to_owned();
+        if let Some(pct) = v[1].as_f64() {
+            seen.insert(pct as u64);
+        }
+        if state != "running" {
+            assert_eq!(state, "done", "{v}");
+            break;
+        }
+        if seen.iter().any(|p| *p > 5 && *p < 80) && !seen.contains(&999) {
+            // Mid-download: the picture of the bar on its way.
+            browser.screenshot("update-in-progress").await;
+            seen.insert(999);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the update did not end: {seen:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    }
+    assert!(
+        seen.iter().any(|p| *p > 0 && *p < 100),
+        "the bar was seen between its ends: {seen:?}"
+    );
+    browser
+        .wait_for(
+            "return document.getElementById('update-bar').value;",
+            json!(100),
+        )
+        .await;
+    browser
+        .wait_for(
+            "return document.getElementById('installed-version').textContent;",
+            json!("3.00.72"),
+        )
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector(\"#update-progress [data-field='message']\").textContent.includes('3.00.72');",
+            json!(true),
+        )
+        .await;
+    assert_eq!(
+        browser.script("return window.ieaMark;").await,
+        json!(7),
+        "followed without a reload"
+    );
+    browser.screenshot("update-done").await;
+
+    // The status page shows the new version too.
+    browser.goto(&h.url("/")).await;
+    browser
+        .wait_for(
+            "return document.querySelector(\"[data-field='version']\").textContent;",
+            json!("3.00.72"),
+        )
+        .await;
+
+    // A newer version published at the update server is found by « Rechercher ».
+    h.updates_admin(
+        Method::POST,
+        "/releases",
+        json!({"version": "3.00.73", "published_at": "2019-04-10T08:00:00Z",
+               "notes": "Version de démonstration publiée par le test.", "payload_bytes": 4096}),
+    )
+    .await;
+    browser.goto(&h.url("/mises-a-jour")).await;
+    browser.click("#check-updates").await;
+    browser
+        .wait_for(
+            "return !!document.querySelector(\"#releases tr[data-version='3.00.73']\");",
+            json!(true),
+        )
+        .await;
+    browser.screenshot("updates-newer-published").await;
+
+    browser.quit().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn verify_all_shows_each_result_live_in_chromium() {
+    let h = Harness::start().await;
+    let browser = Browser::start().await;
+    // The identity set through the API, then « Tout vérifier » on the page.
+    let api = h.api_session().await;
+    let r = api
+        .call(Method::PUT, "/api/v1/credentials/Administrateur")
+        .json(
+            &json!({"account_password": h.admin_password(), "siret": "78214563500010",
+                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    sign_in(&h, &browser).await;
+    browser.goto(&h.url("/comptes")).await;
+    browser.click("#verify-all-button").await;
+    browser
+        .wait_for(
+            "var p = document.getElementById('verify-all'); return !!p && p.getAttribute('data-state');",
+            json!("done"),
+        )
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector(\"#verify-all-results li[data-user='Administrateur']\").getAttribute('data-outcome');",
+            json!("valid"),
+        )
+        .await;
+    browser
+        .wait_for(
+            "return document.getElementById('verify-all-bar').value;",
+            json!(100),
+        )
+        .await;
+    browser.screenshot("accounts-verify-all").await;
+    browser.quit().await;
+    h.stop().await;
+}

@@ -13,9 +13,10 @@ use futures::StreamExt;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::users_client::UsersClient;
 use iea_proto::v1::{
-    CredentialSummary, ListCredentialsRequest, ListUsersRequest, NetEntreprisesIdentity, Role,
-    SetCredentialsRequest, VerificationOutcome, VerificationResult, VerifyAllCredentialsRequest,
-    VerifyCredentialsRequest,
+    AddUserRequest, CredentialSummary, GetInstallationModeRequest, InstallationMode,
+    InstallationModeMessage, ListCredentialsRequest, ListUsersRequest, NetEntreprisesIdentity,
+    RemoveUserRequest, Role, SetCredentialsRequest, UserInfo, VerificationOutcome,
+    VerificationResult, VerifyAllCredentialsRequest, VerifyCredentialsRequest,
 };
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,9 @@ pub fn routes() -> Router<AppState> {
         .route("/comptes/verifier", post(verify))
         .route("/comptes/identite", post(set_identity))
         .route("/comptes/verifier-tout", post(verify_all))
+        .route("/comptes/ajouter", post(add))
+        .route("/comptes/supprimer", post(remove))
+        .route("/comptes/mode", post(set_mode_form))
 }
 
 /// An account as the page lists it.
@@ -127,6 +131,15 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
         Err(e) => return error_page(&e, Some(current)),
     };
     let job = state.verify_all.current(&current.session.user);
+    let admin = current.session.role == "administrator";
+    let mode = if admin {
+        match installation_mode(state, current).await {
+            Ok(m) => Some(m),
+            Err(e) => return error_page(&e, Some(current)),
+        }
+    } else {
+        None
+    };
     let body = html! {
         @if let Some((kind, text)) = &message { (notice(kind, text)) }
         section {
@@ -154,6 +167,14 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
                                     input type="hidden" name="user" value=(a.name);
                                     button type="submit" class="verify" { "Vérifier" }
                                 }
+                                @if admin && a.name != current.session.user {
+                                    " "
+                                    form method="post" action="/comptes/supprimer" class="inline" {
+                                        (csrf_field(current))
+                                        input type="hidden" name="user" value=(a.name);
+                                        button type="submit" class="remove" { "Supprimer" }
+                                    }
+                                }
                             }
                         }
                     }
@@ -165,6 +186,39 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
             }
         }
         (verify_all_panel(&job))
+        @if let Some(mode) = mode {
+            section id="installation-mode" {
+                h2 { "Mode de l'installation" }
+                form method="post" action="/comptes/mode" {
+                    (csrf_field(current))
+                    label {
+                        input type="radio" name="mode" value="monoposte" checked[mode == InstallationMode::Monoposte];
+                        " Monoposte (un seul compte)"
+                    }
+                    label {
+                        input type="radio" name="mode" value="reseau" checked[mode == InstallationMode::Reseau];
+                        " Réseau (un compte par poste)"
+                    }
+                    button type="submit" id="save-mode" { "Enregistrer le mode" }
+                }
+            }
+            section id="add-account" {
+                h2 { "Ajouter un compte" }
+                form method="post" action="/comptes/ajouter" {
+                    (csrf_field(current))
+                    label for="new_name" { "Nom du compte" }
+                    input type="text" id="new_name" name="name" required;
+                    label for="new_role" { "Rôle" }
+                    select id="new_role" name="role" {
+                        option value="user" { "Utilisateur" }
+                        option value="administrator" { "Administrateur" }
+                    }
+                    label for="new_password" { "Mot de passe (8 caractères au moins)" }
+                    input type="password" id="new_password" name="password" autocomplete="new-password" required;
+                    div { button type="submit" id="add-account-button" { "Ajouter le compte" } }
+                }
+            }
+        }
         section {
             h2 { "Identité Net-entreprises d'un compte" }
             form method="post" action="/comptes/identite" {
@@ -448,4 +502,162 @@ async fn verify_all(
         Ok(_) => Redirect::to("/comptes").into_response(),
         Err(e) => render(&state, &current, Some(("error", e.message))).await,
     }
+}
+
+/// The installation's mode (administrator only).
+pub async fn installation_mode(
+    state: &AppState,
+    current: &Current,
+) -> Result<InstallationMode, WebError> {
+    let m = UsersClient::new(state.orchestrator.channel())
+        .get_installation_mode(authed(
+            &current.session.token,
+            GetInstallationModeRequest {},
+        ))
+        .instrument(tracing::info_span!(
+            "orchestrator",
+            rpc = "GetInstallationMode"
+        ))
+        .await?
+        .into_inner();
+    Ok(InstallationMode::try_from(m.mode).unwrap_or(InstallationMode::Unspecified))
+}
+
+/// `monoposte` or `reseau`.
+pub fn parse_mode(m: &str) -> Result<InstallationMode, WebError> {
+    match m.trim() {
+        "monoposte" => Ok(InstallationMode::Monoposte),
+        "reseau" => Ok(InstallationMode::Reseau),
+        _ => Err(WebError::invalid(
+            "Le mode de l'installation doit être « monoposte » ou « reseau ».",
+        )),
+    }
+}
+
+pub fn mode_name(m: InstallationMode) -> &'static str {
+    match m {
+        InstallationMode::Monoposte => "monoposte",
+        InstallationMode::Reseau => "reseau",
+        InstallationMode::Unspecified => "unspecified",
+    }
+}
+
+/// Sets the installation's mode (administrator only); the mode now.
+pub async fn set_mode(
+    state: &AppState,
+    current: &Current,
+    mode: &str,
+) -> Result<InstallationMode, WebError> {
+    let mode = parse_mode(mode)?;
+    let m = UsersClient::new(state.orchestrator.channel())
+        .set_installation_mode(authed(
+            &current.session.token,
+            InstallationModeMessage { mode: mode as i32 },
+        ))
+        .instrument(tracing::info_span!(
+            "orchestrator",
+            rpc = "SetInstallationMode"
+        ))
+        .await?
+        .into_inner();
+    Ok(InstallationMode::try_from(m.mode).unwrap_or(InstallationMode::Unspecified))
+}
+
+/// `administrator` or `user`.
+pub fn parse_role(r: &str) -> Result<Role, WebError> {
+    match r.trim() {
+        "administrator" => Ok(Role::Administrator),
+        "user" => Ok(Role::User),
+        _ => Err(WebError::invalid(
+            "Le rôle doit être « administrator » ou « user ».",
+        )),
+    }
+}
+
+/// Adds an account (administrator only). No `Debug`: it holds a password.
+#[derive(Deserialize)]
+pub struct AddForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+pub async fn add_user(
+    state: &AppState,
+    current: &Current,
+    f: AddForm,
+) -> Result<UserInfo, WebError> {
+    let role = parse_role(&f.role)?;
+    Ok(UsersClient::new(state.orchestrator.channel())
+        .add_user(authed(
+            &current.session.token,
+            AddUserRequest {
+                name: f.name,
+                role: role as i32,
+                password: f.password,
+            },
+        ))
+        .instrument(tracing::info_span!("orchestrator", rpc = "AddUser"))
+        .await?
+        .into_inner())
+}
+
+pub async fn remove_user(state: &AppState, current: &Current, name: &str) -> Result<(), WebError> {
+    UsersClient::new(state.orchestrator.channel())
+        .remove_user(authed(
+            &current.session.token,
+            RemoveUserRequest {
+                name: name.to_owned(),
+            },
+        ))
+        .instrument(tracing::info_span!("orchestrator", rpc = "RemoveUser"))
+        .await?;
+    Ok(())
+}
+
+async fn add(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Form(f): Form<AddForm>,
+) -> Response {
+    let name = f.name.clone();
+    let message = match add_user(&state, &current, f).await {
+        Ok(u) => ("notice", format!("Le compte « {} » est créé.", u.name)),
+        Err(e) => ("error", format!("{name} — {}", e.message)),
+    };
+    render(&state, &current, Some(message)).await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Form(f): Form<VerifyForm>,
+) -> Response {
+    let message = match remove_user(&state, &current, &f.user).await {
+        Ok(()) => ("notice", format!("Le compte « {} » est supprimé.", f.user)),
+        Err(e) => ("error", format!("{} — {}", f.user, e.message)),
+    };
+    render(&state, &current, Some(message)).await
+}
+
+#[derive(Deserialize)]
+pub struct ModeForm {
+    #[serde(default)]
+    mode: String,
+}
+
+async fn set_mode_form(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Form(f): Form<ModeForm>,
+) -> Response {
+    let message = match set_mode(&state, &current, &f.mode).await {
+        Ok(InstallationMode::Reseau) => ("notice", "L'installation est en mode réseau.".to_owned()),
+        Ok(_) => ("notice", "L'installation est en mode monoposte.".to_owned()),
+        Err(e) => ("error", e.message),
+    };
+    render(&state, &current, Some(message)).await
 }

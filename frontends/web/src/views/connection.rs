@@ -11,7 +11,7 @@ use iea_proto::common::v1::{ConnectionMode, ConnectionType, ProbeStep};
 use iea_proto::v1::connection_client::ConnectionClient;
 use iea_proto::v1::{
     ApplyRepairRequest, ApplyRepairResponse, ConnectionSettings, GetConnectionSettingsRequest,
-    ProposeRepairsRequest, ProposeRepairsResponse, TestServerAccessRequest,
+    ProposeRepairsRequest, ProposeRepairsResponse, ProxyView, TestServerAccessRequest,
     TestServerAccessResponse,
 };
 use maud::html;
@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/parametres/tester", post(test))
         .route("/parametres/reparer", post(propose))
         .route("/parametres/appliquer", post(apply))
+        .route("/parametres/enregistrer", post(save))
 }
 
 pub fn type_label(t: i32) -> &'static str {
@@ -145,16 +146,47 @@ fn render(current: &Current, s: &ConnectionSettings, extra: Extra<'_>) -> Respon
     let body = html! {
         @if let Some((kind, text)) = &extra.message { (super::notice(kind, text)) }
         section {
-            table id="settings" {
-                tr { th { "Type de connexion" } td { (type_label(s.connection_type)) } }
-                @if s.connection_type == ConnectionType::Proxy as i32 {
-                    tr { th { "Proxy" } td { (proxy.host) ":" (proxy.port)
-                        @if !proxy.username.is_empty() { " (identifiant " (proxy.username) ", mot de passe " @if proxy.password_set { "enregistré" } @else { "absent" } ")" } } }
+            // « Enregistrer » saves the whole form (validated as a whole by the
+            // orchestrator, or nothing is saved); « Quitter » leaves without saving.
+            form method="post" action="/parametres/enregistrer" id="settings" {
+                (csrf_field(current))
+                label for="connection_type" { "Type de connexion" }
+                select id="connection_type" name="connection_type" {
+                    @for (value, t) in [("direct", ConnectionType::Direct), ("proxy", ConnectionType::Proxy), ("system", ConnectionType::System)] {
+                        option value=(value) selected[s.connection_type == t as i32] { (type_label(t as i32)) }
+                    }
                 }
-                tr { th { "Mode de connexion" } td { (mode_label(s.mode)) } }
-                tr { th { "Serveur d'authentification" } td { (s.auth_server) } }
-                tr { th { "Serveur de mises à jour" } td { (s.update_server) } }
-                tr { th { "Authentification Net-entreprises" } td { (s.net_entreprises) } }
+                fieldset {
+                    legend { "Proxy (pour le type « Par un proxy »)" }
+                    label for="proxy_host" { "Adresse du proxy" }
+                    input type="text" id="proxy_host" name="proxy_host" value=(proxy.host);
+                    label for="proxy_port" { "Port" }
+                    input type="text" id="proxy_port" name="proxy_port" inputmode="numeric" value=(if proxy.port == 0 { String::new() } else { proxy.port.to_string() });
+                    label for="proxy_username" { "Identifiant (facultatif)" }
+                    input type="text" id="proxy_username" name="proxy_username" value=(proxy.username);
+                    label for="proxy_password" {
+                        "Mot de passe du proxy"
+                        @if proxy.password_set { " (enregistré ; laissez vide pour le garder)" }
+                    }
+                    input type="password" id="proxy_password" name="proxy_password" autocomplete="off";
+                }
+                label for="mode" { "Mode de connexion" }
+                select id="mode" name="mode" {
+                    @for (value, m) in [("normal", ConnectionMode::Normal), ("extended", ConnectionMode::Extended), ("secure", ConnectionMode::Secure)] {
+                        option value=(value) selected[s.mode == m as i32] { (mode_label(m as i32)) }
+                    }
+                }
+                label for="auth_server" { "Serveur d'authentification" }
+                input type="text" id="auth_server" name="auth_server" class="address" value=(s.auth_server);
+                label for="update_server" { "Serveur de mises à jour" }
+                input type="text" id="update_server" name="update_server" class="address" value=(s.update_server);
+                label for="net_entreprises" { "Authentification Net-entreprises" }
+                input type="text" id="net_entreprises" name="net_entreprises" class="address" value=(s.net_entreprises);
+                div {
+                    button type="submit" id="save-settings" { "Enregistrer" }
+                    " "
+                    a href="/" id="quit-settings" class="button" { "Quitter" }
+                }
             }
             form method="post" action="/parametres/tester" {
                 (csrf_field(current))
@@ -292,4 +324,191 @@ async fn apply(
             ..Default::default()
         },
     )
+}
+
+/// « Paramètres de connexion » as a person or a program types them. No `Debug`: it holds
+/// the proxy password.
+#[derive(Deserialize, Default)]
+pub struct SettingsForm {
+    /// `direct`, `proxy` or `system`.
+    #[serde(default)]
+    pub connection_type: String,
+    /// `normal`, `extended` or `secure`.
+    #[serde(default)]
+    pub mode: String,
+    #[serde(default)]
+    pub proxy_host: String,
+    #[serde(default)]
+    pub proxy_port: String,
+    #[serde(default)]
+    pub proxy_username: String,
+    /// Empty: the stored password is kept.
+    #[serde(default)]
+    pub proxy_password: String,
+    #[serde(default)]
+    pub auth_server: String,
+    #[serde(default)]
+    pub update_server: String,
+    #[serde(default)]
+    pub net_entreprises: String,
+}
+
+pub fn parse_type(t: &str) -> Result<ConnectionType, WebError> {
+    match t.trim() {
+        "direct" => Ok(ConnectionType::Direct),
+        "proxy" => Ok(ConnectionType::Proxy),
+        "system" => Ok(ConnectionType::System),
+        _ => Err(WebError::invalid(
+            "Le type de connexion doit être « direct », « proxy » ou « system ».",
+        )),
+    }
+}
+
+pub fn parse_mode(m: &str) -> Result<ConnectionMode, WebError> {
+    match m.trim() {
+        "normal" => Ok(ConnectionMode::Normal),
+        "extended" => Ok(ConnectionMode::Extended),
+        "secure" => Ok(ConnectionMode::Secure),
+        _ => Err(WebError::invalid(
+            "Le mode de connexion doit être « normal », « extended » ou « secure ».",
+        )),
+    }
+}
+
+/// The settings to save, from the form; bad input is refused before anything is sent.
+pub fn settings_of(f: SettingsForm) -> Result<ConnectionSettings, WebError> {
+    let connection_type = parse_type(&f.connection_type)?;
+    let mode = parse_mode(&f.mode)?;
+    let port = f.proxy_port.trim();
+    let port: u32 = if port.is_empty() {
+        0
+    } else {
+        port.parse()
+            .ok()
+            .filter(|p| (1..=65535).contains(p))
+            .ok_or_else(|| {
+                WebError::invalid("Le port du proxy doit être un nombre de 1 à 65535.")
+            })?
+    };
+    let any_proxy = !f.proxy_host.trim().is_empty() || port != 0 || !f.proxy_username.is_empty();
+    let proxy = (connection_type == ConnectionType::Proxy || any_proxy).then(|| ProxyView {
+        host: f.proxy_host.trim().to_owned(),
+        port,
+        username: f.proxy_username.trim().to_owned(),
+        password: f.proxy_password,
+        password_set: false,
+    });
+    Ok(ConnectionSettings {
+        connection_type: connection_type as i32,
+        mode: mode as i32,
+        proxy,
+        auth_server: f.auth_server.trim().to_owned(),
+        update_server: f.update_server.trim().to_owned(),
+        net_entreprises: f.net_entreprises.trim().to_owned(),
+    })
+}
+
+/// « Enregistrer »: the orchestrator validates the settings as a whole and saves them
+/// atomically, or saves nothing.
+pub async fn save_settings(
+    state: &AppState,
+    current: &Current,
+    f: SettingsForm,
+) -> Result<ConnectionSettings, WebError> {
+    let settings = settings_of(f)?;
+    Ok(ConnectionClient::new(state.orchestrator.channel())
+        .update_connection_settings(authed(&current.session.token, settings))
+        .instrument(tracing::info_span!(
+            "orchestrator",
+            rpc = "UpdateConnectionSettings"
+        ))
+        .await?
+        .into_inner())
+}
+
+async fn save(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    Form(f): Form<SettingsForm>,
+) -> Response {
+    match save_settings(&state, &current, f).await {
+        Ok(saved) => render(
+            &current,
+            &saved,
+            Extra {
+                message: Some((
+                    "notice",
+                    "Les paramètres de connexion sont enregistrés.".to_owned(),
+                )),
+                ..Default::default()
+            },
+        ),
+        Err(e) => {
+            let s = match settings(&state, &current).await {
+                Ok(s) => s,
+                Err(e) => return error_page(&e, Some(&current)),
+            };
+            render(
+                &current,
+                &s,
+                Extra {
+                    message: Some(("error", format!("Rien n'a été enregistré : {}", e.message))),
+                    ..Default::default()
+                },
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> SettingsForm {
+        SettingsForm {
+            connection_type: "direct".into(),
+            mode: "secure".into(),
+            auth_server: "https://a.example".into(),
+            update_server: "https://u.example".into(),
+            net_entreprises: "https://n.example".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_form_becomes_settings_or_is_refused() {
+        let s = settings_of(form()).unwrap();
+        assert_eq!(s.connection_type, ConnectionType::Direct as i32);
+        assert_eq!(s.mode, ConnectionMode::Secure as i32);
+        assert!(s.proxy.is_none());
+        let s = settings_of(SettingsForm {
+            connection_type: "proxy".into(),
+            proxy_host: " proxy.local ".into(),
+            proxy_port: "3128".into(),
+            ..form()
+        })
+        .unwrap();
+        let p = s.proxy.unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("proxy.local", 3128));
+        for bad in [
+            SettingsForm {
+                connection_type: "ftp".into(),
+                ..form()
+            },
+            SettingsForm {
+                mode: "fast".into(),
+                ..form()
+            },
+            SettingsForm {
+                proxy_port: "70000".into(),
+                ..form()
+            },
+            SettingsForm {
+                proxy_port: "x".into(),
+                ..form()
+            },
+        ] {
+            assert_eq!(settings_of(bad).unwrap_err().code, "invalid_input");
+        }
+    }
 }

@@ -195,3 +195,31 @@ impl Harness {
         assert!(r.status().is_success(), "faults: {}", r.status());
     }
 }
+
+impl Harness {
+    /// A call to the update mock's control API (`/__admin/...`).
+    pub async fn updates_admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let f = self.stack_file();
+        let r = client()
+            .request(
+                method,
+                format!("{}{path}", f.mocks["impact-emploi-updates"].admin),
+            )
+            .bearer_auth(&f.mocks_admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "update mock {path}: {}",
+            r.status()
+        );
+        r.json().await.unwrap_or(serde_json::Value::Null)
+    }
+}
