@@ -43,7 +43,7 @@ INCLUDE=ca-certificates,postgresql
 # The binaries shipped in the image (every component, the CLI, the health check).
 BINARIES=(
     iea iea-healthcheck iea-orchestrator iea-auth-client iea-update-client
-    iea-credential-verifier iea-deposit-agent iea-mock-auth iea-mock-updates iea-mock-net-entreprises
+    iea-credential-verifier iea-deposit-agent iea-web iea-mock-auth iea-mock-updates iea-mock-net-entreprises
 )
 
 log() { printf '== %s\n' "$*" >&2; }

@@ -47,6 +47,7 @@ tmp=/data/.stack.json.tmp
     printf '  "installation_id": "%s",\n' "$IEA_INSTALLATION_ID"
     printf '  "ca": "certs/ca.pem",\n'
     printf '  "orchestrator_server_name": "orchestrator",\n'
+    printf '  "web": "http://%s:%s",\n' "$host" "${IEA_PORT_WEB:-50080}"
     printf '  "agents": {\n'
     printf '    "auth-client": "%s:%s",\n' "$host" "$IEA_PORT_AUTH_CLIENT"
     printf '    "credential-verifier": "%s:%s",\n' "$host" "$IEA_PORT_CREDENTIAL_VERIFIER"
