@@ -24,6 +24,9 @@ use tonic_health::pb::health_client::HealthClient;
 use crate::authenticator::{AuthAnswer, Installation};
 use crate::credentials::{FailedStep, IdentityProblem, Outcome, VerificationResult};
 use crate::deposits::{Anomaly, Candidate, ListOutcome, SendOutcome, SendReport};
+use crate::returns::{
+    DownloadFailure, ListedReturn, ListingFailure, ReturnDownload, ReturnsListing,
+};
 use crate::updates::{Availability, Phase, Progress, Release, ReleaseNotes, Script, ScriptState};
 
 /// Bound on one call to an agent. An agent's own network calls are bounded by the
@@ -272,6 +275,159 @@ impl Agents {
             Some(O::Failed(_)) | None => ListOutcome::Failed,
         };
         Ok((outcome, r.message))
+    }
+
+    /// `lister-retours-flux` of `idflux` through the deposit agent.
+    #[tracing::instrument(skip_all, fields(agent = "deposit-agent"))]
+    pub async fn list_flux_returns(
+        &self,
+        access: DepositAccess,
+        idflux: String,
+    ) -> Result<ReturnsListing, AgentError> {
+        self.deposit_client()
+            .list_flux_returns(pb_agent::ListFluxReturnsRequest {
+                access: Some(access.into_proto()),
+                idflux,
+            })
+            .await
+            .map(|r| returns_listing(r.into_inner()))
+            .map_err(|s| AgentError::from_status(self.deposit.name, s))
+    }
+
+    /// `lister-retours-declarant` over `[debut, fin]` (`AAAAMMJJHHMMSS`) through the
+    /// deposit agent.
+    #[tracing::instrument(skip_all, fields(agent = "deposit-agent"))]
+    pub async fn list_declarant_returns(
+        &self,
+        access: DepositAccess,
+        debut: String,
+        fin: String,
+    ) -> Result<ReturnsListing, AgentError> {
+        self.deposit_client()
+            .list_declarant_returns(pb_agent::ListDeclarantReturnsRequest {
+                access: Some(access.into_proto()),
+                debut,
+                fin,
+            })
+            .await
+            .map(|r| returns_listing(r.into_inner()))
+            .map_err(|s| AgentError::from_status(self.deposit.name, s))
+    }
+
+    /// Downloads the return document at `url` (at most `max_bytes`) into `dest`, a new
+    /// file created 0600; on any outcome but `Done` the file is removed.
+    #[tracing::instrument(skip_all, fields(agent = "deposit-agent"))]
+    pub async fn download_return(
+        &self,
+        access: DepositAccess,
+        url: String,
+        max_bytes: u64,
+        dest: std::path::PathBuf,
+    ) -> Result<ReturnDownload, AgentError> {
+        let agent = self.deposit.name;
+        let result = self
+            .download_return_into(access, url, max_bytes, &dest)
+            .await;
+        if !matches!(result, Ok(ReturnDownload::Done { .. })) {
+            let _ = tokio::fs::remove_file(&dest).await;
+        }
+        result.map_err(|e| match e {
+            DownloadError::Agent(e) => e,
+            DownloadError::Io(detail) => AgentError::Unavailable { agent, detail },
+        })
+    }
+
+    async fn download_return_into(
+        &self,
+        access: DepositAccess,
+        url: String,
+        max_bytes: u64,
+        dest: &std::path::Path,
+    ) -> Result<ReturnDownload, DownloadError> {
+        use pb_agent::download_outcome::Outcome as O;
+        use tokio::io::AsyncWriteExt;
+        let agent = self.deposit.name;
+        let mut stream = self
+            .deposit_client()
+            .download_return(pb_agent::DownloadReturnRequest {
+                access: Some(access.into_proto()),
+                url,
+                max_bytes,
+            })
+            .await
+            .map_err(|s| DownloadError::Agent(AgentError::from_status(agent, s)))?
+            .into_inner();
+        let io = |e: std::io::Error| DownloadError::Io(format!("writing the return: {e}"));
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(dest).await.map_err(io)?;
+        let mut written: u64 = 0;
+        loop {
+            let chunk = match tokio::time::timeout(CALL_TIMEOUT, stream.message()).await {
+                Ok(Ok(Some(c))) => c,
+                Ok(Ok(None)) => {
+                    return Err(DownloadError::Agent(AgentError::Unavailable {
+                        agent,
+                        detail: "the download stream ended without an outcome".into(),
+                    }));
+                }
+                Ok(Err(s)) => return Err(DownloadError::Agent(AgentError::from_status(agent, s))),
+                Err(_) => {
+                    return Err(DownloadError::Agent(AgentError::Unavailable {
+                        agent,
+                        detail: format!("no download data within {CALL_TIMEOUT:?}"),
+                    }));
+                }
+            };
+            if !chunk.data.is_empty() {
+                written += chunk.data.len() as u64;
+                // The agent enforces the cap; a peer that does not is stopped here too.
+                if max_bytes > 0 && written > max_bytes {
+                    return Ok(ReturnDownload::Failed {
+                        failure: DownloadFailure::TooLarge,
+                        message: "Le document de retour dépasse la taille maximale acceptée : il n'a pas été conservé.".into(),
+                    });
+                }
+                file.write_all(&chunk.data).await.map_err(io)?;
+            }
+            let Some(outcome) = chunk.outcome else {
+                continue;
+            };
+            return Ok(match outcome.outcome {
+                Some(O::Done(d)) => {
+                    file.flush().await.map_err(io)?;
+                    file.sync_all().await.map_err(io)?;
+                    ReturnDownload::Done {
+                        bytes: written,
+                        sha256: d.sha256,
+                        expires_in_secs: d.expires_in_seconds,
+                    }
+                }
+                Some(O::Authentication(v)) => {
+                    ReturnDownload::Authentication(verification_result(v))
+                }
+                Some(O::Failed(f)) => {
+                    use pb_agent::DownloadFailure as P;
+                    let failure = match P::try_from(f.failure).unwrap_or(P::Unspecified) {
+                        P::ForeignAddress => DownloadFailure::ForeignAddress,
+                        P::Gone => DownloadFailure::Gone,
+                        P::TooLarge => DownloadFailure::TooLarge,
+                        P::Unavailable => DownloadFailure::Unavailable,
+                        P::Unexpected | P::Unspecified => DownloadFailure::Unexpected,
+                    };
+                    ReturnDownload::Failed {
+                        failure,
+                        message: outcome.message,
+                    }
+                }
+                None => ReturnDownload::Failed {
+                    failure: DownloadFailure::Unexpected,
+                    message: outcome.message,
+                },
+            });
+        }
     }
 
     /// One authentication of the installation, with `version` as the installed one.
@@ -634,6 +790,55 @@ impl DepositAccess {
             identity: Some(declarant_identity(&self.identity)),
             service: self.service,
         }
+    }
+}
+
+/// A download that gave no outcome: the agent's fault, or the file could not be written.
+enum DownloadError {
+    Agent(AgentError),
+    Io(String),
+}
+
+/// A returns listing of the deposit agent as the orchestrator keeps it.
+fn returns_listing(r: pb_agent::ListReturnsResponse) -> ReturnsListing {
+    use pb_agent::list_returns_response::Outcome as O;
+    match r.outcome {
+        Some(O::Listing(l)) => ReturnsListing::Listing {
+            returns: l
+                .returns
+                .into_iter()
+                .map(|x| ListedReturn {
+                    idflux: x.idflux,
+                    publication: x.publication,
+                    production: x.production,
+                    nature: x.nature,
+                    statut: x.statut,
+                    id: x.id,
+                    url: x.url,
+                })
+                .collect(),
+            window_max_minutes: l.window_max_minutes,
+            expires_in_secs: l.expires_in_seconds,
+        },
+        Some(O::Authentication(v)) => ReturnsListing::Authentication(verification_result(v)),
+        Some(O::Failed(f)) => {
+            use pb_agent::ListingFailure as P;
+            let failure = match P::try_from(f.failure).unwrap_or(P::Unspecified) {
+                P::WindowTooWide => ListingFailure::WindowTooWide,
+                P::BadDates => ListingFailure::BadDates,
+                P::Unavailable => ListingFailure::Unavailable,
+                P::UnknownFlux => ListingFailure::UnknownFlux,
+                P::Unexpected | P::Unspecified => ListingFailure::Unexpected,
+            };
+            ReturnsListing::Failed {
+                failure,
+                message: r.message,
+            }
+        }
+        None => ReturnsListing::Failed {
+            failure: ListingFailure::Unexpected,
+            message: r.message,
+        },
     }
 }
 

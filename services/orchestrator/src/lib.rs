@@ -19,6 +19,7 @@ use anyhow::Context;
 use iea_proto::v1::connection_server::ConnectionServer;
 use iea_proto::v1::credentials_server::CredentialsServer;
 use iea_proto::v1::deposits_server::DepositsServer;
+use iea_proto::v1::returns_server::ReturnsServer;
 use iea_proto::v1::sessions_server::SessionsServer;
 use iea_proto::v1::status_server::StatusServer;
 use iea_proto::v1::support_server::SupportServer;
@@ -93,6 +94,8 @@ pub struct Settings {
     /// The DSN deposit queue: Net-entreprises' deposit and consultation addresses,
     /// concurrency, delays.
     pub deposits: deposits::DepositSettings,
+    /// Returns of deposits and CRM PAS: the download address, the back-off, the scans.
+    pub returns: returns::ReturnSettings,
 }
 
 /// Where the state lives.
@@ -153,6 +156,7 @@ impl Default for Settings {
             installation: InstallationSettings::default(),
             update_check_interval_secs: 6 * 3600,
             deposits: deposits::DepositSettings::default(),
+            returns: returns::ReturnSettings::default(),
         }
     }
 }
@@ -169,6 +173,7 @@ pub struct Core {
     pub(crate) users: users::Users,
     pub(crate) credentials: credentials::Credentials,
     pub(crate) deposits: deposits::Deposits,
+    pub(crate) returns: returns::Returns,
     pub(crate) updates: updates::Updates,
     /// Fires when the server shuts down, ending long-lived streams.
     pub(crate) shutdown: Shutdown,
@@ -312,6 +317,17 @@ impl App {
             &settings.data_dir,
         )?
         .with_credentials(credentials.clone());
+        let returns = returns::Returns::new(
+            store.clone(),
+            vault.clone(),
+            Arc::new(agents.clone()),
+            network.clone(),
+            settings.returns.clone(),
+            &settings.deposits,
+            settings.credential_failure_budget,
+            &settings.data_dir,
+            returns::Clock::default(),
+        )?;
         let core = Arc::new(Core {
             store: store.clone(),
             vault: vault.clone(),
@@ -324,6 +340,7 @@ impl App {
             users: users::Users::new(store.clone()),
             credentials,
             deposits,
+            returns,
             shutdown: Shutdown::new(),
             agents,
             installation_id,
@@ -337,7 +354,8 @@ impl App {
             .add_service(ConnectionServer::new(api::ConnectionApi(core.clone())))
             .add_service(UpdatesServer::new(api::UpdatesApi(core.clone())))
             .add_service(SupportServer::new(api::SupportApi(core.clone())))
-            .add_service(DepositsServer::new(api::DepositsApi(core.clone())));
+            .add_service(DepositsServer::new(api::DepositsApi(core.clone())))
+            .add_service(ReturnsServer::new(api::ReturnsApi(core.clone())));
         let names = [
             <StatusServer<api::StatusApi> as NamedService>::NAME,
             <SessionsServer<api::SessionsApi> as NamedService>::NAME,
@@ -347,6 +365,7 @@ impl App {
             <UpdatesServer<api::UpdatesApi> as NamedService>::NAME,
             <SupportServer<api::SupportApi> as NamedService>::NAME,
             <DepositsServer<api::DepositsApi> as NamedService>::NAME,
+            <ReturnsServer<api::ReturnsApi> as NamedService>::NAME,
         ];
         // Front-ends authenticate the orchestrator by its certificate, then open a session.
         let tls = iea_runtime::tls::server_config(&settings.tls, false)?;
@@ -363,6 +382,11 @@ impl App {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// The clock of the following of returns: a test moves it ahead to make days pass.
+    pub fn returns_clock(&self) -> returns::Clock {
+        self.core.returns.clock()
     }
 
     pub fn registration(&self) -> &Registration {
@@ -383,6 +407,7 @@ impl App {
         });
         tokio::spawn(self.core.authenticator.clone().run(shutdown.clone()));
         tokio::spawn(self.core.deposits.clone().run(shutdown.clone()));
+        tokio::spawn(self.core.returns.clone().run(shutdown.clone()));
         if self.update_check_interval.as_secs() > 0 {
             tokio::spawn(
                 self.core

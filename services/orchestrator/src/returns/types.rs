@@ -259,7 +259,7 @@ pub enum DownloadEnd {
         file_path: String,
         sha256: String,
         bytes: i64,
-        read: ReadResult,
+        read: Box<ReadResult>,
     },
     Refused(String),
     Gone(String),
@@ -312,6 +312,15 @@ pub struct ScanCursor {
     pub lease_until: Option<i64>,
 }
 
+/// One return of a deposit with its anomalies and, for a CRM, its identifier and number
+/// of rates.
+#[derive(Debug, Clone)]
+pub struct ReturnDetail {
+    pub record: ReturnRecord,
+    pub anomalies: Vec<ReturnAnomaly>,
+    pub crm: Option<(String, i64)>,
+}
+
 /// A deposit's following with what came back, for the board.
 #[derive(Debug, Clone)]
 pub struct FollowSummary {
@@ -322,4 +331,67 @@ pub struct FollowSummary {
     pub crm: Option<(ReturnRecord, String, i64)>,
     pub refused_count: i64,
     pub gone_count: i64,
+}
+
+/// Why a listing gave no returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingFailure {
+    /// 429: the window is wider than the service allows.
+    WindowTooWide,
+    /// 422: the service could not read the dates.
+    BadDates,
+    /// No answer or the service is unavailable: later.
+    Unavailable,
+    Unexpected,
+    /// 404 to `lister-retours-flux`: the flux is not known (yet).
+    UnknownFlux,
+}
+
+/// What a returns listing of the deposit agent gave.
+#[derive(Debug, Clone)]
+pub enum ReturnsListing {
+    Listing {
+        returns: Vec<ListedReturn>,
+        /// The widest window the service allows (`Accept-Ranges`), 0 when unsaid.
+        window_max_minutes: u32,
+        /// Seconds until the answer's `Expires`, 0 when absent.
+        expires_in_secs: u32,
+    },
+    /// The authentication gave no token.
+    Authentication(crate::credentials::VerificationResult),
+    Failed {
+        failure: ListingFailure,
+        /// French sentence.
+        message: String,
+    },
+}
+
+/// Why a download gave no document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadFailure {
+    /// The url is outside the download service: nothing was sent.
+    ForeignAddress,
+    /// 404: purged or overwritten.
+    Gone,
+    /// Past the size cap.
+    TooLarge,
+    Unavailable,
+    Unexpected,
+}
+
+/// What a download gave (the document itself is in the file the caller named).
+#[derive(Debug, Clone)]
+pub enum ReturnDownload {
+    Done {
+        bytes: u64,
+        /// As the agent computed it (hex).
+        sha256: String,
+        expires_in_secs: u32,
+    },
+    Authentication(crate::credentials::VerificationResult),
+    Failed {
+        failure: DownloadFailure,
+        /// French sentence.
+        message: String,
+    },
 }

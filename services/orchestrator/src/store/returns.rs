@@ -14,7 +14,7 @@ use super::engine::{Db, Row};
 use crate::returns::{
     AcceptedDeposit, CrmFile, CrmRate, CurrentRate, DownloadEnd, DownloadState, FollowRecord,
     FollowState, FollowSummary, FollowUpdate, ListedReturn, NewFollow, ReadResult, ReturnAnomaly,
-    ReturnRecord, ScanCursor,
+    ReturnDetail, ReturnRecord, ScanCursor,
 };
 
 macro_rules! follow_select {
@@ -480,7 +480,7 @@ impl Store {
                     bytes,
                     read,
                 } => {
-                    let (status, message, anomalies, crm) = match read {
+                    let (status, message, anomalies, crm) = match read.as_ref() {
                         ReadResult::Conformity {
                             status,
                             anomalies,
@@ -594,10 +594,7 @@ impl Store {
 
     /// The returns of deposit `deposit_id` (every version), each with its anomalies and,
     /// for a CRM, its identifier and number of rates.
-    pub async fn returns_of_deposit(
-        &self,
-        deposit_id: i64,
-    ) -> anyhow::Result<Vec<(ReturnRecord, Vec<ReturnAnomaly>, Option<(String, i64)>)>> {
+    pub async fn returns_of_deposit(&self, deposit_id: i64) -> anyhow::Result<Vec<ReturnDetail>> {
         self.read(move |db| {
             let rows = db.query(
                 return_select!("WHERE r.deposit_id = $1 ORDER BY r.nature, r.version, r.id"),
@@ -608,7 +605,11 @@ impl Store {
                 .map(|r| {
                     let anomalies = anomalies_of(db, r.row)?;
                     let crm = crm_of(db, r.row)?.map(|(_, id, n)| (id, n));
-                    Ok((r, anomalies, crm))
+                    Ok(ReturnDetail {
+                        record: r,
+                        anomalies,
+                        crm,
+                    })
                 })
                 .collect()
         })
@@ -692,6 +693,19 @@ impl Store {
                 i = j;
             }
             Ok(out)
+        })
+        .await
+    }
+
+    /// The establishments of the CRMs read from any version of `idflux`'s returns.
+    pub async fn crm_sirets_of_flux(&self, idflux: String) -> anyhow::Result<Vec<String>> {
+        self.read(move |db| {
+            db.query(
+                "SELECT DISTINCT c.siret FROM pas_crms c JOIN dsn_returns r ON r.id = c.return_row \
+                 WHERE r.idflux = $1 ORDER BY c.siret",
+                &[&idflux],
+                |r| r.get(0),
+            )
         })
         .await
     }

@@ -1,0 +1,1 @@
+//! Tests of the following with a fake deposit agent.
