@@ -106,8 +106,8 @@ pub fn public_routes() -> Router<AppState> {
         verify_all, verify_all_progress, verify_all_events, check_updates, release_notes,
         apply_update, update_progress, update_events, pending_scripts, apply_scripts
     ),
-    components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState)),
-    modifiers(&SessionCookie),
+    components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState, SseEvent)),
+    modifiers(&SessionCookie, &ErrorsEverywhere),
     security(("session" = []))
 )]
 pub struct ApiDoc;
@@ -125,6 +125,54 @@ impl Modify for SessionCookie {
             "csrf",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-CSRF-Token"))),
         );
+    }
+}
+
+/// One server-sent event as the streams send it: its name and its data, a JSON document
+/// (the schema named in the operation's description).
+#[derive(Serialize, ToSchema)]
+pub struct SseEvent {
+    /// The event's name (`status`, `progress`).
+    pub event: String,
+    /// JSON text.
+    pub data: String,
+}
+
+/// Every operation may answer an error in the one error form: the orchestrator's stable
+/// code and French sentence, with the HTTP status of its gRPC code (400, 401, 403, 404,
+/// 409, 429, 501, 502, 503, 504). The statuses an operation is known for are listed
+/// with it; the others are its `default` answer.
+struct ErrorsEverywhere;
+
+impl Modify for ErrorsEverywhere {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = ResponseBuilder::new()
+            .description("Erreur : {\"error\":{\"code\",\"message\"}}, le code stable et la phrase en français.")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("default".to_owned())
+                    .or_insert_with(|| error.clone().into());
+            }
+        }
     }
 }
 
@@ -232,7 +280,7 @@ async fn status(
 
 /// The status now, then each change: events named `status` whose data is a StatusView.
 #[utoipa::path(get, path = "/api/v1/status/events", tag = "status",
-    responses((status = 200, content_type = "text/event-stream", body = String,
+    responses((status = 200, content_type = "text/event-stream", body = SseEvent,
         description = "événements « status », données : StatusView en JSON"),
         (status = 401, body = ErrorBody)))]
 async fn status_events(
@@ -251,7 +299,8 @@ async fn status_events(
 
 /// « Relancer l'authentification ».
 #[utoipa::path(post, path = "/api/v1/status/reauthenticate", tag = "status", security(("session" = [], "csrf" = [])),
-    responses((status = 200, body = StatusView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = StatusView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "en mode assistance")))]
 async fn reauthenticate(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
@@ -880,7 +929,7 @@ pub struct SupportBody {
 /// « Demande de support technique »: the prepared e-mail, every secret removed.
 #[utoipa::path(post, path = "/api/v1/support", tag = "support", security(("session" = [], "csrf" = [])),
     request_body = SupportBody,
-    responses((status = 200, content_type = "message/rfc822", body = String),
+    responses((status = 200, content_type = "message/rfc822", body = String), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn support(
     State(state): State<AppState>,
@@ -927,7 +976,7 @@ async fn verify_all_progress(
 /// VerifyAllView, the state now then each result, until it ends (the idle state alone
 /// when none was started).
 #[utoipa::path(get, path = "/api/v1/credentials/verify-all/events", tag = "accounts",
-    responses((status = 200, content_type = "text/event-stream", body = String,
+    responses((status = 200, content_type = "text/event-stream", body = SseEvent,
         description = "événements « progress », données : VerifyAllView en JSON"),
         (status = 401, body = ErrorBody)))]
 async fn verify_all_events(
@@ -1011,7 +1060,7 @@ async fn update_progress(State(state): State<AppState>) -> Json<UpdateJobView> {
 /// The update live: events named `progress` whose data is an UpdateJobView, the state
 /// now then each step, until it ends (the idle state alone when none was started).
 #[utoipa::path(get, path = "/api/v1/updates/events", tag = "updates",
-    responses((status = 200, content_type = "text/event-stream", body = String,
+    responses((status = 200, content_type = "text/event-stream", body = SseEvent,
         description = "événements « progress », données : UpdateJobView en JSON"),
         (status = 401, body = ErrorBody)))]
 async fn update_events(
