@@ -7,8 +7,18 @@
 //! certificates, mocks test CA), the SQLite database and `admin-password` (through the
 //! orchestrator). On every start it writes `stack.json` (mode 0600: it holds the mocks'
 //! admin token) naming every component's address.
+//!
+//! A component named in [`StackOptions::external`] is not run here: the stack reserves its
+//! loopback port and writes the settings it must run with (`config/<component>.toml`,
+//! 0600), and the caller runs its binary with them (`iea-orchestrator --config …`), so
+//! that a test can kill that process and start it again on the same address.
+//!
+//! With [`StackOptions::demo_account`] (`iea stack up --demo`), the Net-entreprises mock
+//! knows a demonstration declarant ([`DEMO_DECLARANT`]) and the `Administrateur` account
+//! deposits with its identity: a sample DSN of its SIRET (`iea dsn sample`) can be
+//! deposited at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +48,39 @@ pub struct StackOptions {
     /// (`database-url`), else SQLite in the data directory.
     pub database: Option<iea_orchestrator::store::DatabaseUrl>,
     pub customize_orchestrator: Option<OrchestratorHook>,
+    /// Components run by separate processes (`orchestrator`, or an agent's name): the
+    /// stack writes their settings to `config/<component>.toml` instead of running them.
+    pub external: BTreeSet<String>,
+    /// Registers the demonstration declarant at the Net-entreprises mock and, once, gives
+    /// its identity to `Administrateur` for its SIRET (with an embedded orchestrator).
+    pub demo_account: bool,
 }
+
+/// The settings directory of external components, inside the data directory.
+pub const CONFIG_DIR: &str = "config";
+
+/// The settings file an external `component` runs with.
+pub fn config_file(data_dir: &Path, component: &str) -> PathBuf {
+    data_dir.join(CONFIG_DIR).join(format!("{component}.toml"))
+}
+
+/// A fictitious declarant of the demonstration (`iea stack up --demo`).
+#[derive(Debug, Clone, Copy)]
+pub struct DemoDeclarant {
+    pub siret: &'static str,
+    pub nom: &'static str,
+    pub prenom: &'static str,
+    pub password: &'static str,
+}
+
+/// The demonstration declarant: registered to the deposit (25) and returns (97) services of
+/// the Net-entreprises mock; a demonstration password, not a secret.
+pub const DEMO_DECLARANT: DemoDeclarant = DemoDeclarant {
+    siret: "73282932000074",
+    nom: "DEMONSTRATION",
+    prenom: "Camille",
+    password: "Demo#Depot2026",
+};
 
 /// File, in the data directory, naming the database chosen with `--database` (0600: a
 /// PostgreSQL URL may hold a password), so that later starts use it too.
@@ -113,6 +155,9 @@ pub struct StackFile {
     pub mocks_admin_token: String,
     /// CA of the mocks' certificates.
     pub mocks_ca: PathBuf,
+    /// Components this stack does not run, each with its settings file.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external: BTreeMap<String, PathBuf>,
     /// The web console, `http://127.0.0.1:PORT` (absent from a stack that has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web: Option<String>,
@@ -147,7 +192,8 @@ pub struct RunningStack {
     mocks_stop: Shutdown,
     web_stop: Shutdown,
     web_task: JoinHandle<anyhow::Result<()>>,
-    orchestrator_task: JoinHandle<anyhow::Result<()>>,
+    /// `None` when the orchestrator is external.
+    orchestrator_task: Option<JoinHandle<anyhow::Result<()>>>,
     /// Each agent with the token that stops it alone.
     agent_tasks: BTreeMap<String, (Shutdown, JoinHandle<anyhow::Result<()>>)>,
     mock_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
@@ -286,6 +332,17 @@ impl RunningStack {
             ne.admin_addr(),
         );
         ports.save(&data_dir);
+        if options.demo_account {
+            let d = DEMO_DECLARANT;
+            let declarant: iea_mock_net_entreprises::declarants::NewDeclarant =
+                serde_json::from_value(serde_json::json!({
+                    "siret": d.siret, "nom": d.nom, "prenom": d.prenom,
+                    "motdepasse": d.password, "services": [25, 97],
+                }))?;
+            ne.control()
+                .add_declarant(declarant)
+                .map_err(|e| anyhow::anyhow!("demonstration declarant: {e:?}"))?;
+        }
         mocks.insert(
             "net-entreprises".to_owned(),
             mock_addresses(ne.https_addr(), ne.http_addr(), ne.admin_addr()),
@@ -295,7 +352,22 @@ impl RunningStack {
         // Agents.
         let mut agents = BTreeMap::new();
         let mut agent_tasks = BTreeMap::new();
+        let mut external = BTreeMap::new();
+        for name in &options.external {
+            anyhow::ensure!(
+                name == iea_orchestrator::COMPONENT || AGENTS.contains(&name.as_str()),
+                "no component named {name}"
+            );
+        }
         for name in AGENTS {
+            if options.external.contains(name) {
+                let addr = reserve_port()?;
+                let file = config_file(&data_dir, name);
+                write_config(&file, &agent_config(name, addr, &data_dir)?)?;
+                agents.insert(name.to_owned(), addr.to_string());
+                external.insert(name.to_owned(), file);
+                continue;
+            }
             let stop = Shutdown::new();
             let (addr, task) = start_agent(name, loopback(), &data_dir, stop.clone()).await?;
             agents.insert(name.to_owned(), addr.to_string());
@@ -344,10 +416,37 @@ impl RunningStack {
         if let Some(customize) = options.customize_orchestrator {
             customize(&mut orchestrator_settings);
         }
-        let orchestrator = iea_orchestrator::App::build(orchestrator_settings).await?;
+        let (registration, orchestrator_addr, orchestrator_task) =
+            if options.external.contains(iea_orchestrator::COMPONENT) {
+                // Its identity is given in its settings (as compose does), so that the
+                // auth mock can know it before the process starts.
+                let file = config_file(&data_dir, iea_orchestrator::COMPONENT);
+                orchestrator_settings.listen = reserve_port()?;
+                orchestrator_settings.installation = installation_of(&file)?;
+                let i = &orchestrator_settings.installation;
+                let registration = iea_orchestrator::Registration {
+                    installation_id: i.id.clone().unwrap_or_default(),
+                    licence_key: i.licence_key.clone().unwrap_or_default().into(),
+                    daily_password_key: i.daily_password_key.clone().unwrap_or_default().into(),
+                };
+                write_config(&file, &toml::to_string(&orchestrator_settings)?)?;
+                external.insert(iea_orchestrator::COMPONENT.to_owned(), file);
+                (registration, orchestrator_settings.listen, None)
+            } else {
+                let orchestrator = iea_orchestrator::App::build(orchestrator_settings).await?;
+                let reg = orchestrator.registration();
+                let registration = iea_orchestrator::Registration {
+                    installation_id: reg.installation_id.clone(),
+                    licence_key: reg.licence_key.clone(),
+                    daily_password_key: reg.daily_password_key.clone(),
+                };
+                let addr = orchestrator.local_addr();
+                let task = spawn(orchestrator.run_until(orchestrator_stop.clone()));
+                (registration, addr, Some(task))
+            };
         // The mock server keeps no state across starts: tell it about this installation
         // every time, as its licence would be known to the real server.
-        let reg = orchestrator.registration();
+        let reg = &registration;
         auth_store.upsert(iea_mock_auth::store::Installation {
             installation_id: reg.installation_id.clone(),
             licence_key: reg.licence_key.expose_secret().to_owned(),
@@ -358,8 +457,6 @@ impl RunningStack {
         });
         let installation_id = reg.installation_id.clone();
         let installation_secrets = (reg.licence_key.clone(), reg.daily_password_key.clone());
-        let orchestrator_addr = orchestrator.local_addr();
-        let orchestrator_task = spawn(orchestrator.run_until(orchestrator_stop.clone()));
 
         // The web console, in front of the orchestrator, on its former port when free.
         let web_settings = |port: u16| iea_web::Settings {
@@ -405,6 +502,7 @@ impl RunningStack {
             mocks,
             mocks_admin_token: admin_token,
             mocks_ca: pki::mock_files(&certs).ca,
+            external,
             web: Some(format!("http://{web_addr}")),
         };
         pki::write_file(
@@ -412,6 +510,9 @@ impl RunningStack {
             serde_json::to_string_pretty(&file)?.as_bytes(),
             true,
         )?;
+        if options.demo_account && orchestrator_task.is_some() {
+            demo_account(&file).await?;
+        }
         tracing::info!(orchestrator = %file.orchestrator, "stack started");
         Ok(Self {
             file,
@@ -440,7 +541,9 @@ impl RunningStack {
         self.web_stop.trigger();
         note(self.web_task.await);
         self.orchestrator_stop.trigger();
-        note(self.orchestrator_task.await);
+        if let Some(task) = self.orchestrator_task {
+            note(task.await);
+        }
         for (stop, _) in self.agent_tasks.values() {
             stop.trigger();
         }
@@ -458,6 +561,161 @@ impl RunningStack {
             None => Ok(()),
         }
     }
+}
+
+/// A free loopback port (bound, then released for the external process to take).
+fn reserve_port() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind(loopback())?.local_addr()?)
+}
+
+/// Writes an external component's settings (0600: they may name a database password or
+/// the installation's keys).
+fn write_config(file: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    pki::write_file(file, text.as_bytes(), true)
+}
+
+/// The identity of an external orchestrator: the one its settings file already gives
+/// (the database keeps the first one anyway), else a new one.
+fn installation_of(file: &Path) -> anyhow::Result<iea_orchestrator::InstallationSettings> {
+    if let Ok(text) = std::fs::read_to_string(file) {
+        let former: iea_orchestrator::Settings =
+            toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+        let i = former.installation;
+        if i.id.is_some() && i.licence_key.is_some() && i.daily_password_key.is_some() {
+            return Ok(i);
+        }
+    }
+    Ok(iea_orchestrator::InstallationSettings {
+        id: Some(format!("IEA-{}", random_token()[..12].to_uppercase())),
+        licence_key: Some(random_token()),
+        daily_password_key: Some(random_token()),
+    })
+}
+
+/// The settings file of agent `name` run as its own process on `listen`.
+fn agent_config(name: &str, listen: SocketAddr, data_dir: &Path) -> anyhow::Result<String> {
+    let settings = iea_runtime::agent::AgentSettings {
+        listen,
+        tls: pki::component_files(&data_dir.join(CERTS_DIR), name),
+    };
+    Ok(match name {
+        iea_update_client::COMPONENT => {
+            toml::to_string(&update_client_settings(settings, data_dir))?
+        }
+        _ => toml::to_string(&settings)?,
+    })
+}
+
+fn update_client_settings(
+    agent: iea_runtime::agent::AgentSettings,
+    data_dir: &Path,
+) -> iea_update_client::Settings {
+    iea_update_client::Settings {
+        agent,
+        state_dir: data_dir.join("update-client"),
+        install_dir: data_dir.join("impact-emploi"),
+        trusted_root: Some(data_dir.join("updates-repository").join("root.json")),
+        installed_version: Some(INSTALLED_VERSION.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// `msg` with the session `token`.
+fn authed<T>(token: &str, msg: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(req)
+}
+
+/// `--demo`: the `Administrateur` account deposits with the demonstration declarant's
+/// identity, set as a front-end would (its session, its password). Done once: an account
+/// that already has an identity keeps it; without the bootstrap password file (a person
+/// took it away), nothing is set.
+async fn demo_account(file: &StackFile) -> anyhow::Result<()> {
+    use iea_proto::v1::credentials_client::CredentialsClient;
+    use iea_proto::v1::deposits_client::DepositsClient;
+    use iea_proto::v1::sessions_client::SessionsClient;
+    use iea_proto::v1::{
+        GetCredentialsRequest, LoginRequest, LogoutRequest, NetEntreprisesIdentity,
+        SetCredentialsRequest, SetDepositAccountRequest,
+    };
+    const ADMIN: &str = "Administrateur";
+    let Ok(password) = std::fs::read_to_string(file.data_dir.join("admin-password")) else {
+        tracing::info!("no bootstrap password file: the demonstration account is left as it is");
+        return Ok(());
+    };
+    let password = password.trim().to_owned();
+    let tls = iea_runtime::tls::front_end_config(&file.ca, &file.orchestrator_server_name)?;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("https://{}", file.orchestrator))?
+            .tls_config(tls)?
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(30))
+            .connect()
+            .await
+            .context("reaching the orchestrator")?;
+    let mut sessions = SessionsClient::new(channel.clone());
+    let token = match sessions
+        .login(LoginRequest {
+            user: ADMIN.into(),
+            password: password.clone(),
+        })
+        .await
+    {
+        Ok(r) => r.into_inner().token,
+        Err(e) => {
+            tracing::warn!(
+                code = ?e.code(),
+                "the bootstrap password no longer opens a session: the demonstration account is left as it is"
+            );
+            return Ok(());
+        }
+    };
+    let mut credentials = CredentialsClient::new(channel.clone());
+    let current = credentials
+        .get_credentials(authed(
+            &token,
+            GetCredentialsRequest { user: ADMIN.into() },
+        )?)
+        .await
+        .context("reading the administrator's identity")?
+        .into_inner();
+    let d = DEMO_DECLARANT;
+    if !current.configured {
+        credentials
+            .set_credentials(authed(
+                &token,
+                SetCredentialsRequest {
+                    user: ADMIN.into(),
+                    account_password: password,
+                    identity: Some(NetEntreprisesIdentity {
+                        siret: d.siret.into(),
+                        nom: d.nom.into(),
+                        prenom: d.prenom.into(),
+                        password: d.password.into(),
+                    }),
+                },
+            )?)
+            .await
+            .context("setting the demonstration identity")?;
+        DepositsClient::new(channel.clone())
+            .set_deposit_account(authed(
+                &token,
+                SetDepositAccountRequest {
+                    siret: d.siret.into(),
+                    user: ADMIN.into(),
+                },
+            )?)
+            .await
+            .context("designating the demonstration account")?;
+        tracing::info!(siret = d.siret, "demonstration account ready to deposit");
+    }
+    let _ = sessions.logout(authed(&token, LogoutRequest {})?).await;
+    Ok(())
 }
 
 /// The Impact emploi version the embedded stack starts with.
@@ -488,15 +746,8 @@ async fn start_agent(
             (app.local_addr(), spawn(app.run_until(stop)))
         }
         iea_update_client::COMPONENT => {
-            let app = iea_update_client::App::build(iea_update_client::Settings {
-                agent: settings,
-                state_dir: data_dir.join("update-client"),
-                install_dir: data_dir.join("impact-emploi"),
-                trusted_root: Some(data_dir.join("updates-repository").join("root.json")),
-                installed_version: Some(INSTALLED_VERSION.to_owned()),
-                ..Default::default()
-            })
-            .await?;
+            let app =
+                iea_update_client::App::build(update_client_settings(settings, data_dir)).await?;
             (app.local_addr(), spawn(app.run_until(stop)))
         }
         iea_credential_verifier::COMPONENT => {
