@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use iea_proto::v1::board_server::BoardServer;
 use iea_proto::v1::connection_server::ConnectionServer;
 use iea_proto::v1::credentials_server::CredentialsServer;
 use iea_proto::v1::deposits_server::DepositsServer;
@@ -37,6 +38,7 @@ pub mod agents;
 mod api;
 pub mod assistance;
 pub mod authenticator;
+pub mod board;
 pub mod connection;
 pub mod credentials;
 pub mod crypto;
@@ -96,6 +98,8 @@ pub struct Settings {
     pub deposits: deposits::DepositSettings,
     /// Returns of deposits and CRM PAS: the download address, the back-off, the scans.
     pub returns: returns::ReturnSettings,
+    /// The deadline board: days after a due date before a missing CRM PAS is an alert.
+    pub board: board::BoardSettings,
 }
 
 /// Where the state lives.
@@ -157,6 +161,7 @@ impl Default for Settings {
             update_check_interval_secs: 6 * 3600,
             deposits: deposits::DepositSettings::default(),
             returns: returns::ReturnSettings::default(),
+            board: board::BoardSettings::default(),
         }
     }
 }
@@ -174,6 +179,7 @@ pub struct Core {
     pub(crate) credentials: credentials::Credentials,
     pub(crate) deposits: deposits::Deposits,
     pub(crate) returns: returns::Returns,
+    pub(crate) board: board::Board,
     pub(crate) updates: updates::Updates,
     /// Fires when the server shuts down, ending long-lived streams.
     pub(crate) shutdown: Shutdown,
@@ -341,6 +347,7 @@ impl App {
             credentials,
             deposits,
             returns,
+            board: board::Board::new(store.clone(), &settings.deposits, &settings.board),
             shutdown: Shutdown::new(),
             agents,
             installation_id,
@@ -355,7 +362,8 @@ impl App {
             .add_service(UpdatesServer::new(api::UpdatesApi(core.clone())))
             .add_service(SupportServer::new(api::SupportApi(core.clone())))
             .add_service(DepositsServer::new(api::DepositsApi(core.clone())))
-            .add_service(ReturnsServer::new(api::ReturnsApi(core.clone())));
+            .add_service(ReturnsServer::new(api::ReturnsApi(core.clone())))
+            .add_service(BoardServer::new(api::BoardApi(core.clone())));
         let names = [
             <StatusServer<api::StatusApi> as NamedService>::NAME,
             <SessionsServer<api::SessionsApi> as NamedService>::NAME,
@@ -366,6 +374,7 @@ impl App {
             <SupportServer<api::SupportApi> as NamedService>::NAME,
             <DepositsServer<api::DepositsApi> as NamedService>::NAME,
             <ReturnsServer<api::ReturnsApi> as NamedService>::NAME,
+            <BoardServer<api::BoardApi> as NamedService>::NAME,
         ];
         // Front-ends authenticate the orchestrator by its certificate, then open a session.
         let tls = iea_runtime::tls::server_config(&settings.tls, false)?;

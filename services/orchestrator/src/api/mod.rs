@@ -11,6 +11,7 @@ use crate::Core;
 use crate::agents::AgentError;
 use crate::sessions::{Principal, SessionError};
 
+mod board;
 mod connection;
 mod credentials;
 mod deposits;
@@ -21,6 +22,7 @@ mod support;
 mod updates;
 mod users;
 
+pub use board::BoardApi;
 pub use connection::ConnectionApi;
 pub use credentials::CredentialsApi;
 pub use deposits::DepositsApi;

@@ -12,7 +12,7 @@ use iea_proto::v1::{
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
-use super::{format_time, internal, principal, timestamp};
+use super::{bearer, format_time, internal, principal, timestamp};
 use crate::Core;
 use crate::assistance::{self, AssistanceError};
 use crate::status::{self, Snapshot};
@@ -46,6 +46,8 @@ pub(crate) fn report(core: &Core, s: &Snapshot) -> StatusReport {
             .map(|v| v.to_string())
             .unwrap_or_default(),
         update_required: s.update_required,
+        alert_count: 0,
+        most_urgent_alert: None,
     }
 }
 
@@ -80,6 +82,19 @@ impl StatusService for StatusApi {
         request: Request<GetStatusRequest>,
     ) -> Result<Response<StatusReport>, Status> {
         let mut r = report(&self.0, &self.0.hub.current());
+        // The status is readable without a session; the board's alerts only with one
+        // (they name establishments and deposits of the caller).
+        if let Some(token) = bearer(&request)
+            && let Ok(caller) = self.0.sessions.authenticate(token).await
+        {
+            match self.0.board.alerts(&caller).await {
+                Ok((n, top)) => {
+                    r.alert_count = u32::try_from(n).unwrap_or(u32::MAX);
+                    r.most_urgent_alert = top.as_ref().map(super::board::alert_message);
+                }
+                Err(e) => tracing::warn!(error = ?e, "board alerts not computed for the status"),
+            }
+        }
         if request.get_ref().include_agents {
             r.agents = self
                 .0

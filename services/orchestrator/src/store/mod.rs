@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
+mod board;
 mod copy;
 mod credentials;
 mod deposits;
@@ -29,6 +30,7 @@ mod secrets;
 mod sessions;
 mod users;
 
+pub use board::RateRow;
 pub use copy::{CopyReport, copy_all};
 pub use credentials::{CredentialRow, NewIdentity, VerificationWrite};
 pub use deposits::{Duplicate, Transition};
