@@ -142,6 +142,7 @@ impl TestStack {
             demo: true,
             database: test_database().await,
             customize_orchestrator: Some(Box::new(customize)),
+            ..Default::default()
         })
         .await
         .expect("stack starts");
