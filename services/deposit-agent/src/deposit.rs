@@ -337,14 +337,14 @@ fn interpret(
         } => (status, headers, body, handed),
     };
     let text = match body {
-        Ok(Some(b)) => report::body_text(&headers, b, MAX_ANSWER),
+        Ok(Some(b)) => report::body_bytes(&headers, b, MAX_ANSWER),
         Ok(None) => Err(format!("answer larger than {MAX_ANSWER} bytes")),
         Err(e) => Err(format!("answer cut: {}", error_chain(&e))),
     };
     let s = Some(status);
     match status {
         200 => match text.and_then(|t| report::read_report(&t)) {
-            Ok(Report::Aee(a)) => {
+            Ok(Report::Accepted(a)) => {
                 let test = if a.essai_reel == "01" {
                     " C'était un dépôt de test."
                 } else {
@@ -358,7 +358,7 @@ fn interpret(
                 let detail = format!("AEE {}", a.idflux);
                 (Outcome::Accepted(a), s, message, detail)
             }
-            Ok(Report::Are(_)) => (
+            Ok(Report::Rejected(_)) => (
                 Outcome::Uncertain(None),
                 s,
                 uncertain_message("un avis de rejet accompagnait un code de succès"),
@@ -372,7 +372,7 @@ fn interpret(
             ),
         },
         422 => match text.and_then(|t| report::read_report(&t)) {
-            Ok(Report::Are(r)) => {
+            Ok(Report::Rejected(r)) => {
                 let message = rejected_message(&r);
                 let detail = format!("ARE, {} anomalies", r.anomalies.len());
                 (Outcome::Rejected(r), s, message, detail)

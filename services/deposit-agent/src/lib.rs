@@ -1,5 +1,5 @@
-//! The deposit agent: deposits DSN files on Net-entreprises and lists a declarant's
-//! deposits, with the identity and network settings the orchestrator passes on each
+//! The deposit agent: deposits DSN files on Net-entreprises, lists a declarant's
+//! deposits and the returns published for them, and downloads those returns, with the identity and network settings the orchestrator passes on each
 //! call (`iea.agent.v1.DepositAgent`, mutual TLS). It keeps no state about the
 //! installation; the only thing it keeps is each identity's token, which never leaves it.
 //!
@@ -11,7 +11,11 @@
 //! - [`deposit`]: the deposit request and its outcome, above all whether it may be
 //!   registered (`Uncertain`) or surely not (`NotSent`);
 //! - [`listing`]: `lister-depots` over a window;
-//! - [`report`]: reading the AEE / ARE and the listing (roxmltree, no DTD);
+//! - [`report`]: reading the AEE / ARE (with `iea_dsn::returns`) and the listings
+//!   (roxmltree, no DTD);
+//! - [`returns`]: `lister-retours-flux`, `lister-retours-declarant` and the download of a
+//!   return's document, streamed in chunks with its SHA-256 under a size cap; download
+//!   addresses outside the download service refused before anything is sent;
 //! - this module: the gRPC service, which converts at the edge.
 //!
 //! Invariants: an authentication refusal is never retried; a deposit is sent at most
@@ -23,11 +27,13 @@
 pub mod deposit;
 pub mod listing;
 pub mod report;
+pub mod returns;
 pub mod session;
 pub mod spool;
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use iea_declarant::Identity;
 use iea_net::{Diagnosis, NetworkSettings};
 use iea_net_entreprises::auth::user_agent;
@@ -36,9 +42,12 @@ use iea_net_entreprises::{Authentication, Authenticator, Input, ServiceCode};
 use iea_proto::agent::v1::deposit_agent_server::{DepositAgent, DepositAgentServer};
 use iea_proto::agent::v1::{
     DepositAccepted, DepositAnomaly, DepositChunk, DepositListing, DepositNotSent, DepositRefused,
-    DepositRejected, DepositResponse, DepositUncertain, ListDepositsRequest, ListDepositsResponse,
-    ListedDeposit, ListingFailed, ListingFailure, NetEntreprisesAccess, VerifyResponse,
-    deposit_response, list_deposits_response,
+    DepositRejected, DepositResponse, DepositUncertain, DownloadDone, DownloadFailed,
+    DownloadFailure, DownloadReturnChunk, DownloadReturnRequest, ListDeclarantReturnsRequest,
+    ListDepositsRequest, ListDepositsResponse, ListFluxReturnsRequest, ListReturnsResponse,
+    ListedDeposit, ListedReturn, ListingFailed, ListingFailure, NetEntreprisesAccess,
+    ReturnsListing, VerifyResponse, deposit_response, download_outcome as dl,
+    list_deposits_response, list_returns_response,
 };
 use iea_proto::common::v1::{ProbeRequest, ProbeResult};
 use iea_proto::error::ApiError;
@@ -268,31 +277,114 @@ impl DepositAgent for Agent {
         Ok(Response::new(listing_to_proto(report)))
     }
 
-    // TODO(issue 13): the returns services; answered UNIMPLEMENTED until the agent follows
-    // them (the proto is settled so that the orchestrator can be built against it).
+    #[tracing::instrument(skip_all, fields(idflux))]
     async fn list_flux_returns(
         &self,
-        _request: Request<iea_proto::agent::v1::ListFluxReturnsRequest>,
-    ) -> Result<Response<iea_proto::agent::v1::ListReturnsResponse>, Status> {
-        Err(Status::unimplemented("lister-retours-flux is not served yet"))
+        request: Request<ListFluxReturnsRequest>,
+    ) -> Result<Response<ListReturnsResponse>, Status> {
+        let request = request.into_inner();
+        let idflux = request.idflux.trim().to_owned();
+        if !report::is_idflux(&idflux) {
+            return Err(invalid(
+                "L'identifiant du dépôt (idflux) doit compter de 1 à 50 lettres ou chiffres.",
+            ));
+        }
+        tracing::Span::current().record("idflux", idflux.as_str());
+        let access = match self.access(request.access)? {
+            Ok(a) => a,
+            Err(unusable) => return Ok(Response::new(unusable_returns(unusable))),
+        };
+        let report = returns::list_flux(&self.sessions, &access, &idflux).await;
+        Ok(Response::new(returns_to_proto(report)))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn list_declarant_returns(
         &self,
-        _request: Request<iea_proto::agent::v1::ListDeclarantReturnsRequest>,
-    ) -> Result<Response<iea_proto::agent::v1::ListReturnsResponse>, Status> {
-        Err(Status::unimplemented("lister-retours-declarant is not served yet"))
+        request: Request<ListDeclarantReturnsRequest>,
+    ) -> Result<Response<ListReturnsResponse>, Status> {
+        let request = request.into_inner();
+        let window = listing::Window::new(&request.debut, &request.fin).map_err(|e| invalid(&e))?;
+        let access = match self.access(request.access)? {
+            Ok(a) => a,
+            Err(unusable) => return Ok(Response::new(unusable_returns(unusable))),
+        };
+        let report = returns::list_declarant(&self.sessions, &access, &window).await;
+        Ok(Response::new(returns_to_proto(report)))
     }
 
-    type DownloadReturnStream = futures::stream::Empty<
-        Result<iea_proto::agent::v1::DownloadReturnChunk, Status>,
-    >;
+    type DownloadReturnStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<DownloadReturnChunk, Status>> + Send>>;
 
+    #[tracing::instrument(skip_all)]
     async fn download_return(
         &self,
-        _request: Request<iea_proto::agent::v1::DownloadReturnRequest>,
+        request: Request<DownloadReturnRequest>,
     ) -> Result<Response<Self::DownloadReturnStream>, Status> {
-        Err(Status::unimplemented("telecharger-retour is not served yet"))
+        let request = request.into_inner();
+        let max = if request.max_bytes == 0 {
+            returns::DEFAULT_MAX_BYTES
+        } else {
+            request.max_bytes
+        };
+        let last = |report: returns::DownloadReport| -> Self::DownloadReturnStream {
+            Box::pin(futures::stream::iter(download_outcome(report).map(Ok)))
+        };
+        let access = match self.access(request.access)? {
+            Ok(a) => a,
+            Err(unusable) => {
+                let report = match unusable {
+                    Unusable::Identity(a) => returns::DownloadReport {
+                        message: format!("Le retour n'a pas pu être téléchargé : {}", a.message),
+                        outcome: returns::DownloadOutcome::Authentication(a),
+                        http_status: None,
+                        reauthenticated: false,
+                    },
+                    Unusable::Settings(d) => returns::DownloadReport {
+                        message: format!("Le retour n'a pas pu être téléchargé : {}", d.message),
+                        outcome: returns::DownloadOutcome::Failed(
+                            returns::DownloadFailure::Unavailable,
+                            Some(d),
+                        ),
+                        http_status: None,
+                        reauthenticated: false,
+                    },
+                };
+                return Ok(Response::new(last(report)));
+            }
+        };
+        let url = match returns::check_url(&access.business.settings().address, &request.url) {
+            Ok(u) => u,
+            Err(reason) => {
+                return Ok(Response::new(last(returns::DownloadReport::foreign(
+                    reason,
+                ))));
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+        let sessions = self.sessions.clone();
+        let span = tracing::Span::current();
+        let task = tokio::spawn(
+            async move { returns::download(&sessions, &access, &url, max, &tx).await }
+                .instrument(span),
+        );
+        let data = tokio_stream::wrappers::ReceiverStream::new(rx).map(|data| {
+            Ok(DownloadReturnChunk {
+                data,
+                outcome: None,
+            })
+        });
+        let end = futures::stream::once(async move {
+            match task.await {
+                Ok(report) => download_outcome(report),
+                Err(e) => {
+                    tracing::error!(error = %e, "the download task failed");
+                    None
+                }
+            }
+        })
+        .filter_map(|o| async move { o.map(Ok) });
+        Ok(Response::new(Box::pin(data.chain(end))))
     }
 
     #[tracing::instrument(skip_all)]
@@ -407,6 +499,111 @@ fn listing_to_proto(r: listing::ListingReport) -> ListDepositsResponse {
         message: r.message,
         reauthenticated: r.reauthenticated,
     }
+}
+
+fn unusable_returns(unusable: Unusable) -> ListReturnsResponse {
+    match unusable {
+        Unusable::Identity(a) => ListReturnsResponse {
+            message: format!(
+                "La liste des retours n'a pas pu être obtenue : {}",
+                a.message
+            ),
+            outcome: Some(list_returns_response::Outcome::Authentication(a.into())),
+            ..Default::default()
+        },
+        Unusable::Settings(d) => ListReturnsResponse {
+            message: format!(
+                "La liste des retours n'a pas pu être obtenue : {}",
+                d.message
+            ),
+            outcome: Some(list_returns_response::Outcome::Failed(ListingFailed {
+                failure: ListingFailure::Unavailable.into(),
+                probe: Some(d.into()),
+            })),
+            ..Default::default()
+        },
+    }
+}
+
+fn returns_to_proto(r: returns::ListReport) -> ListReturnsResponse {
+    use list_returns_response::Outcome as P;
+    let outcome = match r.outcome {
+        returns::ListOutcome::Listing {
+            returns,
+            window_max_minutes,
+            expires_in_seconds,
+        } => P::Listing(ReturnsListing {
+            returns: returns
+                .into_iter()
+                .map(|r| ListedReturn {
+                    idflux: r.idflux,
+                    publication: r.publication,
+                    production: r.production,
+                    nature: r.nature,
+                    statut: r.statut,
+                    id: r.id,
+                    url: r.url,
+                })
+                .collect(),
+            window_max_minutes: window_max_minutes.unwrap_or(0),
+            expires_in_seconds,
+        }),
+        returns::ListOutcome::Authentication(a) => P::Authentication(a.into()),
+        returns::ListOutcome::Failed(f, d) => P::Failed(ListingFailed {
+            failure: match f {
+                returns::ListFailure::WindowTooWide => ListingFailure::WindowTooWide,
+                returns::ListFailure::BadDates => ListingFailure::BadDates,
+                returns::ListFailure::Unavailable => ListingFailure::Unavailable,
+                returns::ListFailure::Unexpected => ListingFailure::Unexpected,
+                returns::ListFailure::UnknownFlux => ListingFailure::UnknownFlux,
+            }
+            .into(),
+            probe: d.map(Into::into),
+        }),
+    };
+    ListReturnsResponse {
+        outcome: Some(outcome),
+        http_status: r.http_status.map(u32::from).unwrap_or(0),
+        message: r.message,
+        reauthenticated: r.reauthenticated,
+    }
+}
+
+/// The last message of a download; `None` when the caller is gone.
+fn download_outcome(r: returns::DownloadReport) -> Option<DownloadReturnChunk> {
+    let outcome = match r.outcome {
+        returns::DownloadOutcome::Done {
+            bytes,
+            sha256,
+            expires_in_seconds,
+        } => dl::Outcome::Done(DownloadDone {
+            bytes,
+            sha256,
+            expires_in_seconds,
+        }),
+        returns::DownloadOutcome::Authentication(a) => dl::Outcome::Authentication(a.into()),
+        returns::DownloadOutcome::Failed(f, d) => dl::Outcome::Failed(DownloadFailed {
+            failure: match f {
+                returns::DownloadFailure::ForeignAddress => DownloadFailure::ForeignAddress,
+                returns::DownloadFailure::Gone => DownloadFailure::Gone,
+                returns::DownloadFailure::TooLarge => DownloadFailure::TooLarge,
+                returns::DownloadFailure::Unavailable => DownloadFailure::Unavailable,
+                returns::DownloadFailure::Unexpected => DownloadFailure::Unexpected,
+            }
+            .into(),
+            probe: d.map(Into::into),
+        }),
+        returns::DownloadOutcome::CallerGone => return None,
+    };
+    Some(DownloadReturnChunk {
+        data: Vec::new(),
+        outcome: Some(iea_proto::agent::v1::DownloadOutcome {
+            outcome: Some(outcome),
+            http_status: r.http_status.map(u32::from).unwrap_or(0),
+            message: r.message,
+            reauthenticated: r.reauthenticated,
+        }),
+    })
 }
 
 /// The agent, bound and ready to run.
