@@ -512,6 +512,16 @@ async fn kill_at(victim: Victim, moment: Moment) {
     }
     let d = w.until(id, "settled", |d| d.settled).await;
     assert_eq!(d.state, "accepted", "{d:#?}");
+    match moment {
+        // Sent again, once the listing showed that the first request never arrived.
+        Moment::BeforeSending => assert_eq!(d.attempts, 2, "{d:#?}"),
+        // Found in the listing, never sent again.
+        Moment::AfterRegistered => {
+            assert_eq!(d.attempts, 1, "{d:#?}");
+            assert!(d.message.contains("liste des dépôts"), "{}", d.message);
+        }
+        Moment::AfterRecorded => assert_eq!(d.attempts, 1, "{d:#?}"),
+    }
     // The restarted processes deposit the next declaration too.
     let second_file = sample(10, 2);
     let second = w.upload(&second_file).await;
