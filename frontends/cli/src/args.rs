@@ -66,6 +66,26 @@ pub enum Command {
     /// Base de données de l'orchestrateur (« Changer de base de données… »).
     #[command(subcommand)]
     Database(DatabaseCommand),
+    /// Prélèvement à la source : les taux transmis par la DGFiP (CRM PAS).
+    #[command(subcommand)]
+    Pas(PasCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PasCommand {
+    /// Les taux en vigueur de chaque salarié (le dernier CRM PAS encore valable), avec
+    /// l'identifiant du taux à reprendre dans la prochaine DSN (S21.G00.50.008).
+    Rates {
+        /// Un seul établissement (14 chiffres).
+        #[arg(long)]
+        siret: Option<String>,
+        /// Sortie CSV pour le logiciel de paie (NIR complets ; incompatible avec --json).
+        #[arg(long)]
+        csv: bool,
+        /// Affiche aussi les salariés dont le dernier taux n'est plus valable.
+        #[arg(long)]
+        expired: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +147,14 @@ pub enum DsnCommand {
     /// Le compte qui dépose pour chaque établissement.
     #[command(subcommand)]
     Accounts(DsnAccountsCommand),
+    /// Tableau des échéances : par établissement et par mois, l'échéance, le dépôt, la
+    /// conformité, le CRM PAS et les jours restants ; puis les alertes, la plus urgente
+    /// d'abord.
+    Board {
+        /// Un seul établissement (14 chiffres).
+        #[arg(long)]
+        siret: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use iea_dsn::{DeclarationKind, Month, SampleSpec, Scanner, TestOrReal};
+use iea_proto::v1::board_client::BoardClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::*;
 use serde_json::{Value, json};
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use super::Ctx;
 use crate::args::{DsnAccountsCommand, DsnCommand, DsnKindArg, DsnSampleArgs};
 use crate::client;
-use crate::output::{CliError, CliResult, print_json, rfc3339, when};
+use crate::output::{CliError, CliResult, day, print_json, rfc3339, when};
 
 /// Exit code of `check` when the file has problems (as `credentials verify` when a
 /// verification is not valid); other failures (unreadable file) exit 1.
@@ -65,6 +66,7 @@ pub async fn run(ctx: &Ctx, cmd: DsnCommand) -> CliResult {
             Ok(())
         }
         DsnCommand::Accounts(c) => accounts(ctx, c).await,
+        DsnCommand::Board { siret } => board(ctx, siret).await,
     }
 }
 
@@ -261,6 +263,146 @@ async fn accounts(ctx: &Ctx, cmd: DsnAccountsCommand) -> CliResult {
         }
     }
     Ok(())
+}
+
+async fn board(ctx: &Ctx, siret: Option<String>) -> CliResult {
+    let stack = client::stack_file(&ctx.data_dir)?;
+    let r = BoardClient::new(client::connect(&stack).await?)
+        .get_board(client::authed(
+            &ctx.data_dir,
+            GetBoardRequest {
+                siret: siret.unwrap_or_default(),
+            },
+        ))
+        .await?
+        .into_inner();
+    if ctx.json {
+        print_json(&json!({
+            "computed_at": rfc3339(r.computed_at.as_ref()),
+            "rows": r.rows.iter().map(|w| json!({
+                "siret": w.siret,
+                "month": w.month,
+                "due": rfc3339(w.due.as_ref()),
+                "days_left": w.days_left,
+                "deposit": (w.deposit_id != 0).then(|| json!({
+                    "id": w.deposit_id,
+                    "state": w.deposit_state,
+                    "deposited_at": rfc3339(w.deposited_at.as_ref()),
+                    "idflux": (!w.idflux.is_empty()).then_some(&w.idflux),
+                })),
+                "conformity": (!w.conformity.is_empty()).then_some(&w.conformity),
+                "anomalies": w.anomalies,
+                "crm": w.crm_received.then(|| json!({
+                    "received_at": rfc3339(w.crm_received_at.as_ref()),
+                    "rates": w.rates,
+                    "identifier": w.crm_identifier,
+                })),
+            })).collect::<Vec<_>>(),
+            "alerts": r.alerts.iter().map(alert_json).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    match when(r.computed_at.as_ref()) {
+        Some(t) => say!("Tableau des échéances DSN, au {t}"),
+        None => say!("Tableau des échéances DSN"),
+    }
+    if r.rows.is_empty() {
+        say!("Aucun établissement : aucun dépôt ni compte désigné pour un SIRET.");
+    }
+    for w in &r.rows {
+        say!(
+            "SIRET {} — {} : échéance le {} ({})",
+            w.siret,
+            month_label(&w.month),
+            when(w.due.as_ref()).unwrap_or_default(),
+            days_left_fr(w.days_left)
+        );
+        let deposit = if w.deposit_id == 0 {
+            "aucun dépôt".to_owned()
+        } else {
+            let mut s = format!("dépôt n° {} {}", w.deposit_id, state_fr(&w.deposit_state));
+            if let Some(t) = when(w.deposited_at.as_ref()) {
+                s.push_str(&format!(" le {t}"));
+            }
+            s
+        };
+        let conformity = match w.conformity.as_str() {
+            "" => String::new(),
+            "ok" => " · conforme".to_owned(),
+            "ano" => format!(" · conforme avec anomalies ({})", w.anomalies),
+            "ko" => format!(" · non conforme ({} anomalie(s))", w.anomalies),
+            _ => " · conformité attendue".to_owned(),
+        };
+        let crm = if w.crm_received {
+            format!(
+                " · CRM PAS reçu le {} ({} taux)",
+                day(w.crm_received_at.as_ref()).unwrap_or_default(),
+                w.rates
+            )
+        } else if w.conformity.is_empty() {
+            String::new()
+        } else {
+            " · CRM PAS attendu".to_owned()
+        };
+        say!("  {deposit}{conformity}{crm}");
+    }
+    if r.alerts.is_empty() {
+        say!("Aucune alerte.");
+    } else {
+        say!("Alertes ({}), la plus urgente d'abord :", r.alerts.len());
+        for (i, a) in r.alerts.iter().enumerate() {
+            say!("  {}. {}", i + 1, a.message);
+        }
+    }
+    Ok(())
+}
+
+/// An alert of the board for programs (`iea dsn board --json`, `iea status --json`).
+pub fn alert_json(a: &BoardAlert) -> Value {
+    json!({
+        "code": a.code,
+        "message": a.message,
+        "urgency": a.urgency,
+        "siret": a.siret,
+        "month": a.month,
+        "deposit_id": (a.deposit_id != 0).then_some(a.deposit_id),
+        "due": rfc3339(a.due.as_ref()),
+    })
+}
+
+/// « novembre 2026 » for `2026-11`.
+fn month_label(month: &str) -> String {
+    const NAMES: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    match month.split_once('-') {
+        Some((y, m)) => match m.parse::<usize>() {
+            Ok(m @ 1..=12) => format!("{} {y}", NAMES[m - 1]),
+            _ => month.to_owned(),
+        },
+        None => month.to_owned(),
+    }
+}
+
+fn days_left_fr(days: i32) -> String {
+    match days {
+        0 => "aujourd'hui".to_owned(),
+        1 => "demain".to_owned(),
+        d if d > 1 => format!("dans {d} jours"),
+        -1 => "dépassée d'un jour".to_owned(),
+        d => format!("dépassée de {} jours", -d),
+    }
 }
 
 fn state_fr(state: &str) -> &'static str {

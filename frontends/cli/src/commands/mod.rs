@@ -5,6 +5,7 @@ mod connection;
 mod credentials;
 mod database;
 mod dsn;
+mod pas;
 mod secrets;
 mod session;
 mod stack;
@@ -44,5 +45,6 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Credentials(c) => credentials::run(&ctx, c).await,
         Command::Dsn(c) => dsn::run(&ctx, c).await,
         Command::Database(c) => database::run(&ctx, c).await,
+        Command::Pas(c) => pas::run(&ctx, c).await,
     }
 }

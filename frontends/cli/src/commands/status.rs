@@ -42,15 +42,24 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> CliResult {
         return watch(ctx, channel).await;
     }
     let report = StatusClient::new(channel)
-        .get_status(GetStatusRequest {
-            include_agents: true,
-        })
+        .get_status(client::authed(
+            &ctx.data_dir,
+            GetStatusRequest {
+                include_agents: true,
+            },
+        ))
         .await?
         .into_inner();
+    let signed_in = client::session_token(&ctx.data_dir).is_some();
     if ctx.json {
-        print_json(&to_json(&report, &stack.orchestrator));
+        let mut v = to_json(&report, &stack.orchestrator);
+        v["alerts"] = alerts_json(&report, signed_in);
+        print_json(&v);
     } else {
         print_human(&report, &stack.orchestrator);
+        if let Some(line) = alerts_line(&report, signed_in) {
+            say!("{line}");
+        }
     }
     Ok(())
 }
@@ -73,6 +82,33 @@ fn to_json(r: &StatusReport, orchestrator: &str) -> serde_json::Value {
             "latency_ms": a.latency.map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000),
             "message": (!a.message.is_empty()).then_some(&a.message),
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// The board's alerts in the status: `null` without a session (the orchestrator gives
+/// them only to a signed-in account), else their count and the most urgent one.
+fn alerts_json(r: &StatusReport, signed_in: bool) -> serde_json::Value {
+    if !signed_in {
+        return serde_json::Value::Null;
+    }
+    json!({
+        "count": r.alert_count,
+        "most_urgent": r.most_urgent_alert.as_ref().map(super::dsn::alert_json),
+    })
+}
+
+/// « 2 alertes — La DSN de novembre 2026 … » for a person.
+fn alerts_line(r: &StatusReport, signed_in: bool) -> Option<String> {
+    if !signed_in {
+        return None;
+    }
+    Some(match (&r.most_urgent_alert, r.alert_count) {
+        (_, 0) | (None, _) => "Échéances DSN : aucune alerte.".to_owned(),
+        (Some(a), 1) => format!("Échéances DSN : 1 alerte — {}", a.message),
+        (Some(a), n) => format!(
+            "Échéances DSN : {n} alertes (iea dsn board) ; la plus urgente — {}",
+            a.message
+        ),
     })
 }
 
