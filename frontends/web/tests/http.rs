@@ -42,6 +42,30 @@ const PROTECTED: &[(&str, &str)] = &[
     ("POST", "/api/v1/connection/repairs"),
     ("POST", "/api/v1/connection/repairs/fallback_port/apply"),
     ("POST", "/api/v1/support"),
+    ("GET", "/mises-a-jour"),
+    ("GET", "/mises-a-jour/lisez-moi"),
+    ("POST", "/mises-a-jour/appliquer"),
+    ("POST", "/mises-a-jour/scripts"),
+    ("POST", "/comptes/verifier-tout"),
+    ("POST", "/comptes/ajouter"),
+    ("POST", "/comptes/supprimer"),
+    ("POST", "/comptes/mode"),
+    ("POST", "/parametres/enregistrer"),
+    ("PUT", "/api/v1/connection"),
+    ("POST", "/api/v1/users"),
+    ("DELETE", "/api/v1/users/Nobody"),
+    ("GET", "/api/v1/installation-mode"),
+    ("PUT", "/api/v1/installation-mode"),
+    ("GET", "/api/v1/credentials/verify-all"),
+    ("POST", "/api/v1/credentials/verify-all"),
+    ("GET", "/api/v1/credentials/verify-all/events"),
+    ("GET", "/api/v1/updates"),
+    ("GET", "/api/v1/updates/notes"),
+    ("POST", "/api/v1/updates/apply"),
+    ("GET", "/api/v1/updates/progress"),
+    ("GET", "/api/v1/updates/events"),
+    ("GET", "/api/v1/updates/scripts"),
+    ("POST", "/api/v1/updates/scripts/apply"),
 ];
 
 #[tokio::test]
@@ -628,6 +652,7 @@ async fn the_openapi_document_describes_every_route() {
     for (method, path) in PROTECTED.iter().filter(|(_, p)| p.starts_with("/api/")) {
         let path = path
             .replace("/Administrateur", "/{user}")
+            .replace("/users/Nobody", "/users/{name}")
             .replace("/fallback_port/", "/{id}/");
         let op = &paths[&path][method.to_ascii_lowercase()];
         assert!(op.is_object(), "{method} {path} is documented");
@@ -733,5 +758,376 @@ async fn under_tls_the_console_speaks_https_and_its_session_cookie_is_secure() {
     );
     stop.trigger();
     task.await.unwrap().unwrap();
+    h.stop().await;
+}
+
+/// Every event of a stream that ends: (name, data as JSON).
+async fn all_events(r: reqwest::Response) -> Vec<(String, serde_json::Value)> {
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = tokio::time::timeout(Duration::from_secs(120), r.text())
+        .await
+        .expect("the stream ends with its job")
+        .unwrap();
+    text.split("\n\n")
+        .filter(|e| e.contains("data:"))
+        .map(|e| {
+            let name = e
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_default()
+                .to_owned();
+            let data: String = e
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+                .collect();
+            (name, serde_json::from_str(&data).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_update_through_the_api_streams_its_progress_to_the_new_version() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    // Nothing started yet: the idle state, and the stream ends at once.
+    let idle = all_events(
+        s.request(Method::GET, "/api/v1/updates/events")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(idle.len(), 1);
+    assert_eq!(idle[0].1["state"], "idle");
+
+    let check = s.get_json("/api/v1/updates").await;
+    assert_eq!(check["installed_version"], "3.00.70");
+    assert_eq!(check["available"][0]["version"], "3.00.72");
+    let notes = s.get_json("/api/v1/updates/notes?version=3.00.72").await;
+    assert!(
+        notes["text"]
+            .as_str()
+            .unwrap()
+            .contains("Mise à jour technique")
+    );
+    let r = s
+        .request(Method::GET, "/api/v1/updates/notes?version=pas-une-version")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a malformed version is refused");
+
+    // Slowed down so that the update is still running for the second start.
+    h.updates_admin(
+        Method::PUT,
+        "/transfer",
+        serde_json::json!({"ranges": true, "bytes_per_second": 32 * 1024}),
+    )
+    .await;
+    let r = s
+        .call(Method::POST, "/api/v1/updates/apply")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let started: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(started["state"], "running");
+    let r = s
+        .call(Method::POST, "/api/v1/updates/apply")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "one update at a time");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "update_in_progress");
+
+    let events = all_events(
+        s.request(Method::GET, "/api/v1/updates/events")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(events.iter().all(|(name, _)| name == "progress"));
+    let percents: Vec<u64> = events
+        .iter()
+        .map(|(_, v)| v["percent"].as_u64().unwrap())
+        .collect();
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]),
+        "never backwards: {percents:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, v)| v["phase"] == "download" && v["bytes_total"].as_u64() > Some(0)),
+        "the download's bytes are reported: {events:?}"
+    );
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["state"], "done", "{last}");
+    assert_eq!(last["percent"], 100);
+    assert_eq!(last["installed_version"], "3.00.72");
+    assert_eq!(
+        s.get_json("/api/v1/updates/progress").await["state"],
+        "done"
+    );
+    let check = s.get_json("/api/v1/updates").await;
+    assert_eq!(check["installed_version"], "3.00.72");
+    assert_eq!(check["available"], serde_json::json!([]));
+    assert_eq!(
+        s.get_json("/api/v1/status").await["software_version"],
+        "3.00.72"
+    );
+    // Its scripts ran with it.
+    let scripts = s.get_json("/api/v1/updates/scripts").await;
+    assert!(
+        scripts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["state"] != "pending"),
+        "{scripts}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn verify_all_streams_each_result_until_the_last() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    let r = s
+        .call(Method::PUT, "/api/v1/credentials/Administrateur")
+        .json(
+            &serde_json::json!({"account_password": h.admin_password(), "siret": "78214563500010",
+                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s
+        .call(Method::POST, "/api/v1/credentials/verify-all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let started: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(started["total"], 1);
+    let events = all_events(
+        s.request(Method::GET, "/api/v1/credentials/verify-all/events")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["state"], "done", "{events:?}");
+    assert_eq!(last["done"], 1);
+    assert_eq!(last["percent"], 100);
+    assert_eq!(last["results"][0]["user"], "Administrateur");
+    assert_eq!(last["results"][0]["outcome"], "valid");
+    assert_eq!(
+        s.get_json("/api/v1/credentials/verify-all").await["state"],
+        "done"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn connection_settings_are_saved_as_a_whole_or_not_at_all() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    let before = s.get_json("/api/v1/connection").await;
+    let mut body = serde_json::json!({
+        "connection_type": "direct", "mode": "fast",
+        "auth_server": before["auth_server"], "update_server": before["update_server"],
+        "net_entreprises": before["net_entreprises"],
+    });
+    let r = s
+        .call(Method::PUT, "/api/v1/connection")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "invalid_input");
+    assert_eq!(
+        s.get_json("/api/v1/connection").await,
+        before,
+        "nothing saved"
+    );
+    // An address the orchestrator refuses: nothing saved either.
+    body["mode"] = "extended".into();
+    body["auth_server"] = "pas une adresse".into();
+    let r = s
+        .call(Method::PUT, "/api/v1/connection")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
+    assert_eq!(
+        s.get_json("/api/v1/connection").await,
+        before,
+        "nothing saved"
+    );
+    // Valid: saved.
+    body["auth_server"] = before["auth_server"].clone();
+    let r = s
+        .call(Method::PUT, "/api/v1/connection")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let saved = s.get_json("/api/v1/connection").await;
+    assert_eq!(saved["mode"], "extended");
+    assert_eq!(saved["connection_type"], "direct");
+    assert_eq!(saved["auth_server"], before["auth_server"]);
+
+    // The page's form: a bad port is refused with its sentence.
+    let page = s
+        .request(Method::GET, "/parametres")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Enregistrer") && page.contains("Quitter"));
+    let r = s
+        .request(Method::POST, "/parametres/enregistrer")
+        .form(&[
+            ("csrf", s.csrf.as_str()),
+            ("connection_type", "proxy"),
+            ("proxy_host", "proxy.local"),
+            ("proxy_port", "99999"),
+            ("mode", "normal"),
+            ("auth_server", before["auth_server"].as_str().unwrap()),
+            ("update_server", before["update_server"].as_str().unwrap()),
+            (
+                "net_entreprises",
+                before["net_entreprises"].as_str().unwrap(),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("Rien n&#39;a été enregistré") || text.contains("Rien n'a été enregistré"),
+        "{text}"
+    );
+    assert_eq!(s.get_json("/api/v1/connection").await, saved);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_administrator_adds_and_removes_accounts_and_sets_the_mode() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    let r = s
+        .call(Method::PUT, "/api/v1/installation-mode")
+        .json(&serde_json::json!({"mode": "autre"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = s
+        .call(Method::PUT, "/api/v1/installation-mode")
+        .json(&serde_json::json!({"mode": "reseau"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        s.get_json("/api/v1/installation-mode").await["mode"],
+        "reseau"
+    );
+
+    let r = s
+        .call(Method::POST, "/api/v1/users")
+        .json(&serde_json::json!({"name": "Paie2", "role": "user", "password": "Un-mot-de-passe-long"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let u: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(u, serde_json::json!({"name": "Paie2", "role": "user"}));
+    let users = s.get_json("/api/v1/users").await;
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "Paie2")
+    );
+    let r = s
+        .call(Method::POST, "/api/v1/users")
+        .json(&serde_json::json!({"name": "Paie3", "role": "chef", "password": "Un-mot-de-passe-long"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "an unknown role");
+
+    // The new account signs in.
+    let r = client()
+        .post(h.url("/api/v1/session"))
+        .json(&serde_json::json!({"user": "Paie2", "password": "Un-mot-de-passe-long"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let r = s
+        .call(Method::DELETE, "/api/v1/users/Paie2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = s
+        .call(Method::DELETE, "/api/v1/users/Paie2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = s
+        .call(Method::DELETE, "/api/v1/users/Administrateur")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "not oneself");
+    let users = s.get_json("/api/v1/users").await;
+    assert!(
+        !users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "Paie2")
+    );
+
+    // The page has the forms for an administrator.
+    let page = s
+        .request(Method::GET, "/comptes")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Ajouter le compte")
+            && page.contains("Monoposte")
+            && page.contains("Tout vérifier")
+    );
     h.stop().await;
 }
