@@ -531,3 +531,23 @@ async fn a_refused_authentication_is_final_and_sends_nothing_else() {
     assert_eq!(path_requests(&world, mock::DOWNLOAD_PATH), 0);
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_server_fault_is_unavailable_and_a_refused_id_unexpected() {
+    let world = start(|_| {}).await;
+    let idflux = deposited(&world, 1).await;
+    let base = format!("{}/telecharger-retour/1.0/{idflux}", world.mock_https);
+    let d = download(&world, DUPONT, &format!("{base}/kaboom"), 0).await;
+    assert_eq!(d.failure(), DownloadFailure::Unavailable);
+    assert_eq!(d.outcome.http_status, 500);
+    let d = download(&world, DUPONT, &format!("{base}/01234567890"), 0).await;
+    assert_eq!(d.failure(), DownloadFailure::Unexpected);
+    assert_eq!(d.outcome.http_status, 422);
+    // Not published yet: not there.
+    let d = download(&world, DUPONT, &format!("{base}/0123456789"), 0).await;
+    assert_eq!(d.failure(), DownloadFailure::Gone);
+    let r = list_flux(&world, DUPONT, "kaboom").await;
+    assert_eq!(listing_failure(&r), ListingFailure::Unavailable);
+    assert_eq!(r.http_status, 500);
+    world.stop().await;
+}

@@ -1,7 +1,8 @@
 //! No secret nor DSN content reaches the logs: the agent's logs, at TRACE (HTTP stacks
 //! included), are captured while it authenticates, deposits and lists against a server
-//! whose token is known (wiremock: the Net-entreprises mock never shows its tokens), then
-//! searched for the token, the password and the file's personal data. A binary of its
+//! whose token is known (wiremock: the Net-entreprises mock never shows its tokens), and
+//! while it lists and downloads a CRM nominatif, then searched for the token, the
+//! password, the file's personal data and the CRM's NIR, matricule and rate. A binary of its
 //! own, since it installs the global log subscriber.
 
 use std::io::Write;
@@ -11,8 +12,9 @@ use std::time::Duration;
 use iea_deposit_agent::App;
 use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
 use iea_proto::agent::v1::{
-    DeclarantIdentity, DepositChunk, DepositStart, ListDepositsRequest, NetEntreprisesAccess,
-    deposit_response, list_deposits_response,
+    DeclarantIdentity, DepositChunk, DepositStart, DownloadReturnRequest, ListDepositsRequest,
+    ListFluxReturnsRequest, NetEntreprisesAccess, deposit_response, download_outcome,
+    list_deposits_response, list_returns_response,
 };
 use iea_proto::common::v1::{ConnectionMode, ConnectionType, NetworkSettings};
 use iea_runtime::agent::AgentSettings;
@@ -26,6 +28,22 @@ const TOKEN: &str = "U2VjcmV0VG9rZW5PZlRoZVRlc3RzMDEyMzQ1Njc4OQ==";
 const PASSWORD: &str = "Jardin#Partage2024";
 const NIR: &str = "2850763123456";
 const NAME: &str = "BÉRÉNICE-ZÉLIE";
+const CRM_NIR: &str = "1770375987654";
+const MATRICULE: &str = "MAT-SECRET-77";
+const RATE: &str = "13.37";
+const IDFLUX: &str = "UR5WJEBAhi54RcZN8Lur71F";
+
+fn crm() -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><gipmds:rapport xmlns:gipmds=\"http://www.gip-mds.fr/\" profil=\"DSN\" type=\"CRM nominatif\" version=\"v01r07\" identifiant=\"123456789123456789\">\
+         <envoi><envoi_identification><idflux>{IDFLUX}</idflux></envoi_identification><envoi_bilan><envoi_etat>OK</envoi_etat></envoi_bilan></envoi>\
+         <declaration><declaration_identification><SIREN>782145635</SIREN><nic_affectation>00010</nic_affectation></declaration_identification>\
+         <declaration_bilan><etat>OK</etat><salarie><NIR>{CRM_NIR}</NIR><matricule>{MATRICULE}</matricule><taux_imposition_PAS>{RATE}</taux_imposition_PAS></salarie></declaration_bilan>\
+         <declaration_anomalie><description><code>TST01</code><categorie>non-bloquant</categorie><message>Taux valide {RATE}</message></description>\
+         <environnement><salarie origine=\"DSN\"><NIR>{CRM_NIR}</NIR><matricule>{MATRICULE}</matricule></salarie></environnement></declaration_anomalie>\
+         </declaration></gipmds:rapport>"
+    )
+}
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -81,6 +99,26 @@ async fn no_token_password_or_dsn_content_appears_in_trace_logs() {
                 .insert_header("accept-ranges", "minutes=0-60")
                 .set_body_string("<depots><declarant><depot><idflux>UR5WJEBAhi54RcZN8Lur71F</idflux><date>20261201144742</date><statut>OK</statut></depot></declarant></depots>"),
         )
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    Mock::given(method("GET"))
+        .and(path(format!("/lister-retours-flux/1.0/{IDFLUX}")))
+        .and(header("authorization", authorization.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_string(format!(
+            "<retours><flux><id>{IDFLUX}</id><retour><publication>20261215120000</publication>\
+             <production>20261215120000</production><nature>94</nature><statut>OK</statut><id>0123456789</id>\
+             <url>{}/telecharger-retour/1.0/{IDFLUX}/0123456789</url></retour></flux></retours>",
+            server.uri()
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/telecharger-retour/1.0/{IDFLUX}/0123456789")))
+        .and(header("authorization", authorization.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_string(crm()))
         .expect(1)
         .mount(&server)
         .await;
@@ -148,7 +186,7 @@ async fn no_token_password_or_dsn_content_appears_in_trace_logs() {
     );
     let l = agent
         .list_deposits(ListDepositsRequest {
-            access: Some(access),
+            access: Some(access.clone()),
             debut: "20261201140000".into(),
             fin: "20261201150000".into(),
         })
@@ -159,13 +197,49 @@ async fn no_token_password_or_dsn_content_appears_in_trace_logs() {
         matches!(l.outcome, Some(list_deposits_response::Outcome::Listing(_))),
         "{l:?}"
     );
-    let answers = format!("{r:?} {l:?}");
+    let returns = agent
+        .list_flux_returns(ListFluxReturnsRequest {
+            access: Some(access.clone()),
+            idflux: IDFLUX.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(list_returns_response::Outcome::Listing(listing)) = &returns.outcome else {
+        panic!("{returns:?}")
+    };
+    let mut stream = agent
+        .download_return(DownloadReturnRequest {
+            access: Some(access),
+            url: listing.returns[0].url.clone(),
+            max_bytes: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut document = Vec::new();
+    let mut outcome = None;
+    while let Some(m) = stream.message().await.unwrap() {
+        document.extend_from_slice(&m.data);
+        outcome = m.outcome.or(outcome);
+    }
+    assert_eq!(document, crm().into_bytes());
+    let outcome = outcome.unwrap();
+    assert!(
+        matches!(outcome.outcome, Some(download_outcome::Outcome::Done(_))),
+        "{outcome:?}"
+    );
+    let answers = format!("{r:?} {l:?} {returns:?} {outcome:?}");
     shutdown.trigger();
     task.await.unwrap().unwrap();
     server.verify().await;
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(logs.contains("deposit done"), "the logs were captured");
+    assert!(
+        logs.contains("return downloaded"),
+        "the download's logs were captured"
+    );
     for (what, secret) in [
         ("token", TOKEN),
         ("token without padding", TOKEN.trim_end_matches('=')),
@@ -173,6 +247,9 @@ async fn no_token_password_or_dsn_content_appears_in_trace_logs() {
         ("NIR", NIR),
         ("employee's name", "NICE-Z"),
         ("pay", "1834.27"),
+        ("CRM's NIR", CRM_NIR),
+        ("CRM's matricule", MATRICULE),
+        ("CRM's rate", RATE),
     ] {
         assert!(!logs.contains(secret), "the {what} appears in the logs");
         assert!(!answers.contains(secret), "the {what} appears in an answer");
