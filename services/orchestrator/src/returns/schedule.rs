@@ -43,7 +43,7 @@ pub fn listing_time(zone: ListingZone, unix: i64) -> String {
 
 /// Seconds between two `AAAAMMJJHHMMSS` read as wall-clock times (as the service
 /// measures a window); `None` if one is not such a time.
-fn wall_seconds(debut: &str, fin: &str) -> Option<i64> {
+pub(super) fn wall_seconds(debut: &str, fin: &str) -> Option<i64> {
     fn parse(s: &str) -> Option<time::PrimitiveDateTime> {
         if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;

@@ -120,6 +120,55 @@ const TABLES: &[Table] = &[
         insert: "INSERT INTO deposit_accounts (siret, user_id, updated_at) VALUES ($1, $2, $3)",
         count: "SELECT count(*) FROM deposit_accounts",
     },
+    // Returns and CRM PAS (issue 13).
+    Table {
+        name: "return_follows",
+        kinds: &[
+            Int, Text, Int, Text, Text, Int, Int, Int, Text, Int, Int, Int, Int, Text, Text, Int,
+            Int,
+        ],
+        select: "SELECT deposit_id, idflux, user_id, siret, month, due_at, started_at, until_at, state, phase_started_at, polls, next_at, last_polled_at, message, lease_owner, lease_until, updated_at FROM return_follows ORDER BY deposit_id",
+        insert: "INSERT INTO return_follows (deposit_id, idflux, user_id, siret, month, due_at, started_at, until_at, state, phase_started_at, polls, next_at, last_polled_at, message, lease_owner, lease_until, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        count: "SELECT count(*) FROM return_follows",
+    },
+    Table {
+        name: "dsn_returns",
+        kinds: &[
+            Int, Text, Int, Int, Int, Text, Text, Text, Text, Text, Int, Int, Int, Text, Int, Int,
+            Text, Text, Text, Int, Int, Text, Text, Int,
+        ],
+        select: "SELECT id, idflux, deposit_id, user_id, nature, statut, publication, production, return_id, url, version, overwritten_at, seen_at, download_state, attempts, next_try_at, message, file_path, sha256, bytes, downloaded_at, read_status, lease_owner, lease_until FROM dsn_returns ORDER BY id",
+        insert: "INSERT INTO dsn_returns (id, idflux, deposit_id, user_id, nature, statut, publication, production, return_id, url, version, overwritten_at, seen_at, download_state, attempts, next_try_at, message, file_path, sha256, bytes, downloaded_at, read_status, lease_owner, lease_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+        count: "SELECT count(*) FROM dsn_returns",
+    },
+    Table {
+        name: "return_anomalies",
+        kinds: &[Int, Int, Text, Text, Text, Text],
+        select: "SELECT return_row, seq, code, message, rubric, category FROM return_anomalies ORDER BY return_row, seq",
+        insert: "INSERT INTO return_anomalies (return_row, seq, code, message, rubric, category) VALUES ($1, $2, $3, $4, $5, $6)",
+        count: "SELECT count(*) FROM return_anomalies",
+    },
+    Table {
+        name: "pas_crms",
+        kinds: &[Int, Int, Text, Text, Text, Text, Text, Int],
+        select: "SELECT id, return_row, siret, identifiant, available_on, valid_until, file_name, received_at FROM pas_crms ORDER BY id",
+        insert: "INSERT INTO pas_crms (id, return_row, siret, identifiant, available_on, valid_until, file_name, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        count: "SELECT count(*) FROM pas_crms",
+    },
+    Table {
+        name: "pas_rates",
+        kinds: &[Int, Int, Text, Text, Int, Text, Text, Int, Text, Int, Text],
+        select: "SELECT crm_id, seq, siret, nir_or_ntt, ntt, matricule, rate, rate_hundredths, future_rate, future_rate_hundredths, future_effective_on FROM pas_rates ORDER BY crm_id, seq",
+        insert: "INSERT INTO pas_rates (crm_id, seq, siret, nir_or_ntt, ntt, matricule, rate, rate_hundredths, future_rate, future_rate_hundredths, future_effective_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        count: "SELECT count(*) FROM pas_rates",
+    },
+    Table {
+        name: "return_scans",
+        kinds: &[Int, Int, Int, Int, Int, Int, Text, Text, Int, Int],
+        select: "SELECT user_id, cursor_at, window_minutes, announced_minutes, next_at, last_scan_at, message, lease_owner, lease_until, updated_at FROM return_scans ORDER BY user_id",
+        insert: "INSERT INTO return_scans (user_id, cursor_at, window_minutes, announced_minutes, next_at, last_scan_at, message, lease_owner, lease_until, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        count: "SELECT count(*) FROM return_scans",
+    },
 ];
 
 /// How many rows of each table were copied.
@@ -193,6 +242,14 @@ fn write_all(db: &mut Db<'_>, data: &[Vec<Vec<Cell>>]) -> anyhow::Result<CopyRep
              (SELECT COALESCE(max(id), 0) + 1 FROM deposits), false)",
             &[],
         )?;
+        for sql in [
+            "SELECT setval(pg_get_serial_sequence('dsn_returns', 'id'), \
+             (SELECT COALESCE(max(id), 0) + 1 FROM dsn_returns), false)",
+            "SELECT setval(pg_get_serial_sequence('pas_crms', 'id'), \
+             (SELECT COALESCE(max(id), 0) + 1 FROM pas_crms), false)",
+        ] {
+            db.query_value::<Option<i64>>(sql, &[])?;
+        }
     }
     Ok(report)
 }

@@ -896,3 +896,516 @@ pub enum LeaseOf {
     Return(i64),
     Scan(i64),
 }
+
+#[cfg(test)]
+mod tests {
+    //! On the engine of the test run (SQLite, or PostgreSQL with `IEA_TEST_DATABASE_URL`).
+
+    use super::*;
+    use crate::deposits::{NewDeposit, State};
+    use crate::returns::{CrmRecord, FollowState};
+    use crate::store::Transition;
+    use crate::store::testing::store;
+    use crate::users::Role;
+
+    const SIRET: &str = "78214563500010";
+
+    async fn accepted(s: &Store, user: i64, idflux: &str) -> i64 {
+        let d = s
+            .insert_deposit(
+                NewDeposit {
+                    requested_by: "Administrateur".into(),
+                    user_id: Some(user),
+                    siret: SIRET.into(),
+                    month: "2026-11".into(),
+                    nature: "01".into(),
+                    kind: "03".into(),
+                    fraction: "11".into(),
+                    essai_reel: "02".into(),
+                    file_name: "dsn.txt".into(),
+                    file_path: format!("/nowhere/{idflux}.dsn"),
+                    sha256: idflux.into(),
+                    bytes: 10,
+                    source_path: None,
+                },
+                5,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let t = Transition {
+            state: Some(State::Accepted),
+            idflux: Some(idflux.into()),
+            user_id: Some(user),
+            ..Default::default()
+        };
+        s.decide_deposit(d.id, &[State::Checked], t, 6)
+            .await
+            .unwrap();
+        d.id
+    }
+
+    fn listed(idflux: &str, nature: u32, id: &str, publication: &str) -> ListedReturn {
+        ListedReturn {
+            idflux: idflux.into(),
+            publication: publication.into(),
+            production: publication.into(),
+            nature,
+            statut: "OK".into(),
+            id: id.into(),
+            url: format!("https://ne.test/telecharger-retour/1.0/{idflux}/{id}"),
+        }
+    }
+
+    fn crm_end(identifiant: &str, rate: &str, available_on: &str) -> DownloadEnd {
+        DownloadEnd::Downloaded {
+            file_path: "/kept.xml".into(),
+            sha256: "ab".into(),
+            bytes: 10,
+            read: Box::new(ReadResult::Crm {
+                status: "OK".into(),
+                crm: CrmRecord {
+                    siret: SIRET.into(),
+                    identifiant: identifiant.into(),
+                    available_on: available_on.into(),
+                    valid_until: crate::returns::valid_until_of(available_on).unwrap(),
+                    file_name: format!("crm-{identifiant}.xml"),
+                    rates: vec![CrmRate {
+                        nir_or_ntt: "1850775123456".into(),
+                        ntt: false,
+                        matricule: "M-1".into(),
+                        rate: rate.into(),
+                        rate_hundredths: Some(750),
+                        future_rate: String::new(),
+                        future_rate_hundredths: None,
+                        future_effective_on: String::new(),
+                    }],
+                },
+                anomalies: vec![ReturnAnomaly {
+                    code: "TST01".into(),
+                    message: "Taux appliqué différent.".into(),
+                    rubric: "S21.G00.50.006".into(),
+                    category: "non-bloquant".into(),
+                }],
+                message: "CRM reçu.".into(),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn returns_versions_crms_and_rates_round_trip() {
+        let t = store().await;
+        let s = &t.store;
+        let user = s
+            .insert_first_user("Administrateur", Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        let id = accepted(s, user, "F1").await;
+        let todo = s.deposits_to_follow(10).await.unwrap();
+        assert_eq!(todo.len(), 1);
+        assert_eq!((todo[0].id, todo[0].idflux.as_str()), (id, "F1"));
+        let new = NewFollow {
+            deposit_id: id,
+            idflux: "F1".into(),
+            user_id: Some(user),
+            siret: SIRET.into(),
+            month: "2026-11".into(),
+            due_at: 1000,
+            started_at: 6,
+            until_at: 5000,
+            next_at: 66,
+        };
+        assert_eq!(s.start_follows(vec![new.clone()], 7).await.unwrap(), 1);
+        assert_eq!(s.start_follows(vec![new], 7).await.unwrap(), 0, "once");
+        assert!(s.deposits_to_follow(10).await.unwrap().is_empty());
+        assert!(s.follows_due(65, false, 10).await.unwrap().is_empty());
+        assert_eq!(s.follows_due(66, false, 10).await.unwrap(), vec![id]);
+        let f = s
+            .lease_follow(id, "me".into(), 66, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((f.state, f.next_at), (FollowState::Following, 66));
+        assert!(
+            s.lease_follow(id, "other".into(), 67, 100)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let u = FollowUpdate {
+            state: FollowState::Following,
+            phase_started_at: 6,
+            polls: 1,
+            next_at: 200,
+            last_polled_at: Some(66),
+            message: "En attente.".into(),
+        };
+        assert!(
+            !s.finish_follow(id, "other".into(), u.clone(), 70)
+                .await
+                .unwrap()
+        );
+        assert!(s.finish_follow(id, "me".into(), u, 70).await.unwrap());
+        let f = s.follow_record(id).await.unwrap().unwrap();
+        assert_eq!((f.polls, f.next_at, f.lease_owner), (1, 200, None));
+
+        // Listed twice: recorded once; an overwrite is a new version.
+        let first = vec![listed("F1", 94, "A", "20261216120000")];
+        assert_eq!(
+            s.record_listed_returns(first.clone(), Some(user), 80)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            s.record_listed_returns(first, Some(user), 81)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let row_a = s.returns_of_flux("F1".into()).await.unwrap()[0].row;
+        assert_eq!(s.returns_to_download(90, 10).await.unwrap(), vec![row_a]);
+        let other = Store::open(&t.url).await.unwrap();
+        let (a, b) = tokio::join!(
+            s.lease_return(row_a, "me".into(), 90, 200),
+            other.lease_return(row_a, "two".into(), 90, 200)
+        );
+        assert_eq!(
+            [a.unwrap().is_some(), b.unwrap().is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count(),
+            1,
+            "one orchestrator downloads it"
+        );
+        let holder = if s
+            .return_record(row_a)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_owner
+            .as_deref()
+            == Some("me")
+        {
+            "me"
+        } else {
+            "two"
+        };
+        assert!(
+            !s.finish_return(
+                row_a,
+                "nobody".into(),
+                crm_end("111", "7.50", "2026-12-16"),
+                95
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            s.finish_return(
+                row_a,
+                holder.into(),
+                crm_end("111", "7.50", "2026-12-16"),
+                95
+            )
+            .await
+            .unwrap()
+        );
+        let r = s.return_record(row_a).await.unwrap().unwrap();
+        assert_eq!(
+            (r.download_state, r.read_status.as_deref(), r.version),
+            (DownloadState::Downloaded, Some("OK"), 1)
+        );
+        let details = s.returns_of_deposit(id).await.unwrap();
+        assert_eq!(details[0].anomalies[0].rubric, "S21.G00.50.006");
+        assert_eq!(details[0].crm, Some(("111".into(), 1)));
+        let rates = s
+            .current_rates(None, None, "2027-01-10".into(), false)
+            .await
+            .unwrap();
+        assert_eq!(rates.len(), 1);
+        assert_eq!(
+            (rates[0].rate.rate.as_str(), rates[0].valid_until.as_str()),
+            ("7.50", "2027-02-28")
+        );
+        // Past its validity: only with include_expired, marked so.
+        assert!(
+            s.current_rates(None, None, "2027-03-01".into(), false)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            !s.current_rates(None, None, "2027-03-01".into(), true)
+                .await
+                .unwrap()[0]
+                .valid
+        );
+        // Another account sees nothing of it.
+        assert!(
+            s.current_rates(
+                None,
+                Some((user + 1, "Bob".into())),
+                "2027-01-10".into(),
+                true
+            )
+            .await
+            .unwrap()
+            .is_empty()
+        );
+        assert_eq!(
+            s.current_rates(
+                Some(SIRET.into()),
+                Some((user, "x".into())),
+                "2027-01-10".into(),
+                true
+            )
+            .await
+            .unwrap()
+            .len(),
+            1
+        );
+
+        // The overwrite: version 2, the first no longer current nor used.
+        let new = s
+            .record_listed_returns(
+                vec![listed("F1", 94, "B", "20261220120000")],
+                Some(user),
+                100,
+            )
+            .await
+            .unwrap();
+        assert_eq!(new[0].version, 2);
+        assert!(
+            s.return_record(row_a)
+                .await
+                .unwrap()
+                .unwrap()
+                .overwritten_at
+                .is_some()
+        );
+        assert!(
+            s.current_rates(None, None, "2027-01-10".into(), true)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let row_b = new[0].row;
+        s.lease_return(row_b, "me".into(), 101, 200)
+            .await
+            .unwrap()
+            .unwrap();
+        s.finish_return(
+            row_b,
+            "me".into(),
+            crm_end("222", "9.99", "2026-12-20"),
+            102,
+        )
+        .await
+        .unwrap();
+        let rates = s
+            .current_rates(None, None, "2027-01-10".into(), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            (rates[0].identifiant.as_str(), rates[0].rate.rate.as_str()),
+            ("222", "9.99")
+        );
+        let files = s.crm_files(SIRET.into()).await.unwrap();
+        assert_eq!(
+            files.iter().map(|f| f.current).collect::<Vec<_>>(),
+            vec![false, true]
+        );
+        assert_eq!(
+            s.crm_sirets_of_flux("F1".into()).await.unwrap(),
+            vec![SIRET.to_owned()]
+        );
+        // An older version listed late stays overwritten.
+        let late = s
+            .record_listed_returns(
+                vec![listed("F1", 94, "Z", "20261201120000")],
+                Some(user),
+                103,
+            )
+            .await
+            .unwrap();
+        assert!(late[0].overwritten_at.is_some());
+
+        // Failed and gone downloads.
+        let g = s
+            .record_listed_returns(
+                vec![listed("F1", 10, "G", "20261202120000")],
+                Some(user),
+                104,
+            )
+            .await
+            .unwrap()[0]
+            .row;
+        s.lease_return(g, "me".into(), 105, 200)
+            .await
+            .unwrap()
+            .unwrap();
+        s.finish_return(
+            g,
+            "me".into(),
+            DownloadEnd::Failed {
+                message: "plus tard".into(),
+                next_try_at: 500,
+            },
+            106,
+        )
+        .await
+        .unwrap();
+        assert!(s.returns_to_download(499, 10).await.unwrap().is_empty());
+        assert_eq!(s.returns_to_download(500, 10).await.unwrap(), vec![g]);
+        s.lease_return(g, "me".into(), 500, 600)
+            .await
+            .unwrap()
+            .unwrap();
+        s.finish_return(g, "me".into(), DownloadEnd::Gone("purgé".into()), 501)
+            .await
+            .unwrap();
+        let g = s.return_record(g).await.unwrap().unwrap();
+        assert_eq!((g.download_state, g.attempts), (DownloadState::Gone, 2));
+
+        let summary = s.follow_summaries(None, None).await.unwrap();
+        assert_eq!(summary.len(), 1);
+        assert_eq!(summary[0].crm.as_ref().map(|c| c.1.as_str()), Some("222"));
+        assert_eq!(summary[0].gone_count, 1);
+
+        // The scan cursor: created once, leased by one, moved on.
+        let c = s
+            .lease_scan(user, "me".into(), 10, 100, 1000, 10, false)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.cursor_at, c.window_minutes, c.announced_minutes),
+            (1000, 10, None)
+        );
+        assert!(
+            other
+                .lease_scan(user, "two".into(), 11, 100, 0, 10, true)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.renew_return_lease(LeaseOf::Scan(user), "me".into(), 150)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.advance_scan(
+                user,
+                "me".into(),
+                4600,
+                60,
+                Some(60),
+                300,
+                String::new(),
+                true,
+                12
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            s.lease_scan(user, "two".into(), 200, 300, 0, 10, false)
+                .await
+                .unwrap()
+                .is_none(),
+            "not due"
+        );
+        let c = other
+            .lease_scan(user, "two".into(), 300, 400, 0, 10, false)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.cursor_at, c.window_minutes, c.announced_minutes),
+            (4600, 60, Some(60))
+        );
+    }
+
+    /// `iea database migrate` copies the returns, CRMs, rates and cursors too.
+    #[tokio::test]
+    async fn returns_are_copied_to_another_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = Store::open_sqlite(&dir.path().join("from.db"))
+            .await
+            .unwrap();
+        let user = from
+            .insert_first_user("Administrateur", Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        let id = accepted(&from, user, "F1").await;
+        from.start_follows(
+            vec![NewFollow {
+                deposit_id: id,
+                idflux: "F1".into(),
+                user_id: Some(user),
+                siret: SIRET.into(),
+                month: "2026-11".into(),
+                due_at: 1000,
+                started_at: 6,
+                until_at: 5000,
+                next_at: 66,
+            }],
+            7,
+        )
+        .await
+        .unwrap();
+        let row = from
+            .record_listed_returns(
+                vec![listed("F1", 94, "A", "20261216120000")],
+                Some(user),
+                80,
+            )
+            .await
+            .unwrap()[0]
+            .row;
+        from.lease_return(row, "me".into(), 90, 200)
+            .await
+            .unwrap()
+            .unwrap();
+        from.finish_return(row, "me".into(), crm_end("111", "7.50", "2026-12-16"), 95)
+            .await
+            .unwrap();
+        from.lease_scan(user, "me".into(), 1, 2, 1000, 10, true)
+            .await
+            .unwrap();
+        let to = store().await;
+        let report = crate::store::copy_all(&from, &to.store).await.unwrap();
+        let count = |t: &str| report.tables.iter().find(|(n, _)| *n == t).unwrap().1;
+        assert_eq!(
+            [
+                count("return_follows"),
+                count("dsn_returns"),
+                count("return_anomalies"),
+                count("pas_crms"),
+                count("pas_rates"),
+                count("return_scans")
+            ],
+            [1, 1, 1, 1, 1, 1]
+        );
+        let rates = to
+            .store
+            .current_rates(None, None, "2027-01-01".into(), false)
+            .await
+            .unwrap();
+        assert_eq!(rates[0].identifiant, "111");
+        // New rows get ids of their own.
+        let next = to
+            .store
+            .record_listed_returns(
+                vec![listed("F1", 11, "B", "20261216120000")],
+                Some(user),
+                99,
+            )
+            .await
+            .unwrap();
+        assert!(next[0].row > row);
+    }
+}
