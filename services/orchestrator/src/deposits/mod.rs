@@ -378,6 +378,14 @@ pub enum Resolution {
     Resend,
 }
 
+impl Inner {
+    /// Wakes the worker for its upkeep as well as for the queue.
+    fn wake_for_upkeep(&self) {
+        self.upkeep.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
+
 /// The deposit queue; cheap to clone.
 #[derive(Clone)]
 pub struct Deposits {
@@ -395,6 +403,9 @@ struct Inner {
     /// This orchestrator's name on leases (stable across restarts of one data directory).
     owner: String,
     wake: tokio::sync::Notify,
+    /// Asks the worker's next look for its upkeep too (an account designated, a deposit
+    /// settled by a person), not only for the queue.
+    upkeep: std::sync::atomic::AtomicBool,
     folder: Option<folder::Layout>,
     /// For the verifications before due dates.
     credentials: Option<crate::credentials::Credentials>,
@@ -442,6 +453,7 @@ impl Deposits {
                 store_dir,
                 owner,
                 wake: tokio::sync::Notify::new(),
+                upkeep: std::sync::atomic::AtomicBool::new(false),
                 folder,
                 credentials: None,
             }),
@@ -640,7 +652,7 @@ impl Deposits {
             });
         }
         tracing::info!(deposit = id, state = after.state.code(), by = %caller.name, "dsn deposit resolved by a person");
-        self.inner.wake.notify_one();
+        self.inner.wake_for_upkeep();
         Ok(after)
     }
 
@@ -674,7 +686,7 @@ impl Deposits {
             .set_deposit_account(siret.clone(), u.id, sessions::now())
             .await?;
         tracing::info!(siret = %siret, user = %u.name, "deposit account set");
-        self.inner.wake.notify_one();
+        self.inner.wake_for_upkeep();
         Ok((siret, u.name))
     }
 

@@ -164,6 +164,7 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
     };
     let mut watch = super::folder::Watch::default();
     let mut last_due_check: Option<std::time::Instant> = None;
+    let mut last_upkeep: Option<std::time::Instant> = None;
     loop {
         let every = Duration::from_secs(inner.settings.due_check_interval_secs.max(1));
         if last_due_check.is_none_or(|t| t.elapsed() >= every) {
@@ -176,8 +177,21 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
                 }
             });
         }
-        if let Err(e) = deposits.watch_folder(&mut watch).await {
-            tracing::error!(error = format!("{e:#}"), "deposit folder look failed");
+        // The upkeep (the deposit folder, other orchestrators' expired leases, waiting and
+        // unrouted deposits) every poll interval, or when asked; a wake for the queue
+        // alone (a deposit recorded, an attempt ended) looks only at the queue: at a
+        // deposit's pace, the upkeep's queries would cost more than the deposit's own.
+        let upkeep_asked = inner
+            .upkeep
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if upkeep_asked || last_upkeep.is_none_or(|t| t.elapsed() >= poll) {
+            last_upkeep = Some(std::time::Instant::now());
+            if let Err(e) = deposits.watch_folder(&mut watch).await {
+                tracing::error!(error = format!("{e:#}"), "deposit folder look failed");
+            }
+            if let Err(e) = upkeep(&inner).await {
+                tracing::error!(error = format!("{e:#}"), "deposit queue upkeep failed");
+            }
         }
         if let Err(e) = tick(&inner, &slots).await {
             tracing::error!(error = format!("{e:#}"), "deposit queue tick failed");
@@ -190,7 +204,9 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
     }
 }
 
-async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow::Result<()> {
+/// What the queue needs now and then: attempts of a dead orchestrator settled, waiting
+/// deposits queued once what they wait for is there, recorded ones routed.
+async fn upkeep(inner: &Arc<Inner>) -> anyhow::Result<()> {
     let now = sessions::now();
     // Another orchestrator's attempt whose lease expired: it died while sending.
     for id in inner.store.recover_deposits(String::new(), now).await? {
@@ -218,9 +234,18 @@ async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow
             route(inner, rec).await?;
         }
     }
+    Ok(())
+}
+
+/// Starts work on due deposits while there is room.
+async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow::Result<()> {
+    if slots.available_permits() == 0 {
+        // Every slot is busy: the one that ends wakes the worker.
+        return Ok(());
+    }
     let due = inner
         .store
-        .deposits_due(&[State::Queued, State::Uncertain], now, 64)
+        .deposits_due(&[State::Queued, State::Uncertain], sessions::now(), 64)
         .await?;
     for id in due {
         let Ok(permit) = slots.clone().try_acquire_owned() else {
@@ -230,9 +255,18 @@ async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow
             continue;
         };
         let inner = inner.clone();
+        // A file of the deposit folder moves out of it once its deposit is settled.
+        let from_folder = rec.source_path.is_some();
         tokio::spawn(async move {
-            let _permit = permit;
-            work(inner, rec).await;
+            work(inner.clone(), rec).await;
+            // The slot is free before the worker looks again (woken while it was still
+            // held, it would find no room and wait for the next wake).
+            drop(permit);
+            if from_folder {
+                inner.wake_for_upkeep();
+            } else {
+                inner.wake.notify_one();
+            }
         });
     }
     Ok(())
@@ -548,7 +582,6 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    inner.wake.notify_one();
     Ok(())
 }
 
@@ -709,7 +742,6 @@ async fn settle(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
         .store
         .transition_deposit(id, owner, t, true, sessions::now())
         .await?;
-    inner.wake.notify_one();
     Ok(())
 }
 
