@@ -1,0 +1,743 @@
+//! DSN deposits (issue 12): `FILES` small DSN files (`EMPLOYEES` employees each)
+//! deposited through the orchestrator and the deposit agent, and the same files posted
+//! directly to the Net-entreprises mock (gzipped, with a token from
+//! `iea-net-entreprises`' authentication exchange) at the same concurrency (4, the
+//! orchestrator's `deposits.concurrency`), in alternated rounds; then one file of `BIG_MB`
+//! MB. Prints both rates and their ratio (target ≥ 80 %), the CPU each process spends per
+//! deposit, the memory of the orchestrator and of the agent as the files go (target: flat
+//! in the number of files), and their memory growth while the big file is deposited
+//! (target < 32 MiB each).
+//!
+//! The mocks run in the embedded stack in a child process (`common::Stack`). The
+//! orchestrator and the deposit agent measured here each run in a process of their own
+//! (this binary started again with `IEA_DEPOSIT_BENCH_ROLE`), wired to the stack's mocks
+//! and other agents exactly as the stack wires its own: their memory is read apart from
+//! the mock's, which holds a whole deposit in memory while it reads it.
+//!
+//! `cargo bench -p iea-cli --bench deposit` (`FILES=N`, `EMPLOYEES=N`, `ROUNDS=N`: rounds of
+//! each path, medians compared, 3 by default; `BIG_MB=N`, 0 skips the big file;
+//! `LATENCY_MS=N`: the mock answers each request N ms late, its `slow` fault, as a
+//! distant server would, instead of at once on loopback).
+
+mod common;
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use iea_net::{ConnectionMode, HttpClient, NetworkSettings};
+use iea_net_entreprises::{Authenticator, Input, Options, ServiceCode, Token};
+use iea_proto::v1::credentials_client::CredentialsClient;
+use iea_proto::v1::deposits_client::DepositsClient;
+use iea_proto::v1::*;
+use iea_runtime::pki;
+use tonic::transport::Channel;
+
+/// Deposits at once: the orchestrator's default `deposits.concurrency`, and the direct
+/// path's.
+const CONCURRENCY: usize = 4;
+const SIRET: &str = "78214563500010";
+const NOM: &str = "DUPONT";
+const PRENOM: &str = "Marie";
+const PASSWORD: &str = "Jardin#Partage2024";
+const ROLE: &str = "IEA_DEPOSIT_BENCH_ROLE";
+const SETTINGS: &str = "IEA_DEPOSIT_BENCH_SETTINGS";
+const INSTALLATION: &str = "IEA-BENCH-0001";
+const LICENCE: &str = "BENCH-LICENCE-not-secret";
+/// Bytes of the file sent in one upload message.
+const UPLOAD_CHUNK: usize = 1 << 20;
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    match std::env::var(ROLE).as_deref() {
+        Ok("orchestrator") => runtime.block_on(orchestrator_process()),
+        Ok("deposit-agent") => runtime.block_on(agent_process()),
+        _ => runtime.block_on(bench()),
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+// ---------------------------------------------------------------------------------
+// The measured processes: as their binaries' `main` (logs at info, signals), with the
+// settings the benchmark passes; each prints its address on its first line.
+
+fn settings_from_env<S: serde::de::DeserializeOwned>() -> S {
+    serde_json::from_str(&std::env::var(SETTINGS).expect("settings")).expect("settings JSON")
+}
+
+async fn agent_process() {
+    iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Human, "info");
+    iea_runtime::install_crypto_provider();
+    let settings: iea_deposit_agent::Settings = settings_from_env();
+    let app = iea_deposit_agent::App::build(settings)
+        .await
+        .expect("agent");
+    println!("{}", app.local_addr());
+    let shutdown = iea_runtime::shutdown::Shutdown::new();
+    shutdown.trigger_on_signal();
+    app.run_until(shutdown).await.expect("agent runs");
+}
+
+async fn orchestrator_process() {
+    iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Human, "info");
+    iea_runtime::install_crypto_provider();
+    let settings: iea_orchestrator::Settings = settings_from_env();
+    let app = iea_orchestrator::App::build(settings)
+        .await
+        .expect("orchestrator");
+    println!("{}", app.local_addr());
+    let shutdown = iea_runtime::shutdown::Shutdown::new();
+    shutdown.trigger_on_signal();
+    app.run_until(shutdown).await.expect("orchestrator runs");
+}
+
+/// A measured process: this binary in another role.
+struct Process {
+    child: Child,
+    addr: String,
+}
+
+impl Process {
+    fn start(role: &str, settings: &impl serde::Serialize, log: &Path) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(ROLE, role)
+            .env(SETTINGS, serde_json::to_string(settings).unwrap())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            !line.trim().is_empty(),
+            "{role} did not start: see {}",
+            log.display()
+        );
+        Self {
+            child,
+            addr: line.trim().to_owned(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        common::memory_kib(self.pid()).0
+    }
+
+    fn cpu(&self) -> Duration {
+        common::cpu_time(&self.pid().to_string())
+    }
+
+    /// Resets the peak RSS the kernel keeps (`/proc/PID/clear_refs`, 5); false when
+    /// refused.
+    fn reset_peak(&self) -> bool {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
+    }
+
+    fn peak_kib(&self) -> u64 {
+        common::memory_kib(self.pid()).1
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.pid().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+
+async fn bench() {
+    iea_runtime::install_crypto_provider();
+    let n = env_usize("FILES", 1000);
+    let employees = env_usize("EMPLOYEES", 10);
+    let rounds = env_usize("ROUNDS", 3).clamp(1, 9);
+    let big_mb = env_usize("BIG_MB", 100);
+
+    let stack = common::Stack::start();
+    let work = tempfile::tempdir().unwrap();
+    let certs = stack.dir.path().join("certs");
+    let ne = stack.file.mocks["net-entreprises"].https.clone();
+    let http = reqwest::Client::new();
+    // The bench orchestrator's installation, known to the auth mock as a licence would
+    // make it known to the real server.
+    http.post(format!(
+        "{}/installations",
+        stack.file.mocks["impact-emploi-auth"].admin
+    ))
+    .bearer_auth(&stack.file.mocks_admin_token)
+    .json(&serde_json::json!({"installation_id": INSTALLATION, "licence_key": LICENCE}))
+    .send()
+    .await
+    .unwrap()
+    .error_for_status()
+    .unwrap();
+
+    let agent = Process::start(
+        "deposit-agent",
+        &iea_deposit_agent::Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: pki::component_files(&certs, iea_deposit_agent::COMPONENT),
+        },
+        &work.path().join("deposit-agent.log"),
+    );
+    let data_dir = work.path().join("orchestrator");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let f = &stack.file;
+    let orchestrator = Process::start(
+        "orchestrator",
+        &iea_orchestrator::Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: pki::component_files(&certs, iea_orchestrator::COMPONENT),
+            data_dir: data_dir.clone(),
+            agents: iea_orchestrator::AgentAddresses {
+                auth_client: f.agents["auth-client"].clone(),
+                update_client: f.agents["update-client"].clone(),
+                credential_verifier: f.agents["credential-verifier"].clone(),
+                deposit_agent: agent.addr.clone(),
+            },
+            network: iea_orchestrator::network::NetworkDefaults {
+                auth_server: f.mocks["impact-emploi-auth"].https.clone(),
+                update_server: f.mocks["impact-emploi-updates"].https.clone(),
+                net_entreprises: format!("{ne}/authentifier/1.0/"),
+                extra_ca_file: Some(f.mocks_ca.clone()),
+                ..Default::default()
+            },
+            installation: iea_orchestrator::InstallationSettings {
+                id: Some(INSTALLATION.into()),
+                licence_key: Some(LICENCE.into()),
+                daily_password_key: None,
+            },
+            update_check_interval_secs: 0,
+            deposits: iea_orchestrator::deposits::DepositSettings {
+                deposit_address: ne.clone(),
+                consultation_address: ne.clone(),
+                concurrency: CONCURRENCY,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        &work.path().join("orchestrator.log"),
+    );
+    println!(
+        "processes: orchestrator pid {}, deposit agent pid {}, mocks (embedded stack) pid {}",
+        orchestrator.pid(),
+        agent.pid(),
+        stack.child.id()
+    );
+
+    // Front-end side: the orchestrator's administrator, with the declarant's identity.
+    let channel = front_end(&stack, &orchestrator.addr).await;
+    let admin_password = std::fs::read_to_string(data_dir.join("admin-password")).unwrap();
+    let token = SessionsClientExt::login(&channel, admin_password.trim()).await;
+    CredentialsClient::new(channel.clone())
+        .set_credentials(common::authed(
+            &token,
+            SetCredentialsRequest {
+                user: "Administrateur".into(),
+                account_password: admin_password.trim().into(),
+                identity: Some(NetEntreprisesIdentity {
+                    siret: SIRET.into(),
+                    nom: NOM.into(),
+                    prenom: PRENOM.into(),
+                    password: PASSWORD.into(),
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+
+    // Direct side: one authentication, then the deposits with its token.
+    let direct = Direct::new(&stack, &ne).await;
+    // A server that takes its time, as Net-entreprises does, rather than one on loopback.
+    let latency = env_usize("LATENCY_MS", 0);
+    if latency > 0 {
+        http.post(format!(
+            "{}/faults",
+            stack.file.mocks["net-entreprises"].admin
+        ))
+        .bearer_auth(&stack.file.mocks_admin_token)
+        .json(&serde_json::json!({"mode": "slow", "delay_ms": latency}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+        println!("the Net-entreprises mock answers after {latency} ms (its slow fault)");
+    }
+
+    // Each round deposits distinct declarations (one a month, from year 1900 + 100 × r):
+    // the same declaration accepted twice would be refused.
+    let bytes_of_round = |round: usize| -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                let month = iea_dsn::Month::new(
+                    1900 + 100 * round as i32 + (i / 12) as i32,
+                    (i % 12 + 1) as u8,
+                )
+                .expect("a month");
+                let mut spec = iea_dsn::SampleSpec::new(SIRET, month, employees);
+                spec.seed = (round * n + i) as u64;
+                iea_dsn::sample(&spec)
+            })
+            .collect()
+    };
+    let sample_size = bytes_of_round(0).iter().map(Vec::len).sum::<usize>() / n.max(1);
+    println!(
+        "{n} files of {employees} employees ({sample_size} bytes each on average), \
+         concurrency {CONCURRENCY}, {rounds} rounds of each path"
+    );
+    let (rss_o0, rss_a0) = (orchestrator.rss_kib(), agent.rss_kib());
+    println!("memory before: orchestrator {rss_o0} KiB, deposit agent {rss_a0} KiB");
+
+    let mut through_rates = Vec::new();
+    let mut direct_rates = Vec::new();
+    let mut total = 0;
+    for round in 0..rounds {
+        let files = bytes_of_round(round);
+        let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
+        let (ok, elapsed) = direct.round(&files).await;
+        let direct_cpu = cpu.per(&stack, &orchestrator, &agent, ok);
+        assert_eq!(ok, n, "every direct deposit is accepted");
+        let d = n as f64 / elapsed.as_secs_f64();
+
+        let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
+        let (memory, elapsed) = through(&channel, &token, &files, &orchestrator, &agent).await;
+        let through_cpu = cpu.per(&stack, &orchestrator, &agent, n);
+        let t = n as f64 / elapsed.as_secs_f64();
+        total += n;
+        println!(
+            "round {}: through the orchestrator {t:.1}/s, directly {d:.1}/s ({:.0} %)",
+            round + 1,
+            100.0 * t / d
+        );
+        println!("  CPU per deposit, through: {through_cpu}");
+        println!("  CPU per deposit, directly: {direct_cpu}");
+        println!(
+            "  memory (orchestrator, agent) after {}: {}",
+            memory
+                .iter()
+                .map(|(k, _, _)| (total - n + k).to_string())
+                .collect::<Vec<_>>()
+                .join(" / "),
+            memory
+                .iter()
+                .map(|(_, o, a)| format!("{o} KiB, {a} KiB"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+        through_rates.push(t);
+        direct_rates.push(d);
+    }
+    let at_mock = registered(&http, &stack).await;
+    assert_eq!(
+        at_mock,
+        2 * total,
+        "the mock holds each deposit once: {total} through, {total} direct"
+    );
+    let (t, d) = (median(&mut through_rates), median(&mut direct_rates));
+    println!("through the orchestrator: {t:.1} deposits/s (median of {rounds})");
+    println!("directly against the mock: {d:.1} deposits/s (median of {rounds})");
+    println!("ratio: {:.0} % (target ≥ 80 %)", 100.0 * t / d);
+    println!(
+        "memory after {total} deposits: orchestrator {} KiB (before {rss_o0}), deposit agent {} KiB (before {rss_a0})",
+        orchestrator.rss_kib(),
+        agent.rss_kib()
+    );
+
+    if big_mb > 0 {
+        big_file(big_mb, &channel, &token, &orchestrator, &agent, work.path()).await;
+    }
+    orchestrator.stop();
+    agent.stop();
+    stack.stop();
+}
+
+async fn front_end(stack: &common::Stack, addr: &str) -> Channel {
+    let tls =
+        iea_runtime::tls::front_end_config(&stack.file.ca, iea_orchestrator::COMPONENT).unwrap();
+    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .timeout(Duration::from_secs(900))
+        .connect()
+        .await
+        .unwrap()
+}
+
+struct SessionsClientExt;
+
+impl SessionsClientExt {
+    async fn login(channel: &Channel, password: &str) -> String {
+        iea_proto::v1::sessions_client::SessionsClient::new(channel.clone())
+            .login(LoginRequest {
+                user: "Administrateur".into(),
+                password: password.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .token
+    }
+}
+
+/// Deposits the mock registered (its control API).
+async fn registered(http: &reqwest::Client, stack: &common::Stack) -> usize {
+    let list: serde_json::Value = http
+        .get(format!(
+            "{}/deposits",
+            stack.file.mocks["net-entreprises"].admin
+        ))
+        .bearer_auth(&stack.file.mocks_admin_token)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list.as_array().map_or(0, Vec::len)
+}
+
+/// Uploads one file in messages of at most [`UPLOAD_CHUNK`] bytes; the deposit's id.
+async fn upload(
+    channel: &Channel,
+    token: &str,
+    name: &str,
+    size: u64,
+    chunks: impl futures::Stream<Item = Vec<u8>> + Send + 'static,
+) -> i64 {
+    let file_name = name.to_owned();
+    let start = futures::stream::once(async move {
+        DsnUpload {
+            start: Some(DsnUploadStart {
+                file_name,
+                total_size: size,
+                user: String::new(),
+            }),
+            data: Vec::new(),
+        }
+    });
+    let data = chunks.map(|data| DsnUpload { start: None, data });
+    let name = name.to_owned();
+    DepositsClient::new(channel.clone())
+        .deposit(common::authed(token, start.chain(data)))
+        .await
+        .unwrap_or_else(|e| panic!("{name} not recorded: {e}"))
+        .into_inner()
+        .id
+}
+
+async fn get(channel: &Channel, token: &str, id: i64) -> DsnDeposit {
+    DepositsClient::new(channel.clone())
+        .get_deposit(common::authed(token, GetDsnDepositRequest { id }))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The files uploaded `CONCURRENCY` at a time, while the orchestrator deposits them;
+/// done when the last is accepted. Memory of (orchestrator, agent) after 10 %, half and
+/// all of the files were accepted; the time.
+async fn through(
+    channel: &Channel,
+    token: &str,
+    files: &[Vec<u8>],
+    orchestrator: &Process,
+    agent: &Process,
+) -> (Vec<(usize, u64, u64)>, Duration) {
+    let n = files.len();
+    let marks = [n / 10, n / 2, n];
+    let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let uploads = {
+        let files: Vec<Vec<u8>> = files.to_vec();
+        let channel = channel.clone();
+        let token = token.to_owned();
+        tokio::spawn(async move {
+            futures::stream::iter(files.into_iter().enumerate())
+                .for_each_concurrent(CONCURRENCY, |(i, bytes)| {
+                    let channel = channel.clone();
+                    let token = token.clone();
+                    let tx = tx.clone();
+                    async move {
+                        let size = bytes.len() as u64;
+                        let id = upload(
+                            &channel,
+                            &token,
+                            &format!("DSN_{i:04}.txt"),
+                            size,
+                            futures::stream::iter(
+                                bytes
+                                    .chunks(UPLOAD_CHUNK)
+                                    .map(<[u8]>::to_vec)
+                                    .collect::<Vec<_>>(),
+                            ),
+                        )
+                        .await;
+                        let _ = tx.send(id);
+                    }
+                })
+                .await;
+        })
+    };
+    // Followed oldest first: the queue deposits in that order.
+    let mut pending = std::collections::VecDeque::new();
+    let mut settled = 0;
+    let mut memory = Vec::new();
+    while settled < n {
+        while let Ok(id) = rx.try_recv() {
+            pending.push_back(id);
+        }
+        let Some(&id) = pending.front() else {
+            pending.push_back(rx.recv().await.expect("uploads go on"));
+            continue;
+        };
+        let d = get(channel, token, id).await;
+        if d.settled {
+            assert_eq!(d.state, "accepted", "{d:#?}");
+            pending.pop_front();
+            settled += 1;
+            if marks.contains(&settled) {
+                memory.push((settled, orchestrator.rss_kib(), agent.rss_kib()));
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let elapsed = started.elapsed();
+    uploads.await.unwrap();
+    (memory, elapsed)
+}
+
+/// The direct path: gzip, `POST /deposer-dsn/1.0/` with the token, read the AEE.
+struct Direct {
+    client: HttpClient,
+    url: String,
+    token: Token,
+}
+
+impl Direct {
+    async fn new(stack: &common::Stack, ne: &str) -> Self {
+        let mut settings =
+            NetworkSettings::direct(ConnectionMode::Secure, &format!("{ne}/authentifier/1.0/"))
+                .unwrap();
+        settings.extra_ca_pem = Some(std::fs::read_to_string(&stack.file.mocks_ca).unwrap());
+        let authenticator = Authenticator::new(Options::default());
+        let prepared = authenticator.prepare(&settings);
+        let mut auth = authenticator
+            .authenticate_input(
+                &Input {
+                    siret: SIRET.into(),
+                    nom: NOM.into(),
+                    prenom: PRENOM.into(),
+                    password: PASSWORD.to_owned().into(),
+                    service: ServiceCode::new(25).unwrap(),
+                },
+                &settings,
+            )
+            .await;
+        let token = auth.take_token().expect("the mock gives a token");
+        Self {
+            client: authenticator.client(&prepared).unwrap(),
+            url: format!("{ne}/deposer-dsn/1.0/"),
+            token,
+        }
+    }
+
+    async fn deposit(&self, file: &[u8]) -> bool {
+        let file = file.to_vec();
+        let body = tokio::task::spawn_blocking(move || {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&file).unwrap();
+            gz.finish().unwrap()
+        })
+        .await
+        .unwrap();
+        let request = self
+            .client
+            .reqwest()
+            .post(&self.url)
+            .header("content-type", "text/plain")
+            .header("content-encoding", "gzip")
+            .header("accept-encoding", "gzip")
+            .timeout(Duration::from_secs(60))
+            .body(body);
+        match self.token.authorize(request).send().await {
+            Ok(r) => {
+                let ok = r.status() == 200;
+                ok && r.bytes().await.is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Each file deposited, `CONCURRENCY` at a time: (accepted, time).
+    async fn round(&self, files: &[Vec<u8>]) -> (usize, Duration) {
+        let started = Instant::now();
+        let ok = futures::stream::iter(files)
+            .map(|f| self.deposit(f))
+            .buffer_unordered(CONCURRENCY)
+            .filter(|ok| futures::future::ready(*ok))
+            .count()
+            .await;
+        (ok, started.elapsed())
+    }
+}
+
+/// One file of about `mb` MB, written to disk, uploaded from there in 1 MiB messages and
+/// deposited; the orchestrator's and the agent's memory growth meanwhile.
+async fn big_file(
+    mb: usize,
+    channel: &Channel,
+    token: &str,
+    orchestrator: &Process,
+    agent: &Process,
+    dir: &Path,
+) {
+    let month = iea_dsn::Month::new(2990, 1).unwrap();
+    let per_employee = {
+        let small = iea_dsn::sample(&iea_dsn::SampleSpec::new(SIRET, month, 1000));
+        small.len() / 1000
+    };
+    let employees = mb * 1_000_000 / per_employee;
+    let path: PathBuf = dir.join("big.dsn");
+    let made = Instant::now();
+    let size = {
+        let bytes = iea_dsn::sample(&iea_dsn::SampleSpec::new(SIRET, month, employees));
+        std::fs::write(&path, &bytes).unwrap();
+        bytes.len() as u64
+    };
+    println!(
+        "big file: {employees} employees, {size} bytes ({:.1} MiB), written in {:.1} s",
+        size as f64 / f64::from(1 << 20),
+        made.elapsed().as_secs_f64()
+    );
+    let before = (orchestrator.rss_kib(), agent.rss_kib());
+    let reset = orchestrator.reset_peak() && agent.reset_peak();
+    // Sampled too, in case the kernel's peak could not be reset.
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (o, a) = (orchestrator.pid(), agent.pid());
+        let on = sampling.clone();
+        tokio::spawn(async move {
+            let mut max = (0, 0);
+            while on.load(std::sync::atomic::Ordering::Relaxed) {
+                max.0 = max.0.max(common::memory_kib(o).0);
+                max.1 = max.1.max(common::memory_kib(a).0);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            max
+        })
+    };
+    let started = Instant::now();
+    let file = tokio::fs::File::open(&path).await.unwrap();
+    let chunks = futures::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; UPLOAD_CHUNK];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read(&mut buf[filled..]).await.unwrap() {
+                0 => break,
+                k => filled += k,
+            }
+        }
+        (filled > 0).then(|| {
+            buf.truncate(filled);
+            (buf, file)
+        })
+    });
+    let id = upload(channel, token, "DSN_gros.txt", size, chunks).await;
+    let recorded = started.elapsed();
+    let d = loop {
+        let d = get(channel, token, id).await;
+        if d.settled {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let elapsed = started.elapsed();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let sampled = sampler.await.unwrap();
+    assert_eq!(d.state, "accepted", "{d:#?}");
+    let peak = if reset {
+        (
+            orchestrator.peak_kib().max(sampled.0),
+            agent.peak_kib().max(sampled.1),
+        )
+    } else {
+        sampled
+    };
+    println!(
+        "big file: recorded (upload, check, store) in {:.1} s, accepted after {:.1} s",
+        recorded.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "big file memory growth ({}): orchestrator {} KiB ({} → peak {}), deposit agent {} KiB ({} → peak {}) (target < 32768 KiB each)",
+        if reset {
+            "peak RSS reset before, and sampled every 10 ms"
+        } else {
+            "RSS sampled every 10 ms"
+        },
+        peak.0.saturating_sub(before.0),
+        before.0,
+        peak.0,
+        peak.1.saturating_sub(before.1),
+        before.1,
+        peak.1,
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// CPU time of the mocks' process, the orchestrator, the agent and this one.
+struct CpuMeter([Duration; 4]);
+
+impl CpuMeter {
+    fn read(stack: &common::Stack, o: &Process, a: &Process) -> [Duration; 4] {
+        [
+            common::cpu_time(&stack.child.id().to_string()),
+            o.cpu(),
+            a.cpu(),
+            common::cpu_time("self"),
+        ]
+    }
+
+    fn start(stack: &common::Stack, o: &Process, a: &Process) -> Self {
+        Self(Self::read(stack, o, a))
+    }
+
+    fn per(&self, stack: &common::Stack, o: &Process, a: &Process, n: usize) -> String {
+        let now = Self::read(stack, o, a);
+        let us = |i: usize| (now[i] - self.0[i]).as_micros() as usize / n.max(1);
+        format!(
+            "mock {} µs, orchestrator {} µs, agent {} µs, bench {} µs",
+            us(0),
+            us(1),
+            us(2),
+            us(3)
+        )
+    }
+}
