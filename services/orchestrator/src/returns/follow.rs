@@ -369,6 +369,7 @@ async fn follow_one(inner: &Inner, id: i64) -> anyhow::Result<PassReport> {
     else {
         return Ok(report);
     };
+    let _renewal = renew(inner, LeaseOf::Follow(id));
     let mut polled = false;
     let mut expires_in = 0;
     let mut message = None;
@@ -594,6 +595,33 @@ async fn scan_one(
     Ok(report)
 }
 
+/// Renews a lease until dropped (a download or a listing may outlast it).
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn renew(inner: &Inner, what: LeaseOf) -> Renewal {
+    let store = inner.store.clone();
+    let owner = inner.owner.clone();
+    let clock = inner.clock.clone();
+    let secs = inner.settings.lease_secs.max(3);
+    Renewal(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(secs / 3)).await;
+            let until = clock.now() + secs as i64;
+            match store.renew_return_lease(what, owner.clone(), until).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "returns lease renewal failed"),
+            }
+        }
+    }))
+}
+
 /// Whether `url` is a download address of the service at `base`.
 pub(super) fn url_is_under(url: &str, base: &str) -> bool {
     let prefix = format!("{}/telecharger-retour/1.0/", base.trim_end_matches('/'));
@@ -627,6 +655,7 @@ async fn download_one(inner: &Inner, row: i64) -> anyhow::Result<Option<PassRepo
     else {
         return Ok(None);
     };
+    let _renewal = renew(inner, LeaseOf::Return(row));
     let later = |message: String| {
         let give_up = rec.attempts + 1 >= i64::from(s.max_download_attempts);
         if give_up {

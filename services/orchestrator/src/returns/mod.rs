@@ -73,7 +73,8 @@ pub struct ReturnSettings {
     /// mock).
     pub download_address: Option<String>,
     /// Between two listings of a deposit's returns, minutes: the n-th listing of a phase
-    /// waits the n-th delay, the last one repeats. Never before the answer's `Expires`.
+    /// waits the n-th delay, the last one repeats (about ten listings a day at most once
+    /// a phase is a day old). Never before the answer's `Expires`.
     pub backoff_minutes: Vec<u32>,
     /// Between two scans of a declarant's returns once caught up, seconds.
     pub scan_interval_secs: u64,
@@ -102,7 +103,7 @@ impl Default for ReturnSettings {
         Self {
             enabled: true,
             download_address: None,
-            backoff_minutes: vec![1, 2, 5, 15, 60],
+            backoff_minutes: vec![1, 2, 5, 15, 60, 120, 240, 480],
             scan_interval_secs: 3600,
             scan_lag_secs: 120,
             scan_windows_per_pass: 48,
