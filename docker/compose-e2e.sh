@@ -2,7 +2,8 @@
 # The end-to-end suite against the composed stack: the same scenarios as on the embedded
 # stack (tests/tests/e2e/scenarios.rs), then the faults only compose can have
 # (compose_faults.rs: a container stopped and started, a paused mock, a mock cut off from
-# the network), one test at a time on one stack. compose-smoke.sh brings the stack up
+# the network, the Net-entreprises mock cut off while a DSN deposit is in flight), one test
+# at a time on one stack. compose-smoke.sh brings the stack up
 # (images built without pulling anything) and checks it first; the stack is torn down at
 # the end whatever happens.
 #
