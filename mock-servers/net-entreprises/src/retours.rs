@@ -11,7 +11,7 @@
 //!   purged, overwritten, or another declarant's), 200 the document (XML).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 
 use crate::business::{self, Caller, escape};
@@ -22,6 +22,18 @@ use crate::{Control, DOWNLOAD_PATH, LIST_RETURNS_DECLARANT_PATH, LIST_RETURNS_FL
 fn counted(control: &Control, path: &str, response: Response) -> Response {
     control.count(path, Outcome::Status(response.status()));
     response
+}
+
+/// An HTTP/2 request names its host in the URI's authority, without a `Host` header:
+/// gives it one, so that download addresses name the host the client asked.
+fn with_host(headers: &mut HeaderMap, uri: &Uri) {
+    if !headers.contains_key(header::HOST)
+        && let Some(v) = uri
+            .authority()
+            .and_then(|a| header::HeaderValue::from_str(a.as_str()).ok())
+    {
+        headers.insert(header::HOST, v);
+    }
 }
 
 /// The base of download addresses: the `download_base_url` setting, else `https://` and
@@ -92,8 +104,10 @@ fn refusal((status, realm): (StatusCode, Option<&'static str>)) -> Response {
 pub async fn list_flux(
     State(control): State<Control>,
     Path(idflux): Path<String>,
-    headers: HeaderMap,
+    uri: Uri,
+    mut headers: HeaderMap,
 ) -> Response {
+    with_host(&mut headers, &uri);
     control.wait_reads().await;
     let response = answer_flux(&control, &headers, &idflux);
     counted(&control, LIST_RETURNS_FLUX_PATH, response)
@@ -138,8 +152,10 @@ fn answer_flux(control: &Control, headers: &HeaderMap, idflux: &str) -> Response
 pub async fn list_declarant_from(
     State(control): State<Control>,
     Path(debut): Path<String>,
-    headers: HeaderMap,
+    uri: Uri,
+    mut headers: HeaderMap,
 ) -> Response {
+    with_host(&mut headers, &uri);
     control.wait_reads().await;
     let response = answer_declarant(&control, &headers, &debut, None);
     counted(&control, LIST_RETURNS_DECLARANT_PATH, response)
@@ -148,8 +164,10 @@ pub async fn list_declarant_from(
 pub async fn list_declarant_between(
     State(control): State<Control>,
     Path((debut, fin)): Path<(String, String)>,
-    headers: HeaderMap,
+    uri: Uri,
+    mut headers: HeaderMap,
 ) -> Response {
+    with_host(&mut headers, &uri);
     control.wait_reads().await;
     let response = answer_declarant(&control, &headers, &debut, Some(&fin));
     counted(&control, LIST_RETURNS_DECLARANT_PATH, response)
