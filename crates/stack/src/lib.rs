@@ -505,14 +505,15 @@ impl RunningStack {
             external,
             web: Some(format!("http://{web_addr}")),
         };
+        // Before stack.json: whoever waits for it finds the demonstration ready.
+        if options.demo_account && orchestrator_task.is_some() {
+            demo_account(&file).await?;
+        }
         pki::write_file(
             &StackFile::path(&data_dir),
             serde_json::to_string_pretty(&file)?.as_bytes(),
             true,
         )?;
-        if options.demo_account && orchestrator_task.is_some() {
-            demo_account(&file).await?;
-        }
         tracing::info!(orchestrator = %file.orchestrator, "stack started");
         Ok(Self {
             file,

@@ -18,6 +18,8 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
     let stack = RunningStack::start(StackOptions {
         data_dir: ctx.data_dir.clone(),
         demo,
+        // The demonstration declarant, and the administrator ready to deposit with it.
+        demo_account: demo,
         database,
         ..Default::default()
     })
@@ -51,6 +53,16 @@ pub async fn run(ctx: &Ctx, cmd: StackCommand) -> CliResult {
                 "  Serveur simulé {name} : {} (administration {})",
                 m.https,
                 m.admin
+            );
+        }
+        if demo {
+            let d = iea_stack::DEMO_DECLARANT;
+            say!(
+                "Démonstration : le compte « Administrateur » dépose avec l'identité Net-entreprises du déclarant {} {} (SIRET {}) ; essayez iea dsn sample --siret {} --month 2026-11 --out dsn.txt, puis iea dsn deposit dsn.txt.",
+                d.prenom,
+                d.nom,
+                d.siret,
+                d.siret
             );
         }
         if admin_password.exists() {

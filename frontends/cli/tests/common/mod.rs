@@ -1,5 +1,5 @@
 //! What the CLI's test binaries share: the built `iea`, and an embedded stack in a child
-//! process (`iea stack up --demo`), stopped with Ctrl-C when dropped.
+//! process (`iea stack up`, or with `--demo`), stopped with Ctrl-C when dropped.
 
 #![allow(dead_code, reason = "each test binary uses a part")]
 
@@ -42,10 +42,21 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// `iea stack up`: no account has Net-entreprises credentials.
     pub fn start() -> Self {
+        Self::start_with(&["stack", "up"])
+    }
+
+    /// `iea stack up --demo`: the demonstration declarant, and `Administrateur` ready to
+    /// deposit with its identity.
+    pub fn start_demo() -> Self {
+        Self::start_with(&["stack", "up", "--demo"])
+    }
+
+    fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = iea(dir.path())
-            .args(["stack", "up", "--demo"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
