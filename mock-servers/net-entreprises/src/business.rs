@@ -100,8 +100,13 @@ pub fn xml(
     );
     if status == StatusCode::OK {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let expires = control.clock().now_system()
-            + std::time::Duration::from_secs(control.settings().answer_expires_secs);
+        // `Date` on the mock's own clock too (hyper adds the real time only when absent):
+        // a client reads `Expires` relative to `Date`, so that both move with the clock.
+        let now = control.clock().now_system();
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+            headers.insert(header::DATE, v);
+        }
+        let expires = now + std::time::Duration::from_secs(control.settings().answer_expires_secs);
         if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(expires)) {
             headers.insert(header::EXPIRES, v);
         }

@@ -145,6 +145,21 @@ async fn returns_appear_after_their_delays_and_are_downloaded_at_their_url() {
     assert_expires_in(&headers, 120);
 
     advance(&mock, 61).await;
+    // `Date` and `Expires` both follow the moved clock: still two minutes apart.
+    let resp = mock
+        .get_business(&format!("/lister-retours-flux/1.0/{idflux}"), &token)
+        .await;
+    let (headers, _) = read_body(resp).await;
+    assert_expires_in(&headers, 120);
+    let date = httpdate::parse_http_date(headers["date"].to_str().unwrap()).unwrap();
+    let ahead = date
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .as_secs();
+    assert!(
+        (55..=61).contains(&ahead),
+        "Date {ahead} s ahead of real time"
+    );
     let returns = list_flux(&mock, &token, &idflux).await;
     assert_eq!(returns.len(), 1, "{returns:?}");
     let aee = of_nature(&returns, "10");
