@@ -35,6 +35,7 @@ use crate::sessions::{self, Current, SESSION_COOKIE, set_cookie};
 use crate::status::{IndicatorState, StatusView};
 use crate::views;
 use crate::views::accounts::VerifyAllView;
+use crate::views::deposits::DepositView;
 use crate::views::updates::{
     JOB_KEY, ReleaseNotesView, ScriptView, UpdateCheckView, UpdateJobView, script_view,
 };
@@ -75,6 +76,9 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/credentials/verify-all/events",
             get(verify_all_events),
         )
+        .route("/api/v1/deposits", get(deposits).post(deposit))
+        .route("/api/v1/deposits/{id}", get(deposit_one))
+        .route("/api/v1/deposits/{id}/resolve", post(resolve_deposit))
         .route("/api/v1/updates", get(check_updates))
         .route("/api/v1/updates/notes", get(release_notes))
         .route("/api/v1/updates/apply", post(apply_update))
@@ -104,7 +108,8 @@ pub fn public_routes() -> Router<AppState> {
         installation_mode, set_installation_mode, credentials, set_credentials,
         verify_credentials, connection, save_connection, test_connection, propose_repairs, apply_repair, support,
         verify_all, verify_all_progress, verify_all_events, check_updates, release_notes,
-        apply_update, update_progress, update_events, pending_scripts, apply_scripts
+        apply_update, update_progress, update_events, pending_scripts, apply_scripts,
+        deposits, deposit_one, deposit, resolve_deposit
     ),
     components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState, SseEvent)),
     modifiers(&SessionCookie, &ErrorsEverywhere),
@@ -1093,4 +1098,116 @@ async fn apply_scripts(
 ) -> ApiResult<Vec<ScriptView>> {
     let list = views::updates::run_scripts(&state, &current).await?;
     Ok(Json(list.iter().map(script_view).collect()))
+}
+
+fn deposit_id(
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Result<i64, WebError> {
+    id.map(|Path(id)| id)
+        .map_err(|_| WebError::invalid("Le numéro du dépôt doit être un nombre."))
+}
+
+/// The DSN deposits the session may see (every one for an administrator), newest first.
+#[utoipa::path(get, path = "/api/v1/deposits", tag = "deposits",
+    responses((status = 200, body = Vec<DepositView>), (status = 401, body = ErrorBody)))]
+async fn deposits(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<Vec<DepositView>> {
+    let list = views::deposits::list(&state, &current).await?;
+    Ok(Json(
+        list.iter().map(views::deposits::deposit_view).collect(),
+    ))
+}
+
+/// One deposit.
+#[utoipa::path(get, path = "/api/v1/deposits/{id}", tag = "deposits",
+    params(("id" = i64, Path, description = "numéro du dépôt")),
+    responses((status = 200, body = DepositView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn deposit_one(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> ApiResult<DepositView> {
+    let d = views::deposits::get_one(&state, &current, deposit_id(id)?).await?;
+    Ok(Json(views::deposits::deposit_view(&d)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct DepositParams {
+    /// The file's name, for people.
+    #[serde(default)]
+    pub file_name: String,
+    /// The account whose identity deposits (absent: the one designated for the SIRET).
+    #[serde(default)]
+    pub user: String,
+}
+
+/// Deposits a DSN file (the body, as is): checked before anything is recorded (a bad
+/// file: 400 `bad_dsn_file`, each problem with its line), then recorded and queued;
+/// follow it with `GET /api/v1/deposits/{id}`.
+#[utoipa::path(post, path = "/api/v1/deposits", tag = "deposits", security(("session" = [], "csrf" = [])),
+    params(DepositParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "le fichier DSN"),
+    responses((status = 201, body = DepositView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn deposit(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    query: Result<axum::extract::Query<DepositParams>, axum::extract::rejection::QueryRejection>,
+    body: axum::body::Body,
+) -> Result<Response, WebError> {
+    let q = query
+        .map_err(|_| WebError::invalid("Les paramètres de la demande ne sont pas valides."))?;
+    let bytes = axum::body::to_bytes(body, sessions::UPLOAD_LIMIT)
+        .await
+        .map_err(|_| WebError::invalid("Le fichier envoyé est trop grand."))?;
+    let name = if q.file_name.trim().is_empty() {
+        "fichier.dsn"
+    } else {
+        q.file_name.trim()
+    };
+    let d = views::deposits::upload(&state, &current, name, &q.user, bytes.to_vec()).await?;
+    Ok((StatusCode::CREATED, Json(views::deposits::deposit_view(&d))).into_response())
+}
+
+/// How a person settles a deposit: the listed flow it is, or send it again.
+#[derive(Deserialize, ToSchema)]
+pub struct ResolveBody {
+    /// The flow of the listing that is this deposit.
+    #[serde(default)]
+    pub idflux: Option<String>,
+    /// Send it again (none of the listed flows is it; or it waits, or failed).
+    #[serde(default)]
+    pub resend: bool,
+}
+
+/// Settles a deposit whose answer was lost (`to_check`, `uncertain`), or sends a
+/// `waiting` or `failed` one again.
+#[utoipa::path(post, path = "/api/v1/deposits/{id}/resolve", tag = "deposits", security(("session" = [], "csrf" = [])),
+    params(("id" = i64, Path, description = "numéro du dépôt")),
+    request_body = ResolveBody,
+    responses((status = 200, body = DepositView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn resolve_deposit(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    body: Result<Json<ResolveBody>, JsonRejection>,
+) -> ApiResult<DepositView> {
+    use iea_proto::v1::resolve_dsn_deposit_request::Resolution;
+    let id = deposit_id(id)?;
+    let b = json_body(body)?;
+    let resolution = match (b.idflux.filter(|s| !s.trim().is_empty()), b.resend) {
+        (Some(idflux), false) => Resolution::Idflux(idflux),
+        (None, true) => Resolution::Resend(true),
+        _ => {
+            return Err(WebError::invalid(
+                "Indiquez soit le flux qui est ce dépôt (idflux), soit resend: true.",
+            ));
+        }
+    };
+    let d = views::deposits::resolve(&state, &current, id, resolution).await?;
+    Ok(Json(views::deposits::deposit_view(&d)))
 }

@@ -32,6 +32,8 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const CSRF_FIELD: &str = "csrf";
 /// Largest form body the CSRF check reads.
 const FORM_LIMIT: usize = 256 * 1024;
+/// Largest DSN file accepted through the console (a 100,000-employee file is about 40 MB).
+pub const UPLOAD_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The Content-Security-Policy of every answer: our own script and stylesheet only.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -190,12 +192,30 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, WebError> {
             _ => Err(WebError::csrf()),
         };
     }
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or_default()
+        .to_owned();
+    // A file form (the DSN upload): its `csrf` part.
+    if let Some(boundary) = crate::multipart::boundary(&content_type) {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, UPLOAD_LIMIT)
+            .await
+            .map_err(|_| WebError::invalid("Le fichier envoyé est trop grand."))?;
+        let found = crate::multipart::parse(&bytes, &boundary).is_some_and(|form| {
+            form.iter().any(|p| {
+                p.name == CSRF_FIELD
+                    && std::str::from_utf8(p.data).is_ok_and(|v| same_token(v, expected))
+            })
+        });
+        if !found {
+            return Err(WebError::csrf());
+        }
+        return Ok(Request::from_parts(parts, Body::from(bytes)));
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(WebError::csrf());
     }
     let (parts, body) = req.into_parts();

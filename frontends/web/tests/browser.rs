@@ -379,3 +379,74 @@ async fn verify_all_shows_each_result_live_in_chromium() {
     browser.quit().await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_dsn_file_is_uploaded_from_the_deposits_page_in_chromium() {
+    let h = Harness::start().await;
+    let api = h.api_session().await;
+    let r = api
+        .call(Method::PUT, "/api/v1/credentials/Administrateur")
+        .json(
+            &json!({"account_password": h.admin_password(), "siret": "78214563500010",
+                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let browser = Browser::start().await;
+    sign_in(&h, &browser).await;
+    browser.goto(&h.url("/declarations")).await;
+    browser
+        .wait_for(
+            "return !!document.getElementById('no-deposits');",
+            json!(true),
+        )
+        .await;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sample-78214563500010-2026-10.dsn");
+    browser.type_into("#file", file.to_str().unwrap()).await;
+    browser.click("#deposit-button").await;
+    // The deposit's page, then accepted (shown when the page is loaded again).
+    browser
+        .wait_for(
+            "return location.pathname.startsWith('/declarations/') && !!document.getElementById('deposit');",
+            json!(true),
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = browser
+            .script("return document.getElementById('deposit').getAttribute('data-state');")
+            .await;
+        if state == json!("accepted") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not accepted: {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        browser.script("location.reload(); return true;").await;
+        browser
+            .wait_for("return document.readyState === 'complete' && !!document.getElementById('deposit');", json!(true))
+            .await;
+    }
+    browser
+        .wait_for(
+            "return document.querySelector('#deposit td.state').textContent;",
+            json!("Accepté"),
+        )
+        .await;
+    browser.screenshot("deposit-accepted").await;
+    browser.goto(&h.url("/declarations")).await;
+    browser
+        .wait_for(
+            "return document.querySelector('#deposits tbody tr td.state').textContent;",
+            json!("Accepté"),
+        )
+        .await;
+    browser.screenshot("deposits-list").await;
+    browser.quit().await;
+    h.stop().await;
+}

@@ -66,6 +66,14 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/v1/updates/events"),
     ("GET", "/api/v1/updates/scripts"),
     ("POST", "/api/v1/updates/scripts/apply"),
+    ("GET", "/declarations"),
+    ("POST", "/declarations/deposer"),
+    ("GET", "/declarations/1"),
+    ("POST", "/declarations/1/resoudre"),
+    ("GET", "/api/v1/deposits"),
+    ("POST", "/api/v1/deposits"),
+    ("GET", "/api/v1/deposits/1"),
+    ("POST", "/api/v1/deposits/1/resolve"),
 ];
 
 #[tokio::test]
@@ -653,6 +661,7 @@ async fn the_openapi_document_describes_every_route() {
         let path = path
             .replace("/Administrateur", "/{user}")
             .replace("/users/Nobody", "/users/{name}")
+            .replace("/deposits/1", "/deposits/{id}")
             .replace("/fallback_port/", "/{id}/");
         let op = &paths[&path][method.to_ascii_lowercase()];
         assert!(op.is_object(), "{method} {path} is documented");
@@ -1129,5 +1138,105 @@ async fn an_administrator_adds_and_removes_accounts_and_sets_the_mode() {
             && page.contains("Monoposte")
             && page.contains("Tout vérifier")
     );
+    h.stop().await;
+}
+
+/// A valid DSN (invented people), written by `iea dsn sample --siret 78214563500010
+/// --month 2026-10 --employees 2 --seed 14`.
+const SAMPLE_DSN: &[u8] = include_bytes!("fixtures/sample-78214563500010-2026-10.dsn");
+
+#[tokio::test]
+async fn a_dsn_file_is_deposited_through_the_api_and_a_bad_one_changes_nothing() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    let r = s
+        .call(Method::PUT, "/api/v1/credentials/Administrateur")
+        .json(
+            &serde_json::json!({"account_password": h.admin_password(), "siret": "78214563500010",
+                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.get_json("/api/v1/deposits").await, serde_json::json!([]));
+
+    // A file that is not a DSN: refused with the orchestrator's code, nothing recorded.
+    let r = s
+        .call(Method::POST, "/api/v1/deposits?file_name=faux.dsn")
+        .header("content-type", "application/octet-stream")
+        .body("ceci n'est pas une DSN\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "bad_dsn_file", "{e}");
+    assert_eq!(s.get_json("/api/v1/deposits").await, serde_json::json!([]));
+
+    // Without the CSRF token: refused.
+    let r = s
+        .request(Method::POST, "/api/v1/deposits?file_name=octobre.dsn")
+        .header("content-type", "application/octet-stream")
+        .body(SAMPLE_DSN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/deposits?file_name=C%3A%5Cpaie%5Coctobre.dsn",
+        )
+        .header("content-type", "application/octet-stream")
+        .body(SAMPLE_DSN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let d: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(d["siret"], "78214563500010");
+    assert_eq!(d["month"], "2026-10");
+    assert_eq!(d["file_name"], "octobre.dsn", "the name only, not the path");
+    assert_eq!(d["bytes"], SAMPLE_DSN.len());
+    let id = d["id"].as_i64().unwrap();
+    let list = s.get_json("/api/v1/deposits").await;
+    assert_eq!(list[0]["id"], id);
+
+    // Deposited at the Net-entreprises mock: accepted with its flow.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let d = s.get_json(&format!("/api/v1/deposits/{id}")).await;
+        if d["settled"] == true {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not settled: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["state"], "accepted", "{done}");
+    assert_eq!(done["state_label"], "Accepté");
+    assert!(done["idflux"].as_str().is_some_and(|f| !f.is_empty()));
+
+    // Bad ids and resolutions: the error form.
+    let r = s
+        .request(Method::GET, "/api/v1/deposits/abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = s
+        .request(Method::GET, "/api/v1/deposits/999999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = s
+        .call(Method::POST, &format!("/api/v1/deposits/{id}/resolve"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     h.stop().await;
 }

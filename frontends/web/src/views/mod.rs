@@ -17,6 +17,7 @@ use crate::sessions::{CSRF_FIELD, Current};
 
 pub mod accounts;
 pub mod connection;
+pub mod deposits;
 pub mod login;
 pub mod status;
 pub mod support;
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .merge(connection::routes())
         .merge(support::routes())
         .merge(updates::routes())
+        .merge(deposits::routes())
         .merge(login::session_routes())
 }
 
@@ -61,6 +63,7 @@ pub fn page(title: &str, current: Option<&Current>, body: Markup) -> Markup {
                         a href="/" { "État de la connexion" }
                         a href="/comptes" { "Comptes utilisateurs" }
                         a href="/parametres" { "Paramètres de connexion" }
+                        a href="/declarations" { "Déclarations DSN" }
                         a href="/mises-a-jour" { "Mises à jour" }
                         a href="/support" { "Demande de support technique" }
                         span class="user" { (c.session.user) }
