@@ -1,0 +1,213 @@
+//! A deposit address whose server certificate does not come from a trusted CA (issue 12,
+//! must show): through orchestrator → deposit agent → Net-entreprises, the deposit is
+//! never sent, and its record says why in French. The server behind that address is a
+//! full Net-entreprises mock (same declarants) with a certificate from another authority:
+//! were the certificate not checked, it would register the deposit.
+
+use std::time::Duration;
+
+use iea_proto::v1::credentials_client::CredentialsClient;
+use iea_proto::v1::deposits_client::DepositsClient;
+use iea_proto::v1::sessions_client::SessionsClient;
+use iea_proto::v1::*;
+use iea_runtime::pki::{CertificateAuthority, TlsFiles, Validity};
+use iea_runtime::shutdown::Shutdown;
+use iea_stack::{RunningStack, StackOptions};
+use tonic::transport::{Channel, Endpoint};
+
+const ADMIN: &str = "Administrateur";
+const SIRET: &str = "78214563500010";
+
+/// The database: a fresh one on the PostgreSQL server of `IEA_TEST_DATABASE_URL`, else
+/// SQLite in the data directory.
+async fn test_database() -> Option<iea_orchestrator::store::DatabaseUrl> {
+    let server = std::env::var("IEA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let url = tokio::task::spawn_blocking(move || {
+        iea_orchestrator::store::create_database_for_tests(&server)
+    })
+    .await
+    .unwrap()
+    .expect("a test database");
+    Some(iea_orchestrator::store::DatabaseUrl::Postgres(url))
+}
+
+fn authed<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req
+}
+
+/// A Net-entreprises mock serving a certificate issued by an authority nobody trusts.
+async fn impostor(
+    dir: &std::path::Path,
+    stop: &Shutdown,
+) -> (String, iea_mock_net_entreprises::Control) {
+    let foreign = CertificateAuthority::new("Autorité inconnue").unwrap();
+    let (cert, key) = (dir.join("impostor.pem"), dir.join("impostor.key"));
+    foreign
+        .issue(
+            "net-entreprises",
+            &["127.0.0.1".to_owned(), "localhost".to_owned()],
+            Validity::default(),
+        )
+        .unwrap()
+        .write(&cert, &key)
+        .unwrap();
+    let app = iea_mock_net_entreprises::App::build(iea_mock_net_entreprises::Settings {
+        listen: iea_mock_kit::MockListen {
+            tls: TlsFiles {
+                ca: Default::default(),
+                cert,
+                key,
+            },
+            admin_token: "impostor".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("https://{}", app.https_addr());
+    let control = app.control();
+    tokio::spawn(app.run_until(stop.clone()));
+    (url, control)
+}
+
+#[tokio::test]
+async fn a_deposit_server_with_a_certificate_from_another_authority_gets_nothing() {
+    iea_runtime::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let stop = Shutdown::new();
+    let (impostor_url, impostor) = impostor(dir.path(), &stop).await;
+    let data = dir.path().join("stack");
+    let stack = RunningStack::start(StackOptions {
+        database: test_database().await,
+        customize_orchestrator: Some(Box::new(move |s| {
+            s.deposits.poll_interval_ms = 100;
+            s.deposits.retry_delay_secs = 1;
+            s.deposits.deposit_address = impostor_url;
+        })),
+        ..StackOptions::new(&data)
+    })
+    .await
+    .expect("stack starts");
+    let f = stack.file.clone();
+    let tls = iea_runtime::tls::front_end_config(&f.ca, &f.orchestrator_server_name).unwrap();
+    let channel: Channel = Endpoint::from_shared(format!("https://{}", f.orchestrator))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let password = std::fs::read_to_string(data.join("admin-password"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let token = SessionsClient::new(channel.clone())
+        .login(LoginRequest {
+            user: ADMIN.into(),
+            password: password.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    CredentialsClient::new(channel.clone())
+        .set_credentials(authed(
+            &token,
+            SetCredentialsRequest {
+                user: ADMIN.into(),
+                account_password: password,
+                identity: Some(NetEntreprisesIdentity {
+                    siret: SIRET.into(),
+                    nom: "DUPONT".into(),
+                    prenom: "Marie".into(),
+                    password: "Jardin#Partage2024".into(),
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let bytes = iea_dsn::sample(&iea_dsn::SampleSpec::new(
+        SIRET,
+        iea_dsn::Month::new(2026, 11).unwrap(),
+        2,
+    ));
+    let mut deposits = DepositsClient::new(channel);
+    let d = deposits
+        .deposit(authed(
+            &token,
+            tokio_stream::iter(vec![
+                DsnUpload {
+                    start: Some(DsnUploadStart {
+                        file_name: "DSN.txt".into(),
+                        total_size: bytes.len() as u64,
+                        user: String::new(),
+                    }),
+                    data: Vec::new(),
+                },
+                DsnUpload {
+                    start: None,
+                    data: bytes,
+                },
+            ]),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // Tried (the handshake refused), and said why; tried again later, never sent.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let d = loop {
+        let now = deposits
+            .get_deposit(authed(&token, GetDsnDepositRequest { id: d.id }))
+            .await
+            .unwrap()
+            .into_inner();
+        if now.attempts >= 2 && now.state != "sending" {
+            break now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never tried twice: {now:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        d.state == "queued" || d.state == "failed",
+        "not sent, so not uncertain: {d:#?}"
+    );
+    assert!(d.idflux.is_empty(), "{d:#?}");
+    assert!(d.message.contains("certificat"), "{}", d.message);
+    assert!(
+        d.message.contains("autorité") || d.message.contains("confiance"),
+        "{}",
+        d.message
+    );
+    // The impostor never got a request through; nor did the real mock get a deposit.
+    assert!(impostor.deposits_list().await.is_empty());
+    assert_eq!(
+        impostor
+            .stats()
+            .services
+            .get("/deposer-dsn/1.0/")
+            .map_or(0, |s| s.requests),
+        0
+    );
+    let real = reqwest::Client::new()
+        .get(format!("{}/deposits", f.mocks["net-entreprises"].admin))
+        .bearer_auth(&f.mocks_admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(real, serde_json::json!([]));
+    stop.trigger();
+    stack.stop().await.unwrap();
+}
