@@ -6,7 +6,7 @@ use std::time::Duration;
 use iea_net::probe::{Step, TlsProblem};
 
 use super::Store;
-use super::engine::{Db, Row};
+use super::engine::{Db, Prepared, Row};
 use super::secrets::sealed_of;
 use super::users::{UserRow, user_of};
 use crate::credentials::{FailedStep, Outcome, VerificationResult};
@@ -46,15 +46,42 @@ pub struct VerificationWrite {
     pub result: VerificationResult,
 }
 
+/// The columns a verification needs (identity, seal, budget), as [`row_columns`] starts:
+/// not the last verification, whose 14 columns a claim would only decode and drop.
+macro_rules! identity_columns {
+    () => {
+        "c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, c.password_nonce, \
+         c.password_ct, c.updated_at, c.consecutive_failures"
+    };
+}
+
 /// The columns of a [`CredentialRow`], `c` being `credentials` and `u` its user.
 macro_rules! row_columns {
     () => {
-        "c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, c.password_nonce, \
-         c.password_ct, c.updated_at, c.consecutive_failures, c.last_verified_at, c.last_outcome, \
-         c.last_message, c.last_http_status, c.last_realm, c.last_token_expires_at, c.last_step, \
-         c.last_step_message, c.last_step_detail, c.last_step_address, c.last_step_tls_problem, \
-         c.last_step_http_status, c.last_step_latency_ms, c.last_input_problems"
+        concat!(
+            identity_columns!(),
+            ", c.last_verified_at, c.last_outcome, c.last_message, c.last_http_status, \
+             c.last_realm, c.last_token_expires_at, c.last_step, c.last_step_message, \
+             c.last_step_detail, c.last_step_address, c.last_step_tls_problem, \
+             c.last_step_http_status, c.last_step_latency_ms, c.last_input_problems"
+        )
     };
+}
+
+/// A row of [`identity_columns`] from column `first`, its last verification not read.
+fn identity_of(r: &Row<'_>, first: usize) -> anyhow::Result<CredentialRow> {
+    let at = |i: usize| first + i;
+    Ok(CredentialRow {
+        user_id: r.get(at(0))?,
+        user: r.get(at(1))?,
+        siret: r.get(at(2))?,
+        nom: r.get(at(3))?,
+        prenom: r.get(at(4))?,
+        sealed: sealed_of(r, at(5))?,
+        updated_at: r.get(at(8))?,
+        consecutive_failures: u32::try_from(r.get::<i64>(at(9))?).unwrap_or(u32::MAX),
+        last: None,
+    })
 }
 
 fn row_of(r: &Row<'_>, first: usize) -> anyhow::Result<CredentialRow> {
@@ -109,17 +136,17 @@ fn row_of(r: &Row<'_>, first: usize) -> anyhow::Result<CredentialRow> {
         _ => None,
     };
     Ok(CredentialRow {
-        user_id: r.get(at(0))?,
-        user: r.get(at(1))?,
-        siret: r.get(at(2))?,
-        nom: r.get(at(3))?,
-        prenom: r.get(at(4))?,
-        sealed: sealed_of(r, at(5))?,
-        updated_at: r.get(at(8))?,
-        consecutive_failures: u32::try_from(r.get::<i64>(at(9))?).unwrap_or(u32::MAX),
         last,
+        ..identity_of(r, first)?
     })
 }
+
+/// The identity of `$1` for a verification: [`identity_of`], `last` not read.
+const IDENTITY_BY_USER: &str = concat!(
+    "SELECT ",
+    identity_columns!(),
+    " FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.user_id = $1"
+);
 
 fn by_user(db: &mut Db<'_>, user_id: i64) -> anyhow::Result<Option<CredentialRow>> {
     db.query_opt(
@@ -133,9 +160,38 @@ fn by_user(db: &mut Db<'_>, user_id: i64) -> anyhow::Result<Option<CredentialRow
     )
 }
 
+/// Writes a verification's result as the last one of `$1`, if its identity is still the
+/// one of `$2` (its `updated_at`): a refusal of the old password must not count against
+/// the new one. Parameters as [`write_result_with`] binds them.
+const WRITE_RESULT: &str = "UPDATE credentials SET last_verified_at = $3, last_outcome = $4, \
+     last_message = $5, last_http_status = $6, last_realm = $7, last_token_expires_at = $8, \
+     last_step = $9, last_step_message = $10, last_step_detail = $11, last_input_problems = $12, \
+     consecutive_failures = CASE WHEN CAST($13 AS BIGINT) = 1 THEN consecutive_failures + 1 \
+     WHEN CAST($14 AS BIGINT) = 1 THEN 0 ELSE consecutive_failures END, \
+     last_step_address = $15, last_step_tls_problem = $16, last_step_http_status = $17, \
+     last_step_latency_ms = $18 \
+     WHERE user_id = $1 AND updated_at = $2";
+
 /// Writes `result` as the last verification of `user_id` (inside a transaction).
 fn write_result(
     db: &mut Db<'_>,
+    user_id: i64,
+    updated_at: i64,
+    result: &VerificationResult,
+    verified_at: i64,
+) -> anyhow::Result<()> {
+    write_result_with(
+        &mut db.prepare(WRITE_RESULT)?,
+        user_id,
+        updated_at,
+        result,
+        verified_at,
+    )
+}
+
+/// [`write_result`] with [`WRITE_RESULT`] prepared, for a batch.
+fn write_result_with(
+    stmt: &mut Prepared<'_, '_>,
     user_id: i64,
     updated_at: i64,
     result: &VerificationResult,
@@ -145,38 +201,26 @@ fn write_result(
         .then(|| serde_json::to_string(&result.identity_problems))
         .transpose()?;
     let step = result.failed_step.as_ref();
-    // Recorded only if the identity did not change meanwhile: a refusal of the old
-    // password must not count against the new one.
-    db.execute(
-        "UPDATE credentials SET last_verified_at = $3, last_outcome = $4, last_message = $5, \
-         last_http_status = $6, last_realm = $7, last_token_expires_at = $8, last_step = $9, \
-         last_step_message = $10, last_step_detail = $11, last_input_problems = $12, \
-         consecutive_failures = CASE WHEN CAST($13 AS BIGINT) = 1 THEN consecutive_failures + 1 \
-         WHEN CAST($14 AS BIGINT) = 1 THEN 0 ELSE consecutive_failures END, \
-         last_step_address = $15, last_step_tls_problem = $16, last_step_http_status = $17, \
-         last_step_latency_ms = $18 \
-         WHERE user_id = $1 AND updated_at = $2",
-        &[
-            &user_id,
-            &updated_at,
-            &verified_at,
-            &result.outcome.code(),
-            &result.message,
-            &result.http_status.map(i64::from),
-            &result.realm,
-            &result.token_expires_at,
-            &step.map(|s| s.step.code()),
-            &step.map(|s| s.message.as_str()),
-            &step.map(|s| s.detail.as_str()),
-            &problems,
-            &i64::from(result.outcome.is_refusal()),
-            &i64::from(result.outcome == Outcome::Valid),
-            &step.map(|s| s.address.as_str()),
-            &step.and_then(|s| s.tls_problem).map(TlsProblem::code),
-            &step.and_then(|s| s.http_status).map(i64::from),
-            &step.map(|s| i64::try_from(s.latency.as_millis()).unwrap_or(i64::MAX)),
-        ],
-    )?;
+    stmt.execute(&[
+        &user_id,
+        &updated_at,
+        &verified_at,
+        &result.outcome.code(),
+        &result.message,
+        &result.http_status.map(i64::from),
+        &result.realm,
+        &result.token_expires_at,
+        &step.map(|s| s.step.code()),
+        &step.map(|s| s.message.as_str()),
+        &step.map(|s| s.detail.as_str()),
+        &problems,
+        &i64::from(result.outcome.is_refusal()),
+        &i64::from(result.outcome == Outcome::Valid),
+        &step.map(|s| s.address.as_str()),
+        &step.and_then(|s| s.tls_problem).map(TlsProblem::code),
+        &step.and_then(|s| s.http_status).map(i64::from),
+        &step.map(|s| i64::try_from(s.latency.as_millis()).unwrap_or(i64::MAX)),
+    ])?;
     Ok(())
 }
 
@@ -271,7 +315,9 @@ impl Store {
         self.read(move |db| by_user(db, user_id)).await
     }
 
-    /// The identities of `ids`, in their order, in one call.
+    /// The identities of `ids`, in their order, in one call, as a verification needs
+    /// them: without their last verification (`last` is `None`), which "verify all"
+    /// would read and decode for each account only to drop it.
     pub async fn credentials_of(
         &self,
         ids: Vec<i64>,
@@ -279,19 +325,23 @@ impl Store {
         self.read(move |db| {
             if !db.is_postgres() {
                 // SQLite answers each from memory: one statement per account is cheapest.
-                return ids.into_iter().map(|id| by_user(db, id)).collect();
+                let mut stmt = db.prepare(IDENTITY_BY_USER)?;
+                return ids
+                    .into_iter()
+                    .map(|id| stmt.query_opt(&[&id], |r| identity_of(r, 0)))
+                    .collect();
             }
             // One round trip to the server for the whole chunk.
             let mut found: std::collections::HashMap<i64, CredentialRow> = db
                 .query_postgres(
                     concat!(
                         "SELECT ",
-                        row_columns!(),
+                        identity_columns!(),
                         " FROM credentials c JOIN users u ON u.id = c.user_id \
                          WHERE c.user_id = ANY($1)"
                     ),
                     &[&ids],
-                    |r| row_of(r, 0),
+                    |r| identity_of(r, 0),
                 )?
                 .into_iter()
                 .map(|r| (r.user_id, r))
@@ -386,8 +436,9 @@ impl Store {
             if db.is_postgres() && writes.len() > 1 {
                 return write_results_at_once(db, &writes, verified_at);
             }
+            let mut stmt = db.prepare(WRITE_RESULT)?;
             for w in &writes {
-                write_result(db, w.user_id, w.updated_at, &w.result, verified_at)?;
+                write_result_with(&mut stmt, w.user_id, w.updated_at, &w.result, verified_at)?;
             }
             Ok(())
         })

@@ -89,6 +89,44 @@ enum Inner<'a> {
     PgTx(postgres::Transaction<'a>, &'a mut Statements),
 }
 
+/// A statement of [`Db::prepare`], run as many times as needed.
+pub(crate) struct Prepared<'d, 'a>(Prep<'d, 'a>);
+
+enum Prep<'d, 'a> {
+    Sqlite(rusqlite::CachedStatement<'a>),
+    /// PostgreSQL keeps its prepared statements per connection already: each run goes
+    /// through [`Db`].
+    Other(&'d mut Db<'a>, &'static str),
+}
+
+impl Prepared<'_, '_> {
+    /// [`Db::execute`] of the prepared statement.
+    pub(crate) fn execute(&mut self, args: &[&dyn Value]) -> anyhow::Result<u64> {
+        match &mut self.0 {
+            Prep::Sqlite(stmt) => Ok(stmt.execute(sqlite_args(args).as_slice())? as u64),
+            Prep::Other(db, sql) => db.execute(sql, args),
+        }
+    }
+
+    /// [`Db::query_opt`] of the prepared statement.
+    pub(crate) fn query_opt<T>(
+        &mut self,
+        args: &[&dyn Value],
+        f: impl FnOnce(&Row<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
+        match &mut self.0 {
+            Prep::Sqlite(stmt) => {
+                let mut rows = stmt.query(sqlite_args(args).as_slice())?;
+                match rows.next()? {
+                    Some(r) => f(&Row::Sqlite(r)).map(Some),
+                    None => Ok(None),
+                }
+            }
+            Prep::Other(db, sql) => db.query_opt(sql, args, f),
+        }
+    }
+}
+
 /// One row of a result, of either engine.
 pub(crate) enum Row<'a> {
     Sqlite(&'a rusqlite::Row<'a>),
@@ -105,9 +143,20 @@ impl Row<'_> {
     }
 }
 
-/// `$1` → `?1`: SQLite's numbered parameters.
-fn sqlite_sql(sql: &str) -> String {
-    sql.replace('$', "?")
+/// `$1` → `?1`: SQLite's numbered parameters. Translated once per query text and kept:
+/// the texts are the store's `'static` literals (a few dozen in the binary, found by
+/// address), so that a call pays neither the scan nor an allocation.
+fn sqlite_sql(sql: &'static str) -> &'static str {
+    use std::sync::{Mutex, OnceLock};
+    static TRANSLATED: OnceLock<Mutex<HashMap<(usize, usize), &'static str>>> = OnceLock::new();
+    let key = (sql.as_ptr() as usize, sql.len());
+    let mut translated = TRANSLATED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    translated
+        .entry(key)
+        .or_insert_with(|| Box::leak(sql.replace('$', "?").into_boxed_str()))
 }
 
 fn pg_args<'v>(args: &[&'v dyn Value]) -> Vec<&'v (dyn postgres::types::ToSql + Sync)> {
@@ -136,7 +185,7 @@ fn prepared(
     Ok(s)
 }
 
-impl Db<'_> {
+impl<'a> Db<'a> {
     pub(crate) fn is_postgres(&self) -> bool {
         !matches!(self.0, Inner::Sqlite(_))
     }
@@ -149,7 +198,7 @@ impl Db<'_> {
     ) -> anyhow::Result<u64> {
         let n = match &mut self.0 {
             Inner::Sqlite(c) => c
-                .prepare_cached(&sqlite_sql(sql))?
+                .prepare_cached(sqlite_sql(sql))?
                 .execute(sqlite_args(args).as_slice())? as u64,
             Inner::PgClient(c, st) => {
                 let s = prepared(&mut **c, st, sql)?;
@@ -172,7 +221,7 @@ impl Db<'_> {
     ) -> anyhow::Result<Vec<T>> {
         match &mut self.0 {
             Inner::Sqlite(c) => {
-                let mut stmt = c.prepare_cached(&sqlite_sql(sql))?;
+                let mut stmt = c.prepare_cached(sqlite_sql(sql))?;
                 let mut rows = stmt.query(sqlite_args(args).as_slice())?;
                 let mut out = Vec::new();
                 while let Some(r) = rows.next()? {
@@ -235,6 +284,17 @@ impl Db<'_> {
     ) -> anyhow::Result<T> {
         self.query_opt(sql, args, |r| r.get(0))?
             .with_context(|| format!("no row from {sql}"))
+    }
+
+    /// `sql` ready to run many times in this call (one statement per account of a
+    /// batch): on SQLite the statement is taken from the cache once, not per run (a
+    /// lookup that hashes the whole text, then a reset, each time).
+    pub(crate) fn prepare<'d>(&'d mut self, sql: &'static str) -> anyhow::Result<Prepared<'d, 'a>> {
+        if let Inner::Sqlite(c) = &self.0 {
+            let c: &'a rusqlite::Connection = c;
+            return Ok(Prepared(Prep::Sqlite(c.prepare_cached(sqlite_sql(sql))?)));
+        }
+        Ok(Prepared(Prep::Other(self, sql)))
     }
 
     /// A query only PostgreSQL runs (array parameters: `= ANY($1)`), for the few calls
