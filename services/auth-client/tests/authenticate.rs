@@ -182,7 +182,7 @@ async fn a_certificate_from_another_authority_is_unreachable_at_the_tls_step() {
             cert,
             key,
         },
-        &world.shutdown,
+        &world.test,
     )
     .await;
     let network = world.settings(
@@ -281,6 +281,7 @@ async fn an_answer_that_is_not_the_protocol_is_unreachable_at_the_http_step() {
     let admin_port = world
         .mock
         .admin
+        .base()
         .rsplit(':')
         .next()
         .expect("port")
