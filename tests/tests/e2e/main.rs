@@ -8,6 +8,7 @@ mod connection;
 mod credentials;
 mod deposits;
 mod helpers;
+mod returns;
 mod runtime;
 mod scenarios;
 mod stack;
