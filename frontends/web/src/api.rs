@@ -189,16 +189,30 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, WebError> {
-    body.map(|Json(t)| t).map_err(|e| {
-        let message = match e {
-            JsonRejection::MissingJsonContentType(_) => {
-                "La demande doit être envoyée en JSON (Content-Type: application/json).".to_owned()
-            }
-            _ => "Le corps de la demande n'est pas un JSON valide pour cette opération.".to_owned(),
-        };
-        WebError::new(StatusCode::BAD_REQUEST, "invalid_input", message)
-    })
+/// The body of a JSON call: a JSON object of the operation's form (an array or a scalar
+/// is refused even where every field is optional).
+fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<T, WebError> {
+    let invalid = || {
+        WebError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "Le corps de la demande n'est pas un JSON valide pour cette opération.",
+        )
+    };
+    let value = body.map(|Json(v)| v).map_err(|e| match e {
+        JsonRejection::MissingJsonContentType(_) => WebError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "La demande doit être envoyée en JSON (Content-Type: application/json).",
+        ),
+        _ => invalid(),
+    })?;
+    if !value.is_object() {
+        return Err(invalid());
+    }
+    serde_json::from_value(value).map_err(|_| invalid())
 }
 
 /// Sign-in. No `Debug`: it holds a password.
@@ -236,9 +250,9 @@ fn session_info_of(s: &sessions::WebSession) -> SessionInfo {
         (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
-    body: Result<Json<SignInBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, WebError> {
-    let body = json_body(body)?;
+    let body = json_body::<SignInBody>(body)?;
     let (id, session) =
         sessions::sign_in(&state, &body.user, SecretString::from(body.password)).await?;
     let mut r = Json(session_info_of(&session)).into_response();
@@ -360,9 +374,9 @@ pub struct DeactivateBody {
 async fn deactivate_assistance(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
-    body: Result<Json<DeactivateBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> ApiResult<StatusView> {
-    let body = json_body(body)?;
+    let body = json_body::<DeactivateBody>(body)?;
     let r = StatusClient::new(state.orchestrator.channel())
         .deactivate_assistance(authed(
             &current.session.token,
@@ -440,9 +454,9 @@ pub struct NewUserBody {
 async fn add_user(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
-    body: Result<Json<NewUserBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, WebError> {
-    let b = json_body(body)?;
+    let b = json_body::<NewUserBody>(body)?;
     let u = views::accounts::add_user(
         &state,
         &current,
@@ -505,9 +519,9 @@ async fn installation_mode(
 async fn set_installation_mode(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
-    body: Result<Json<InstallationModeView>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> ApiResult<InstallationModeView> {
-    let b = json_body(body)?;
+    let b = json_body::<InstallationModeView>(body)?;
     let m = views::accounts::set_mode(&state, &current, &b.mode).await?;
     Ok(Json(InstallationModeView {
         mode: views::accounts::mode_name(m).to_owned(),
@@ -636,9 +650,9 @@ async fn set_credentials(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
     Path(user): Path<String>,
-    body: Result<Json<IdentityBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> ApiResult<CredentialView> {
-    let b = json_body(body)?;
+    let b = json_body::<IdentityBody>(body)?;
     let c = views::accounts::set_one(
         &state,
         &current,
@@ -764,9 +778,9 @@ pub struct ConnectionBody {
 async fn save_connection(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
-    body: Result<Json<ConnectionBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> ApiResult<ConnectionView> {
-    let b = json_body(body)?;
+    let b = json_body::<ConnectionBody>(body)?;
     let proxy = b.proxy;
     let form = views::connection::SettingsForm {
         connection_type: b.connection_type,
@@ -939,9 +953,9 @@ pub struct SupportBody {
 async fn support(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
-    body: Result<Json<SupportBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, WebError> {
-    let b = json_body(body)?;
+    let b = json_body::<SupportBody>(body)?;
     let s = views::support::prepare(
         &state,
         &current,
@@ -1047,9 +1061,9 @@ pub struct ApplyUpdateBody {
 async fn apply_update(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
-    body: Result<Json<ApplyUpdateBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, WebError> {
-    let b = json_body(body)?;
+    let b = json_body::<ApplyUpdateBody>(body)?;
     let job = views::updates::start(&state, &current, &b.version).await?;
     Ok((StatusCode::ACCEPTED, Json(&*job)).into_response())
 }
@@ -1194,11 +1208,11 @@ async fn resolve_deposit(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    body: Result<Json<ResolveBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> ApiResult<DepositView> {
     use iea_proto::v1::resolve_dsn_deposit_request::Resolution;
     let id = deposit_id(id)?;
-    let b = json_body(body)?;
+    let b = json_body::<ResolveBody>(body)?;
     let resolution = match (b.idflux.filter(|s| !s.trim().is_empty()), b.resend) {
         (Some(idflux), false) => Resolution::Idflux(idflux),
         (None, true) => Resolution::Resend(true),

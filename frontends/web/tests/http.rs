@@ -1037,6 +1037,17 @@ async fn connection_settings_are_saved_as_a_whole_or_not_at_all() {
         "{text}"
     );
     assert_eq!(s.get_json("/api/v1/connection").await, saved);
+
+    // A JSON body must be an object, even where every field is optional.
+    for path in ["/api/v1/support", "/api/v1/updates/apply"] {
+        let r = s
+            .call(Method::POST, path)
+            .json(&serde_json::json!([]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+    }
     h.stop().await;
 }
 
