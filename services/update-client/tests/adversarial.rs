@@ -367,7 +367,7 @@ async fn case_08_path_traversal_target_and_archive_names_never_leave_the_staging
     assert_eq!(w.current().as_deref(), Some("3.00.72"));
     w.assert_one_complete_version();
 
-    let names = all_names(w.dir.path());
+    let names = all_names(w.test.dir());
     for n in &names {
         assert!(!n.contains("evil") && !n.contains("9.99."), "{n} written");
     }

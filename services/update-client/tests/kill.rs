@@ -12,7 +12,6 @@ use common::{release_spec, start};
 use futures::StreamExt;
 use iea_proto::agent::v1::ApplyPhase;
 use iea_proto::agent::v1::update_agent_client::UpdateAgentClient;
-use iea_runtime::pki;
 use serde_json::json;
 use tonic::transport::Channel;
 
@@ -28,8 +27,7 @@ impl Drop for Process {
 
 /// The agent binary on `port`, with the world's directories.
 fn spawn_agent(w: &common::World, port: u16) -> Process {
-    let pki_dir = w.dir.path().join("pki");
-    let files = pki::component_files(&pki_dir, "update-client");
+    let files = w.test.component_files("update-client");
     let child = Command::new(env!("CARGO_BIN_EXE_iea-update-client"))
         .env("IEA_UPDATE_CLIENT__LISTEN", format!("127.0.0.1:{port}"))
         .env("IEA_UPDATE_CLIENT__TLS__CA", &files.ca)
@@ -37,15 +35,15 @@ fn spawn_agent(w: &common::World, port: u16) -> Process {
         .env("IEA_UPDATE_CLIENT__TLS__KEY", &files.key)
         .env(
             "IEA_UPDATE_CLIENT__STATE_DIR",
-            w.dir.path().join("process-state"),
+            w.test.dir().join("process-state"),
         )
         .env(
             "IEA_UPDATE_CLIENT__INSTALL_DIR",
-            w.dir.path().join("process-install"),
+            w.test.dir().join("process-install"),
         )
         .env(
             "IEA_UPDATE_CLIENT__TRUSTED_ROOT",
-            w.dir.path().join("root.json"),
+            w.test.dir().join("root.json"),
         )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -57,12 +55,9 @@ fn spawn_agent(w: &common::World, port: u16) -> Process {
 
 /// A client of the agent on `port`, once it accepts connections.
 async fn connect(w: &common::World, port: u16) -> UpdateAgentClient<Channel> {
-    let pki_dir = w.dir.path().join("pki");
-    let tls = iea_runtime::tls::client_config(
-        &pki::component_files(&pki_dir, "orchestrator"),
-        "update-client",
-    )
-    .unwrap();
+    let tls =
+        iea_runtime::tls::client_config(&w.test.component_files("orchestrator"), "update-client")
+            .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let endpoint = tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
@@ -139,7 +134,7 @@ async fn a_killed_update_client_resumes_its_download_after_a_restart() {
         last = Some(p.expect("no error"));
     }
     assert_eq!(last.expect("progress").phase(), ApplyPhase::Done);
-    let current = common::link_version(&w.dir.path().join("process-install").join("current"));
+    let current = common::link_version(&w.test.dir().join("process-install").join("current"));
     assert_eq!(current.as_deref(), Some("3.00.74"));
 
     let stats = w.stats().await;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
+use iea_agent_testkit::{Admin, TestWorld, direct_network};
 use iea_mock_updates::App as MockApp;
 use iea_proto::agent::v1::update_agent_client::UpdateAgentClient;
 use iea_proto::agent::v1::{
@@ -17,7 +18,6 @@ use iea_proto::agent::v1::{
 };
 use iea_proto::common::v1 as pb;
 use iea_proto::error::ApiError;
-use iea_runtime::pki;
 use iea_runtime::shutdown::Shutdown;
 use iea_update_client::{App as Agent, FailPoints, Settings};
 use serde_json::{Value, json};
@@ -35,23 +35,15 @@ pub fn init_logs() {
 }
 
 pub struct World {
-    pub dir: tempfile::TempDir,
+    pub test: TestWorld,
     pub https: String,
-    pub admin_base: String,
+    pub mock_admin: Admin,
     pub mocks_ca_pem: String,
     pub agent: UpdateAgentClient<Channel>,
     pub fail: FailPoints,
-    pub http: reqwest::Client,
-    pub shutdown: Shutdown,
     agent_stop: Shutdown,
     /// Settings of the agent, reused when it restarts.
     pub settings: Settings,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
 }
 
 /// Options of a world.
@@ -78,70 +70,53 @@ pub async fn start() -> World {
 
 pub async fn start_with(options: Options) -> World {
     init_logs();
-    iea_runtime::install_crypto_provider();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki_dir = dir.path().join("pki");
-    pki::init(&pki_dir, &[]).expect("pki");
-    let shutdown = Shutdown::new();
+    let test = TestWorld::new();
+    let dir = test.dir();
 
-    let mut mock_settings = iea_mock_updates::Settings::default();
-    mock_settings.listen.tls = pki::mock_files(&pki_dir);
-    mock_settings.listen.admin_token = ADMIN_TOKEN.into();
-    mock_settings.root_file = Some(dir.path().join("root.json"));
+    let mock_settings = iea_mock_updates::Settings {
+        listen: test.mock_listen(ADMIN_TOKEN),
+        root_file: Some(dir.join("root.json")),
+        ..iea_mock_updates::Settings::default()
+    };
     let mock = MockApp::build(mock_settings).await.expect("mock binds");
     let https = format!("https://localhost:{}", mock.https_addr().port());
-    let admin_base = format!("http://127.0.0.1:{}", mock.admin_addr().port());
-    tokio::spawn(mock.run_until(shutdown.clone()));
+    let mock_admin = Admin::new(mock.admin_addr(), ADMIN_TOKEN, Duration::from_secs(30));
+    test.spawn(mock.run_until(test.shutdown()));
 
     let fail = FailPoints::default();
     let settings = Settings {
-        agent: iea_runtime::agent::AgentSettings {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            tls: pki::component_files(&pki_dir, "update-client"),
-        },
-        state_dir: dir.path().join("state"),
-        install_dir: dir.path().join("install"),
-        trusted_root: Some(dir.path().join("root.json")),
+        agent: test.agent_settings("update-client"),
+        state_dir: dir.join("state"),
+        install_dir: dir.join("install"),
+        trusted_root: Some(dir.join("root.json")),
         installed_version: options.installed_version.map(str::to_owned),
         metadata_deadline_secs: options.metadata_deadline_secs,
         download_deadline_secs: options.download_deadline_secs,
         idle_timeout_secs: 5.0,
         fail_points: fail.clone(),
     };
-    let agent_stop = shutdown.child();
-    let agent = connect_agent(&settings, &pki_dir, &agent_stop).await;
+    let agent_stop = test.shutdown().child();
+    let agent = connect_agent(&test, &settings, &agent_stop).await;
     World {
-        mocks_ca_pem: std::fs::read_to_string(pki_dir.join("mocks-ca.pem")).expect("mocks CA"),
-        dir,
+        mocks_ca_pem: test.mocks_ca_pem(),
+        test,
         https,
-        admin_base,
+        mock_admin,
         agent,
         fail,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("admin client"),
-        shutdown,
         agent_stop,
         settings,
     }
 }
 
 async fn connect_agent(
+    test: &TestWorld,
     settings: &Settings,
-    pki_dir: &Path,
     stop: &Shutdown,
 ) -> UpdateAgentClient<Channel> {
     let app = Agent::build(settings.clone()).await.expect("agent binds");
-    let addr = app.local_addr();
-    tokio::spawn(app.run_until(stop.clone()));
-    let tls = iea_runtime::tls::client_config(
-        &pki::component_files(pki_dir, "orchestrator"),
-        "update-client",
-    )
-    .expect("client TLS");
-    let channel = iea_runtime::grpc::channel(&addr.to_string(), tls, Duration::from_secs(60))
-        .expect("channel");
+    let channel = test.channel("update-client", app.local_addr(), Duration::from_secs(60));
+    test.spawn(app.run_until(stop.clone()));
     UpdateAgentClient::new(channel)
 }
 
@@ -165,20 +140,12 @@ impl World {
     /// Stops the agent and starts another on the same directories (a restart).
     pub async fn restart_agent(&mut self) {
         self.agent_stop.trigger();
-        self.agent_stop = self.shutdown.child();
-        let pki_dir = self.dir.path().join("pki");
-        self.agent = connect_agent(&self.settings, &pki_dir, &self.agent_stop).await;
+        self.agent_stop = self.test.shutdown().child();
+        self.agent = connect_agent(&self.test, &self.settings, &self.agent_stop).await;
     }
 
     pub fn network(&self) -> pb::NetworkSettings {
-        pb::NetworkSettings {
-            connection_type: pb::ConnectionType::Direct.into(),
-            mode: pb::ConnectionMode::Secure.into(),
-            proxy: None,
-            address: self.https.clone(),
-            extra_ca_pem: self.mocks_ca_pem.clone(),
-            ..Default::default()
-        }
+        direct_network(pb::ConnectionMode::Secure, &self.https, &self.mocks_ca_pem)
     }
 
     pub async fn check(&self) -> Result<CheckResponse, ApiError> {
@@ -271,18 +238,7 @@ impl World {
     }
 
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.admin_base))
-            .bearer_auth(ADMIN_TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("admin answer");
-        let status = resp.status();
-        let text = resp.text().await.expect("admin body");
-        assert!(status.is_success(), "admin {path}: {status} {text}");
-        serde_json::from_str(&text).expect("admin JSON")
+        self.mock_admin.call(method, path, body).await
     }
 
     pub async fn attack(&self, body: Value) {
@@ -301,11 +257,11 @@ impl World {
     }
 
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.test.dir().join("state")
     }
 
     pub fn install_dir(&self) -> PathBuf {
-        self.dir.path().join("install")
+        self.test.dir().join("install")
     }
 
     /// The version `current` names, read from the install directory.
