@@ -54,10 +54,14 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> CliResult {
     if ctx.json {
         let mut v = to_json(&report, &stack.orchestrator);
         v["alerts"] = alerts_json(&report, signed_in);
+        v["refused_deposit_accounts"] = refused_accounts_json(&report, signed_in);
         print_json(&v);
     } else {
         print_human(&report, &stack.orchestrator);
         if let Some(line) = alerts_line(&report, signed_in) {
+            say!("{line}");
+        }
+        for line in refused_accounts_lines(&report) {
             say!("{line}");
         }
     }
@@ -110,6 +114,42 @@ fn alerts_line(r: &StatusReport, signed_in: bool) -> Option<String> {
             a.message
         ),
     })
+}
+
+/// The depositing accounts whose credentials were refused at their last verification
+/// (made before each due date): `null` without a session, else each one.
+fn refused_accounts_json(r: &StatusReport, signed_in: bool) -> serde_json::Value {
+    if !signed_in {
+        return serde_json::Value::Null;
+    }
+    r.refused_deposit_accounts
+        .iter()
+        .map(|a| {
+            json!({
+                "siret": a.siret,
+                "user": a.user,
+                "next_due": rfc3339(a.next_due.as_ref()),
+                "checked_at": rfc3339(a.last_checked_at.as_ref()),
+                "message": a.last_check_message,
+            })
+        })
+        .collect()
+}
+
+/// « Identifiants Net-entreprises refusés : compte « X » (SIRET …, échéance le …) — … ».
+fn refused_accounts_lines(r: &StatusReport) -> Vec<String> {
+    r.refused_deposit_accounts
+        .iter()
+        .map(|a| {
+            let due = when(a.next_due.as_ref())
+                .map(|d| format!(", prochaine échéance le {d}"))
+                .unwrap_or_default();
+            format!(
+                "Identifiants Net-entreprises refusés pour les dépôts DSN : compte « {} » (SIRET {}{due}) — {} Corrigez-les avant l'échéance (iea credentials set --user {}).",
+                a.user, a.siret, a.last_check_message, a.user
+            )
+        })
+        .collect()
 }
 
 /// An agent's name for a person.

@@ -226,21 +226,24 @@ impl Deposits for DepositsApi {
             .await
             .map_err(|e| deposit_error(DepositError::Internal(e)))?;
         Ok(Response::new(ListDepositAccountsResponse {
-            accounts: all
-                .into_iter()
-                .map(|a| DepositAccount {
-                    siret: a.siret,
-                    user: a.user,
-                    next_due: Some(timestamp(a.next_due)),
-                    last_check_valid: a.last_check.as_ref().is_some_and(|c| c.0),
-                    last_check_message: a
-                        .last_check
-                        .as_ref()
-                        .map(|c| c.1.clone())
-                        .unwrap_or_default(),
-                    last_checked_at: a.last_check.as_ref().map(|c| timestamp(c.2)),
-                })
-                .collect(),
+            accounts: all.into_iter().map(account_message).collect(),
         }))
+    }
+}
+
+/// A depositing account with its next due date and last verification, as the API gives
+/// it (`ListDepositAccounts`, and the status's refused accounts).
+pub(super) fn account_message(a: crate::deposits::AccountDue) -> DepositAccount {
+    DepositAccount {
+        next_due: Some(timestamp(a.next_due)),
+        last_check_valid: a.last_check.as_ref().is_some_and(|c| c.0),
+        last_check_message: a
+            .last_check
+            .as_ref()
+            .map(|c| c.1.clone())
+            .unwrap_or_default(),
+        last_checked_at: a.last_check.as_ref().map(|c| timestamp(c.2)),
+        siret: a.siret,
+        user: a.user,
     }
 }

@@ -48,6 +48,7 @@ pub(crate) fn report(core: &Core, s: &Snapshot) -> StatusReport {
         update_required: s.update_required,
         alert_count: 0,
         most_urgent_alert: None,
+        refused_deposit_accounts: Vec::new(),
     }
 }
 
@@ -93,6 +94,18 @@ impl StatusService for StatusApi {
                     r.most_urgent_alert = top.as_ref().map(super::board::alert_message);
                 }
                 Err(e) => tracing::warn!(error = ?e, "board alerts not computed for the status"),
+            }
+            match self.0.deposits.refused_accounts(&caller).await {
+                Ok(refused) => {
+                    r.refused_deposit_accounts = refused
+                        .into_iter()
+                        .map(super::deposits::account_message)
+                        .collect();
+                }
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "refused deposit accounts not read for the status"
+                ),
             }
         }
         if request.get_ref().include_agents {

@@ -3,7 +3,8 @@
 //! deposit are verified once (`verify_days_before` days ahead, default 3), so that a
 //! wrong or expired password is found before the deadline, not on it. The verification
 //! is the credentials module's own (one attempt, never retried, counted in the budget);
-//! its result is shown with the account (`iea dsn accounts list`).
+//! its result is shown with the account (`iea dsn accounts list`) and, when refused, in
+//! the status (`iea status` with a session).
 
 use super::{DepositSettings, Deposits};
 use crate::sessions::{self, Principal};
@@ -88,6 +89,19 @@ impl Deposits {
             });
         }
         Ok(out)
+    }
+
+    /// The designated accounts whose last verification was refused, as `caller` may see
+    /// them (an administrator every one, another account only itself): what the status
+    /// shows, so that a wrong or expired password is found before the due date.
+    pub async fn refused_accounts(&self, caller: &Principal) -> anyhow::Result<Vec<AccountDue>> {
+        Ok(self
+            .accounts_due()
+            .await?
+            .into_iter()
+            .filter(|a| a.last_check.as_ref().is_some_and(|c| !c.0))
+            .filter(|a| caller.role == Role::Administrator || a.user == caller.name)
+            .collect())
     }
 
     /// Verifies, once per period, each designated account whose due date is near.

@@ -1,0 +1,249 @@
+//! Before each due date (issue 12 item 7): the credentials of the account that will
+//! deposit for an establishment are verified by themselves, and a refusal shows in the
+//! status (`GetStatus` with a session, what `iea status` prints) until it is corrected;
+//! an administrator sees every account, another account only itself, nobody without a
+//! session.
+
+use std::time::Duration;
+
+use iea_proto::v1::credentials_client::CredentialsClient;
+use iea_proto::v1::deposits_client::DepositsClient;
+use iea_proto::v1::sessions_client::SessionsClient;
+use iea_proto::v1::status_client::StatusClient;
+use iea_proto::v1::users_client::UsersClient;
+use iea_proto::v1::*;
+use iea_stack::{RunningStack, StackOptions};
+use tonic::transport::{Channel, Endpoint};
+
+const ADMIN: &str = "Administrateur";
+const SIRET: &str = "78214563500010";
+
+/// The database: a fresh one on the PostgreSQL server of `IEA_TEST_DATABASE_URL`, else
+/// SQLite in the data directory.
+async fn test_database() -> Option<iea_orchestrator::store::DatabaseUrl> {
+    let server = std::env::var("IEA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let url = tokio::task::spawn_blocking(move || {
+        iea_orchestrator::store::create_database_for_tests(&server)
+    })
+    .await
+    .unwrap()
+    .expect("a test database");
+    Some(iea_orchestrator::store::DatabaseUrl::Postgres(url))
+}
+
+fn authed<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req
+}
+
+async fn login(channel: &Channel, user: &str, password: &str) -> String {
+    SessionsClient::new(channel.clone())
+        .login(LoginRequest {
+            user: user.into(),
+            password: password.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+}
+
+async fn set_identity(channel: &Channel, token: &str, account_password: &str, password: &str) {
+    CredentialsClient::new(channel.clone())
+        .set_credentials(authed(
+            token,
+            SetCredentialsRequest {
+                user: ADMIN.into(),
+                account_password: account_password.into(),
+                identity: Some(NetEntreprisesIdentity {
+                    siret: SIRET.into(),
+                    nom: "DUPONT".into(),
+                    prenom: "Marie".into(),
+                    password: password.into(),
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+/// The status as `token`'s account sees it (`None`: without a session).
+async fn status(channel: &Channel, token: Option<&str>) -> StatusReport {
+    let req = GetStatusRequest {
+        include_agents: false,
+    };
+    let req = match token {
+        Some(t) => authed(t, req),
+        None => tonic::Request::new(req),
+    };
+    StatusClient::new(channel.clone())
+        .get_status(req)
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Waits (at most 30 s) until the administrator's status satisfies `pred`.
+async fn status_until(
+    channel: &Channel,
+    token: &str,
+    what: &str,
+    pred: impl Fn(&StatusReport) -> bool,
+) -> StatusReport {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = status(channel, Some(token)).await;
+        if pred(&r) {
+            return r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the status never showed {what}: {r:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_corrected() {
+    iea_runtime::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let stack = RunningStack::start(StackOptions {
+        database: test_database().await,
+        customize_orchestrator: Some(Box::new(|s| {
+            s.deposits.poll_interval_ms = 100;
+            // Every day is within the verification window; looked at every second.
+            s.deposits.verify_days_before = 40;
+            s.deposits.due_check_interval_secs = 1;
+            s.deposits.due_days.insert(SIRET.into(), 5);
+        })),
+        ..StackOptions::new(dir.path())
+    })
+    .await
+    .expect("stack starts");
+    let f = stack.file.clone();
+    let tls = iea_runtime::tls::front_end_config(&f.ca, &f.orchestrator_server_name).unwrap();
+    let channel = Endpoint::from_shared(format!("https://{}", f.orchestrator))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let admin_password = std::fs::read_to_string(dir.path().join("admin-password"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let admin = login(&channel, ADMIN, &admin_password).await;
+    // Nothing refused yet.
+    assert!(
+        status(&channel, Some(&admin))
+            .await
+            .refused_deposit_accounts
+            .is_empty()
+    );
+
+    set_identity(&channel, &admin, &admin_password, "Mauvais-mot-de-passe").await;
+    DepositsClient::new(channel.clone())
+        .set_deposit_account(authed(
+            &admin,
+            SetDepositAccountRequest {
+                siret: SIRET.into(),
+                user: ADMIN.into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let r = status_until(&channel, &admin, "the refusal", |r| {
+        !r.refused_deposit_accounts.is_empty()
+    })
+    .await;
+    let a = &r.refused_deposit_accounts[0];
+    assert_eq!((a.siret.as_str(), a.user.as_str()), (SIRET, ADMIN));
+    assert!(!a.last_check_valid);
+    assert!(!a.last_check_message.is_empty());
+    assert!(
+        a.last_check_message.contains("Net-entreprises"),
+        "{}",
+        a.last_check_message
+    );
+    let due = a.next_due.unwrap().seconds;
+    assert!(due > a.last_checked_at.unwrap().seconds);
+    assert!(
+        iea_fr_time::date_time_unix(due).starts_with("5 "),
+        "{}",
+        iea_fr_time::date_time_unix(due)
+    );
+
+    // Not without a session (the tray's view), nor for another account.
+    assert!(
+        status(&channel, None)
+            .await
+            .refused_deposit_accounts
+            .is_empty()
+    );
+    let mut users = UsersClient::new(channel.clone());
+    users
+        .set_installation_mode(authed(
+            &admin,
+            InstallationModeMessage {
+                mode: InstallationMode::Reseau.into(),
+            },
+        ))
+        .await
+        .unwrap();
+    users
+        .add_user(authed(
+            &admin,
+            AddUserRequest {
+                name: "Martin".into(),
+                role: Role::User.into(),
+                password: "Mot-de-passe-Martin".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let martin = login(&channel, "Martin", "Mot-de-passe-Martin").await;
+    assert!(
+        status(&channel, Some(&martin))
+            .await
+            .refused_deposit_accounts
+            .is_empty()
+    );
+
+    // Corrected: verified again within the window, valid, and gone from the status.
+    set_identity(&channel, &admin, &admin_password, "Jardin#Partage2024").await;
+    status_until(&channel, &admin, "the refusal gone", |r| {
+        r.refused_deposit_accounts.is_empty()
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let accounts = DepositsClient::new(channel.clone())
+            .list_deposit_accounts(authed(&admin, ListDepositAccountsRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .accounts;
+        if accounts[0].last_check_valid {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never verified valid: {accounts:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        status(&channel, Some(&admin))
+            .await
+            .refused_deposit_accounts
+            .is_empty()
+    );
+    stack.stop().await.unwrap();
+}
