@@ -22,6 +22,9 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+#[cfg(feature = "net-entreprises")]
+pub mod net_entreprises;
+
 /// A temporary directory with the test PKI in its `pki` folder, and the components
 /// started in it. Dropping it triggers the shutdown of every component; [`TestWorld::stop`]
 /// also waits for them and checks that each stopped cleanly.

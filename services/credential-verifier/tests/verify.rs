@@ -5,20 +5,17 @@
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
+use iea_agent_testkit::{TestWorld, direct_network, net_entreprises};
 use iea_credential_verifier::{App, Options};
-use iea_mock_kit::{FaultMode, FaultSettings, MockListen};
+use iea_mock_kit::{FaultMode, FaultSettings};
 use iea_mock_net_entreprises as mock;
 use iea_proto::agent::v1::credential_agent_client::CredentialAgentClient;
 use iea_proto::agent::v1::{
     DeclarantIdentity, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest, VerifyManyResponse,
     VerifyOutcome, VerifyRequest, VerifyResponse,
 };
-use iea_proto::common::v1::{
-    ConnectionMode, ConnectionType, NetworkSettings, ProbeStep, TlsProblem,
-};
-use iea_runtime::agent::AgentSettings;
-use iea_runtime::pki::{self, CertificateAuthority};
-use iea_runtime::shutdown::Shutdown;
+use iea_proto::common::v1::{ConnectionMode, NetworkSettings, ProbeStep, TlsProblem};
+use iea_runtime::pki::CertificateAuthority;
 use tonic::transport::Channel;
 
 /// Bound on the agent's timeouts in these tests, so that "slow" is quick to show.
@@ -30,67 +27,33 @@ struct Stack {
     /// `https://127.0.0.1:<port>` of the mock.
     mock_https: String,
     mocks_ca: String,
-    shutdown: Shutdown,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    world: TestWorld,
 }
 
 impl Stack {
     async fn start(tweak: impl FnOnce(&mut mock::Settings)) -> Self {
-        iea_runtime::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        pki::init(dir.path(), &[]).unwrap();
-        let shutdown = Shutdown::new();
-
-        let mut settings = mock::Settings {
-            listen: MockListen {
-                tls: pki::mock_files(dir.path()),
-                admin_token: "admin".into(),
-                ..MockListen::default()
-            },
-            lock_threshold: 3,
-            ..mock::Settings::default()
-        };
-        tweak(&mut settings);
-        let mock_app = mock::App::build(settings).await.unwrap();
-        let control = mock_app.control();
-        let mock_https = format!("https://127.0.0.1:{}", mock_app.https_addr().port());
-
-        let agent_settings = AgentSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: pki::component_files(dir.path(), "credential-verifier"),
-        };
+        let world = TestWorld::new();
+        let mock = net_entreprises::start(&world, tweak).await;
         let agent_app = App::build_with(
-            agent_settings,
+            world.agent_settings("credential-verifier"),
             Options {
                 max_timeout: Some(MAX_TIMEOUT),
             },
         )
         .await
         .unwrap();
-        let agent_addr = agent_app.local_addr();
-
-        let tasks = vec![
-            tokio::spawn(mock_app.run_until(shutdown.clone())),
-            tokio::spawn(agent_app.run_until(shutdown.clone())),
-        ];
-        let tls = iea_runtime::tls::client_config(
-            &pki::component_files(dir.path(), "orchestrator"),
+        let channel = world.channel(
             "credential-verifier",
-        )
-        .unwrap();
-        let channel =
-            iea_runtime::grpc::channel(&agent_addr.to_string(), tls, Duration::from_secs(20))
-                .unwrap();
-        let mocks_ca = std::fs::read_to_string(pki::mock_files(dir.path()).ca).unwrap();
+            agent_app.local_addr(),
+            Duration::from_secs(20),
+        );
+        world.spawn(agent_app.run_until(world.shutdown()));
         Self {
             agent: CredentialAgentClient::new(channel),
-            mock: control,
-            mock_https,
-            mocks_ca,
-            shutdown,
-            tasks,
-            _dir: dir,
+            mock: mock.control,
+            mock_https: mock.https,
+            mocks_ca: world.mocks_ca_pem(),
+            world,
         }
     }
 
@@ -108,21 +71,11 @@ impl Stack {
     }
 
     async fn stop(self) {
-        self.shutdown.trigger();
-        for t in self.tasks {
-            t.await.unwrap().unwrap();
-        }
+        self.world.stop().await;
     }
 
     fn network(&self, mode: ConnectionMode, address: &str) -> NetworkSettings {
-        NetworkSettings {
-            connection_type: ConnectionType::Direct.into(),
-            mode: mode.into(),
-            address: address.into(),
-            extra_ca_pem: self.mocks_ca.clone(),
-            // No proxy, and the mode's own timeouts.
-            ..NetworkSettings::default()
-        }
+        direct_network(mode, address, &self.mocks_ca)
     }
 
     /// The mock's authentication address in mode *Sécurisé*.
