@@ -177,6 +177,30 @@ impl Env {
             .collect()
     }
 
+    /// The mock's witness that the following was polite: no listing of the declarant's
+    /// returns refused for its window (429), none wider than the 60 minutes the mock
+    /// announces. Returns the requests per returns service, for the record.
+    async fn assert_no_window_too_wide(&self) -> serde_json::Value {
+        let stats = self.ne.get("/stats").await;
+        let scan = &stats["services"]["/lister-retours-declarant/1.0/"];
+        assert_eq!(
+            scan["by_status"]["429"],
+            serde_json::Value::Null,
+            "{stats:#}"
+        );
+        if let Some(widest) = scan["widest_window_secs"].as_i64() {
+            assert!(
+                widest <= 3600,
+                "a window of {widest} s was asked: {stats:#}"
+            );
+        }
+        serde_json::json!({
+            "flux": stats["services"]["/lister-retours-flux/1.0/"]["requests"],
+            "declarant": scan["requests"],
+            "download": stats["services"]["/telecharger-retour/1.0/"]["requests"],
+        })
+    }
+
     async fn mock_return(&self, idflux: &str, nature: u64) -> serde_json::Value {
         self.mock_returns(idflux)
             .await
@@ -387,6 +411,8 @@ async fn a_deposit_gets_its_conformity_and_its_crm_pas_rates_reach_the_payroll()
     assert_eq!(row.rates, 3);
     assert_eq!(row.crm_identifier, crm.crm_identifier);
     assert!(board.alerts.is_empty(), "{:#?}", board.alerts);
+    let requests = env.assert_no_window_too_wide().await;
+    eprintln!("requests to the mock's returns services for one deposit: {requests}");
     env.t.stop().await;
 }
 
@@ -605,6 +631,7 @@ async fn an_overwritten_return_is_fetched_again_and_a_purged_one_stops_nothing_e
     let row = board.rows.iter().find(|r| r.month == "2026-11").unwrap();
     assert_eq!(row.conformity, "ko");
     assert_eq!(row.crm_identifier, new_identifier);
+    env.assert_no_window_too_wide().await;
     env.t.stop().await;
 }
 
