@@ -145,6 +145,26 @@ fn render(current: &Current, s: &ConnectionSettings, extra: Extra<'_>) -> Respon
     let proxy = s.proxy.clone().unwrap_or_default();
     let body = html! {
         @if let Some((kind, text)) = &extra.message { (super::notice(kind, text)) }
+        @if let Some(t) = test {
+            section class=(if t.all_reachable { "notice" } else { "error" }) {
+                @if !t.message.is_empty() { p { (t.message) } }
+                table id="access-test" {
+                    thead { tr { th { "Adresse" } th { "Résultat" } th { "Étape en échec" } th { "Temps" } th { "Explication" } } }
+                    tbody {
+                        @for row in &t.tests {
+                            @let r = row.result.clone().unwrap_or_default();
+                            tr data-target=(row.target) {
+                                td { (target_label(&row.target)) br; span class="muted" { (r.address) } }
+                                td { @if r.reachable { span class="ok" { "✔" } } @else { span class="ko" { "✘" } } }
+                                td class="step" { @if !r.reachable { (step_label(r.step)) } }
+                                td { @if let Some(l) = &r.latency { (millis(l)) " ms" } }
+                                td { (r.message) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         section {
             // « Enregistrer » saves the whole form (validated as a whole by the
             // orchestrator, or nothing is saved); « Quitter » leaves without saving.
@@ -214,26 +234,6 @@ fn render(current: &Current, s: &ConnectionSettings, extra: Extra<'_>) -> Respon
                             (csrf_field(current))
                             input type="hidden" name="id" value=(p.id);
                             button type="submit" class="apply" { "Appliquer" }
-                        }
-                    }
-                }
-            }
-        }
-        @if let Some(t) = test {
-            section class=(if t.all_reachable { "notice" } else { "error" }) {
-                @if !t.message.is_empty() { p { (t.message) } }
-                table id="access-test" {
-                    thead { tr { th { "Adresse" } th { "Résultat" } th { "Étape en échec" } th { "Temps" } th { "Explication" } } }
-                    tbody {
-                        @for row in &t.tests {
-                            @let r = row.result.clone().unwrap_or_default();
-                            tr data-target=(row.target) {
-                                td { (target_label(&row.target)) br; span class="muted" { (r.address) } }
-                                td { @if r.reachable { span class="ok" { "✔" } } @else { span class="ko" { "✘" } } }
-                                td class="step" { @if !r.reachable { (step_label(r.step)) } }
-                                td { @if let Some(l) = &r.latency { (millis(l)) " ms" } }
-                                td { (r.message) }
-                            }
                         }
                     }
                 }
