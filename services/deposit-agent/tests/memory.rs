@@ -4,17 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use iea_mock_kit::MockListen;
-use iea_mock_net_entreprises as mock;
+use iea_agent_testkit::{TestWorld, direct_network, net_entreprises};
 use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
 use iea_proto::agent::v1::{
     DeclarantIdentity, DepositChunk, DepositStart, NetEntreprisesAccess, deposit_response,
 };
-use iea_proto::common::v1::{ConnectionMode, ConnectionType, NetworkSettings};
-use iea_runtime::pki;
-use iea_runtime::shutdown::Shutdown;
-
-mod world;
+use iea_proto::common::v1::ConnectionMode;
 
 const FILE_BYTES: usize = 100 << 20;
 const CHUNK: usize = 1 << 20;
@@ -65,25 +60,10 @@ fn memory_kib(pid: u32, field: &str) -> u64 {
 
 #[tokio::test]
 async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
-    iea_runtime::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let mocks_dir = dir.path().join("mocks");
-    pki::init(&mocks_dir, &[]).unwrap();
-    let (agent_files, orchestrator_files) = world::internal_pki(dir.path());
-    let shutdown = Shutdown::new();
-    let mock_app = mock::App::build(mock::Settings {
-        listen: MockListen {
-            tls: pki::mock_files(&mocks_dir),
-            admin_token: "admin".into(),
-            ..MockListen::default()
-        },
-        ..mock::Settings::default()
-    })
-    .await
-    .unwrap();
-    let control = mock_app.control();
-    let mock_https = format!("https://127.0.0.1:{}", mock_app.https_addr().port());
-    let mock_task = tokio::spawn(mock_app.run_until(shutdown.clone()));
+    let test = TestWorld::new();
+    let agent_files = test.component_files("deposit-agent");
+    let started = net_entreprises::start(&test, |_| {}).await;
+    let control = started.control;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -100,10 +80,11 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let tls = iea_runtime::tls::client_config(&orchestrator_files, "deposit-agent").unwrap();
-    let channel =
-        iea_runtime::grpc::channel(&format!("127.0.0.1:{port}"), tls, Duration::from_secs(600))
-            .unwrap();
+    let channel = test.channel(
+        "deposit-agent",
+        ([127, 0, 0, 1], port).into(),
+        Duration::from_secs(600),
+    );
     let mut agent = DepositAgentClient::new(channel);
     let up_by = Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -115,13 +96,11 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
     }
 
     let access = NetEntreprisesAccess {
-        network: Some(NetworkSettings {
-            connection_type: ConnectionType::Direct.into(),
-            mode: ConnectionMode::Secure.into(),
-            address: mock_https,
-            extra_ca_pem: std::fs::read_to_string(pki::mock_files(&mocks_dir).ca).unwrap(),
-            ..NetworkSettings::default()
-        }),
+        network: Some(direct_network(
+            ConnectionMode::Secure,
+            &started.https,
+            &test.mocks_ca_pem(),
+        )),
         auth_address: String::new(),
         identity: Some(DeclarantIdentity {
             siret: "78214563500010".into(),
@@ -178,8 +157,7 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
 
     child.kill().unwrap();
     child.wait().unwrap();
-    shutdown.trigger();
-    mock_task.await.unwrap().unwrap();
+    test.stop().await;
     let growth_mib = peak.saturating_sub(baseline) / 1024;
     eprintln!(
         "agent memory: baseline {} MiB, peak {} MiB",

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use iea_agent_testkit::TestWorld;
 use iea_deposit_agent::App;
 use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
 use iea_proto::agent::v1::{
@@ -17,12 +18,8 @@ use iea_proto::agent::v1::{
     list_deposits_response, list_returns_response,
 };
 use iea_proto::common::v1::{ConnectionMode, ConnectionType, NetworkSettings};
-use iea_runtime::agent::AgentSettings;
-use iea_runtime::shutdown::Shutdown;
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-mod world;
 
 const TOKEN: &str = "U2VjcmV0VG9rZW5PZlRoZVRlc3RzMDEyMzQ1Njc4OQ==";
 const PASSWORD: &str = "Jardin#Partage2024";
@@ -123,20 +120,12 @@ async fn no_token_password_or_dsn_content_appears_in_trace_logs() {
         .mount(&server)
         .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let (agent_files, orchestrator_files) = world::internal_pki(dir.path());
-    let shutdown = Shutdown::new();
-    let app = App::build(AgentSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: agent_files,
-    })
-    .await
-    .unwrap();
-    let addr = app.local_addr();
-    let task = tokio::spawn(app.run_until(shutdown.clone()));
-    let tls = iea_runtime::tls::client_config(&orchestrator_files, "deposit-agent").unwrap();
-    let channel =
-        iea_runtime::grpc::channel(&addr.to_string(), tls, Duration::from_secs(20)).unwrap();
+    let test = TestWorld::new();
+    let app = App::build(test.agent_settings("deposit-agent"))
+        .await
+        .unwrap();
+    let channel = test.channel("deposit-agent", app.local_addr(), Duration::from_secs(20));
+    test.spawn(app.run_until(test.shutdown()));
     let mut agent = DepositAgentClient::new(channel);
 
     let access = NetEntreprisesAccess {
@@ -230,8 +219,7 @@ async fn no_token_password_or_dsn_content_appears_in_trace_logs() {
         "{outcome:?}"
     );
     let answers = format!("{r:?} {l:?} {returns:?} {outcome:?}");
-    shutdown.trigger();
-    task.await.unwrap().unwrap();
+    test.stop().await;
     server.verify().await;
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();

@@ -1,49 +1,26 @@
-//! What the deposit agent's test binaries share: the agent's internal PKI, and the world
-//! of `deposit.rs` and `returns.rs` (the agent and the Net-entreprises mock, both real and
-//! in process, the agent called over mutual TLS with the generated client, as the
-//! orchestrator calls it). Each binary uses part of it.
+//! What the deposit agent's test binaries share: the world of `deposit.rs` and `returns.rs`
+//! (the agent and the Net-entreprises mock, both real and in process, in the shared agent
+//! test world of `iea-agent-testkit`, the agent called over mutual TLS with the generated
+//! client, as the orchestrator calls it). Each binary uses part of it.
 #![allow(dead_code)]
 
 use std::time::Duration;
 
+use iea_agent_testkit::{Admin, TestWorld, direct_network, net_entreprises};
 use iea_deposit_agent::{App, Options};
-use iea_mock_kit::{FaultMode, FaultSettings, MockListen};
+use iea_mock_kit::{FaultMode, FaultSettings};
 use iea_mock_net_entreprises as mock;
 use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
 use iea_proto::agent::v1::{
     DeclarantIdentity, DepositChunk, DepositResponse, DepositStart, ListDepositsRequest,
     ListDepositsResponse, NetEntreprisesAccess,
 };
-use iea_proto::common::v1::{ConnectionMode, ConnectionType, NetworkSettings};
-use iea_runtime::agent::AgentSettings;
-use iea_runtime::shutdown::Shutdown;
+use iea_proto::common::v1::{ConnectionMode, NetworkSettings};
 use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
 
-use iea_runtime::pki::{self, CertificateAuthority, TlsFiles, Validity};
-
-/// A CA, the agent's certificate and the orchestrator's (the runtime's `pki::init` does
-/// not issue one for the deposit agent yet). Answers (agent's files, orchestrator's).
-pub fn internal_pki(dir: &std::path::Path) -> (TlsFiles, TlsFiles) {
-    let ca = CertificateAuthority::new("deposit agent tests internal CA").unwrap();
-    std::fs::write(dir.join("internal-ca.pem"), ca.cert_pem()).unwrap();
-    let files = |name: &str| {
-        let names = vec![name.to_owned(), "localhost".into(), "127.0.0.1".into()];
-        let leaf = ca.issue(name, &names, Validity::default()).unwrap();
-        let f = TlsFiles {
-            ca: dir.join("internal-ca.pem"),
-            cert: dir.join(format!("{name}.pem")),
-            key: dir.join(format!("{name}.key")),
-        };
-        leaf.write(&f.cert, &f.key).unwrap();
-        f
-    };
-    (files("deposit-agent"), files("orchestrator"))
-}
-
 /// Bound on the agent's timeouts in these tests, so that "slow" is quick to show.
 pub const MAX_TIMEOUT: Duration = Duration::from_millis(1500);
-pub const ADMIN_TOKEN: &str = "admin";
 
 /// SIRET, nom, prénom, password (the mock's fixtures).
 pub type Identity = (&'static str, &'static str, &'static str, &'static str);
@@ -54,11 +31,9 @@ pub struct World {
     pub agent: DepositAgentClient<Channel>,
     pub mock: mock::Control,
     pub mock_https: String,
-    pub mock_admin: String,
+    pub mock_admin: Admin,
     pub mocks_ca: String,
-    shutdown: Shutdown,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    test: TestWorld,
 }
 
 impl World {
@@ -71,76 +46,42 @@ impl World {
         tweak: impl FnOnce(&mut mock::Settings),
         max_timeout: Duration,
     ) -> Self {
-        iea_runtime::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        let mocks_dir = dir.path().join("mocks");
-        pki::init(&mocks_dir, &[]).unwrap();
-        let (agent_files, orchestrator_files) = internal_pki(dir.path());
-        let shutdown = Shutdown::new();
-
-        let mut settings = mock::Settings {
-            listen: MockListen {
-                tls: pki::mock_files(&mocks_dir),
-                admin_token: ADMIN_TOKEN.into(),
-                ..MockListen::default()
-            },
-            lock_threshold: 3,
-            ..mock::Settings::default()
-        };
-        tweak(&mut settings);
-        let mock_app = mock::App::build(settings).await.unwrap();
-        let control = mock_app.control();
-        let mock_https = format!("https://127.0.0.1:{}", mock_app.https_addr().port());
-        let mock_admin = format!("http://{}", mock_app.admin_addr());
-
+        let test = TestWorld::new();
+        let started = net_entreprises::start(&test, tweak).await;
         let agent_app = App::build_with(
-            AgentSettings {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                tls: agent_files,
-            },
+            test.agent_settings("deposit-agent"),
             Options {
                 max_timeout: Some(max_timeout),
             },
         )
         .await
         .unwrap();
-        let agent_addr = agent_app.local_addr();
-        let tasks = vec![
-            tokio::spawn(mock_app.run_until(shutdown.clone())),
-            tokio::spawn(agent_app.run_until(shutdown.clone())),
-        ];
-        let tls = iea_runtime::tls::client_config(&orchestrator_files, "deposit-agent").unwrap();
-        let channel =
-            iea_runtime::grpc::channel(&agent_addr.to_string(), tls, Duration::from_secs(60))
-                .unwrap();
-        let mocks_ca = std::fs::read_to_string(pki::mock_files(&mocks_dir).ca).unwrap();
+        let channel = test.channel(
+            "deposit-agent",
+            agent_app.local_addr(),
+            Duration::from_secs(60),
+        );
+        test.spawn(agent_app.run_until(test.shutdown()));
         Self {
             agent: DepositAgentClient::new(channel),
-            mock: control,
-            mock_https,
-            mock_admin,
-            mocks_ca,
-            shutdown,
-            tasks,
-            _dir: dir,
+            mock: started.control,
+            mock_https: started.https,
+            mock_admin: Admin::new(
+                started.admin_addr,
+                net_entreprises::ADMIN_TOKEN,
+                Duration::from_secs(30),
+            ),
+            mocks_ca: test.mocks_ca_pem(),
+            test,
         }
     }
 
     pub async fn stop(self) {
-        self.shutdown.trigger();
-        for t in self.tasks {
-            t.await.unwrap().unwrap();
-        }
+        self.test.stop().await;
     }
 
     pub fn network(&self) -> NetworkSettings {
-        NetworkSettings {
-            connection_type: ConnectionType::Direct.into(),
-            mode: ConnectionMode::Secure.into(),
-            address: self.mock_https.clone(),
-            extra_ca_pem: self.mocks_ca.clone(),
-            ..NetworkSettings::default()
-        }
+        direct_network(ConnectionMode::Secure, &self.mock_https, &self.mocks_ca)
     }
 
     pub fn access(&self, identity: Identity, network: NetworkSettings) -> NetEntreprisesAccess {
@@ -236,19 +177,7 @@ impl World {
     }
 
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: serde_json::Value) {
-        let settings =
-            iea_net::NetworkSettings::direct(iea_net::ConnectionMode::Normal, &self.mock_admin)
-                .unwrap();
-        let client = iea_net::HttpClient::new(&settings, "tests").unwrap();
-        let r = client
-            .reqwest()
-            .request(method, format!("{}{path}", self.mock_admin))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
+        self.mock_admin.send(method, path, Some(body)).await;
     }
 
     /// The mock's now in its time zone, `AAAAMMJJHHMMSS`, shifted by `minutes`.
