@@ -404,9 +404,11 @@ impl Board {
             .filter(|d| d.state == State::Accepted)
             .map(|d| d.id)
             .collect();
-        facts.conformities = store.board_conformities(ids).await?;
+        facts.conformities = store.board_conformities(since.to_string(), ids).await?;
+        // CRMs of the months shown come after their due dates: the same 14 months back.
+        let crm_since = now - i64::from(compute::MONTHS_SHOWN + 1) * 31 * 86_400;
         facts.crms = store
-            .board_crms()
+            .board_crms(crm_since)
             .await?
             .into_iter()
             .filter(|c| keep(&c.siret))

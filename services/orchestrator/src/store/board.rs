@@ -98,24 +98,28 @@ impl Store {
 impl Store {
     /// The current conformity return (nature 11, not overwritten) of each deposit among
     /// `deposit_ids`, with its anomalies (code and rubric) in order.
+    /// Only deposits of a declared month `since` (`YYYY-MM`) or later are read.
     pub async fn board_conformities(
         &self,
+        since: String,
         deposit_ids: Vec<i64>,
     ) -> anyhow::Result<Vec<ConformityFact>> {
         let wanted: HashSet<i64> = deposit_ids.into_iter().collect();
         self.read(move |db| {
             let returns: Vec<(i64, i64, String, i64)> = db.query(
-                "SELECT id, deposit_id, statut, COALESCE(downloaded_at, seen_at) FROM dsn_returns \
-                 WHERE nature = 11 AND overwritten_at IS NULL AND deposit_id IS NOT NULL \
-                 ORDER BY version, id",
-                &[],
+                "SELECT r.id, r.deposit_id, r.statut, COALESCE(r.downloaded_at, r.seen_at) \
+                 FROM dsn_returns r JOIN deposits d ON d.id = r.deposit_id \
+                 WHERE r.nature = 11 AND r.overwritten_at IS NULL AND d.month >= $1 \
+                 ORDER BY r.version, r.id",
+                &[&since],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )?;
             let anomalies: Vec<(i64, String, String)> = db.query(
                 "SELECT a.return_row, a.code, a.rubric FROM return_anomalies a \
-                 JOIN dsn_returns r ON r.id = a.return_row \
-                 WHERE r.nature = 11 AND r.overwritten_at IS NULL ORDER BY a.return_row, a.seq",
-                &[],
+                 JOIN dsn_returns r ON r.id = a.return_row JOIN deposits d ON d.id = r.deposit_id \
+                 WHERE r.nature = 11 AND r.overwritten_at IS NULL AND d.month >= $1 \
+                 ORDER BY a.return_row, a.seq",
+                &[&since],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             let mut by_row: HashMap<i64, Vec<ConformityAnomaly>> = HashMap::new();
@@ -148,15 +152,17 @@ impl Store {
 
     /// Every current CRM PAS (its return not overwritten): establishment, declared month
     /// (of its deposit, when it is one of ours), when it came, how many rates it gives.
-    pub async fn board_crms(&self) -> anyhow::Result<Vec<CrmFact>> {
-        self.read(|db| {
+    /// Only CRMs received at `since` (Unix seconds) or later are read.
+    pub async fn board_crms(&self, since: i64) -> anyhow::Result<Vec<CrmFact>> {
+        self.read(move |db| {
             db.query(
                 "SELECT c.siret, COALESCE(d.month, ''), r.deposit_id, c.received_at, c.identifiant, \
                  (SELECT COUNT(*) FROM pas_rates p WHERE p.crm_id = c.id AND p.rate <> '') \
                  FROM pas_crms c JOIN dsn_returns r ON r.id = c.return_row \
                  LEFT JOIN deposits d ON d.id = r.deposit_id \
-                 WHERE r.overwritten_at IS NULL ORDER BY c.received_at, c.id",
-                &[],
+                 WHERE r.overwritten_at IS NULL AND c.received_at >= $1 \
+                 ORDER BY c.received_at, c.id",
+                &[&since],
                 |r| {
                     Ok(CrmFact {
                         siret: r.get(0)?,
