@@ -478,3 +478,88 @@ pub(super) fn convert_encoded_results(db: &mut Db<'_>) -> anyhow::Result<()> {
     }
     db.batch("ALTER TABLE credentials DROP COLUMN last_result")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::store;
+    use super::*;
+    use crate::users::Role;
+
+    /// What "verify all" claims is the stored identity, seal and budget, without the last
+    /// verification (which it would only drop); on the engine of the test run.
+    #[tokio::test]
+    async fn a_claim_reads_the_identity_and_budget_without_the_last_verification() {
+        let db = store().await;
+        let s = &db.store;
+        let alice = s
+            .insert_first_user("Alice", Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        let sealed = Sealed {
+            key_id: "k1".into(),
+            nonce: vec![1; 24],
+            ciphertext: vec![2; 40],
+        };
+        s.set_credentials(
+            vec![NewIdentity {
+                user_id: alice,
+                siret: "78214563500010".into(),
+                nom: "DUPONT".into(),
+                prenom: "Marie".into(),
+                sealed: sealed.clone(),
+            }],
+            1_000,
+        )
+        .await
+        .unwrap();
+        let refused = VerificationResult {
+            outcome: Outcome::InvalidCredentials,
+            message: "Identifiants refusés.".into(),
+            http_status: Some(401),
+            realm: Some("net-entreprises.fr".into()),
+            token_expires_at: None,
+            failed_step: None,
+            identity_problems: Vec::new(),
+        };
+        s.record_verifications(
+            vec![VerificationWrite {
+                user_id: alice,
+                updated_at: 1_000,
+                result: refused.clone(),
+            }],
+            50,
+        )
+        .await
+        .unwrap();
+
+        let full = s.credential(alice).await.unwrap().unwrap();
+        assert_eq!(full.last, Some((refused, 50)));
+        let rows = s.credentials_of(vec![alice, 999]).await.unwrap();
+        let [Some(claimed), None] = &rows[..] else {
+            panic!("one row for Alice, none for an unknown id: {rows:?}");
+        };
+        assert_eq!(
+            (
+                claimed.user_id,
+                claimed.user.as_str(),
+                claimed.siret.as_str(),
+                claimed.nom.as_str(),
+                claimed.prenom.as_str(),
+                &claimed.sealed,
+                claimed.updated_at,
+                claimed.consecutive_failures,
+            ),
+            (
+                alice,
+                "Alice",
+                "78214563500010",
+                "DUPONT",
+                "Marie",
+                &sealed,
+                1_000,
+                1
+            )
+        );
+        assert_eq!(claimed.last, None);
+    }
+}
