@@ -134,6 +134,27 @@ impl Default for TestWorld {
     }
 }
 
+/// A free port of the loopback, for a component started as a process of its own.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Waits until something accepts connections on `port` of the loopback (a component's
+/// process has bound it); panics after `within`.
+pub async fn wait_listening(port: u16, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while let Err(e) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing listens on port {port} after {within:?}: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Direct network settings towards a mock at `address`, trusting `mocks_ca_pem`; no
 /// proxy and the mode's own timeouts.
 pub fn direct_network(mode: ConnectionMode, address: &str, mocks_ca_pem: &str) -> NetworkSettings {

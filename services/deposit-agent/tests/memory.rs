@@ -2,7 +2,7 @@
 //! growing by less than 32 MiB: the file is streamed, gzipped on the way and kept aside
 //! compressed, never held whole.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use iea_agent_testkit::{TestWorld, direct_network, net_entreprises};
 use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
@@ -65,11 +65,7 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
     let started = net_entreprises::start(&test, |_| {}).await;
     let control = started.control;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = iea_agent_testkit::free_port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_iea-deposit-agent"))
         .env("IEA_DEPOSIT_AGENT__LISTEN", format!("127.0.0.1:{port}"))
         .env("IEA_DEPOSIT_AGENT__TLS__CA", &agent_files.ca)
@@ -86,14 +82,7 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
         Duration::from_secs(600),
     );
     let mut agent = DepositAgentClient::new(channel);
-    let up_by = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < up_by, "the agent did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    iea_agent_testkit::wait_listening(port, Duration::from_secs(30)).await;
 
     let access = NetEntreprisesAccess {
         network: Some(direct_network(

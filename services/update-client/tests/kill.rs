@@ -6,7 +6,7 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{release_spec, start};
 use futures::StreamExt;
@@ -55,24 +55,12 @@ fn spawn_agent(w: &common::World, port: u16) -> Process {
 
 /// A client of the agent on `port`, once it accepts connections.
 async fn connect(w: &common::World, port: u16) -> UpdateAgentClient<Channel> {
-    let tls =
-        iea_runtime::tls::client_config(&w.test.component_files("orchestrator"), "update-client")
-            .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
-            .unwrap()
-            .tls_config(tls.clone())
-            .unwrap()
-            .timeout(Duration::from_secs(60));
-        match endpoint.connect().await {
-            Ok(ch) => return UpdateAgentClient::new(ch),
-            Err(e) => {
-                assert!(Instant::now() < deadline, "the agent did not listen: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+    iea_agent_testkit::wait_listening(port, Duration::from_secs(20)).await;
+    let addr = ([127, 0, 0, 1], port).into();
+    UpdateAgentClient::new(
+        w.test
+            .channel("update-client", addr, Duration::from_secs(60)),
+    )
 }
 
 #[tokio::test]
@@ -93,11 +81,7 @@ async fn a_killed_update_client_resumes_its_download_after_a_restart() {
     )
     .await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = iea_agent_testkit::free_port();
     let mut first = spawn_agent(&w, port);
     let mut stream = connect(&w, port)
         .await
