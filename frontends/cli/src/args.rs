@@ -411,7 +411,9 @@ pub enum CredentialsCommand {
 pub enum StackCommand {
     /// Démarre la pile et attend Ctrl-C.
     Up {
-        /// Charge les données de démonstration dans les serveurs simulés.
+        /// Charge les données de démonstration dans les serveurs simulés, dont un déclarant
+        /// Net-entreprises de démonstration, dont le compte « Administrateur » reçoit
+        /// l'identité : il est prêt à déposer une DSN (iea dsn sample, iea dsn deposit).
         #[arg(long)]
         demo: bool,
         /// La base de données de l'orchestrateur (postgres://… ou un fichier SQLite),
