@@ -90,7 +90,7 @@ pub(super) async fn pass(inner: &Inner, all: bool) -> anyhow::Result<PassReport>
 
     let accounts = inner.store.scan_accounts().await?;
     let results: Vec<anyhow::Result<PassReport>> = futures::stream::iter(accounts)
-        .map(|(user, first)| scan_one(inner, user, first, all))
+        .map(|(user, first)| scan_one(inner, user, first, &policy, all))
         .buffer_unordered(concurrency)
         .collect()
         .await;
@@ -400,10 +400,12 @@ async fn follow_one(inner: &Inner, id: i64) -> anyhow::Result<PassReport> {
                     .into_iter()
                     .filter(|r| r.idflux == f.idflux)
                     .collect();
-                let new = inner
-                    .store
-                    .record_listed_returns(returns, f.user_id, now)
-                    .await?;
+                let new = written(|| {
+                    inner
+                        .store
+                        .record_listed_returns(returns.clone(), f.user_id, now)
+                })
+                .await?;
                 report.new_returns += new.len() as u32;
                 for r in &new {
                     tracing::info!(deposit = id, idflux = %r.idflux, nature = r.nature, return_id = %r.return_id, version = r.version, statut = %r.statut, "return listed");
@@ -440,10 +442,12 @@ async fn follow_one(inner: &Inner, id: i64) -> anyhow::Result<PassReport> {
     if u.state != FollowState::Following {
         tracing::info!(deposit = id, idflux = %f.idflux, state = u.state.code(), "deposit following ended");
     }
-    if !inner
-        .store
-        .finish_follow(id, owner, u, inner.clock.now())
-        .await?
+    if !written(|| {
+        inner
+            .store
+            .finish_follow(id, owner.clone(), u.clone(), inner.clock.now())
+    })
+    .await?
     {
         tracing::warn!(deposit = id, "returns following lease lost");
     }
@@ -456,6 +460,7 @@ async fn scan_one(
     inner: &Inner,
     user_id: i64,
     first_deposit_at: i64,
+    policy: &FollowPolicy,
     all: bool,
 ) -> anyhow::Result<PassReport> {
     let mut report = PassReport::default();
@@ -470,7 +475,10 @@ async fn scan_one(
             owner.clone(),
             now,
             now + lease,
-            first_deposit_at - s.scan_lookback_secs as i64,
+            // Never further back than the limit of the following (an installation with
+            // years of deposits does not list them all).
+            (first_deposit_at - s.scan_lookback_secs as i64)
+                .max(now - i64::from(policy.limit_days) * 86_400),
             10,
             all,
         )
@@ -521,10 +529,14 @@ async fn scan_one(
                     announced = Some(i64::from(window_max_minutes));
                     width = i64::from(window_max_minutes);
                 }
-                let new = inner
-                    .store
-                    .record_listed_returns(returns, Some(user_id), inner.clock.now())
-                    .await?;
+                let new = written(|| {
+                    inner.store.record_listed_returns(
+                        returns.clone(),
+                        Some(user_id),
+                        inner.clock.now(),
+                    )
+                })
+                .await?;
                 report.new_returns += new.len() as u32;
                 for r in &new {
                     tracing::info!(user = user_id, idflux = %r.idflux, nature = r.nature, return_id = %r.return_id, version = r.version, ours = r.deposit_id.is_some(), "return listed by the declarant scan");
@@ -586,13 +598,42 @@ async fn scan_one(
         None if cursor < limit => (now, String::new()),
         None => (now + s.scan_interval_secs as i64, String::new()),
     };
-    inner
-        .store
-        .advance_scan(
-            user_id, owner, cursor, width, announced, next_at, message, true, now,
+    written(|| {
+        inner.store.advance_scan(
+            user_id,
+            owner.clone(),
+            cursor,
+            width,
+            announced,
+            next_at,
+            message.clone(),
+            true,
+            now,
         )
-        .await?;
+    })
+    .await?;
     Ok(report)
+}
+
+/// A write that must be made (what was listed or downloaded): a busy database is tried
+/// again, for a while.
+async fn written<T, F, Fut>(mut write: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match write().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tries < 20 => {
+                tries += 1;
+                tracing::warn!(error = format!("{e:#}"), "returns write not made yet");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Renews a lease until dropped (a download or a listing may outlast it).
@@ -738,11 +779,13 @@ async fn download_one(inner: &Inner, row: i64) -> anyhow::Result<Option<PassRepo
         },
         _ => Vec::new(),
     };
-    let written = inner
-        .store
-        .finish_return(row, owner, end, inner.clock.now())
-        .await?;
-    if !written {
+    let done = written(|| {
+        inner
+            .store
+            .finish_return(row, owner.clone(), end.clone(), inner.clock.now())
+    })
+    .await?;
+    if !done {
         tracing::warn!(idflux = %rec.idflux, nature = rec.nature, "return lease lost before its outcome was written");
     }
     // A new CRM, or one whose new version replaces an older one (whose rates leave the
