@@ -302,21 +302,30 @@ async fn board(ctx: &Ctx, siret: Option<String>) -> CliResult {
         }));
         return Ok(());
     }
+    for line in board_lines(&r) {
+        say!("{line}");
+    }
+    Ok(())
+}
+
+/// The board for a person, line by line.
+fn board_lines(r: &BoardReport) -> Vec<String> {
+    let mut out = Vec::new();
     match when(r.computed_at.as_ref()) {
-        Some(t) => say!("Tableau des échéances DSN, au {t}"),
-        None => say!("Tableau des échéances DSN"),
+        Some(t) => out.push(format!("Tableau des échéances DSN, au {t}")),
+        None => out.push("Tableau des échéances DSN".to_owned()),
     }
     if r.rows.is_empty() {
-        say!("Aucun établissement : aucun dépôt ni compte désigné pour un SIRET.");
+        out.push("Aucun établissement : aucun dépôt ni compte désigné pour un SIRET.".to_owned());
     }
     for w in &r.rows {
-        say!(
+        out.push(format!(
             "SIRET {} — {} : échéance le {} ({})",
             w.siret,
             month_label(&w.month),
             when(w.due.as_ref()).unwrap_or_default(),
             days_left_fr(w.days_left)
-        );
+        ));
         let deposit = if w.deposit_id == 0 {
             "aucun dépôt".to_owned()
         } else {
@@ -344,17 +353,20 @@ async fn board(ctx: &Ctx, siret: Option<String>) -> CliResult {
         } else {
             " · CRM PAS attendu".to_owned()
         };
-        say!("  {deposit}{conformity}{crm}");
+        out.push(format!("  {deposit}{conformity}{crm}"));
     }
     if r.alerts.is_empty() {
-        say!("Aucune alerte.");
+        out.push("Aucune alerte.".to_owned());
     } else {
-        say!("Alertes ({}), la plus urgente d'abord :", r.alerts.len());
+        out.push(format!(
+            "Alertes ({}), la plus urgente d'abord :",
+            r.alerts.len()
+        ));
         for (i, a) in r.alerts.iter().enumerate() {
-            say!("  {}. {}", i + 1, a.message);
+            out.push(format!("  {}. {}", i + 1, a.message));
         }
     }
-    Ok(())
+    out
 }
 
 /// An alert of the board for programs (`iea dsn board --json`, `iea status --json`).
@@ -631,4 +643,49 @@ fn write_sample(ctx: &Ctx, args: DsnSampleArgs) -> CliResult {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod board_tests {
+    use super::*;
+
+    #[test]
+    fn the_board_reads_as_french_sentences() {
+        let at = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let r = BoardReport {
+            rows: vec![BoardRow {
+                siret: "78214563500010".into(),
+                month: "2026-11".into(),
+                // 15 December 2026 at noon, Paris.
+                due: at(1_797_332_400),
+                days_left: 14,
+                deposit_id: 3,
+                deposit_state: "accepted".into(),
+                deposited_at: at(1_796_120_404),
+                conformity: "ko".into(),
+                anomalies: 1,
+                ..Default::default()
+            }],
+            alerts: vec![BoardAlert {
+                code: "conformity_ko".into(),
+                message: "La DSN de novembre 2026 n'est pas conforme.".into(),
+                urgency: 2,
+                ..Default::default()
+            }],
+            computed_at: at(1_796_120_404),
+        };
+        assert_eq!(
+            board_lines(&r),
+            [
+                "Tableau des échéances DSN, au 1er décembre 2026 à 11 h 20",
+                "SIRET 78214563500010 — novembre 2026 : échéance le 15 décembre 2026 à 12 h 00 (dans 14 jours)",
+                "  dépôt n° 3 accepté le 1er décembre 2026 à 11 h 20 · non conforme (1 anomalie(s)) · CRM PAS attendu",
+                "Alertes (1), la plus urgente d'abord :",
+                "  1. La DSN de novembre 2026 n'est pas conforme.",
+            ]
+        );
+        assert_eq!(days_left_fr(0), "aujourd'hui");
+        assert_eq!(days_left_fr(-3), "dépassée de 3 jours");
+        assert_eq!(month_label("2027-01"), "janvier 2027");
+    }
 }
