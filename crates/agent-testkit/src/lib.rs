@@ -136,8 +136,7 @@ impl Default for TestWorld {
 
 /// A free port of the loopback, for a component started as a process of its own.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
+    iea_runtime::ports::reserve_loopback_port()
         .expect("a free port")
         .port()
 }

@@ -10,6 +10,8 @@
 //!   orchestrator and its agents), and the test CA that the mock servers' certificates
 //!   come from.
 //! - [`tls`]: tonic TLS configurations from those files.
+//! - [`ports`]: a loopback port reserved for a component started as a process of its own,
+//!   outside the range that `bind(0)` and outgoing connections draw from.
 //! - [`grpc`]: a gRPC server bound before it runs (port 0 works), with the standard
 //!   health service and server reflection, and graceful shutdown.
 
@@ -17,6 +19,7 @@ pub mod agent;
 pub mod binary;
 pub mod grpc;
 pub mod pki;
+pub mod ports;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

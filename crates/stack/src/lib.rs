@@ -566,7 +566,7 @@ impl RunningStack {
 
 /// A free loopback port (bound, then released for the external process to take).
 fn reserve_port() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind(loopback())?.local_addr()?)
+    Ok(iea_runtime::ports::reserve_loopback_port()?)
 }
 
 /// Writes an external component's settings (0600: they may name a database password or
