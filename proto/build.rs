@@ -12,6 +12,8 @@ const SECRET_MESSAGES: &[&str] = &[
     "iea.agent.v1.DepositChunk",
     "iea.agent.v1.DownloadReturnChunk",
     "iea.v1.DsnUpload",
+    // Personal data (NIR, matricule, withholding rate): Debug prints none of them.
+    "iea.v1.PasRate",
     "iea.agent.v1.InstallationIdentity",
     "iea.v1.LoginRequest",
     "iea.v1.LoginResponse",

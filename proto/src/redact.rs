@@ -50,6 +50,21 @@ impl fmt::Debug for agent::v1::DownloadReturnChunk {
     }
 }
 
+impl fmt::Debug for v1::PasRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasRate")
+            .field("siret", &self.siret)
+            .field("ntt", &self.ntt)
+            .field("rate_identifier", &self.rate_identifier)
+            .field("available_on", &self.available_on)
+            .field("valid_until", &self.valid_until)
+            .field("valid", &self.valid)
+            .field("deposit_id", &self.deposit_id)
+            .field("idflux", &self.idflux)
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Debug for v1::DsnUpload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DsnUpload")
@@ -197,5 +212,25 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("data_len: 30"), "{out}");
+    }
+
+    #[test]
+    fn a_pas_rate_prints_neither_the_nir_the_matricule_nor_the_rate() {
+        let rate = v1::PasRate {
+            siret: "73282932000074".into(),
+            nir_or_ntt: "1800175123456".into(),
+            matricule: "M-0042".into(),
+            rate: "7.35".into(),
+            rate_hundredths: Some(735),
+            future_rate: "8.10".into(),
+            future_rate_hundredths: Some(810),
+            rate_identifier: "123456789123456789".into(),
+            ..Default::default()
+        };
+        let out = format!("{rate:?} {rate:#?}");
+        for personal in ["1800175123456", "M-0042", "7.35", "735", "8.10", "810"] {
+            assert!(!out.contains(personal), "{personal} in {out}");
+        }
+        assert!(out.contains("73282932000074"), "{out}");
     }
 }
