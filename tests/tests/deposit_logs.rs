@@ -1,8 +1,10 @@
 //! No DSN content reaches the logs: every component's logs, at TRACE, are captured while
 //! DSN files are deposited through the whole stack (accepted, rejected with an ARE, and
-//! one whose answer is lost and found in the listing); then the captured text is searched
-//! for each employee's NIR, names and amounts. A binary of its own, since it installs the
-//! global log subscriber.
+//! one whose answer is lost and found in the listing) and while what comes back is
+//! followed to the CRM PAS (natures 10, 11 and 94 listed, downloaded and read, rates
+//! stored and exported); then the captured text is searched for each employee's NIR,
+//! names and amounts, and for the withholding rates the tax office gave. A binary of its
+//! own, since it installs the global log subscriber.
 
 #[path = "e2e/helpers.rs"]
 #[allow(dead_code)]
@@ -15,6 +17,7 @@ use std::time::Duration;
 use helpers::{TestStack, authed};
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
+use iea_proto::v1::returns_client::ReturnsClient;
 use iea_proto::v1::*;
 
 #[derive(Clone, Default)]
@@ -124,6 +127,63 @@ async fn no_nir_name_or_amount_of_a_dsn_appears_in_trace_logs() {
     ne.faults(serde_json::json!({"lost_answer": 1})).await;
     let found = deposit_and_wait(&mut client, &token, &files[2]).await;
     assert_eq!(found.state, "accepted");
+
+    // What comes back: the tax office's rate for the first employee, with a future one,
+    // values no log may carry; the mock publishes every return, and following passes
+    // run until both accepted deposits' CRMs are read and the rate is stored.
+    let nir = iea_dsn::Dsn::parse(&files[0]).unwrap().employees()[0]
+        .nir
+        .clone()
+        .expect("the sample's employees have a NIR");
+    let (rate, future_rate) = ("37.91", "41.23");
+    ne.send(
+        reqwest::Method::PUT,
+        &format!("/pas-rates/{nir}"),
+        serde_json::json!({"taux": rate, "taux_futur": future_rate, "date_effet": "2027-02-01"}),
+    )
+    .await;
+    ne.post("/returns/publish", serde_json::json!({})).await;
+    let mut returns = ReturnsClient::new(stack.channel().await);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        returns
+            .follow_now(authed(&token, FollowNowRequest { all: true }))
+            .await
+            .unwrap();
+        let mut crms = 0;
+        for id in [accepted.id, found.id] {
+            let r = returns
+                .list_returns(authed(&token, ListDsnReturnsRequest { deposit_id: id }))
+                .await
+                .unwrap()
+                .into_inner();
+            crms += r
+                .returns
+                .iter()
+                .filter(|x| x.nature == 94 && x.current && x.rate_count > 0)
+                .count();
+        }
+        let rates = returns
+            .list_rates(authed(
+                &token,
+                ListPasRatesRequest {
+                    siret: "78214563500010".into(),
+                    include_expired: false,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .rates;
+        if crms == 2 && rates.iter().any(|r| r.nir_or_ntt == nir && r.rate == rate) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the CRMs were not read: {crms} of 2"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stack.stop().await;
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
@@ -131,6 +191,16 @@ async fn no_nir_name_or_amount_of_a_dsn_appears_in_trace_logs() {
         logs.contains("dsn deposit accepted") && logs.contains("uncertain deposit listed"),
         "the deposits' logs were captured"
     );
+    assert!(
+        logs.contains("return listed"),
+        "the returns' following logs were captured"
+    );
+    for value in [rate, future_rate] {
+        assert!(
+            !logs.contains(value),
+            "the withholding rate « {value} » appears in the logs"
+        );
+    }
     let mut searched = 0;
     for file in &files {
         let dsn = iea_dsn::Dsn::parse(file).unwrap();
