@@ -108,10 +108,10 @@ async fn status_until(
     }
 }
 
-#[tokio::test]
-async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_corrected() {
+/// A stack whose every day is within the verification window (looked at every second),
+/// with a channel to its orchestrator and the administrator's password.
+async fn start(dir: &std::path::Path) -> (RunningStack, Channel, String) {
     iea_runtime::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
     let stack = RunningStack::start(StackOptions {
         database: test_database().await,
         customize_orchestrator: Some(Box::new(|s| {
@@ -121,7 +121,7 @@ async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_co
             s.deposits.due_check_interval_secs = 1;
             s.deposits.due_days.insert(SIRET.into(), 5);
         })),
-        ..StackOptions::new(dir.path())
+        ..StackOptions::new(dir)
     })
     .await
     .expect("stack starts");
@@ -135,10 +135,17 @@ async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_co
         .connect()
         .await
         .unwrap();
-    let admin_password = std::fs::read_to_string(dir.path().join("admin-password"))
+    let admin_password = std::fs::read_to_string(dir.join("admin-password"))
         .unwrap()
         .trim()
         .to_owned();
+    (stack, channel, admin_password)
+}
+
+#[tokio::test]
+async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_corrected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, channel, admin_password) = start(dir.path()).await;
     let admin = login(&channel, ADMIN, &admin_password).await;
     // Nothing refused yet.
     assert!(
@@ -245,5 +252,32 @@ async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_co
             .refused_deposit_accounts
             .is_empty()
     );
+    stack.stop().await.unwrap();
+}
+
+/// Nobody designated: the one account that has credentials deposits for its identity's
+/// establishment (the queue's default), so it is the one verified before the due date.
+#[tokio::test]
+async fn without_a_designation_the_only_account_with_credentials_is_verified_before_the_due_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, channel, admin_password) = start(dir.path()).await;
+    let admin = login(&channel, ADMIN, &admin_password).await;
+    set_identity(&channel, &admin, &admin_password, "Mauvais-mot-de-passe").await;
+    let r = status_until(&channel, &admin, "the refusal", |r| {
+        !r.refused_deposit_accounts.is_empty()
+    })
+    .await;
+    let a = &r.refused_deposit_accounts[0];
+    assert_eq!((a.siret.as_str(), a.user.as_str()), (SIRET, ADMIN));
+    assert!(!a.last_check_valid);
+    assert!(a.last_checked_at.is_some());
+    // `iea dsn accounts list` still lists only designations.
+    let listed = DepositsClient::new(channel.clone())
+        .list_deposit_accounts(authed(&admin, ListDepositAccountsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts;
+    assert!(listed.is_empty(), "{listed:#?}");
     stack.stop().await.unwrap();
 }

@@ -61,23 +61,43 @@ pub struct AccountDue {
 }
 
 impl Deposits {
-    /// Every designated account, with its next due date and last verification.
+    /// Every designated account, with its next due date and last verification (what
+    /// `iea dsn accounts list` shows).
     pub async fn accounts_due(&self) -> anyhow::Result<Vec<AccountDue>> {
+        self.due(false).await
+    }
+
+    /// Every account that will deposit: the designated ones, and, as the deposit queue
+    /// routes a file of an establishment nobody is designated for to the one account
+    /// that has credentials, that account for its identity's SIRET when no one is
+    /// designated for it.
+    pub async fn depositors_due(&self) -> anyhow::Result<Vec<AccountDue>> {
+        self.due(true).await
+    }
+
+    async fn due(&self, with_default: bool) -> anyhow::Result<Vec<AccountDue>> {
         let now = sessions::now();
-        let mut out = Vec::new();
-        for (siret, user) in self.inner.store.deposit_accounts().await? {
-            let last = match self.inner.store.user_by_name(&user).await? {
-                Some(u) => self
-                    .inner
-                    .store
-                    .credential(u.id)
-                    .await?
-                    .and_then(|c| c.last),
+        let store = &self.inner.store;
+        let mut depositors = Vec::new();
+        for (siret, user) in store.deposit_accounts().await? {
+            let row = match store.user_by_name(&user).await? {
+                Some(u) => store.credential(u.id).await?,
                 None => None,
             };
-            out.push(AccountDue {
+            depositors.push((siret, user, row));
+        }
+        if with_default
+            && let [(id, user)] = store.accounts_with_credentials().await?.as_slice()
+            && let Some(row) = store.credential(*id).await?
+            && !depositors.iter().any(|(siret, _, _)| *siret == row.siret)
+        {
+            depositors.push((row.siret.clone(), user.clone(), Some(row)));
+        }
+        Ok(depositors
+            .into_iter()
+            .map(|(siret, user, row)| AccountDue {
                 next_due: next_due(now, self.inner.settings.due_day(&siret)),
-                last_check: last.map(|(r, at)| {
+                last_check: row.and_then(|c| c.last).map(|(r, at)| {
                     (
                         r.outcome == crate::credentials::Outcome::Valid,
                         r.message,
@@ -86,17 +106,16 @@ impl Deposits {
                 }),
                 siret,
                 user,
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
-    /// The designated accounts whose last verification was refused, as `caller` may see
+    /// The depositing accounts whose last verification was refused, as `caller` may see
     /// them (an administrator every one, another account only itself): what the status
     /// shows, so that a wrong or expired password is found before the due date.
     pub async fn refused_accounts(&self, caller: &Principal) -> anyhow::Result<Vec<AccountDue>> {
         Ok(self
-            .accounts_due()
+            .depositors_due()
             .await?
             .into_iter()
             .filter(|a| a.last_check.as_ref().is_some_and(|c| !c.0))
@@ -104,7 +123,7 @@ impl Deposits {
             .collect())
     }
 
-    /// Verifies, once per period, each designated account whose due date is near.
+    /// Verifies, once per period, each depositing account whose due date is near.
     pub(super) async fn check_before_due(&self) -> anyhow::Result<()> {
         let Some(credentials) = &self.inner.credentials else {
             return Ok(());
@@ -117,7 +136,7 @@ impl Deposits {
             name: "vérification avant échéance".into(),
             role: Role::Administrator,
         };
-        for a in self.accounts_due().await? {
+        for a in self.depositors_due().await? {
             let window_start = a.next_due - ahead;
             let checked_in_window = a.last_check.as_ref().is_some_and(|c| c.2 >= window_start);
             if now < window_start || checked_in_window {
