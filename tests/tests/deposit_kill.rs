@@ -11,6 +11,11 @@
 //! After the restart the deposit settles (uncertain → the listing), and the mock holds
 //! exactly one deposit per declaration, the one our record names.
 
+#[path = "e2e/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use helpers::{authed, test_database};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -163,21 +168,6 @@ fn spawn(binary: &Path, config: &Path, log: &Path) -> Child {
         .stderr(log)
         .spawn()
         .expect("the component starts")
-}
-
-/// The database: a fresh one on the PostgreSQL server of `IEA_TEST_DATABASE_URL`, else
-/// SQLite in the data directory.
-async fn test_database() -> Option<iea_orchestrator::store::DatabaseUrl> {
-    let server = std::env::var("IEA_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())?;
-    let url = tokio::task::spawn_blocking(move || {
-        iea_orchestrator::store::create_database_for_tests(&server)
-    })
-    .await
-    .unwrap()
-    .expect("a test database");
-    Some(iea_orchestrator::store::DatabaseUrl::Postgres(url))
 }
 
 struct World {
@@ -428,13 +418,6 @@ impl World {
         }
         self.stack.take().unwrap().stop().await.expect("clean stop");
     }
-}
-
-fn authed<T>(token: &str, msg: T) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    req
 }
 
 fn sample(month: u8, seed: u64) -> Vec<u8> {

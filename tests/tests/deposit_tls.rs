@@ -4,6 +4,11 @@
 //! full Net-entreprises mock (same declarants) with a certificate from another authority:
 //! were the certificate not checked, it would register the deposit.
 
+#[path = "e2e/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use helpers::{authed, test_database};
 use std::time::Duration;
 
 use iea_proto::v1::credentials_client::CredentialsClient;
@@ -17,28 +22,6 @@ use tonic::transport::{Channel, Endpoint};
 
 const ADMIN: &str = "Administrateur";
 const SIRET: &str = "78214563500010";
-
-/// The database: a fresh one on the PostgreSQL server of `IEA_TEST_DATABASE_URL`, else
-/// SQLite in the data directory.
-async fn test_database() -> Option<iea_orchestrator::store::DatabaseUrl> {
-    let server = std::env::var("IEA_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())?;
-    let url = tokio::task::spawn_blocking(move || {
-        iea_orchestrator::store::create_database_for_tests(&server)
-    })
-    .await
-    .unwrap()
-    .expect("a test database");
-    Some(iea_orchestrator::store::DatabaseUrl::Postgres(url))
-}
-
-fn authed<T>(token: &str, msg: T) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    req
-}
 
 /// A Net-entreprises mock serving a certificate issued by an authority nobody trusts.
 async fn impostor(
