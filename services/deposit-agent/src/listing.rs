@@ -19,8 +19,8 @@ use crate::session::{Access, Called, Sessions};
 
 /// Path of the listing service.
 pub const LIST_PATH: &str = "/lister-depots/1.0/";
-/// Largest listing read.
-const MAX_LISTING: usize = 4 * 1024 * 1024;
+/// Largest listing read (gzipped or not, and once gunzipped), deposits or returns.
+pub(crate) const MAX_LISTING: usize = 4 * 1024 * 1024;
 
 /// A window of the listing, as the service takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,14 +93,46 @@ pub struct ListingReport {
     pub reauthenticated: bool,
 }
 
+/// What one listing request gave (deposits or returns).
 #[derive(Debug)]
-enum Attempt {
+pub(crate) enum Attempt {
     Answer {
         status: u16,
         headers: HeaderMap,
         body: Result<Option<Vec<u8>>, reqwest::Error>,
     },
     Failed(reqwest::Error),
+}
+
+/// Sends one listing request (`listing` names which, for the log) and reads its answer,
+/// at most [`MAX_LISTING`] bytes.
+pub(crate) async fn fetch(request: reqwest::RequestBuilder, listing: &'static str) -> Attempt {
+    let started = Instant::now();
+    let attempt = match request.send().await {
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            let body = read_limited(&mut r, MAX_LISTING).await;
+            Attempt::Answer {
+                status,
+                headers,
+                body,
+            }
+        }
+        Err(e) => Attempt::Failed(e),
+    };
+    match &attempt {
+        Attempt::Answer { status, .. } => tracing::info!(
+            listing,
+            http_status = status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "listing answered"
+        ),
+        Attempt::Failed(e) => {
+            tracing::info!(listing, error = %error_chain(e), "listing without an answer")
+        }
+    }
+    attempt
 }
 
 pub async fn list(sessions: &Sessions, access: &Access, window: &Window) -> ListingReport {
@@ -144,34 +176,7 @@ pub async fn list(sessions: &Sessions, access: &Access, window: &Window) -> List
                         .get(url.clone())
                         .header(ACCEPT_ENCODING, "gzip"),
                 );
-                async move {
-                    let started = Instant::now();
-                    let attempt = match request.send().await {
-                        Ok(mut r) => {
-                            let status = r.status().as_u16();
-                            let headers = r.headers().clone();
-                            let body = read_limited(&mut r, MAX_LISTING).await;
-                            Attempt::Answer {
-                                status,
-                                headers,
-                                body,
-                            }
-                        }
-                        Err(e) => Attempt::Failed(e),
-                    };
-                    match &attempt {
-                        Attempt::Answer { status, .. } => tracing::info!(
-                            http_status = status,
-                            elapsed_ms = started.elapsed().as_millis() as u64,
-                            "listing answered"
-                        ),
-                        Attempt::Failed(e) => {
-                            tracing::info!(error = %error_chain(e), "listing without an answer")
-                        }
-                    }
-                    attempt
-                }
-                .instrument(span)
+                fetch(request, "deposits").instrument(span)
             },
             |a: &Attempt| match a {
                 Attempt::Answer {

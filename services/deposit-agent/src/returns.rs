@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use iea_net::probe::{classify, from_status};
 use iea_net::{Diagnosis, HttpClient, NetError, NetworkSettings, Step};
-use iea_net_entreprises::{Authentication, Token, read_limited};
+use iea_net_entreprises::{Authentication, Token};
 use reqwest::Url;
 use reqwest::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, CONTENT_ENCODING, HeaderMap, WWW_AUTHENTICATE,
@@ -34,7 +34,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::deposit::{error_chain, service_url};
-use crate::listing::Window;
+use crate::listing::{self, Attempt, MAX_LISTING, Window};
 use crate::report::{self, ListedReturn};
 use crate::session::{Access, Called, Sessions};
 
@@ -48,8 +48,6 @@ pub const DOWNLOAD_PATH: &str = "/telecharger-retour/1.0/";
 pub const DEFAULT_MAX_BYTES: u64 = iea_dsn::returns::DEFAULT_MAX_BYTES as u64;
 /// Largest chunk of a document sent to the caller.
 pub const CHUNK: usize = 64 * 1024;
-/// Largest listing read (gzipped or not, and once gunzipped).
-const MAX_LISTING: usize = 4 * 1024 * 1024;
 /// Compressed bytes handed to the gzip decoder at once: at most ~1,000 times that comes
 /// out (deflate's ratio), so a "gzip bomb" never inflates much before the cap is seen.
 const GZ_SLICE: usize = 512;
@@ -87,17 +85,6 @@ pub struct ListReport {
     /// French sentence.
     pub message: String,
     pub reauthenticated: bool,
-}
-
-/// What one listing request gave.
-#[derive(Debug)]
-enum Attempt {
-    Answer {
-        status: u16,
-        headers: HeaderMap,
-        body: Result<Option<Vec<u8>>, reqwest::Error>,
-    },
-    Failed(reqwest::Error),
 }
 
 fn www_401(status: u16, headers: &HeaderMap) -> Option<Option<String>> {
@@ -203,34 +190,7 @@ async fn list(sessions: &Sessions, access: &Access, which: Which<'_>) -> ListRep
             access,
             |token| {
                 let request = get(&client, token, &url);
-                async move {
-                    let started = Instant::now();
-                    let attempt = match request.send().await {
-                        Ok(mut r) => {
-                            let status = r.status().as_u16();
-                            let headers = r.headers().clone();
-                            let body = read_limited(&mut r, MAX_LISTING).await;
-                            Attempt::Answer {
-                                status,
-                                headers,
-                                body,
-                            }
-                        }
-                        Err(e) => Attempt::Failed(e),
-                    };
-                    match &attempt {
-                        Attempt::Answer { status, .. } => tracing::info!(
-                            http_status = status,
-                            elapsed_ms = started.elapsed().as_millis() as u64,
-                            "returns listing answered"
-                        ),
-                        Attempt::Failed(e) => {
-                            tracing::info!(error = %error_chain(e), "returns listing without an answer")
-                        }
-                    }
-                    attempt
-                }
-                .instrument(span.clone())
+                listing::fetch(request, "returns").instrument(span.clone())
             },
             |a: &Attempt| match a {
                 Attempt::Answer {
