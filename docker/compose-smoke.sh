@@ -217,4 +217,47 @@ if [ "$VARIANT" = postgres ]; then
     say "PostgreSQL holds the orchestrator's tables ($tables), $admins user(s)"
 fi
 say "orchestrator database: $database"
+
+# The web console's container, from the host through its published port: the sign-in page
+# is served, a page behind it is refused without a session, and signed in as the
+# administrator (the password from the orchestrator's volume) its JSON API gives the same
+# status as the CLI, through the container's own TLS channel to the orchestrator.
+web=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["web"])' "$DATA/stack.json")
+admin_password=$(compose exec -T orchestrator cat /var/lib/iea-connect/admin-password | tr -d '\r\n')
+[ -n "$admin_password" ] || fail "no administrator password in the orchestrator's volume"
+web_verdict=$(IEA_WEB_PASSWORD=$admin_password python3 - "$web" <<'PY'
+import json, os, sys, urllib.error, urllib.request
+web = sys.argv[1]
+def get(path, headers=None):
+    req = urllib.request.Request(web + path, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+code, page = get("/connexion")
+if code != 200 or "Connexion".encode() not in page:
+    print(f"sign-in page: {code}"); sys.exit()
+code, _ = get("/api/v1/status")
+if code != 401:
+    print(f"status without a session: {code}, not 401"); sys.exit()
+req = urllib.request.Request(
+    web + "/api/v1/session",
+    data=json.dumps({"user": "Administrateur", "password": os.environ["IEA_WEB_PASSWORD"]}).encode(),
+    headers={"Content-Type": "application/json"}, method="POST")
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        cookie = next(v.split(";")[0] for k, v in r.getheaders()
+                      if k.lower() == "set-cookie" and v.startswith("iea_session="))
+except (urllib.error.HTTPError, StopIteration) as e:
+    print(f"sign-in: {e}"); sys.exit()
+code, body = get("/api/v1/status", {"Cookie": cookie})
+if code != 200:
+    print(f"status signed in: {code}"); sys.exit()
+s = json.loads(body)
+print("ok" if s.get("indicator") == "connected" else "indicator " + str(s.get("indicator")))
+PY
+)
+[ "$web_verdict" = ok ] || fail "web console at $web: $web_verdict"
+say "web console at $web: sign-in page served, refused without a session, status connected once signed in"
 say "PASSED ($VARIANT): image ${BUILD_SECS} s, healthy ${HEALTHY_SECS} s after up, total $(since "$T0") s"
