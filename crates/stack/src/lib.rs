@@ -13,6 +13,13 @@
 //! 0600), and the caller runs its binary with them (`iea-orchestrator --config …`), so
 //! that a test can kill that process and start it again on the same address.
 //!
+//! Tests move time and stop the orchestrator through the stack: [`RunningStack::advance_clocks`]
+//! moves the Net-entreprises mock's clock and the embedded orchestrator's returns clock
+//! together (so that days of returns pass without waiting), [`RunningStack::returns_clock`]
+//! gives the latter, and [`RunningStack::stop_orchestrator`] /
+//! [`RunningStack::start_orchestrator`] stop the embedded orchestrator as if its process
+//! stopped and start it again on the same address, database and settings.
+//!
 //! With [`StackOptions::demo_account`] (`iea stack up --demo`), the Net-entreprises mock
 //! knows a demonstration declarant ([`DEMO_DECLARANT`]) and the `Administrateur` account
 //! deposits with its identity: a sample DSN of its SIRET (`iea dsn sample`) can be
@@ -192,8 +199,16 @@ pub struct RunningStack {
     mocks_stop: Shutdown,
     web_stop: Shutdown,
     web_task: JoinHandle<anyhow::Result<()>>,
-    /// `None` when the orchestrator is external.
+    /// `None` when the orchestrator is external or stopped.
     orchestrator_task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The embedded orchestrator's settings as it was built with (its bound address
+    /// included), to start it again; `None` when it is external.
+    orchestrator_settings: Option<iea_orchestrator::Settings>,
+    /// The embedded orchestrator's returns clock; while it is stopped, a clock of its own
+    /// that keeps the offset the next start takes. `None` when it is external.
+    returns_clock: Option<iea_orchestrator::returns::Clock>,
+    /// The Net-entreprises mock's controls (its clock).
+    net_entreprises: iea_mock_net_entreprises::Control,
     /// Each agent with the token that stops it alone.
     agent_tasks: BTreeMap<String, (Shutdown, JoinHandle<anyhow::Result<()>>)>,
     mock_tasks: Vec<JoinHandle<anyhow::Result<()>>>,
@@ -347,6 +362,7 @@ impl RunningStack {
             "net-entreprises".to_owned(),
             mock_addresses(ne.https_addr(), ne.http_addr(), ne.admin_addr()),
         );
+        let net_entreprises = ne.control();
         mock_tasks.push(spawn(ne.run_until(mocks_stop.clone())));
 
         // Agents.
@@ -416,6 +432,7 @@ impl RunningStack {
         if let Some(customize) = options.customize_orchestrator {
             customize(&mut orchestrator_settings);
         }
+        let mut embedded = None;
         let (registration, orchestrator_addr, orchestrator_task) =
             if options.external.contains(iea_orchestrator::COMPONENT) {
                 // Its identity is given in its settings (as compose does), so that the
@@ -433,7 +450,8 @@ impl RunningStack {
                 external.insert(iea_orchestrator::COMPONENT.to_owned(), file);
                 (registration, orchestrator_settings.listen, None)
             } else {
-                let orchestrator = iea_orchestrator::App::build(orchestrator_settings).await?;
+                let orchestrator =
+                    iea_orchestrator::App::build(orchestrator_settings.clone()).await?;
                 let reg = orchestrator.registration();
                 let registration = iea_orchestrator::Registration {
                     installation_id: reg.installation_id.clone(),
@@ -441,6 +459,8 @@ impl RunningStack {
                     daily_password_key: reg.daily_password_key.clone(),
                 };
                 let addr = orchestrator.local_addr();
+                orchestrator_settings.listen = addr;
+                embedded = Some((orchestrator_settings, orchestrator.returns_clock()));
                 let task = spawn(orchestrator.run_until(orchestrator_stop.clone()));
                 (registration, addr, Some(task))
             };
@@ -522,6 +542,9 @@ impl RunningStack {
             web_stop,
             web_task,
             orchestrator_task,
+            orchestrator_settings: embedded.as_ref().map(|(s, _)| s.clone()),
+            returns_clock: embedded.map(|(_, c)| c),
+            net_entreprises,
             agent_tasks,
             installation_secrets,
             mock_tasks,
@@ -764,6 +787,76 @@ async fn start_agent(
 }
 
 impl RunningStack {
+    /// The clock of the embedded orchestrator's following of returns (`None` when the
+    /// orchestrator is external). A test that moves it alone makes the orchestrator's time
+    /// differ from Net-entreprises'; [`RunningStack::advance_clocks`] moves both. A start
+    /// after [`RunningStack::stop_orchestrator`] gives the orchestrator a new clock (with
+    /// the same offset): take it again then.
+    pub fn returns_clock(&self) -> Option<iea_orchestrator::returns::Clock> {
+        self.returns_clock.clone()
+    }
+
+    /// Makes `secs` pass (negative: go back) for the Net-entreprises mock (its clock: token
+    /// expiry, deposit dates, listing windows, publication of returns) and the embedded
+    /// orchestrator's returns clock together, as `POST /__admin/clock` would for the mock.
+    /// While the orchestrator is stopped, its start takes the moved time. Answers the
+    /// mock's offset from the real time, seconds.
+    pub fn advance_clocks(&self, secs: i64) -> i64 {
+        if let Some(clock) = &self.returns_clock {
+            clock.advance(secs);
+        }
+        self.net_entreprises.advance_clock_secs(secs)
+    }
+
+    /// Stops the embedded orchestrator (draining its calls), as if its process stopped;
+    /// the web console, the agents and the mocks keep running. Its time goes on moving with
+    /// [`RunningStack::advance_clocks`] for its next start.
+    pub async fn stop_orchestrator(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.orchestrator_settings.is_some(),
+            "the orchestrator is external"
+        );
+        let task = self
+            .orchestrator_task
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("the orchestrator is not running"))?;
+        self.orchestrator_stop.trigger();
+        // From now on the stopped orchestrator's clock is no longer moved: work it may
+        // still finish keeps its own time.
+        if let Some(clock) = &self.returns_clock {
+            let detached = iea_orchestrator::returns::Clock::default();
+            detached.advance(clock.offset());
+            self.returns_clock = Some(detached);
+        }
+        task.await??;
+        Ok(())
+    }
+
+    /// Starts the embedded orchestrator again on its former address, with the settings
+    /// and the database it had, and its returns clock where it was left.
+    pub async fn start_orchestrator(&mut self) -> anyhow::Result<()> {
+        let settings = self
+            .orchestrator_settings
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the orchestrator is external"))?;
+        anyhow::ensure!(
+            self.orchestrator_task.is_none(),
+            "the orchestrator is running"
+        );
+        let orchestrator = iea_orchestrator::App::build(settings).await?;
+        let clock = orchestrator.returns_clock();
+        if let Some(former) = &self.returns_clock {
+            clock.advance(former.offset() - clock.offset());
+        }
+        self.returns_clock = Some(clock);
+        self.orchestrator_stop = Shutdown::new();
+        self.orchestrator_task = Some(spawn(
+            orchestrator.run_until(self.orchestrator_stop.clone()),
+        ));
+        tracing::info!(orchestrator = %self.file.orchestrator, "orchestrator started again");
+        Ok(())
+    }
+
     /// The installation's licence key and daily-password key (never in `stack.json`).
     pub fn installation_secrets(&self) -> &(secrecy::SecretString, secrecy::SecretString) {
         &self.installation_secrets

@@ -334,6 +334,14 @@ impl Control {
         &self.0.clock
     }
 
+    /// Moves the clock `secs` seconds (negative goes back), as `POST /__admin/clock` does;
+    /// answers the new offset from the real time, seconds.
+    pub fn advance_clock_secs(&self, secs: i64) -> i64 {
+        let offset = self.clock().advance(time::Duration::seconds(secs));
+        tracing::info!(offset_secs = offset.whole_seconds(), "clock moved");
+        offset.whole_seconds()
+    }
+
     fn read_started(&self) {
         self.0.reading.send_modify(|n| *n += 1);
     }
