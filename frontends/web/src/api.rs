@@ -35,7 +35,10 @@ use crate::sessions::{self, Current, SESSION_COOKIE, set_cookie};
 use crate::status::{IndicatorState, StatusView};
 use crate::views;
 use crate::views::accounts::VerifyAllView;
+use crate::views::board::{BoardView, StatusAlertsView};
 use crate::views::deposits::DepositView;
+use crate::views::rates::RateView;
+use crate::views::returns::{DepositFollowView, FollowNowView, ReturnsView};
 use crate::views::updates::{
     JOB_KEY, ReleaseNotesView, ScriptView, UpdateCheckView, UpdateJobView, script_view,
 };
@@ -79,6 +82,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/deposits", get(deposits).post(deposit))
         .route("/api/v1/deposits/{id}", get(deposit_one))
         .route("/api/v1/deposits/{id}/resolve", post(resolve_deposit))
+        .route("/api/v1/deposits/{id}/returns", get(deposit_returns))
+        .route("/api/v1/returns/follows", get(deposit_follows))
+        .route("/api/v1/returns/follow-now", post(follow_now))
+        .route("/api/v1/rates", get(rates))
+        .route("/api/v1/rates.csv", get(rates_csv))
+        .route("/api/v1/board", get(board))
+        .route("/api/v1/status/alerts", get(status_alerts))
         .route("/api/v1/updates", get(check_updates))
         .route("/api/v1/updates/notes", get(release_notes))
         .route("/api/v1/updates/apply", post(apply_update))
@@ -109,7 +119,8 @@ pub fn public_routes() -> Router<AppState> {
         verify_credentials, connection, save_connection, test_connection, propose_repairs, apply_repair, support,
         verify_all, verify_all_progress, verify_all_events, check_updates, release_notes,
         apply_update, update_progress, update_events, pending_scripts, apply_scripts,
-        deposits, deposit_one, deposit, resolve_deposit
+        deposits, deposit_one, deposit, resolve_deposit,
+        deposit_returns, deposit_follows, follow_now, rates, rates_csv, board, status_alerts
     ),
     components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState, SseEvent)),
     modifiers(&SessionCookie, &ErrorsEverywhere),
@@ -1224,4 +1235,166 @@ async fn resolve_deposit(
     };
     let d = views::deposits::resolve(&state, &current, id, resolution).await?;
     Ok(Json(views::deposits::deposit_view(&d)))
+}
+
+/// The returns of one deposit (natures 10, 11, 94…, each version), its conformity and the
+/// state of its following. Returns are personal data: an administrator sees every
+/// deposit's, another account those of its own deposits (404 otherwise).
+#[utoipa::path(get, path = "/api/v1/deposits/{id}/returns", tag = "returns",
+    params(("id" = i64, Path, description = "numéro du dépôt")),
+    responses((status = 200, body = ReturnsView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn deposit_returns(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> ApiResult<ReturnsView> {
+    let r = views::returns::of_deposit(&state, &current, deposit_id(id)?).await?;
+    Ok(Json(views::returns::returns_view(&r)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SiretParams {
+    /// Only this establishment (14 digits); empty or absent: every one the session may
+    /// see.
+    #[serde(default)]
+    pub siret: String,
+}
+
+fn query_or_invalid<T>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, WebError> {
+    q.map(|axum::extract::Query(q)| q)
+        .map_err(|_| WebError::invalid("Les paramètres de la demande ne sont pas valides."))
+}
+
+/// One line per followed deposit (accepted deposits): AEE, conformity, CRM PAS, what is
+/// awaited.
+#[utoipa::path(get, path = "/api/v1/returns/follows", tag = "returns", params(SiretParams),
+    responses((status = 200, body = Vec<DepositFollowView>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn deposit_follows(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    query: Result<axum::extract::Query<SiretParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Vec<DepositFollowView>> {
+    let q = query_or_invalid(query)?;
+    let list = views::returns::follows(&state, &current, &q.siret).await?;
+    Ok(Json(list.iter().map(views::returns::follow_view).collect()))
+}
+
+/// « Suivre maintenant ».
+#[derive(Deserialize, ToSchema)]
+pub struct FollowNowBody {
+    /// Every followed deposit and declarant (the default), or (`false`) only those whose
+    /// time has come.
+    #[serde(default = "yes")]
+    pub all: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// « Suivre maintenant » (administrator only): one pass of the following of returns now;
+/// answers once it is done. The body is optional.
+#[utoipa::path(post, path = "/api/v1/returns/follow-now", tag = "returns", security(("session" = [], "csrf" = [])),
+    request_body(content = Option<FollowNowBody>, content_type = "application/json"),
+    responses((status = 200, body = FollowNowView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn follow_now(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    body: axum::body::Bytes,
+) -> ApiResult<FollowNowView> {
+    let b = if body.iter().all(u8::is_ascii_whitespace) {
+        FollowNowBody { all: true }
+    } else {
+        let invalid = || {
+            WebError::invalid(
+                "Le corps de la demande n'est pas un JSON valide pour cette opération.",
+            )
+        };
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| invalid())?;
+        if !v.is_object() {
+            return Err(invalid());
+        }
+        serde_json::from_value(v).map_err(|_| invalid())?
+    };
+    let r = views::returns::follow_now(&state, &current, b.all).await?;
+    Ok(Json(views::returns::follow_now_view(&r)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct RatesParams {
+    /// Only this establishment (14 digits); empty or absent: every one the session may
+    /// see.
+    #[serde(default)]
+    pub siret: String,
+    /// Also the employees whose newest rate is no longer valid.
+    #[serde(default)]
+    pub expired: bool,
+}
+
+/// The current withholding (PAS) rate of each employee, per establishment (what `iea pas
+/// rates --json` gives: the NIR whole, for the payroll program). Personal data: an
+/// administrator sees all, another account those of its own deposits.
+#[utoipa::path(get, path = "/api/v1/rates", tag = "returns", params(RatesParams),
+    responses((status = 200, body = Vec<RateView>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn rates(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    query: Result<axum::extract::Query<RatesParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Vec<RateView>> {
+    let q = query_or_invalid(query)?;
+    let list = views::rates::list(&state, &current, &q.siret, q.expired).await?;
+    Ok(Json(list.iter().map(views::rates::rate_view).collect()))
+}
+
+/// The same rates as CSV, column for column `iea pas rates --csv` (`;`-separated, UTF-8,
+/// a header line).
+#[utoipa::path(get, path = "/api/v1/rates.csv", tag = "returns", params(RatesParams),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn rates_csv(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    query: Result<axum::extract::Query<RatesParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, WebError> {
+    let q = query_or_invalid(query)?;
+    let list = views::rates::list(&state, &current, &q.siret, q.expired).await?;
+    Ok(views::rates::csv_response(
+        views::rates::to_csv(&list),
+        &views::rates::csv_name(&q.siret),
+    ))
+}
+
+/// The deadline board (`iea dsn board --json`): per establishment and month the due date,
+/// the deposit, the conformity, the CRM PAS; the alerts, most urgent first.
+#[utoipa::path(get, path = "/api/v1/board", tag = "returns", params(SiretParams),
+    responses((status = 200, body = BoardView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn board(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    query: Result<axum::extract::Query<SiretParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<BoardView> {
+    let q = query_or_invalid(query)?;
+    let r = views::board::get_board(&state, &current, &q.siret).await?;
+    Ok(Json(views::board::board_view(&r)))
+}
+
+/// What the status adds for the session (`iea status`' alert line): the deadline
+/// board's alert count and most urgent alert, and the depositing accounts whose
+/// Net-entreprises credentials were refused at their last verification.
+#[utoipa::path(get, path = "/api/v1/status/alerts", tag = "status",
+    responses((status = 200, body = StatusAlertsView), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn status_alerts(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<StatusAlertsView> {
+    let (_, a) = views::board::status_with_alerts(&state, &current).await?;
+    Ok(Json(a))
 }

@@ -317,7 +317,11 @@ fn render_one(current: &Current, d: &DsnDeposit, message: Option<(&str, String)>
                 }
             }
         }
-        p { a href="/declarations" { "Retour aux déclarations" } }
+        p {
+            a href={ "/declarations/" (d.id) "/retours" } id="returns-link" { "Retours de ce dépôt (conformité, CRM PAS)" }
+            " · "
+            a href="/declarations" { "Retour aux déclarations" }
+        }
     };
     ok(page(&format!("Dépôt n° {}", d.id), Some(current), body))
 }

@@ -16,9 +16,12 @@ use crate::orchestrator::WebError;
 use crate::sessions::{CSRF_FIELD, Current};
 
 pub mod accounts;
+pub mod board;
 pub mod connection;
 pub mod deposits;
 pub mod login;
+pub mod rates;
+pub mod returns;
 pub mod status;
 pub mod support;
 pub mod updates;
@@ -32,6 +35,9 @@ pub fn routes() -> Router<AppState> {
         .merge(support::routes())
         .merge(updates::routes())
         .merge(deposits::routes())
+        .merge(returns::routes())
+        .merge(rates::routes())
+        .merge(board::routes())
         .merge(login::session_routes())
 }
 
@@ -64,6 +70,8 @@ pub fn page(title: &str, current: Option<&Current>, body: Markup) -> Markup {
                         a href="/comptes" { "Comptes utilisateurs" }
                         a href="/parametres" { "Paramètres de connexion" }
                         a href="/declarations" { "Déclarations DSN" }
+                        a href="/echeancier" { "Échéancier" }
+                        a href="/taux-pas" { "Taux PAS" }
                         a href="/mises-a-jour" { "Mises à jour" }
                         a href="/support" { "Demande de support technique" }
                         span class="user" { (c.session.user) }

@@ -1,6 +1,8 @@
 //! « État de la connexion »: the indicator's icon, its reason and since when (updated live
 //! by `/static/console.js` from the status events), « Relancer l'authentification », and
-//! the assistance mode on (with the scripts warning) and off (mot de passe du jour).
+//! the assistance mode on (with the scripts warning) and off (mot de passe du jour); for
+//! the signed-in account, as `iea status` adds them, the deadline board's alert line and
+//! the depositing accounts whose credentials were refused (`views::board`).
 
 use axum::Router;
 use axum::extract::{Extension, Form, State};
@@ -19,6 +21,7 @@ use crate::AppState;
 use crate::orchestrator::{WebError, authed};
 use crate::sessions::Current;
 use crate::status::{IndicatorState, StatusView};
+use crate::views::board::StatusAlertsView;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -64,10 +67,16 @@ pub fn panel(s: &StatusView) -> Markup {
     }
 }
 
-fn render(current: &Current, s: &StatusView, message: Option<(&str, &str)>) -> Response {
+fn render(
+    current: &Current,
+    s: &StatusView,
+    alerts: Option<&StatusAlertsView>,
+    message: Option<(&str, &str)>,
+) -> Response {
     let body = html! {
         @if let Some((kind, text)) = message { (notice(kind, text)) }
         (panel(s))
+        @if let Some(a) = alerts { (super::board::status_panel(a)) }
         section {
             form method="post" action="/relancer" class="inline" {
                 (csrf_field(current))
@@ -95,9 +104,18 @@ fn render(current: &Current, s: &StatusView, message: Option<(&str, &str)>) -> R
     ok(page("État de la connexion", Some(current), body))
 }
 
+/// The deadline alerts and refused accounts, for a page rendered after an action (the
+/// action's own answer does not carry them).
+async fn alerts(state: &AppState, current: &Current) -> Option<StatusAlertsView> {
+    super::board::status_with_alerts(state, current)
+        .await
+        .ok()
+        .map(|(_, a)| a)
+}
+
 async fn show(State(state): State<AppState>, Extension(current): Extension<Current>) -> Response {
-    match current_status(&state, &current).await {
-        Ok(s) => render(&current, &s, None),
+    match super::board::status_with_alerts(&state, &current).await {
+        Ok((s, a)) => render(&current, &s, Some(&a), None),
         Err(e) => error_page(&e, Some(&current)),
     }
 }
@@ -118,7 +136,13 @@ async fn reauthenticate(
             } else {
                 "warning"
             };
-            render(&current, &s, Some((kind, "Authentification relancée.")))
+            let a = alerts(&state, &current).await;
+            render(
+                &current,
+                &s,
+                a.as_ref(),
+                Some((kind, "Authentification relancée.")),
+            )
         }
         Err(e) => error_page(&WebError::from(e), Some(&current)),
     }
@@ -139,7 +163,8 @@ async fn activate(
         Ok(r) => {
             let r = r.into_inner();
             let s = StatusView::from(&r.status.unwrap_or_default());
-            render(&current, &s, Some(("warning", &r.warning)))
+            let a = alerts(&state, &current).await;
+            render(&current, &s, a.as_ref(), Some(("warning", &r.warning)))
         }
         Err(e) => error_page(&WebError::from(e), Some(&current)),
     }
@@ -170,15 +195,19 @@ async fn deactivate(
         ))
         .await;
     match r {
-        Ok(r) => render(
-            &current,
-            &StatusView::from(r.get_ref()),
-            Some(("notice", "Le mode assistance est désactivé.")),
-        ),
+        Ok(r) => {
+            let a = alerts(&state, &current).await;
+            render(
+                &current,
+                &StatusView::from(r.get_ref()),
+                a.as_ref(),
+                Some(("notice", "Le mode assistance est désactivé.")),
+            )
+        }
         Err(e) => {
             let e = WebError::from(e);
-            match current_status(&state, &current).await {
-                Ok(s) => render(&current, &s, Some(("error", &e.message))),
+            match super::board::status_with_alerts(&state, &current).await {
+                Ok((s, a)) => render(&current, &s, Some(&a), Some(("error", &e.message))),
                 Err(_) => error_page(&e, Some(&current)),
             }
         }
