@@ -56,6 +56,7 @@ use axum::routing::{get, post};
 use iea_mock_kit::{Faults, MockListen, MockServer};
 use iea_runtime::shutdown::Shutdown;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::clock::{Clock, TimeZone};
 use crate::declarants::{DeclarantState, Declarants, Duplicate, Fixtures, NewDeclarant};
@@ -175,6 +176,9 @@ pub struct Stats {
     pub services: BTreeMap<String, PathStats>,
     /// Deposits registered (AEE and ARE), lost answers included.
     pub deposits_registered: u64,
+    /// Documents served (200 of `telecharger-retour`) per return, `{idflux}/{id}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub downloads: BTreeMap<String, u64>,
 }
 
 /// Counters of one service path.
@@ -190,6 +194,22 @@ pub struct PathStats {
     /// included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub widest_window_secs: Option<i64>,
+    /// Listings: the requests of each declarant (its id) whose token was accepted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_declarant: BTreeMap<u64, DeclarantListingStats>,
+}
+
+/// Counters of one declarant's listings of one service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclarantListingStats {
+    /// Requests whose token was this declarant's (429s included).
+    pub requests: u64,
+    /// Answers by HTTP status.
+    pub by_status: BTreeMap<u16, u64>,
+    /// The widest window asked (`fin` − `debut`, seconds), 429s included.
+    pub widest_window_secs: i64,
+    /// The latest `fin` asked (now on the mock's clock when absent), Unix seconds.
+    pub latest_end_unix: i64,
 }
 
 /// How a request to a service ended.
@@ -249,6 +269,33 @@ impl Control {
         let mut stats = self.stats_mut();
         let s = stats.services.entry(path.to_owned()).or_default();
         s.widest_window_secs = Some(s.widest_window_secs.map_or(secs, |w| w.max(secs)));
+    }
+
+    /// Counts a listing of `declarant` over `start`..`end` answered `status`.
+    fn record_declarant_window(
+        &self,
+        path: &str,
+        declarant: u64,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        status: StatusCode,
+    ) {
+        let mut stats = self.stats_mut();
+        let s = stats.services.entry(path.to_owned()).or_default();
+        let d = s.by_declarant.entry(declarant).or_default();
+        d.requests += 1;
+        *d.by_status.entry(status.as_u16()).or_default() += 1;
+        d.widest_window_secs = d.widest_window_secs.max((end - start).whole_seconds());
+        d.latest_end_unix = d.latest_end_unix.max(end.unix_timestamp());
+    }
+
+    /// Counts a document served.
+    fn record_download(&self, idflux: &str, id: &str) {
+        *self
+            .stats_mut()
+            .downloads
+            .entry(format!("{idflux}/{id}"))
+            .or_default() += 1;
     }
 
     /// Every return planned or published.

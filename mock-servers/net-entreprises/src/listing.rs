@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use time::{Duration, OffsetDateTime};
 
-use crate::business::{self, escape};
+use crate::business::{self, Caller, escape};
 use crate::{Control, LIST_DEPOSITS_PATH, Outcome};
 
 pub async fn list_from(
@@ -45,7 +45,17 @@ fn counted(control: &Control, response: Response) -> Response {
 pub enum Window {
     Ok(OffsetDateTime, OffsetDateTime),
     Unparsable,
-    TooWide,
+    TooWide(OffsetDateTime, OffsetDateTime),
+}
+
+impl Window {
+    /// The window asked, once read.
+    pub fn bounds(&self) -> Option<(OffsetDateTime, OffsetDateTime)> {
+        match *self {
+            Window::Ok(start, end) | Window::TooWide(start, end) => Some((start, end)),
+            Window::Unparsable => None,
+        }
+    }
 }
 
 /// Reads a listing window of the service `path` (its widest window asked is counted);
@@ -69,7 +79,7 @@ pub fn window(control: &Control, path: &str, debut: &str, fin: Option<&str>) -> 
     control.record_window(path, (end - start).whole_seconds());
     let allowed = Duration::minutes(control.settings().listing_window_minutes.into());
     if end - start > allowed {
-        return Window::TooWide;
+        return Window::TooWide(start, end);
     }
     Window::Ok(start, end)
 }
@@ -96,9 +106,24 @@ fn answer(control: &Control, headers: &HeaderMap, debut: &str, fin: Option<&str>
         Ok(c) => c,
         Err(realm) => return business::unauthorized(realm),
     };
-    let (start, end) = match window {
+    let response = listed(control, headers, &caller, &window);
+    if let Some((start, end)) = window.bounds() {
+        control.record_declarant_window(
+            LIST_DEPOSITS_PATH,
+            caller.declarant,
+            start,
+            end,
+            response.status(),
+        );
+    }
+    response
+}
+
+/// The answer to `caller` once its token is accepted: 429 or the listing.
+fn listed(control: &Control, headers: &HeaderMap, caller: &Caller, window: &Window) -> Response {
+    let (start, end) = match *window {
         Window::Ok(start, end) => (start, end),
-        Window::TooWide | Window::Unparsable => {
+        Window::TooWide(..) | Window::Unparsable => {
             tracing::info!(status = 429, "deposit listing refused: window too wide");
             return business::empty(StatusCode::TOO_MANY_REQUESTS);
         }

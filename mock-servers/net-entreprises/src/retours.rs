@@ -187,9 +187,29 @@ fn answer_declarant(
         Ok(c) => c,
         Err(refused) => return refusal(refused),
     };
-    let (start, end) = match window {
+    let response = declarant_listed(control, headers, &caller, &window);
+    if let Some((start, end)) = window.bounds() {
+        control.record_declarant_window(
+            LIST_RETURNS_DECLARANT_PATH,
+            caller.declarant,
+            start,
+            end,
+            response.status(),
+        );
+    }
+    response
+}
+
+/// The answer to `caller` once its token is accepted: 429 or the returns of the window.
+fn declarant_listed(
+    control: &Control,
+    headers: &HeaderMap,
+    caller: &Caller,
+    window: &Window,
+) -> Response {
+    let (start, end) = match *window {
         Window::Ok(start, end) => (start, end),
-        Window::TooWide | Window::Unparsable => {
+        Window::TooWide(..) | Window::Unparsable => {
             return business::empty(StatusCode::TOO_MANY_REQUESTS);
         }
     };
@@ -252,7 +272,10 @@ fn answer_download(control: &Control, headers: &HeaderMap, idflux: &str, id: &st
         returns.document(idflux, id, now)
     };
     match document {
-        Some(doc) => business::xml(control, headers, StatusCode::OK, doc.to_string(), &[]),
+        Some(doc) => {
+            control.record_download(idflux, id);
+            business::xml(control, headers, StatusCode::OK, doc.to_string(), &[])
+        }
         None => business::empty(StatusCode::NOT_FOUND),
     }
 }

@@ -230,6 +230,14 @@ async fn returns_appear_after_their_delays_and_are_downloaded_at_their_url() {
             "{taux}"
         );
     }
+    // Each document served is counted for its return.
+    assert_eq!(download(&mock, &token, &aee.url).await.0, StatusCode::OK);
+    let stats = mock.get_admin("/__admin/stats").await;
+    let downloads = &stats["downloads"];
+    assert_eq!(downloads[format!("{idflux}/{}", aee.id)], 2, "{stats:#}");
+    assert_eq!(downloads[format!("{idflux}/{}", conformity.id)], 1);
+    assert_eq!(downloads[format!("{idflux}/{}", crm.id)], 1);
+    assert_eq!(downloads.as_object().unwrap().len(), 3);
     mock.stop().await;
 }
 
@@ -647,6 +655,18 @@ async fn the_declarant_listing_has_its_window_and_only_its_own_returns() {
     assert_eq!(s["requests"], 5);
     assert_eq!(s["by_status"]["429"], 1);
     assert_eq!(s["widest_window_secs"], 61 * 60);
+    // Per declarant (the simulator's id is 1, DUPONT's 2); the 422 is nobody's.
+    let by = &s["by_declarant"];
+    assert_eq!(by["1"]["requests"], 3, "{stats:#}");
+    assert_eq!(by["1"]["by_status"]["200"], 2);
+    assert_eq!(by["1"]["by_status"]["429"], 1);
+    assert_eq!(by["1"]["widest_window_secs"], 61 * 60);
+    assert_eq!(
+        by["1"]["latest_end_unix"],
+        (now + Duration::minutes(30)).unix_timestamp()
+    );
+    assert_eq!(by["2"]["requests"], 1);
+    assert_eq!(by["2"]["widest_window_secs"], 60 * 60);
     mock.stop().await;
 }
 
