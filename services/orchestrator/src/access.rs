@@ -8,13 +8,17 @@
 //! legacy settings → *Sécurisé* with the official addresses ("Mise à jour du mode de
 //! connexion"); a filtered default port → the fallback port appended to the addresses
 //! that failed ("Résolution des problèmes de connexion").
+//!
+//! Computes on domain values: what a probe found is a [`Probe`] (`iea-net`'s
+//! [`Diagnosis`], or an address the agent could not test); the agents' `ProbeResult` is
+//! read at the edge (`network/proto.rs`), the front-end's written in `api/connection.rs`.
 
-use iea_proto::common::v1::{ProbeResult, ProbeStep};
+use iea_net::{Diagnosis, Step};
 use serde::{Deserialize, Serialize};
 
-use crate::agents::{AgentError, Agents};
+use crate::agents::Agents;
 use crate::connection::{Candidate, Target, with_port};
-use crate::network::Network;
+use crate::network::{self, Network};
 use crate::store::Store;
 
 /// Repairs kept in the history that support receives.
@@ -61,19 +65,85 @@ pub async fn record_test(store: &Store, test: &AccessTest) -> anyhow::Result<()>
 /// The seeds' sentence when every address answers.
 pub const SUCCESS: &str = "La connexion local/internet s'est déroulée avec succès";
 
+/// What the test found at one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The agent in charge of the address tried it with the candidate settings.
+    Tried(Diagnosis),
+    /// The agent in charge could not be asked, or its answer could not be read: the
+    /// address was not tested.
+    NotTested {
+        address: String,
+        /// French sentence.
+        message: String,
+        /// English technical detail, for support.
+        detail: String,
+    },
+}
+
+impl Probe {
+    pub fn reachable(&self) -> bool {
+        matches!(self, Probe::Tried(d) if d.reachable())
+    }
+
+    /// Where the attempt stopped (`Step::Ok` when it did not); `None`: not tested.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            Probe::Tried(d) => Some(d.step),
+            Probe::NotTested { .. } => None,
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        match self {
+            Probe::Tried(d) => &d.address,
+            Probe::NotTested { address, .. } => address,
+        }
+    }
+
+    /// French sentence.
+    pub fn message(&self) -> &str {
+        match self {
+            Probe::Tried(d) => &d.message,
+            Probe::NotTested { message, .. } => message,
+        }
+    }
+
+    fn record(&self, target: Target) -> ResultRecord {
+        let (http_status, latency_ms, detail) = match self {
+            Probe::Tried(d) => (
+                d.http_status.map_or(0, u32::from),
+                i64::try_from(d.latency.as_millis()).unwrap_or(i64::MAX),
+                d.detail.clone(),
+            ),
+            Probe::NotTested { detail, .. } => (0, 0, detail.clone()),
+        };
+        ResultRecord {
+            target: target.name().to_owned(),
+            address: self.address().to_owned(),
+            reachable: self.reachable(),
+            step: self.step().map_or("unknown", Step::code).to_owned(),
+            http_status,
+            latency_ms,
+            message: self.message().to_owned(),
+            detail,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AccessTest {
-    pub results: Vec<(Target, ProbeResult)>,
+    pub results: Vec<(Target, Probe)>,
     pub tested_at: i64,
 }
 
 impl AccessTest {
     pub fn all_reachable(&self) -> bool {
-        self.results.iter().all(|(_, r)| r.reachable)
+        self.results.iter().all(|(_, r)| r.reachable())
     }
 
     pub fn reachable(&self, t: Target) -> bool {
-        self.results.iter().any(|(x, r)| *x == t && r.reachable)
+        self.results.iter().any(|(x, r)| *x == t && r.reachable())
     }
 
     pub fn message(&self) -> String {
@@ -83,8 +153,8 @@ impl AccessTest {
         let failed: Vec<String> = self
             .results
             .iter()
-            .filter(|(_, r)| !r.reachable)
-            .map(|(t, r)| format!("{} : {}", t.label(), r.message))
+            .filter(|(_, r)| !r.reachable())
+            .map(|(t, r)| format!("{} : {}", t.label(), r.message()))
             .collect();
         format!(
             "Certains serveurs ne sont pas joignables. {}",
@@ -96,27 +166,7 @@ impl AccessTest {
     pub fn record(&self) -> TestRecord {
         TestRecord {
             tested_at: self.tested_at,
-            results: self
-                .results
-                .iter()
-                .map(|(t, r)| ResultRecord {
-                    target: t.name().to_owned(),
-                    address: r.address.clone(),
-                    reachable: r.reachable,
-                    step: ProbeStep::try_from(r.step)
-                        .ok()
-                        .and_then(|s| iea_net::probe::Step::try_from(s).ok())
-                        .map_or("unknown", iea_net::probe::Step::code)
-                        .to_owned(),
-                    http_status: r.http_status,
-                    latency_ms: r
-                        .latency
-                        .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
-                        .unwrap_or(0),
-                    message: r.message.clone(),
-                    detail: r.detail.clone(),
-                })
-                .collect(),
+            results: self.results.iter().map(|(t, r)| r.record(*t)).collect(),
         }
     }
 }
@@ -141,31 +191,7 @@ pub struct ResultRecord {
 
 /// Probes the three addresses of `candidate` at once.
 pub async fn test(agents: &Agents, network: &Network, candidate: &Candidate) -> AccessTest {
-    let probe = |t: Target| {
-        let settings = network.to_proto(candidate, t);
-        async move {
-            let r = match agents.probe(t, settings.clone()).await {
-                Ok(r) => r,
-                Err(AgentError::Unavailable { agent, detail })
-                | Err(AgentError::Refused {
-                    agent,
-                    error:
-                        iea_proto::error::ApiError {
-                            message: detail, ..
-                        },
-                }) => ProbeResult {
-                    address: settings.address,
-                    reachable: false,
-                    message: format!(
-                        "Le service « {agent} » ne répond pas : cette adresse n'a pas pu être testée."
-                    ),
-                    detail,
-                    ..Default::default()
-                },
-            };
-            (t, r)
-        }
-    };
+    let probe = |t: Target| async move { (t, network::probe(agents, network, candidate, t).await) };
     let (a, u, n) = tokio::join!(
         probe(Target::AuthServer),
         probe(Target::UpdateServer),
@@ -187,12 +213,8 @@ pub struct Proposal {
 }
 
 /// A failure that a filtered port explains: nothing answered at the TCP level.
-fn port_filtered(r: &ProbeResult) -> bool {
-    !r.reachable
-        && matches!(
-            ProbeStep::try_from(r.step),
-            Ok(ProbeStep::Connect | ProbeStep::Timeout)
-        )
+fn port_filtered(r: &Probe) -> bool {
+    matches!(r.step(), Some(Step::Connect | Step::Timeout))
 }
 
 /// Tests `current`, then the repairs that apply; returns the test and the repairs whose
@@ -255,4 +277,97 @@ pub async fn propose(
         }
     }
     (now, proposals)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn tried(address: &str, step: Step) -> Probe {
+        Probe::Tried(Diagnosis {
+            address: address.into(),
+            step,
+            tls_problem: None,
+            http_status: (step == Step::Http).then_some(503),
+            latency: Duration::from_millis(1234),
+            message: format!("{} : {}", address, step.code()),
+            detail: "detail".into(),
+        })
+    }
+
+    fn not_tested(address: &str) -> Probe {
+        Probe::NotTested {
+            address: address.into(),
+            message:
+                "Le service « auth-client » ne répond pas : cette adresse n'a pas pu être testée."
+                    .into(),
+            detail: "Unavailable: down".into(),
+        }
+    }
+
+    #[test]
+    fn only_a_tried_address_that_answered_is_reachable() {
+        let t = AccessTest {
+            results: vec![
+                (Target::AuthServer, tried("https://a", Step::Ok)),
+                (Target::UpdateServer, tried("https://u", Step::Connect)),
+                (Target::NetEntreprises, not_tested("https://n")),
+            ],
+            tested_at: 7,
+        };
+        assert!(t.reachable(Target::AuthServer));
+        assert!(!t.reachable(Target::UpdateServer));
+        assert!(!t.reachable(Target::NetEntreprises));
+        assert!(!t.all_reachable());
+        assert_eq!(
+            t.message(),
+            "Certains serveurs ne sont pas joignables. Adresse du serveur de mise à jour : https://u : connect Adresse d'authentification Net-entreprises : Le service « auth-client » ne répond pas : cette adresse n'a pas pu être testée."
+        );
+    }
+
+    #[test]
+    fn the_record_keeps_the_step_code_latency_and_status() {
+        let t = AccessTest {
+            results: vec![
+                (Target::AuthServer, tried("https://a", Step::Http)),
+                (Target::NetEntreprises, not_tested("https://n")),
+            ],
+            tested_at: 7,
+        };
+        let r = t.record();
+        assert_eq!(r.tested_at, 7);
+        let a = &r.results[0];
+        assert_eq!(
+            (
+                a.target.as_str(),
+                a.step.as_str(),
+                a.http_status,
+                a.latency_ms
+            ),
+            ("auth_server", "http", 503, 1234)
+        );
+        assert!(!a.reachable);
+        let n = &r.results[1];
+        assert_eq!(
+            (
+                n.target.as_str(),
+                n.step.as_str(),
+                n.http_status,
+                n.latency_ms
+            ),
+            ("net_entreprises", "unknown", 0, 0)
+        );
+        assert_eq!(n.detail, "Unavailable: down");
+    }
+
+    #[test]
+    fn only_a_connect_or_timeout_failure_suggests_a_filtered_port() {
+        assert!(port_filtered(&tried("https://a", Step::Connect)));
+        assert!(port_filtered(&tried("https://a", Step::Timeout)));
+        assert!(!port_filtered(&tried("https://a", Step::Ok)));
+        assert!(!port_filtered(&tried("https://a", Step::Tls)));
+        assert!(!port_filtered(&not_tested("https://a")));
+    }
 }

@@ -4,16 +4,24 @@
 //! sealed in the vault as `proxy_password`); until the first save, the defaults of the
 //! orchestrator's settings file (`[network]`) apply: the official addresses in
 //! *Sécurisé* mode.
+//!
+//! This module computes on domain values only ([`Candidate`], [`crate::connection::Target`]).
+//! Its edge towards the agents, `network/proto.rs`, turns them into the
+//! `iea.common.v1.NetworkSettings` an agent receives ([`Network::for_target`],
+//! [`Network::to_proto`]) and an agent's `ProbeResult` into a domain
+//! [`crate::access::Probe`] ([`probe`]).
 
 use std::path::PathBuf;
 use std::sync::RwLock;
 
 use anyhow::Context;
-use iea_proto::common::v1 as pb;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use crate::connection::{Candidate, ConnectionSettings, ConnectionType, Mode, Target};
+use crate::connection::{Candidate, ConnectionSettings, ConnectionType, Mode};
+
+mod proto;
+
+pub use proto::probe;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,44 +123,5 @@ impl Network {
 
     pub fn replace(&self, c: Candidate) {
         *self.current.write().expect("network lock") = c;
-    }
-
-    /// The settings in force, for `target`.
-    pub fn for_target(&self, target: Target) -> pb::NetworkSettings {
-        self.to_proto(&self.current(), target)
-    }
-
-    /// `candidate`'s settings for `target`, as an agent receives them.
-    pub fn to_proto(&self, candidate: &Candidate, target: Target) -> pb::NetworkSettings {
-        let s = &candidate.settings;
-        let (connection_type, proxy) = match &s.connection_type {
-            ConnectionType::Direct => (pb::ConnectionType::Direct, None),
-            ConnectionType::System => (pb::ConnectionType::System, None),
-            ConnectionType::Proxy {
-                host,
-                port,
-                username,
-            } => (
-                pb::ConnectionType::Proxy,
-                Some(pb::ProxySettings {
-                    host: host.clone(),
-                    port: u32::from(*port),
-                    username: username.clone().unwrap_or_default(),
-                    password: candidate
-                        .proxy_password
-                        .as_ref()
-                        .map(|p| p.expose_secret().to_owned())
-                        .unwrap_or_default(),
-                }),
-            ),
-        };
-        pb::NetworkSettings {
-            connection_type: connection_type.into(),
-            mode: pb::ConnectionMode::from(s.mode).into(),
-            proxy,
-            address: s.address(target).to_owned(),
-            extra_ca_pem: self.extra_ca_pem.clone(),
-            request_timeout_ms: self.defaults.request_timeout_ms,
-        }
     }
 }

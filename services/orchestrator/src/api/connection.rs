@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::{internal, principal, timestamp};
 use crate::Core;
-use crate::access::{self, AccessTest, Proposal};
+use crate::access::{self, AccessTest, Probe, Proposal};
 use crate::connection::{self, Candidate, ConnectionType, FieldError, Mode};
 use crate::sessions::Principal;
 use crate::users::Role;
@@ -163,10 +163,28 @@ fn test_response(t: &AccessTest) -> TestServerAccessResponse {
             .iter()
             .map(|(target, r)| AddressTest {
                 target: target.name().to_owned(),
-                result: Some(r.clone()),
+                result: Some(probe_result(r)),
             })
             .collect(),
         tested_at: Some(timestamp(t.tested_at)),
+    }
+}
+
+/// What the test found at one address, as front-ends read it.
+fn probe_result(p: &Probe) -> pb::ProbeResult {
+    match p {
+        Probe::Tried(d) => pb::ProbeResult::from(d.clone()),
+        Probe::NotTested {
+            address,
+            message,
+            detail,
+        } => pb::ProbeResult {
+            address: address.clone(),
+            reachable: false,
+            message: message.clone(),
+            detail: detail.clone(),
+            ..Default::default()
+        },
     }
 }
 
