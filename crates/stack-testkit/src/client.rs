@@ -1,0 +1,260 @@
+//! What a front-end knows of a running stack — its `stack.json` and the bootstrap
+//! password — and what a test does with it: the orchestrator's TLS channel, sessions, the
+//! mocks' control APIs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use iea_proto::v1::LoginRequest;
+use iea_proto::v1::sessions_client::SessionsClient;
+use iea_stack::StackFile;
+use tonic::Request;
+use tonic::transport::{Channel, Endpoint};
+
+/// Each call's deadline on [`StackClient::channel`], unless
+/// [`StackClient::with_call_timeout`] says otherwise.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connecting to the orchestrator or a mock's control API, and a control API call.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running stack as a front-end reaches it.
+#[derive(Clone)]
+pub struct StackClient {
+    /// `stack.json` as read when the stack started.
+    pub file: StackFile,
+    admin_password: AdminPassword,
+    call_timeout: Duration,
+}
+
+#[derive(Clone)]
+enum AdminPassword {
+    /// `admin-password` in the data directory, read when asked.
+    File(PathBuf),
+    /// Given (a composed stack's, read from its container).
+    Known(String),
+}
+
+impl StackClient {
+    /// The stack that `file` describes; the bootstrap password is `admin-password` in its
+    /// data directory.
+    pub fn new(file: StackFile) -> Self {
+        Self {
+            admin_password: AdminPassword::File(file.data_dir.join("admin-password")),
+            file,
+            call_timeout: CALL_TIMEOUT,
+        }
+    }
+
+    /// The stack whose `stack.json` is in `data_dir`.
+    pub fn read(data_dir: &Path) -> anyhow::Result<Self> {
+        Ok(Self::new(StackFile::read(data_dir)?))
+    }
+
+    /// With a bootstrap password known otherwise.
+    pub fn with_admin_password(mut self, password: String) -> Self {
+        self.admin_password = AdminPassword::Known(password);
+        self
+    }
+
+    /// With another deadline for each call on [`StackClient::channel`].
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    pub fn file(&self) -> &StackFile {
+        &self.file
+    }
+
+    /// A front-end channel to the orchestrator (server-authenticated TLS).
+    pub async fn channel(&self) -> Channel {
+        let f = &self.file;
+        let tls = iea_runtime::tls::front_end_config(&f.ca, &f.orchestrator_server_name)
+            .expect("the stack's CA");
+        Endpoint::from_shared(format!("https://{}", f.orchestrator))
+            .expect("the orchestrator's address")
+            .tls_config(tls)
+            .expect("TLS settings")
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(self.call_timeout)
+            .connect()
+            .await
+            .expect("orchestrator reachable")
+    }
+
+    /// `Administrateur`'s first password.
+    pub fn admin_password(&self) -> String {
+        match &self.admin_password {
+            AdminPassword::Known(p) => p.clone(),
+            AdminPassword::File(path) => std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .trim()
+                .to_owned(),
+        }
+    }
+
+    /// Opens a session as `user`; returns the token.
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        SessionsClient::new(self.channel().await)
+            .login(LoginRequest {
+                user: user.into(),
+                password: password.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .token
+    }
+
+    /// Opens a session as `Administrateur`; returns the token.
+    pub async fn login_admin(&self) -> String {
+        self.login("Administrateur", &self.admin_password()).await
+    }
+
+    /// A watch stream on the status.
+    pub async fn watch(&self) -> tonic::Streaming<iea_proto::v1::StatusReport> {
+        iea_proto::v1::status_client::StatusClient::new(self.channel().await)
+            .watch_status(iea_proto::v1::WatchStatusRequest {})
+            .await
+            .expect("watch")
+            .into_inner()
+    }
+
+    /// Switches to réseau mode and creates `name` (a plain user) with `password`.
+    pub async fn add_user(&self, admin: &str, name: &str, password: &str) {
+        use iea_proto::v1::users_client::UsersClient;
+        use iea_proto::v1::{AddUserRequest, InstallationMode, InstallationModeMessage, Role};
+        let mut users = UsersClient::new(self.channel().await);
+        users
+            .set_installation_mode(authed(
+                admin,
+                InstallationModeMessage {
+                    mode: InstallationMode::Reseau.into(),
+                },
+            ))
+            .await
+            .unwrap();
+        users
+            .add_user(authed(
+                admin,
+                AddUserRequest {
+                    name: name.into(),
+                    role: Role::User.into(),
+                    password: password.into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// The control API of mock `name` ("impact-emploi-auth", "net-entreprises", ...).
+    pub fn mock(&self, name: &str) -> MockAdmin {
+        MockAdmin {
+            base: self.file.mocks[name].admin.clone(),
+            token: self.file.mocks_admin_token.clone(),
+            http: reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(CALL_TIMEOUT)
+                .build()
+                .expect("HTTP client"),
+        }
+    }
+
+    /// Sets this installation's licence at the auth mock: `active`, `withdrawn`, `refused`.
+    pub async fn set_licence(&self, status: &str) {
+        let id = &self.file.installation_id;
+        self.mock("impact-emploi-auth")
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/installations/{id}"),
+                serde_json::json!({"status": status}),
+            )
+            .await;
+    }
+
+    /// The daily password support gives for `installation` (default: this one) on `date`
+    /// (YYYY-MM-DD; default: today in Europe/Paris).
+    pub async fn daily_password(&self, installation: Option<&str>, date: Option<&str>) -> String {
+        let id = installation.unwrap_or(&self.file.installation_id);
+        let query = date.map(|d| format!("?date={d}")).unwrap_or_default();
+        self.mock("impact-emploi-auth")
+            .get(&format!("/installations/{id}/daily-password{query}"))
+            .await["daily_password"]
+            .as_str()
+            .expect("a daily password")
+            .to_owned()
+    }
+}
+
+/// `msg` with `authorization: Bearer <token>`.
+pub fn authed<T>(token: &str, msg: T) -> Request<T> {
+    let mut req = Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req
+}
+
+/// A mock's `/__admin` API.
+pub struct MockAdmin {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl MockAdmin {
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    /// Any method; the answer's JSON (Null when empty).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        let text = resp.text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub async fn faults(&self, body: serde_json::Value) {
+        self.post("/faults", body).await;
+    }
+
+    /// Requests that reached the authentication route.
+    pub async fn auth_requests(&self) -> u64 {
+        self.get("/stats").await["auth_requests"].as_u64().unwrap()
+    }
+
+    /// The version the last authentication request said was installed.
+    pub async fn last_software_version(&self) -> Option<String> {
+        self.get("/stats").await["last_software_version"]
+            .as_str()
+            .map(str::to_owned)
+    }
+}

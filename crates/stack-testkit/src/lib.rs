@@ -1,0 +1,36 @@
+//! The one driver of a whole iea-connect stack for tests and benchmarks, shared by the
+//! end-to-end suite (`tests/`), the CLI's tests and its benchmarks:
+//!
+//! - [`TestStack`]: the embedded stack ([`iea_stack::RunningStack`]) in this process, in a
+//!   temporary data directory, on the test database; or, when `IEA_E2E_COMPOSE_DATA` names
+//!   the data directory of a stack run by docker compose, that one ([`Compose`]);
+//! - [`ChildStack`]: `iea stack up` in a child process (the CLI as people run it; the
+//!   benchmarks, which measure the stack apart from their own clients), stopped with
+//!   Ctrl-C;
+//! - [`StackClient`], which both dereference to: what a front-end knows of a running stack
+//!   (`stack.json`, the bootstrap password): the orchestrator's TLS channel, sign-in, the
+//!   mocks' control APIs ([`MockAdmin`]);
+//! - [`test_database`]: SQLite in the data directory, or a database of its own on the
+//!   PostgreSQL server that `IEA_TEST_DATABASE_URL` names;
+//! - [`authed`], [`eventually`], [`wait_for`], and a real HTTP proxy ([`Tinyproxy`]).
+//!
+//! Dev-only (`publish = false`): a `[dev-dependencies]` entry, never a dependency of a
+//! binary. What is particular to one suite stays in its tests.
+
+mod child;
+mod client;
+mod compose;
+mod database;
+mod embedded;
+mod proxy;
+mod wait;
+
+pub use child::{
+    ChildOptions, ChildStack, cpu_time, iea_command, interrupt, memory_kib, wait_for_stack,
+};
+pub use client::{CALL_TIMEOUT, MockAdmin, StackClient, authed};
+pub use compose::{Compose, compose_cmd, docker};
+pub use database::{test_database, test_database_url};
+pub use embedded::{TestStack, init_logs};
+pub use proxy::Tinyproxy;
+pub use wait::{eventually, wait_for};
