@@ -708,3 +708,131 @@ async fn a_refused_depositing_account_shows_in_the_status_and_only_an_administra
     assert_eq!(r.status(), 200);
     h.stop().await;
 }
+
+/// The sample with the first payment's PAS amount (`S21.G00.50.009`) wrong by 100 €: the
+/// same number of lines, still a well-formed DSN, which the mock's conformity check
+/// refuses.
+fn with_wrong_pas_amount(file: &[u8]) -> Vec<u8> {
+    let text: String = file.iter().map(|b| *b as char).collect();
+    let mut done = false;
+    let out: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            if !done && line.starts_with("S21.G00.50.009,'") {
+                done = true;
+                let value = line
+                    .trim_end_matches('\r')
+                    .trim_start_matches("S21.G00.50.009,'")
+                    .trim_end_matches('\'');
+                let cents: u64 = value.replace('.', "").parse().expect("an amount");
+                let wrong = cents + 10_000;
+                format!("S21.G00.50.009,'{}.{:02}'", wrong / 100, wrong % 100)
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    assert!(done, "the sample has a PAS amount");
+    out.join("\n").chars().map(|c| c as u8).collect()
+}
+
+#[tokio::test]
+async fn a_conformity_ko_shows_its_anomalies_and_its_alert_on_the_board_and_the_status_page() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    set_identity(&h, &s, "Jardin#Partage2024").await;
+    let r = s
+        .call(Method::POST, "/api/v1/deposits?file_name=octobre.dsn")
+        .header(CONTENT_TYPE, "application/octet-stream")
+        .body(with_wrong_pas_amount(SAMPLE_DSN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = s.get_json(&format!("/api/v1/deposits/{id}")).await;
+        if d["settled"] == true {
+            assert_eq!(d["state"], "accepted", "{d}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not settled: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ne_admin(&h, Method::POST, "/returns/publish", json!({})).await;
+    let r = follow_to_crm(&s, id).await;
+    assert_eq!(r["conformity"], "KO", "{r}");
+    assert_eq!(r["conformity_label"], "Non conforme");
+    let conformity = r["returns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["nature"] == 11 && x["current"] == true)
+        .unwrap();
+    assert_eq!(conformity["statut_label"], "Non conforme");
+    let anomaly = conformity["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rubric"] == "S21.G00.50.009")
+        .unwrap_or_else(|| panic!("no anomaly names S21.G00.50.009: {conformity}"));
+    assert_eq!(anomaly["code"], "CCH-PAS-01");
+    let anomaly_message = anomaly["message"].as_str().unwrap().to_owned();
+    assert!(!anomaly_message.is_empty());
+
+    // The returns page: the conformity, each anomaly with its code, message and rubric.
+    let (code, html) = page(&s, &format!("/declarations/{id}/retours")).await;
+    assert_eq!(code, 200);
+    for want in [
+        "data-conformity=\"KO\"",
+        "conformity ko",
+        ">Non conforme<",
+        "<code>CCH-PAS-01</code>",
+        "(rubrique S21.G00.50.009)",
+    ] {
+        assert!(html.contains(want), "{want} in {html}");
+    }
+    let escaped = maud::html! { (anomaly_message) }.into_string();
+    assert!(html.contains(&escaped), "{escaped} in {html}");
+
+    // The board's alert, the most urgent; the status page's line says it.
+    let board = s.get_json("/api/v1/board").await;
+    let alerts = board["alerts"].as_array().unwrap();
+    let alert = alerts
+        .iter()
+        .find(|a| a["code"] == "conformity_ko")
+        .unwrap_or_else(|| panic!("no conformity_ko alert: {board}"));
+    assert_eq!(alert["deposit_id"], id);
+    assert_eq!(alert["month"], "2026-10");
+    assert_eq!(alerts[0]["code"], "conformity_ko", "the most urgent");
+    let message = alert["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("octobre 2026"), "{message}");
+    let (code, html) = page(&s, "/echeancier").await;
+    assert_eq!(code, 200);
+    assert!(html.contains("data-code=\"conformity_ko\""), "{html}");
+    assert!(html.contains(&maud::html! { (message) }.into_string()));
+    assert!(html.contains("Non conforme ("), "{html}");
+
+    let status = s.get_json("/api/v1/status/alerts").await;
+    assert_eq!(status["count"], alerts.len(), "{status}");
+    assert_eq!(status["most_urgent"]["code"], "conformity_ko");
+    let line = status["line"].as_str().unwrap().to_owned();
+    let expected = if alerts.len() == 1 {
+        format!("Échéances DSN : 1 alerte — {message}")
+    } else {
+        format!(
+            "Échéances DSN : {} alertes ; la plus urgente — {message}",
+            alerts.len()
+        )
+    };
+    assert_eq!(line, expected);
+    let (code, html) = page(&s, "/").await;
+    assert_eq!(code, 200);
+    assert!(
+        html.contains(&maud::html! { (line) }.into_string()),
+        "{line} in {html}"
+    );
+    assert!(html.contains(&format!("data-alerts=\"{}\"", alerts.len())));
+    h.stop().await;
+}
