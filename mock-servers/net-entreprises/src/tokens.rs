@@ -234,7 +234,10 @@ mod tests {
             tokens.insert(&format!("t{i}"), 1, 25, now, now + life);
             most = most.max(tokens.len());
         }
-        assert!(most <= 3_001, "at most three lifetimes of tokens, held {most}");
+        assert!(
+            most <= 3_001,
+            "at most three lifetimes of tokens, held {most}"
+        );
         // Those of the last two lifetimes (valid, or recently expired) are all there.
         assert!(tokens.len() >= 2_000, "held {}", tokens.len());
         let now = t0 + Duration::milliseconds(10 * 59_999);
