@@ -15,6 +15,11 @@
 //! Each problem names its field with a stable code and a French sentence. A sentence
 //! about the password never quotes it, nor tells its length or where a character is.
 //!
+//! The identity has one definition, in two states: [`TypedIdentity`], as a person typed
+//! it (or as an agent received it), and [`Identity`], checked and fit to be sent
+//! ([`TypedIdentity::validate`]). Both keep the password a [`SecretString`] and redact it
+//! from `Debug`.
+//!
 //! Invariant: no tonic and no network here.
 
 use secrecy::{ExposeSecret, SecretString};
@@ -94,6 +99,34 @@ pub struct InputProblem {
     pub code: &'static str,
     /// French sentence; never quotes the password.
     pub message: String,
+}
+
+/// A Net-entreprises identity as a person typed it (or as an agent received it), not yet
+/// checked: the orchestrator's form and API, the agents' requests.
+#[derive(Clone)]
+pub struct TypedIdentity {
+    pub siret: String,
+    pub nom: String,
+    pub prenom: String,
+    pub password: SecretString,
+}
+
+impl std::fmt::Debug for TypedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedIdentity")
+            .field("siret", &self.siret)
+            .field("nom", &self.nom)
+            .field("prenom", &self.prenom)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl TypedIdentity {
+    /// The identity fit to be sent, or every problem found ([`validate`]).
+    pub fn validate(&self) -> Result<Identity, Vec<InputProblem>> {
+        validate(&self.siret, &self.nom, &self.prenom, &self.password)
+    }
 }
 
 /// An identity fit to be sent: SIRET normalised, other fields exactly as typed.
@@ -640,7 +673,40 @@ mod tests {
 
     #[test]
     fn the_password_is_not_in_debug_output() {
-        let id = validate(SIRET, "n", "p", &secret("Refonte01")).unwrap();
+        let typed = TypedIdentity {
+            siret: SIRET.into(),
+            nom: "n".into(),
+            prenom: "p".into(),
+            password: secret("Refonte01"),
+        };
+        assert!(!format!("{typed:?}").contains("Refonte01"));
+        let id = typed.validate().unwrap();
         assert!(!format!("{id:?}").contains("Refonte01"));
+    }
+
+    #[test]
+    fn a_typed_identity_is_checked_as_typed() {
+        let typed = TypedIdentity {
+            siret: "999 000 003 00015".into(),
+            nom: "declarant".into(),
+            prenom: "declarant ".into(),
+            password: secret("Refonte01"),
+        };
+        let problems: Vec<_> = typed
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| (p.field, p.code))
+            .collect();
+        assert_eq!(problems, [(Field::Prenom, code::TRAILING_SPACE)]);
+        let fixed = TypedIdentity {
+            prenom: "declarant".into(),
+            ..typed
+        };
+        let id = fixed.validate().unwrap();
+        assert_eq!(
+            (id.siret.as_str(), id.prenom.as_str()),
+            (SIRET, "declarant")
+        );
     }
 }

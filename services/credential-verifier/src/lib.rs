@@ -24,8 +24,9 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 
+use iea_declarant::TypedIdentity;
 use iea_net::NetworkSettings;
-use iea_net_entreprises::{Authentication, Authenticator, Input, Prepared};
+use iea_net_entreprises::{Authentication, Authenticator, Prepared};
 use iea_proto::agent::v1::credential_agent_server::{CredentialAgent, CredentialAgentServer};
 use iea_proto::agent::v1::{
     DeclarantIdentity, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest, VerifyManyResponse,
@@ -248,14 +249,13 @@ async fn verify_one(
     network: &Network,
     permits: Option<&tokio::sync::Semaphore>,
 ) -> Authentication {
-    let input = Input {
+    let typed = TypedIdentity {
         siret: identity.siret,
         nom: identity.nom,
         prenom: identity.prenom,
         password: SecretString::from(identity.password),
-        service,
     };
-    let verification = match (input.validate(), &network.settings) {
+    let verification = match (typed.validate(), &network.settings) {
         (Err(problems), _) => Authentication::invalid_input(problems),
         (Ok(_), Err(e)) => Authentication::unusable_settings(&network.address, e),
         (Ok(identity), Ok(settings)) => {

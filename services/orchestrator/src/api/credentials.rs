@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
+use iea_declarant::TypedIdentity;
 use iea_proto::error::{ApiError, ErrorCode};
 use iea_proto::v1::credentials_server::Credentials;
 use iea_proto::v1::*;
@@ -11,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::{agent_error, internal, principal, refuse_in_consultation, timestamp};
 use crate::Core;
-use crate::credentials::{CredentialsError, Summary, Typed, Verification};
+use crate::credentials::{CredentialsError, Summary, Verification};
 
 pub struct CredentialsApi(pub Arc<Core>);
 
@@ -131,7 +132,7 @@ impl Credentials for CredentialsApi {
                 &caller,
                 &req.user,
                 SecretString::from(req.account_password),
-                Typed {
+                TypedIdentity {
                     siret: id.siret,
                     nom: id.nom,
                     prenom: id.prenom,

@@ -25,7 +25,7 @@ pub use result::{FailedStep, IdentityProblem, Outcome, VerificationResult};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use iea_declarant::{InputProblem, validate};
+use iea_declarant::{InputProblem, TypedIdentity};
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
@@ -57,14 +57,6 @@ pub enum CredentialsError {
     Agent(#[from] AgentError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
-}
-
-/// An identity as a person typed it, not yet checked.
-pub struct Typed {
-    pub siret: String,
-    pub nom: String,
-    pub prenom: String,
-    pub password: SecretString,
 }
 
 /// What may be shown of an account's identity: never the password.
@@ -173,11 +165,10 @@ impl Credentials {
         caller: &Principal,
         user: &str,
         account_password: SecretString,
-        typed: Typed,
+        typed: TypedIdentity,
     ) -> Result<Summary, CredentialsError> {
         let (user_id, name) = self.target(caller, user).await?;
-        let identity = validate(&typed.siret, &typed.nom, &typed.prenom, &typed.password)
-            .map_err(CredentialsError::InvalidInput)?;
+        let identity = typed.validate().map_err(CredentialsError::InvalidInput)?;
         let hash = self
             .store
             .password_hash(user_id)
