@@ -15,6 +15,8 @@
 //! Layout:
 //! - [`form`]: the XML body and the form checks;
 //! - [`declarants`]: accounts, fixtures, failed-login counters and the decision;
+//! - [`fixtures`]: the accounts of the bundled directory (`SIMULATOR`, `DUPONT`…), as
+//!   the clients' tests type them;
 //! - [`tokens`]: the tokens given and their expiry;
 //! - [`clock`]: the mock's movable clock and the business services' time zone;
 //! - `service`: the authentication route;
@@ -31,6 +33,7 @@ pub mod clock;
 pub mod conformity;
 pub mod declarants;
 pub mod deposits;
+pub mod fixtures;
 pub mod form;
 pub mod returns;
 pub mod tokens;
