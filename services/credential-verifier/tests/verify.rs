@@ -9,6 +9,9 @@ use iea_agent_testkit::{TestWorld, direct_network, net_entreprises};
 use iea_credential_verifier::{App, Options};
 use iea_mock_kit::{FaultMode, FaultSettings};
 use iea_mock_net_entreprises as mock;
+use iea_mock_net_entreprises::fixtures::{
+    Account, LEFEVRE_NOT_REGISTERED, MARTIN_PASSWORD_EXPIRED, SIMULATOR,
+};
 use iea_proto::agent::v1::credential_agent_client::CredentialAgentClient;
 use iea_proto::agent::v1::{
     DeclarantIdentity, VerifyManyAnswer, VerifyManyItem, VerifyManyRequest, VerifyManyResponse,
@@ -92,7 +95,13 @@ impl Stack {
         identity: Identity,
         service: u32,
     ) -> VerifyResponse {
-        let (siret, nom, prenom, password) = identity;
+        let Account {
+            siret,
+            nom,
+            prenom,
+            password,
+            ..
+        } = identity;
         let request = VerifyRequest {
             network: Some(network),
             identity: Some(DeclarantIdentity {
@@ -128,11 +137,13 @@ impl Stack {
     }
 }
 
-/// SIRET, nom, prénom, password.
-type Identity = (&'static str, &'static str, &'static str, &'static str);
+/// An identity as the tests type it: one of the mock's accounts, or one changed from it.
+type Identity = Account;
 
-const SIMULATOR: Identity = ("99900000300015", "declarant", "declarant", "Refonte01");
-const WRONG_PASSWORD: Identity = ("99900000300015", "declarant", "declarant", "Refonte02");
+const WRONG_PASSWORD: Identity = Account {
+    password: "Refonte02",
+    ..SIMULATOR
+};
 
 fn outcome(r: &VerifyResponse) -> VerifyOutcome {
     VerifyOutcome::try_from(r.outcome).unwrap()
@@ -178,7 +189,7 @@ async fn a_wrong_password_gives_invalid_credentials_with_the_realm_after_a_singl
         (r.http_status, r.realm.as_str()),
         (401, "net-entreprises.fr")
     );
-    assert!(!r.message.contains("Refonte02"));
+    assert!(!r.message.contains(WRONG_PASSWORD.password));
     assert_eq!(stack.auth_requests(), 1);
     stack.stop().await;
 }
@@ -186,12 +197,7 @@ async fn a_wrong_password_gives_invalid_credentials_with_the_realm_after_a_singl
 #[tokio::test]
 async fn an_expired_password_gives_password_expired() {
     let stack = Stack::start(|_| {}).await;
-    let r = stack
-        .verify(
-            ("81239045800014", "MARTIN", "Jean-Pierre", "Ch0rale&Amis"),
-            25,
-        )
-        .await;
+    let r = stack.verify(MARTIN_PASSWORD_EXPIRED, 25).await;
     assert_eq!(outcome(&r), VerifyOutcome::PasswordExpired, "{r:?}");
     assert_eq!(
         (r.http_status, r.realm.as_str()),
@@ -210,9 +216,7 @@ async fn a_declarant_not_registered_to_the_service_gives_not_registered() {
         (401, "Utilisateur non-inscrit au service")
     );
     assert!(r.message.contains("code 25"), "{}", r.message);
-    let r = stack
-        .verify(("50123456100014", "LEFÈVRE", "Zoé", "Tennis<Club>56"), 97)
-        .await;
+    let r = stack.verify(LEFEVRE_NOT_REGISTERED, 97).await;
     assert_eq!(outcome(&r), VerifyOutcome::NotRegistered, "{r:?}");
     stack.stop().await;
 }
@@ -250,7 +254,13 @@ async fn a_request_refused_by_the_form_checks_gives_rejected_format() {
 async fn a_server_error_gives_unexpected_with_its_status() {
     let stack = Stack::start(|_| {}).await;
     let r = stack
-        .verify(("99900000300015", "kaboom", "declarant", "Refonte01"), 97)
+        .verify(
+            Account {
+                nom: "kaboom",
+                ..SIMULATOR
+            },
+            97,
+        )
         .await;
     assert_eq!(outcome(&r), VerifyOutcome::Unexpected, "{r:?}");
     assert_eq!(r.http_status, 500);
@@ -390,62 +400,74 @@ async fn each_input_problem_is_named_and_leaves_the_mock_untouched() {
     let stack = Stack::start(|_| {}).await;
     let cases: &[(Identity, &str, &str)] = &[
         (
-            ("99900000300016", "declarant", "declarant", "Refonte01"),
+            Account {
+                siret: "99900000300016",
+                ..SIMULATOR
+            },
             "siret",
             "bad_check_digit",
         ),
         (
-            ("9990000030001", "declarant", "declarant", "Refonte01"),
+            Account {
+                siret: "9990000030001",
+                ..SIMULATOR
+            },
             "siret",
             "wrong_length",
         ),
         (
-            ("99900000300015", " declarant", "declarant", "Refonte01"),
+            Account {
+                nom: " declarant",
+                ..SIMULATOR
+            },
             "nom",
             "leading_space",
         ),
         (
-            ("99900000300015", "declarant", "declarant ", "Refonte01"),
+            Account {
+                prenom: "declarant ",
+                ..SIMULATOR
+            },
             "prenom",
             "trailing_space",
         ),
         (
-            (
-                "99900000300015",
-                "decl\u{a0}arant",
-                "declarant",
-                "Refonte01",
-            ),
+            Account {
+                nom: "decl\u{a0}arant",
+                ..SIMULATOR
+            },
             "nom",
             "non_breaking_space",
         ),
         (
-            (
-                "99900000300015",
-                "declarant",
-                "decla\u{200b}rant",
-                "Refonte01",
-            ),
+            Account {
+                prenom: "decla\u{200b}rant",
+                ..SIMULATOR
+            },
             "prenom",
             "zero_width",
         ),
         (
-            ("99900000300015", "declarant", "declarant", "Refonte01\r"),
+            Account {
+                password: "Refonte01\r",
+                ..SIMULATOR
+            },
             "password",
             "control_character",
         ),
         (
-            (
-                "99900000300015",
-                "declarant",
-                "declarant",
-                "Refonte01Refonte01Refonte01Refonte01",
-            ),
+            Account {
+                password: "Refonte01Refonte01Refonte01Refonte01",
+                ..SIMULATOR
+            },
             "password",
             "too_long",
         ),
         (
-            ("99900000300015", "declarant", "declarant", ""),
+            Account {
+                password: "",
+                ..SIMULATOR
+            },
             "password",
             "empty",
         ),
@@ -467,14 +489,17 @@ async fn each_input_problem_is_named_and_leaves_the_mock_untouched() {
             .map(|p| p.message.as_str())
             .chain([r.message.as_str()])
         {
-            assert!(!text.contains("Refonte01"), "{text}");
+            assert!(!text.contains(SIMULATOR.password), "{text}");
         }
     }
     assert_eq!(stack.auth_requests(), 0, "nothing reached the mock");
     // A SIRET typed in groups is normalised, not refused.
     let r = stack
         .verify(
-            ("999 000 003 00015", "declarant", "declarant", "Refonte01"),
+            Account {
+                siret: "999 000 003 00015",
+                ..SIMULATOR
+            },
             97,
         )
         .await;
@@ -493,7 +518,14 @@ async fn unusable_network_settings_give_unavailable_at_the_address_step_after_th
     assert_eq!(outcome(&r), VerifyOutcome::Unavailable, "{r:?}");
     assert_eq!(probe_step(&r), ProbeStep::Address);
     let r = stack
-        .verify_with(plain, ("1", "declarant", "declarant", "Refonte01"), 97)
+        .verify_with(
+            plain,
+            Account {
+                siret: "1",
+                ..SIMULATOR
+            },
+            97,
+        )
         .await;
     assert_eq!(outcome(&r), VerifyOutcome::InvalidInput, "{r:?}");
     assert_eq!(stack.auth_requests(), 0);
@@ -515,10 +547,10 @@ async fn a_missing_service_code_is_an_invalid_argument() {
     let request = VerifyRequest {
         network: Some(stack.secure()),
         identity: Some(DeclarantIdentity {
-            siret: SIMULATOR.0.into(),
-            nom: SIMULATOR.1.into(),
-            prenom: SIMULATOR.2.into(),
-            password: SIMULATOR.3.into(),
+            siret: SIMULATOR.siret.into(),
+            nom: SIMULATOR.nom.into(),
+            prenom: SIMULATOR.prenom.into(),
+            password: SIMULATOR.password.into(),
         }),
         service: 0,
     };
@@ -529,7 +561,13 @@ async fn a_missing_service_code_is_an_invalid_argument() {
 }
 
 fn item(id: u64, identity: Identity) -> VerifyManyItem {
-    let (siret, nom, prenom, password) = identity;
+    let Account {
+        siret,
+        nom,
+        prenom,
+        password,
+        ..
+    } = identity;
     VerifyManyItem {
         id,
         identity: Some(DeclarantIdentity {
@@ -571,7 +609,10 @@ async fn many_verifications_on_one_stream_answer_each_id_once_with_the_first_mes
     let mut requests = vec![many(1, SIMULATOR, Some((stack.secure(), 97)))];
     let identity = |id: u64| match id % 3 {
         0 => WRONG_PASSWORD,
-        1 => ("99900000300015", " declarant", "declarant", "Refonte01"),
+        1 => Account {
+            nom: " declarant",
+            ..SIMULATOR
+        },
         _ => SIMULATOR,
     };
     for id in 2..=10 {
