@@ -159,7 +159,7 @@ async fn a_refused_authentication_sends_nothing_else_and_is_not_retried() {
     assert_eq!(r.http_status, 401);
     assert_eq!(world.auth_requests(), 1, "never retried");
     assert_eq!(world.deposit_requests(), 0, "nothing deposited");
-    assert!(!format!("{r:?}").contains("Jardin#Partage2025"));
+    assert!(!format!("{r:?}").contains(WRONG_PASSWORD.password));
 
     let r = world
         .list(WRONG_PASSWORD, &world.mock_time(-30), &world.mock_time(0))
@@ -176,7 +176,14 @@ async fn a_refused_authentication_sends_nothing_else_and_is_not_retried() {
 async fn an_identity_with_a_problem_sends_nothing() {
     let world = World::start(|_| {}).await;
     let r = world
-        .deposit(("78214563500011", "DUPONT", "Marie", "x"), &dsn(1))
+        .deposit(
+            Account {
+                siret: "78214563500011",
+                password: "x",
+                ..DUPONT
+            },
+            &dsn(1),
+        )
         .await;
     let deposit_response::Outcome::Authentication(a) = outcome(&r) else {
         panic!("authentication: {r:?}")
@@ -411,7 +418,7 @@ async fn a_declarant_no_longer_registered_is_a_refusal_without_a_new_authenticat
         .mock
         .declarants_list()
         .into_iter()
-        .find(|d| d.siret == DUPONT.0)
+        .find(|d| d.siret == DUPONT.siret)
         .unwrap()
         .id;
     world

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use iea_agent_testkit::{TestWorld, direct_network, net_entreprises};
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
 use iea_proto::agent::v1::{
     DeclarantIdentity, DepositChunk, DepositStart, NetEntreprisesAccess, deposit_response,
@@ -92,10 +93,10 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
         )),
         auth_address: String::new(),
         identity: Some(DeclarantIdentity {
-            siret: "78214563500010".into(),
-            nom: "DUPONT".into(),
-            prenom: "Marie".into(),
-            password: "Jardin#Partage2024".into(),
+            siret: DUPONT.siret.into(),
+            nom: DUPONT.nom.into(),
+            prenom: DUPONT.prenom.into(),
+            password: DUPONT.password.into(),
         }),
         service: 25,
     };

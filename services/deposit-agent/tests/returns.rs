@@ -17,7 +17,7 @@ use world::*;
 
 mod world;
 
-const SIRET: &str = "78214563500010";
+const SIRET: &str = DUPONT.siret;
 
 /// The world, with the mock's download addresses on its HTTPS port. The mock derives
 /// them from the `Host` header otherwise, which an HTTP/2 request (ALPN over TLS) does not

@@ -22,10 +22,13 @@ use tonic::transport::Channel;
 /// Bound on the agent's timeouts in these tests, so that "slow" is quick to show.
 pub const MAX_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// SIRET, nom, prénom, password (the mock's fixtures).
-pub type Identity = (&'static str, &'static str, &'static str, &'static str);
-pub const DUPONT: Identity = ("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024");
-pub const WRONG_PASSWORD: Identity = ("78214563500010", "DUPONT", "Marie", "Jardin#Partage2025");
+/// An identity as the tests type it: one of the mock's accounts, or one changed from it.
+pub type Identity = Account;
+pub use iea_mock_net_entreprises::fixtures::{Account, DUPONT};
+pub const WRONG_PASSWORD: Identity = Account {
+    password: "Jardin#Partage2025",
+    ..DUPONT
+};
 
 pub struct World {
     pub agent: DepositAgentClient<Channel>,
@@ -85,7 +88,13 @@ impl World {
     }
 
     pub fn access(&self, identity: Identity, network: NetworkSettings) -> NetEntreprisesAccess {
-        let (siret, nom, prenom, password) = identity;
+        let Account {
+            siret,
+            nom,
+            prenom,
+            password,
+            ..
+        } = identity;
         NetEntreprisesAccess {
             network: Some(network),
             auth_address: String::new(),
