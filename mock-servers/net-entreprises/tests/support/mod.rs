@@ -15,6 +15,7 @@ use flate2::write::GzEncoder;
 use iea_dsn::{Month, SampleSpec, TestOrReal};
 use iea_mock_kit::MockListen;
 use iea_mock_net_entreprises::clock::TimeZone;
+use iea_mock_net_entreprises::fixtures;
 use iea_mock_net_entreprises::{App, Control, Settings};
 use iea_runtime::pki::{CertificateAuthority, TlsFiles, Validity};
 use iea_runtime::shutdown::Shutdown;
@@ -30,19 +31,20 @@ pub const REALM_INVALID: &str = "DSNLogin realm=\"Jeton manquant ou invalide\"";
 pub const REALM_EXPIRED: &str = "DSNLogin realm=\"Expiration du jeton\"";
 pub const REALM_NOT_REGISTERED: &str = "DSNLogin realm=\"Utilisateur non-inscrit au service\"";
 
-/// The simulator's declarant (fixture 1) and DUPONT Marie (fixture 2).
+/// The simulator's declarant (fixture 1) and DUPONT Marie (fixture 2), from the mock's
+/// own [`fixtures`], with the service code each authenticates to here.
 pub const SIMULATOR: (&str, &str, &str, &str, &str) = (
-    "99900000300015",
-    "declarant",
-    "declarant",
-    "Refonte01",
+    fixtures::SIMULATOR.siret,
+    fixtures::SIMULATOR.nom,
+    fixtures::SIMULATOR.prenom,
+    fixtures::SIMULATOR.password,
     "97",
 );
 pub const DUPONT: (&str, &str, &str, &str, &str) = (
-    "78214563500010",
-    "DUPONT",
-    "Marie",
-    "Jardin#Partage2024",
+    fixtures::DUPONT.siret,
+    fixtures::DUPONT.nom,
+    fixtures::DUPONT.prenom,
+    fixtures::DUPONT.password,
     "25",
 );
 
