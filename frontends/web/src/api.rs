@@ -1241,7 +1241,7 @@ async fn resolve_deposit(
 /// state of its following. Returns are personal data: an administrator sees every
 /// deposit's, another account those of its own deposits (404 otherwise).
 #[utoipa::path(get, path = "/api/v1/deposits/{id}/returns", tag = "returns",
-    params(("id" = i64, Path, description = "numéro du dépôt")),
+    params(("id" = i64, Path, description = "numéro du dépôt", example = 1)),
     responses((status = 200, body = ReturnsView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn deposit_returns(
@@ -1254,6 +1254,7 @@ async fn deposit_returns(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SiretParams {
     /// Only this establishment (14 digits); empty or absent: every one the session may
     /// see.
@@ -1326,6 +1327,7 @@ async fn follow_now(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RatesParams {
     /// Only this establishment (14 digits); empty or absent: every one the session may
     /// see.

@@ -344,7 +344,7 @@ async fn a_deposit_is_followed_to_its_crm_and_its_returns_rates_and_board_are_sh
         "8,10 % à partir du 1er février 2027",
         crm_id.as_str(),
         "valable jusqu'au ",
-        &format!("href=\"/taux-pas/taux.csv\""),
+        "href=\"/taux-pas/taux.csv\"",
     ] {
         assert!(html.contains(want), "{want} in {html}");
     }

@@ -92,6 +92,35 @@ PY
 cookie=$(sed -n 1p <<<"$session")
 csrf=$(sed -n 2p <<<"$session")
 
+# Test data for the returns, rates and board operations: a DSN of the demonstration
+# declarant deposited and accepted, its returns published at once by the Net-entreprises
+# mock and followed (« Suivre maintenant »), so that their answers are checked with data
+# (deposit 1 is the example of `GET /api/v1/deposits/{id}/returns`).
+log "test data: a deposit followed to its CRM PAS"
+"$iea" dsn sample --data-dir "$data" --siret 73282932000074 --month 2026-10 --employees 2 \
+  --seed 14 --out "$data/sample.dsn" >/dev/null
+"$iea" login --data-dir "$data" --user Administrateur --password-stdin <"$data/admin-password" >/dev/null
+"$iea" dsn deposit --data-dir "$data" "$data/sample.dsn" >/dev/null
+python3 - "$web" "$data/stack.json" "$cookie" "$csrf" <<'PY'
+import json, sys, time, urllib.request
+web, stack_file, cookie, csrf = sys.argv[1:5]
+stack = json.load(open(stack_file))
+def call(method, url, headers):
+    req = urllib.request.Request(url, data=b"{}" if method == "POST" else None, headers=headers, method=method)
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.load(r)
+ne = stack["mocks"]["net-entreprises"]["admin"]
+call("POST", ne + "/returns/publish", {"Authorization": "Bearer " + stack["mocks_admin_token"], "Content-Type": "application/json"})
+session = {"Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+for _ in range(120):
+    call("POST", web + "/api/v1/returns/follow-now", session)
+    if call("GET", web + "/api/v1/rates", session):
+        break
+    time.sleep(0.5)
+else:
+    sys.exit("the deposit's CRM PAS never came")
+PY
+
 log "run: every operation, checks all but the ones that do not apply (see below)"
 # Checks left out: `ignored_auth` and `missing_required_header` would send calls without
 # the cookie/CSRF headers given here on the command line (they are refused, 401/403, as
