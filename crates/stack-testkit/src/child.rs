@@ -18,7 +18,8 @@ pub struct ChildOptions {
     /// the demonstration declarant's identity.
     pub demo: bool,
     /// `--database` (a PostgreSQL URL, e.g. [`crate::test_database_url`]); `None`: SQLite
-    /// in the data directory.
+    /// in the data directory (the caller's `IEA_DATABASE_URL` is not passed on: it may
+    /// name the database of what a benchmark measures, not the stack's).
     pub database: Option<String>,
     /// The stack's `RUST_LOG`; `None`: unset (its output goes nowhere anyway).
     pub log: Option<String>,
@@ -97,7 +98,7 @@ impl ChildStack {
         let bin = bin.into();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cmd = iea_command(&bin, dir.path());
-        cmd.args(["stack", "up"]);
+        cmd.args(["stack", "up"]).env_remove("IEA_DATABASE_URL");
         if options.demo {
             cmd.arg("--demo");
         }
