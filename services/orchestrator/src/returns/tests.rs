@@ -941,6 +941,28 @@ async fn two_orchestrators_on_one_database_download_each_return_once() {
     }
 }
 
+#[tokio::test]
+async fn a_pass_waits_out_another_orchestrators_long_write_transaction() {
+    let w = world().await;
+    let f = flux(30);
+    w.accepted("busy", &f, "2026-11").await;
+    // The deposit is followed (nothing published yet), then its returns come.
+    w.returns.pass(true).await.unwrap();
+    let now = w.clock.now();
+    w.fake.publish(&f, 10, "B10", "OK", now, aee(&f));
+    w.fake.publish(&f, 11, "B11", "OK", now, certificate(&f));
+    // Another orchestrator on the same database keeps its write lock for longer than
+    // SQLite waits for it (5 s): the leases of this pass are taken once it is released,
+    // not given up until the next pass.
+    let other = Store::hold_write_lock_for_tests(&w.db.url, std::time::Duration::from_secs(6));
+    let report = w.returns.pass(true).await.unwrap();
+    other.join().unwrap();
+    assert_eq!(report.flux_listed, 1, "{report:?}");
+    assert_eq!(report.downloaded, 2, "{report:?}");
+    assert_eq!(w.fake.downloads_of(&World::url(&f, "B10")), 1);
+    assert_eq!(w.fake.downloads_of(&World::url(&f, "B11")), 1);
+}
+
 fn follow(now: i64) -> FollowRecord {
     FollowRecord {
         deposit_id: 1,

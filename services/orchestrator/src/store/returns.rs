@@ -5,7 +5,10 @@
 //!
 //! Following, downloading and scanning take leases as deposits do (two columns taken
 //! with a conditional `UPDATE`): two orchestrators on one PostgreSQL database never list
-//! the same deposit nor download the same return at once.
+//! the same deposit nor download the same return at once. On SQLite, a lease (or the
+//! start of a following) that finds the database busy past its busy timeout (another
+//! orchestrator's long write transaction on the same file) is asked again for a while
+//! instead of failing the pass's work until the next pass.
 //!
 //! Personal data: NIRs, matricules and rates are columns here; nothing of them is logged.
 
@@ -201,7 +204,7 @@ impl Store {
     /// Starts following these deposits (those already followed are left as they are);
     /// returns already listed for their flux (by a declarant's scan) become theirs.
     pub async fn start_follows(&self, new: Vec<NewFollow>, now: i64) -> anyhow::Result<u64> {
-        self.write(move |db| {
+        self.write_when_free(move |db| {
             let mut n = 0;
             for f in &new {
                 n += db.execute(
@@ -257,7 +260,7 @@ impl Store {
         now: i64,
         until: i64,
     ) -> anyhow::Result<Option<FollowRecord>> {
-        self.write(move |db| {
+        self.write_when_free(move |db| {
             let n = db.execute(
                 "UPDATE return_follows SET lease_owner = $2, lease_until = $3 WHERE deposit_id = $1 \
                  AND state = 'following' AND (lease_until IS NULL OR lease_until < $4)",
@@ -436,7 +439,7 @@ impl Store {
         now: i64,
         until: i64,
     ) -> anyhow::Result<Option<ReturnRecord>> {
-        self.write(move |db| {
+        self.write_when_free(move |db| {
             let n = db.execute(
                 "UPDATE dsn_returns SET lease_owner = $2, lease_until = $3 WHERE id = $1 \
                  AND download_state IN ('pending', 'failed') AND overwritten_at IS NULL \
@@ -823,7 +826,7 @@ impl Store {
         all: bool,
     ) -> anyhow::Result<Option<ScanCursor>> {
         let all = i64::from(all);
-        self.write(move |db| {
+        self.write_when_free(move |db| {
             db.execute(
                 "INSERT INTO return_scans (user_id, cursor_at, window_minutes, next_at, message, \
                  updated_at) VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (user_id) DO NOTHING",
@@ -889,12 +892,88 @@ impl Store {
     }
 }
 
+/// Tries of a write that finds the database busy (each waits SQLite's busy timeout).
+const BUSY_TRIES: u32 = 10;
+
+/// Whether `e` is the database being busy: SQLite's busy timeout ran out while another
+/// connection (another orchestrator on the same file) held the write lock.
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    })
+}
+
+impl Store {
+    /// [`Store::write`], asked again while the database is busy (at most [`BUSY_TRIES`]
+    /// times): taking a lease must not fail because another orchestrator's transaction
+    /// outlasted SQLite's busy timeout.
+    async fn write_when_free<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Db<'_>) -> anyhow::Result<T> + Clone + Send + 'static,
+    {
+        let mut tries = 1;
+        loop {
+            match self.write(f.clone()).await {
+                Err(e) if tries < BUSY_TRIES && is_busy(&e) => {
+                    tries += 1;
+                    tracing::warn!(tries, "database busy: the returns lease is asked again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                r => return r,
+            }
+        }
+    }
+}
+
 /// Which lease [`Store::renew_return_lease`] extends.
 #[derive(Debug, Clone, Copy)]
 pub enum LeaseOf {
     Follow(i64),
     Return(i64),
     Scan(i64),
+}
+
+#[cfg(test)]
+impl Store {
+    /// Another orchestrator in a long write transaction on the database at `url`: from a
+    /// connection of its own, takes the write lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
+    /// the returns tables locked against writes, reads still allowed, as SQLite's WAL
+    /// allows them) and holds it for `hold` on a thread of its own. Returns once the lock
+    /// is held; the thread ends once it is released.
+    pub(crate) fn hold_write_lock_for_tests(
+        url: &super::DatabaseUrl,
+        hold: std::time::Duration,
+    ) -> std::thread::JoinHandle<()> {
+        let url = url.clone();
+        let (held, taken) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut conn = Store::connect(&url).expect("a second connection");
+            match &mut conn {
+                super::engine::Conn::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE").unwrap(),
+                super::engine::Conn::Postgres { client, .. } => client
+                    .batch_execute(
+                        "BEGIN; LOCK TABLE return_follows, dsn_returns, return_scans \
+                         IN EXCLUSIVE MODE",
+                    )
+                    .unwrap(),
+            }
+            held.send(()).unwrap();
+            std::thread::sleep(hold);
+            match &mut conn {
+                super::engine::Conn::Sqlite(c) => c.execute_batch("ROLLBACK").unwrap(),
+                super::engine::Conn::Postgres { client, .. } => {
+                    client.batch_execute("ROLLBACK").unwrap()
+                }
+            }
+        });
+        taken.recv().expect("the lock taken");
+        thread
+    }
 }
 
 #[cfg(test)]
