@@ -18,6 +18,11 @@
 //! each path, medians compared, 3 by default; `BIG_MB=N`, 0 skips the big file;
 //! `LATENCY_MS=N`: the mock answers each request N ms late, its `slow` fault, as a
 //! distant server would, instead of at once on loopback).
+//!
+//! `CALLGRIND=DIR` runs the orchestrator and the deposit agent under valgrind's callgrind,
+//! instrumented only while the files go through them, and prints the instructions each
+//! executes per deposit, the figure that does not depend on the machine's load (the
+//! rates and times are then meaningless; their profiles are left in `DIR`).
 
 mod common;
 
@@ -107,7 +112,22 @@ struct Process {
 
 impl Process {
     fn start(role: &str, settings: &impl serde::Serialize, log: &Path) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let exe = std::env::current_exe().unwrap();
+        let mut command = match callgrind_dir() {
+            Some(dir) => {
+                let mut c = Command::new("valgrind");
+                c.arg("--tool=callgrind")
+                    .arg("--instr-atstart=no")
+                    .arg(format!(
+                        "--callgrind-out-file={}",
+                        dir.join(format!("callgrind.{role}.out")).display()
+                    ))
+                    .arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        let mut child = command
             .env(ROLE, role)
             .env(SETTINGS, serde_json::to_string(settings).unwrap())
             .env("RUST_LOG", "info")
@@ -158,6 +178,39 @@ impl Process {
             .status();
         let _ = self.child.wait();
     }
+
+    /// Under callgrind: counts instructions from now on (`true`) or no more.
+    fn instrument(&self, on: bool) {
+        if callgrind_dir().is_some() {
+            let status = Command::new("callgrind_control")
+                .arg(format!("--instr={}", if on { "on" } else { "off" }))
+                .arg(self.pid().to_string())
+                .stdout(Stdio::null())
+                .status()
+                .expect("callgrind_control");
+            assert!(status.success(), "callgrind_control failed");
+        }
+    }
+}
+
+/// `CALLGRIND`: where callgrind writes its profiles, when the measured processes run
+/// under it.
+fn callgrind_dir() -> Option<PathBuf> {
+    std::env::var_os("CALLGRIND")
+        .filter(|d| !d.is_empty())
+        .map(|d| std::path::absolute(PathBuf::from(d)).expect("CALLGRIND directory"))
+}
+
+/// Instructions a profile counted (its `totals:` line), once its process has stopped.
+fn callgrind_total(dir: &Path, role: &str) -> u64 {
+    let profile = std::fs::read_to_string(dir.join(format!("callgrind.{role}.out")))
+        .expect("callgrind profile");
+    profile
+        .lines()
+        .find_map(|l| l.strip_prefix("totals:"))
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .expect("totals in the callgrind profile")
 }
 
 // ---------------------------------------------------------------------------------
@@ -317,7 +370,11 @@ async fn bench() {
         let d = n as f64 / elapsed.as_secs_f64();
 
         let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
+        orchestrator.instrument(true);
+        agent.instrument(true);
         let (memory, elapsed) = through(&channel, &token, &files, &orchestrator, &agent).await;
+        orchestrator.instrument(false);
+        agent.instrument(false);
         let through_cpu = cpu.per(&stack, &orchestrator, &agent, n);
         let t = n as f64 / elapsed.as_secs_f64();
         total += n;
@@ -360,11 +417,20 @@ async fn bench() {
         agent.rss_kib()
     );
 
-    if big_mb > 0 {
+    if big_mb > 0 && callgrind_dir().is_none() {
         big_file(big_mb, &channel, &token, &orchestrator, &agent, work.path()).await;
     }
     orchestrator.stop();
     agent.stop();
+    if let Some(dir) = callgrind_dir() {
+        let per = |role: &str| callgrind_total(&dir, role) / total.max(1) as u64;
+        println!(
+            "instructions per deposit through (callgrind): orchestrator {}, deposit agent {} (profiles in {})",
+            per("orchestrator"),
+            per("deposit-agent"),
+            dir.display()
+        );
+    }
     stack.stop();
 }
 
