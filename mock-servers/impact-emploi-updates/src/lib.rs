@@ -10,6 +10,8 @@
 //! Layout:
 //! - [`keys`]: ed25519 signing keys (generated, or kept in the repository directory);
 //! - [`release`]: releases, package archives, script documents, the seeds' notes;
+//! - [`fixtures`]: the versions of the releases the repository starts with, for the
+//!   clients' tests;
 //! - [`repo`]: the signed repository and what each path serves;
 //! - [`attack`]: the attack modes and the overlays they serve;
 //! - [`service`]: the HTTP side (`/metadata/…`, `/targets/…`, `Range`, counters);
@@ -17,6 +19,7 @@
 
 pub mod admin;
 pub mod attack;
+pub mod fixtures;
 pub mod keys;
 pub mod release;
 pub mod repo;

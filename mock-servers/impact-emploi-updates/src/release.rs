@@ -106,7 +106,7 @@ impl ReleaseSpec {
     pub fn fixtures() -> Vec<ReleaseSpec> {
         vec![
             ReleaseSpec {
-                version: "3.00.70".parse().expect("a version"),
+                version: crate::fixtures::FIRST.parse().expect("a version"),
                 published_at: Some("2019-02-22T08:00:00Z".into()),
                 required: false,
                 notes: Some(NOTES_3_00_70.into()),
@@ -123,7 +123,7 @@ impl ReleaseSpec {
                 extra_files: BTreeMap::new(),
             },
             ReleaseSpec {
-                version: "3.00.72".parse().expect("a version"),
+                version: crate::fixtures::LATEST.parse().expect("a version"),
                 published_at: Some("2019-03-19T08:00:00Z".into()),
                 required: false,
                 notes: Some(NOTES_3_00_72.into()),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{Options, World, available_versions, release_spec, start, start_with};
 use futures::StreamExt;
+use iea_mock_updates::fixtures::{FIRST, LATEST};
 use iea_proto::agent::v1::ApplyPhase;
 use iea_update_client::Step;
 use serde_json::{Value, json};
@@ -87,21 +88,21 @@ fn all_names(dir: &Path) -> Vec<String> {
 async fn case_01_rollback_an_older_timestamp_snapshot_or_release_is_refused_even_after_a_restart() {
     let mut w = start().await;
     // 3.00.72 installed: 3.00.70 is neither offered nor installed.
-    assert!(w.apply("3.00.72").await.ok());
+    assert!(w.apply(LATEST).await.ok());
     let check = w.check().await.expect("check");
     assert!(available_versions(&check).is_empty());
-    assert_eq!(w.apply("3.00.70").await.code(), "downgrade_refused");
+    assert_eq!(w.apply(FIRST).await.code(), "downgrade_refused");
     let trusted = trusted_version(&w, "timestamp");
 
     // A validly signed older timestamp.
     w.attack(json!({"mode": "old_timestamp"})).await;
     assert_eq!(w.check().await.unwrap_err().code, "rollback_refused");
-    assert_eq!(w.apply("3.00.72").await.code(), "rollback_refused");
+    assert_eq!(w.apply(LATEST).await.code(), "rollback_refused");
     assert_eq!(trusted_version(&w, "timestamp"), trusted, "trust unchanged");
     // Also after a restart: what was trusted is kept.
     w.restart_agent().await;
     assert_eq!(w.check().await.unwrap_err().code, "rollback_refused");
-    assert_eq!(w.apply("3.00.70").await.code(), "rollback_refused");
+    assert_eq!(w.apply(FIRST).await.code(), "rollback_refused");
 
     // A new timestamp that names an older snapshot.
     w.attack(json!({"mode": "old_snapshot"})).await;
@@ -117,7 +118,7 @@ async fn case_01_rollback_an_older_timestamp_snapshot_or_release_is_refused_even
     w.attack(json!({"mode": "none"})).await;
     w.restart_agent().await;
     assert!(available_versions(&w.check().await.expect("check")).is_empty());
-    assert_eq!(w.apply("3.00.70").await.code(), "downgrade_refused");
+    assert_eq!(w.apply(FIRST).await.code(), "downgrade_refused");
 }
 
 #[tokio::test]
@@ -129,11 +130,7 @@ async fn case_02_freeze_metadata_expired_a_second_ago_or_a_clock_set_back_is_ref
             .await;
         let err = w.check().await.unwrap_err();
         assert_eq!(err.code, "metadata_expired", "{role}");
-        assert_eq!(
-            w.apply("3.00.72").await.code(),
-            "metadata_expired",
-            "{role}"
-        );
+        assert_eq!(w.apply(LATEST).await.code(), "metadata_expired", "{role}");
     }
     w.attack(json!({"mode": "none"})).await;
     w.check().await.expect("fresh metadata is accepted again");
@@ -170,15 +167,11 @@ async fn case_03_mix_and_match_snapshot_or_targets_disagreeing_with_their_parent
             "metadata_refused",
             "{role}"
         );
-        assert_eq!(
-            w.apply("3.00.72").await.code(),
-            "metadata_refused",
-            "{role}"
-        );
+        assert_eq!(w.apply(LATEST).await.code(), "metadata_refused", "{role}");
     }
     assert_eq!(w.current(), None);
     w.attack(json!({"mode": "none"})).await;
-    assert!(w.apply("3.00.72").await.ok());
+    assert!(w.apply(LATEST).await.ok());
 }
 
 #[tokio::test]
@@ -197,14 +190,14 @@ async fn case_04_endless_metadata_and_a_package_longer_than_signed_are_cut_off()
     );
 
     w.attack(json!({"mode": "oversize_package"})).await;
-    let applied = w.apply("3.00.72").await;
+    let applied = w.apply(LATEST).await;
     assert_eq!(applied.code(), "too_large");
     assert_eq!(w.current(), None);
     let downloads = all_names(&w.state_dir().join("downloads"));
     assert!(downloads.is_empty(), "nothing kept: {downloads:?}");
 
     w.attack(json!({"mode": "none"})).await;
-    assert!(w.apply("3.00.72").await.ok());
+    assert!(w.apply(LATEST).await.ok());
 }
 
 #[tokio::test]
@@ -231,7 +224,7 @@ async fn case_05_slow_retrieval_hits_the_overall_deadline_and_a_later_try_works(
     )
     .await;
     let started = std::time::Instant::now();
-    assert_eq!(w.apply("3.00.72").await.code(), "deadline_exceeded");
+    assert_eq!(w.apply(LATEST).await.code(), "deadline_exceeded");
     assert!(started.elapsed() < Duration::from_secs(4));
     w.admin(
         reqwest::Method::PUT,
@@ -239,15 +232,15 @@ async fn case_05_slow_retrieval_hits_the_overall_deadline_and_a_later_try_works(
         Some(json!({"ranges": true, "bytes_per_second": 0})),
     )
     .await;
-    assert!(w.apply("3.00.72").await.ok());
-    assert_eq!(w.current().as_deref(), Some("3.00.72"));
+    assert!(w.apply(LATEST).await.ok());
+    assert_eq!(w.current().as_deref(), Some(LATEST));
 }
 
 #[tokio::test]
 async fn case_06_a_substituted_payload_or_one_changed_between_ranges_is_discarded() {
     let w = start().await;
     w.attack(json!({"mode": "substituted_package"})).await;
-    assert_eq!(w.apply("3.00.72").await.code(), "download_refused");
+    assert_eq!(w.apply(LATEST).await.code(), "download_refused");
     assert_eq!(w.current(), None);
     assert!(all_names(&w.state_dir().join("downloads")).is_empty());
 
@@ -310,11 +303,7 @@ async fn case_07_one_key_signing_twice_or_a_root_not_signed_by_the_old_one_is_re
             "metadata_refused",
             "{mode}"
         );
-        assert_eq!(
-            w.apply("3.00.72").await.code(),
-            "metadata_refused",
-            "{mode}"
-        );
+        assert_eq!(w.apply(LATEST).await.code(), "metadata_refused", "{mode}");
         assert_eq!(trusted_version(&w, "root"), root_before, "{mode}");
     }
     w.attack(json!({"mode": "none"})).await;
@@ -338,7 +327,7 @@ async fn case_07_one_key_signing_twice_or_a_root_not_signed_by_the_old_one_is_re
         Some(json!({"role": "root"})),
     )
     .await;
-    assert!(w.apply("3.00.72").await.ok());
+    assert!(w.apply(LATEST).await.ok());
     assert_eq!(trusted_version(&w, "root"), root_before + 2);
 }
 
@@ -347,16 +336,13 @@ async fn case_08_path_traversal_target_and_archive_names_never_leave_the_staging
     let w = start().await;
     w.attack(json!({"mode": "path_traversal"})).await;
     let check = w.check().await.expect("check");
-    assert_eq!(available_versions(&check), ["3.00.70", "3.00.72"]);
+    assert_eq!(available_versions(&check), [FIRST, LATEST]);
     for v in ["9.99.99", "9.99.98", "9.99.97", "9.99.96"] {
         assert_eq!(w.apply(v).await.code(), "unknown_version", "{v}");
     }
     assert_eq!(w.apply("../../iea-9.99.99").await.code(), "invalid_input");
     assert_eq!(w.apply("..%2F..%2F9.99.99").await.code(), "invalid_input");
-    assert!(
-        w.apply("3.00.72").await.ok(),
-        "honest releases still install"
-    );
+    assert!(w.apply(LATEST).await.ok(), "honest releases still install");
 
     // A signed package whose archive names escape.
     w.attack(json!({"mode": "none"})).await;
@@ -364,7 +350,7 @@ async fn case_08_path_traversal_target_and_archive_names_never_leave_the_staging
     spec["extra_files"] = json!({"../../evil.txt": "pwned", "bin/../../../evil2.txt": "pwned"});
     w.publish(spec).await;
     assert_eq!(w.apply("3.00.75").await.code(), "archive_refused");
-    assert_eq!(w.current().as_deref(), Some("3.00.72"));
+    assert_eq!(w.current().as_deref(), Some(LATEST));
     w.assert_one_complete_version();
 
     let names = all_names(w.test.dir());
@@ -377,24 +363,21 @@ async fn case_08_path_traversal_target_and_archive_names_never_leave_the_staging
 /// on the same directories, and a new apply finishes the job; scripts run once.
 async fn crash_at(step: Step) {
     let mut w = start().await;
-    assert!(w.apply("3.00.70").await.ok());
+    assert!(w.apply(FIRST).await.ok());
     w.fail.arm(Some(step));
-    let crashed = w.apply("3.00.72").await;
+    let crashed = w.apply(LATEST).await;
     assert_eq!(crashed.code(), "internal", "{step:?}");
     w.restart_agent().await;
     let current = w.assert_one_complete_version();
-    assert!(
-        current == "3.00.70" || current == "3.00.72",
-        "{step:?}: {current}"
-    );
-    let again = w.apply("3.00.72").await;
-    if current == "3.00.72" {
+    assert!(current == FIRST || current == LATEST, "{step:?}: {current}");
+    let again = w.apply(LATEST).await;
+    if current == LATEST {
         assert_eq!(again.code(), "downgrade_refused", "{step:?}");
     } else {
         assert!(again.ok(), "{step:?}: {:?}", again.error);
     }
-    assert_eq!(w.assert_one_complete_version(), "3.00.72", "{step:?}");
-    assert_eq!(w.previous().as_deref(), Some("3.00.70"), "{step:?}");
+    assert_eq!(w.assert_one_complete_version(), LATEST, "{step:?}");
+    assert_eq!(w.previous().as_deref(), Some(FIRST), "{step:?}");
     let scripts = w.list_scripts().await;
     let applied: Vec<&str> = scripts
         .iter()
@@ -439,7 +422,7 @@ crash_tests! {
 #[tokio::test]
 async fn case_09_a_version_that_fails_its_first_start_falls_back_to_the_previous_one() {
     let w = start().await;
-    assert!(w.apply("3.00.72").await.ok());
+    assert!(w.apply(LATEST).await.ok());
     let mut spec = release_spec("3.00.73");
     spec["start_check"] = json!("fail");
     w.publish(spec).await;
@@ -451,8 +434,8 @@ async fn case_09_a_version_that_fails_its_first_start_falls_back_to_the_previous
         message.contains("retour automatique à la version 3.00.72"),
         "{message}"
     );
-    assert_eq!(w.current().as_deref(), Some("3.00.72"));
-    assert_eq!(w.assert_one_complete_version(), "3.00.72");
+    assert_eq!(w.current().as_deref(), Some(LATEST));
+    assert_eq!(w.assert_one_complete_version(), LATEST);
     assert!(!w.versions_present().contains(&"3.00.73".to_owned()));
     // Its scripts were not run, nor kept pending.
     assert!(w.parameters().get("test.3.00.73").is_none());
@@ -467,7 +450,7 @@ async fn case_09_a_version_that_fails_its_first_start_falls_back_to_the_previous
 #[tokio::test]
 async fn case_10_unsigned_altered_or_active_notes_and_unsigned_scripts_are_not_shown_or_run() {
     let w = start_with(Options {
-        installed_version: Some("3.00.70"),
+        installed_version: Some(FIRST),
         ..Default::default()
     })
     .await;
@@ -475,10 +458,7 @@ async fn case_10_unsigned_altered_or_active_notes_and_unsigned_scripts_are_not_s
     w.attack(json!({"mode": "unsigned_notes"})).await;
     let check = w.check().await.expect("check");
     assert!(!check.available[0].notes_available);
-    assert_eq!(
-        w.notes("3.00.72").await.unwrap_err().code,
-        "notes_unavailable"
-    );
+    assert_eq!(w.notes(LATEST).await.unwrap_err().code, "notes_unavailable");
     let stats = w.stats().await;
     let fetched: Vec<&String> = stats["files"]
         .as_object()
@@ -490,27 +470,24 @@ async fn case_10_unsigned_altered_or_active_notes_and_unsigned_scripts_are_not_s
 
     // Notes changed after signing.
     w.attack(json!({"mode": "altered_notes"})).await;
-    assert_eq!(
-        w.notes("3.00.72").await.unwrap_err().code,
-        "download_refused"
-    );
+    assert_eq!(w.notes(LATEST).await.unwrap_err().code, "download_refused");
 
     // Signed notes carrying HTML and a script.
     w.attack(json!({"mode": "hostile_notes"})).await;
-    let err = w.notes("3.00.72").await.unwrap_err();
+    let err = w.notes(LATEST).await.unwrap_err();
     assert_eq!(err.code, "notes_refused");
     assert!(!err.message.contains("<script"));
 
     // A script changed after signing: nothing is installed, nothing runs.
     w.attack(json!({"mode": "altered_script"})).await;
-    assert_eq!(w.apply("3.00.72").await.code(), "download_refused");
+    assert_eq!(w.apply(LATEST).await.code(), "download_refused");
     assert_eq!(w.current(), None);
     assert!(w.list_scripts().await.is_empty());
 
     // Scripts served but not covered by signed metadata: the package installs, they do
     // not run.
     w.attack(json!({"mode": "unsigned_script"})).await;
-    assert!(w.apply("3.00.72").await.ok());
+    assert!(w.apply(LATEST).await.ok());
     assert!(w.list_scripts().await.is_empty());
     assert!(w.parameters().get("piratage").is_none());
     assert!(w.parameters().get("connexion.mode_par_defaut").is_none());

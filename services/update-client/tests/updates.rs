@@ -6,6 +6,7 @@ mod common;
 
 use common::{Options, available_versions, release_spec, start, start_with};
 use futures::StreamExt;
+use iea_mock_updates::fixtures::{FIRST, LATEST};
 use iea_proto::agent::v1::ApplyPhase;
 use serde_json::json;
 
@@ -14,16 +15,16 @@ async fn an_installation_goes_from_3_00_70_to_3_00_72_with_its_notes_and_scripts
     let w = start().await;
     let check = w.check().await.expect("check");
     assert_eq!(check.installed_version, "");
-    assert_eq!(available_versions(&check), ["3.00.70", "3.00.72"]);
+    assert_eq!(available_versions(&check), [FIRST, LATEST]);
     assert!(check.available.iter().all(|r| r.notes_available));
 
-    let first = w.apply("3.00.70").await;
+    let first = w.apply(FIRST).await;
     assert!(first.ok(), "{:?}", first.error);
-    assert_eq!(w.current().as_deref(), Some("3.00.70"));
+    assert_eq!(w.current().as_deref(), Some(FIRST));
 
     let check = w.check().await.expect("check");
-    assert_eq!(check.installed_version, "3.00.70");
-    assert_eq!(available_versions(&check), ["3.00.72"]);
+    assert_eq!(check.installed_version, FIRST);
+    assert_eq!(available_versions(&check), [LATEST]);
     let release = &check.available[0];
     assert_eq!(release.script_count, 2);
     assert!(release.notes_available);
@@ -33,16 +34,16 @@ async fn an_installation_goes_from_3_00_70_to_3_00_72_with_its_notes_and_scripts
         Some(1_552_982_400)
     );
 
-    let notes = w.notes("3.00.72").await.expect("notes");
+    let notes = w.notes(LATEST).await.expect("notes");
     assert!(notes.contains("V.3.00.72 / 19 mars 2019"), "{notes}");
     assert!(
         notes.contains("bascule du serveur en mode sécurisé"),
         "{notes}"
     );
-    let old_notes = w.notes("3.00.70").await.expect("notes of 3.00.70");
+    let old_notes = w.notes(FIRST).await.expect("notes of 3.00.70");
     assert!(old_notes.contains("Forfait social"));
 
-    let applied = w.apply("3.00.72").await;
+    let applied = w.apply(LATEST).await;
     assert!(applied.ok(), "{:?}", applied.error);
     let phases: Vec<ApplyPhase> = applied.progress.iter().map(|p| p.phase()).collect();
     for phase in [
@@ -65,9 +66,9 @@ async fn an_installation_goes_from_3_00_70_to_3_00_72_with_its_notes_and_scripts
     assert_eq!(last_download.bytes_done, last_download.bytes_total);
     assert_eq!(last_download.bytes_total, release.package_length);
 
-    assert_eq!(w.current().as_deref(), Some("3.00.72"));
-    assert_eq!(w.previous().as_deref(), Some("3.00.70"));
-    assert_eq!(w.versions_present(), ["3.00.70", "3.00.72"]);
+    assert_eq!(w.current().as_deref(), Some(LATEST));
+    assert_eq!(w.previous().as_deref(), Some(FIRST));
+    assert_eq!(w.versions_present(), [FIRST, LATEST]);
     w.assert_one_complete_version();
 
     let params = w.parameters();
@@ -82,7 +83,7 @@ async fn an_installation_goes_from_3_00_70_to_3_00_72_with_its_notes_and_scripts
     );
 
     let check = w.check().await.expect("check");
-    assert_eq!(check.installed_version, "3.00.72");
+    assert_eq!(check.installed_version, LATEST);
     assert!(check.available.is_empty());
 }
 
@@ -93,7 +94,7 @@ async fn scripts_wait_as_pending_in_assistance_mode_and_run_once_later() {
         ..Default::default()
     })
     .await;
-    let applied = w.apply_with("3.00.72", true).await;
+    let applied = w.apply_with(LATEST, true).await;
     assert!(applied.ok(), "{:?}", applied.error);
     let scripts = w.list_scripts().await;
     assert_eq!(scripts.len(), 2);
