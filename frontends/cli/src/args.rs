@@ -60,7 +60,7 @@ pub enum Command {
     /// Identifiants Net-entreprises de chaque compte.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
-    /// Déclarations sociales nominatives (DSN) : contrôle et fichiers d'exemple.
+    /// Déclarations sociales nominatives (DSN) : contrôle, dépôt, retours et échéances.
     #[command(subcommand)]
     Dsn(DsnCommand),
     /// Base de données de l'orchestrateur (« Changer de base de données… »).
@@ -154,6 +154,14 @@ pub enum DsnCommand {
         /// Un seul établissement (14 chiffres).
         #[arg(long)]
         siret: Option<String>,
+    },
+    /// « Suivre maintenant » (administrateur) : consulte tout de suite les retours de
+    /// chaque dépôt suivi et de chaque déclarant (accusé, conformité, CRM PAS), télécharge
+    /// et lit ceux qui sont publiés, puis dit ce qui a été trouvé.
+    Follow {
+        /// Affiche ensuite les retours de ce dépôt : conformité, CRM PAS et nombre de taux.
+        #[arg(long, value_name = "ID")]
+        deposit: Option<i64>,
     },
 }
 

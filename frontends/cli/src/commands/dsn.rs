@@ -3,7 +3,8 @@
 //! 0600: it holds made-up personal data shaped like real ones). `deposit`, `list`,
 //! `show`, `resolve` and `accounts` go through the orchestrator's deposit queue: the file
 //! is streamed to it in chunks (the front-end may be on another workstation), checked
-//! there again, and deposited exactly once.
+//! there again, and deposited exactly once. `board` reads the deadline board; `follow`
+//! (module [`follow`]) asks the orchestrator to follow the deposits' returns now.
 
 use std::path::Path;
 
@@ -12,6 +13,8 @@ use iea_proto::v1::board_client::BoardClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::*;
 use serde_json::{Value, json};
+
+mod follow;
 
 use super::Ctx;
 use crate::args::{DsnAccountsCommand, DsnCommand, DsnKindArg, DsnSampleArgs};
@@ -67,6 +70,7 @@ pub async fn run(ctx: &Ctx, cmd: DsnCommand) -> CliResult {
         }
         DsnCommand::Accounts(c) => accounts(ctx, c).await,
         DsnCommand::Board { siret } => board(ctx, siret).await,
+        DsnCommand::Follow { deposit } => follow::run(ctx, deposit).await,
     }
 }
 
