@@ -407,6 +407,12 @@ impl App {
         self.admin_password_file.as_deref()
     }
 
+    /// Serves until `shutdown` fires, then drains: the API's in-flight calls, and the
+    /// background loops (authentication, deposit queue, returns, update checks), each of
+    /// which finishes the round under way (a pass over returns, an authentication already
+    /// sent) and stops. Once this returns, nothing of this
+    /// orchestrator touches the database or a server any more, so that another one may
+    /// start on the same database at once.
     pub async fn run_until(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let streams = self.core.shutdown.clone();
         let outer = shutdown.clone();
@@ -414,17 +420,41 @@ impl App {
             outer.wait().await;
             streams.trigger();
         });
-        tokio::spawn(self.core.authenticator.clone().run(shutdown.clone()));
-        tokio::spawn(self.core.deposits.clone().run(shutdown.clone()));
-        tokio::spawn(self.core.returns.clone().run(shutdown.clone()));
+        // The loops' own token: fires with `shutdown`, or alone if the server ends first.
+        let stop = shutdown.child();
+        let mut loops = vec![
+            (
+                "authentication",
+                tokio::spawn(self.core.authenticator.clone().run(stop.clone())),
+            ),
+            (
+                "deposits",
+                tokio::spawn(self.core.deposits.clone().run(stop.clone())),
+            ),
+            (
+                "returns",
+                tokio::spawn(self.core.returns.clone().run(stop.clone())),
+            ),
+        ];
         if self.update_check_interval.as_secs() > 0 {
-            tokio::spawn(
-                self.core
-                    .updates
-                    .clone()
-                    .check_periodically(self.update_check_interval, shutdown.clone()),
-            );
+            loops.push((
+                "update checks",
+                tokio::spawn(
+                    self.core
+                        .updates
+                        .clone()
+                        .check_periodically(self.update_check_interval, stop.clone()),
+                ),
+            ));
         }
-        self.server.run_until(shutdown).await
+        let served = self.server.run_until(shutdown).await;
+        // The server may also end on an error: the loops are stopped all the same.
+        stop.trigger();
+        for (name, task) in loops {
+            if let Err(e) = task.await {
+                tracing::error!(task = name, error = %e, "background task ended abnormally");
+            }
+        }
+        served
     }
 }
