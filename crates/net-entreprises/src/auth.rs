@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use iea_declarant::{Identity, InputProblem};
+use iea_declarant::Identity;
 use iea_net::probe::classify;
 use iea_net::{HttpClient, NetworkSettings, Step};
 use reqwest::Url;
@@ -50,23 +50,6 @@ pub fn user_agent() -> String {
         "Client-DSN (iea-connect/{}; iea-connect)",
         env!("CARGO_PKG_VERSION")
     )
-}
-
-/// What one authentication is asked for, as typed.
-#[derive(Debug, Clone)]
-pub struct Input {
-    pub siret: String,
-    pub nom: String,
-    pub prenom: String,
-    pub password: SecretString,
-    pub service: ServiceCode,
-}
-
-impl Input {
-    /// The identity fit to be sent, or every problem found (`iea-declarant`).
-    pub fn validate(&self) -> Result<Identity, Vec<InputProblem>> {
-        iea_declarant::validate(&self.siret, &self.nom, &self.prenom, &self.password)
-    }
 }
 
 /// A Net-entreprises token: a secret that can be attached to a request, never read nor

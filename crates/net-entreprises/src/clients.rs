@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use iea_declarant::Identity;
+use iea_declarant::{Identity, TypedIdentity};
 use iea_net::{HttpClient, NetError, NetworkSettings, SettingsError};
 use prost::Message;
 use reqwest::Url;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{Input, auth_url, authenticate, user_agent};
+use crate::auth::{auth_url, authenticate, user_agent};
 use crate::outcome::{Authentication, Outcome};
 use crate::service::ServiceCode;
 
@@ -73,14 +73,15 @@ impl Authenticator {
         self.options
     }
 
-    /// Checks the input, then, only if it is fit, authenticates once.
-    pub async fn authenticate_input(
+    /// Checks the identity as typed, then, only if it is fit, authenticates once.
+    pub async fn authenticate_typed(
         &self,
-        input: &Input,
+        typed: &TypedIdentity,
+        service: ServiceCode,
         settings: &NetworkSettings,
     ) -> Authentication {
-        match input.validate() {
-            Ok(identity) => self.authenticate(&identity, input.service, settings).await,
+        match typed.validate() {
+            Ok(identity) => self.authenticate(&identity, service, settings).await,
             Err(problems) => Authentication::invalid_input(problems),
         }
     }
@@ -237,13 +238,12 @@ mod tests {
         NetworkSettings::direct(ConnectionMode::Normal, address).unwrap()
     }
 
-    fn input(siret: &str, nom: &str, prenom: &str, password: &str) -> Input {
-        Input {
+    fn input(siret: &str, nom: &str, prenom: &str, password: &str) -> TypedIdentity {
+        TypedIdentity {
             siret: siret.into(),
             nom: nom.into(),
             prenom: prenom.into(),
             password: SecretString::from(password.to_owned()),
-            service: ServiceCode::DSN_TEST,
         }
     }
 
@@ -294,7 +294,9 @@ mod tests {
             input("35600000039010", "declarant", "declarant", "Refonte01"),
         ];
         for case in &cases {
-            let v = authenticator().authenticate_input(case, &s).await;
+            let v = authenticator()
+                .authenticate_typed(case, ServiceCode::DSN_TEST, &s)
+                .await;
             assert_eq!(v.outcome, Outcome::InvalidInput, "{case:?}");
             assert!(!v.input_problems.is_empty());
             assert!(v.http_status.is_none());
@@ -328,13 +330,14 @@ mod tests {
             .mount(&server)
             .await;
         let mut v = authenticator()
-            .authenticate_input(
+            .authenticate_typed(
                 &input(
                     "782 145 635 00010",
                     "O'HARA & FILS",
                     "Éloïse",
                     "<S3cret&\"x'>",
                 ),
+                ServiceCode::DSN_TEST,
                 &settings(&server.uri()),
             )
             .await;
@@ -364,7 +367,11 @@ mod tests {
                 .await;
             let s = NetworkSettings::direct(ConnectionMode::Extended, &server.uri()).unwrap();
             let v = authenticator()
-                .authenticate_input(&input("99900000300015", "declarant", "declarant", "x"), &s)
+                .authenticate_typed(
+                    &input("99900000300015", "declarant", "declarant", "x"),
+                    ServiceCode::DSN_TEST,
+                    &s,
+                )
                 .await;
             assert_eq!(v.http_status, Some(status));
             server.verify().await;
@@ -384,7 +391,9 @@ mod tests {
         ] {
             let started = Instant::now();
             let s = NetworkSettings::direct(mode, &closed).unwrap();
-            let v = authenticator().authenticate_input(&id, &s).await;
+            let v = authenticator()
+                .authenticate_typed(&id, ServiceCode::DSN_TEST, &s)
+                .await;
             let elapsed = started.elapsed();
             assert_eq!(v.outcome, Outcome::Unavailable, "{v:?}");
             assert_eq!(v.diagnosis.unwrap().step, Step::Connect);

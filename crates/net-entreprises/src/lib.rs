@@ -27,9 +27,11 @@ pub mod proto;
 pub mod service;
 
 pub use auth::{
-    AUTH_PATH, BusinessRefusal, Input, Token, auth_url, business_refusal, parse_realm,
-    read_limited, xml_body,
+    AUTH_PATH, BusinessRefusal, Token, auth_url, business_refusal, parse_realm, read_limited,
+    xml_body,
 };
 pub use clients::{Authenticator, Options, Prepared};
+/// The identity an authentication takes, as typed and checked (`iea-declarant`).
+pub use iea_declarant::{Identity, TypedIdentity};
 pub use outcome::{Authentication, Outcome};
 pub use service::ServiceCode;

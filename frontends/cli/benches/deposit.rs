@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use iea_net::{ConnectionMode, HttpClient, NetworkSettings};
-use iea_net_entreprises::{Authenticator, Input, Options, ServiceCode, Token};
+use iea_net_entreprises::{Authenticator, Options, ServiceCode, Token, TypedIdentity};
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::*;
@@ -609,14 +609,14 @@ impl Direct {
         let authenticator = Authenticator::new(Options::default());
         let prepared = authenticator.prepare(&settings);
         let mut auth = authenticator
-            .authenticate_input(
-                &Input {
+            .authenticate_typed(
+                &TypedIdentity {
                     siret: SIRET.into(),
                     nom: NOM.into(),
                     prenom: PRENOM.into(),
                     password: PASSWORD.to_owned().into(),
-                    service: ServiceCode::new(25).unwrap(),
                 },
+                ServiceCode::new(25).unwrap(),
                 &settings,
             )
             .await;

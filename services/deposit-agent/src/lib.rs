@@ -34,11 +34,11 @@ pub mod spool;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use iea_declarant::Identity;
+use iea_declarant::{Identity, TypedIdentity};
 use iea_net::{Diagnosis, NetworkSettings};
 use iea_net_entreprises::auth::user_agent;
 use iea_net_entreprises::outcome::settings_diagnosis;
-use iea_net_entreprises::{Authentication, Authenticator, Input, ServiceCode};
+use iea_net_entreprises::{Authentication, Authenticator, ServiceCode};
 use iea_proto::agent::v1::deposit_agent_server::{DepositAgent, DepositAgentServer};
 use iea_proto::agent::v1::{
     DepositAccepted, DepositAnomaly, DepositChunk, DepositListing, DepositNotSent, DepositRefused,
@@ -114,14 +114,13 @@ impl Agent {
             invalid("Le code de service Net-entreprises n'est pas indiqué (25 pour la DSN, 97 pour son test).")
         })?;
         let id = raw.identity.unwrap_or_default();
-        let input = Input {
+        let typed = TypedIdentity {
             siret: id.siret,
             nom: id.nom,
             prenom: id.prenom,
             password: SecretString::from(id.password),
-            service,
         };
-        let identity: Identity = match input.validate() {
+        let identity: Identity = match typed.validate() {
             Ok(i) => i,
             Err(problems) => {
                 return Ok(Err(Unusable::Identity(Authentication::invalid_input(
