@@ -188,7 +188,7 @@ impl DepositAgent for Agent {
             Ok(a) => a,
             Err(unusable) => return Ok(Response::new(unusable_deposit(unusable))),
         };
-        let mut compressor = Compressor::start();
+        let mut compressor = Compressor::for_size(total);
         if first.data.len() as u64 > total {
             return Err(too_long(total));
         }

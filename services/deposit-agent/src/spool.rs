@@ -2,7 +2,9 @@
 //! memory while small ([`MEMORY_LIMIT`] compressed), past that in an unnamed temporary
 //! file (mode 0600, never linked in a directory, so gone when the call ends, even if the
 //! agent is killed). Compression runs on a blocking thread, fed chunk by chunk: the agent
-//! never holds the whole file.
+//! never holds the whole file. A file announced at most [`INLINE_LIMIT`] long is
+//! compressed where it arrives instead (a few tens of microseconds at the fast level):
+//! handing it to a thread would cost more than compressing it.
 //!
 //! Why aside rather than straight into the request: the file is sent only once it has
 //! wholly arrived (a stream cut half-way sends nothing, rather than a truncated deposit),
@@ -23,6 +25,8 @@ use tokio::sync::mpsc;
 
 /// Compressed bytes kept in memory before the spool moves to a temporary file.
 pub const MEMORY_LIMIT: usize = 1024 * 1024;
+/// Largest file (announced size) compressed on the task that receives it.
+pub const INLINE_LIMIT: u64 = 64 * 1024;
 /// Bytes of the file read at once when streaming it from the temporary file.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -64,9 +68,18 @@ impl Write for Sink {
 
 /// Takes the file's bytes in order and gzips them aside.
 pub struct Compressor {
-    tx: mpsc::Sender<Vec<u8>>,
-    task: Option<tokio::task::JoinHandle<io::Result<Spool>>>,
+    how: How,
     received: u64,
+}
+
+enum How {
+    /// A small file, compressed as it arrives.
+    Inline(GzEncoder<Sink>),
+    /// On a blocking thread, fed through a channel.
+    Thread {
+        tx: mpsc::Sender<Vec<u8>>,
+        task: Option<tokio::task::JoinHandle<io::Result<Spool>>>,
+    },
 }
 
 impl Default for Compressor {
@@ -75,7 +88,23 @@ impl Default for Compressor {
     }
 }
 
+fn spool_from(sink: Sink, bytes: u64) -> io::Result<Spool> {
+    Ok(match sink {
+        Sink::Memory(v) => Spool {
+            bytes,
+            compressed: v.len() as u64,
+            data: Data::Memory(Arc::new(v)),
+        },
+        Sink::File(f, len) => Spool {
+            bytes,
+            compressed: len,
+            data: Data::File(Arc::new(f.into_inner().map_err(|e| e.into_error())?)),
+        },
+    })
+}
+
 impl Compressor {
+    /// For a file of unknown or large size: compressed on a blocking thread.
     pub fn start() -> Self {
         // A few chunks in flight: the gRPC stream and the compression overlap, memory
         // stays bounded.
@@ -87,24 +116,32 @@ impl Compressor {
                 bytes += chunk.len() as u64;
                 gz.write_all(&chunk)?;
             }
-            let sink = gz.finish()?;
-            Ok(match sink {
-                Sink::Memory(v) => Spool {
-                    bytes,
-                    compressed: v.len() as u64,
-                    data: Data::Memory(Arc::new(v)),
-                },
-                Sink::File(f, len) => Spool {
-                    bytes,
-                    compressed: len,
-                    data: Data::File(Arc::new(f.into_inner().map_err(|e| e.into_error())?)),
-                },
-            })
+            spool_from(gz.finish()?, bytes)
         });
         Self {
-            tx,
-            task: Some(task),
+            how: How::Thread {
+                tx,
+                task: Some(task),
+            },
             received: 0,
+        }
+    }
+
+    /// For a file announced `total` bytes long: compressed where it arrives when at most
+    /// [`INLINE_LIMIT`], else as [`Self::start`]. A file longer than announced is refused
+    /// by the caller before it grows past the limit.
+    pub fn for_size(total: u64) -> Self {
+        if total <= INLINE_LIMIT {
+            let capacity = usize::try_from(total / 2).unwrap_or(0);
+            Self {
+                how: How::Inline(GzEncoder::new(
+                    Sink::Memory(Vec::with_capacity(capacity)),
+                    Compression::fast(),
+                )),
+                received: 0,
+            }
+        } else {
+            Self::start()
         }
     }
 
@@ -118,9 +155,13 @@ impl Compressor {
             return Ok(());
         }
         self.received += chunk.len() as u64;
-        if self.tx.send(chunk).await.is_err() {
+        let (tx, task) = match &mut self.how {
+            How::Inline(gz) => return gz.write_all(&chunk),
+            How::Thread { tx, task } => (tx, task),
+        };
+        if tx.send(chunk).await.is_err() {
             // The compression stopped: its error says why.
-            return Err(match self.task.take() {
+            return Err(match task.take() {
                 Some(task) => match task.await {
                     Ok(Err(e)) => e,
                     Ok(Ok(_)) => io::Error::other("compression ended early"),
@@ -133,14 +174,18 @@ impl Compressor {
     }
 
     /// The whole file, compressed.
-    pub async fn finish(mut self) -> io::Result<Spool> {
-        let task = self
-            .task
-            .take()
-            .ok_or_else(|| io::Error::other("compression already failed"))?;
-        drop(self.tx);
-        task.await
-            .map_err(|e| io::Error::other(format!("compression task: {e}")))?
+    pub async fn finish(self) -> io::Result<Spool> {
+        match self.how {
+            How::Inline(gz) => spool_from(gz.finish()?, self.received),
+            How::Thread { tx, mut task } => {
+                let task = task
+                    .take()
+                    .ok_or_else(|| io::Error::other("compression already failed"))?;
+                drop(tx);
+                task.await
+                    .map_err(|e| io::Error::other(format!("compression task: {e}")))?
+            }
+        }
     }
 }
 
@@ -249,6 +294,16 @@ mod tests {
         c.finish().await.unwrap()
     }
 
+    async fn spool_inline(chunks: &[Vec<u8>]) -> Spool {
+        let total = chunks.iter().map(|c| c.len() as u64).sum();
+        let mut c = Compressor::for_size(total);
+        assert!(matches!(c.how, How::Inline(_)));
+        for ch in chunks {
+            c.push(ch.clone()).await.unwrap();
+        }
+        c.finish().await.unwrap()
+    }
+
     async fn sent_bytes(spool: &Spool) -> (Vec<u8>, bool) {
         let (mut stream, handed) = spool.stream();
         assert!(!handed.all(), "nothing handed before the body is read");
@@ -279,6 +334,26 @@ mod tests {
             assert_eq!(sent.len() as u64, spool.compressed);
             assert_eq!(gunzip(&sent), file);
         }
+    }
+
+    /// A small file compressed where it arrives gives the same spool as on a thread.
+    #[tokio::test]
+    async fn a_small_file_is_compressed_inline_alike() {
+        let file = b"S21.G00.30.001,'1234567890123'\n".repeat(500);
+        assert!(file.len() as u64 <= INLINE_LIMIT);
+        let chunks = [file[..5000].to_vec(), file[5000..].to_vec()];
+        let (inline, threaded) = (spool_inline(&chunks).await, spool_of(&chunks).await);
+        assert_eq!(inline.bytes, file.len() as u64);
+        assert_eq!(inline.compressed, threaded.compressed);
+        let (sent, handed) = sent_bytes(&inline).await;
+        assert!(handed);
+        assert_eq!(gunzip(&sent), file);
+        assert_eq!(sent, sent_bytes(&threaded).await.0);
+        // A large file announced is compressed on a thread.
+        assert!(matches!(
+            Compressor::for_size(INLINE_LIMIT + 1).how,
+            How::Thread { .. }
+        ));
     }
 
     #[tokio::test]

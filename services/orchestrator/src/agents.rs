@@ -23,11 +23,14 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::authenticator::{AuthAnswer, Installation};
 use crate::credentials::{FailedStep, IdentityProblem, Outcome, VerificationResult};
-use crate::deposits::{Anomaly, Candidate, ListOutcome, SendOutcome, SendReport};
+use crate::deposits::{Anomaly, Candidate, ListOutcome, SendOutcome, SendReport, StoredFile};
 use crate::returns::{
     DownloadFailure, ListedReturn, ListingFailure, ReturnDownload, ReturnsListing,
 };
 use crate::updates::{Availability, Phase, Progress, Release, ReleaseNotes, Script, ScriptState};
+
+/// Bytes of a large stored file sent in one message to the deposit agent.
+pub const DEPOSIT_CHUNK: usize = 256 * 1024;
 
 /// Bound on one call to an agent. An agent's own network calls are bounded by the
 /// connection mode (at most 30 s in extended mode, with retries), so this is wider.
@@ -175,68 +178,40 @@ impl Agents {
         DepositAgentClient::new(self.deposit.channel.clone())
     }
 
-    /// One deposit of the file at `path` (`size` bytes) through the deposit agent,
-    /// streamed in chunks of 256 KiB. An error means no answer came: the attempt may or
-    /// may not have reached Net-entreprises.
+    /// One deposit of a stored file (`size` bytes) through the deposit agent: a small
+    /// file (read whole) goes in one message with the announcement, a large one in chunks
+    /// of [`DEPOSIT_CHUNK`] read as they are sent. An error means no answer came: the
+    /// attempt may or may not have reached Net-entreprises.
     #[tracing::instrument(skip_all, fields(agent = "deposit-agent", deposit = deposit_id))]
     pub async fn deposit(
         &self,
         access: DepositAccess,
         deposit_id: i64,
-        path: std::path::PathBuf,
+        file: StoredFile,
         size: u64,
     ) -> Result<SendReport, AgentError> {
-        use tokio::io::AsyncReadExt;
         let agent = self.deposit.name;
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| AgentError::Unavailable {
-                agent,
-                detail: format!("reading the stored file: {e}"),
-            })?;
         let start = pb_agent::DepositStart {
             access: Some(access.into_proto()),
             deposit_id: deposit_id.to_string(),
             total_size: size,
         };
-        // The first message carries `start`, the following ones the file's bytes, read by
-        // a task of their own. A read error ends the stream short: the agent then sends
-        // nothing.
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            let mut file = file;
-            let first = pb_agent::DepositChunk {
-                start: Some(start),
-                data: Vec::new(),
-            };
-            if tx.send(first).await.is_err() {
-                return;
+        let client = self.deposit_client();
+        let answer = match file {
+            StoredFile::Whole(data) => {
+                let only = pb_agent::DepositChunk {
+                    start: Some(start),
+                    data,
+                };
+                let mut client = client;
+                client.deposit(futures::stream::iter([only])).await
             }
-            loop {
-                let mut buf = vec![0u8; 256 * 1024];
-                match file.read(&mut buf).await {
-                    Ok(0) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the stored dsn file failed");
-                        break;
-                    }
-                    Ok(n) => {
-                        buf.truncate(n);
-                        let chunk = pb_agent::DepositChunk {
-                            start: None,
-                            data: buf,
-                        };
-                        if tx.send(chunk).await.is_err() {
-                            break;
-                        }
-                    }
-                }
+            StoredFile::Open(file) => {
+                let mut client = client;
+                client.deposit(file_chunks(start, file, size)).await
             }
-        });
-        let chunks = tokio_stream::wrappers::ReceiverStream::new(rx);
-        self.deposit_client()
-            .deposit(chunks)
-            .await
+        };
+        answer
             .map(|r| send_report(r.into_inner()))
             .map_err(|s| AgentError::from_status(agent, s))
     }
@@ -967,4 +942,47 @@ fn auth_answer(r: pb_agent::AuthenticateResponse) -> AuthAnswer {
         },
         None => AuthAnswer::Unexpected,
     }
+}
+
+/// The messages of a large file's deposit: `start`, then the file's `size` bytes in chunks
+/// of [`DEPOSIT_CHUNK`], each read on the blocking pool as the stream is polled. A read
+/// error ends the stream short: the agent then sends nothing.
+fn file_chunks(
+    start: pb_agent::DepositStart,
+    file: std::fs::File,
+    size: u64,
+) -> impl futures::Stream<Item = pb_agent::DepositChunk> + Send + 'static {
+    use futures::StreamExt;
+    let first = pb_agent::DepositChunk {
+        start: Some(start),
+        data: Vec::new(),
+    };
+    let rest = futures::stream::unfold(Some((file, size)), |state| async move {
+        let (mut file, left) = state?;
+        if left == 0 {
+            return None;
+        }
+        let len = usize::try_from(left.min(DEPOSIT_CHUNK as u64)).unwrap_or(DEPOSIT_CHUNK);
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buf = vec![0u8; len];
+            file.read_exact(&mut buf).map(|()| (file, buf))
+        })
+        .await;
+        match read {
+            Ok(Ok((file, data))) => Some((
+                pb_agent::DepositChunk { start: None, data },
+                Some((file, left - len as u64)),
+            )),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reading the stored dsn file failed");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the stored dsn file failed");
+                None
+            }
+        }
+    });
+    futures::stream::once(async move { first }).chain(rest)
 }

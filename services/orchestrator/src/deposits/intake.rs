@@ -1,20 +1,29 @@
-//! Receiving a DSN file into the store: written as it arrives into a private temporary
-//! file (0600) beside the store, hashed (SHA-256) and checked by `iea-dsn`'s scanner on
-//! the way (bounded memory, whatever the size), then renamed `<sha256>.dsn` once whole
-//! and valid. A bad or incomplete file leaves nothing behind.
+//! Receiving a DSN file into the store: hashed (SHA-256) and checked by `iea-dsn`'s
+//! scanner as it arrives, written into a private temporary file (0600) beside the store
+//! by [`WRITE_BATCH`] at most held at once (bounded memory, whatever the size), then,
+//! once whole and valid, synced to disk and renamed `<sha256>.dsn`. A bad or incomplete
+//! file leaves nothing behind. A small file takes one blocking task in all (create,
+//! write, sync, rename), a large one one more per [`WRITE_BATCH`].
+//!
+//! [`StoredFile`] is the stored file as the worker sends it: read whole in one blocking
+//! task when small, else opened and read by chunks.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::DepositError;
 use crate::store::Store;
 
 /// Largest file taken (bytes).
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// Bytes received held before they are written to the temporary file.
+pub const WRITE_BATCH: usize = 256 * 1024;
+/// Largest stored file read whole before it is sent (bytes).
+pub const READ_WHOLE: u64 = 1 << 20;
 
 /// A file as a front-end sends it: its name (for people), announced size and bytes.
 pub struct Upload {
@@ -78,12 +87,12 @@ pub(super) async fn receive(store_dir: &Path, mut upload: Upload) -> Result<Chec
         .unwrap_or_default();
     let temp = store_dir.join(format!(".upload-{}", crate::sessions::random_secret(9)));
     let mut guard = TempGuard(Some(temp.clone()));
-    let file = create_private(&temp).map_err(anyhow::Error::from)?;
-    let mut writer =
-        tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
     let mut hasher = Sha256::new();
     let mut scanner = iea_dsn::Scanner::new();
     let mut received: u64 = 0;
+    // Chunks received and not yet written; the file, once created (a large file).
+    let mut pending = Pending::default();
+    let mut file: Option<std::fs::File> = None;
     while let Some(chunk) = upload.chunks.next().await {
         let chunk = chunk.map_err(|e| {
             DepositError::InvalidInput(format!("L'envoi du fichier s'est interrompu ({e})."))
@@ -94,10 +103,24 @@ pub(super) async fn receive(store_dir: &Path, mut upload: Upload) -> Result<Chec
         }
         hasher.update(&chunk);
         scanner.feed(&chunk);
-        writer
-            .write_all(&chunk)
-            .await
-            .map_err(anyhow::Error::from)?;
+        pending.push(chunk);
+        if pending.bytes >= WRITE_BATCH {
+            let batch = std::mem::take(&mut pending);
+            let (path, open) = (temp.clone(), file.take());
+            file = Some(
+                tokio::task::spawn_blocking(move || {
+                    let mut f = match open {
+                        Some(f) => f,
+                        None => create_private(&path)?,
+                    };
+                    batch.write_to(&mut f)?;
+                    Ok::<_, std::io::Error>(f)
+                })
+                .await
+                .map_err(anyhow::Error::from)?
+                .map_err(anyhow::Error::from)?,
+            );
+        }
     }
     if received != upload.total_size {
         return Err(DepositError::InvalidInput(format!(
@@ -113,20 +136,32 @@ pub(super) async fn receive(store_dir: &Path, mut upload: Upload) -> Result<Chec
             ));
         }
     };
-    writer.flush().await.map_err(anyhow::Error::from)?;
-    let file = writer.into_inner();
-    file.sync_all().await.map_err(anyhow::Error::from)?;
-    drop(file);
     let sha256 = hex(&hasher.finalize());
     let path = store_dir.join(format!("{sha256}.dsn"));
-    if path.exists() {
-        // The same bytes are stored already (a deposit rejected earlier, another in
-        // progress): the duplicate check decides.
-        drop(guard);
-    } else {
-        std::fs::rename(&temp, &path).map_err(anyhow::Error::from)?;
-        guard.0 = None;
+    // The rest written, synced (the file is durable before any record names it), then
+    // renamed; or dropped when the same bytes are stored already (a deposit rejected
+    // earlier, another in progress: the duplicate check decides). One blocking task.
+    {
+        let (temp, path) = (temp.clone(), path.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut f = match file {
+                Some(f) => f,
+                None => create_private(&temp)?,
+            };
+            pending.write_to(&mut f)?;
+            f.sync_all()?;
+            drop(f);
+            if path.exists() {
+                std::fs::remove_file(&temp)
+            } else {
+                std::fs::rename(&temp, &path)
+            }
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(anyhow::Error::from)?;
     }
+    guard.0 = None;
     let d = &summary.declaration;
     Ok(Checked {
         path,
@@ -153,6 +188,60 @@ pub(super) async fn discard_unless_used(store: &Store, path: &Path, sha256: &str
     }
 }
 
+/// Chunks received, not yet written.
+#[derive(Default)]
+struct Pending {
+    chunks: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Pending {
+    fn push(&mut self, chunk: Vec<u8>) {
+        self.bytes += chunk.len();
+        self.chunks.push(chunk);
+    }
+
+    fn write_to(&self, f: &mut std::fs::File) -> std::io::Result<()> {
+        for c in &self.chunks {
+            f.write_all(c)?;
+        }
+        Ok(())
+    }
+}
+
+/// A stored file, ready to be sent.
+pub enum StoredFile {
+    /// Small: its bytes.
+    Whole(Vec<u8>),
+    /// Large: read by chunks as it is sent.
+    Open(std::fs::File),
+}
+
+impl StoredFile {
+    /// Opens the stored file at `path` (`bytes` long as recorded), reading it whole when
+    /// at most [`READ_WHOLE`]; one blocking task. An error: not here (another
+    /// orchestrator's data directory) or unreadable.
+    pub async fn open(path: PathBuf, bytes: u64) -> std::io::Result<StoredFile> {
+        tokio::task::spawn_blocking(move || {
+            let mut f = std::fs::File::open(&path)?;
+            if bytes > READ_WHOLE {
+                return Ok(StoredFile::Open(f));
+            }
+            let mut buf = Vec::with_capacity(bytes as usize);
+            f.read_to_end(&mut buf)?;
+            Ok(StoredFile::Whole(buf))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }

@@ -27,6 +27,11 @@
 //! `intake.rs` receives a file into the store and checks it; `worker.rs` the loop that
 //! claims deposits and sends or resolves them.
 //!
+//! Cost: a deposit takes one store call to be recorded and routed, three to be sent
+//! (claim with its account, `sending`, answer), each one blocking task and one
+//! transaction; its file one blocking task to be stored (write, sync, rename) and one to
+//! be read back before sending.
+//!
 //! Invariants: nothing of a DSN's content (NIR, names, amounts) is ever logged: logs
 //! carry the deposit id, the SIRET, sizes, states and idflux only.
 
@@ -36,7 +41,7 @@ mod intake;
 mod worker;
 
 pub use due::{AccountDue, next_due};
-pub use intake::Upload;
+pub use intake::{StoredFile, Upload};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -536,7 +541,9 @@ impl Deposits {
             source_path,
         };
         let now = sessions::now();
-        let record = match self.inner.store.insert_deposit(new, now).await? {
+        // Recorded and routed (queued with its account, or waiting) in one store call.
+        let routing = worker::routing(self.inner.budget);
+        let record = match self.inner.store.record_deposit(new, now, routing).await? {
             Ok(r) => r,
             Err(dup) => {
                 // The stored file stays if another deposit holds the same bytes.
@@ -559,9 +566,12 @@ impl Deposits {
             siret = %record.siret,
             month = %record.month,
             bytes = record.bytes,
+            state = record.state.code(),
             "dsn deposit recorded"
         );
-        let record = worker::route(&self.inner, record).await?;
+        if record.state == State::Waiting {
+            tracing::info!(deposit = record.id, siret = %record.siret, "dsn deposit waiting for an account");
+        }
         self.inner.wake.notify_one();
         Ok(record)
     }

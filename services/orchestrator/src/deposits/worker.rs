@@ -1,9 +1,11 @@
 //! The worker: claims due deposits under a lease, sends the queued ones through the
 //! deposit agent and settles the uncertain ones by listing the declarant's deposits.
 //!
-//! Order of an attempt: lease taken (conditional `UPDATE`), account and identity read,
-//! `sending` with the attempt's start committed, then the file streamed to the agent; the
-//! answer is written under the same lease, which is then released. A lease is renewed
+//! Order of an attempt: lease taken (conditional `UPDATE`) with the account and identity
+//! read in the same store call, the stored file opened (read whole when small), `sending`
+//! with the attempt's start committed, then the file streamed to the agent; the answer is
+//! written under the same lease, released by the same statement. Three store calls per
+//! deposit sent (claim, `sending`, answer). A lease is renewed
 //! while the work goes on; a `sending` record whose lease expired (its orchestrator died)
 //! becomes `uncertain`, never `queued`.
 
@@ -13,6 +15,7 @@ use std::time::Duration;
 use iea_declarant::Identity;
 use iea_runtime::shutdown::Shutdown;
 
+use super::intake::StoredFile;
 use super::{
     Candidate, DepositRecord, Inner, ListOutcome, ListingZone, SendOutcome, State, WaitKind,
 };
@@ -20,7 +23,7 @@ use crate::agents::DepositAccess;
 use crate::connection::Target;
 use crate::credentials::VerificationResult;
 use crate::sessions;
-use crate::store::{CredentialRow, Transition, VerificationWrite};
+use crate::store::{AccountFacts, CredentialRow, Transition, VerificationWrite};
 
 /// The account a deposit goes out with, and its identity as stored.
 struct Account {
@@ -32,75 +35,54 @@ struct Account {
 /// Why a deposit cannot go out now: the kind and a French sentence.
 type Wait = (WaitKind, String, Option<i64>);
 
-/// The account that deposits for `siret` (`user_id`: already chosen), with its identity,
-/// or why there is none.
-async fn account_of(
-    inner: &Inner,
-    user_id: Option<i64>,
-    account: Option<String>,
-    siret: String,
-) -> anyhow::Result<Result<Account, Wait>> {
-    let rec = (siret,);
-    let store = &inner.store;
-    let chosen = match user_id {
-        Some(id) => Some((id, account.unwrap_or_default())),
-        None => match store.deposit_account(rec.0.clone()).await? {
-            Some(a) => Some(a),
-            None => {
-                let with = store.accounts_with_credentials().await?;
-                match with.len() {
-                    1 => with.into_iter().next(),
-                    0 => {
-                        return Ok(Err((
-                            WaitKind::NoAccount,
-                            format!(
-                                "Aucun compte n'a d'identifiants Net-entreprises : enregistrez ceux du déclarant (iea credentials set) ou désignez le compte qui dépose pour le SIRET {} (iea dsn accounts set --siret {} --user NOM).",
-                                rec.0, rec.0
-                            ),
-                            None,
-                        )));
-                    }
-                    _ => {
-                        return Ok(Err((
-                            WaitKind::NoAccount,
-                            format!(
-                                "Plusieurs comptes ont des identifiants Net-entreprises : désignez celui qui dépose pour le SIRET {} (iea dsn accounts set --siret {} --user NOM).",
-                                rec.0, rec.0
-                            ),
-                            None,
-                        )));
-                    }
-                }
-            }
-        },
+/// The account that deposits (`facts`: read with the deposit), with its identity, or why
+/// there is none.
+fn account_from(budget: u32, siret: &str, facts: AccountFacts) -> Result<Account, Wait> {
+    let Some((user_id, name)) = facts.chosen else {
+        return Err((
+            WaitKind::NoAccount,
+            if facts.with_credentials == 0 {
+                format!(
+                    "Aucun compte n'a d'identifiants Net-entreprises : enregistrez ceux du déclarant (iea credentials set) ou désignez le compte qui dépose pour le SIRET {siret} (iea dsn accounts set --siret {siret} --user NOM)."
+                )
+            } else {
+                format!(
+                    "Plusieurs comptes ont des identifiants Net-entreprises : désignez celui qui dépose pour le SIRET {siret} (iea dsn accounts set --siret {siret} --user NOM)."
+                )
+            },
+            None,
+        ));
     };
-    let Some((user_id, name)) = chosen else {
-        anyhow::bail!("no account chosen");
-    };
-    let Some(row) = store.credential(user_id).await? else {
-        return Ok(Err((
+    let Some(row) = facts.credential else {
+        return Err((
             WaitKind::NoCredentials,
             format!(
                 "Le compte « {name} » n'a pas d'identifiants Net-entreprises : le dépôt attend qu'ils soient enregistrés (iea credentials set --user {name})."
             ),
             None,
-        )));
+        ));
     };
-    if row.consecutive_failures >= inner.budget {
-        return Ok(Err((
+    if row.consecutive_failures >= budget {
+        return Err((
             WaitKind::Refused,
             format!(
                 "Les {} dernières authentifications du compte « {} » ont été refusées par Net-entreprises : pour ne pas provoquer le blocage du compte du déclarant, aucun dépôt ne sera tenté tant que ses identifiants n'auront pas été corrigés.",
                 row.consecutive_failures, row.user
             ),
             Some(row.updated_at),
-        )));
+        ));
     }
-    Ok(Ok(Account {
+    Ok(Account {
         user_id,
         name: row.user.clone(),
         row,
-    }))
+    })
+}
+
+/// The account of `rec` as the store says now (one call).
+async fn account_of(inner: &Inner, rec: &DepositRecord) -> anyhow::Result<Result<Account, Wait>> {
+    let facts = inner.store.deposit_account_facts(rec.clone()).await?;
+    Ok(account_from(inner.budget, &rec.siret, facts))
 }
 
 fn waiting(wait: Wait) -> Transition {
@@ -113,10 +95,9 @@ fn waiting(wait: Wait) -> Transition {
     }
 }
 
-/// A newly checked deposit: queued with its account, or waiting and saying why.
-pub(super) async fn route(inner: &Inner, rec: DepositRecord) -> anyhow::Result<DepositRecord> {
-    let decision = account_of(inner, rec.user_id, rec.account.clone(), rec.siret.clone()).await?;
-    let t = match decision {
+/// What a checked deposit becomes: queued with its account, or waiting and saying why.
+fn routed(decision: Result<Account, Wait>) -> Transition {
+    match decision {
         Ok(a) => Transition {
             state: Some(State::Queued),
             user_id: Some(a.user_id),
@@ -127,7 +108,21 @@ pub(super) async fn route(inner: &Inner, rec: DepositRecord) -> anyhow::Result<D
             ..Default::default()
         },
         Err(w) => waiting(w),
-    };
+    }
+}
+
+/// The routing of a file being recorded, decided in the store's call that records it
+/// ([`crate::store::Store::record_deposit`]).
+pub(super) fn routing(
+    budget: u32,
+) -> impl FnOnce(&DepositRecord, AccountFacts) -> Transition + Send + 'static {
+    move |rec, facts| routed(account_from(budget, &rec.siret, facts))
+}
+
+/// A checked deposit left unrouted (its intake's routing failed): queued with its
+/// account, or waiting and saying why.
+pub(super) async fn route(inner: &Inner, rec: DepositRecord) -> anyhow::Result<DepositRecord> {
+    let t = routed(account_of(inner, &rec).await?);
     let (after, _) = inner
         .store
         .decide_deposit(rec.id, &[State::Checked], t, sessions::now())
@@ -237,28 +232,32 @@ async fn upkeep(inner: &Arc<Inner>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts work on due deposits while there is room.
+/// Starts work on due deposits while there is room: as many as there are free slots are
+/// claimed in one store call, with what decides their account.
 async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow::Result<()> {
-    if slots.available_permits() == 0 {
+    let room = slots.available_permits();
+    if room == 0 {
         // Every slot is busy: the one that ends wakes the worker.
         return Ok(());
     }
-    let due = inner
+    let now = sessions::now();
+    let claimed = inner
         .store
-        .deposits_due(&[State::Queued, State::Uncertain], sessions::now(), 64)
+        .claim_deposits(
+            inner.owner.clone(),
+            now,
+            now + inner.settings.lease_secs as i64,
+            room as i64,
+        )
         .await?;
-    for id in due {
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            break;
-        };
-        let Some(rec) = lease_any(inner, id).await? else {
-            continue;
-        };
+    for (rec, facts) in claimed {
+        // Only this loop takes slots: the room counted above is there.
+        let permit = slots.clone().acquire_owned().await?;
         let inner = inner.clone();
         // A file of the deposit folder moves out of it once its deposit is settled.
         let from_folder = rec.source_path.is_some();
         tokio::spawn(async move {
-            work(inner.clone(), rec).await;
+            work(inner.clone(), rec, facts).await;
             // The slot is free before the worker looks again (woken while it was still
             // held, it would find no room and wait for the next wake).
             drop(permit);
@@ -272,30 +271,13 @@ async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow
     Ok(())
 }
 
-/// Takes the lease of `id` in whichever due state it is.
-async fn lease_any(inner: &Inner, id: i64) -> anyhow::Result<Option<DepositRecord>> {
-    let now = sessions::now();
-    let until = now + inner.settings.lease_secs as i64;
-    for state in [State::Queued, State::Uncertain] {
-        if let Some(r) = inner
-            .store
-            .lease_deposit(id, state, inner.owner.clone(), now, until)
-            .await?
-        {
-            return Ok(Some(r));
-        }
-    }
-    Ok(None)
-}
-
 /// A waiting deposit goes back to the queue once what it waited for is there: an account,
 /// credentials, or (after a refusal) an identity that changed since.
 async fn requeue_if_possible(inner: &Inner, id: i64) -> anyhow::Result<()> {
     let Some(rec) = inner.store.deposit(id).await? else {
         return Ok(());
     };
-    let decision = account_of(inner, rec.user_id, rec.account.clone(), rec.siret.clone()).await?;
-    let Ok(account) = decision else {
+    let Ok(account) = account_of(inner, &rec).await? else {
         return Ok(());
     };
     if rec.wait_kind == Some(WaitKind::Refused)
@@ -358,12 +340,12 @@ fn renew(inner: &Arc<Inner>, id: i64) -> Renewal {
     }))
 }
 
-async fn work(inner: Arc<Inner>, rec: DepositRecord) {
+async fn work(inner: Arc<Inner>, rec: DepositRecord, facts: AccountFacts) {
     let id = rec.id;
     let _renewal = renew(&inner, id);
     let result = match rec.state {
-        State::Queued => send(inner.clone(), rec).await,
-        State::Uncertain => settle(inner.clone(), rec).await,
+        State::Queued => send(inner.clone(), rec, facts).await,
+        State::Uncertain => settle(inner.clone(), rec, facts).await,
         _ => Ok(()),
     };
     if let Err(e) = result {
@@ -456,12 +438,11 @@ fn retry_later(inner: &Inner, why: &str) -> Transition {
     }
 }
 
-async fn send(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
+async fn send(inner: Arc<Inner>, rec: DepositRecord, facts: AccountFacts) -> anyhow::Result<()> {
     let inner: &Inner = &inner;
     let id = rec.id;
     let owner = inner.owner.clone();
-    let decision = account_of(inner, rec.user_id, rec.account.clone(), rec.siret.clone()).await?;
-    let account = match decision {
+    let account = match account_from(inner.budget, &rec.siret, facts) {
         Ok(a) => a,
         Err(w) => {
             inner
@@ -472,8 +453,9 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
         }
     };
     // The stored file lives in the data directory of the orchestrator that received it:
-    // another one sharing the database leaves the deposit to it.
-    if tokio::fs::metadata(&rec.file_path).await.is_err() {
+    // another one sharing the database leaves the deposit to it. Opened (and read, when
+    // small) in one blocking task, before anything is committed.
+    let Ok(file) = StoredFile::open(rec.file_path.clone().into(), rec.bytes as u64).await else {
         tracing::debug!(
             deposit = id,
             "stored file not here: left to another orchestrator"
@@ -487,7 +469,7 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
             .transition_deposit(id, owner, t, true, sessions::now())
             .await?;
         return Ok(());
-    }
+    };
     let access = access(inner, &account, &inner.settings.deposit_address)?;
     let started = sessions::now();
     if !inner
@@ -500,7 +482,7 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
     tracing::info!(deposit = id, siret = %rec.siret, attempt = rec.attempts + 1, bytes = rec.bytes, "dsn deposit sending");
     let report = inner
         .agents
-        .deposit(access, id, rec.file_path.clone().into(), rec.bytes as u64)
+        .deposit(access, id, file, rec.bytes as u64)
         .await;
     let now = sessions::now();
     let t = match report {
@@ -611,13 +593,12 @@ fn listing_time(zone: ListingZone, unix: i64) -> String {
 
 /// An uncertain deposit: the declarant's deposits over the attempt's window tell
 /// whether it was registered.
-async fn settle(inner: Arc<Inner>, rec: DepositRecord) -> anyhow::Result<()> {
+async fn settle(inner: Arc<Inner>, rec: DepositRecord, facts: AccountFacts) -> anyhow::Result<()> {
     let inner: &Inner = &inner;
     let id = rec.id;
     let owner = inner.owner.clone();
     let s = &inner.settings;
-    let decision = account_of(inner, rec.user_id, rec.account.clone(), rec.siret.clone()).await?;
-    let account = match decision {
+    let account = match account_from(inner.budget, &rec.siret, facts) {
         Ok(a) => a,
         Err((_, why, _)) => {
             let t = Transition {

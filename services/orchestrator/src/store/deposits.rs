@@ -7,9 +7,17 @@
 //! once. The `sending` state and the attempt's start are committed before a request
 //! leaves; whatever happens next, the record says an attempt may have reached
 //! Net-entreprises.
+//!
+//! The deposit's own steps each take one call (one blocking task, one transaction):
+//! recording a checked file with its routing ([`Store::record_deposit`]), claiming due
+//! deposits with what decides their account ([`Store::claim_deposits`]), committing
+//! `sending` ([`Store::start_deposit_attempt`]) and writing the answer while the lease is
+//! held, releasing it in the same statement ([`Store::transition_deposit`]).
 
 use super::Store;
+use super::credentials::CredentialRow;
 use super::engine::{Db, Row};
+use super::secrets::sealed_of;
 use crate::deposits::{Anomaly, Candidate, DepositRecord, NewDeposit, State, WaitKind};
 
 macro_rules! select {
@@ -76,6 +84,72 @@ fn by_id(db: &mut Db<'_>, id: i64) -> anyhow::Result<Option<DepositRecord>> {
     db.query_opt(select!("WHERE d.id = $1"), &[&id], record_of)
 }
 
+/// What decides which account a deposit goes out with, read with the deposit.
+#[derive(Debug, Clone)]
+pub struct AccountFacts {
+    /// The account: the deposit's own, else the one designated for its SIRET, else the one
+    /// account with credentials; `None` when there is none or several.
+    pub chosen: Option<(i64, String)>,
+    /// Accounts with credentials, counted up to 2, when neither the deposit nor its SIRET
+    /// names one.
+    pub with_credentials: usize,
+    /// The chosen account's identity (its last verification not read).
+    pub credential: Option<CredentialRow>,
+}
+
+fn account_facts(db: &mut Db<'_>, rec: &DepositRecord) -> anyhow::Result<AccountFacts> {
+    let mut with_credentials = 0;
+    let chosen = match rec.user_id {
+        Some(id) => Some((id, rec.account.clone().unwrap_or_default())),
+        None => match db.query_opt(
+            "SELECT a.user_id, u.name FROM deposit_accounts a JOIN users u ON u.id = a.user_id \
+             WHERE a.siret = $1",
+            &[&rec.siret],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )? {
+            Some(a) => Some(a),
+            None => {
+                let mut with: Vec<(i64, String)> = db.query(
+                    "SELECT u.id, u.name FROM credentials c JOIN users u ON u.id = c.user_id \
+                     ORDER BY lower(u.name) LIMIT 2",
+                    &[],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                with_credentials = with.len();
+                (with.len() == 1).then(|| with.remove(0))
+            }
+        },
+    };
+    let credential = match &chosen {
+        Some((id, _)) => db.query_opt(
+            "SELECT c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, \
+             c.password_nonce, c.password_ct, c.updated_at, c.consecutive_failures \
+             FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.user_id = $1",
+            &[id],
+            |r| {
+                Ok(CredentialRow {
+                    user_id: r.get(0)?,
+                    user: r.get(1)?,
+                    siret: r.get(2)?,
+                    nom: r.get(3)?,
+                    prenom: r.get(4)?,
+                    sealed: sealed_of(r, 5)?,
+                    updated_at: r.get(8)?,
+                    consecutive_failures: u32::try_from(r.get::<i64>(9)?).unwrap_or(u32::MAX),
+                    // A deposit needs the identity, not the last verification.
+                    last: None,
+                })
+            },
+        )?,
+        None => None,
+    };
+    Ok(AccountFacts {
+        chosen,
+        with_credentials,
+        credential,
+    })
+}
+
 /// What stops a new deposit from being recorded.
 #[derive(Debug)]
 pub enum Duplicate {
@@ -108,63 +182,46 @@ impl Store {
         now: i64,
     ) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
         self.write(move |db| {
-            let same_file: Option<i64> = db.query_opt(
-                concat!(
-                    "SELECT id FROM deposits WHERE sha256 = $1 AND state IN ",
-                    "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
-                    " ORDER BY id LIMIT 1"
-                ),
-                &[&new.sha256],
-                |r| r.get(0),
-            )?;
-            if let Some(id) = same_file {
-                return Ok(Err(Duplicate::SameFile(id)));
-            }
-            if new.kind == "01" {
-                let same: Option<i64> = db.query_opt(
-                    concat!(
-                        "SELECT id FROM deposits WHERE siret = $1 AND month = $2 AND fraction = $3 ",
-                        "AND kind = '01' AND essai_reel = $4 AND state IN ",
-                        "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
-                        " ORDER BY id LIMIT 1"
-                    ),
-                    &[&new.siret, &new.month, &new.fraction, &new.essai_reel],
-                    |r| r.get(0),
-                )?;
-                if let Some(id) = same {
-                    return Ok(Err(Duplicate::SameDeclaration(id)));
-                }
-            }
-            let id: i64 = db.query_value(
-                "INSERT INTO deposits (created_at, updated_at, state, requested_by, user_id, siret, \
-                 month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, \
-                 message, attempts, not_before, source_path) \
-                 VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0, $16) \
-                 RETURNING id",
-                &[
-                    &now,
-                    &State::Checked.code(),
-                    &new.requested_by,
-                    &new.user_id,
-                    &new.siret,
-                    &new.month,
-                    &new.nature,
-                    &new.kind,
-                    &new.fraction,
-                    &new.essai_reel,
-                    &new.file_name,
-                    &new.file_path,
-                    &new.sha256,
-                    &new.bytes,
-                    &"",
-                    &new.source_path,
-                ],
-            )?;
-            by_id(db, id)?
-                .map(Ok)
-                .ok_or_else(|| anyhow::anyhow!("deposit {id} not found after insert"))
+            Ok(match insert(db, &new, now)? {
+                Ok(id) => Ok(by_id(db, id)?
+                    .ok_or_else(|| anyhow::anyhow!("deposit {id} not found after insert"))?),
+                Err(dup) => Err(dup),
+            })
         })
         .await
+    }
+
+    /// Records a new deposit as [`Self::insert_deposit`] does and, in the same
+    /// transaction, writes what `route` decides from the account facts (queued with its
+    /// account, or waiting and why); the record as written.
+    pub async fn record_deposit<F>(
+        &self,
+        new: NewDeposit,
+        now: i64,
+        route: F,
+    ) -> anyhow::Result<Result<DepositRecord, Duplicate>>
+    where
+        F: FnOnce(&DepositRecord, AccountFacts) -> Transition + Send + 'static,
+    {
+        self.write(move |db| {
+            let id = match insert(db, &new, now)? {
+                Ok(id) => id,
+                Err(dup) => return Ok(Err(dup)),
+            };
+            let rec = by_id(db, id)?
+                .ok_or_else(|| anyhow::anyhow!("deposit {id} not found after insert"))?;
+            let facts = account_facts(db, &rec)?;
+            apply(db, id, &route(&rec, facts), now)?;
+            Ok(Ok(by_id(db, id)?.ok_or_else(|| {
+                anyhow::anyhow!("deposit {id} not found after insert")
+            })?))
+        })
+        .await
+    }
+
+    /// What decides the account of `rec` now, in one call.
+    pub async fn deposit_account_facts(&self, rec: DepositRecord) -> anyhow::Result<AccountFacts> {
+        self.read(move |db| account_facts(db, &rec)).await
     }
 
     pub async fn deposit(&self, id: i64) -> anyhow::Result<Option<DepositRecord>> {
@@ -273,7 +330,8 @@ impl Store {
         .await
     }
 
-    /// Writes `t` on deposit `id` if `owner` holds its lease (`release`: and frees it).
+    /// Writes `t` on deposit `id` if `owner` holds its lease (`release`: and frees it), in
+    /// one statement.
     pub async fn transition_deposit(
         &self,
         id: i64,
@@ -282,25 +340,54 @@ impl Store {
         release: bool,
         now: i64,
     ) -> anyhow::Result<bool> {
+        self.read(move |db| Ok(apply_held(db, id, &owner, &t, release, now)? == 1))
+            .await
+    }
+
+    /// Takes the lease (for `owner`, until `until`) of at most `limit` deposits that are
+    /// due (their time come, their lease free or expired): `uncertain` ones first, then
+    /// `queued` ones, each oldest first; in one transaction, each as taken with what
+    /// decides its account. The search walks the `(state, id)` index and stops at the
+    /// first `limit`, whatever the length of the queue. On one database shared by several
+    /// orchestrators a deposit is taken by one of them only: the conditional `UPDATE` is
+    /// judged again on the row as another one left it.
+    pub async fn claim_deposits(
+        &self,
+        owner: String,
+        now: i64,
+        until: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<(DepositRecord, AccountFacts)>> {
         self.write(move |db| {
-            let held: Option<String> = db
-                .query_opt(
-                    "SELECT lease_owner FROM deposits WHERE id = $1",
-                    &[&id],
-                    |r| r.get::<Option<String>>(0),
-                )?
-                .flatten();
-            if held.as_deref() != Some(owner.as_str()) {
-                return Ok(false);
+            let mut ids: Vec<i64> = Vec::new();
+            for state in [State::Uncertain, State::Queued] {
+                // One at a time, `LIMIT 1` written out: SQLite re-prepares a statement
+                // whose `LIMIT` is a bound parameter each time the parameter is bound.
+                while (ids.len() as i64) < limit {
+                    let taken: Option<i64> = db.query_opt(
+                        "UPDATE deposits SET lease_owner = $1, lease_until = $2 \
+                         WHERE id IN (SELECT id FROM deposits WHERE state = $4 \
+                         AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                         ORDER BY id LIMIT 1) \
+                         AND state = $4 AND not_before <= $3 \
+                         AND (lease_until IS NULL OR lease_until < $3) RETURNING id",
+                        &[&owner, &until, &now, &state.code()],
+                        |r| r.get(0),
+                    )?;
+                    match taken {
+                        Some(id) => ids.push(id),
+                        None => break,
+                    }
+                }
             }
-            apply(db, id, &t, now)?;
-            if release {
-                db.execute(
-                    "UPDATE deposits SET lease_owner = NULL, lease_until = NULL WHERE id = $1",
-                    &[&id],
-                )?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let rec = by_id(db, id)?
+                    .ok_or_else(|| anyhow::anyhow!("deposit {id} vanished while claimed"))?;
+                let facts = account_facts(db, &rec)?;
+                out.push((rec, facts));
             }
-            Ok(true)
+            Ok(out)
         })
         .await
     }
@@ -485,22 +572,67 @@ impl Store {
     }
 }
 
-fn apply(db: &mut Db<'_>, id: i64, t: &Transition, now: i64) -> anyhow::Result<()> {
-    let anomalies = t
-        .anomalies
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()?;
-    let candidates = t
-        .candidates
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()?;
-    let (wait_kind, wait_at) = match &t.wait {
-        Some((k, at)) => (Some(k.code()), *at),
-        None => (None, None),
-    };
-    db.execute(
+/// Inserts a checked deposit unless the same file or the same normal declaration is
+/// already deposited or on its way; its id.
+fn insert(db: &mut Db<'_>, new: &NewDeposit, now: i64) -> anyhow::Result<Result<i64, Duplicate>> {
+    let same_file: Option<i64> = db.query_opt(
+        concat!(
+            "SELECT id FROM deposits WHERE sha256 = $1 AND state IN ",
+            "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
+            " ORDER BY id LIMIT 1"
+        ),
+        &[&new.sha256],
+        |r| r.get(0),
+    )?;
+    if let Some(id) = same_file {
+        return Ok(Err(Duplicate::SameFile(id)));
+    }
+    if new.kind == "01" {
+        let same: Option<i64> = db.query_opt(
+            concat!(
+                "SELECT id FROM deposits WHERE siret = $1 AND month = $2 AND fraction = $3 ",
+                "AND kind = '01' AND essai_reel = $4 AND state IN ",
+                "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
+                " ORDER BY id LIMIT 1"
+            ),
+            &[&new.siret, &new.month, &new.fraction, &new.essai_reel],
+            |r| r.get(0),
+        )?;
+        if let Some(id) = same {
+            return Ok(Err(Duplicate::SameDeclaration(id)));
+        }
+    }
+    let id: i64 = db.query_value(
+        "INSERT INTO deposits (created_at, updated_at, state, requested_by, user_id, siret, \
+         month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, \
+         message, attempts, not_before, source_path) \
+         VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0, $16) \
+         RETURNING id",
+        &[
+            &now,
+            &State::Checked.code(),
+            &new.requested_by,
+            &new.user_id,
+            &new.siret,
+            &new.month,
+            &new.nature,
+            &new.kind,
+            &new.fraction,
+            &new.essai_reel,
+            &new.file_name,
+            &new.file_path,
+            &new.sha256,
+            &new.bytes,
+            &"",
+            &new.source_path,
+        ],
+    )?;
+    Ok(Ok(id))
+}
+
+/// The columns a [`Transition`] writes; its parameters as [`transition_args`] binds them.
+macro_rules! transition_set {
+    () => {
         "UPDATE deposits SET updated_at = $2, \
          state = COALESCE($3, state), message = COALESCE($4, message), \
          idflux = COALESCE($5, idflux), anomalies = COALESCE($6, anomalies), \
@@ -508,25 +640,111 @@ fn apply(db: &mut Db<'_>, id: i64, t: &Transition, now: i64) -> anyhow::Result<(
          attempt_ended_at = COALESCE(CAST($9 AS BIGINT), attempt_ended_at), \
          user_id = COALESCE(CAST($10 AS BIGINT), user_id), \
          wait_kind = CASE WHEN CAST($13 AS BIGINT) = 1 THEN $11 ELSE wait_kind END, \
-         wait_credential_at = CASE WHEN CAST($13 AS BIGINT) = 1 THEN CAST($12 AS BIGINT) ELSE wait_credential_at END \
-         WHERE id = $1",
+         wait_credential_at = CASE WHEN CAST($13 AS BIGINT) = 1 THEN CAST($12 AS BIGINT) ELSE wait_credential_at END"
+    };
+}
+
+/// A transition's values, as bound to [`transition_set`]'s `$3`…`$13`.
+struct TransitionValues<'t> {
+    state: Option<&'static str>,
+    message: &'t Option<String>,
+    idflux: &'t Option<String>,
+    anomalies: Option<String>,
+    candidates: Option<String>,
+    not_before: &'t Option<i64>,
+    attempt_ended_at: &'t Option<i64>,
+    user_id: &'t Option<i64>,
+    wait_kind: Option<&'static str>,
+    wait_at: Option<i64>,
+    wait_written: i64,
+}
+
+fn transition_values(t: &Transition) -> anyhow::Result<TransitionValues<'_>> {
+    let (wait_kind, wait_at) = match &t.wait {
+        Some((k, at)) => (Some(k.code()), *at),
+        None => (None, None),
+    };
+    Ok(TransitionValues {
+        state: t.state.map(State::code),
+        message: &t.message,
+        idflux: &t.idflux,
+        anomalies: t
+            .anomalies
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?,
+        candidates: t
+            .candidates
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?,
+        not_before: &t.not_before,
+        attempt_ended_at: &t.attempt_ended_at,
+        user_id: &t.user_id,
+        wait_kind,
+        wait_at,
+        wait_written: i64::from(t.wait.is_some() || t.state.is_some_and(|s| s != State::Waiting)),
+    })
+}
+
+fn apply(db: &mut Db<'_>, id: i64, t: &Transition, now: i64) -> anyhow::Result<()> {
+    let v = transition_values(t)?;
+    db.execute(
+        concat!(transition_set!(), " WHERE id = $1"),
         &[
             &id,
             &now,
-            &t.state.map(State::code),
-            &t.message,
-            &t.idflux,
-            &anomalies,
-            &candidates,
-            &t.not_before,
-            &t.attempt_ended_at,
-            &t.user_id,
-            &wait_kind,
-            &wait_at,
-            &i64::from(t.wait.is_some() || t.state.is_some_and(|s| s != State::Waiting)),
+            &v.state,
+            v.message,
+            v.idflux,
+            &v.anomalies,
+            &v.candidates,
+            v.not_before,
+            v.attempt_ended_at,
+            v.user_id,
+            &v.wait_kind,
+            &v.wait_at,
+            &v.wait_written,
         ],
     )?;
     Ok(())
+}
+
+/// [`apply`] if `owner` holds the lease of `id` (`release`: and frees it); rows written.
+fn apply_held(
+    db: &mut Db<'_>,
+    id: i64,
+    owner: &str,
+    t: &Transition,
+    release: bool,
+    now: i64,
+) -> anyhow::Result<u64> {
+    let v = transition_values(t)?;
+    db.execute(
+        concat!(
+            transition_set!(),
+            ", lease_owner = CASE WHEN CAST($15 AS BIGINT) = 1 THEN NULL ELSE lease_owner END, \
+             lease_until = CASE WHEN CAST($15 AS BIGINT) = 1 THEN NULL ELSE lease_until END \
+             WHERE id = $1 AND lease_owner = $14"
+        ),
+        &[
+            &id,
+            &now,
+            &v.state,
+            v.message,
+            v.idflux,
+            &v.anomalies,
+            &v.candidates,
+            v.not_before,
+            v.attempt_ended_at,
+            v.user_id,
+            &v.wait_kind,
+            &v.wait_at,
+            &v.wait_written,
+            &owner,
+            &i64::from(release),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -710,6 +928,192 @@ mod tests {
             s.deposit(d.id).await.unwrap().unwrap().state,
             State::Uncertain
         );
+    }
+
+    fn identity(user_id: i64) -> crate::store::NewIdentity {
+        crate::store::NewIdentity {
+            user_id,
+            siret: "78214563500010".into(),
+            nom: "DUPONT".into(),
+            prenom: "Marie".into(),
+            sealed: crate::crypto::Sealed {
+                key_id: "k".into(),
+                nonce: vec![1; 24],
+                ciphertext: vec![2; 40],
+            },
+        }
+    }
+
+    /// The routing a test gives: queued with the chosen account, or waiting (no account).
+    fn route_to_chosen(rec: &DepositRecord, facts: AccountFacts) -> Transition {
+        assert_eq!(rec.state, State::Checked);
+        match (facts.chosen, facts.credential) {
+            (Some((id, _)), Some(c)) => {
+                assert_eq!((c.user_id, c.nom.as_str()), (id, "DUPONT"));
+                Transition {
+                    state: Some(State::Queued),
+                    user_id: Some(id),
+                    ..Default::default()
+                }
+            }
+            _ => Transition {
+                state: Some(State::Waiting),
+                message: Some(format!("{} with credentials", facts.with_credentials)),
+                wait: Some((WaitKind::NoAccount, None)),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// A file is recorded and routed in one call: with no account having credentials it
+    /// waits; once one has, the next is queued with it; a duplicate writes nothing.
+    #[tokio::test]
+    async fn a_deposit_is_recorded_and_routed_in_one_call() {
+        let t = store().await;
+        let s = &t.store;
+        let user = s
+            .insert_first_user("Administrateur", crate::users::Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        let first = s
+            .record_deposit(new("a", "03"), 2, route_to_chosen)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.state, State::Waiting);
+        assert_eq!(first.message, "0 with credentials");
+        assert_eq!(first.wait_kind, Some(WaitKind::NoAccount));
+        s.set_credentials(vec![identity(user)], 3).await.unwrap();
+        let second = s
+            .record_deposit(new("b", "03"), 4, route_to_chosen)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (second.state, second.user_id, second.account.as_deref()),
+            (State::Queued, Some(user), Some("Administrateur"))
+        );
+        assert!(matches!(
+            s.record_deposit(new("b", "03"), 5, route_to_chosen)
+                .await
+                .unwrap(),
+            Err(Duplicate::SameFile(id)) if id == second.id
+        ));
+        assert_eq!(s.deposits(None, 10).await.unwrap().len(), 2);
+    }
+
+    /// Claims take due deposits oldest first, at most as many as asked, each with its
+    /// account's facts; two orchestrators claiming at once never take the same one; the
+    /// answer is written only by the lease's holder, which it releases.
+    #[tokio::test]
+    async fn claims_take_each_due_deposit_once() {
+        let t = store().await;
+        let s = &t.store;
+        let other = Store::open(&t.url).await.unwrap();
+        let user = s
+            .insert_first_user("Administrateur", crate::users::Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        s.set_credentials(vec![identity(user)], 1).await.unwrap();
+        s.set_deposit_account("78214563500010".into(), user, 1)
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            let d = s
+                .insert_deposit(new(&format!("f{i}"), "03"), 1)
+                .await
+                .unwrap()
+                .unwrap();
+            s.decide_deposit(d.id, &[State::Checked], queued(), 1)
+                .await
+                .unwrap();
+            ids.push(d.id);
+        }
+        // One not due yet, one uncertain (due), one sending (not due).
+        let later = Transition {
+            not_before: Some(500),
+            ..Default::default()
+        };
+        s.decide_deposit(ids[10], &[State::Queued], later, 1)
+            .await
+            .unwrap();
+        let uncertain = Transition {
+            state: Some(State::Uncertain),
+            ..Default::default()
+        };
+        s.decide_deposit(ids[11], &[State::Queued], uncertain, 1)
+            .await
+            .unwrap();
+        // Uncertain ones first, then the queue, oldest first.
+        let first = s.claim_deposits("one".into(), 10, 70, 3).await.unwrap();
+        assert_eq!(
+            first.iter().map(|(r, _)| r.id).collect::<Vec<_>>(),
+            vec![ids[11], ids[0], ids[1]]
+        );
+        for (r, f) in &first {
+            assert_eq!(r.lease_owner.as_deref(), Some("one"));
+            assert_eq!(f.chosen, Some((user, "Administrateur".to_owned())));
+            assert_eq!(f.credential.as_ref().map(|c| c.user_id), Some(user));
+        }
+        let (a, b) = tokio::join!(
+            s.claim_deposits("one".into(), 11, 71, 64),
+            other.claim_deposits("two".into(), 11, 71, 64),
+        );
+        let mut taken: Vec<i64> = a
+            .unwrap()
+            .iter()
+            .chain(b.unwrap().iter())
+            .map(|(r, _)| r.id)
+            .collect();
+        taken.sort_unstable();
+        assert_eq!(taken, ids[2..10].to_vec(), "each due deposit taken once");
+        assert!(
+            s.claim_deposits("one".into(), 12, 72, 64)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The answer: not by someone else, by the holder, which releases the lease.
+        let accepted = Transition {
+            state: Some(State::Accepted),
+            idflux: Some("X".repeat(23)),
+            ..Default::default()
+        };
+        assert!(
+            !s.transition_deposit(ids[0], "two".into(), accepted.clone(), true, 13)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.transition_deposit(ids[0], "one".into(), accepted, true, 13)
+                .await
+                .unwrap()
+        );
+        let r = s.deposit(ids[0]).await.unwrap().unwrap();
+        assert_eq!(
+            (r.state, r.idflux.as_deref(), r.lease_owner, r.lease_until),
+            (State::Accepted, Some("X".repeat(23).as_str()), None, None)
+        );
+        // Kept (not released): the lease stays.
+        let note = Transition {
+            message: Some("note".into()),
+            ..Default::default()
+        };
+        assert!(
+            s.transition_deposit(ids[1], "one".into(), note, false, 14)
+                .await
+                .unwrap()
+        );
+        let r = s.deposit(ids[1]).await.unwrap().unwrap();
+        assert_eq!(
+            (r.message.as_str(), r.lease_owner.as_deref(), r.lease_until),
+            ("note", Some("one"), Some(70))
+        );
+        // Once the leases expire, the not-yet-due one too is claimed when its time comes.
+        let again = s.claim_deposits("one".into(), 600, 660, 64).await.unwrap();
+        assert!(again.iter().any(|(r, _)| r.id == ids[10]));
+        assert!(!again.iter().any(|(r, _)| r.id == ids[0]));
     }
 
     /// `iea database migrate`: deposits and the accounts per SIRET go with the rest, and

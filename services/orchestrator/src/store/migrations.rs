@@ -244,6 +244,16 @@ CREATE TABLE return_scans (
 );
 "#,
     ),
+    // The deposit queue taken in id order (issue 12): `(state, id)` instead of
+    // `(state, not_before)`, so that the oldest due deposits of a state are read in index
+    // order and the search stops at the first few, however long the queue or the history;
+    // with the old index the planner read every row of the state, then sorted them.
+    Step::Sql(
+        r#"
+DROP INDEX deposits_state;
+CREATE INDEX deposits_queue ON deposits (state, id);
+"#,
+    ),
 ];
 
 const POSTGRES: &[Step] = &[
@@ -456,6 +466,13 @@ CREATE TABLE return_scans (
     lease_until BIGINT,
     updated_at BIGINT NOT NULL
 );
+"#,
+    ),
+    // As SQLite's step 8.
+    Step::Sql(
+        r#"
+DROP INDEX deposits_state;
+CREATE INDEX deposits_queue ON deposits (state, id);
 "#,
     ),
 ];
