@@ -34,7 +34,8 @@
 //! authenticated before sending; those 401 answers are counted and shown apart.
 //!
 //! `cargo bench -p iea-cli --bench returns` (`DEPOSITS=N`, `EMPLOYEES=N`, `STEP_SECS=N`,
-//! `BIG_EMPLOYEES=N`, 0 skips part 2).
+//! `BIG_EMPLOYEES=N`, 0 skips part 2; to compare schedules, `BACKOFF_MINUTES=1,60,120` and
+//! `SCAN_INTERVAL_SECS=N` instead of the follower's defaults).
 
 mod common;
 
@@ -318,6 +319,28 @@ fn declaration_month() -> (iea_dsn::Month, i64) {
     }
 }
 
+/// The follower's settings: the defaults, but for its timer (passes only when the
+/// benchmark asks for one, after each step of time) and, to compare, `BACKOFF_MINUTES`
+/// (`1,60,120`) and `SCAN_INTERVAL_SECS`.
+fn returns_settings() -> iea_orchestrator::returns::ReturnSettings {
+    let mut s = iea_orchestrator::returns::ReturnSettings {
+        poll_interval_ms: 3_600_000,
+        ..Default::default()
+    };
+    if let Ok(b) = std::env::var("BACKOFF_MINUTES") {
+        s.backoff_minutes = b
+            .split(',')
+            .map(|m| {
+                m.trim()
+                    .parse()
+                    .expect("BACKOFF_MINUTES: minutes, by commas")
+            })
+            .collect();
+    }
+    s.scan_interval_secs = env_usize("SCAN_INTERVAL_SECS", s.scan_interval_secs as usize) as u64;
+    s
+}
+
 fn sample(siret: &str, month: iea_dsn::Month, employees: usize, seed: u64) -> Vec<u8> {
     let mut spec = iea_dsn::SampleSpec::new(siret, month, employees);
     spec.seed = seed;
@@ -392,10 +415,7 @@ async fn bench() {
                 ..Default::default()
             },
             // Passes only when the benchmark asks for one (after each step of time).
-            returns: iea_orchestrator::returns::ReturnSettings {
-                poll_interval_ms: 3_600_000,
-                ..Default::default()
-            },
+            returns: returns_settings(),
             ..Default::default()
         },
         &work.path().join("orchestrator.log"),
@@ -452,6 +472,11 @@ async fn bench() {
         .enumerate()
         .map(|(i, s)| sample(s, month, employees, i as u64))
         .collect();
+    let follower = returns_settings();
+    println!(
+        "follower: back-off {:?} min, declarant scan every {} s (windows of at most 60 min)",
+        follower.backoff_minutes, follower.scan_interval_secs,
+    );
     println!(
         "part 1: {n} deposits of {employees} employees, establishments of SIREN {SIREN}, declaration {month}, due {} (Paris)",
         iea_fr_time::date_time_unix(due)
