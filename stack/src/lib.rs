@@ -3,6 +3,10 @@
 //! still talking HTTPS and mutual-TLS gRPC to the others, exactly as in separate
 //! processes. `iea stack up` runs it for people; the end-to-end tests run it too.
 //!
+//! The composition root: this crate depends on every component, mock and front-end it
+//! runs, so it sits at the top of the tree (`stack/`), not among the libraries of
+//! `crates/`; it takes from a mock only what the mock's library exports.
+//!
 //! On first start it creates, in the data directory: `certs/` (internal CA, components'
 //! certificates, mocks test CA), the SQLite database and `admin-password` (through the
 //! orchestrator). On every start it writes `stack.json` (mode 0600: it holds the mocks'
