@@ -11,6 +11,7 @@ mod helpers;
 use helpers::{authed, test_database};
 use std::time::Duration;
 
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::sessions_client::SessionsClient;
@@ -21,7 +22,7 @@ use iea_stack::{RunningStack, StackOptions};
 use tonic::transport::{Channel, Endpoint};
 
 const ADMIN: &str = "Administrateur";
-const SIRET: &str = "78214563500010";
+const SIRET: &str = DUPONT.siret;
 
 async fn login(channel: &Channel, user: &str, password: &str) -> String {
     SessionsClient::new(channel.clone())
@@ -44,8 +45,8 @@ async fn set_identity(channel: &Channel, token: &str, account_password: &str, pa
                 account_password: account_password.into(),
                 identity: Some(NetEntreprisesIdentity {
                     siret: SIRET.into(),
-                    nom: "DUPONT".into(),
-                    prenom: "Marie".into(),
+                    nom: DUPONT.nom.into(),
+                    prenom: DUPONT.prenom.into(),
                     password: password.into(),
                 }),
             },
@@ -207,7 +208,7 @@ async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_co
     );
 
     // Corrected: verified again within the window, valid, and gone from the status.
-    set_identity(&channel, &admin, &admin_password, "Jardin#Partage2024").await;
+    set_identity(&channel, &admin, &admin_password, DUPONT.password).await;
     status_until(&channel, &admin, "the refusal gone", |r| {
         r.refused_deposit_accounts.is_empty()
     })

@@ -22,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::sessions_client::SessionsClient;
@@ -31,10 +32,10 @@ use tonic::transport::{Channel, Endpoint};
 
 const ADMIN: &str = "Administrateur";
 /// A declarant of the Net-entreprises mock's bundled fixtures, registered to the deposit.
-const SIRET: &str = "78214563500010";
-const NOM: &str = "DUPONT";
-const PRENOM: &str = "Marie";
-const PASSWORD: &str = "Jardin#Partage2024";
+const SIRET: &str = DUPONT.siret;
+const NOM: &str = DUPONT.nom;
+const PRENOM: &str = DUPONT.prenom;
+const PASSWORD: &str = DUPONT.password;
 const ORCHESTRATOR: &str = "orchestrator";
 const AGENT: &str = "deposit-agent";
 

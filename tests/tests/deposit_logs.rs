@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use helpers::{TestStack, authed};
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::returns_client::ReturnsClient;
@@ -34,11 +35,8 @@ impl Write for Captured {
 }
 
 fn sample(month: u8, seed: u64) -> Vec<u8> {
-    let mut spec = iea_dsn::SampleSpec::new(
-        "78214563500010",
-        iea_dsn::Month::new(2026, month).unwrap(),
-        4,
-    );
+    let mut spec =
+        iea_dsn::SampleSpec::new(DUPONT.siret, iea_dsn::Month::new(2026, month).unwrap(), 4);
     spec.seed = seed;
     iea_dsn::sample(&spec)
 }
@@ -106,10 +104,10 @@ async fn no_nir_name_or_amount_of_a_dsn_appears_in_trace_logs() {
                 user: "Administrateur".into(),
                 account_password: stack.admin_password(),
                 identity: Some(NetEntreprisesIdentity {
-                    siret: "78214563500010".into(),
-                    nom: "DUPONT".into(),
-                    prenom: "Marie".into(),
-                    password: "Jardin#Partage2024".into(),
+                    siret: DUPONT.siret.into(),
+                    nom: DUPONT.nom.into(),
+                    prenom: DUPONT.prenom.into(),
+                    password: DUPONT.password.into(),
                 }),
             },
         ))
@@ -167,7 +165,7 @@ async fn no_nir_name_or_amount_of_a_dsn_appears_in_trace_logs() {
             .list_rates(authed(
                 &token,
                 ListPasRatesRequest {
-                    siret: "78214563500010".into(),
+                    siret: DUPONT.siret.into(),
                     include_expired: false,
                 },
             ))
@@ -215,7 +213,7 @@ async fn no_nir_name_or_amount_of_a_dsn_appears_in_trace_logs() {
             // and a made-up employee may bear the same name.
             for value in personal
                 .into_iter()
-                .filter(|v| v != "DUPONT" && v != "Marie")
+                .filter(|v| v != DUPONT.nom && v != DUPONT.prenom)
             {
                 searched += 1;
                 assert!(

@@ -11,6 +11,7 @@ mod helpers;
 use helpers::{authed, test_database};
 use std::time::Duration;
 
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::sessions_client::SessionsClient;
@@ -21,7 +22,7 @@ use iea_stack::{RunningStack, StackOptions};
 use tonic::transport::{Channel, Endpoint};
 
 const ADMIN: &str = "Administrateur";
-const SIRET: &str = "78214563500010";
+const SIRET: &str = DUPONT.siret;
 
 /// A Net-entreprises mock serving a certificate issued by an authority nobody trusts.
 async fn impostor(
@@ -108,9 +109,9 @@ async fn a_deposit_server_with_a_certificate_from_another_authority_gets_nothing
                 account_password: password,
                 identity: Some(NetEntreprisesIdentity {
                     siret: SIRET.into(),
-                    nom: "DUPONT".into(),
-                    prenom: "Marie".into(),
-                    password: "Jardin#Partage2024".into(),
+                    nom: DUPONT.nom.into(),
+                    prenom: DUPONT.prenom.into(),
+                    password: DUPONT.password.into(),
                 }),
             },
         ))

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use helpers::{TestStack, authed};
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::NetEntreprisesIdentity;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::{SetCredentialsRequest, VerifyCredentialsRequest};
@@ -41,7 +42,7 @@ async fn no_password_or_token_appears_in_trace_logs() {
     let stack = TestStack::start().await;
     let admin_password = stack.admin_password();
     let token = stack.login_admin().await;
-    let ne_password = "Jardin#Partage2024";
+    let ne_password = DUPONT.password;
     let mut creds = CredentialsClient::new(stack.channel().await);
     creds
         .set_credentials(authed(
@@ -50,9 +51,9 @@ async fn no_password_or_token_appears_in_trace_logs() {
                 user: "Administrateur".into(),
                 account_password: admin_password.clone(),
                 identity: Some(NetEntreprisesIdentity {
-                    siret: "78214563500010".into(),
-                    nom: "DUPONT".into(),
-                    prenom: "Marie".into(),
+                    siret: DUPONT.siret.into(),
+                    nom: DUPONT.nom.into(),
+                    prenom: DUPONT.prenom.into(),
                     password: ne_password.into(),
                 }),
             },

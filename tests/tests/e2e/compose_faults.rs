@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::{
     DsnDeposit, GetDsnDepositRequest, Indicator, SetDepositAccountRequest, VerificationOutcome,
@@ -33,7 +34,7 @@ async fn an_agent_container_stopped_and_started_in_the_middle_of_a_flow() {
     let since = started_at(&orchestrator);
     connected(&stack).await;
     let token = stack.login_admin().await;
-    set_credentials(&stack, &token, "Jardin#Partage2024")
+    set_credentials(&stack, &token, DUPONT.password)
         .await
         .unwrap();
 
@@ -83,7 +84,7 @@ async fn an_agent_container_stopped_and_started_in_the_middle_of_a_flow() {
 async fn a_paused_net_entreprises_mock_times_out_then_answers_again() {
     let stack = TestStack::start().await;
     let token = stack.login_admin().await;
-    set_credentials(&stack, &token, "Jardin#Partage2024")
+    set_credentials(&stack, &token, DUPONT.password)
         .await
         .unwrap();
     let ne = container(&stack, "net-entreprises");
@@ -138,7 +139,7 @@ async fn the_auth_mock_cut_off_from_the_network_turns_the_status_red_then_blue_a
     );
 }
 
-const SIRET: &str = "78214563500010";
+const SIRET: &str = DUPONT.siret;
 
 /// A DSN of `SIRET` for `month` of `year`.
 fn dsn(year: i32, month: u8) -> Vec<u8> {
@@ -193,7 +194,7 @@ async fn the_net_entreprises_mock_cut_off_during_a_deposit_then_back_holds_it_on
     let orchestrator = container(&stack, "orchestrator");
     let since = started_at(&orchestrator);
     let token = stack.login_admin().await;
-    set_credentials(&stack, &token, "Jardin#Partage2024")
+    set_credentials(&stack, &token, DUPONT.password)
         .await
         .unwrap();
     let ne_admin = stack.mock("net-entreprises");

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use iea_mock_kit::{Faults, MockListen, MockServer};
+use iea_mock_net_entreprises::fixtures::DUPONT;
+use iea_mock_updates::fixtures::FIRST;
 use iea_proto::common::v1::{ConnectionMode, ConnectionType, ProbeResult, ProbeStep, TlsProblem};
 use iea_proto::error::ApiError;
 use iea_proto::v1::connection_client::ConnectionClient;
@@ -460,7 +462,7 @@ async fn the_support_email_parses_names_the_version_and_holds_no_secret() {
     use iea_proto::v1::credentials_client::CredentialsClient;
     use iea_proto::v1::support_client::SupportClient;
     let mut c = ctx_with(|_| {}).await;
-    let ne_password = "Jardin#Partage2024";
+    let ne_password = DUPONT.password;
     let proxy_password = "Proxy-Secret-42";
     CredentialsClient::new(c.stack.channel().await)
         .set_credentials(authed(
@@ -469,9 +471,9 @@ async fn the_support_email_parses_names_the_version_and_holds_no_secret() {
                 user: "Administrateur".into(),
                 account_password: c.stack.admin_password(),
                 identity: Some(iea_proto::v1::NetEntreprisesIdentity {
-                    siret: "78214563500010".into(),
-                    nom: "DUPONT".into(),
-                    prenom: "Marie".into(),
+                    siret: DUPONT.siret.into(),
+                    nom: DUPONT.nom.into(),
+                    prenom: DUPONT.prenom.into(),
                     password: ne_password.into(),
                 }),
             },
@@ -505,12 +507,15 @@ async fn the_support_email_parses_names_the_version_and_holds_no_secret() {
         .unwrap()
         .into_inner();
     assert_eq!(r.to, "impact-emploi-association@urssaf.fr");
-    assert_eq!(r.subject, "Serveur de connexion 3.00.70");
+    assert_eq!(r.subject, format!("Serveur de connexion {FIRST}"));
 
     let msg = mail_parser::MessageParser::default()
         .parse(&r.eml)
         .expect("a valid message");
-    assert_eq!(msg.subject(), Some("Serveur de connexion 3.00.70"));
+    assert_eq!(
+        msg.subject(),
+        Some(format!("Serveur de connexion {FIRST}").as_str())
+    );
     assert!(msg.date().is_some(), "a Date header");
     let to = msg
         .to()
@@ -528,7 +533,7 @@ async fn the_support_email_parses_names_the_version_and_holds_no_secret() {
     let attachment = msg.attachment(0).unwrap();
     let diagnostic: serde_json::Value =
         serde_json::from_slice(attachment.contents()).expect("a JSON diagnostic");
-    assert_eq!(diagnostic["software_version"], "3.00.70");
+    assert_eq!(diagnostic["software_version"], FIRST);
     assert_eq!(
         diagnostic["installation_id"],
         c.stack.file().installation_id.as_str()

@@ -1,5 +1,8 @@
 //! Net-entreprises credentials end to end: orchestrator → credential verifier → mock.
 
+use iea_mock_net_entreprises::fixtures::{
+    Account, BERNARD_LOCKED, DUPONT, LEFEVRE_NOT_REGISTERED, MARTIN_PASSWORD_EXPIRED,
+};
 use iea_proto::common::v1::{ProbeStep, TlsProblem};
 use iea_proto::error::ApiError;
 use iea_proto::v1::credentials_client::CredentialsClient;
@@ -102,10 +105,10 @@ impl Ctx {
                         user: u.clone(),
                         account_password: "Mot-de-passe-compte".into(),
                         identity: Some(NetEntreprisesIdentity {
-                            siret: "78214563500010".into(),
-                            nom: "DUPONT".into(),
-                            prenom: "Marie".into(),
-                            password: "Jardin#Partage2024".into(),
+                            siret: DUPONT.siret.into(),
+                            nom: DUPONT.nom.into(),
+                            prenom: DUPONT.prenom.into(),
+                            password: DUPONT.password.into(),
                         }),
                     },
                 ))
@@ -211,43 +214,29 @@ async fn each_answer_of_net_entreprises_is_reported_as_its_outcome() {
     let mut c = ctx().await;
     // Declarants of the mock's bundled fixtures.
     let cases = [
+        (DUPONT, VerificationOutcome::Valid),
         (
-            "78214563500010",
-            "DUPONT",
-            "Marie",
-            "Jardin#Partage2024",
-            VerificationOutcome::Valid,
-        ),
-        (
-            "78214563500010",
-            "DUPONT",
-            "Marie",
-            "MauvaisMotDePasse",
+            Account {
+                password: "MauvaisMotDePasse",
+                ..DUPONT
+            },
             VerificationOutcome::InvalidCredentials,
         ),
         (
-            "81239045800014",
-            "MARTIN",
-            "Jean-Pierre",
-            "Ch0rale&Amis",
+            MARTIN_PASSWORD_EXPIRED,
             VerificationOutcome::PasswordExpired,
         ),
-        (
-            "50123456100014",
-            "LEFÈVRE",
-            "Zoé",
-            "Tennis<Club>56",
-            VerificationOutcome::NotRegistered,
-        ),
-        (
-            "44187654700015",
-            "BERNARD",
-            "Luc",
-            "Verrou!2025",
-            VerificationOutcome::AccountLocked,
-        ),
+        (LEFEVRE_NOT_REGISTERED, VerificationOutcome::NotRegistered),
+        (BERNARD_LOCKED, VerificationOutcome::AccountLocked),
     ];
-    for (siret, nom, prenom, pw, expected) in cases {
+    for (account, expected) in cases {
+        let Account {
+            siret,
+            nom,
+            prenom,
+            password: pw,
+            ..
+        } = account;
         let v = c.set_and_verify(siret, nom, prenom, pw).await;
         assert_eq!(outcome(&v), expected, "{nom}: {v:?}");
         let r = v.result.as_ref().unwrap();
@@ -265,7 +254,7 @@ async fn each_answer_of_net_entreprises_is_reported_as_its_outcome() {
 async fn an_unavailable_a_reset_and_a_slow_server_are_unavailable_with_their_step() {
     let mut c = ctx_with(|s| s.network.request_timeout_ms = 1500).await;
     let ne = c.stack.mock("net-entreprises");
-    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+    c.set(DUPONT.siret, DUPONT.nom, DUPONT.prenom, DUPONT.password)
         .await
         .unwrap();
 
@@ -299,7 +288,7 @@ async fn a_form_rejection_is_reported_as_rejected_format() {
     // A service code of three digits fails Net-entreprises' form checks (422).
     let mut c = ctx_with(|s| s.network.net_entreprises_service = 100).await;
     let v = c
-        .set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+        .set_and_verify(DUPONT.siret, DUPONT.nom, DUPONT.prenom, DUPONT.password)
         .await;
     assert_eq!(outcome(&v), VerificationOutcome::RejectedFormat, "{v:?}");
     assert_eq!(v.result.as_ref().unwrap().http_status, 422);
@@ -314,7 +303,7 @@ async fn a_server_certificate_not_from_a_trusted_authority_is_refused_at_the_tls
     let mut c = ctx_with(move |s| s.network.extra_ca_file = Some(foreign_ca)).await;
     let before = c.stack.mock("net-entreprises").auth_requests().await;
     let v = c
-        .set_and_verify("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+        .set_and_verify(DUPONT.siret, DUPONT.nom, DUPONT.prenom, DUPONT.password)
         .await;
     assert_eq!(outcome(&v), VerificationOutcome::Unavailable, "{v:?}");
     let probe = v.result.as_ref().unwrap().probe.clone().unwrap();
@@ -338,56 +327,22 @@ async fn each_bad_input_is_named_and_nothing_reaches_net_entreprises() {
     let mut c = ctx().await;
     let ne = c.stack.mock("net-entreprises");
     let before = ne.auth_requests().await;
+    let (siret, nom, prenom, pw) = (DUPONT.siret, DUPONT.nom, DUPONT.prenom, DUPONT.password);
     let cases = [
+        (siret, &*format!(" {nom}"), prenom, pw, "nom"),
+        (siret, nom, &*format!("{prenom}\u{a0}"), pw, "prénom"),
         (
-            "78214563500010",
-            " DUPONT",
-            "Marie",
-            "Jardin#Partage2024",
-            "nom",
-        ),
-        (
-            "78214563500010",
-            "DUPONT",
-            "Marie\u{a0}",
-            "Jardin#Partage2024",
-            "prénom",
-        ),
-        (
-            "78214563500010",
-            "DUPONT",
-            "Marie",
-            "Jardin\u{200b}Partage2024",
+            siret,
+            nom,
+            prenom,
+            &*pw.replace('#', "\u{200b}"),
             "mot de passe",
         ),
-        (
-            "78214563500011",
-            "DUPONT",
-            "Marie",
-            "Jardin#Partage2024",
-            "SIRET",
-        ),
-        (
-            "7821456350001",
-            "DUPONT",
-            "Marie",
-            "Jardin#Partage2024",
-            "SIRET",
-        ),
-        (
-            "78214563500010",
-            "DUPONT",
-            &"A".repeat(40),
-            "Jardin#Partage2024",
-            "prénom",
-        ),
-        (
-            "78214563500010",
-            "DUPONT",
-            "Marie",
-            &"x".repeat(31),
-            "mot de passe",
-        ),
+        // The last digit changed: the Luhn key is wrong.
+        (&*format!("{}1", &siret[..13]), nom, prenom, pw, "SIRET"),
+        (&siret[..13], nom, prenom, pw, "SIRET"),
+        (siret, nom, &*"A".repeat(40), pw, "prénom"),
+        (siret, nom, prenom, &*"x".repeat(31), "mot de passe"),
     ];
     for (siret, nom, prenom, pw, field) in cases {
         let e = c.set(siret, nom, prenom, pw).await.unwrap_err();
@@ -404,10 +359,21 @@ async fn each_bad_input_is_named_and_nothing_reaches_net_entreprises() {
     }
     // A SIRET typed with spaces is normalised, not refused.
     let s = c
-        .set("782 145 635 00010", "DUPONT", "Marie", "Jardin#Partage2024")
+        .set(
+            &format!(
+                "{} {} {} {}",
+                &siret[..3],
+                &siret[3..6],
+                &siret[6..9],
+                &siret[9..]
+            ),
+            nom,
+            prenom,
+            pw,
+        )
         .await
         .unwrap();
-    assert_eq!(s.siret, "78214563500010");
+    assert_eq!(s.siret, siret);
     assert_eq!(
         ne.auth_requests().await,
         before,
@@ -468,10 +434,10 @@ async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_th
         user: ADMIN.into(),
         account_password: "pas le bon".into(),
         identity: Some(NetEntreprisesIdentity {
-            siret: "78214563500010".into(),
-            nom: "DUPONT".into(),
-            prenom: "Marie".into(),
-            password: "Jardin#Partage2024".into(),
+            siret: DUPONT.siret.into(),
+            nom: DUPONT.nom.into(),
+            prenom: DUPONT.prenom.into(),
+            password: DUPONT.password.into(),
         }),
     };
     let e = ApiError::from(
@@ -556,7 +522,7 @@ async fn changing_an_identity_needs_the_account_password_and_a_user_sees_only_th
         .unwrap()
         .into_inner();
     assert_eq!(copied.credentials[0].user, ADMIN);
-    assert_eq!(copied.credentials[0].siret, "78214563500010");
+    assert_eq!(copied.credentials[0].siret, DUPONT.siret);
     let v = c.verify().await.unwrap();
     assert_eq!(
         outcome(&v),
@@ -572,7 +538,7 @@ async fn verify_all_streams_one_result_per_configured_account_and_keeps_each_las
     c.stack
         .add_user(&c.token, "Martin", "Mot-de-passe-Martin")
         .await;
-    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+    c.set(DUPONT.siret, DUPONT.nom, DUPONT.prenom, DUPONT.password)
         .await
         .unwrap();
     let martin = c.stack.login("Martin", "Mot-de-passe-Martin").await;
@@ -583,10 +549,10 @@ async fn verify_all_streams_one_result_per_configured_account_and_keeps_each_las
                 user: "Martin".into(),
                 account_password: "Mot-de-passe-Martin".into(),
                 identity: Some(NetEntreprisesIdentity {
-                    siret: "81239045800014".into(),
-                    nom: "MARTIN".into(),
-                    prenom: "Jean-Pierre".into(),
-                    password: "Ch0rale&Amis".into(),
+                    siret: MARTIN_PASSWORD_EXPIRED.siret.into(),
+                    nom: MARTIN_PASSWORD_EXPIRED.nom.into(),
+                    prenom: MARTIN_PASSWORD_EXPIRED.prenom.into(),
+                    password: MARTIN_PASSWORD_EXPIRED.password.into(),
                 }),
             },
         ))
@@ -690,7 +656,7 @@ async fn verify_all_authenticates_at_most_eight_accounts_at_once() {
 async fn a_verification_whose_caller_gives_up_still_completes_and_is_recorded() {
     let mut c = ctx().await;
     let ne = c.stack.mock("net-entreprises");
-    c.set("78214563500010", "DUPONT", "Marie", "Jardin#Partage2024")
+    c.set(DUPONT.siret, DUPONT.nom, DUPONT.prenom, DUPONT.password)
         .await
         .unwrap();
     let before = ne.get("/stats").await["auth_requests"].as_u64().unwrap();
@@ -782,9 +748,9 @@ async fn a_caller_leaving_verify_all_stops_the_sending_but_every_attempt_sent_is
 #[tokio::test]
 async fn the_password_is_never_stored_in_clear_nor_returned_and_survives_a_key_rotation() {
     let mut c = ctx().await;
-    let password = "Jardin#Partage2024";
+    let password = DUPONT.password;
     let set = c
-        .set("78214563500010", "DUPONT", "Marie", password)
+        .set(DUPONT.siret, DUPONT.nom, DUPONT.prenom, password)
         .await
         .unwrap();
     let verified = c.verify().await.unwrap();

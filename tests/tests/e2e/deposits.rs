@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::*;
@@ -12,10 +13,10 @@ use tonic::Code;
 use crate::helpers::{MockAdmin, TestStack, authed};
 
 const ADMIN: &str = "Administrateur";
-const SIRET: &str = "78214563500010";
-const NOM: &str = "DUPONT";
-const PRENOM: &str = "Marie";
-const PASSWORD: &str = "Jardin#Partage2024";
+const SIRET: &str = DUPONT.siret;
+const NOM: &str = DUPONT.nom;
+const PRENOM: &str = DUPONT.prenom;
+const PASSWORD: &str = DUPONT.password;
 
 /// A stack whose deposit queue retries within a second and settles a lost request after
 /// a short window (a real installation waits longer: clock skew, registration delays).

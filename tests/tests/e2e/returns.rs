@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::board_client::BoardClient;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
@@ -18,10 +19,10 @@ use tonic::transport::Channel;
 use crate::helpers::{MockAdmin, TestStack, authed};
 
 const ADMIN: &str = "Administrateur";
-const SIRET: &str = "78214563500010";
-const NOM: &str = "DUPONT";
-const PRENOM: &str = "Marie";
-const PASSWORD: &str = "Jardin#Partage2024";
+const SIRET: &str = DUPONT.siret;
+const NOM: &str = DUPONT.nom;
+const PRENOM: &str = DUPONT.prenom;
+const PASSWORD: &str = DUPONT.password;
 
 struct Env {
     t: TestStack,

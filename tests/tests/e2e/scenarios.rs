@@ -2,6 +2,8 @@
 //! `IEA_E2E_COMPOSE_DATA` set, one after the other on the composed stack
 //! (`docker/compose-e2e.sh`). Each leaves the stack as it found it.
 
+use iea_mock_net_entreprises::fixtures::DUPONT;
+use iea_mock_updates::fixtures::{FIRST, LATEST};
 use iea_proto::error::ApiError;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::status_client::StatusClient;
@@ -16,9 +18,9 @@ pub const ADMIN: &str = "Administrateur";
 
 pub fn identity(password: &str) -> NetEntreprisesIdentity {
     NetEntreprisesIdentity {
-        siret: "78214563500010".into(),
-        nom: "DUPONT".into(),
-        prenom: "Marie".into(),
+        siret: DUPONT.siret.into(),
+        nom: DUPONT.nom.into(),
+        prenom: DUPONT.prenom.into(),
         password: password.into(),
     }
 }
@@ -91,7 +93,7 @@ async fn scenario_wrong_net_entreprises_credentials_then_corrected() {
         verify(&stack, &token).await.unwrap(),
         VerificationOutcome::InvalidCredentials
     );
-    set_credentials(&stack, &token, "Jardin#Partage2024")
+    set_credentials(&stack, &token, DUPONT.password)
         .await
         .unwrap();
     assert_eq!(
@@ -109,7 +111,7 @@ async fn scenario_a_withdrawn_licence_gives_consultation_until_restored() {
     stack.set_licence("withdrawn").await;
     let r = reauthenticate(&stack, &token).await;
     assert_eq!(r.indicator, Indicator::Consultation as i32, "{r:?}");
-    let e = set_credentials(&stack, &token, "Jardin#Partage2024")
+    let e = set_credentials(&stack, &token, DUPONT.password)
         .await
         .unwrap_err();
     assert_eq!(e.code, "consultation_mode");
@@ -177,12 +179,12 @@ async fn scenario_update_from_3_00_70_to_3_00_72() {
         .await
         .unwrap()
         .into_inner();
-    if check.installed_version == "3.00.70" {
+    if check.installed_version == FIRST {
         let mut stream = updates
             .apply_update(authed(
                 &token,
                 ApplyUpdateRequest {
-                    version: "3.00.72".into(),
+                    version: LATEST.into(),
                 },
             ))
             .await
@@ -199,7 +201,7 @@ async fn scenario_update_from_3_00_70_to_3_00_72() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(check.installed_version, "3.00.72");
+    assert_eq!(check.installed_version, LATEST);
     assert!(check.available.is_empty());
     stack.stop().await;
 }

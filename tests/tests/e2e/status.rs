@@ -1,6 +1,8 @@
 //! The status indicator end to end: orchestrator → auth client → auth mock, each case of
 //! the seeds, the watch stream, agent restarts, assistance mode.
 
+use iea_mock_net_entreprises::fixtures::DUPONT;
+use iea_mock_updates::fixtures::FIRST;
 use iea_proto::error::ApiError;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::status_client::StatusClient;
@@ -117,10 +119,10 @@ async fn a_withdrawn_licence_allows_reading_and_refuses_credential_changes() {
                 user: "Administrateur".into(),
                 account_password: c.stack.admin_password(),
                 identity: Some(iea_proto::v1::NetEntreprisesIdentity {
-                    siret: "78214563500010".into(),
-                    nom: "DUPONT".into(),
-                    prenom: "Marie".into(),
-                    password: "Jardin#Partage2024".into(),
+                    siret: DUPONT.siret.into(),
+                    nom: DUPONT.nom.into(),
+                    prenom: DUPONT.prenom.into(),
+                    password: DUPONT.password.into(),
                 }),
             },
         ))
@@ -161,7 +163,7 @@ async fn a_version_below_the_servers_minimum_requires_an_update() {
     assert!(r.update_required);
     assert_eq!(r.update_available, "3.02.004");
     assert!(
-        r.reason.contains("3.02.004") && r.reason.contains("3.00.70"),
+        r.reason.contains("3.02.004") && r.reason.contains(FIRST),
         "{}",
         r.reason
     );

@@ -1,6 +1,7 @@
 //! Updates end to end: orchestrator → update client → update mock (a signed TUF
 //! repository), from 3.00.70 to 3.00.72.
 
+use iea_mock_updates::fixtures::{FIRST, LATEST};
 use iea_proto::error::ApiError;
 use iea_proto::v1::UpdatePhase;
 use iea_proto::v1::status_client::StatusClient;
@@ -37,9 +38,9 @@ async fn from_3_00_70_to_3_00_72_with_its_release_notes() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(check.installed_version, "3.00.70");
+    assert_eq!(check.installed_version, FIRST);
     let versions: Vec<_> = check.available.iter().map(|r| r.version.as_str()).collect();
-    assert_eq!(versions, ["3.00.72"]);
+    assert_eq!(versions, [LATEST]);
     assert!(check.available[0].notes_available);
     let status = StatusClient::new(stack.channel().await)
         .get_status(GetStatusRequest::default())
@@ -47,7 +48,7 @@ async fn from_3_00_70_to_3_00_72_with_its_release_notes() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        status.update_available, "3.00.72",
+        status.update_available, LATEST,
         "the status says an update is available"
     );
 
@@ -56,7 +57,7 @@ async fn from_3_00_70_to_3_00_72_with_its_release_notes() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(notes.version, "3.00.72");
+    assert_eq!(notes.version, LATEST);
     assert!(
         notes.text.contains("Mise à jour technique"),
         "{}",
@@ -78,7 +79,7 @@ async fn from_3_00_70_to_3_00_72_with_its_release_notes() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(check.installed_version, "3.00.72");
+    assert_eq!(check.installed_version, LATEST);
     assert!(check.available.is_empty());
     let status = StatusClient::new(stack.channel().await)
         .get_status(GetStatusRequest::default())
@@ -86,7 +87,7 @@ async fn from_3_00_70_to_3_00_72_with_its_release_notes() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        status.software_version, "3.00.72",
+        status.software_version, LATEST,
         "the orchestrator now reports the new version"
     );
     assert_eq!(status.update_available, "");
@@ -94,7 +95,7 @@ async fn from_3_00_70_to_3_00_72_with_its_release_notes() {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     assert!(
-        current.contains("3.00.72"),
+        current.contains(LATEST),
         "the current version is switched: {current}"
     );
     stack.stop().await;
@@ -106,9 +107,9 @@ async fn the_new_version_is_shown_everywhere_at_once_and_authenticated_with_next
     let token = stack.login_admin().await;
     let auth = &stack.mock("impact-emploi-auth");
     let mut status = StatusClient::new(stack.channel().await);
-    // Authenticated once with 3.00.70 (at start).
+    // Authenticated once with the first release (at start).
     crate::helpers::eventually(|| async move {
-        auth.last_software_version().await.as_deref() == Some("3.00.70")
+        auth.last_software_version().await.as_deref() == Some(FIRST)
     })
     .await;
     let mut updates = UpdatesClient::new(stack.channel().await);
@@ -121,17 +122,17 @@ async fn the_new_version_is_shown_everywhere_at_once_and_authenticated_with_next
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(report.software_version, "3.00.72");
+    assert_eq!(report.software_version, LATEST);
     let mail = iea_proto::v1::support_client::SupportClient::new(stack.channel().await)
         .prepare_support_request(authed(&token, PrepareSupportRequestRequest::default()))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(mail.subject, "Serveur de connexion 3.00.72");
+    assert_eq!(mail.subject, format!("Serveur de connexion {LATEST}"));
 
     // And the installation authenticates again, with the new version.
     crate::helpers::eventually(|| async move {
-        auth.last_software_version().await.as_deref() == Some("3.00.72")
+        auth.last_software_version().await.as_deref() == Some(LATEST)
     })
     .await;
     stack.stop().await;
@@ -159,7 +160,7 @@ async fn in_assistance_the_scripts_wait_and_in_consultation_they_are_refused() {
         .unwrap()
         .into_inner()
         .scripts;
-    assert!(!scripts.is_empty(), "3.00.72's scripts are there");
+    assert!(!scripts.is_empty(), "{LATEST}'s scripts are there");
     assert!(
         scripts
             .iter()
