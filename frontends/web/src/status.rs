@@ -3,9 +3,19 @@
 //! orchestrator's status that every live page and event stream shares: [`follow`] keeps a
 //! `WatchStatus` stream open (reconnecting with a growing pause when it breaks) and puts
 //! each report in a `tokio::sync::watch`, so a thousand browsers cost one gRPC stream.
+//!
+//! A subscriber costs as little as it can: each change is rendered once into the whole
+//! server-sent event (`Bytes` that every stream writes), one timer beats the keep-alive of
+//! all streams through the same watch, and the console's stop closes the watch, so each
+//! stream waits on one future only ([`StatusWatch::events`]).
 
+use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
 use iea_proto::v1::status_client::StatusClient;
 use iea_proto::v1::{Indicator, StatusReport, WatchStatusRequest};
 use serde::Serialize;
@@ -112,16 +122,36 @@ impl From<&StatusReport> for StatusView {
     }
 }
 
-/// A status as published to subscribers: the view and its JSON, encoded once for all.
-#[derive(Debug, Clone)]
-pub struct Published {
-    pub view: StatusView,
-    pub json: std::sync::Arc<str>,
+/// How often an idle event stream gets a comment line, so that proxies and browsers keep
+/// it open (axum's default, for every subscriber at once from one timer).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The comment line sent on each keep-alive beat.
+const KEEP_ALIVE_FRAME: &[u8] = b":\n\n";
+
+/// A status as published to subscribers: the view, and the whole server-sent event
+/// (`event: status`, `data:` its JSON) rendered once for all of them.
+#[derive(Debug)]
+struct Published {
+    view: StatusView,
+    /// `event: status\ndata: {…}\n\n`: every subscriber writes this same buffer.
+    frame: Bytes,
+    /// Counts the changes, so that a subscriber knows whether it already sent this one.
+    seq: u64,
 }
 
-/// The latest status seen on the shared watch; `None` until the first report.
+/// What the shared watch holds. Every change wakes every subscriber: a new status is
+/// sent, anything else (a keep-alive beat) sends a comment, `closed` ends the streams.
+#[derive(Debug, Default)]
+struct Latest {
+    status: Option<Published>,
+    closed: bool,
+}
+
+/// The latest status seen on the shared watch (none until the first report), and the
+/// event streams that follow it.
 pub struct StatusWatch {
-    tx: watch::Sender<Option<Published>>,
+    tx: watch::Sender<Latest>,
 }
 
 impl Default for StatusWatch {
@@ -133,24 +163,31 @@ impl Default for StatusWatch {
 impl StatusWatch {
     pub fn new() -> Self {
         Self {
-            tx: watch::channel(None).0,
+            tx: watch::Sender::new(Latest::default()),
         }
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<Option<Published>> {
-        self.tx.subscribe()
+    /// The status last published, if any.
+    pub fn current(&self) -> Option<StatusView> {
+        self.tx.borrow().status.as_ref().map(|p| p.view.clone())
     }
 
+    /// Publishes `view` unless it is the one already published: its event is rendered
+    /// here, once, and every subscriber then writes the same bytes.
     pub fn publish(&self, view: StatusView) {
         self.tx.send_if_modified(|cur| {
-            if cur.as_ref().is_some_and(|p| p.view == view) {
+            if cur.status.as_ref().is_some_and(|p| p.view == view) {
                 return false;
             }
+            // Compact JSON escapes every control character: the data is one line.
             match serde_json::to_string(&view) {
                 Ok(json) => {
-                    *cur = Some(Published {
+                    let frame = format!("event: status\ndata: {json}\n\n");
+                    let seq = cur.status.as_ref().map_or(0, |p| p.seq + 1);
+                    cur.status = Some(Published {
                         view,
-                        json: json.into(),
+                        frame: Bytes::from(frame),
+                        seq,
                     });
                     true
                 }
@@ -161,15 +198,91 @@ impl StatusWatch {
             }
         });
     }
+
+    /// Wakes every subscriber: those with nothing new send a keep-alive comment.
+    pub fn beat(&self) {
+        self.tx.send_modify(|_| {});
+    }
+
+    /// Ends every event stream (the console stops); later subscribers end at once.
+    pub fn close(&self) {
+        self.tx.send_modify(|l| l.closed = true);
+    }
+
+    /// Server-sent events: the status now (or as soon as there is one), then each
+    /// change, a comment on each keep-alive beat, until [`close`](Self::close). Each item
+    /// is a clone of a shared buffer; a subscriber's own state is its watch receiver and
+    /// the one future that waits on it.
+    pub fn events(&self) -> impl Stream<Item = Bytes> + Send + 'static {
+        struct Subscriber {
+            rx: watch::Receiver<Latest>,
+            /// `seq` of the last status sent.
+            sent: Option<u64>,
+            started: bool,
+        }
+        let sub = Subscriber {
+            rx: self.tx.subscribe(),
+            sent: None,
+            started: false,
+        };
+        futures::stream::unfold(sub, |mut sub| async move {
+            loop {
+                let first = !sub.started;
+                if sub.started {
+                    // The sender lives as long as the console's state: an error is the end.
+                    sub.rx.changed().await.ok()?;
+                }
+                sub.started = true;
+                let frame = {
+                    let latest = sub.rx.borrow_and_update();
+                    if latest.closed {
+                        return None;
+                    }
+                    match &latest.status {
+                        Some(p) if sub.sent != Some(p.seq) => {
+                            sub.sent = Some(p.seq);
+                            Some(p.frame.clone())
+                        }
+                        _ if first => None,
+                        _ => Some(Bytes::from_static(KEEP_ALIVE_FRAME)),
+                    }
+                };
+                if let Some(frame) = frame {
+                    return Some((frame, sub));
+                }
+            }
+        })
+    }
+
+    /// The `text/event-stream` answer of [`events`](Self::events).
+    pub fn events_response(&self) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            Body::from_stream(self.events().map(Ok::<_, Infallible>)),
+        )
+            .into_response()
+    }
 }
 
-/// Follows the orchestrator's status until the console stops.
+/// Follows the orchestrator's status until the console stops, beats the keep-alive of
+/// every event stream, and ends them all when the console stops.
 pub async fn follow(state: AppState) {
-    let stop = state.shutdown.wait();
-    tokio::pin!(stop);
+    tokio::select! {
+        _ = state.shutdown.wait() => {}
+        _ = watch_orchestrator(&state) => {}
+        _ = keep_alive(&state.status) => {}
+    }
+    state.status.close();
+}
+
+/// One `WatchStatus` stream at a time, reopened with a growing pause when it breaks.
+async fn watch_orchestrator(state: &AppState) {
     let mut pause = Duration::from_millis(200);
     loop {
-        let round = async {
+        let outcome = async {
             let mut client = StatusClient::new(state.orchestrator.channel());
             let mut stream = client
                 .watch_status(WatchStatusRequest {})
@@ -180,11 +293,8 @@ pub async fn follow(state: AppState) {
             }
             Ok::<_, tonic::Status>(())
         }
-        .instrument(tracing::info_span!("orchestrator", rpc = "WatchStatus"));
-        let outcome = tokio::select! {
-            _ = &mut stop => return,
-            r = round => r,
-        };
+        .instrument(tracing::info_span!("orchestrator", rpc = "WatchStatus"))
+        .await;
         match outcome {
             Ok(()) => pause = Duration::from_millis(200),
             Err(e) => {
@@ -192,9 +302,109 @@ pub async fn follow(state: AppState) {
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
         }
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tokio::time::sleep(pause) => {}
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// One timer for every event stream's keep-alive.
+async fn keep_alive(status: &StatusWatch) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        status.beat();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(indicator: IndicatorState, reason: &str) -> StatusView {
+        StatusView {
+            indicator,
+            label: indicator.label().to_owned(),
+            icon: indicator.icon(),
+            reason: reason.to_owned(),
+            reason_code: "code".to_owned(),
+            since: None,
+            since_fr: None,
+            installation_id: "inst".to_owned(),
+            software_version: "1.0".to_owned(),
+            update_available: None,
+            update_required: false,
         }
+    }
+
+    async fn next(s: &mut (impl Stream<Item = Bytes> + Unpin)) -> Option<Bytes> {
+        tokio::time::timeout(Duration::from_secs(5), s.next())
+            .await
+            .expect("an item or the end within 5 s")
+    }
+
+    fn data(frame: &Bytes) -> serde_json::Value {
+        let text = std::str::from_utf8(frame).unwrap();
+        let mut lines = text.strip_suffix("\n\n").expect("one event").lines();
+        assert_eq!(lines.next(), Some("event: status"));
+        let json = lines.next().unwrap().strip_prefix("data: ").unwrap();
+        assert_eq!(lines.next(), None, "the data is one line");
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_subscriber_writes_the_same_rendered_event() {
+        let w = StatusWatch::new();
+        let mut a = Box::pin(w.events());
+        let mut b = Box::pin(w.events());
+        w.publish(view(IndicatorState::Connected, "ok"));
+        let (fa, fb) = (next(&mut a).await.unwrap(), next(&mut b).await.unwrap());
+        assert_eq!(data(&fa)["indicator"], "connected");
+        assert_eq!(fa.as_ptr(), fb.as_ptr(), "one buffer for both subscribers");
+
+        // The same status again is no change; another one is.
+        w.publish(view(IndicatorState::Connected, "ok"));
+        w.publish(view(IndicatorState::Assistance, "support"));
+        let fa = next(&mut a).await.unwrap();
+        assert_eq!(data(&fa)["indicator"], "assistance");
+        assert_eq!(data(&fa)["reason"], "support");
+        assert_eq!(
+            data(&next(&mut b).await.unwrap())["indicator"],
+            "assistance"
+        );
+
+        // A late subscriber gets the status now, at once.
+        let mut c = Box::pin(w.events());
+        assert_eq!(next(&mut c).await.unwrap(), fa);
+        assert_eq!(w.current().unwrap().indicator, IndicatorState::Assistance);
+    }
+
+    #[tokio::test]
+    async fn idle_streams_get_a_comment_on_each_beat_and_end_when_closed() {
+        let w = StatusWatch::new();
+        let mut early = Box::pin(w.events());
+        // No status yet: nothing to send until the beat.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), early.next())
+                .await
+                .is_err()
+        );
+        w.beat();
+        assert_eq!(&next(&mut early).await.unwrap()[..], b":\n\n");
+        w.publish(view(IndicatorState::Connected, "ok"));
+        assert_eq!(
+            data(&next(&mut early).await.unwrap())["indicator"],
+            "connected"
+        );
+        w.beat();
+        assert_eq!(&next(&mut early).await.unwrap()[..], b":\n\n");
+
+        w.close();
+        assert_eq!(next(&mut early).await, None, "closed: the stream ends");
+        let mut late = Box::pin(w.events());
+        assert_eq!(
+            next(&mut late).await,
+            None,
+            "a stream opened after the close ends"
+        );
     }
 }
