@@ -1021,6 +1021,7 @@ async fn check_updates(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NotesParams {
     /// The release (empty or absent: the newest available).
     #[serde(default)]
@@ -1151,6 +1152,7 @@ async fn deposit_one(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DepositParams {
     /// The file's name, for people.
     #[serde(default)]
