@@ -1,41 +1,296 @@
 //! 1,000 accounts verified through orchestrator → credential verifier → Net-entreprises
 //! mock ("verify all", bounded concurrency), then the mock driven directly at the same
-//! concurrency. Prints both rates, their ratio (target ≥ 80 %), and the stack process's
-//! memory before and at its peak (target: no growth with the number of accounts).
+//! concurrency, in alternated rounds. Prints both rates, their ratio (target ≥ 80 % on
+//! SQLite, ≥ 70 % on PostgreSQL), the CPU each process spends per verification, and the
+//! memory of the orchestrator, the verifier and the mock after 10 %, half and all of the
+//! rounds (target: flat in the number of verifications). When every process shares the
+//! same few cores, the ratio is about the direct path's CPU per authentication (mock and
+//! client) over the through path's (orchestrator, verifier, mock, and PostgreSQL): the CPU
+//! line says where each microsecond goes.
+//!
+//! The orchestrator, the credential verifier and the Net-entreprises mock each run in a
+//! process of their own (this binary started again with `IEA_VERIFY_BENCH_ROLE`), wired
+//! as the stack wires its own; the other mocks and agents run in the embedded stack in a
+//! child process. The mock's tokens live `TOKEN_LIFETIME_SECS` (1 by default: the verifier
+//! never uses one), so that its store, which keeps a token one more lifetime after its
+//! expiry, reaches its steady size (about three lifetimes of tokens) within the first
+//! rounds instead of holding every token of the run for an hour.
 //!
 //! `cargo bench -p iea-cli --bench verify` (`ACCOUNTS=N` to change the count, `ROUNDS=N`
-//! the number of alternated measurements, whose medians are compared: 21 by default, since
+//! the number of alternated measurements, whose medians are compared: 61 by default, since
 //! a round of 1,000 lasts about a tenth of a second and single rounds vary by ±15 % on a
-//! shared 2-core machine).
+//! shared 2-core machine). On PostgreSQL: `IEA_DATABASE_URL=postgres://…/DB` (the
+//! orchestrator's database; the server's CPU per verification is then read from its
+//! backends serving `DB`).
 
 mod common;
 
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use iea_net::{ConnectionMode, HttpClient, NetworkSettings};
 use iea_proto::v1::credentials_client::CredentialsClient;
+use iea_proto::v1::sessions_client::SessionsClient;
 use iea_proto::v1::users_client::UsersClient;
 use iea_proto::v1::*;
+use iea_runtime::pki;
+use iea_runtime::shutdown::Shutdown;
+use tonic::transport::Channel;
 
 /// Parallel verifications in the orchestrator's "verify all".
 const CONCURRENCY: usize = 8;
 const ACCOUNT_PASSWORD: &str = "Mot-de-passe-banc";
+const ROLE: &str = "IEA_VERIFY_BENCH_ROLE";
+const SETTINGS: &str = "IEA_VERIFY_BENCH_SETTINGS";
+const INSTALLATION: &str = "IEA-BENCH-VERIFY";
+const LICENCE: &str = "BENCH-LICENCE-not-secret";
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    match std::env::var(ROLE).as_deref() {
+        Ok("orchestrator") => {
+            runtime.block_on(serve(|s: iea_orchestrator::Settings, stop| async move {
+                let app = iea_orchestrator::App::build(s).await?;
+                println!("{}", app.local_addr());
+                app.run_until(stop).await
+            }))
+        }
+        Ok("credential-verifier") => runtime.block_on(serve(
+            |s: iea_credential_verifier::Settings, stop| async move {
+                let app = iea_credential_verifier::App::build(s).await?;
+                println!("{}", app.local_addr());
+                app.run_until(stop).await
+            },
+        )),
+        Ok("net-entreprises") => runtime.block_on(serve(
+            |s: iea_mock_net_entreprises::Settings, stop| async move {
+                let app = iea_mock_net_entreprises::App::build(s).await?;
+                println!("{}", app.https_addr());
+                app.run_until(stop).await
+            },
+        )),
+        _ => runtime.block_on(bench()),
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A measured process's `main`: its settings from the benchmark, its address on the first
+/// line of its output, then served until SIGINT.
+async fn serve<S, F, Fut>(run: F)
+where
+    S: serde::de::DeserializeOwned,
+    F: FnOnce(S, Shutdown) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Human, "warn");
     iea_runtime::install_crypto_provider();
-    let n: usize = std::env::var("ACCOUNTS")
+    let settings =
+        serde_json::from_str(&std::env::var(SETTINGS).expect("settings")).expect("settings JSON");
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signal();
+    run(settings, shutdown).await.expect("runs");
+}
+
+/// A measured process: this binary in another role.
+struct Process {
+    child: Child,
+    addr: String,
+}
+
+impl Process {
+    fn start(role: &str, settings: &impl serde::Serialize, log: &Path) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(ROLE, role)
+            .env(SETTINGS, serde_json::to_string(settings).unwrap())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            !line.trim().is_empty(),
+            "{role} did not start: see {}",
+            log.display()
+        );
+        Self {
+            child,
+            addr: line.trim().to_owned(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        common::memory_kib(self.pid()).0
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.pid().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The embedded stack (the mocks and agents the measured processes do not replace), on
+/// SQLite whatever `IEA_DATABASE_URL` says: its own orchestrator stays idle.
+fn start_stack() -> common::Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_iea"))
+        .args(["stack", "up", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .env_remove("IEA_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.path().join("stack.json").exists() {
+        assert!(Instant::now() < deadline, "the stack did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let file = iea_stack::StackFile::read(dir.path()).unwrap();
+    common::Stack { dir, child, file }
+}
+
+async fn bench() {
+    iea_runtime::install_crypto_provider();
+    let n = env_usize("ACCOUNTS", 1000);
+    let rounds = env_usize("ROUNDS", 61).max(1);
+    let token_lifetime = env_usize("TOKEN_LIFETIME_SECS", 1).max(1);
+    let database = std::env::var("IEA_DATABASE_URL")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(21);
-    let stack = common::Stack::start();
-    let token = stack.login_admin().await;
-    let channel = stack.channel().await;
+        .filter(|u| !u.is_empty())
+        .map(|u| iea_orchestrator::store::DatabaseUrl::parse(&u).expect("IEA_DATABASE_URL"));
+    // The PostgreSQL database whose backends serve the orchestrator.
+    let pg_database = match &database {
+        Some(iea_orchestrator::store::DatabaseUrl::Postgres(url)) => url
+            .rsplit('/')
+            .next()
+            .map(|d| d.split('?').next().unwrap_or(d).to_owned()),
+        _ => None,
+    };
+
+    let stack = start_stack();
+    let work = tempfile::tempdir().unwrap();
+    let certs = stack.dir.path().join("certs");
+    let f = &stack.file;
+    // The bench orchestrator's installation, known to the auth mock as a licence would
+    // make it known to the real server.
+    reqwest::Client::new()
+        .post(format!(
+            "{}/installations",
+            f.mocks["impact-emploi-auth"].admin
+        ))
+        .bearer_auth(&f.mocks_admin_token)
+        .json(&serde_json::json!({"installation_id": INSTALLATION, "licence_key": LICENCE}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+
+    let loopback = "127.0.0.1:0";
+    let mock = Process::start(
+        "net-entreprises",
+        &serde_json::json!({
+            "listen": {
+                "https_listen": loopback, "fallback_listen": loopback,
+                "http_listen": loopback, "admin_listen": loopback,
+                "tls": pki::mock_files(&certs), "admin_token": "",
+            },
+            "token_lifetime_secs": token_lifetime,
+        }),
+        &work.path().join("net-entreprises.log"),
+    );
+    let verifier = Process::start(
+        "credential-verifier",
+        &iea_credential_verifier::Settings {
+            listen: loopback.parse().unwrap(),
+            tls: pki::component_files(&certs, iea_credential_verifier::COMPONENT),
+        },
+        &work.path().join("credential-verifier.log"),
+    );
+    let data_dir = work.path().join("orchestrator");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let address = format!(
+        "https://{}{}",
+        mock.addr,
+        iea_mock_net_entreprises::AUTH_PATH
+    );
+    let orchestrator = Process::start(
+        "orchestrator",
+        &iea_orchestrator::Settings {
+            listen: loopback.parse().unwrap(),
+            tls: pki::component_files(&certs, iea_orchestrator::COMPONENT),
+            data_dir: data_dir.clone(),
+            database: iea_orchestrator::DatabaseSettings {
+                url: database.clone(),
+            },
+            agents: iea_orchestrator::AgentAddresses {
+                auth_client: f.agents["auth-client"].clone(),
+                update_client: f.agents["update-client"].clone(),
+                credential_verifier: verifier.addr.clone(),
+                deposit_agent: f.agents["deposit-agent"].clone(),
+            },
+            network: iea_orchestrator::network::NetworkDefaults {
+                auth_server: f.mocks["impact-emploi-auth"].https.clone(),
+                update_server: f.mocks["impact-emploi-updates"].https.clone(),
+                net_entreprises: address.clone(),
+                extra_ca_file: Some(f.mocks_ca.clone()),
+                ..Default::default()
+            },
+            installation: iea_orchestrator::InstallationSettings {
+                id: Some(INSTALLATION.into()),
+                licence_key: Some(LICENCE.into()),
+                daily_password_key: None,
+            },
+            update_check_interval_secs: 0,
+            ..Default::default()
+        },
+        &work.path().join("orchestrator.log"),
+    );
+    println!(
+        "processes: orchestrator pid {}, credential verifier pid {}, Net-entreprises mock pid {} \
+         (tokens live {token_lifetime} s), other mocks and agents (embedded stack) pid {}; \
+         database: {}",
+        orchestrator.pid(),
+        verifier.pid(),
+        mock.pid(),
+        stack.child.id(),
+        database
+            .as_ref()
+            .map_or("SQLite".to_owned(), |d| d.to_string())
+    );
+
+    let channel = front_end(&stack, &orchestrator.addr).await;
+    let admin_password = std::fs::read_to_string(data_dir.join("admin-password")).unwrap();
+    let token = SessionsClient::new(channel.clone())
+        .login(LoginRequest {
+            user: "Administrateur".into(),
+            password: admin_password.trim().into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
     let mut users = UsersClient::new(channel.clone());
     users
         .set_installation_mode(common::authed(
@@ -88,53 +343,103 @@ async fn main() {
         "setup: {n} accounts with credentials in {:.1} s",
         setup.elapsed().as_secs_f64()
     );
-    let (rss_before, _) = stack.memory_kib();
-    println!("stack process: pid {}", stack.child.id());
+    let memory = |label: &str| {
+        println!(
+            "memory {label}: orchestrator {} KiB, credential verifier {} KiB, \
+             Net-entreprises mock {} KiB",
+            orchestrator.rss_kib(),
+            verifier.rss_kib(),
+            mock.rss_kib()
+        );
+    };
+    memory("before verifying");
 
     // Directly against the mock: same concurrency, same HTTP client library.
-    let address = format!(
-        "{}{}",
-        stack.file.mocks["net-entreprises"].https, "/authentifier/1.0/"
-    );
     let mut settings = NetworkSettings::direct(ConnectionMode::Secure, &address).unwrap();
-    settings.extra_ca_pem = Some(std::fs::read_to_string(&stack.file.mocks_ca).unwrap());
+    settings.extra_ca_pem = Some(std::fs::read_to_string(&f.mocks_ca).unwrap());
     let client = HttpClient::new(&settings, "iea-connect-bench").unwrap();
 
     // Rounds alternate the two measurements, so that both see the same machine; the
     // medians are compared. The first round also opens the connections.
+    let processes = Processes {
+        orchestrator: orchestrator.pid(),
+        verifier: verifier.pid(),
+        mock: mock.pid(),
+        pg_database,
+    };
+    let checkpoints = [rounds.div_ceil(10), rounds.div_ceil(2), rounds];
     let mut through_rates = Vec::new();
     let mut direct_rates = Vec::new();
+    let (mut through_total, mut direct_total) = (0, 0);
+    let (mut through_spent, mut direct_spent) = (Spent::default(), Spent::default());
     for round in 1..=rounds {
-        let cpu = Cpu::now(&stack);
+        let cpu = processes.cpu();
         let (total, valid, through) = verify_all(&channel, &token).await;
-        let through_cpu = cpu.since(&stack);
+        let through_cpu = processes.cpu().since(&cpu);
         assert_eq!(total, valid, "every bench account is valid");
-        let cpu = Cpu::now(&stack);
+        let cpu = processes.cpu();
         let (ok, direct) = direct_round(&client, &address, total).await;
-        let direct_cpu = cpu.since(&stack);
+        let direct_cpu = processes.cpu().since(&cpu);
         assert_eq!(ok, total, "every direct authentication succeeds");
+        through_total += total;
+        direct_total += ok;
+        through_spent.add(&through_cpu);
+        direct_spent.add(&direct_cpu);
         let (t, d) = (
             total as f64 / through.as_secs_f64(),
             ok as f64 / direct.as_secs_f64(),
         );
         println!(
             "round {round}: through the orchestrator {t:.0}/s, directly {d:.0}/s ({:.0} %); \
-             CPU per verification (stack + bench): through {}, directly {}",
+             CPU per verification: through {}; directly {}",
             100.0 * t / d,
             through_cpu.per(total),
             direct_cpu.per(ok),
         );
         through_rates.push(t);
         direct_rates.push(d);
+        if checkpoints.contains(&round) {
+            memory(&format!(
+                "after round {round} ({through_total} verifications, {direct_total} direct \
+                 authentications)"
+            ));
+        }
     }
-    let (_, peak) = stack.memory_kib();
     let (t, d) = (median(&mut through_rates), median(&mut direct_rates));
     println!("concurrency: {CONCURRENCY}, {n} accounts, {rounds} rounds (medians)");
     println!("through the orchestrator: {t:.0} verifications/s");
     println!("directly against the mock: {d:.0} authentications/s");
-    println!("ratio: {:.0} % (target ≥ 80 %)", 100.0 * t / d);
-    println!("stack process memory: {rss_before} KiB before verifying, peak {peak} KiB");
+    println!(
+        "ratio: {:.0} % (target ≥ {} %)",
+        100.0 * t / d,
+        if processes.pg_database.is_some() {
+            70
+        } else {
+            80
+        }
+    );
+    println!(
+        "CPU per verification over all rounds: through {}; directly {}",
+        through_spent.per(through_total),
+        direct_spent.per(direct_total)
+    );
+    orchestrator.stop();
+    verifier.stop();
+    mock.stop();
     stack.stop();
+}
+
+async fn front_end(stack: &common::Stack, addr: &str) -> Channel {
+    let tls =
+        iea_runtime::tls::front_end_config(&stack.file.ca, iea_orchestrator::COMPONENT).unwrap();
+    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .timeout(Duration::from_secs(600))
+        .connect()
+        .await
+        .unwrap()
 }
 
 /// One "verify all" through the orchestrator: (results, valid ones, time).
@@ -188,30 +493,119 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// CPU time used by the stack process and by this one.
+/// The measured processes, whose CPU time is read around each phase.
+struct Processes {
+    orchestrator: u32,
+    verifier: u32,
+    mock: u32,
+    /// The orchestrator's PostgreSQL database, if any: its backends' CPU is the server's.
+    pg_database: Option<String>,
+}
+
+/// CPU time used so far by each measured process, by this one and by the PostgreSQL
+/// processes working for the orchestrator's database (by pid: a process that ends
+/// between two readings is not counted).
 struct Cpu {
-    stack: Duration,
+    orchestrator: Duration,
+    verifier: Duration,
+    mock: Duration,
     bench: Duration,
+    postgres: Option<HashMap<u32, Duration>>,
+}
+
+/// CPU time each process spent during a phase.
+#[derive(Default)]
+struct Spent {
+    orchestrator: Duration,
+    verifier: Duration,
+    mock: Duration,
+    bench: Duration,
+    postgres: Option<Duration>,
+}
+
+impl Processes {
+    fn cpu(&self) -> Cpu {
+        let of = |pid: u32| common::cpu_time(&pid.to_string());
+        Cpu {
+            orchestrator: of(self.orchestrator),
+            verifier: of(self.verifier),
+            mock: of(self.mock),
+            bench: common::cpu_time("self"),
+            postgres: self.pg_database.as_deref().map(backends_cpu),
+        }
+    }
 }
 
 impl Cpu {
-    fn now(stack: &common::Stack) -> Self {
-        Self {
-            stack: common::cpu_time(&stack.child.id().to_string()),
-            bench: common::cpu_time("self"),
+    fn since(&self, before: &Cpu) -> Spent {
+        Spent {
+            orchestrator: self.orchestrator.saturating_sub(before.orchestrator),
+            verifier: self.verifier.saturating_sub(before.verifier),
+            mock: self.mock.saturating_sub(before.mock),
+            bench: self.bench.saturating_sub(before.bench),
+            postgres: self.postgres.as_ref().map(|now| {
+                now.iter()
+                    .map(|(pid, t)| {
+                        let then = before.postgres.as_ref().and_then(|b| b.get(pid));
+                        t.saturating_sub(then.copied().unwrap_or_default())
+                    })
+                    .sum()
+            }),
+        }
+    }
+}
+
+impl Spent {
+    fn add(&mut self, other: &Spent) {
+        self.orchestrator += other.orchestrator;
+        self.verifier += other.verifier;
+        self.mock += other.mock;
+        self.bench += other.bench;
+        if let Some(pg) = other.postgres {
+            *self.postgres.get_or_insert_default() += pg;
         }
     }
 
-    fn since(&self, stack: &common::Stack) -> Self {
-        let now = Self::now(stack);
-        Self {
-            stack: now.stack - self.stack,
-            bench: now.bench - self.bench,
-        }
-    }
-
+    /// Microseconds per verification of each process that worked.
     fn per(&self, n: usize) -> String {
         let us = |d: Duration| d.as_micros() as usize / n.max(1);
-        format!("{} µs + {} µs", us(self.stack), us(self.bench))
+        let mut parts = Vec::new();
+        for (name, d) in [
+            ("orchestrator", self.orchestrator),
+            ("verifier", self.verifier),
+            ("mock", self.mock),
+            ("bench", self.bench),
+        ] {
+            if !d.is_zero() {
+                parts.push(format!("{name} {} µs", us(d)));
+            }
+        }
+        if let Some(pg) = self.postgres.filter(|d| !d.is_zero()) {
+            parts.push(format!("PostgreSQL {} µs", us(pg)));
+        }
+        parts.join(", ")
     }
+}
+
+/// CPU time so far of each PostgreSQL process working for `database` (its title names
+/// it: `postgres: USER DATABASE HOST(PORT) STATE`, `postgres: autovacuum worker
+/// DATABASE`), by pid.
+fn backends_cpu(database: &str) -> HashMap<u32, Duration> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let title = String::from_utf8_lossy(&c);
+                title.starts_with("postgres: ")
+                    && title
+                        .split(|c: char| c.is_whitespace() || c == '\0')
+                        .any(|w| w == database)
+            })
+        })
+        .map(|pid| (pid, common::cpu_time(&pid.to_string())))
+        .collect()
 }
