@@ -4,9 +4,10 @@
 mod common;
 
 use common::Stack;
+use iea_mock_net_entreprises::fixtures::DUPONT;
 
-/// A SIRET whose Luhn key is right.
-const SIRET: &str = "78214563500010";
+/// A SIRET whose Luhn key is right (DUPONT's, of the Net-entreprises mock's directory).
+const SIRET: &str = DUPONT.siret;
 
 fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))

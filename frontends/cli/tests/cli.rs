@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{Stack, iea, interrupt, wait_for_stack};
+use iea_mock_net_entreprises::fixtures::DUPONT;
 
 #[test]
 fn stack_up_then_status_reports_every_component_healthy_and_ctrl_c_exits_zero() {
@@ -132,6 +133,15 @@ fn a_person_sets_and_verifies_net_entreprises_credentials_from_the_command_line(
     assert_eq!(code, 0, "{v}");
 
     // Standard input: the account's Impact emploi password, then the Net-entreprises one.
+    // The SIRET typed with spaces: normalised, not refused.
+    let siret = DUPONT.siret;
+    let spaced_siret = format!(
+        "{} {} {} {}",
+        &siret[..3],
+        &siret[3..6],
+        &siret[6..9],
+        &siret[9..]
+    );
     let (code, v) = s.run(
         &[
             "credentials",
@@ -139,18 +149,18 @@ fn a_person_sets_and_verifies_net_entreprises_credentials_from_the_command_line(
             "--user",
             "Dupont",
             "--siret",
-            "782 145 635 00010",
+            &spaced_siret,
             "--nom",
-            "DUPONT",
+            DUPONT.nom,
             "--prenom",
-            "Marie",
+            DUPONT.prenom,
             "--password-stdin",
         ],
-        "Mot-de-passe-Dupont\nJardin#Partage2024\n",
+        &format!("Mot-de-passe-Dupont\n{}\n", DUPONT.password),
     );
     assert_eq!(code, 0, "{v}");
-    assert_eq!(v["siret"], "78214563500010");
-    assert!(!v.to_string().contains("Jardin#Partage2024"));
+    assert_eq!(v["siret"], DUPONT.siret);
+    assert!(!v.to_string().contains(DUPONT.password));
 
     let (code, v) = s.run(&["credentials", "verify", "--user", "Dupont"], "");
     assert_eq!(
@@ -174,11 +184,11 @@ fn a_person_sets_and_verifies_net_entreprises_credentials_from_the_command_line(
             "--user",
             "Dupont",
             "--siret",
-            "78214563500010",
+            DUPONT.siret,
             "--nom",
-            "DUPONT",
+            DUPONT.nom,
             "--prenom",
-            "Marie",
+            DUPONT.prenom,
             "--password-stdin",
         ],
         "Mot-de-passe-Dupont\nFaux\n",
@@ -210,12 +220,12 @@ fn a_person_sets_and_verifies_net_entreprises_credentials_from_the_command_line(
             "--siret",
             "78214563500011",
             "--nom",
-            "DUPONT",
+            DUPONT.nom,
             "--prenom",
-            "Marie",
+            DUPONT.prenom,
             "--password-stdin",
         ],
-        "Mot-de-passe-Dupont\nJardin#Partage2024\n",
+        &format!("Mot-de-passe-Dupont\n{}\n", DUPONT.password),
     );
     assert_eq!(code, 1);
     assert_eq!(v["error"]["code"], "invalid_input", "{v}");
@@ -289,14 +299,14 @@ fn an_installation_moves_from_sqlite_to_postgres_and_goes_on_there() {
         "--user",
         "Dupont",
         "--siret",
-        "78214563500010",
+        DUPONT.siret,
         "--nom",
-        "DUPONT",
+        DUPONT.nom,
         "--prenom",
-        "Marie",
+        DUPONT.prenom,
         "--password-stdin",
     ];
-    let (code, v) = s.run(&set, "Mot-de-passe-Dupont\nJardin#Partage2024\n");
+    let (code, v) = s.run(&set, &format!("Mot-de-passe-Dupont\n{}\n", DUPONT.password));
     assert_eq!(code, 0, "{v}");
     let (code, v) = s.run(&["credentials", "verify", "--user", "Dupont"], "");
     assert_eq!(
@@ -319,7 +329,7 @@ fn an_installation_moves_from_sqlite_to_postgres_and_goes_on_there() {
     assert!(out.status.success(), "{v}");
     assert_eq!(v["migration"]["rows"]["users"], 2, "{v}");
     assert_eq!(v["migration"]["rows"]["credentials"], 1, "{v}");
-    assert!(!v.to_string().contains("Jardin#Partage2024"));
+    assert!(!v.to_string().contains(DUPONT.password));
     // A second copy into the same database is refused: it is no longer empty.
     let again = iea(&dir)
         .args(["database", "migrate", "--to", &url, "--json"])

@@ -5,6 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use serde_json::Value;
 
 mod common;
@@ -159,14 +160,14 @@ fn people_read_times_in_french_words_and_programs_in_rfc3339() {
             "--user",
             "Administrateur",
             "--siret",
-            "78214563500010",
+            DUPONT.siret,
             "--nom",
-            "DUPONT",
+            DUPONT.nom,
             "--prenom",
-            "Marie",
+            DUPONT.prenom,
             "--password-stdin",
         ],
-        &format!("{}\nJardin#Partage2024\n", s.admin_password().trim_end()),
+        &format!("{}\n{}\n", s.admin_password().trim_end(), DUPONT.password),
     );
     s.json(&["credentials", "verify", "--user", "Administrateur"], "");
     let v = s.json(&["credentials", "show", "--user", "Administrateur"], "");

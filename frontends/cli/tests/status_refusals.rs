@@ -5,8 +5,9 @@
 mod common;
 
 use common::Stack;
+use iea_mock_net_entreprises::fixtures::DUPONT;
 
-const SIRET: &str = "78214563500010";
+const SIRET: &str = DUPONT.siret;
 
 fn json(s: &Stack, args: &[&str], stdin: &str) -> (i32, serde_json::Value) {
     let mut all = args.to_vec();
@@ -40,9 +41,9 @@ fn a_refused_depositing_account_shows_in_the_status_with_a_session() {
             "--siret",
             SIRET,
             "--nom",
-            "DUPONT",
+            DUPONT.nom,
             "--prenom",
-            "Marie",
+            DUPONT.prenom,
             "--password-stdin",
         ],
         &format!("{}\nMauvais-mot-de-passe\n", password.trim()),
@@ -82,7 +83,7 @@ fn a_refused_depositing_account_shows_in_the_status_with_a_session() {
     let (code, text, _) = s.raw(&["status"], "");
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("Identifiants Net-entreprises refusés pour les dépôts DSN : compte « Administrateur » (SIRET 78214563500010, prochaine échéance le "),
+        text.contains(&format!("Identifiants Net-entreprises refusés pour les dépôts DSN : compte « Administrateur » (SIRET {SIRET}, prochaine échéance le ")),
         "{text}"
     );
     assert!(
