@@ -6,6 +6,8 @@ mod common;
 
 use common::Harness;
 use common::webdriver::Browser;
+use iea_mock_net_entreprises::fixtures::DUPONT;
+use iea_mock_updates::fixtures::{FIRST, LATEST};
 use reqwest::Method;
 use serde_json::json;
 
@@ -151,10 +153,10 @@ async fn the_status_page_follows_the_status_live_in_chromium() {
     // « Comptes utilisateurs »: set the account's Net-entreprises identity (confirmed by
     // its own password), then « Vérifier »: the outcome is shown.
     browser.goto(&h.url("/comptes")).await;
-    browser.type_into("#siret", "78214563500010").await;
-    browser.type_into("#nom", "DUPONT").await;
-    browser.type_into("#prenom", "Marie").await;
-    browser.type_into("#password", "Jardin#Partage2024").await;
+    browser.type_into("#siret", DUPONT.siret).await;
+    browser.type_into("#nom", DUPONT.nom).await;
+    browser.type_into("#prenom", DUPONT.prenom).await;
+    browser.type_into("#password", DUPONT.password).await;
     browser
         .type_into("#account_password", &h.admin_password())
         .await;
@@ -168,7 +170,10 @@ async fn the_status_page_follows_the_status_live_in_chromium() {
     browser
         .wait_for(
             "return document.querySelector(\"tr[data-user='Administrateur'] td:nth-child(3)\").textContent;",
-            json!("SIRET 78214563500010, DUPONT Marie"),
+            json!(format!(
+                "SIRET {}, {} {}",
+                DUPONT.siret, DUPONT.nom, DUPONT.prenom
+            )),
         )
         .await;
     browser
@@ -220,18 +225,18 @@ async fn an_update_is_applied_with_its_progress_bar_in_chromium() {
     browser
         .wait_for(
             "return document.getElementById('installed-version').textContent;",
-            json!("3.00.70"),
+            json!(FIRST),
         )
         .await;
     browser
         .wait_for(
-            "return !!document.querySelector(\"#releases tr[data-version='3.00.72']\");",
+            &format!("return !!document.querySelector(\"#releases tr[data-version='{LATEST}']\");"),
             json!(true),
         )
         .await;
     // « Lisez-moi » of the release.
     browser
-        .click("#releases tr[data-version='3.00.72'] a")
+        .click(&format!("#releases tr[data-version='{LATEST}'] a"))
         .await;
     browser
         .wait_for(
@@ -291,12 +296,12 @@ async fn an_update_is_applied_with_its_progress_bar_in_chromium() {
     browser
         .wait_for(
             "return document.getElementById('installed-version').textContent;",
-            json!("3.00.72"),
+            json!(LATEST),
         )
         .await;
     browser
         .wait_for(
-            "return document.querySelector(\"#update-progress [data-field='message']\").textContent.includes('3.00.72');",
+            &format!("return document.querySelector(\"#update-progress [data-field='message']\").textContent.includes('{LATEST}');"),
             json!(true),
         )
         .await;
@@ -312,7 +317,7 @@ async fn an_update_is_applied_with_its_progress_bar_in_chromium() {
     browser
         .wait_for(
             "return document.querySelector(\"[data-field='version']\").textContent;",
-            json!("3.00.72"),
+            json!(LATEST),
         )
         .await;
 
@@ -347,8 +352,8 @@ async fn verify_all_shows_each_result_live_in_chromium() {
     let r = api
         .call(Method::PUT, "/api/v1/credentials/Administrateur")
         .json(
-            &json!({"account_password": h.admin_password(), "siret": "78214563500010",
-                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+            &json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
+                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
         )
         .send()
         .await
@@ -387,8 +392,8 @@ async fn a_dsn_file_is_uploaded_from_the_deposits_page_in_chromium() {
     let r = api
         .call(Method::PUT, "/api/v1/credentials/Administrateur")
         .json(
-            &json!({"account_password": h.admin_password(), "siret": "78214563500010",
-                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+            &json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
+                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
         )
         .send()
         .await

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use common::{Harness, client, hidden_field, session_cookie, set_cookies};
 use futures::StreamExt;
+use iea_mock_net_entreprises::fixtures::DUPONT;
+use iea_mock_updates::fixtures::{FIRST, LATEST};
 use reqwest::Method;
 use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION};
 
@@ -868,9 +870,11 @@ async fn an_update_through_the_api_streams_its_progress_to_the_new_version() {
     assert_eq!(idle[0].1["state"], "idle");
 
     let check = s.get_json("/api/v1/updates").await;
-    assert_eq!(check["installed_version"], "3.00.70");
-    assert_eq!(check["available"][0]["version"], "3.00.72");
-    let notes = s.get_json("/api/v1/updates/notes?version=3.00.72").await;
+    assert_eq!(check["installed_version"], FIRST);
+    assert_eq!(check["available"][0]["version"], LATEST);
+    let notes = s
+        .get_json(&format!("/api/v1/updates/notes?version={LATEST}"))
+        .await;
     assert!(
         notes["text"]
             .as_str()
@@ -935,17 +939,17 @@ async fn an_update_through_the_api_streams_its_progress_to_the_new_version() {
     let last = &events.last().unwrap().1;
     assert_eq!(last["state"], "done", "{last}");
     assert_eq!(last["percent"], 100);
-    assert_eq!(last["installed_version"], "3.00.72");
+    assert_eq!(last["installed_version"], LATEST);
     assert_eq!(
         s.get_json("/api/v1/updates/progress").await["state"],
         "done"
     );
     let check = s.get_json("/api/v1/updates").await;
-    assert_eq!(check["installed_version"], "3.00.72");
+    assert_eq!(check["installed_version"], LATEST);
     assert_eq!(check["available"], serde_json::json!([]));
     assert_eq!(
         s.get_json("/api/v1/status").await["software_version"],
-        "3.00.72"
+        LATEST
     );
     // Its scripts ran with it.
     let scripts = s.get_json("/api/v1/updates/scripts").await;
@@ -967,8 +971,8 @@ async fn verify_all_streams_each_result_until_the_last() {
     let r = s
         .call(Method::PUT, "/api/v1/credentials/Administrateur")
         .json(
-            &serde_json::json!({"account_password": h.admin_password(), "siret": "78214563500010",
-                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+            &serde_json::json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
+                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
         )
         .send()
         .await
@@ -1215,8 +1219,8 @@ async fn a_dsn_file_is_deposited_through_the_api_and_a_bad_one_changes_nothing()
     let r = s
         .call(Method::PUT, "/api/v1/credentials/Administrateur")
         .json(
-            &serde_json::json!({"account_password": h.admin_password(), "siret": "78214563500010",
-                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+            &serde_json::json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
+                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
         )
         .send()
         .await
@@ -1259,7 +1263,7 @@ async fn a_dsn_file_is_deposited_through_the_api_and_a_bad_one_changes_nothing()
         .unwrap();
     assert_eq!(r.status(), 201);
     let d: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(d["siret"], "78214563500010");
+    assert_eq!(d["siret"], DUPONT.siret);
     assert_eq!(d["month"], "2026-10");
     assert_eq!(d["file_name"], "octobre.dsn", "the name only, not the path");
     assert_eq!(d["bytes"], SAMPLE_DSN.len());

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Harness, client};
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -55,8 +56,8 @@ async fn no_nir_nor_rate_reaches_the_logs_while_the_rates_pages_are_shown() {
     let r = s
         .call(Method::PUT, "/api/v1/credentials/Administrateur")
         .json(
-            &json!({"account_password": h.admin_password(), "siret": "78214563500010",
-                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+            &json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
+                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
         )
         .send()
         .await

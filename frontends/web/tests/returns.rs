@@ -12,11 +12,12 @@ mod common;
 use std::time::Duration;
 
 use common::{Harness, Session, client, hidden_field, session_cookie};
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use reqwest::Method;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, LOCATION};
 use serde_json::{Value, json};
 
-const SIRET: &str = "78214563500010";
+const SIRET: &str = DUPONT.siret;
 
 /// A valid DSN (invented people), written by `iea dsn sample --siret 78214563500010
 /// --month 2026-10 --employees 2 --seed 14`.
@@ -79,7 +80,7 @@ async fn set_identity(h: &Harness, s: &Session, password: &str) {
         .call(Method::PUT, "/api/v1/credentials/Administrateur")
         .json(
             &json!({"account_password": h.admin_password(), "siret": SIRET,
-                      "nom": "DUPONT", "prenom": "Marie", "password": password}),
+                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": password}),
         )
         .send()
         .await
@@ -155,7 +156,7 @@ async fn page(s: &Session, path: &str) -> (u16, String) {
 async fn a_deposit_is_followed_to_its_crm_and_its_returns_rates_and_board_are_shown() {
     let h = Harness::start().await;
     let s = h.api_session().await;
-    set_identity(&h, &s, "Jardin#Partage2024").await;
+    set_identity(&h, &s, DUPONT.password).await;
     let nirs = sample_nirs();
     assert_eq!(nirs.len(), 2, "the sample's employees");
     // The tax office's rate for the first employee, with a future rate.
@@ -740,7 +741,7 @@ fn with_wrong_pas_amount(file: &[u8]) -> Vec<u8> {
 async fn a_conformity_ko_shows_its_anomalies_and_its_alert_on_the_board_and_the_status_page() {
     let h = Harness::start().await;
     let s = h.api_session().await;
-    set_identity(&h, &s, "Jardin#Partage2024").await;
+    set_identity(&h, &s, DUPONT.password).await;
     let r = s
         .call(Method::POST, "/api/v1/deposits?file_name=octobre.dsn")
         .header(CONTENT_TYPE, "application/octet-stream")

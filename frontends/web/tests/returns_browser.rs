@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use common::Harness;
 use common::webdriver::Browser;
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use reqwest::Method;
 use serde_json::json;
 
-const SIRET: &str = "78214563500010";
+const SIRET: &str = DUPONT.siret;
 
 /// The sample's first employee's NIR (`S21.G00.30.001`).
 fn first_nir() -> String {
@@ -73,7 +74,7 @@ async fn a_deposit_is_followed_to_its_crm_and_its_rates_shown_in_chromium() {
         .call(Method::PUT, "/api/v1/credentials/Administrateur")
         .json(
             &json!({"account_password": h.admin_password(), "siret": SIRET,
-                      "nom": "DUPONT", "prenom": "Marie", "password": "Jardin#Partage2024"}),
+                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
         )
         .send()
         .await
