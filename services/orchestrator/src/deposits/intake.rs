@@ -5,8 +5,9 @@
 //! file leaves nothing behind. A small file takes one blocking task in all (create,
 //! write, sync, rename), a large one one more per [`WRITE_BATCH`].
 //!
-//! [`StoredFile`] is the stored file as the worker sends it: read whole in one blocking
-//! task when small, else opened and read by chunks.
+//! [`StoredFile`] is the stored file as the worker sends it: read whole when small (in
+//! the blocking task of the claim that marks the deposit `sending`), else opened there and
+//! read by chunks as it is sent.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -219,20 +220,16 @@ pub enum StoredFile {
 
 impl StoredFile {
     /// Opens the stored file at `path` (`bytes` long as recorded), reading it whole when
-    /// at most [`READ_WHOLE`]; one blocking task. An error: not here (another
-    /// orchestrator's data directory) or unreadable.
-    pub async fn open(path: PathBuf, bytes: u64) -> std::io::Result<StoredFile> {
-        tokio::task::spawn_blocking(move || {
-            let mut f = std::fs::File::open(&path)?;
-            if bytes > READ_WHOLE {
-                return Ok(StoredFile::Open(f));
-            }
-            let mut buf = Vec::with_capacity(bytes as usize);
-            f.read_to_end(&mut buf)?;
-            Ok(StoredFile::Whole(buf))
-        })
-        .await
-        .map_err(std::io::Error::other)?
+    /// at most [`READ_WHOLE`], on the calling thread (a blocking one: the worker's claim).
+    /// An error: not here (another orchestrator's data directory) or unreadable.
+    pub fn open_blocking(path: &Path, bytes: u64) -> std::io::Result<StoredFile> {
+        let mut f = std::fs::File::open(path)?;
+        if bytes > READ_WHOLE {
+            return Ok(StoredFile::Open(f));
+        }
+        let mut buf = Vec::with_capacity(bytes as usize);
+        f.read_to_end(&mut buf)?;
+        Ok(StoredFile::Whole(buf))
     }
 }
 

@@ -27,10 +27,10 @@
 //! `intake.rs` receives a file into the store and checks it; `worker.rs` the loop that
 //! claims deposits and sends or resolves them.
 //!
-//! Cost: a deposit takes one store call to be recorded and routed, three to be sent
-//! (claim with its account, `sending`, answer), each one blocking task and one
-//! transaction; its file one blocking task to be stored (write, sync, rename) and one to
-//! be read back before sending.
+//! Cost: a deposit takes one store call to be recorded and routed and two to be sent
+//! (the claim, which reads its account, reads back its file and commits `sending`; the
+//! answer), each one blocking task and one transaction; its file one more blocking task
+//! to be stored (write, sync, rename).
 //!
 //! Invariants: nothing of a DSN's content (NIR, names, amounts) is ever logged: logs
 //! carry the deposit id, the SIRET, sizes, states and idflux only.

@@ -1,14 +1,15 @@
 //! The worker: claims due deposits under a lease, sends the queued ones through the
 //! deposit agent and settles the uncertain ones by listing the declarant's deposits.
 //!
-//! Order of an attempt: lease taken (conditional `UPDATE`) with the account and identity
-//! read in the same store call, the stored file opened (read whole when small), `sending`
-//! with the attempt's start committed, then the file streamed to the agent; the answer is
-//! written under the same lease, released by the same statement. Three store calls per
-//! deposit sent (claim, `sending`, answer). A lease is renewed
+//! Order of an attempt, in one store call (one blocking task, one transaction): lease
+//! taken (conditional `UPDATE`), account and identity read, the stored file opened (read
+//! whole when small), the access made, `sending` with the attempt's start written; once
+//! that is committed, the file is streamed to the agent; the answer is written under the
+//! same lease, released by the same statement. Two store calls per deposit sent. A lease is renewed
 //! while the work goes on; a `sending` record whose lease expired (its orchestrator died)
 //! becomes `uncertain`, never `queued`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use crate::agents::DepositAccess;
 use crate::connection::Target;
 use crate::credentials::VerificationResult;
 use crate::sessions;
-use crate::store::{AccountFacts, CredentialRow, Transition, VerificationWrite};
+use crate::store::{AccountFacts, Claim, CredentialRow, Transition, VerificationWrite};
 
 /// The account a deposit goes out with, and its identity as stored.
 struct Account {
@@ -241,23 +242,28 @@ async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow
         return Ok(());
     }
     let now = sessions::now();
+    let prepare = {
+        let inner = inner.clone();
+        move |rec: &DepositRecord, facts: AccountFacts| prepare(&inner, rec, facts)
+    };
     let claimed = inner
         .store
-        .claim_deposits(
+        .claim_deposits_with(
             inner.owner.clone(),
             now,
             now + inner.settings.lease_secs as i64,
             room as i64,
+            prepare,
         )
         .await?;
-    for (rec, facts) in claimed {
+    for (rec, ready) in claimed {
         // Only this loop takes slots: the room counted above is there.
         let permit = slots.clone().acquire_owned().await?;
         let inner = inner.clone();
         // A file of the deposit folder moves out of it once its deposit is settled.
         let from_folder = rec.source_path.is_some();
         tokio::spawn(async move {
-            work(inner.clone(), rec, facts).await;
+            work(inner.clone(), rec, ready).await;
             // The slot is free before the worker looks again (woken while it was still
             // held, it would find no room and wait for the next wake).
             drop(permit);
@@ -340,13 +346,62 @@ fn renew(inner: &Arc<Inner>, id: i64) -> Renewal {
     }))
 }
 
-async fn work(inner: Arc<Inner>, rec: DepositRecord, facts: AccountFacts) {
+/// A deposit going out: its account, access and stored file.
+struct Outgoing {
+    account: Account,
+    access: DepositAccess,
+    file: StoredFile,
+}
+
+/// What a claimed deposit is ready for, decided in the claim's store call.
+enum Ready {
+    /// Marked `sending` in the claim's transaction: the file goes out now.
+    Send(Box<Outgoing>),
+    /// Queued, but no account can deposit it now.
+    Wait(Wait),
+    /// Queued, its stored file not in this orchestrator's data directory.
+    NotHere,
+    /// Queued, the access could not be made (the sealed password could not be opened).
+    Failed(anyhow::Error),
+    /// Uncertain: settled by listing.
+    Settle(Box<AccountFacts>),
+}
+
+/// Run in the claim's store call, on the blocking pool: for a queued deposit, its account,
+/// its stored file (read whole when small) and its access, and whether it starts now
+/// (`sending` committed in the same transaction as the claim, before anything leaves).
+fn prepare(inner: &Inner, rec: &DepositRecord, facts: AccountFacts) -> Claim<Ready> {
+    if rec.state != State::Queued {
+        return Claim::Keep(Ready::Settle(Box::new(facts)));
+    }
+    let account = match account_from(inner.budget, &rec.siret, facts) {
+        Ok(a) => a,
+        Err(w) => return Claim::Keep(Ready::Wait(w)),
+    };
+    // The stored file lives in the data directory of the orchestrator that received it:
+    // another one sharing the database leaves the deposit to it.
+    let Ok(file) = StoredFile::open_blocking(Path::new(&rec.file_path), rec.bytes as u64) else {
+        return Claim::Keep(Ready::NotHere);
+    };
+    match access(inner, &account, &inner.settings.deposit_address) {
+        Ok(access) => Claim::Start(
+            account.user_id,
+            Ready::Send(Box::new(Outgoing {
+                account,
+                access,
+                file,
+            })),
+        ),
+        Err(e) => Claim::Keep(Ready::Failed(e)),
+    }
+}
+
+async fn work(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) {
     let id = rec.id;
     let _renewal = renew(&inner, id);
-    let result = match rec.state {
-        State::Queued => send(inner.clone(), rec, facts).await,
-        State::Uncertain => settle(inner.clone(), rec, facts).await,
-        _ => Ok(()),
+    let result = match ready {
+        Ready::Settle(facts) => settle(inner.clone(), rec, *facts).await,
+        ready => send(inner.clone(), rec, ready).await,
     };
     if let Err(e) = result {
         tracing::error!(
@@ -438,48 +493,46 @@ fn retry_later(inner: &Inner, why: &str) -> Transition {
     }
 }
 
-async fn send(inner: Arc<Inner>, rec: DepositRecord, facts: AccountFacts) -> anyhow::Result<()> {
+async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Result<()> {
     let inner: &Inner = &inner;
     let id = rec.id;
     let owner = inner.owner.clone();
-    let account = match account_from(inner.budget, &rec.siret, facts) {
-        Ok(a) => a,
-        Err(w) => {
+    let Outgoing {
+        account,
+        access,
+        file,
+    } = match ready {
+        Ready::Send(outgoing) => *outgoing,
+        Ready::Wait(w) => {
             inner
                 .store
                 .transition_deposit(id, owner, waiting(w), true, sessions::now())
                 .await?;
             return Ok(());
         }
+        Ready::NotHere => {
+            tracing::debug!(
+                deposit = id,
+                "stored file not here: left to another orchestrator"
+            );
+            let t = Transition {
+                not_before: Some(sessions::now() + 1),
+                ..Default::default()
+            };
+            inner
+                .store
+                .transition_deposit(id, owner, t, true, sessions::now())
+                .await?;
+            return Ok(());
+        }
+        Ready::Failed(e) => return Err(e),
+        Ready::Settle(_) => anyhow::bail!("deposit {id} is not queued"),
     };
-    // The stored file lives in the data directory of the orchestrator that received it:
-    // another one sharing the database leaves the deposit to it. Opened (and read, when
-    // small) in one blocking task, before anything is committed.
-    let Ok(file) = StoredFile::open(rec.file_path.clone().into(), rec.bytes as u64).await else {
-        tracing::debug!(
-            deposit = id,
-            "stored file not here: left to another orchestrator"
-        );
-        let t = Transition {
-            not_before: Some(sessions::now() + 1),
-            ..Default::default()
-        };
-        inner
-            .store
-            .transition_deposit(id, owner, t, true, sessions::now())
-            .await?;
-        return Ok(());
-    };
-    let access = access(inner, &account, &inner.settings.deposit_address)?;
-    let started = sessions::now();
-    if !inner
-        .store
-        .start_deposit_attempt(id, owner.clone(), account.user_id, started)
-        .await?
-    {
-        return Ok(());
-    }
-    tracing::info!(deposit = id, siret = %rec.siret, attempt = rec.attempts + 1, bytes = rec.bytes, "dsn deposit sending");
+    anyhow::ensure!(
+        rec.state == State::Sending,
+        "deposit {id} not marked sending"
+    );
+    tracing::info!(deposit = id, siret = %rec.siret, attempt = rec.attempts, bytes = rec.bytes, "dsn deposit sending");
     let report = inner
         .agents
         .deposit(access, id, file, rec.bytes as u64)

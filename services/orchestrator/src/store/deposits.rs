@@ -159,6 +159,14 @@ pub enum Duplicate {
     SameDeclaration(i64),
 }
 
+/// What the worker makes of a deposit it claims ([`Store::claim_deposits_with`]).
+pub enum Claim<T> {
+    /// Mark it `sending` now, with this account (user id), in the claim's transaction.
+    Start(i64, T),
+    /// Leave it as claimed.
+    Keep(T),
+}
+
 /// A change of a deposit's state, written only while the writer holds its lease.
 #[derive(Default, Clone)]
 pub struct Transition {
@@ -318,16 +326,8 @@ impl Store {
         user_id: i64,
         now: i64,
     ) -> anyhow::Result<bool> {
-        self.write(move |db| {
-            Ok(db.execute(
-                "UPDATE deposits SET state = 'sending', attempt_started_at = $3, \
-                 attempt_ended_at = NULL, attempts = attempts + 1, user_id = $4, updated_at = $3, \
-                 message = '', wait_kind = NULL, wait_credential_at = NULL \
-                 WHERE id = $1 AND lease_owner = $2 AND state = 'queued'",
-                &[&id, &owner, &now, &user_id],
-            )? == 1)
-        })
-        .await
+        self.write(move |db| start_attempt(db, id, &owner, user_id, now))
+            .await
     }
 
     /// Writes `t` on deposit `id` if `owner` holds its lease (`release`: and frees it), in
@@ -358,6 +358,28 @@ impl Store {
         until: i64,
         limit: i64,
     ) -> anyhow::Result<Vec<(DepositRecord, AccountFacts)>> {
+        self.claim_deposits_with(owner, now, until, limit, |_, facts| Claim::Keep(facts))
+            .await
+    }
+
+    /// [`Self::claim_deposits`], each claimed deposit handed to `prepare` in the same call
+    /// (on the blocking pool: it may read files); when `prepare` says
+    /// [`Claim::Start`], the deposit (queued) is marked `sending` with the attempt's start
+    /// (`now`) and that account, as [`Self::start_deposit_attempt`] does, in the same
+    /// transaction: committed before this returns, so before anything can be sent. Each
+    /// deposit as it is after the call, with what `prepare` gave.
+    pub async fn claim_deposits_with<T, F>(
+        &self,
+        owner: String,
+        now: i64,
+        until: i64,
+        limit: i64,
+        prepare: F,
+    ) -> anyhow::Result<Vec<(DepositRecord, T)>>
+    where
+        T: Send + 'static,
+        F: Fn(&DepositRecord, AccountFacts) -> Claim<T> + Send + 'static,
+    {
         self.write(move |db| {
             let mut ids: Vec<i64> = Vec::new();
             for state in [State::Uncertain, State::Queued] {
@@ -385,7 +407,19 @@ impl Store {
                 let rec = by_id(db, id)?
                     .ok_or_else(|| anyhow::anyhow!("deposit {id} vanished while claimed"))?;
                 let facts = account_facts(db, &rec)?;
-                out.push((rec, facts));
+                match prepare(&rec, facts) {
+                    Claim::Keep(t) => out.push((rec, t)),
+                    Claim::Start(user_id, t) => {
+                        anyhow::ensure!(
+                            start_attempt(db, id, &owner, user_id, now)?,
+                            "deposit {id} could not be marked sending"
+                        );
+                        let rec = by_id(db, id)?.ok_or_else(|| {
+                            anyhow::anyhow!("deposit {id} vanished while claimed")
+                        })?;
+                        out.push((rec, t));
+                    }
+                }
             }
             Ok(out)
         })
@@ -570,6 +604,23 @@ impl Store {
         })
         .await
     }
+}
+
+/// `sending` with the attempt's start, if `owner` holds deposit `id` queued.
+fn start_attempt(
+    db: &mut Db<'_>,
+    id: i64,
+    owner: &str,
+    user_id: i64,
+    now: i64,
+) -> anyhow::Result<bool> {
+    Ok(db.execute(
+        "UPDATE deposits SET state = 'sending', attempt_started_at = $3, \
+         attempt_ended_at = NULL, attempts = attempts + 1, user_id = $4, updated_at = $3, \
+         message = '', wait_kind = NULL, wait_credential_at = NULL \
+         WHERE id = $1 AND lease_owner = $2 AND state = 'queued'",
+        &[&id, &owner, &now, &user_id],
+    )? == 1)
 }
 
 /// Inserts a checked deposit unless the same file or the same normal declaration is
@@ -1114,6 +1165,68 @@ mod tests {
         let again = s.claim_deposits("one".into(), 600, 660, 64).await.unwrap();
         assert!(again.iter().any(|(r, _)| r.id == ids[10]));
         assert!(!again.iter().any(|(r, _)| r.id == ids[0]));
+    }
+
+    /// A claim that starts the attempt commits `sending` (with the attempt's start and
+    /// account) in its own transaction; a claim that keeps leaves the deposit queued.
+    #[tokio::test]
+    async fn a_claim_starts_the_attempt_in_its_own_transaction() {
+        let t = store().await;
+        let s = &t.store;
+        let user = s
+            .insert_first_user("Administrateur", crate::users::Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        s.set_credentials(vec![identity(user)], 1).await.unwrap();
+        let mut ids = Vec::new();
+        for sha in ["a", "b"] {
+            let d = s.insert_deposit(new(sha, "03"), 1).await.unwrap().unwrap();
+            s.decide_deposit(d.id, &[State::Checked], queued(), 1)
+                .await
+                .unwrap();
+            ids.push(d.id);
+        }
+        let first = ids[0];
+        let claimed = s
+            .claim_deposits_with("me".into(), 20, 80, 2, move |rec, facts| {
+                let chosen = facts.chosen.map(|(id, _)| id);
+                if rec.id == first {
+                    Claim::Start(user, chosen)
+                } else {
+                    Claim::Keep(chosen)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        let (started, chosen) = &claimed[0];
+        assert_eq!(*chosen, Some(user));
+        assert_eq!(
+            (
+                started.state,
+                started.attempt_started_at,
+                started.attempts,
+                started.user_id
+            ),
+            (State::Sending, Some(20), 1, Some(user))
+        );
+        // Committed: another connection sees it.
+        let other = Store::open(&t.url).await.unwrap();
+        let seen = other.deposit(first).await.unwrap().unwrap();
+        assert_eq!(
+            (seen.state, seen.lease_owner.as_deref()),
+            (State::Sending, Some("me"))
+        );
+        let kept = other.deposit(ids[1]).await.unwrap().unwrap();
+        assert_eq!(
+            (kept.state, kept.attempts, kept.lease_owner.as_deref()),
+            (State::Queued, 0, Some("me"))
+        );
+        // Restarted, this orchestrator finds the attempt uncertain.
+        assert_eq!(
+            s.recover_deposits("me".into(), 30).await.unwrap(),
+            vec![first]
+        );
     }
 
     /// `iea database migrate`: deposits and the accounts per SIRET go with the rest, and

@@ -33,7 +33,7 @@ mod users;
 pub use board::RateRow;
 pub use copy::{CopyReport, copy_all};
 pub use credentials::{CredentialRow, NewIdentity, VerificationWrite};
-pub use deposits::{AccountFacts, Duplicate, Transition};
+pub use deposits::{AccountFacts, Claim, Duplicate, Transition};
 pub use records::{InstalledVersion, Record};
 pub use returns::LeaseOf;
 pub use secrets::AllSealed;
