@@ -151,23 +151,7 @@ impl Process {
 /// The embedded stack (the mocks and agents the measured processes do not replace), on
 /// SQLite whatever `IEA_DATABASE_URL` says: its own orchestrator stays idle.
 fn start_stack() -> common::Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_iea"))
-        .args(["stack", "up", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .env_remove("IEA_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !dir.path().join("stack.json").exists() {
-        assert!(Instant::now() < deadline, "the stack did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let file = iea_stack::StackFile::read(dir.path()).unwrap();
-    common::Stack { dir, child, file }
+    common::Stack::start()
 }
 
 async fn bench() {
