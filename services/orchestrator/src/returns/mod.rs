@@ -73,10 +73,16 @@ pub struct ReturnSettings {
     /// mock).
     pub download_address: Option<String>,
     /// Between two listings of a deposit's returns, minutes: the n-th listing of a phase
-    /// waits the n-th delay, the last one repeats (about ten listings a day at most once
-    /// a phase is a day old). Never before the answer's `Expires`.
+    /// waits the n-th delay, the last one repeats (three listings a day at most once a
+    /// phase is a day old). Never before the answer's `Expires`. By default a minute (the
+    /// AEE), then an hour, two, four, eight: a conformity is published within hours, not
+    /// minutes, and listing sooner only costs requests (« Suivre maintenant » lists at once
+    /// for someone waiting for it).
     pub backoff_minutes: Vec<u32>,
-    /// Between two scans of a declarant's returns once caught up, seconds.
+    /// Between two scans of a declarant's returns once caught up, seconds. The scan is for
+    /// what a deposit's own listing does not see (overwritten returns, deposits made
+    /// elsewhere): every 6 hours by default, each scan then listing the six hourly windows
+    /// since the last with one authentication instead of one per window.
     pub scan_interval_secs: u64,
     /// A scan's windows end this long before now (publication lag), seconds.
     pub scan_lag_secs: u64,
@@ -103,8 +109,8 @@ impl Default for ReturnSettings {
         Self {
             enabled: true,
             download_address: None,
-            backoff_minutes: vec![1, 2, 5, 15, 60, 120, 240, 480],
-            scan_interval_secs: 3600,
+            backoff_minutes: vec![1, 60, 120, 240, 480],
+            scan_interval_secs: 6 * 3600,
             scan_lag_secs: 120,
             scan_windows_per_pass: 48,
             scan_lookback_secs: 3600,

@@ -1030,7 +1030,12 @@ fn the_schedule_backs_off_honours_expires_then_waits_for_the_due_date() {
 
 #[tokio::test]
 async fn a_deposit_is_listed_on_the_back_off_and_not_before() {
-    let w = world().await;
+    // A back-off quicker than the default, so that the answer's `Expires` decides.
+    let w = world_with(ReturnSettings {
+        backoff_minutes: vec![1, 2, 5, 15, 60],
+        ..settings().0
+    })
+    .await;
     let f = flux(9);
     w.accepted("a", &f, "2026-11").await;
     // Not yet due: the first listing is a minute after the deposit.
@@ -1054,4 +1059,21 @@ async fn a_deposit_is_listed_on_the_back_off_and_not_before() {
         .unwrap();
     assert_eq!(rec.polls, 2);
     assert!(rec.message.contains("l'AEE"), "{}", rec.message);
+}
+
+#[tokio::test]
+async fn by_default_a_deposit_is_listed_after_a_minute_then_not_before_an_hour() {
+    // The default schedule (what the returns benchmark measures against its target of ten
+    // requests per deposit): the AEE a minute after the deposit, then hourly at the most.
+    let w = world().await;
+    w.accepted("a", &flux(10), "2026-11").await;
+    w.clock.advance(61);
+    w.returns.pass(false).await.unwrap();
+    assert_eq!(w.fake.0.lock().unwrap().flux_calls, 1);
+    w.clock.advance(59 * 60);
+    w.returns.pass(false).await.unwrap();
+    assert_eq!(w.fake.0.lock().unwrap().flux_calls, 1, "not before an hour");
+    w.clock.advance(2 * 60);
+    w.returns.pass(false).await.unwrap();
+    assert_eq!(w.fake.0.lock().unwrap().flux_calls, 2);
 }
