@@ -12,7 +12,8 @@
 //!    `lister-retours-flux` and `telecharger-retour` counted per deposit (from the deposit
 //!    agent's log, each HTTP request in a span naming its idflux; their totals checked
 //!    against the mock's `GET /__admin/stats`), `lister-retours-declarant` and the
-//!    authentications shared out over the deposits; mean and max against the target ≤ 10.
+//!    authentications shared out over the deposits; mean and max against the target ≤ 10,
+//!    judged without the 401 answers the simulation alone causes (counted and printed).
 //! 2. One deposit of `BIG_EMPLOYEES` (10,000) employees, so that the mock's CRM has as
 //!    many; once its natures 10 and 11 are in, the CRM is published
 //!    (`POST /__admin/returns/publish`) and one pass lists, downloads, reads and stores it:
@@ -604,21 +605,19 @@ async fn bench() {
     );
     let total_mean = mean(&own) + shared;
     let total_max = *own.iter().max().unwrap() as f64 + shared;
-    println!(
-        "    total: mean {total_mean:.2}, max {total_max:.2} (target ≤ {TARGET}): {}",
-        if total_max <= TARGET {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    println!("    total as measured: mean {total_mean:.2}, max {total_max:.2}");
+    // A 401 here comes from the simulation alone: the agent keeps its token by the real
+    // clock, which does not move while the mock's clock jumps ahead, so the mock finds it
+    // expired where, in real time, the agent would have authenticated again first (that
+    // authentication is counted above either way). The target is judged without them.
     let unauthorized: u64 = count.unauthorized.values().sum::<u64>() + count.declarant_401;
+    let real_mean = total_mean - unauthorized as f64 / n as f64;
+    let real_max = own.iter().zip(&per_401).map(|(a, b)| a - b).max().unwrap() as f64 + shared
+        - count.declarant_401 as f64 / n as f64;
     println!(
-        "    of which answered 401 because the simulated clock outran the agent's token ({unauthorized} in all, {:.2} per deposit): without them, mean {:.2}, max {:.2}",
+        "    of which answered 401 because the simulated clock outran the agent's token ({unauthorized} in all, {:.2} per deposit): without them, mean {real_mean:.2}, max {real_max:.2} (target ≤ {TARGET}): {}",
         unauthorized as f64 / n as f64,
-        total_mean - unauthorized as f64 / n as f64,
-        own.iter().zip(&per_401).map(|(a, b)| a - b).max().unwrap() as f64 + shared
-            - count.declarant_401 as f64 / n as f64
+        if real_max <= TARGET { "met" } else { "NOT met" }
     );
 
     if big > 0 {
