@@ -746,8 +746,9 @@ async fn demo_account(file: &StackFile) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Impact emploi version the embedded stack starts with.
-pub const INSTALLED_VERSION: &str = "3.00.70";
+/// The Impact emploi version the embedded stack starts with: the update mock's first
+/// release, so that its repository offers the next one (one definition, the mock's).
+pub const INSTALLED_VERSION: &str = iea_mock_updates::fixtures::FIRST;
 
 /// The agents, by component name.
 pub const AGENTS: [&str; 4] = [
