@@ -8,33 +8,18 @@
 #[allow(dead_code)]
 mod helpers;
 
-use helpers::{authed, test_database};
+use helpers::{TestStack, authed};
 use std::time::Duration;
 
 use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
-use iea_proto::v1::sessions_client::SessionsClient;
 use iea_proto::v1::status_client::StatusClient;
-use iea_proto::v1::users_client::UsersClient;
 use iea_proto::v1::*;
-use iea_stack::{RunningStack, StackOptions};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 const ADMIN: &str = "Administrateur";
 const SIRET: &str = DUPONT.siret;
-
-async fn login(channel: &Channel, user: &str, password: &str) -> String {
-    SessionsClient::new(channel.clone())
-        .login(LoginRequest {
-            user: user.into(),
-            password: password.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token
-}
 
 async fn set_identity(channel: &Channel, token: &str, account_password: &str, password: &str) {
     CredentialsClient::new(channel.clone())
@@ -92,45 +77,30 @@ async fn status_until(
     }
 }
 
-/// A stack whose every day is within the verification window (looked at every second),
-/// with a channel to its orchestrator and the administrator's password.
-async fn start(dir: &std::path::Path) -> (RunningStack, Channel, String) {
-    iea_runtime::install_crypto_provider();
-    let stack = RunningStack::start(StackOptions {
-        database: test_database().await,
-        customize_orchestrator: Some(Box::new(|s| {
+/// A stack (without the demonstration data) whose every day is within the verification
+/// window (looked at every second), with a channel to its orchestrator and the
+/// administrator's password.
+async fn start() -> (TestStack, Channel, String) {
+    let stack = TestStack::start_configured(|o| {
+        o.demo = false;
+        o.customize_orchestrator = Some(Box::new(|s| {
             s.deposits.poll_interval_ms = 100;
             // Every day is within the verification window; looked at every second.
             s.deposits.verify_days_before = 40;
             s.deposits.due_check_interval_secs = 1;
             s.deposits.due_days.insert(SIRET.into(), 5);
-        })),
-        ..StackOptions::new(dir)
+        }));
     })
-    .await
-    .expect("stack starts");
-    let f = stack.file.clone();
-    let tls = iea_runtime::tls::front_end_config(&f.ca, &f.orchestrator_server_name).unwrap();
-    let channel = Endpoint::from_shared(format!("https://{}", f.orchestrator))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .timeout(Duration::from_secs(30))
-        .connect()
-        .await
-        .unwrap();
-    let admin_password = std::fs::read_to_string(dir.join("admin-password"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    .await;
+    let channel = stack.channel().await;
+    let admin_password = stack.admin_password();
     (stack, channel, admin_password)
 }
 
 #[tokio::test]
 async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_corrected() {
-    let dir = tempfile::tempdir().unwrap();
-    let (stack, channel, admin_password) = start(dir.path()).await;
-    let admin = login(&channel, ADMIN, &admin_password).await;
+    let (stack, channel, admin_password) = start().await;
+    let admin = stack.login(ADMIN, &admin_password).await;
     // Nothing refused yet.
     assert!(
         status(&channel, Some(&admin))
@@ -178,28 +148,10 @@ async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_co
             .refused_deposit_accounts
             .is_empty()
     );
-    let mut users = UsersClient::new(channel.clone());
-    users
-        .set_installation_mode(authed(
-            &admin,
-            InstallationModeMessage {
-                mode: InstallationMode::Reseau.into(),
-            },
-        ))
-        .await
-        .unwrap();
-    users
-        .add_user(authed(
-            &admin,
-            AddUserRequest {
-                name: "Martin".into(),
-                role: Role::User.into(),
-                password: "Mot-de-passe-Martin".into(),
-            },
-        ))
-        .await
-        .unwrap();
-    let martin = login(&channel, "Martin", "Mot-de-passe-Martin").await;
+    stack
+        .add_user(&admin, "Martin", "Mot-de-passe-Martin")
+        .await;
+    let martin = stack.login("Martin", "Mot-de-passe-Martin").await;
     assert!(
         status(&channel, Some(&martin))
             .await
@@ -236,16 +188,15 @@ async fn a_refused_verification_before_the_due_date_shows_in_the_status_until_co
             .refused_deposit_accounts
             .is_empty()
     );
-    stack.stop().await.unwrap();
+    stack.stop().await;
 }
 
 /// Nobody designated: the one account that has credentials deposits for its identity's
 /// establishment (the queue's default), so it is the one verified before the due date.
 #[tokio::test]
 async fn without_a_designation_the_only_account_with_credentials_is_verified_before_the_due_date() {
-    let dir = tempfile::tempdir().unwrap();
-    let (stack, channel, admin_password) = start(dir.path()).await;
-    let admin = login(&channel, ADMIN, &admin_password).await;
+    let (stack, channel, admin_password) = start().await;
+    let admin = stack.login(ADMIN, &admin_password).await;
     set_identity(&channel, &admin, &admin_password, "Mauvais-mot-de-passe").await;
     let r = status_until(&channel, &admin, "the refusal", |r| {
         !r.refused_deposit_accounts.is_empty()
@@ -263,5 +214,5 @@ async fn without_a_designation_the_only_account_with_credentials_is_verified_bef
         .into_inner()
         .accounts;
     assert!(listed.is_empty(), "{listed:#?}");
-    stack.stop().await.unwrap();
+    stack.stop().await;
 }

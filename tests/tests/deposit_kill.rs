@@ -15,7 +15,7 @@
 #[allow(dead_code)]
 mod helpers;
 
-use helpers::{authed, test_database};
+use helpers::{TestStack, authed};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,10 +25,8 @@ use std::time::Duration;
 use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
-use iea_proto::v1::sessions_client::SessionsClient;
 use iea_proto::v1::*;
-use iea_stack::{RunningStack, StackOptions};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 const ADMIN: &str = "Administrateur";
 /// A declarant of the Net-entreprises mock's bundled fixtures, registered to the deposit.
@@ -172,8 +170,7 @@ fn spawn(binary: &Path, config: &Path, log: &Path) -> Child {
 }
 
 struct World {
-    dir: tempfile::TempDir,
-    stack: Option<RunningStack>,
+    stack: TestStack,
     orchestrator: Process,
     agent: Process,
     token: String,
@@ -183,12 +180,10 @@ impl World {
     async fn start() -> Self {
         iea_runtime::install_crypto_provider();
         let _ = binaries();
-        let dir = tempfile::tempdir().unwrap();
-        let stack = RunningStack::start(StackOptions {
-            data_dir: dir.path().to_owned(),
-            database: test_database().await,
-            external: [ORCHESTRATOR.to_owned(), AGENT.to_owned()].into(),
-            customize_orchestrator: Some(Box::new(|s| {
+        let stack = TestStack::start_configured(|o| {
+            o.demo = false;
+            o.external = [ORCHESTRATOR.to_owned(), AGENT.to_owned()].into();
+            o.customize_orchestrator = Some(Box::new(|s| {
                 s.deposits.poll_interval_ms = 100;
                 s.deposits.retry_delay_secs = 1;
                 s.deposits.window_margin_secs = 2;
@@ -196,36 +191,22 @@ impl World {
                 // long after its start.
                 s.deposits.max_attempt_secs = 6;
                 s.update_check_interval_secs = 0;
-            })),
-            ..StackOptions::new(dir.path())
+            }));
         })
-        .await
-        .expect("stack starts");
-        let logs = dir.path().to_owned();
+        .await;
+        let logs = stack.dir.path().to_owned();
         let agent = Process::start(AGENT, &stack.file.external[AGENT], &logs);
         let orchestrator = Process::start(ORCHESTRATOR, &stack.file.external[ORCHESTRATOR], &logs);
         let mut w = Self {
-            dir,
-            stack: Some(stack),
+            stack,
             orchestrator,
             agent,
             token: String::new(),
         };
         // Once it answers, the orchestrator has written the bootstrap password.
         let channel = w.channel().await;
-        let password = std::fs::read_to_string(w.dir.path().join("admin-password"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        w.token = SessionsClient::new(channel.clone())
-            .login(LoginRequest {
-                user: ADMIN.into(),
-                password: password.clone(),
-            })
-            .await
-            .expect("login")
-            .into_inner()
-            .token;
+        let password = w.stack.admin_password();
+        w.token = w.stack.login(ADMIN, &password).await;
         CredentialsClient::new(channel)
             .set_credentials(authed(
                 &w.token,
@@ -245,23 +226,11 @@ impl World {
         w
     }
 
-    fn file(&self) -> &iea_stack::StackFile {
-        &self.stack.as_ref().unwrap().file
-    }
-
     /// A channel to the orchestrator, once it answers (it may be starting again).
     async fn channel(&mut self) -> Channel {
-        let f = self.file().clone();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let tls =
-                iea_runtime::tls::front_end_config(&f.ca, &f.orchestrator_server_name).unwrap();
-            let endpoint = Endpoint::from_shared(format!("https://{}", f.orchestrator))
-                .unwrap()
-                .tls_config(tls)
-                .unwrap()
-                .timeout(Duration::from_secs(30));
-            if let Ok(c) = endpoint.connect().await {
+            if let Ok(c) = self.stack.try_channel().await {
                 return c;
             }
             self.orchestrator.check_alive();
@@ -347,41 +316,15 @@ impl World {
         }
     }
 
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> serde_json::Value {
-        let f = self.file();
-        let mut req = reqwest::Client::new()
-            .request(
-                method,
-                format!("{}{path}", f.mocks["net-entreprises"].admin),
-            )
-            .bearer_auth(&f.mocks_admin_token)
-            .timeout(Duration::from_secs(10));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
     async fn faults(&self, body: serde_json::Value) {
-        self.admin(reqwest::Method::POST, "/faults", Some(body))
-            .await;
+        self.stack.mock("net-entreprises").faults(body).await;
     }
 
     /// The deposits the mock registered.
     async fn registered(&self) -> Vec<serde_json::Value> {
-        self.admin(reqwest::Method::GET, "/deposits", None)
+        self.stack
+            .mock("net-entreprises")
+            .get("/deposits")
             .await
             .as_array()
             .unwrap()
@@ -395,9 +338,10 @@ impl World {
         path: &str,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) {
+        let mock = self.stack.mock("net-entreprises");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let v = self.admin(reqwest::Method::GET, path, None).await;
+            let v = mock.get(path).await;
             if pred(&v) {
                 return;
             }
@@ -417,7 +361,7 @@ impl World {
             let _ = p.child.kill();
             let _ = p.child.wait();
         }
-        self.stack.take().unwrap().stop().await.expect("clean stop");
+        self.stack.stop().await;
     }
 }
 

@@ -8,18 +8,15 @@
 #[allow(dead_code)]
 mod helpers;
 
-use helpers::{authed, test_database};
+use helpers::{TestStack, authed};
 use std::time::Duration;
 
 use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
-use iea_proto::v1::sessions_client::SessionsClient;
 use iea_proto::v1::*;
 use iea_runtime::pki::{CertificateAuthority, TlsFiles, Validity};
 use iea_runtime::shutdown::Shutdown;
-use iea_stack::{RunningStack, StackOptions};
-use tonic::transport::{Channel, Endpoint};
 
 const ADMIN: &str = "Administrateur";
 const SIRET: &str = DUPONT.siret;
@@ -66,41 +63,18 @@ async fn a_deposit_server_with_a_certificate_from_another_authority_gets_nothing
     let dir = tempfile::tempdir().unwrap();
     let stop = Shutdown::new();
     let (impostor_url, impostor) = impostor(dir.path(), &stop).await;
-    let data = dir.path().join("stack");
-    let stack = RunningStack::start(StackOptions {
-        database: test_database().await,
-        customize_orchestrator: Some(Box::new(move |s| {
+    let stack = TestStack::start_configured(move |o| {
+        o.demo = false;
+        o.customize_orchestrator = Some(Box::new(move |s| {
             s.deposits.poll_interval_ms = 100;
             s.deposits.retry_delay_secs = 1;
             s.deposits.deposit_address = impostor_url;
-        })),
-        ..StackOptions::new(&data)
+        }));
     })
-    .await
-    .expect("stack starts");
-    let f = stack.file.clone();
-    let tls = iea_runtime::tls::front_end_config(&f.ca, &f.orchestrator_server_name).unwrap();
-    let channel: Channel = Endpoint::from_shared(format!("https://{}", f.orchestrator))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .timeout(Duration::from_secs(30))
-        .connect()
-        .await
-        .unwrap();
-    let password = std::fs::read_to_string(data.join("admin-password"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let token = SessionsClient::new(channel.clone())
-        .login(LoginRequest {
-            user: ADMIN.into(),
-            password: password.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
+    .await;
+    let channel = stack.channel().await;
+    let password = stack.admin_password();
+    let token = stack.login(ADMIN, &password).await;
     CredentialsClient::new(channel.clone())
         .set_credentials(authed(
             &token,
@@ -182,16 +156,8 @@ async fn a_deposit_server_with_a_certificate_from_another_authority_gets_nothing
             .map_or(0, |s| s.requests),
         0
     );
-    let real = reqwest::Client::new()
-        .get(format!("{}/deposits", f.mocks["net-entreprises"].admin))
-        .bearer_auth(&f.mocks_admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let real = stack.mock("net-entreprises").get("/deposits").await;
     assert_eq!(real, serde_json::json!([]));
     stop.trigger();
-    stack.stop().await.unwrap();
+    stack.stop().await;
 }

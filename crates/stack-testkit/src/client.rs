@@ -69,6 +69,12 @@ impl StackClient {
 
     /// A front-end channel to the orchestrator (server-authenticated TLS).
     pub async fn channel(&self) -> Channel {
+        self.try_channel().await.expect("orchestrator reachable")
+    }
+
+    /// The same, or why the orchestrator could not be reached (a test that kills it and
+    /// waits until it answers again).
+    pub async fn try_channel(&self) -> Result<Channel, tonic::transport::Error> {
         let f = &self.file;
         let tls = iea_runtime::tls::front_end_config(&f.ca, &f.orchestrator_server_name)
             .expect("the stack's CA");
@@ -80,7 +86,6 @@ impl StackClient {
             .timeout(self.call_timeout)
             .connect()
             .await
-            .expect("orchestrator reachable")
     }
 
     /// `Administrateur`'s first password.
