@@ -10,15 +10,16 @@
 //! that failed ("Résolution des problèmes de connexion").
 //!
 //! Computes on domain values: what a probe found is a [`Probe`] (`iea-net`'s
-//! [`Diagnosis`], or an address the agent could not test); the agents' `ProbeResult` is
-//! read at the edge (`network/proto.rs`), the front-end's written in `api/connection.rs`.
+//! [`Diagnosis`], or an address the agent could not test), asked of the agents with a
+//! [`crate::network::Reach`]; the agents' `ProbeResult` is read at their edge
+//! (`agents.rs`), the front-end's written in `api/connection.rs`.
 
 use iea_net::{Diagnosis, Step};
 use serde::{Deserialize, Serialize};
 
 use crate::agents::Agents;
 use crate::connection::{Candidate, Target, with_port};
-use crate::network::{self, Network};
+use crate::network::Network;
 use crate::store::Store;
 
 /// Repairs kept in the history that support receives.
@@ -191,7 +192,7 @@ pub struct ResultRecord {
 
 /// Probes the three addresses of `candidate` at once.
 pub async fn test(agents: &Agents, network: &Network, candidate: &Candidate) -> AccessTest {
-    let probe = |t: Target| async move { (t, network::probe(agents, network, candidate, t).await) };
+    let probe = |t: Target| async move { (t, agents.probe(t, network.reach(candidate, t)).await) };
     let (a, u, n) = tokio::join!(
         probe(Target::AuthServer),
         probe(Target::UpdateServer),

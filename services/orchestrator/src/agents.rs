@@ -3,6 +3,12 @@
 //!
 //! A channel connects on first use and reconnects after an agent restarts, so an agent
 //! that is down makes calls fail (the status says so); it never stops the orchestrator.
+//!
+//! The one place where agent messages become domain values and back: callers pass and
+//! receive domain values only. A call's connection settings come as a
+//! [`crate::network::Reach`], written as `iea.common.v1.NetworkSettings` (the proxy
+//! password exposed only there) by `agents/reach.rs`, which also reads a probe's
+//! `ProbeResult` into an [`crate::access::Probe`].
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +18,6 @@ use iea_proto::agent::v1::auth_agent_client::AuthAgentClient;
 use iea_proto::agent::v1::credential_agent_client::CredentialAgentClient;
 use iea_proto::agent::v1::deposit_agent_client::DepositAgentClient;
 use iea_proto::agent::v1::update_agent_client::UpdateAgentClient;
-use iea_proto::common::v1 as pb_common;
 use iea_runtime::pki::TlsFiles;
 use iea_version::ImpactVersion;
 use serde::{Deserialize, Serialize};
@@ -21,13 +26,18 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::access::Probe;
 use crate::authenticator::{AuthAnswer, Installation};
+use crate::connection::Target;
 use crate::credentials::{FailedStep, IdentityProblem, Outcome, VerificationResult};
 use crate::deposits::{Anomaly, Candidate, ListOutcome, SendOutcome, SendReport, StoredFile};
+use crate::network::Reach;
 use crate::returns::{
     DownloadFailure, ListedReturn, ListingFailure, ReturnDownload, ReturnsListing,
 };
 use crate::updates::{Availability, Phase, Progress, Release, ReleaseNotes, Script, ScriptState};
+
+mod reach;
 
 /// Bytes of a large stored file sent in one message to the deposit agent.
 pub const DEPOSIT_CHUNK: usize = 256 * 1024;
@@ -409,13 +419,13 @@ impl Agents {
     #[tracing::instrument(skip_all, fields(agent = "auth-client"))]
     pub async fn authenticate(
         &self,
-        network: pb_common::NetworkSettings,
+        network: Reach,
         installation: &Installation,
         version: ImpactVersion,
     ) -> Result<AuthAnswer, AgentError> {
         use secrecy::ExposeSecret;
         let request = pb_agent::AuthenticateRequest {
-            network: Some(network),
+            network: Some(reach::network_settings(network)),
             installation: Some(pb_agent::InstallationIdentity {
                 installation_id: installation.id.clone(),
                 licence_key: installation.licence_key.expose_secret().to_owned(),
@@ -435,12 +445,12 @@ impl Agents {
     #[tracing::instrument(skip_all, fields(agent = "credential-verifier"))]
     pub async fn verify(
         &self,
-        network: pb_common::NetworkSettings,
+        network: Reach,
         service: u32,
         identity: &Identity,
     ) -> Result<VerificationResult, AgentError> {
         let request = pb_agent::VerifyRequest {
-            network: Some(network),
+            network: Some(reach::network_settings(network)),
             identity: Some(declarant_identity(identity)),
             service,
         };
@@ -468,7 +478,7 @@ impl Agents {
             pb_agent::VerifyManyRequest {
                 service: settings.as_ref().map_or(0, |s| s.service),
                 concurrency: settings.as_ref().map_or(0, |s| s.concurrency),
-                network: settings.map(|s| s.network),
+                network: settings.map(|s| reach::network_settings(s.network)),
                 items: batch
                     .into_iter()
                     .map(|i| pb_agent::VerifyManyItem {
@@ -489,13 +499,10 @@ impl Agents {
     }
 
     #[tracing::instrument(skip_all, fields(agent = "update-client"))]
-    pub async fn check_updates(
-        &self,
-        network: pb_common::NetworkSettings,
-    ) -> Result<Availability, AgentError> {
+    pub async fn check_updates(&self, network: Reach) -> Result<Availability, AgentError> {
         self.update_client()
             .check(pb_agent::CheckRequest {
-                network: Some(network),
+                network: Some(reach::network_settings(network)),
             })
             .await
             .map_err(|s| AgentError::from_status(self.update.name, s))
@@ -505,14 +512,14 @@ impl Agents {
     #[tracing::instrument(skip_all, fields(agent = "update-client", %version))]
     pub async fn release_notes(
         &self,
-        network: pb_common::NetworkSettings,
+        network: Reach,
         version: ImpactVersion,
     ) -> Result<ReleaseNotes, AgentError> {
         let agent = self.update.name;
         let n = self
             .update_client()
             .get_release_notes(pb_agent::ReleaseNotesRequest {
-                network: Some(network),
+                network: Some(reach::network_settings(network)),
                 version: version.to_string(),
             })
             .await
@@ -528,7 +535,7 @@ impl Agents {
     #[tracing::instrument(skip_all, fields(agent = "update-client", %version))]
     pub async fn apply_update(
         &self,
-        network: pb_common::NetworkSettings,
+        network: Reach,
         version: ImpactVersion,
         hold_scripts: bool,
     ) -> Result<impl futures::Stream<Item = Result<Progress, AgentError>> + Send + use<>, AgentError>
@@ -538,7 +545,7 @@ impl Agents {
         let stream = self
             .update_client()
             .apply(pb_agent::ApplyRequest {
-                network: Some(network),
+                network: Some(reach::network_settings(network)),
                 version: version.to_string(),
                 hold_scripts,
             })
@@ -567,16 +574,14 @@ impl Agents {
             .map_err(|s| AgentError::from_status(self.update.name, s))
     }
 
-    /// `Probe` of the agent in charge of `target`'s address.
+    /// `Probe` of `network`'s address (the one of `target`), by the agent whose real calls
+    /// use it. An agent that cannot be asked, or whose answer cannot be read, leaves the
+    /// address [`Probe::NotTested`].
     #[tracing::instrument(skip_all, fields(target = target.name()))]
-    pub async fn probe(
-        &self,
-        target: crate::connection::Target,
-        network: iea_proto::common::v1::NetworkSettings,
-    ) -> Result<iea_proto::common::v1::ProbeResult, AgentError> {
-        use crate::connection::Target;
+    pub async fn probe(&self, target: Target, network: Reach) -> Probe {
+        let address = network.address.clone();
         let req = iea_proto::common::v1::ProbeRequest {
-            network: Some(network),
+            network: Some(reach::network_settings(network)),
         };
         let (name, result) = match target {
             Target::AuthServer => (self.auth.name, self.auth_client().probe(req).await),
@@ -586,9 +591,23 @@ impl Agents {
                 self.credential_client().probe(req).await,
             ),
         };
-        result
-            .map(tonic::Response::into_inner)
-            .map_err(|s| AgentError::from_status(name, s))
+        match result.map_err(|s| AgentError::from_status(name, s)) {
+            Ok(r) => reach::probe(r.into_inner(), address),
+            Err(AgentError::Unavailable { agent, detail })
+            | Err(AgentError::Refused {
+                agent,
+                error:
+                    iea_proto::error::ApiError {
+                        message: detail, ..
+                    },
+            }) => Probe::NotTested {
+                address,
+                message: format!(
+                    "Le service « {agent} » ne répond pas : cette adresse n'a pas pu être testée."
+                ),
+                detail,
+            },
+        }
     }
 
     /// Checks the agents at once.
@@ -682,7 +701,8 @@ impl VerifyManyAnswers {
 
 /// What a `VerifyMany` stream is opened with.
 pub struct VerifyManySettings {
-    pub network: pb_common::NetworkSettings,
+    /// The Net-entreprises authentication service.
+    pub network: Reach,
     /// Net-entreprises service code.
     pub service: u32,
     /// Authentications at once, at the verifier.
@@ -749,7 +769,7 @@ pub fn verification_result(r: pb_agent::VerifyResponse) -> VerificationResult {
 /// Who deposits (or lists) and where, as the deposit agent receives it.
 pub struct DepositAccess {
     /// `address`: the deposit or consultation service.
-    pub network: pb_common::NetworkSettings,
+    pub network: Reach,
     /// The authentication service.
     pub auth_address: String,
     pub identity: Identity,
@@ -760,7 +780,7 @@ pub struct DepositAccess {
 impl DepositAccess {
     fn into_proto(self) -> pb_agent::NetEntreprisesAccess {
         pb_agent::NetEntreprisesAccess {
-            network: Some(self.network),
+            network: Some(reach::network_settings(self.network)),
             auth_address: self.auth_address,
             identity: Some(declarant_identity(&self.identity)),
             service: self.service,

@@ -1,27 +1,24 @@
-//! The connection settings in force, as the agents receive them with each call.
+//! The connection settings in force, and what an agent call needs to reach one address.
 //!
 //! Saved settings live in the database (`settings` key `connection`; the proxy password
 //! sealed in the vault as `proxy_password`); until the first save, the defaults of the
 //! orchestrator's settings file (`[network]`) apply: the official addresses in
 //! *Sécurisé* mode.
 //!
-//! This module computes on domain values only ([`Candidate`], [`crate::connection::Target`]).
-//! Its edge towards the agents, `network/proto.rs`, turns them into the
-//! `iea.common.v1.NetworkSettings` an agent receives ([`Network::for_target`],
-//! [`Network::to_proto`]) and an agent's `ProbeResult` into a domain
-//! [`crate::access::Probe`] ([`probe`]).
+//! This module computes on domain values only ([`Candidate`], [`Target`]): a candidate's
+//! settings for one target are a [`Reach`] ([`Network::for_target`] for the settings in
+//! force, [`Network::reach`] for any candidate), the proxy password still a
+//! [`SecretString`]. Only `agents.rs` (its `agents/reach.rs`) turns a [`Reach`] into the
+//! `iea.common.v1.NetworkSettings` an agent receives.
 
 use std::path::PathBuf;
 use std::sync::RwLock;
 
 use anyhow::Context;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::connection::{Candidate, ConnectionSettings, ConnectionType, Mode};
-
-mod proto;
-
-pub use proto::probe;
+use crate::connection::{Candidate, ConnectionSettings, ConnectionType, Mode, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -123,5 +120,56 @@ impl Network {
 
     pub fn replace(&self, c: Candidate) {
         *self.current.write().expect("network lock") = c;
+    }
+}
+
+impl Network {
+    /// The settings in force, for `target`.
+    pub fn for_target(&self, target: Target) -> Reach {
+        self.reach(&self.current(), target)
+    }
+
+    /// `candidate`'s settings for `target`, with what a person does not edit (the extra
+    /// CAs, the request bound).
+    pub fn reach(&self, candidate: &Candidate, target: Target) -> Reach {
+        let s = &candidate.settings;
+        Reach {
+            connection_type: s.connection_type.clone(),
+            proxy_password: candidate.proxy_password.clone(),
+            mode: s.mode,
+            address: s.address(target).to_owned(),
+            extra_ca_pem: self.extra_ca_pem.clone(),
+            request_timeout_ms: self.defaults.request_timeout_ms,
+        }
+    }
+}
+
+/// What an agent call needs to reach one outside address: the connection type, the
+/// proxy's password (a secret until `agents.rs` writes the agent's message, which travels
+/// only orchestrator → agent, over mutual TLS), the mode, the address, the extra CAs and
+/// the bound on each request. Its `Debug` says whether a proxy password is set, never it.
+#[derive(Clone)]
+pub struct Reach {
+    pub connection_type: ConnectionType,
+    /// Used with a [`ConnectionType::Proxy`] only.
+    pub proxy_password: Option<SecretString>,
+    pub mode: Mode,
+    pub address: String,
+    /// Extra CA bundle (PEM) trusted beside the system roots; empty: none.
+    pub extra_ca_pem: String,
+    /// Bound on each request to the outside server, in milliseconds; 0: the mode's own.
+    pub request_timeout_ms: u32,
+}
+
+impl std::fmt::Debug for Reach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reach")
+            .field("connection_type", &self.connection_type)
+            .field("proxy_password_set", &self.proxy_password.is_some())
+            .field("mode", &self.mode)
+            .field("address", &self.address)
+            .field("extra_ca_pem_bytes", &self.extra_ca_pem.len())
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .finish()
     }
 }

@@ -17,6 +17,7 @@ use super::{FollowPolicy, Inner};
 use crate::agents::DepositAccess;
 use crate::connection::Target;
 use crate::credentials::VerificationResult;
+use crate::network::Reach;
 use crate::store::{CredentialRow, LeaseOf, VerificationWrite};
 
 /// What one pass did.
@@ -183,7 +184,7 @@ async fn start_new(inner: &Inner, policy: &FollowPolicy) -> anyhow::Result<u32> 
 struct Access {
     user_id: i64,
     row: CredentialRow,
-    network: iea_proto::common::v1::NetworkSettings,
+    network: Reach,
     auth_address: String,
     identity: iea_declarant::Identity,
     service: u32,
