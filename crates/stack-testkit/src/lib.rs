@@ -1,5 +1,6 @@
 //! The one driver of a whole iea-connect stack for tests and benchmarks, shared by the
-//! end-to-end suite (`tests/`), the CLI's tests and its benchmarks:
+//! end-to-end suite (`tests/`), the CLI's and the web console's tests and the benchmarks
+//! (the CLI's, the console's `sse`):
 //!
 //! - [`TestStack`]: the embedded stack ([`iea_stack::RunningStack`]) in this process, in a
 //!   temporary data directory, on the test database; or, when `IEA_E2E_COMPOSE_DATA` names

@@ -1,6 +1,8 @@
 //! 1,000 browsers following the status: server-sent-event subscribers on one web console
 //! (the `iea-web` binary in a child process, so that its memory is read apart from the
-//! benchmark's clients), in front of an embedded stack. A transition is triggered; the
+//! benchmark's clients), in front of an embedded stack in this process (the one stack
+//! driver's `TestStack`: on SQLite, or PostgreSQL when `IEA_TEST_DATABASE_URL` names a
+//! server). A transition is triggered; the
 //! benchmark prints how many subscribers received it, the time until the last one did,
 //! and the memory each subscriber costs the console (targets: all, < 100 ms, < 64 KiB).
 //! The latency runs from the request that makes the change until the last subscriber has
@@ -14,20 +16,10 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use iea_stack::{RunningStack, StackOptions};
+use iea_stack_testkit::{TestStack, memory_kib};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-
-/// (current RSS) of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// One subscriber as lean as a client can be, so that the benchmark's 1,000 clients (in
 /// this process, on the same cores) weigh as little as they can on what is measured: a
@@ -156,15 +148,8 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     iea_runtime::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let stack = RunningStack::start(StackOptions {
-        data_dir: dir.path().to_owned(),
-        demo: true,
-        ..Default::default()
-    })
-    .await
-    .expect("stack starts");
-    let f = stack.file.clone();
+    let stack = TestStack::start_configured(|_| {}).await;
+    let f = stack.file().clone();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -194,10 +179,10 @@ async fn main() {
         assert!(Instant::now() < deadline, "the console did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let password = std::fs::read_to_string(dir.path().join("admin-password")).unwrap();
+    let password = stack.admin_password();
     let r = http
         .post(format!("{base}/api/v1/session"))
-        .json(&serde_json::json!({"user": "Administrateur", "password": password.trim()}))
+        .json(&serde_json::json!({"user": "Administrateur", "password": password}))
         .send()
         .await
         .unwrap();
@@ -220,7 +205,7 @@ async fn main() {
     let mut warm = warm.bytes_stream();
     let _ = warm.next().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss_before = rss_kib(pid);
+    let rss_before = memory_kib(pid).0;
 
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(subscribers);
     let (got_tx, mut got_rx) = mpsc::channel::<Instant>(subscribers);
@@ -255,7 +240,7 @@ async fn main() {
             .expect("every subscriber gets the current status");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after = rss_kib(pid);
+    let rss_after = memory_kib(pid).0;
 
     let (console_cpu, own_cpu) = (cpu(pid), cpu(std::process::id()));
     let start = Instant::now();
@@ -298,7 +283,7 @@ async fn main() {
         "console memory: {rss_before} KiB before, {rss_after} KiB with the subscribers, {per_subscriber:.1} KiB per subscriber (target < 64 KiB)"
     );
     drop(console);
-    stack.stop().await.expect("stack stops");
+    stack.stop().await;
     assert_eq!(
         received, subscribers,
         "every subscriber received the change"

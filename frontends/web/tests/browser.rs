@@ -122,7 +122,8 @@ async fn the_status_page_follows_the_status_live_in_chromium() {
 
     // The authentication server's default port filtered: ✘ with its step, then the
     // repair assistant's fallback port applied, and ✔ again.
-    h.set_auth_faults(json!({"mode": "none", "close_default_port": true}))
+    h.mock("impact-emploi-auth")
+        .faults(json!({"mode": "none", "close_default_port": true}))
         .await;
     browser.click("#test-access").await;
     browser
@@ -214,12 +215,13 @@ async fn an_update_is_applied_with_its_progress_bar_in_chromium() {
     let browser = Browser::start().await;
     sign_in(&h, &browser).await;
     // The download slowed down so that the bar is seen moving.
-    h.updates_admin(
-        Method::PUT,
-        "/transfer",
-        json!({"ranges": true, "bytes_per_second": 24 * 1024}),
-    )
-    .await;
+    h.mock("impact-emploi-updates")
+        .send(
+            Method::PUT,
+            "/transfer",
+            json!({"ranges": true, "bytes_per_second": 24 * 1024}),
+        )
+        .await;
 
     browser.goto(&h.url("/mises-a-jour")).await;
     browser
@@ -322,13 +324,14 @@ async fn an_update_is_applied_with_its_progress_bar_in_chromium() {
         .await;
 
     // A newer version published at the update server is found by « Rechercher ».
-    h.updates_admin(
-        Method::POST,
-        "/releases",
-        json!({"version": "3.00.73", "published_at": "2019-04-10T08:00:00Z",
+    h.mock("impact-emploi-updates")
+        .send(
+            Method::POST,
+            "/releases",
+            json!({"version": "3.00.73", "published_at": "2019-04-10T08:00:00Z",
                "notes": "Version de démonstration publiée par le test.", "payload_bytes": 4096}),
-    )
-    .await;
+        )
+        .await;
     browser.goto(&h.url("/mises-a-jour")).await;
     browser.click("#check-updates").await;
     browser

@@ -359,9 +359,8 @@ async fn sign_in_leads_to_the_status_page_with_its_icon_reason_and_time() {
     assert!(html.contains("<script src=\"/static/console.js\""));
     // No secret in the page: neither the password nor the installation's keys.
     assert!(!html.contains(&password));
-    let (licence, daily) = h.stack.as_ref().unwrap().installation_secrets();
-    use secrecy::ExposeSecret;
-    assert!(!html.contains(licence.expose_secret()) && !html.contains(daily.expose_secret()));
+    let (licence, daily) = h.installation_secrets();
+    assert!(!html.contains(&licence) && !html.contains(&daily));
     // The icon itself is served.
     let icon = c
         .get(h.url("/static/icons/connected.svg"))
@@ -770,7 +769,7 @@ async fn under_tls_the_console_speaks_https_and_its_session_cookie_is_secure() {
     std::fs::create_dir_all(&dir).unwrap();
     cert.write(&dir.join("web.pem"), &dir.join("web.key"))
         .unwrap();
-    let f = h.stack_file();
+    let f = h.file();
     let app = iea_web::App::build(iea_web::Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         orchestrator: f.orchestrator.clone(),
@@ -889,12 +888,13 @@ async fn an_update_through_the_api_streams_its_progress_to_the_new_version() {
     assert_eq!(r.status(), 400, "a malformed version is refused");
 
     // Slowed down so that the update is still running for the second start.
-    h.updates_admin(
-        Method::PUT,
-        "/transfer",
-        serde_json::json!({"ranges": true, "bytes_per_second": 32 * 1024}),
-    )
-    .await;
+    h.mock("impact-emploi-updates")
+        .send(
+            Method::PUT,
+            "/transfer",
+            serde_json::json!({"ranges": true, "bytes_per_second": 32 * 1024}),
+        )
+        .await;
     let r = s
         .call(Method::POST, "/api/v1/updates/apply")
         .json(&serde_json::json!({}))

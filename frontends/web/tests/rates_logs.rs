@@ -67,7 +67,7 @@ async fn no_nir_nor_rate_reaches_the_logs_while_the_rates_pages_are_shown() {
     assert_eq!(nirs.len(), 2);
     // Values found nowhere else: a rate and a future rate of the tax office.
     let (rate, future_rate) = ("37.91", "41.23");
-    let f = h.stack_file();
+    let f = h.file();
     let ne = |method: Method, path: &str, body: Value| {
         client()
             .request(

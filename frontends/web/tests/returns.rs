@@ -54,23 +54,7 @@ fn sample_nirs() -> Vec<String> {
 
 /// A call to the Net-entreprises mock's control API.
 async fn ne_admin(h: &Harness, method: Method, path: &str, body: Value) -> Value {
-    let f = h.stack_file();
-    let r = client()
-        .request(
-            method,
-            format!("{}{path}", f.mocks["net-entreprises"].admin),
-        )
-        .bearer_auth(&f.mocks_admin_token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        r.status().is_success(),
-        "net-entreprises mock {path}: {}",
-        r.status()
-    );
-    r.json().await.unwrap_or(Value::Null)
+    h.mock("net-entreprises").send(method, path, body).await
 }
 
 /// Gives Administrateur the sample's declarant identity (`password`: the one the mock

@@ -32,18 +32,7 @@ fn first_nir() -> String {
 }
 
 async fn ne_admin(h: &Harness, method: Method, path: &str, body: serde_json::Value) {
-    let f = h.stack_file();
-    let r = common::client()
-        .request(
-            method,
-            format!("{}{path}", f.mocks["net-entreprises"].admin),
-        )
-        .bearer_auth(&f.mocks_admin_token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
+    h.mock("net-entreprises").send(method, path, body).await;
 }
 
 /// Reloads the page until `script` gives `want` (at most `secs`).

@@ -1,25 +1,37 @@
-//! Test harness: the embedded stack (mocks, agents, orchestrator) in a temporary
-//! directory with a web console in front of it, and an HTTP client that keeps cookies by
-//! hand (so the tests read every `Set-Cookie` themselves).
+//! Test harness: the embedded stack (mocks, agents, orchestrator) as the one stack driver
+//! starts it (`iea_stack_testkit::TestStack`: a temporary data directory, the mocks' demo
+//! fixtures, the test database — SQLite, or PostgreSQL when `IEA_TEST_DATABASE_URL` names
+//! a server) with a web console in front of it, and an HTTP client that keeps cookies by
+//! hand (so the tests read every `Set-Cookie` themselves). A `Harness` dereferences to its
+//! `TestStack`: `dir`, `file()`, `admin_password()`, `mock(…)`, `set_licence(…)`,
+//! `installation_secrets()` are the driver's.
 
 #![allow(dead_code)]
 
 pub mod webdriver;
 
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::time::Duration;
 
 use iea_runtime::shutdown::Shutdown;
-use iea_stack::{RunningStack, StackOptions};
+use iea_stack_testkit::TestStack;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Method, Response};
 
 pub struct Harness {
-    pub dir: tempfile::TempDir,
-    pub stack: Option<RunningStack>,
+    pub stack: TestStack,
     pub web: SocketAddr,
     stop: Shutdown,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Deref for Harness {
+    type Target = TestStack;
+
+    fn deref(&self) -> &TestStack {
+        &self.stack
+    }
 }
 
 pub fn client() -> reqwest::Client {
@@ -38,18 +50,10 @@ impl Harness {
     /// `secure_cookies`: the console as it runs behind TLS.
     pub async fn start_with(secure_cookies: bool) -> Self {
         iea_runtime::install_crypto_provider();
-        if std::env::var_os("TEST_LOG").is_some() {
-            iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Human, "debug");
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let stack = RunningStack::start(StackOptions {
-            data_dir: dir.path().to_owned(),
-            demo: true,
-            ..Default::default()
-        })
-        .await
-        .expect("stack starts");
-        let f = &stack.file;
+        // Always an embedded stack of its own (never a composed one): the tests read its
+        // installation's secrets.
+        let stack = TestStack::start_configured(|_| {}).await;
+        let f = stack.file();
         let app = iea_web::App::build(iea_web::Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             orchestrator: f.orchestrator.clone(),
@@ -64,8 +68,7 @@ impl Harness {
         let stop = Shutdown::new();
         let task = tokio::spawn(app.run_until(stop.clone()));
         Self {
-            dir,
-            stack: Some(stack),
+            stack,
             web,
             stop,
             task,
@@ -74,17 +77,6 @@ impl Harness {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.web)
-    }
-
-    pub fn admin_password(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("admin-password"))
-            .unwrap()
-            .trim()
-            .to_owned()
-    }
-
-    pub fn stack_file(&self) -> &iea_stack::StackFile {
-        &self.stack.as_ref().expect("running").file
     }
 
     /// Signs in through the JSON API; the session.
@@ -105,12 +97,10 @@ impl Harness {
         }
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         self.stop.trigger();
         self.task.await.unwrap().expect("web console stops cleanly");
-        if let Some(s) = self.stack.take() {
-            s.stop().await.expect("stack stops");
-        }
+        self.stack.stop().await;
     }
 }
 
@@ -163,63 +153,4 @@ pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     let at = html.find(&format!("name=\"{name}\" value=\""))?;
     let rest = &html[at + name.len() + 15..];
     Some(rest[..rest.find('"')?].to_owned())
-}
-
-impl Harness {
-    /// Sets this installation's licence at the auth mock: `active`, `withdrawn`, `refused`.
-    pub async fn set_licence(&self, status: &str) {
-        let f = self.stack_file();
-        let r = client()
-            .patch(format!(
-                "{}/installations/{}",
-                f.mocks["impact-emploi-auth"].admin, f.installation_id
-            ))
-            .bearer_auth(&f.mocks_admin_token)
-            .json(&serde_json::json!({ "status": status }))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "licence {status}: {}", r.status());
-    }
-
-    /// Sets the authentication mock's faults (`POST /__admin/faults`).
-    pub async fn set_auth_faults(&self, faults: serde_json::Value) {
-        let f = self.stack_file();
-        let r = client()
-            .post(format!("{}/faults", f.mocks["impact-emploi-auth"].admin))
-            .bearer_auth(&f.mocks_admin_token)
-            .json(&faults)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "faults: {}", r.status());
-    }
-}
-
-impl Harness {
-    /// A call to the update mock's control API (`/__admin/...`).
-    pub async fn updates_admin(
-        &self,
-        method: Method,
-        path: &str,
-        body: serde_json::Value,
-    ) -> serde_json::Value {
-        let f = self.stack_file();
-        let r = client()
-            .request(
-                method,
-                format!("{}{path}", f.mocks["impact-emploi-updates"].admin),
-            )
-            .bearer_auth(&f.mocks_admin_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            r.status().is_success(),
-            "update mock {path}: {}",
-            r.status()
-        );
-        r.json().await.unwrap_or(serde_json::Value::Null)
-    }
 }
