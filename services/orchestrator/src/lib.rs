@@ -410,9 +410,12 @@ impl App {
     /// Serves until `shutdown` fires, then drains: the API's in-flight calls, and the
     /// background loops (authentication, deposit queue, returns, update checks), each of
     /// which finishes the round under way (a pass over returns, an authentication already
-    /// sent) and stops. Once this returns, nothing of this
-    /// orchestrator touches the database or a server any more, so that another one may
-    /// start on the same database at once.
+    /// sent) and stops. The deposit queue takes no new deposit and waits for each attempt
+    /// under way (a file being sent until its answer is written, a listing, a verification
+    /// before a due date) at most `deposits.stop_deadline_secs`; one still running then is
+    /// dropped with a warning and settled by listing at the next start. Once this
+    /// returns, nothing of this orchestrator touches the database or a server any more, so
+    /// that another one may start on the same database at once.
     pub async fn run_until(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let streams = self.core.shutdown.clone();
         let outer = shutdown.clone();

@@ -25,7 +25,7 @@
 //!
 //! Layout: this file holds the types, settings and the operations front-ends call;
 //! `intake.rs` receives a file into the store and checks it; `worker.rs` the loop that
-//! claims deposits and sends or resolves them.
+//! claims deposits and sends or resolves them, and on a stop waits for those under way.
 //!
 //! Cost: a deposit takes one store call to be recorded and routed and two to be sent
 //! (the claim, which reads its account, reads back its file and commits `sending`; the
@@ -321,6 +321,14 @@ pub struct DepositSettings {
     pub verify_days_before: u32,
     /// Between two looks at the coming due dates, seconds.
     pub due_check_interval_secs: u64,
+    /// On a graceful stop, how long the worker waits for the attempts under way (a file
+    /// being sent, a listing, a verification before a due date) to end, seconds; 0: not
+    /// at all. An attempt still running then is left as a killed process leaves it:
+    /// `sending` under this orchestrator's lease, `uncertain` at the next start and
+    /// settled by listing. Default 45: the longest request timeout the deposit agent
+    /// uses (30 s, *Étendu* mode) plus a margin for its authentication and for writing
+    /// the answer. A supervisor that kills sooner (Docker's 10 s) cuts the wait short.
+    pub stop_deadline_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,6 +357,7 @@ impl Default for DepositSettings {
             due_days: Default::default(),
             verify_days_before: 3,
             due_check_interval_secs: 600,
+            stop_deadline_secs: 45,
         }
     }
 }
@@ -700,7 +709,8 @@ impl Deposits {
         Ok((siret, u.name))
     }
 
-    /// Runs the worker until `shutdown`.
+    /// Runs the worker until `shutdown`, then waits (at most `stop_deadline_secs`) for
+    /// the attempts under way to end.
     pub async fn run(self, shutdown: iea_runtime::shutdown::Shutdown) {
         worker::run(self.inner.clone(), shutdown).await
     }

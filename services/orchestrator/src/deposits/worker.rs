@@ -8,10 +8,23 @@
 //! same lease, released by the same statement. Two store calls per deposit sent. A lease is renewed
 //! while the work goes on; a `sending` record whose lease expired (its orchestrator died)
 //! becomes `uncertain`, never `queued`.
+//!
+//! Stop: on shutdown the loop takes no more deposits, then waits for every attempt under
+//! way (a file being sent and its answer written, a listing of an uncertain deposit) and
+//! for the verifications before due dates it started, at most `stop_deadline_secs`. What
+//! still runs then is dropped with a warning naming the deposit: its record stays as a
+//! killed process would leave it (`sending` under this orchestrator's lease, so
+//! `uncertain` at the next start and settled by listing, never sent blindly), and once
+//! [`run`] returns no attempt of this worker writes the store or calls the agent (a
+//! verification before a due date already asked goes on in the credentials module's own
+//! task, which records its answer as any verification's).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::task::JoinSet;
 
 use iea_declarant::Identity;
 use iea_runtime::shutdown::Shutdown;
@@ -161,13 +174,19 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
     let mut watch = super::folder::Watch::default();
     let mut last_due_check: Option<std::time::Instant> = None;
     let mut last_upkeep: Option<std::time::Instant> = None;
+    let mut attempts = Attempts::default();
+    let mut checks = JoinSet::new();
     loop {
+        attempts.reap();
+        while let Some(ended) = checks.try_join_next() {
+            log_abnormal_end(ended, None);
+        }
         let every = Duration::from_secs(inner.settings.due_check_interval_secs.max(1));
         if last_due_check.is_none_or(|t| t.elapsed() >= every) {
             last_due_check = Some(std::time::Instant::now());
             let deposits = deposits.clone();
             // In a task of its own: a verification waits on Net-entreprises.
-            tokio::spawn(async move {
+            checks.spawn(async move {
                 if let Err(e) = deposits.check_before_due().await {
                     tracing::warn!(error = format!("{e:#}"), "checks before due dates failed");
                 }
@@ -189,7 +208,7 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
                 tracing::error!(error = format!("{e:#}"), "deposit queue upkeep failed");
             }
         }
-        if let Err(e) = tick(&inner, &slots).await {
+        if let Err(e) = tick(&inner, &slots, &mut attempts).await {
             tracing::error!(error = format!("{e:#}"), "deposit queue tick failed");
         }
         tokio::select! {
@@ -198,6 +217,99 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
             _ = tokio::time::sleep(poll) => {}
         }
     }
+    stop(&inner, attempts, checks).await;
+}
+
+/// The attempts under way (each a task working on one deposit), so that a stop waits for
+/// them.
+#[derive(Default)]
+struct Attempts {
+    tasks: JoinSet<()>,
+    /// The deposit each running task works on.
+    deposits: HashMap<tokio::task::Id, i64>,
+}
+
+impl Attempts {
+    fn spawn(&mut self, deposit: i64, work: impl Future<Output = ()> + Send + 'static) {
+        let task = self.tasks.spawn(work);
+        self.deposits.insert(task.id(), deposit);
+    }
+
+    /// Lets go of the attempts that ended.
+    fn reap(&mut self) {
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            self.ended(ended);
+        }
+    }
+
+    fn ended(&mut self, ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let task = match &ended {
+            Ok((task, ())) => *task,
+            Err(e) => e.id(),
+        };
+        let deposit = self.deposits.remove(&task);
+        log_abnormal_end(ended.map(|_| ()), deposit);
+    }
+
+    /// Waits for every attempt to end.
+    async fn join_all(&mut self) {
+        while let Some(ended) = self.tasks.join_next_with_id().await {
+            self.ended(ended);
+        }
+    }
+}
+
+/// A task that panicked says so (its deposit, if any, stays as its lease leaves it).
+fn log_abnormal_end(ended: Result<(), tokio::task::JoinError>, deposit: Option<i64>) {
+    if let Err(e) = ended
+        && e.is_panic()
+    {
+        tracing::error!(deposit, "deposit worker task panicked");
+    }
+}
+
+/// On shutdown: waits for the attempts under way and the verifications before due dates,
+/// at most `stop_deadline_secs`; what still runs then is dropped, each deposit named.
+async fn stop(inner: &Inner, mut attempts: Attempts, mut checks: JoinSet<()>) {
+    attempts.reap();
+    if attempts.tasks.is_empty() && checks.is_empty() {
+        return;
+    }
+    let deadline = Duration::from_secs(inner.settings.stop_deadline_secs);
+    tracing::info!(
+        attempts = attempts.tasks.len(),
+        checks = checks.len(),
+        deadline_secs = deadline.as_secs(),
+        "deposit worker stopping: waiting for the work under way"
+    );
+    let ended = tokio::time::timeout(deadline, async {
+        attempts.join_all().await;
+        while let Some(ended) = checks.join_next().await {
+            log_abnormal_end(ended, None);
+        }
+    })
+    .await;
+    if ended.is_ok() {
+        tracing::info!("deposit worker stopped: no attempt left under way");
+        return;
+    }
+    let mut left: Vec<i64> = attempts.deposits.values().copied().collect();
+    left.sort_unstable();
+    for deposit in left {
+        tracing::warn!(
+            deposit,
+            "dsn deposit attempt still under way at the stop deadline: dropped, left to the next start, which settles it by listing"
+        );
+    }
+    if !checks.is_empty() {
+        tracing::warn!(
+            checks = checks.len(),
+            "verification before due dates still under way at the stop deadline: dropped"
+        );
+    }
+    // Aborted, and waited for: nothing of them runs once the worker has returned.
+    attempts.tasks.shutdown().await;
+    checks.shutdown().await;
 }
 
 /// What the queue needs now and then: attempts of a dead orchestrator settled, waiting
@@ -235,7 +347,11 @@ async fn upkeep(inner: &Arc<Inner>) -> anyhow::Result<()> {
 
 /// Starts work on due deposits while there is room: as many as there are free slots are
 /// claimed in one store call, with what decides their account.
-async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow::Result<()> {
+async fn tick(
+    inner: &Arc<Inner>,
+    slots: &Arc<tokio::sync::Semaphore>,
+    attempts: &mut Attempts,
+) -> anyhow::Result<()> {
     let room = slots.available_permits();
     if room == 0 {
         // Every slot is busy: the one that ends wakes the worker.
@@ -262,7 +378,7 @@ async fn tick(inner: &Arc<Inner>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow
         let inner = inner.clone();
         // A file of the deposit folder moves out of it once its deposit is settled.
         let from_folder = rec.source_path.is_some();
-        tokio::spawn(async move {
+        attempts.spawn(rec.id, async move {
             work(inner.clone(), rec, ready).await;
             // The slot is free before the worker looks again (woken while it was still
             // held, it would find no room and wait for the next wake).
