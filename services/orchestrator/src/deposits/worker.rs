@@ -217,7 +217,8 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
             _ = tokio::time::sleep(poll) => {}
         }
     }
-    stop(&inner, attempts, checks).await;
+    let deadline = Duration::from_secs(inner.settings.stop_deadline_secs);
+    stop(deadline, attempts, checks).await;
 }
 
 /// The attempts under way (each a task working on one deposit), so that a stop waits for
@@ -269,13 +270,13 @@ fn log_abnormal_end(ended: Result<(), tokio::task::JoinError>, deposit: Option<i
 }
 
 /// On shutdown: waits for the attempts under way and the verifications before due dates,
-/// at most `stop_deadline_secs`; what still runs then is dropped, each deposit named.
-async fn stop(inner: &Inner, mut attempts: Attempts, mut checks: JoinSet<()>) {
+/// at most `deadline`; what still runs then is dropped, each deposit named. The deposits
+/// whose attempt was dropped.
+async fn stop(deadline: Duration, mut attempts: Attempts, mut checks: JoinSet<()>) -> Vec<i64> {
     attempts.reap();
     if attempts.tasks.is_empty() && checks.is_empty() {
-        return;
+        return Vec::new();
     }
-    let deadline = Duration::from_secs(inner.settings.stop_deadline_secs);
     tracing::info!(
         attempts = attempts.tasks.len(),
         checks = checks.len(),
@@ -291,11 +292,11 @@ async fn stop(inner: &Inner, mut attempts: Attempts, mut checks: JoinSet<()>) {
     .await;
     if ended.is_ok() {
         tracing::info!("deposit worker stopped: no attempt left under way");
-        return;
+        return Vec::new();
     }
     let mut left: Vec<i64> = attempts.deposits.values().copied().collect();
     left.sort_unstable();
-    for deposit in left {
+    for &deposit in &left {
         tracing::warn!(
             deposit,
             "dsn deposit attempt still under way at the stop deadline: dropped, left to the next start, which settles it by listing"
@@ -310,6 +311,7 @@ async fn stop(inner: &Inner, mut attempts: Attempts, mut checks: JoinSet<()>) {
     // Aborted, and waited for: nothing of them runs once the worker has returned.
     attempts.tasks.shutdown().await;
     checks.shutdown().await;
+    left
 }
 
 /// What the queue needs now and then: attempts of a dead orchestrator settled, waiting
@@ -900,5 +902,74 @@ fn later(inner: &Inner) -> Transition {
     Transition {
         not_before: Some(sessions::now() + inner.settings.retry_delay_secs as i64),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A task that ends after `ms`, counting its end in `ended`.
+    fn ends_after(ms: u64, ended: &Arc<AtomicUsize>) -> impl Future<Output = ()> + Send + 'static {
+        let ended = ended.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ended.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_waits_for_the_attempts_and_checks_under_way() {
+        let ended = Arc::new(AtomicUsize::new(0));
+        let mut attempts = Attempts::default();
+        attempts.spawn(7, ends_after(300, &ended));
+        attempts.spawn(8, ends_after(10, &ended));
+        let mut checks = JoinSet::new();
+        checks.spawn(ends_after(200, &ended));
+        let started = std::time::Instant::now();
+        let left = stop(Duration::from_secs(10), attempts, checks).await;
+        assert!(left.is_empty(), "{left:?}");
+        assert_eq!(ended.load(Ordering::SeqCst), 3);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_stop_drops_what_still_runs_at_its_deadline() {
+        let ended = Arc::new(AtomicUsize::new(0));
+        let mut attempts = Attempts::default();
+        attempts.spawn(7, ends_after(10, &ended));
+        attempts.spawn(9, ends_after(5_000, &ended));
+        attempts.spawn(8, ends_after(5_000, &ended));
+        let mut checks = JoinSet::new();
+        checks.spawn(ends_after(5_000, &ended));
+        let started = std::time::Instant::now();
+        let left = stop(Duration::from_millis(200), attempts, checks).await;
+        let took = started.elapsed();
+        assert_eq!(left, vec![8, 9]);
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        // Dropped: none of them goes on once the stop returned.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(ended.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn ended_attempts_are_let_go_while_the_worker_runs() {
+        let ended = Arc::new(AtomicUsize::new(0));
+        let mut attempts = Attempts::default();
+        attempts.spawn(1, ends_after(0, &ended));
+        attempts.spawn(2, ends_after(5_000, &ended));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        attempts.reap();
+        assert_eq!(attempts.tasks.len(), 1);
+        assert_eq!(
+            attempts.deposits.values().copied().collect::<Vec<_>>(),
+            vec![2]
+        );
+        let left = stop(Duration::ZERO, attempts, JoinSet::new()).await;
+        assert_eq!(left, vec![2]);
     }
 }
