@@ -32,6 +32,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_net::{ConnectionMode, HttpClient, NetworkSettings};
 use iea_net_entreprises::{Authenticator, Options, ServiceCode, Token, TypedIdentity};
 use iea_proto::v1::credentials_client::CredentialsClient;
@@ -43,10 +44,11 @@ use tonic::transport::Channel;
 /// Deposits at once: the orchestrator's default `deposits.concurrency`, and the direct
 /// path's.
 const CONCURRENCY: usize = 4;
-const SIRET: &str = "78214563500010";
-const NOM: &str = "DUPONT";
-const PRENOM: &str = "Marie";
-const PASSWORD: &str = "Jardin#Partage2024";
+/// The declarant: DUPONT Marie of the Net-entreprises mock's bundled directory.
+const SIRET: &str = DUPONT.siret;
+const NOM: &str = DUPONT.nom;
+const PRENOM: &str = DUPONT.prenom;
+const PASSWORD: &str = DUPONT.password;
 const ROLE: &str = "IEA_DEPOSIT_BENCH_ROLE";
 const SETTINGS: &str = "IEA_DEPOSIT_BENCH_SETTINGS";
 const INSTALLATION: &str = "IEA-BENCH-0001";

@@ -47,6 +47,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::returns_client::ReturnsClient;
@@ -55,12 +56,13 @@ use iea_proto::v1::*;
 use iea_runtime::pki;
 use tonic::transport::Channel;
 
-/// The company: its SIREN, the declarant's identity (its head office's SIRET).
-const SIREN: &str = "782145635";
-const SIRET: &str = "78214563500010";
-const NOM: &str = "DUPONT";
-const PRENOM: &str = "Marie";
-const PASSWORD: &str = "Jardin#Partage2024";
+/// The company: its SIREN, the declarant's identity (its head office's SIRET): DUPONT
+/// Marie of the Net-entreprises mock's bundled directory.
+const SIREN: &str = DUPONT.siret.split_at(9).0;
+const SIRET: &str = DUPONT.siret;
+const NOM: &str = DUPONT.nom;
+const PRENOM: &str = DUPONT.prenom;
+const PASSWORD: &str = DUPONT.password;
 const ROLE: &str = "IEA_RETURNS_BENCH_ROLE";
 const SETTINGS: &str = "IEA_RETURNS_BENCH_SETTINGS";
 const INSTALLATION: &str = "IEA-BENCH-RETURNS";

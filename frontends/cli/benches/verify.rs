@@ -32,6 +32,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_net::{ConnectionMode, HttpClient, NetworkSettings};
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::sessions_client::SessionsClient;
@@ -311,10 +312,10 @@ async fn bench() {
                             user: name,
                             account_password: ACCOUNT_PASSWORD.into(),
                             identity: Some(NetEntreprisesIdentity {
-                                siret: "78214563500010".into(),
-                                nom: "DUPONT".into(),
-                                prenom: "Marie".into(),
-                                password: "Jardin#Partage2024".into(),
+                                siret: DUPONT.siret.into(),
+                                nom: DUPONT.nom.into(),
+                                prenom: DUPONT.prenom.into(),
+                                password: DUPONT.password.into(),
                             }),
                         },
                     ))
@@ -448,10 +449,19 @@ async fn verify_all(channel: &tonic::transport::Channel, token: &str) -> (usize,
     (total, valid, started.elapsed())
 }
 
+/// The direct path's authentication request, DUPONT's (whose values hold no character
+/// XML would escape).
+static DIRECT_BODY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "<identifiants><siret>{}</siret><nom>{}</nom><prenom>{}</prenom>\
+         <motdepasse>{}</motdepasse><service>25</service></identifiants>",
+        DUPONT.siret, DUPONT.nom, DUPONT.prenom, DUPONT.password
+    )
+});
+
 /// `count` authentications straight to the mock, `CONCURRENCY` at a time.
 async fn direct_round(client: &HttpClient, address: &str, count: usize) -> (usize, Duration) {
-    let body = "<identifiants><siret>78214563500010</siret><nom>DUPONT</nom><prenom>Marie</prenom>\
-                <motdepasse>Jardin#Partage2024</motdepasse><service>25</service></identifiants>";
+    let body: &'static str = DIRECT_BODY.as_str();
     let started = Instant::now();
     let ok = futures::stream::iter(0..count)
         .map(|_| async move {
