@@ -323,15 +323,19 @@ impl Store {
         &self,
         ids: Vec<i64>,
     ) -> anyhow::Result<Vec<Option<CredentialRow>>> {
+        if self.engine == super::Engine::Sqlite {
+            // SQLite answers each from memory: one statement per account is cheapest, all
+            // under the one lock of a read transaction.
+            return self
+                .read_together(move |db| {
+                    let mut stmt = db.prepare(IDENTITY_BY_USER)?;
+                    ids.into_iter()
+                        .map(|id| stmt.query_opt(&[&id], |r| identity_of(r, 0)))
+                        .collect()
+                })
+                .await;
+        }
         self.read(move |db| {
-            if !db.is_postgres() {
-                // SQLite answers each from memory: one statement per account is cheapest.
-                let mut stmt = db.prepare(IDENTITY_BY_USER)?;
-                return ids
-                    .into_iter()
-                    .map(|id| stmt.query_opt(&[&id], |r| identity_of(r, 0)))
-                    .collect();
-            }
             // One round trip to the server for the whole chunk. Joined from the ids, each
             // found through the primary key: `WHERE c.user_id = ANY($1)` made the server
             // read a bitmap of the table and hash every user, twice the time per chunk.
