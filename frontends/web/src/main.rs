@@ -3,9 +3,8 @@
 
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    iea_runtime::binary::run(
+fn main() -> ExitCode {
+    iea_runtime::binary::main(
         iea_web::COMPONENT,
         |settings: iea_web::Settings, shutdown| async move {
             iea_web::App::build(settings)
@@ -14,5 +13,4 @@ async fn main() -> ExitCode {
                 .await
         },
     )
-    .await
 }

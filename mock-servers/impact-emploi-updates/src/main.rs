@@ -1,9 +1,7 @@
 use iea_mock_updates::{App, COMPONENT, Settings};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    iea_runtime::binary::run(COMPONENT, |settings: Settings, shutdown| async move {
+fn main() -> std::process::ExitCode {
+    iea_runtime::binary::main(COMPONENT, |settings: Settings, shutdown| async move {
         App::build(settings).await?.run_until(shutdown).await
     })
-    .await
 }
