@@ -88,6 +88,65 @@ impl StackClient {
             .await
     }
 
+    /// The settings of another orchestrator wired to this stack's agents and mocks as the
+    /// stack wires its own (one a benchmark measures in a process of its own): a loopback
+    /// port, its certificate from the stack's PKI, its data (and SQLite database) in
+    /// `data_dir`; the rest default, for the caller to adjust.
+    pub fn orchestrator_settings(&self, data_dir: &Path) -> iea_orchestrator::Settings {
+        let f = &self.file;
+        let certs = f.data_dir.join(iea_stack::CERTS_DIR);
+        iea_orchestrator::Settings {
+            listen: "127.0.0.1:0".parse().expect("a loopback address"),
+            tls: iea_runtime::pki::component_files(&certs, iea_orchestrator::COMPONENT),
+            data_dir: data_dir.to_owned(),
+            agents: iea_orchestrator::AgentAddresses {
+                auth_client: f.agents["auth-client"].clone(),
+                update_client: f.agents["update-client"].clone(),
+                credential_verifier: f.agents["credential-verifier"].clone(),
+                deposit_agent: f.agents["deposit-agent"].clone(),
+            },
+            network: iea_orchestrator::network::NetworkDefaults {
+                auth_server: f.mocks["impact-emploi-auth"].https.clone(),
+                update_server: f.mocks["impact-emploi-updates"].https.clone(),
+                net_entreprises: format!(
+                    "{}{}",
+                    f.mocks["net-entreprises"].https,
+                    iea_mock_net_entreprises::AUTH_PATH
+                ),
+                extra_ca_file: Some(f.mocks_ca.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// The same stack as a front-end reaches another orchestrator (one run with
+    /// [`StackClient::orchestrator_settings`]) listening at `addr` with its data in
+    /// `data_dir`: its channel, bootstrap password and sessions.
+    pub fn other_orchestrator(&self, addr: &str, data_dir: &Path) -> StackClient {
+        StackClient {
+            file: StackFile {
+                orchestrator: addr.to_owned(),
+                data_dir: data_dir.to_owned(),
+                ..self.file.clone()
+            },
+            admin_password: AdminPassword::File(data_dir.join("admin-password")),
+            call_timeout: self.call_timeout,
+        }
+    }
+
+    /// Makes installation `id` with licence key `licence` known to the authentication
+    /// mock, as a licence would make it known to the real server (another orchestrator's
+    /// installation).
+    pub async fn add_installation(&self, id: &str, licence: &str) {
+        self.mock("impact-emploi-auth")
+            .post(
+                "/installations",
+                serde_json::json!({"installation_id": id, "licence_key": licence}),
+            )
+            .await;
+    }
+
     /// `Administrateur`'s first password.
     pub fn admin_password(&self) -> String {
         match &self.admin_password {

@@ -10,7 +10,8 @@
 //!   Ctrl-C;
 //! - [`StackClient`], which both dereference to: what a front-end knows of a running stack
 //!   (`stack.json`, the bootstrap password): the orchestrator's TLS channel, sign-in, the
-//!   mocks' control APIs ([`MockAdmin`]);
+//!   mocks' control APIs ([`MockAdmin`]), another orchestrator wired to the stack
+//!   (`orchestrator_settings`, `add_installation`, `other_orchestrator`);
 //! - [`test_database`]: SQLite in the data directory, or a database of its own on the
 //!   PostgreSQL server that `IEA_TEST_DATABASE_URL` names;
 //! - [`authed`], [`eventually`], [`wait_for`], and a real HTTP proxy ([`Tinyproxy`]).

@@ -10,7 +10,7 @@
 //!
 //! The mocks run in the embedded stack in a child process (`common::Stack`). The
 //! orchestrator and the deposit agent measured here each run in a process of their own
-//! (this binary started again with `IEA_DEPOSIT_BENCH_ROLE`), wired to the stack's mocks
+//! (this binary started again in a role, `common::roles`), wired to the stack's mocks
 //! and other agents exactly as the stack wires its own: their memory is read apart from
 //! the mock's, which holds a whole deposit in memory while it reads it.
 //!
@@ -26,10 +26,13 @@
 
 mod common;
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::env_usize;
+use common::roles::{self, Process, serve};
 
 use futures::StreamExt;
 use iea_mock_net_entreprises::fixtures::DUPONT;
@@ -39,6 +42,7 @@ use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::*;
 use iea_runtime::pki;
+use iea_runtime::telemetry::LogFormat;
 use tonic::transport::Channel;
 
 /// Deposits at once: the orchestrator's default `deposits.concurrency`, and the direct
@@ -49,8 +53,8 @@ const SIRET: &str = DUPONT.siret;
 const NOM: &str = DUPONT.nom;
 const PRENOM: &str = DUPONT.prenom;
 const PASSWORD: &str = DUPONT.password;
-const ROLE: &str = "IEA_DEPOSIT_BENCH_ROLE";
-const SETTINGS: &str = "IEA_DEPOSIT_BENCH_SETTINGS";
+/// The measured processes log at info, in plain text, as their binaries do.
+const LOG_LEVEL: &str = "info";
 const INSTALLATION: &str = "IEA-BENCH-0001";
 const LICENCE: &str = "BENCH-LICENCE-not-secret";
 /// Bytes of the file sent in one upload message.
@@ -58,140 +62,43 @@ const UPLOAD_CHUNK: usize = 1 << 20;
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    match std::env::var(ROLE).as_deref() {
-        Ok("orchestrator") => runtime.block_on(orchestrator_process()),
-        Ok("deposit-agent") => runtime.block_on(agent_process()),
+    let (format, level) = (LogFormat::Human, LOG_LEVEL);
+    match roles::role().as_deref() {
+        Some("orchestrator") => runtime.block_on(serve(format, level, roles::orchestrator)),
+        Some("deposit-agent") => runtime.block_on(serve(format, level, roles::deposit_agent)),
         _ => runtime.block_on(bench()),
     }
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 // ---------------------------------------------------------------------------------
-// The measured processes: as their binaries' `main` (logs at info, signals), with the
-// settings the benchmark passes; each prints its address on its first line.
+// The measured processes (`common::roles`), or under valgrind's callgrind.
 
-fn settings_from_env<S: serde::de::DeserializeOwned>() -> S {
-    serde_json::from_str(&std::env::var(SETTINGS).expect("settings")).expect("settings JSON")
+/// This binary in `role`, under callgrind with `CALLGRIND`.
+fn start_process(role: &str, settings: &impl serde::Serialize, log: &Path) -> Process {
+    let Some(dir) = callgrind_dir() else {
+        return Process::start(role, settings, LOG_LEVEL, log);
+    };
+    let mut c = Command::new("valgrind");
+    c.arg("--tool=callgrind")
+        .arg("--instr-atstart=no")
+        .arg(format!(
+            "--callgrind-out-file={}",
+            dir.join(format!("callgrind.{role}.out")).display()
+        ))
+        .arg(std::env::current_exe().unwrap());
+    Process::start_with(c, role, settings, LOG_LEVEL, log)
 }
 
-async fn agent_process() {
-    iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Human, "info");
-    iea_runtime::install_crypto_provider();
-    let settings: iea_deposit_agent::Settings = settings_from_env();
-    let app = iea_deposit_agent::App::build(settings)
-        .await
-        .expect("agent");
-    println!("{}", app.local_addr());
-    let shutdown = iea_runtime::shutdown::Shutdown::new();
-    shutdown.trigger_on_signal();
-    app.run_until(shutdown).await.expect("agent runs");
-}
-
-async fn orchestrator_process() {
-    iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Human, "info");
-    iea_runtime::install_crypto_provider();
-    let settings: iea_orchestrator::Settings = settings_from_env();
-    let app = iea_orchestrator::App::build(settings)
-        .await
-        .expect("orchestrator");
-    println!("{}", app.local_addr());
-    let shutdown = iea_runtime::shutdown::Shutdown::new();
-    shutdown.trigger_on_signal();
-    app.run_until(shutdown).await.expect("orchestrator runs");
-}
-
-/// A measured process: this binary in another role.
-struct Process {
-    child: Child,
-    addr: String,
-}
-
-impl Process {
-    fn start(role: &str, settings: &impl serde::Serialize, log: &Path) -> Self {
-        let exe = std::env::current_exe().unwrap();
-        let mut command = match callgrind_dir() {
-            Some(dir) => {
-                let mut c = Command::new("valgrind");
-                c.arg("--tool=callgrind")
-                    .arg("--instr-atstart=no")
-                    .arg(format!(
-                        "--callgrind-out-file={}",
-                        dir.join(format!("callgrind.{role}.out")).display()
-                    ))
-                    .arg(&exe);
-                c
-            }
-            None => Command::new(&exe),
-        };
-        let mut child = command
-            .env(ROLE, role)
-            .env(SETTINGS, serde_json::to_string(settings).unwrap())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            !line.trim().is_empty(),
-            "{role} did not start: see {}",
-            log.display()
-        );
-        Self {
-            child,
-            addr: line.trim().to_owned(),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn rss_kib(&self) -> u64 {
-        common::memory_kib(self.pid()).0
-    }
-
-    fn cpu(&self) -> Duration {
-        common::cpu_time(&self.pid().to_string())
-    }
-
-    /// Resets the peak RSS the kernel keeps (`/proc/PID/clear_refs`, 5); false when
-    /// refused.
-    fn reset_peak(&self) -> bool {
-        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
-    }
-
-    fn peak_kib(&self) -> u64 {
-        common::memory_kib(self.pid()).1
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.pid().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-
-    /// Under callgrind: counts instructions from now on (`true`) or no more.
-    fn instrument(&self, on: bool) {
-        if callgrind_dir().is_some() {
-            let status = Command::new("callgrind_control")
-                .arg(format!("--instr={}", if on { "on" } else { "off" }))
-                .arg(self.pid().to_string())
-                .stdout(Stdio::null())
-                .status()
-                .expect("callgrind_control");
-            assert!(status.success(), "callgrind_control failed");
-        }
+/// Under callgrind: `process` counts instructions from now on (`true`) or no more.
+fn instrument(process: &Process, on: bool) {
+    if callgrind_dir().is_some() {
+        let status = Command::new("callgrind_control")
+            .arg(format!("--instr={}", if on { "on" } else { "off" }))
+            .arg(process.pid().to_string())
+            .stdout(Stdio::null())
+            .status()
+            .expect("callgrind_control");
+        assert!(status.success(), "callgrind_control failed");
     }
 }
 
@@ -229,21 +136,9 @@ async fn bench() {
     let certs = stack.dir.path().join("certs");
     let ne = stack.file.mocks["net-entreprises"].https.clone();
     let http = reqwest::Client::new();
-    // The bench orchestrator's installation, known to the auth mock as a licence would
-    // make it known to the real server.
-    http.post(format!(
-        "{}/installations",
-        stack.file.mocks["impact-emploi-auth"].admin
-    ))
-    .bearer_auth(&stack.file.mocks_admin_token)
-    .json(&serde_json::json!({"installation_id": INSTALLATION, "licence_key": LICENCE}))
-    .send()
-    .await
-    .unwrap()
-    .error_for_status()
-    .unwrap();
+    stack.add_installation(INSTALLATION, LICENCE).await;
 
-    let agent = Process::start(
+    let agent = start_process(
         "deposit-agent",
         &iea_deposit_agent::Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -253,40 +148,18 @@ async fn bench() {
     );
     let data_dir = work.path().join("orchestrator");
     std::fs::create_dir_all(&data_dir).unwrap();
-    let f = &stack.file;
-    let orchestrator = Process::start(
+    // Wired to the deposit agent measured here.
+    let mut settings = roles::orchestrator_settings(&stack, &data_dir, INSTALLATION, LICENCE);
+    settings.agents.deposit_agent = agent.addr.clone();
+    settings.deposits = iea_orchestrator::deposits::DepositSettings {
+        deposit_address: ne.clone(),
+        consultation_address: ne.clone(),
+        concurrency: CONCURRENCY,
+        ..Default::default()
+    };
+    let orchestrator = start_process(
         "orchestrator",
-        &iea_orchestrator::Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: pki::component_files(&certs, iea_orchestrator::COMPONENT),
-            data_dir: data_dir.clone(),
-            agents: iea_orchestrator::AgentAddresses {
-                auth_client: f.agents["auth-client"].clone(),
-                update_client: f.agents["update-client"].clone(),
-                credential_verifier: f.agents["credential-verifier"].clone(),
-                deposit_agent: agent.addr.clone(),
-            },
-            network: iea_orchestrator::network::NetworkDefaults {
-                auth_server: f.mocks["impact-emploi-auth"].https.clone(),
-                update_server: f.mocks["impact-emploi-updates"].https.clone(),
-                net_entreprises: format!("{ne}/authentifier/1.0/"),
-                extra_ca_file: Some(f.mocks_ca.clone()),
-                ..Default::default()
-            },
-            installation: iea_orchestrator::InstallationSettings {
-                id: Some(INSTALLATION.into()),
-                licence_key: Some(LICENCE.into()),
-                daily_password_key: None,
-            },
-            update_check_interval_secs: 0,
-            deposits: iea_orchestrator::deposits::DepositSettings {
-                deposit_address: ne.clone(),
-                consultation_address: ne.clone(),
-                concurrency: CONCURRENCY,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
+        &settings,
         &work.path().join("orchestrator.log"),
     );
     println!(
@@ -297,15 +170,18 @@ async fn bench() {
     );
 
     // Front-end side: the orchestrator's administrator, with the declarant's identity.
-    let channel = front_end(&stack, &orchestrator.addr).await;
-    let admin_password = std::fs::read_to_string(data_dir.join("admin-password")).unwrap();
-    let token = SessionsClientExt::login(&channel, admin_password.trim()).await;
+    let api = stack
+        .other_orchestrator(&orchestrator.addr, &data_dir)
+        .with_call_timeout(Duration::from_secs(900));
+    let channel = api.channel().await;
+    let admin_password = api.admin_password();
+    let token = api.login_admin().await;
     CredentialsClient::new(channel.clone())
         .set_credentials(common::authed(
             &token,
             SetCredentialsRequest {
                 user: "Administrateur".into(),
-                account_password: admin_password.trim().into(),
+                account_password: admin_password,
                 identity: Some(NetEntreprisesIdentity {
                     siret: SIRET.into(),
                     nom: NOM.into(),
@@ -372,11 +248,11 @@ async fn bench() {
         let d = n as f64 / elapsed.as_secs_f64();
 
         let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
-        orchestrator.instrument(true);
-        agent.instrument(true);
+        instrument(&orchestrator, true);
+        instrument(&agent, true);
         let (memory, elapsed) = through(&channel, &token, &files, &orchestrator, &agent).await;
-        orchestrator.instrument(false);
-        agent.instrument(false);
+        instrument(&orchestrator, false);
+        instrument(&agent, false);
         let through_cpu = cpu.per(&stack, &orchestrator, &agent, n);
         let t = n as f64 / elapsed.as_secs_f64();
         total += n;
@@ -434,35 +310,6 @@ async fn bench() {
         );
     }
     stack.stop();
-}
-
-async fn front_end(stack: &common::Stack, addr: &str) -> Channel {
-    let tls =
-        iea_runtime::tls::front_end_config(&stack.file.ca, iea_orchestrator::COMPONENT).unwrap();
-    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .timeout(Duration::from_secs(900))
-        .connect()
-        .await
-        .unwrap()
-}
-
-struct SessionsClientExt;
-
-impl SessionsClientExt {
-    async fn login(channel: &Channel, password: &str) -> String {
-        iea_proto::v1::sessions_client::SessionsClient::new(channel.clone())
-            .login(LoginRequest {
-                user: "Administrateur".into(),
-                password: password.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .token
-    }
 }
 
 /// Deposits the mock registered (its control API).

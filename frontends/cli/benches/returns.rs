@@ -23,7 +23,7 @@
 //!
 //! The mocks run in the embedded stack in a child process (`common::Stack`). The
 //! orchestrator and the deposit agent run each in a process of their own (this binary
-//! started again with `IEA_RETURNS_BENCH_ROLE`), wired to the stack's mocks as the stack
+//! started again in a role, `common::roles`), wired to the stack's mocks as the stack
 //! wires its own: the orchestrator's memory is read apart from the mock's and the
 //! agent's. The orchestrator process moves its returns clock when the benchmark writes
 //! `advance SECS` on its standard input (`App::returns_clock`). Its follower's own timer is
@@ -41,19 +41,20 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::BufRead;
 use std::time::{Duration, Instant};
+
+use common::env_usize;
+use common::roles::{self, Process, serve};
 
 use futures::StreamExt;
 use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::returns_client::ReturnsClient;
-use iea_proto::v1::sessions_client::SessionsClient;
 use iea_proto::v1::*;
 use iea_runtime::pki;
+use iea_runtime::telemetry::LogFormat;
 use tonic::transport::Channel;
 
 /// The company: its SIREN, the declarant's identity (its head office's SIRET): DUPONT
@@ -63,8 +64,8 @@ const SIRET: &str = DUPONT.siret;
 const NOM: &str = DUPONT.nom;
 const PRENOM: &str = DUPONT.prenom;
 const PASSWORD: &str = DUPONT.password;
-const ROLE: &str = "IEA_RETURNS_BENCH_ROLE";
-const SETTINGS: &str = "IEA_RETURNS_BENCH_SETTINGS";
+/// The measured processes log JSON at info: the benchmark reads their logs.
+const LOG_LEVEL: &str = "info";
 const INSTALLATION: &str = "IEA-BENCH-RETURNS";
 const LICENCE: &str = "BENCH-LICENCE-not-secret";
 const UPLOAD_CHUNK: usize = 1 << 20;
@@ -72,50 +73,21 @@ const TARGET: f64 = 10.0;
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    match std::env::var(ROLE).as_deref() {
-        Ok("orchestrator") => runtime.block_on(orchestrator_process()),
-        Ok("deposit-agent") => runtime.block_on(agent_process()),
+    let (format, level) = (LogFormat::Json, LOG_LEVEL);
+    match roles::role().as_deref() {
+        Some("orchestrator") => runtime.block_on(serve(format, level, orchestrator_process)),
+        Some("deposit-agent") => runtime.block_on(serve(format, level, roles::deposit_agent)),
         _ => runtime.block_on(bench()),
     }
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-// ---------------------------------------------------------------------------------
-// The measured processes, as their binaries' `main`, logging JSON at info (the benchmark
-// reads their logs); each prints its address on its first line.
-
-fn settings_from_env<S: serde::de::DeserializeOwned>() -> S {
-    serde_json::from_str(&std::env::var(SETTINGS).expect("settings")).expect("settings JSON")
-}
-
-async fn agent_process() {
-    iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Json, "info");
-    iea_runtime::install_crypto_provider();
-    let settings: iea_deposit_agent::Settings = settings_from_env();
-    let app = iea_deposit_agent::App::build(settings)
-        .await
-        .expect("agent");
-    println!("{}", app.local_addr());
-    let shutdown = iea_runtime::shutdown::Shutdown::new();
-    shutdown.trigger_on_signal();
-    app.run_until(shutdown).await.expect("agent runs");
-}
-
-/// The orchestrator; `advance SECS` on its standard input moves its returns clock, and
-/// it answers the clock's offset on a line.
-async fn orchestrator_process() {
-    iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Json, "info");
-    iea_runtime::install_crypto_provider();
-    let settings: iea_orchestrator::Settings = settings_from_env();
-    let app = iea_orchestrator::App::build(settings)
-        .await
-        .expect("orchestrator");
+/// The orchestrator (`common::roles::serve`); `advance SECS` on its standard input moves
+/// its returns clock, and it answers the clock's offset on a line.
+async fn orchestrator_process(
+    settings: iea_orchestrator::Settings,
+    stop: iea_runtime::shutdown::Shutdown,
+) -> anyhow::Result<()> {
+    let app = iea_orchestrator::App::build(settings).await?;
     println!("{}", app.local_addr());
     let clock = app.returns_clock();
     std::thread::spawn(move || {
@@ -130,95 +102,7 @@ async fn orchestrator_process() {
             println!("{}", clock.offset());
         }
     });
-    let shutdown = iea_runtime::shutdown::Shutdown::new();
-    shutdown.trigger_on_signal();
-    app.run_until(shutdown).await.expect("orchestrator runs");
-}
-
-/// A measured process: this binary in another role.
-struct Process {
-    child: Child,
-    addr: String,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    log: PathBuf,
-}
-
-impl Process {
-    fn start(role: &str, settings: &impl serde::Serialize, log: &Path) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(ROLE, role)
-            .env(SETTINGS, serde_json::to_string(settings).unwrap())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(
-            !line.trim().is_empty(),
-            "{role} did not start: see {}",
-            log.display()
-        );
-        Self {
-            child,
-            addr: line.trim().to_owned(),
-            stdin,
-            stdout,
-            log: log.to_owned(),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Moves the orchestrator's returns clock; its new offset.
-    fn advance(&mut self, secs: i64) -> i64 {
-        writeln!(self.stdin, "advance {secs}").unwrap();
-        self.stdin.flush().unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        line.trim().parse().expect("the clock's offset")
-    }
-
-    fn rss_kib(&self) -> u64 {
-        common::memory_kib(self.pid()).0
-    }
-
-    fn reset_peak(&self) -> bool {
-        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
-    }
-
-    fn peak_kib(&self) -> u64 {
-        common::memory_kib(self.pid()).1
-    }
-
-    /// The log's length now: where lines written from now on start.
-    fn log_mark(&self) -> u64 {
-        std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0)
-    }
-
-    /// The JSON lines of the log from `mark` on.
-    fn log_from(&self, mark: u64) -> Vec<serde_json::Value> {
-        let bytes = std::fs::read(&self.log).unwrap();
-        let from = usize::try_from(mark).unwrap().min(bytes.len());
-        String::from_utf8_lossy(&bytes[from..])
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.pid().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
+    app.run_until(stop).await
 }
 
 // ---------------------------------------------------------------------------------
@@ -247,7 +131,10 @@ impl Clocks {
             .json()
             .await
             .unwrap();
-        let theirs = orchestrator.advance(secs);
+        let theirs: i64 = orchestrator
+            .ask(&format!("advance {secs}"))
+            .parse()
+            .expect("the clock's offset");
         self.offset += secs;
         assert_eq!(answer["offset_secs"].as_i64(), Some(self.offset));
         assert_eq!(theirs, self.offset, "both clocks moved alike");
@@ -364,17 +251,7 @@ async fn bench() {
     let f = &stack.file;
     let ne = f.mocks["net-entreprises"].https.clone();
     let http = reqwest::Client::new();
-    http.post(format!(
-        "{}/installations",
-        f.mocks["impact-emploi-auth"].admin
-    ))
-    .bearer_auth(&f.mocks_admin_token)
-    .json(&serde_json::json!({"installation_id": INSTALLATION, "licence_key": LICENCE}))
-    .send()
-    .await
-    .unwrap()
-    .error_for_status()
-    .unwrap();
+    stack.add_installation(INSTALLATION, LICENCE).await;
 
     let agent = Process::start(
         "deposit-agent",
@@ -382,45 +259,26 @@ async fn bench() {
             listen: "127.0.0.1:0".parse().unwrap(),
             tls: pki::component_files(&certs, iea_deposit_agent::COMPONENT),
         },
+        LOG_LEVEL,
         &work.path().join("deposit-agent.log"),
     );
     let data_dir = work.path().join("orchestrator");
     std::fs::create_dir_all(&data_dir).unwrap();
+    // Wired to the deposit agent measured here.
+    let mut settings = roles::orchestrator_settings(&stack, &data_dir, INSTALLATION, LICENCE);
+    settings.agents.deposit_agent = agent.addr.clone();
+    settings.deposits = iea_orchestrator::deposits::DepositSettings {
+        deposit_address: ne.clone(),
+        consultation_address: ne.clone(),
+        poll_interval_ms: 100,
+        ..Default::default()
+    };
+    // Passes only when the benchmark asks for one (after each step of time).
+    settings.returns = returns_settings();
     let mut orchestrator = Process::start(
         "orchestrator",
-        &iea_orchestrator::Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: pki::component_files(&certs, iea_orchestrator::COMPONENT),
-            data_dir: data_dir.clone(),
-            agents: iea_orchestrator::AgentAddresses {
-                auth_client: f.agents["auth-client"].clone(),
-                update_client: f.agents["update-client"].clone(),
-                credential_verifier: f.agents["credential-verifier"].clone(),
-                deposit_agent: agent.addr.clone(),
-            },
-            network: iea_orchestrator::network::NetworkDefaults {
-                auth_server: f.mocks["impact-emploi-auth"].https.clone(),
-                update_server: f.mocks["impact-emploi-updates"].https.clone(),
-                net_entreprises: format!("{ne}/authentifier/1.0/"),
-                extra_ca_file: Some(f.mocks_ca.clone()),
-                ..Default::default()
-            },
-            installation: iea_orchestrator::InstallationSettings {
-                id: Some(INSTALLATION.into()),
-                licence_key: Some(LICENCE.into()),
-                daily_password_key: None,
-            },
-            update_check_interval_secs: 0,
-            deposits: iea_orchestrator::deposits::DepositSettings {
-                deposit_address: ne.clone(),
-                consultation_address: ne.clone(),
-                poll_interval_ms: 100,
-                ..Default::default()
-            },
-            // Passes only when the benchmark asks for one (after each step of time).
-            returns: returns_settings(),
-            ..Default::default()
-        },
+        &settings,
+        LOG_LEVEL,
         &work.path().join("orchestrator.log"),
     );
     println!(
@@ -430,17 +288,12 @@ async fn bench() {
         stack.child.id()
     );
 
-    let channel = front_end(&stack, &orchestrator.addr).await;
-    let admin_password = std::fs::read_to_string(data_dir.join("admin-password")).unwrap();
-    let token = SessionsClient::new(channel.clone())
-        .login(LoginRequest {
-            user: "Administrateur".into(),
-            password: admin_password.trim().into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
+    let api = stack
+        .other_orchestrator(&orchestrator.addr, &data_dir)
+        .with_call_timeout(Duration::from_secs(900));
+    let channel = api.channel().await;
+    let admin_password = api.admin_password();
+    let token = api.login_admin().await;
     CredentialsClient::new(channel.clone())
         .set_credentials(common::authed(
             &token,
@@ -704,19 +557,6 @@ async fn mock_stats(stack: &common::Stack) -> serde_json::Value {
         .error_for_status()
         .unwrap()
         .json()
-        .await
-        .unwrap()
-}
-
-async fn front_end(stack: &common::Stack, addr: &str) -> Channel {
-    let tls =
-        iea_runtime::tls::front_end_config(&stack.file.ca, iea_orchestrator::COMPONENT).unwrap();
-    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .timeout(Duration::from_secs(900))
-        .connect()
         .await
         .unwrap()
 }

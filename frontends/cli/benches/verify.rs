@@ -9,7 +9,7 @@
 //! line says where each microsecond goes.
 //!
 //! The orchestrator, the credential verifier and the Net-entreprises mock each run in a
-//! process of their own (this binary started again with `IEA_VERIFY_BENCH_ROLE`), wired
+//! process of their own (this binary started again in a role, `common::roles`), wired
 //! as the stack wires its own; the other mocks and agents run in the embedded stack in a
 //! child process. The mock's tokens live `TOKEN_LIFETIME_SECS` (1 by default: the verifier
 //! never uses one), so that its store, which keeps a token one more lifetime after its
@@ -26,126 +26,38 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::BufRead;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::env_usize;
+use common::roles::{self, Process, serve};
 
 use futures::StreamExt;
 use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_net::{ConnectionMode, HttpClient, NetworkSettings};
 use iea_proto::v1::credentials_client::CredentialsClient;
-use iea_proto::v1::sessions_client::SessionsClient;
 use iea_proto::v1::users_client::UsersClient;
 use iea_proto::v1::*;
 use iea_runtime::pki;
-use iea_runtime::shutdown::Shutdown;
-use tonic::transport::Channel;
+use iea_runtime::telemetry::LogFormat;
 
 /// Parallel verifications in the orchestrator's "verify all".
 const CONCURRENCY: usize = 8;
 const ACCOUNT_PASSWORD: &str = "Mot-de-passe-banc";
-const ROLE: &str = "IEA_VERIFY_BENCH_ROLE";
-const SETTINGS: &str = "IEA_VERIFY_BENCH_SETTINGS";
 const INSTALLATION: &str = "IEA-BENCH-VERIFY";
 const LICENCE: &str = "BENCH-LICENCE-not-secret";
+/// The measured processes log warnings only, in plain text.
+const LOG_LEVEL: &str = "warn";
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    match std::env::var(ROLE).as_deref() {
-        Ok("orchestrator") => {
-            runtime.block_on(serve(|s: iea_orchestrator::Settings, stop| async move {
-                let app = iea_orchestrator::App::build(s).await?;
-                println!("{}", app.local_addr());
-                app.run_until(stop).await
-            }))
+    let (format, level) = (LogFormat::Human, LOG_LEVEL);
+    match roles::role().as_deref() {
+        Some("orchestrator") => runtime.block_on(serve(format, level, roles::orchestrator)),
+        Some("credential-verifier") => {
+            runtime.block_on(serve(format, level, roles::credential_verifier))
         }
-        Ok("credential-verifier") => runtime.block_on(serve(
-            |s: iea_credential_verifier::Settings, stop| async move {
-                let app = iea_credential_verifier::App::build(s).await?;
-                println!("{}", app.local_addr());
-                app.run_until(stop).await
-            },
-        )),
-        Ok("net-entreprises") => runtime.block_on(serve(
-            |s: iea_mock_net_entreprises::Settings, stop| async move {
-                let app = iea_mock_net_entreprises::App::build(s).await?;
-                println!("{}", app.https_addr());
-                app.run_until(stop).await
-            },
-        )),
+        Some("net-entreprises") => runtime.block_on(serve(format, level, roles::net_entreprises)),
         _ => runtime.block_on(bench()),
-    }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A measured process's `main`: its settings from the benchmark, its address on the first
-/// line of its output, then served until SIGINT.
-async fn serve<S, F, Fut>(run: F)
-where
-    S: serde::de::DeserializeOwned,
-    F: FnOnce(S, Shutdown) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    iea_runtime::telemetry::init(iea_runtime::telemetry::LogFormat::Human, "warn");
-    iea_runtime::install_crypto_provider();
-    let settings =
-        serde_json::from_str(&std::env::var(SETTINGS).expect("settings")).expect("settings JSON");
-    let shutdown = Shutdown::new();
-    shutdown.trigger_on_signal();
-    run(settings, shutdown).await.expect("runs");
-}
-
-/// A measured process: this binary in another role.
-struct Process {
-    child: Child,
-    addr: String,
-}
-
-impl Process {
-    fn start(role: &str, settings: &impl serde::Serialize, log: &Path) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(ROLE, role)
-            .env(SETTINGS, serde_json::to_string(settings).unwrap())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            !line.trim().is_empty(),
-            "{role} did not start: see {}",
-            log.display()
-        );
-        Self {
-            child,
-            addr: line.trim().to_owned(),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn rss_kib(&self) -> u64 {
-        common::memory_kib(self.pid()).0
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.pid().to_string()])
-            .status();
-        let _ = self.child.wait();
     }
 }
 
@@ -177,20 +89,7 @@ async fn bench() {
     let work = tempfile::tempdir().unwrap();
     let certs = stack.dir.path().join("certs");
     let f = &stack.file;
-    // The bench orchestrator's installation, known to the auth mock as a licence would
-    // make it known to the real server.
-    reqwest::Client::new()
-        .post(format!(
-            "{}/installations",
-            f.mocks["impact-emploi-auth"].admin
-        ))
-        .bearer_auth(&f.mocks_admin_token)
-        .json(&serde_json::json!({"installation_id": INSTALLATION, "licence_key": LICENCE}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    stack.add_installation(INSTALLATION, LICENCE).await;
 
     let loopback = "127.0.0.1:0";
     let mock = Process::start(
@@ -203,6 +102,7 @@ async fn bench() {
             },
             "token_lifetime_secs": token_lifetime,
         }),
+        LOG_LEVEL,
         &work.path().join("net-entreprises.log"),
     );
     let verifier = Process::start(
@@ -211,6 +111,7 @@ async fn bench() {
             listen: loopback.parse().unwrap(),
             tls: pki::component_files(&certs, iea_credential_verifier::COMPONENT),
         },
+        LOG_LEVEL,
         &work.path().join("credential-verifier.log"),
     );
     let data_dir = work.path().join("orchestrator");
@@ -220,36 +121,15 @@ async fn bench() {
         mock.addr,
         iea_mock_net_entreprises::AUTH_PATH
     );
+    // Wired to the verifier and the mock measured here.
+    let mut settings = roles::orchestrator_settings(&stack, &data_dir, INSTALLATION, LICENCE);
+    settings.database.url = database.clone();
+    settings.agents.credential_verifier = verifier.addr.clone();
+    settings.network.net_entreprises = address.clone();
     let orchestrator = Process::start(
         "orchestrator",
-        &iea_orchestrator::Settings {
-            listen: loopback.parse().unwrap(),
-            tls: pki::component_files(&certs, iea_orchestrator::COMPONENT),
-            data_dir: data_dir.clone(),
-            database: iea_orchestrator::DatabaseSettings {
-                url: database.clone(),
-            },
-            agents: iea_orchestrator::AgentAddresses {
-                auth_client: f.agents["auth-client"].clone(),
-                update_client: f.agents["update-client"].clone(),
-                credential_verifier: verifier.addr.clone(),
-                deposit_agent: f.agents["deposit-agent"].clone(),
-            },
-            network: iea_orchestrator::network::NetworkDefaults {
-                auth_server: f.mocks["impact-emploi-auth"].https.clone(),
-                update_server: f.mocks["impact-emploi-updates"].https.clone(),
-                net_entreprises: address.clone(),
-                extra_ca_file: Some(f.mocks_ca.clone()),
-                ..Default::default()
-            },
-            installation: iea_orchestrator::InstallationSettings {
-                id: Some(INSTALLATION.into()),
-                licence_key: Some(LICENCE.into()),
-                daily_password_key: None,
-            },
-            update_check_interval_secs: 0,
-            ..Default::default()
-        },
+        &settings,
+        LOG_LEVEL,
         &work.path().join("orchestrator.log"),
     );
     println!(
@@ -265,17 +145,11 @@ async fn bench() {
             .map_or("SQLite".to_owned(), |d| d.to_string())
     );
 
-    let channel = front_end(&stack, &orchestrator.addr).await;
-    let admin_password = std::fs::read_to_string(data_dir.join("admin-password")).unwrap();
-    let token = SessionsClient::new(channel.clone())
-        .login(LoginRequest {
-            user: "Administrateur".into(),
-            password: admin_password.trim().into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
+    let api = stack
+        .other_orchestrator(&orchestrator.addr, &data_dir)
+        .with_call_timeout(Duration::from_secs(600));
+    let channel = api.channel().await;
+    let token = api.login_admin().await;
     let mut users = UsersClient::new(channel.clone());
     users
         .set_installation_mode(common::authed(
@@ -412,19 +286,6 @@ async fn bench() {
     verifier.stop();
     mock.stop();
     stack.stop();
-}
-
-async fn front_end(stack: &common::Stack, addr: &str) -> Channel {
-    let tls =
-        iea_runtime::tls::front_end_config(&stack.file.ca, iea_orchestrator::COMPONENT).unwrap();
-    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .timeout(Duration::from_secs(600))
-        .connect()
-        .await
-        .unwrap()
 }
 
 /// One "verify all" through the orchestrator: (results, valid ones, time).

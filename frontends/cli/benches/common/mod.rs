@@ -1,9 +1,12 @@
 //! What the benchmarks share: the one stack driver's `ChildStack` (`iea-stack-testkit`):
 //! the embedded stack in a child process (so that its memory is measured apart from the
 //! benchmark's own clients), on SQLite, logging warnings only, with calls that may last
-//! ten minutes; and the process counters.
+//! ten minutes; the process counters; the measured processes, this binary started again
+//! in a role ([`roles`]); a count from the environment ([`env_usize`]).
 
 #![allow(dead_code, unused_imports, reason = "each benchmark uses a part")]
+
+pub mod roles;
 
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
@@ -46,4 +49,12 @@ impl DerefMut for Stack {
     fn deref_mut(&mut self) -> &mut ChildStack {
         &mut self.0
     }
+}
+
+/// The whole number in environment variable `name`, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
