@@ -1186,7 +1186,10 @@ async fn deposit(
     } else {
         q.file_name.trim()
     };
-    let d = views::deposits::upload(&state, &current, name, &q.user, bytes.to_vec()).await?;
+    let mut data = views::deposits::FileChunks::default();
+    data.push(&bytes);
+    drop(bytes);
+    let d = views::deposits::upload(&state, &current, name, &q.user, data).await?;
     Ok((StatusCode::CREATED, Json(views::deposits::deposit_view(&d))).into_response())
 }
 

@@ -33,7 +33,6 @@ use tokio::net::TcpListener;
 pub mod api;
 mod assets;
 pub mod jobs;
-pub mod multipart;
 pub mod orchestrator;
 pub mod sessions;
 pub mod status;

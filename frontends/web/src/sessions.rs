@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -34,6 +34,14 @@ pub const CSRF_FIELD: &str = "csrf";
 const FORM_LIMIT: usize = 256 * 1024;
 /// Largest DSN file accepted through the console (a 100,000-employee file is about 40 MB).
 pub const UPLOAD_LIMIT: usize = 64 * 1024 * 1024;
+/// Largest multipart form body: the file and, around it, the other fields and the parts'
+/// headers (the body limit of the upload route; the file's own limit is counted apart).
+pub const UPLOAD_BODY_LIMIT: usize = UPLOAD_LIMIT + 64 * 1024;
+/// The paths (POST) whose handler reads a multipart body and checks its `csrf` field
+/// itself, with [`multipart_form`]; a multipart body to any other path is refused.
+pub const MULTIPART_FORMS: &[&str] = &["/declarations/deposer"];
+/// Largest `csrf` field read from a multipart form.
+const CSRF_FIELD_LIMIT: usize = 256;
 
 /// The Content-Security-Policy of every answer: our own script and stylesheet only.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -184,11 +192,18 @@ pub async fn require_session(State(state): State<AppState>, req: Request, next: 
     response
 }
 
-/// The request, unchanged, when its header or form field holds `expected`.
-async fn check_csrf(req: Request, expected: &str) -> Result<Request, WebError> {
+/// The request, unchanged, when its header or form field holds `expected`. A multipart
+/// form (the DSN upload, [`MULTIPART_FORMS`]) is not read here: its handler reads it as a
+/// stream and checks its `csrf` field, the form's first, with [`multipart_form`] before
+/// anything else; a multipart body to any other path is refused. A request whose header
+/// held the token carries [`CsrfChecked`].
+async fn check_csrf(mut req: Request, expected: &str) -> Result<Request, WebError> {
     if let Some(v) = req.headers().get(CSRF_HEADER) {
         return match v.to_str() {
-            Ok(v) if same_token(v, expected) => Ok(req),
+            Ok(v) if same_token(v, expected) => {
+                req.extensions_mut().insert(CsrfChecked);
+                Ok(req)
+            }
             _ => Err(WebError::csrf()),
         };
     }
@@ -198,22 +213,12 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, WebError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    // A file form (the DSN upload): its `csrf` part.
-    if let Some(boundary) = crate::multipart::boundary(&content_type) {
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, UPLOAD_LIMIT)
-            .await
-            .map_err(|_| WebError::invalid("Le fichier envoyé est trop grand."))?;
-        let found = crate::multipart::parse(&bytes, &boundary).is_some_and(|form| {
-            form.iter().any(|p| {
-                p.name == CSRF_FIELD
-                    && std::str::from_utf8(p.data).is_ok_and(|v| same_token(v, expected))
-            })
-        });
-        if !found {
-            return Err(WebError::csrf());
-        }
-        return Ok(Request::from_parts(parts, Body::from(bytes)));
+    if is_multipart(&content_type) {
+        return if *req.method() == Method::POST && MULTIPART_FORMS.contains(&req.uri().path()) {
+            Ok(req)
+        } else {
+            Err(WebError::csrf())
+        };
     }
     if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(WebError::csrf());
@@ -229,6 +234,77 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, WebError> {
         return Err(WebError::csrf());
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// A request whose `X-CSRF-Token` header held the session's token (an extension).
+#[derive(Clone, Copy)]
+pub struct CsrfChecked;
+
+fn is_multipart(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("multipart/form-data"))
+}
+
+/// The fields of a multipart form (a path of [`MULTIPART_FORMS`]), read as a stream by
+/// `multer` (axum's `Multipart`), after its CSRF check: unless the request's header held
+/// the token ([`CsrfChecked`]), the form's FIRST field must be `csrf` with `expected`,
+/// checked before any other field is read (a token after the file is refused: the file
+/// would have to be read, or held, before the request is known to be the person's).
+/// A field `csrf` met later is to be skipped by the caller.
+pub async fn multipart_form(req: Request, expected: &str) -> Result<Multipart, WebError> {
+    let checked = req.extensions().get::<CsrfChecked>().is_some();
+    let mut form = Multipart::from_request(req, &())
+        .await
+        .map_err(|_| WebError::invalid("Le formulaire d'envoi n'est pas valide."))?;
+    if checked {
+        return Ok(form);
+    }
+    let mut field = match form.next_field().await {
+        Ok(Some(field)) => field,
+        Ok(None) => return Err(WebError::csrf()),
+        Err(e) => return Err(multipart_error(&e)),
+    };
+    if field.name() != Some(CSRF_FIELD) {
+        return Err(WebError::csrf());
+    }
+    let mut token = Vec::new();
+    while let Ok(Some(chunk)) = field.chunk().await {
+        token.extend_from_slice(&chunk);
+        if token.len() > CSRF_FIELD_LIMIT {
+            return Err(WebError::csrf());
+        }
+    }
+    // A field cut short reads as a wrong token: refused.
+    match std::str::from_utf8(&token) {
+        Ok(t) if same_token(t, expected) => {}
+        _ => return Err(WebError::csrf()),
+    }
+    drop(field);
+    Ok(form)
+}
+
+/// The person's error for a multipart body that could not be read: too large (413), else
+/// not a well-formed form or cut short (400).
+pub fn multipart_error(e: &axum::extract::multipart::MultipartError) -> WebError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        file_too_large()
+    } else {
+        WebError::invalid("Le formulaire d'envoi n'est pas valide ou son envoi s'est interrompu.")
+    }
+}
+
+/// A file over [`UPLOAD_LIMIT`] (413).
+pub fn file_too_large() -> WebError {
+    WebError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_input",
+        format!(
+            "Le fichier envoyé est trop grand ({} Mio au plus).",
+            UPLOAD_LIMIT >> 20
+        ),
+    )
 }
 
 /// The headers of every answer.
@@ -345,6 +421,15 @@ mod tests {
         assert!(!same_token("abc", "abcd"));
         assert_ne!(random_token(), random_token());
         assert_eq!(random_token().len(), 64);
+    }
+
+    #[test]
+    fn only_multipart_form_data_is_multipart() {
+        assert!(is_multipart("multipart/form-data; boundary=x"));
+        assert!(is_multipart("Multipart/Form-Data ; boundary=\"x\""));
+        assert!(!is_multipart("multipart/mixed; boundary=x"));
+        assert!(!is_multipart("application/x-www-form-urlencoded"));
+        assert!(!is_multipart(""));
     }
 
     #[test]

@@ -4,9 +4,8 @@
 //! dépôt » or « Renvoyer »). The file's content is never logged nor shown.
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Extension, Form, Path, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::{DefaultBodyLimit, Extension, Form, Multipart, Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use iea_proto::v1::deposits_client::DepositsClient;
@@ -23,7 +22,10 @@ use utoipa::ToSchema;
 use super::{csrf_field, error_page, notice, ok, page};
 use crate::AppState;
 use crate::orchestrator::{WebError, authed, french, rfc3339};
-use crate::sessions::{Current, UPLOAD_LIMIT};
+use crate::sessions::{
+    Current, MULTIPART_FORMS, UPLOAD_BODY_LIMIT, UPLOAD_LIMIT, file_too_large, multipart_error,
+    multipart_form,
+};
 
 /// Bytes per upload message (the contract advises at most 1 MiB).
 const CHUNK: usize = 512 * 1024;
@@ -31,7 +33,10 @@ const CHUNK: usize = 512 * 1024;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/declarations", get(show))
-        .route("/declarations/deposer", post(upload_form))
+        .route(
+            MULTIPART_FORMS[0],
+            post(upload_form).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .route("/declarations/{id}", get(show_one))
         .route("/declarations/{id}/resoudre", post(resolve_form))
 }
@@ -159,13 +164,47 @@ pub async fn get_one(state: &AppState, current: &Current, id: i64) -> Result<Dsn
         .into_inner())
 }
 
-/// Sends a DSN file to the orchestrator, which checks it before recording anything.
+/// A DSN file as the console received it: its bytes in upload messages of at most
+/// [`CHUNK`] bytes each, in order, and their total.
+#[derive(Default)]
+pub struct FileChunks {
+    chunks: Vec<Vec<u8>>,
+    len: u64,
+}
+
+impl FileChunks {
+    /// Appends `data`, filling the last message up to [`CHUNK`] before starting another.
+    pub fn push(&mut self, mut data: &[u8]) {
+        self.len += data.len() as u64;
+        while !data.is_empty() {
+            match self.chunks.last_mut() {
+                Some(last) if last.len() < CHUNK => {
+                    let n = (CHUNK - last.len()).min(data.len());
+                    last.extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                }
+                _ => self.chunks.push(Vec::with_capacity(CHUNK.min(data.len()))),
+            }
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Sends a DSN file to the orchestrator, which checks it before recording anything: the
+/// announced size, then the messages, each dropped once sent.
 pub async fn upload(
     state: &AppState,
     current: &Current,
     file_name: &str,
     user: &str,
-    data: Vec<u8>,
+    data: FileChunks,
 ) -> Result<DsnDeposit, WebError> {
     if data.is_empty() {
         return Err(WebError::invalid("Choisissez un fichier DSN à déposer."));
@@ -176,27 +215,22 @@ pub async fn upload(
         .next()
         .unwrap_or_default()
         .to_owned();
+    let bytes = data.len();
     let start = DsnUpload {
         start: Some(DsnUploadStart {
             file_name,
-            total_size: data.len() as u64,
+            total_size: bytes,
             user: user.trim().to_owned(),
         }),
         data: Vec::new(),
     };
-    let chunks: Vec<DsnUpload> = std::iter::once(start)
-        .chain(data.chunks(CHUNK).map(|c| DsnUpload {
-            start: None,
-            data: c.to_vec(),
-        }))
-        .collect();
+    let messages = std::iter::once(start).chain(data.chunks.into_iter().map(|c| DsnUpload {
+        start: None,
+        data: c,
+    }));
     Ok(DepositsClient::new(state.orchestrator.channel())
-        .deposit(authed(&current.session.token, tokio_stream::iter(chunks)))
-        .instrument(tracing::info_span!(
-            "orchestrator",
-            rpc = "Deposit",
-            bytes = data.len()
-        ))
+        .deposit(authed(&current.session.token, tokio_stream::iter(messages)))
+        .instrument(tracing::info_span!("orchestrator", rpc = "Deposit", bytes))
         .await?
         .into_inner())
 }
@@ -343,47 +377,96 @@ async fn show_one(
     }
 }
 
-/// The upload form (multipart): its file, and the account when given.
+/// Largest `user` field of the upload form (bytes).
+const USER_FIELD_LIMIT: usize = 1024;
+
+/// The upload form's fields, read as a stream after its CSRF check: the file (the first
+/// field `file`: its name, its bytes counted as they arrive, refused past
+/// [`UPLOAD_LIMIT`]) and the account when given. The bytes are passed on as sent, whatever
+/// charset the part declares (a DSN is ISO-8859-1 or UTF-8, CRLF or LF: the orchestrator
+/// reads it). Fields of other names are skipped.
+async fn read_upload_form(
+    form: &mut Multipart,
+) -> Result<(Option<(String, FileChunks)>, String), WebError> {
+    let mut file: Option<(String, FileChunks)> = None;
+    let mut user = String::new();
+    while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(&e))? {
+        match field.name() {
+            Some("file") if file.is_none() => {
+                let name = field.file_name().unwrap_or("fichier.dsn").to_owned();
+                let mut data = FileChunks::default();
+                while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e))? {
+                    if data.len() + chunk.len() as u64 > UPLOAD_LIMIT as u64 {
+                        return Err(file_too_large());
+                    }
+                    data.push(&chunk);
+                }
+                file = Some((name, data));
+            }
+            Some("user") => {
+                let mut value = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e))? {
+                    value.extend_from_slice(&chunk);
+                    if value.len() > USER_FIELD_LIMIT {
+                        return Err(WebError::invalid("Le nom du compte est trop long."));
+                    }
+                }
+                user = String::from_utf8_lossy(&value).into_owned();
+            }
+            // Another file, a `csrf` field after the first (checked already), anything
+            // else: read by the next `next_field` and dropped.
+            _ => {}
+        }
+    }
+    Ok((file, user))
+}
+
+/// The upload form (multipart): its CSRF token first, its file, and the account when
+/// given. Nothing reaches the orchestrator before the token is checked and the file read
+/// whole (the orchestrator's upload announces the file's size first).
 async fn upload_form(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Response {
+    let mut form = match multipart_form(req, &current.session.csrf).await {
+        Ok(form) => form,
+        // As the session layer answers a form without its token.
+        Err(e) if e.status == StatusCode::FORBIDDEN => return error_page(&e, None),
+        Err(e) => return render_error(&state, &current, e).await,
+    };
     let result = async {
-        let boundary = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::multipart::boundary)
-            .ok_or_else(|| WebError::invalid("Le formulaire d'envoi n'est pas valide."))?;
-        let bytes = axum::body::to_bytes(body, UPLOAD_LIMIT)
-            .await
-            .map_err(|_| WebError::invalid("Le fichier envoyé est trop grand."))?;
-        let parts = crate::multipart::parse(&bytes, &boundary)
-            .ok_or_else(|| WebError::invalid("Le formulaire d'envoi n'est pas valide."))?;
-        let file = parts
-            .iter()
-            .find(|p| p.name == "file")
-            .ok_or_else(|| WebError::invalid("Choisissez un fichier DSN à déposer."))?;
-        let user = parts
-            .iter()
-            .find(|p| p.name == "user")
-            .and_then(|p| std::str::from_utf8(p.data).ok())
-            .unwrap_or_default();
-        upload(
-            &state,
-            &current,
-            file.file_name.as_deref().unwrap_or("fichier.dsn"),
-            user,
-            file.data.to_vec(),
-        )
-        .await
+        let (file, user) = match read_upload_form(&mut form).await {
+            Ok(read) => read,
+            Err(e) => {
+                if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+                    // What is left (at most the body limit) is read and dropped, so
+                    // that the browser, still sending, gets the answer.
+                    while let Ok(Some(mut field)) = form.next_field().await {
+                        while let Ok(Some(_)) = field.chunk().await {}
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let (name, data) =
+            file.ok_or_else(|| WebError::invalid("Choisissez un fichier DSN à déposer."))?;
+        upload(&state, &current, &name, &user, data).await
     }
     .await;
     match result {
         Ok(d) => Redirect::to(&format!("/declarations/{}", d.id)).into_response(),
-        Err(e) => render(&state, &current, Some(("error", e.message))).await,
+        Err(e) => render_error(&state, &current, e).await,
     }
+}
+
+/// The deposits page with `e`'s sentence, answered with `e`'s status.
+async fn render_error(state: &AppState, current: &Current, e: WebError) -> Response {
+    let mut page = render(state, current, Some(("error", e.message))).await;
+    if page.status() == StatusCode::OK {
+        *page.status_mut() = e.status;
+    }
+    page
 }
 
 #[derive(Deserialize)]
@@ -421,5 +504,28 @@ async fn resolve_form(
             Ok(d) => render_one(&current, &d, Some(("error", e.message))),
             Err(_) => error_page(&e, Some(&current)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_kept_in_messages_of_at_most_a_chunk_in_order() {
+        let mut f = FileChunks::default();
+        assert!(f.is_empty());
+        // Pieces as the network hands them: small, then larger than a message.
+        let data: Vec<u8> = (0..(2 * CHUNK + 1000)).map(|i| (i % 251) as u8).collect();
+        f.push(&data[..10]);
+        f.push(&data[10..10]);
+        f.push(&data[10..CHUNK + 5]);
+        f.push(&data[CHUNK + 5..]);
+        assert_eq!(f.len(), data.len() as u64);
+        assert_eq!(
+            f.chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            [CHUNK, CHUNK, 1000]
+        );
+        assert_eq!(f.chunks.concat(), data);
     }
 }
