@@ -1,8 +1,9 @@
 //! The checks made before anything is sent. They run line by line in a [`Scanner`], so
 //! that a file of any size is checked in bounded memory (a line is at most
-//! [`MAX_LINE_LEN`] bytes; at most [`MAX_LINE_PROBLEMS`] line problems are kept, the
-//! rest counted); [`crate::Dsn::parse`] is the same scanner keeping every rubric and
-//! employee. Every problem is collected, not only the first.
+//! [`MAX_LINE_LEN`] bytes; the first [`MAX_PROBLEMS`] problems in line order are kept,
+//! the others only counted, so a file with a million bad lines holds a hundred sentences);
+//! [`crate::Dsn::parse`] is the same scanner keeping every rubric and employee. Every
+//! problem is found, not only the first.
 
 use std::io::Read;
 
@@ -16,8 +17,13 @@ use crate::{
 
 /// Longest line accepted, in bytes (DSN values are a few dozen characters).
 pub const MAX_LINE_LEN: usize = 4096;
-/// Line problems kept in detail; beyond, they are counted in one `too_many_problems`.
-pub const MAX_LINE_PROBLEMS: usize = 1000;
+/// Problems kept in detail, the first in line order; the others are counted
+/// ([`Problems::omitted`]). A hundred is more than a person reads before fixing the file
+/// (a file with a few mistakes lists them all; a file broken throughout, wrong encoding
+/// or format, shows its pattern in its first lines), and a hundred sentences (about
+/// 12 KB) stay a small answer for every front-end, where one sentence per bad line of
+/// a 100 MB file overflowed the orchestrator's answer. The scanner never holds more.
+pub const MAX_PROBLEMS: usize = 100;
 
 /// Rubrics whose first occurrence in the file the checks and the summary need.
 const KEYS: [&str; 13] = [
@@ -92,14 +98,19 @@ pub struct Scanner {
     lines: usize,
     crlf: bool,
     not_blank: bool,
-    problems: Vec<Problem>,
-    line_problems: usize,
-    omitted: usize,
+    /// The first problems in line order (at most [`MAX_PROBLEMS`]), each with its rank
+    /// of finding (same line: found first, listed first).
+    problems: Vec<(Problem, usize)>,
+    /// Problems found so far, kept or not.
+    found: usize,
     first_seen: bool,
     block: Option<Open>,
     keys: [Option<Seen>; KEYS.len()],
-    /// First line of each `S20.G00.05` block.
+    /// First line of the first `S20.G00.05` blocks (at most [`MAX_PROBLEMS`] + 1: the
+    /// others could not be among the problems kept).
     declarations: Vec<usize>,
+    /// Number of `S20.G00.05` blocks.
+    declaration_count: usize,
     /// Fields of the first `S20.G00.05` block, by number.
     declaration_fields: Vec<(u16, Seen)>,
     current: Option<Current>,
@@ -198,17 +209,31 @@ impl Scanner {
             .extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
+    /// Keeps `p` if it is among the first [`MAX_PROBLEMS`] in line order (whole-file
+    /// problems last), else only counts it: memory bounded whatever the file.
     fn line_problem(&mut self, p: Problem) {
-        if self.line_problems < MAX_LINE_PROBLEMS {
-            self.line_problems += 1;
-            self.problems.push(p);
-        } else {
-            self.omitted += 1;
+        let rank = self.found;
+        self.found += 1;
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push((p, rank));
+            return;
+        }
+        let order = |line: Option<usize>, rank: usize| (line.unwrap_or(usize::MAX), rank);
+        // The last kept in line order: replaced when the new one comes before it.
+        if let Some((i, last)) = self
+            .problems
+            .iter()
+            .map(|(q, r)| order(q.line, *r))
+            .enumerate()
+            .max_by_key(|(_, k)| *k)
+            && order(p.line, rank) < last
+        {
+            self.problems[i] = (p, rank);
         }
     }
 
     fn push(&mut self, line: Option<usize>, kind: ProblemKind, message: impl Into<String>) {
-        self.problems.push(Problem::new(line, kind, message));
+        self.line_problem(Problem::new(line, kind, message));
     }
 
     /// One line, its end removed.
@@ -278,7 +303,7 @@ impl Scanner {
             self.open_block(&r);
         }
         match r.block() {
-            "S20.G00.05" if self.declarations.len() == 1 => {
+            "S20.G00.05" if self.declaration_count == 1 => {
                 self.declaration_fields.push((
                     field,
                     Seen {
@@ -350,7 +375,12 @@ impl Scanner {
     /// A new block occurrence starts at `r`.
     fn open_block(&mut self, r: &Rubric) {
         match r.block() {
-            "S20.G00.05" => self.declarations.push(r.line),
+            "S20.G00.05" => {
+                self.declaration_count += 1;
+                if self.declarations.len() <= MAX_PROBLEMS {
+                    self.declarations.push(r.line);
+                }
+            }
             "S21.G00.30" => {
                 self.close_employee();
                 self.current = Some(Current {
@@ -436,30 +466,27 @@ impl Scanner {
             self.line(&line, overlong);
         }
         if !self.not_blank {
-            return Err(Problems(vec![Problem::new(
-                None,
-                ProblemKind::EmptyFile,
-                "le fichier est vide : aucune rubrique à déposer",
-            )]));
+            return Err(Problems::new(
+                vec![Problem::new(
+                    None,
+                    ProblemKind::EmptyFile,
+                    "le fichier est vide : aucune rubrique à déposer",
+                )],
+                0,
+            ));
         }
         self.close_employee();
         let built = self.whole_file();
-        if self.omitted > 0 {
-            let n = self.omitted;
-            self.push(
-                None,
-                ProblemKind::TooManyProblems,
-                format!("et {n} autres problèmes de lignes, non détaillés"),
-            );
-        }
         match built {
-            Some((sender, declaration)) if self.problems.is_empty() => {
-                Ok((sender, declaration, self))
-            }
+            Some((sender, declaration)) if self.found == 0 => Ok((sender, declaration, self)),
             _ => {
                 let mut problems = std::mem::take(&mut self.problems);
-                problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
-                Err(Problems(problems))
+                problems.sort_by_key(|(p, rank)| (p.line.unwrap_or(usize::MAX), *rank));
+                let omitted = self.found - problems.len();
+                Err(Problems::new(
+                    problems.into_iter().map(|(p, _)| p).collect(),
+                    omitted,
+                ))
             }
         }
     }
@@ -542,6 +569,7 @@ impl Scanner {
     /// One declaration per deposit.
     fn declaration_count(&mut self) {
         let declarations = std::mem::take(&mut self.declarations);
+        let n = self.declaration_count;
         match declarations.as_slice() {
             [] => self.push(
                 None,
@@ -550,7 +578,6 @@ impl Scanner {
             ),
             [_] => {}
             [first, extra @ ..] => {
-                let n = declarations.len();
                 for line in extra {
                     self.push(
                         Some(*line),
@@ -562,6 +589,8 @@ impl Scanner {
                         ),
                     );
                 }
+                // Those not listed (past the bound) are counted among the others.
+                self.found += n - declarations.len();
             }
         }
         self.declarations = declarations;

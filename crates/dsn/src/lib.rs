@@ -5,7 +5,9 @@
 //! newline optional. [`Dsn::parse`] decodes it byte for byte (ISO-8859-1 maps each byte
 //! to the code point of the same value), checks it, and gives every problem it finds,
 //! each with its line number and a French sentence, or a [`Dsn`] whose sender,
-//! declaration and employees the deposit needs. [`sample`] writes a valid file.
+//! declaration and employees the deposit needs. At most [`MAX_PROBLEMS`] problems are
+//! kept, the first in line order; the others are counted ([`Problems::omitted`]) and
+//! named by one French sentence ([`omitted_sentence`]). [`sample`] writes a valid file.
 //!
 //! [`Scanner`] runs the same checks on a file fed in chunks, in bounded memory, and gives
 //! a [`Summary`] (sender, declaration, counts) instead of every rubric: for files too
@@ -18,7 +20,8 @@
 //!
 //! Invariants:
 //! - [`Dsn::parse`] and [`Scanner`] are one implementation: same problems, same lines.
-//! - A [`Dsn`] exists only for a file that passed every check; [`Problems`] is never empty.
+//! - A [`Dsn`] exists only for a file that passed every check; [`Problems`] is never empty
+//!   and holds at most [`MAX_PROBLEMS`] problems, whatever the file (memory bounded).
 //! - Each [`ProblemKind`] has a stable English snake_case code ([`ProblemKind::code`]).
 //! - Debug of [`Dsn`], [`Employee`], [`Payment`] and [`Rubric`] never prints a NIR, a
 //!   name, an amount or a rate (personal data): counts and rubric codes only.
@@ -31,9 +34,9 @@ mod read;
 pub mod returns;
 mod sample;
 
-pub use check::{MAX_LINE_LEN, MAX_LINE_PROBLEMS, Scanner, Summary};
+pub use check::{MAX_LINE_LEN, MAX_PROBLEMS, Scanner, Summary};
 pub use month::{Month, MonthError};
-pub use problem::{Problem, ProblemKind, Problems};
+pub use problem::{Problem, ProblemKind, Problems, group_thousands, omitted_sentence};
 pub use sample::{NORM_VERSION, SOFTWARE, SampleSpec, sample};
 
 /// Is this 14-digit SIRET's key right (Luhn, or La Poste's rule)? The check the file's

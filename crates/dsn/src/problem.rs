@@ -35,13 +35,11 @@ pub enum ProblemKind {
     InvalidValue,
     /// A block appears where the norm does not allow it (a payment before any employee).
     MisplacedBlock,
-    /// More line problems than [`crate::MAX_LINE_PROBLEMS`]: the rest are counted here.
-    TooManyProblems,
 }
 
 impl ProblemKind {
     /// Every kind, for documentation and tests.
-    pub const ALL: [ProblemKind; 15] = [
+    pub const ALL: [ProblemKind; 14] = [
         ProblemKind::EmptyFile,
         ProblemKind::NotLatin1,
         ProblemKind::ControlCharacter,
@@ -56,7 +54,6 @@ impl ProblemKind {
         ProblemKind::MissingRubric,
         ProblemKind::InvalidValue,
         ProblemKind::MisplacedBlock,
-        ProblemKind::TooManyProblems,
     ];
 
     /// Stable snake_case code.
@@ -76,7 +73,6 @@ impl ProblemKind {
             ProblemKind::MissingRubric => "missing_rubric",
             ProblemKind::InvalidValue => "invalid_value",
             ProblemKind::MisplacedBlock => "misplaced_block",
-            ProblemKind::TooManyProblems => "too_many_problems",
         }
     }
 }
@@ -120,21 +116,32 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Every problem found, in line order (whole-file problems last). Never empty when
-/// returned by [`crate::Dsn::parse`]. Display lists them one per line in French.
+/// The problems of a file: the first [`crate::MAX_PROBLEMS`] found, in line order
+/// (whole-file problems last), and how many others were found but not kept
+/// ([`Problems::omitted`]). Never empty when returned by [`crate::Dsn::parse`]. Display
+/// lists them one per line in French, then [`Problems::omitted_sentence`] if any.
+///
+/// `.0` is the list kept; the count of the others is private (only the scanner makes
+/// one).
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Problems(pub Vec<Problem>);
+pub struct Problems(pub Vec<Problem>, usize);
 
 impl Problems {
-    /// Whether a problem of this kind is on this line.
+    pub(crate) fn new(kept: Vec<Problem>, omitted: usize) -> Self {
+        Problems(kept, omitted)
+    }
+
+    /// Whether a problem of this kind is on this line (among those kept).
     pub fn has(&self, kind: ProblemKind, line: Option<usize>) -> bool {
         self.0.iter().any(|p| p.kind == kind && p.line == line)
     }
 
+    /// The problems kept, in line order.
     pub fn iter(&self) -> std::slice::Iter<'_, Problem> {
         self.0.iter()
     }
 
+    /// Number of problems kept (at most [`crate::MAX_PROBLEMS`]).
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -142,6 +149,53 @@ impl Problems {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Problems found past the ones kept: counted, not listed.
+    pub fn omitted(&self) -> usize {
+        self.1
+    }
+
+    /// Every problem found: kept and omitted.
+    pub fn total(&self) -> usize {
+        self.0.len() + self.1
+    }
+
+    /// « … et 99 900 autres problèmes (seuls les 100 premiers sont listés). » when some
+    /// were not kept.
+    pub fn omitted_sentence(&self) -> Option<String> {
+        (self.1 > 0).then(|| omitted_sentence(self.1, self.0.len()))
+    }
+}
+
+/// The French sentence for `omitted` problems not listed after the first `listed`:
+/// « … et 99 900 autres problèmes (seuls les 100 premiers sont listés). ». For every
+/// front-end that shortens a list of problems, so that all say it the same way.
+pub fn omitted_sentence(omitted: usize, listed: usize) -> String {
+    let others = if omitted == 1 {
+        "1 autre problème".to_owned()
+    } else {
+        format!("{} autres problèmes", group_thousands(omitted))
+    };
+    let first = match listed {
+        0 => "aucun n'est listé".to_owned(),
+        1 => "seul le premier est listé".to_owned(),
+        n => format!("seuls les {} premiers sont listés", group_thousands(n)),
+    };
+    format!("… et {others} ({first}).")
+}
+
+/// `99900` → `99 900`, groups of three digits separated by a narrow no-break space
+/// (U+202F), as French writes numbers.
+pub fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl fmt::Display for Problems {
@@ -151,6 +205,9 @@ impl fmt::Display for Problems {
                 writeln!(f)?;
             }
             write!(f, "{p}")?;
+        }
+        if let Some(s) = self.omitted_sentence() {
+            write!(f, "\n{s}")?;
         }
         Ok(())
     }

@@ -2,8 +2,8 @@
 //! same verdict as `Dsn::parse`.
 
 use iea_dsn::{
-    DeclarationKind, Dsn, MAX_LINE_LEN, MAX_LINE_PROBLEMS, ProblemKind, Problems, SampleSpec,
-    Scanner, Summary, TestOrReal, sample,
+    DeclarationKind, Dsn, MAX_LINE_LEN, MAX_PROBLEMS, ProblemKind, Problems, SampleSpec, Scanner,
+    Summary, TestOrReal, sample,
 };
 
 const SIRET: &str = "73282932000074";
@@ -130,23 +130,104 @@ fn a_line_longer_than_the_limit_is_named_and_not_kept() {
 }
 
 #[test]
-fn past_the_limit_line_problems_are_counted_not_listed() {
-    let good = sample(&spec(1));
+fn a_hundred_thousand_bad_lines_keep_the_first_problems_and_count_the_others() {
+    let good = sample(&spec(50));
+    let lines = good.iter().filter(|b| **b == b'\n').count();
     let mut bytes = good.clone();
-    let extra = MAX_LINE_PROBLEMS + 500;
-    for _ in 0..extra {
+    let bad = 100_000;
+    for i in 0..bad {
+        bytes.extend_from_slice(format!("ligne de trop {i}\n").as_bytes());
+    }
+    // As the orchestrator and `iea dsn check` read it: in chunks, in bounded memory.
+    let mut scanner = Scanner::new();
+    for c in bytes.chunks(64 * 1024) {
+        scanner.feed(c);
+        // Never more than the bound held while scanning, not only at the end.
+        let held = format!("{scanner:?}");
+        let n: usize = held
+            .split("problems: ")
+            .nth(1)
+            .and_then(|r| r.split([',', ' ', '}']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{held}"));
+        assert!(n <= MAX_PROBLEMS, "{held}");
+    }
+    let p = scanner.finish().unwrap_err();
+    assert_eq!(MAX_PROBLEMS, 100);
+    assert_eq!(p.len(), MAX_PROBLEMS);
+    // One problem per bad line, and the total of lines S90.G00.90.001 gives is wrong.
+    assert_eq!(p.total(), bad + 1);
+    assert_eq!(p.omitted(), bad + 1 - MAX_PROBLEMS);
+    // The first in line order: the wrong total (found last, on an earlier line), then
+    // the first bad lines.
+    let first: Vec<(Option<usize>, ProblemKind)> = p.iter().map(|x| (x.line, x.kind)).collect();
+    assert_eq!(first[0], (Some(lines - 1), ProblemKind::LineCountTotal));
+    for (i, (line, kind)) in first[1..].iter().enumerate() {
+        assert_eq!(
+            (*line, *kind),
+            (Some(lines + 1 + i), ProblemKind::NotARubric)
+        );
+    }
+    let sentence = p.omitted_sentence().unwrap();
+    assert_eq!(
+        sentence,
+        "… et 99\u{202f}901 autres problèmes (seuls les 100 premiers sont listés)."
+    );
+    let text = p.to_string();
+    assert_eq!(text.lines().count(), MAX_PROBLEMS + 1);
+    assert!(text.ends_with(&sentence), "{text}");
+    // Dsn::parse is the same scanner: the same verdict.
+    assert_eq!(Dsn::parse(&bytes).unwrap_err(), p);
+}
+
+#[test]
+fn past_the_bound_any_problem_is_counted_and_a_small_file_lists_all() {
+    // Many declaration blocks: one problem each past the first, bounded as well.
+    let good = sample(&spec(1));
+    let block: Vec<u8> = good
+        .split(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"S20.G00.05."))
+        .flat_map(|l| [l, b"\n"].concat())
+        .collect();
+    let find = |what: &[u8]| good.windows(what.len()).position(|w| w == what).unwrap();
+    let (head, tail) = (&good[..find(b"S20.G00.05.001")], &good[find(b"S21.")..]);
+    let extra = 5_000;
+    let mut bytes = head.to_vec();
+    for _ in 0..=extra {
+        bytes.extend_from_slice(&block);
+    }
+    let first_block_len = block.iter().filter(|b| **b == b'\n').count();
+    let head_lines = head.iter().filter(|b| **b == b'\n').count();
+    bytes.extend_from_slice(tail);
+    let p = Dsn::parse(&bytes).unwrap_err();
+    assert_eq!(p.len(), MAX_PROBLEMS);
+    assert!(
+        p.iter()
+            .all(|x| x.kind == ProblemKind::DeclarationCount && x.line.is_some()),
+        "{p}"
+    );
+    // Extra declarations, the wrong line total and the wrong declaration count.
+    assert_eq!(p.total(), extra + 1, "{p}");
+    assert!(p.has(
+        ProblemKind::DeclarationCount,
+        Some(head_lines + first_block_len + 1)
+    ));
+    assert!(p.to_string().contains("autres problèmes"), "{p}");
+
+    // Exactly the bound: all listed, no sentence.
+    let mut bytes = good.clone();
+    for _ in 0..MAX_PROBLEMS - 1 {
         bytes.extend_from_slice(b"S99.G00.99.001,'A\tB'\n");
     }
     let p = Dsn::parse(&bytes).unwrap_err();
-    let detailed = p
-        .iter()
-        .filter(|x| x.kind == ProblemKind::ControlCharacter)
-        .count();
-    assert_eq!(detailed, MAX_LINE_PROBLEMS);
-    let last = p
-        .iter()
-        .find(|x| x.kind == ProblemKind::TooManyProblems)
-        .unwrap();
-    assert!(last.message.contains("500"), "{}", last.message);
-    assert!(last.line.is_none());
+    // Each line: a control character, and the wrong total once.
+    assert_eq!((p.len(), p.omitted()), (MAX_PROBLEMS, 0), "{p}");
+    assert_eq!(p.omitted_sentence(), None);
+    bytes.extend_from_slice(b"S99.G00.99.001,'A\tB'\n");
+    let p = Dsn::parse(&bytes).unwrap_err();
+    assert_eq!((p.len(), p.omitted()), (MAX_PROBLEMS, 1));
+    assert_eq!(
+        p.omitted_sentence().unwrap(),
+        "… et 1 autre problème (seuls les 100 premiers sont listés)."
+    );
 }
