@@ -72,7 +72,7 @@ const UPLOAD_CHUNK: usize = 1 << 20;
 const TARGET: f64 = 10.0;
 
 fn main() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let runtime = roles::runtime();
     let (format, level) = (LogFormat::Json, LOG_LEVEL);
     match roles::role().as_deref() {
         Some("orchestrator") => runtime.block_on(serve(format, level, orchestrator_process)),

@@ -49,7 +49,7 @@ const LICENCE: &str = "BENCH-LICENCE-not-secret";
 const LOG_LEVEL: &str = "warn";
 
 fn main() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let runtime = roles::runtime();
     let (format, level) = (LogFormat::Human, LOG_LEVEL);
     match roles::role().as_deref() {
         Some("orchestrator") => runtime.block_on(serve(format, level, roles::orchestrator)),

@@ -30,6 +30,17 @@ pub fn role() -> Option<String> {
     std::env::var(ROLE).ok()
 }
 
+/// This process's runtime: in a role, the one its component's binary builds
+/// (`iea_runtime::binary::runtime`: one async worker), so that it is measured as it runs;
+/// the benchmark itself, tokio's default.
+pub fn runtime() -> tokio::runtime::Runtime {
+    match role() {
+        Some(_) => iea_runtime::binary::runtime(),
+        None => tokio::runtime::Runtime::new(),
+    }
+    .expect("runtime")
+}
+
 /// A measured process's `main`: logs in `format` at `level`, the crypto provider, its
 /// settings from [`SETTINGS`], then `run(settings, shutdown)`, `shutdown` firing on
 /// SIGINT. `run` prints the address on the first line of output.
