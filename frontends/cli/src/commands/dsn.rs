@@ -1,10 +1,13 @@
 //! `iea dsn`: DSN files. `check` and `sample` are local and send nothing: `check` reads
-//! the file and names each problem with its line, `sample` writes a valid file (mode
-//! 0600: it holds made-up personal data shaped like real ones). `deposit`, `list`,
-//! `show`, `resolve` and `accounts` go through the orchestrator's deposit queue: the file
-//! is streamed to it in chunks (the front-end may be on another workstation), checked
-//! there again, and deposited exactly once. `board` reads the deadline board; `follow`
-//! (module [`follow`]) asks the orchestrator to follow the deposits' returns now.
+//! the file and names each problem with its line (the first [`iea_dsn::MAX_PROBLEMS`],
+//! then one sentence counting the others; `--json`: `omitted`, `omitted_message`),
+//! `sample` writes a valid file (mode 0600: it holds made-up personal data shaped like
+//! real ones). `deposit`, `list`, `show`, `resolve` and `accounts` go through the
+//! orchestrator's deposit queue: the file is streamed to it in chunks (the front-end may
+//! be on another workstation), checked there again (a bad file is refused with its first
+//! problems and a sentence counting the others, nothing recorded), and deposited exactly
+//! once. `board` reads the deadline board; `follow` (module [`follow`]) asks the
+//! orchestrator to follow the deposits' returns now.
 
 use std::path::Path;
 
@@ -550,15 +553,24 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
                     .iter()
                     .map(|p| json!({"line": p.line, "code": p.code(), "message": p.message}))
                     .collect();
-                print_json(&json!({"ok": false, "problems": list, "declaration": null}));
+                print_json(&json!({
+                    "ok": false,
+                    "problems": list,
+                    "omitted": problems.omitted(),
+                    "omitted_message": problems.omitted_sentence(),
+                    "declaration": null,
+                }));
             } else {
                 say!(
                     "Fichier DSN refusé avant envoi, {} problème(s) : {}",
-                    problems.len(),
+                    iea_dsn::group_thousands(problems.total()),
                     file.display()
                 );
                 for p in &problems {
                     say!("  {p}");
+                }
+                if let Some(sentence) = problems.omitted_sentence() {
+                    say!("  {sentence}");
                 }
                 say!("Rien n'a été envoyé.");
             }

@@ -5,6 +5,11 @@
 //! file leaves nothing behind. A small file takes one blocking task in all (create,
 //! write, sync, rename), a large one one more per [`WRITE_BATCH`].
 //!
+//! A bad file is refused with its problems, each with its line: the scanner keeps the
+//! first [`iea_dsn::MAX_PROBLEMS`] in line order and counts the others; the refusal lists
+//! of those as many as fit in [`REFUSAL_BYTES`] ([`refusal_lines`]), then one French
+//! sentence counting the others, so that the answer always reaches the person.
+//!
 //! [`StoredFile`] is the stored file as the worker sends it: read whole when small (in
 //! the blocking task of the claim that marks the deposit `sending`), else opened there and
 //! read by chunks as it is sent.
@@ -25,6 +30,42 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 pub const WRITE_BATCH: usize = 256 * 1024;
 /// Largest stored file read whole before it is sent (bytes).
 pub const READ_WHOLE: u64 = 1 << 20;
+
+/// Bytes of problem sentences a refusal lists at most. A refusal is a gRPC error, and
+/// its text travels in the trailers three times (`grpc-message`, percent-encoded, and in
+/// `grpc-status-details-bin` as `Status.message` and as the `LocalizedMessage`, base64),
+/// while gRPC clients refuse trailers over 16 KiB (hyper's default, hence the CLI's and
+/// the web console's): one sentence per bad line of a large file made the person get
+/// « Une erreur inattendue est survenue ». 3 KiB of sentences make at most about 13.5 KiB
+/// of trailers, 18 to 28 problems of usual length (`refusals_fit_in_the_trailers`).
+pub const REFUSAL_BYTES: usize = 3 * 1024;
+/// Characters of one problem's sentence a refusal keeps (a sentence may quote the value
+/// it is about, up to a line's 4096 bytes).
+pub const PROBLEM_CHARS: usize = 240;
+
+/// The lines of a refusal: the first problems, in line order, as many as fit in
+/// [`REFUSAL_BYTES`] (each cut at [`PROBLEM_CHARS`]), then « … et N autres problèmes
+/// (seuls les K premiers sont listés). » when some are not listed.
+pub fn refusal_lines(problems: &iea_dsn::Problems) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut bytes = 0;
+    for p in problems.iter() {
+        let mut line = p.to_string();
+        if line.chars().count() > PROBLEM_CHARS {
+            line = line.chars().take(PROBLEM_CHARS - 1).collect::<String>() + "…";
+        }
+        if bytes + line.len() + 1 > REFUSAL_BYTES {
+            break;
+        }
+        bytes += line.len() + 1;
+        lines.push(line);
+    }
+    let omitted = problems.total() - lines.len();
+    if omitted > 0 {
+        lines.push(iea_dsn::omitted_sentence(omitted, lines.len()));
+    }
+    lines
+}
 
 /// A file as a front-end sends it: its name (for people), announced size and bytes.
 pub struct Upload {
@@ -131,11 +172,7 @@ pub(super) async fn receive(store_dir: &Path, mut upload: Upload) -> Result<Chec
     }
     let summary = match scanner.finish() {
         Ok(s) => s,
-        Err(problems) => {
-            return Err(DepositError::BadFile(
-                problems.iter().map(ToString::to_string).collect(),
-            ));
-        }
+        Err(problems) => return Err(DepositError::BadFile(refusal_lines(&problems))),
     };
     let sha256 = hex(&hasher.finalize());
     let path = store_dir.join(format!("{sha256}.dsn"));
@@ -241,4 +278,94 @@ fn hex(bytes: &[u8]) -> String {
         s.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iea_proto::error::{ApiError, ErrorCode};
+    use tonic::Status;
+
+    /// Header list size as HTTP/2 counts it (RFC 7540 §6.5.2): name, value, 32 each.
+    fn header_list_size(status: Status) -> usize {
+        let mut map = tonic::metadata::MetadataMap::new().into_headers();
+        status.add_header(&mut map).unwrap();
+        map.iter()
+            .map(|(k, v)| k.as_str().len() + v.as_bytes().len() + 32)
+            .sum()
+    }
+
+    fn sample_with(extra: &[u8], lines: usize) -> Vec<u8> {
+        let mut bytes = iea_dsn::sample(&iea_dsn::SampleSpec {
+            siret: "73282932000074".into(),
+            month: "2026-10".parse().unwrap(),
+            employees: 20,
+            test_or_real: iea_dsn::TestOrReal::Test,
+            kind: iea_dsn::DeclarationKind::Normal,
+            seed: 1,
+        });
+        for _ in 0..lines {
+            bytes.extend_from_slice(extra);
+        }
+        bytes
+    }
+
+    #[test]
+    fn refusals_fit_in_the_trailers() {
+        // hyper's client (the CLI's, the web console's) refuses a header list over 16 KiB.
+        const CLIENT_LIMIT: usize = 16 * 1024;
+        for (what, file) in [
+            ("bad lines", sample_with(b"ligne de trop\n", 100_000)),
+            // UTF-8 accents: the longest usual sentence, with accents to escape.
+            (
+                "utf-8 lines",
+                sample_with("S10.G00.02.003,'Émilie Hérault'\n".as_bytes(), 100_000),
+            ),
+            // A value quoted in its sentence, as long as a line may be.
+            (
+                "long values",
+                sample_with(
+                    &[
+                        b"S21.G00.50.006,'".as_slice(),
+                        &[b'9'; 4000],
+                        b"'\n".as_slice(),
+                    ]
+                    .concat(),
+                    1_000,
+                ),
+            ),
+        ] {
+            let problems = iea_dsn::Dsn::parse(&file).unwrap_err();
+            assert_eq!(problems.len(), iea_dsn::MAX_PROBLEMS, "{what}");
+            let lines = refusal_lines(&problems);
+            let listed = lines.len() - 1;
+            assert!(listed >= 10, "{what}: {listed}");
+            let last = lines.last().unwrap();
+            let omitted = iea_dsn::group_thousands(problems.total() - listed);
+            assert_eq!(
+                *last,
+                format!(
+                    "… et {omitted} autres problèmes (seuls les {listed} premiers sont listés)."
+                ),
+                "{what}"
+            );
+            // As `api::deposits` answers `DepositError::BadFile`.
+            let status: Status = ApiError::of(
+                ErrorCode::BadDsnFile,
+                format!(
+                    "Le fichier n'a pas été déposé : il ne respecte pas la norme DSN.\n{}",
+                    lines.join("\n")
+                ),
+            )
+            .into();
+            let size = header_list_size(status.clone());
+            // Room left for the other headers of a trailers-only answer.
+            assert!(size <= CLIENT_LIMIT - 2048, "{what}: {size} bytes");
+            // Read back as the front-ends read it: the list and its last sentence.
+            let back = ApiError::from_status(&status);
+            assert_eq!(back.code, "bad_dsn_file");
+            assert!(back.message.ends_with(last.as_str()), "{what}");
+            eprintln!("{what}: {listed} problems listed, {size} bytes of trailers");
+        }
+    }
 }

@@ -1,0 +1,163 @@
+//! A large bad file, checked with `iea dsn check` and deposited with `iea dsn deposit`
+//! through a running stack: the first problems listed, one French sentence counting the
+//! others, the exit code of a refused file, nothing recorded nor sent. On SQLite, or on
+//! PostgreSQL when `IEA_TEST_DATABASE_URL` names a server.
+
+use iea_stack_testkit::{ChildOptions, ChildStack, test_database_url};
+
+/// The demonstration declarant's SIRET (`iea_stack::DEMO_DECLARANT`).
+const DEMO_SIRET: &str = "73282932000074";
+/// Bad lines appended to a valid file.
+const BAD_LINES: usize = 100_000;
+/// Exit code of a file `iea dsn check` refuses.
+const EXIT_INVALID: i32 = 3;
+/// Exit code of a command that fails (the orchestrator's refusal of a deposit).
+const EXIT_ERROR: i32 = 1;
+
+fn deposits_sent(s: &ChildStack) -> u64 {
+    iea_runtime::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stats = rt.block_on(s.mock("net-entreprises").get("/stats"));
+    stats["services"]["/deposer-dsn/1.0/"]["requests"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_file_with_a_hundred_thousand_bad_lines_is_refused_with_its_first_problems_and_a_count() {
+    let s = ChildStack::start(
+        env!("CARGO_BIN_EXE_iea"),
+        ChildOptions {
+            demo: true,
+            database: test_database_url(),
+            ..Default::default()
+        },
+    );
+    let (code, out, err) = s.raw(
+        &["login", "--user", "Administrateur", "--password-stdin"],
+        &s.admin_password(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let file = s.dir.path().join("DSN_trop_de_lignes.dsn");
+    let (code, out, err) = s.raw(
+        &[
+            "dsn",
+            "sample",
+            "--siret",
+            DEMO_SIRET,
+            "--month",
+            "2026-10",
+            "--employees",
+            "1000",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let lines = bytes.iter().filter(|b| **b == b'\n').count();
+    for i in 0..BAD_LINES {
+        bytes.extend_from_slice(format!("ligne de trop {i}\n").as_bytes());
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+    // One problem per bad line, and the wrong line total S90.G00.90.001 gives.
+    let total = BAD_LINES + 1;
+    let sent_before = deposits_sent(&s);
+
+    // Checked here: the first 100 listed, the others counted.
+    let (code, out, err) = s.raw(&["dsn", "check", path], "");
+    assert_eq!(code, EXIT_INVALID, "{out}{err}");
+    assert!(
+        out.contains("refusé avant envoi, 100\u{202f}001 problème(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  ligne {} : S90.G00.90.001", lines - 1)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  ligne {} : code", lines + 99)),
+        "{out}"
+    );
+    assert!(!out.contains(&format!("ligne {} :", lines + 100)), "{out}");
+    assert!(
+        out.contains("  … et 99\u{202f}901 autres problèmes (seuls les 100 premiers sont listés).\nRien n'a été envoyé."),
+        "{out}"
+    );
+    let (code, out, err) = s.raw(&["dsn", "check", path, "--json"], "");
+    assert_eq!(code, EXIT_INVALID, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 100);
+    assert_eq!(v["problems"][0]["code"], "line_count_total");
+    assert_eq!(v["problems"][1]["line"], lines + 1);
+    assert_eq!(v["omitted"], total - 100);
+    assert_eq!(
+        v["omitted_message"],
+        "… et 99\u{202f}901 autres problèmes (seuls les 100 premiers sont listés)."
+    );
+
+    // Deposited: the orchestrator refuses it in French, its first problems and a count,
+    // instead of an answer too large for gRPC (« Une erreur inattendue est survenue »).
+    let (code, out, err) = s.raw(&["dsn", "deposit", path], "");
+    assert_eq!(code, EXIT_ERROR, "{out}{err}");
+    assert!(
+        err.contains("Le fichier n'a pas été déposé : il ne respecte pas la norme DSN."),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("\nligne {} : S90.G00.90.001", lines - 1)),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("\nligne {} : code", lines + 1)),
+        "{err}"
+    );
+    let last = err.trim_end().lines().last().unwrap();
+    let listed: usize = last
+        .split("seuls les ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!((10..100).contains(&listed), "{err}");
+    // Every problem not listed is counted: 100,001 in all.
+    assert_eq!(
+        last,
+        format!(
+            "… et {} autres problèmes (seuls les {listed} premiers sont listés).",
+            iea_dsn::group_thousands(total - listed)
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("\nligne {} : code", lines + listed - 1)),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&format!("ligne {} :", lines + listed)),
+        "{err}"
+    );
+    let (code, out, err) = s.raw(&["dsn", "deposit", path, "--json"], "");
+    assert_eq!(code, EXIT_ERROR, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["code"], "bad_dsn_file", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.ends_with(last), "{message}");
+
+    // Nothing recorded, stored nor sent.
+    let (code, out, err) = s.raw(&["dsn", "list", "--json"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["deposits"].as_array().map(Vec::len), Some(0), "{v}");
+    let stored: Vec<_> = std::fs::read_dir(s.dir.path().join("dsn/store"))
+        .unwrap()
+        .collect();
+    assert!(stored.is_empty(), "{stored:?}");
+    assert_eq!(deposits_sent(&s), sent_before);
+}
