@@ -485,6 +485,31 @@ async fn each_bad_file_is_named_with_its_line_and_nothing_reaches_the_mock() {
             ),
         }
     }
+    // A large file with 100,000 bad lines: a clear refusal (was one sentence per bad line,
+    // too large for gRPC's trailers: « Une erreur inattendue est survenue »), its first
+    // problems in line order and one sentence counting the others.
+    let mut big = sample(5, 1000, 12);
+    let first_bad = big.iter().filter(|b| **b == b'\n').count() + 1;
+    for i in 0..100_000 {
+        big.extend_from_slice(format!("ligne de trop {i}\n").as_bytes());
+    }
+    let e = env.upload(&env.token, &big, "").await.unwrap_err();
+    let message = e.message().to_owned();
+    assert_eq!(e.code(), Code::InvalidArgument, "{message}");
+    let typed = iea_proto::error::ApiError::from_status(&e);
+    assert_eq!(typed.code, "bad_dsn_file");
+    assert!(message.contains(&format!("\nligne {} : S90.G00.90.001", first_bad - 2)));
+    assert!(message.contains(&format!("\nligne {first_bad} : code de rubrique")));
+    let listed = message.lines().filter(|l| l.starts_with("ligne ")).count();
+    assert!((10..100).contains(&listed), "{message}");
+    // 100,000 bad lines and the wrong line total: every one listed or counted.
+    assert_eq!(
+        message.lines().last().unwrap(),
+        format!(
+            "… et {} autres problèmes (seuls les {listed} premiers sont listés).",
+            iea_dsn::group_thousands(100_001 - listed)
+        ),
+    );
     assert!(env.registered().await.is_empty());
     assert_eq!(env.deposit_requests().await, 0);
     let listed = env

@@ -1,7 +1,9 @@
 //! « Déclarations DSN »: the deposits (newest first), one deposit with its anomalies and,
 //! when its answer was lost, the listed flows it could be; upload a DSN file (checked by
 //! the orchestrator before anything is recorded), settle an uncertain deposit (« C'est ce
-//! dépôt » or « Renvoyer »). The file's content is never logged nor shown.
+//! dépôt » or « Renvoyer »). The file's content is never logged nor shown. A refused file
+//! shows the orchestrator's sentence, then its first problems and the sentence counting
+//! the others as a list.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Extension, Form, Multipart, Path, Request, State};
@@ -254,6 +256,24 @@ pub async fn resolve(
         .into_inner())
 }
 
+/// A message box above the page; a message of several lines (a bad file's refusal: its
+/// first problems, each with its line, then the sentence counting the others) shows its
+/// first line, then the others as a list.
+fn message_box(kind: &str, text: &str) -> maud::Markup {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let rest: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    if rest.is_empty() {
+        return notice(kind, text);
+    }
+    html! {
+        section class=(kind) role="status" {
+            p { (first) }
+            ul { @for line in &rest { li { (line) } } }
+        }
+    }
+}
+
 fn when(d: &DsnDeposit) -> String {
     d.created_at.as_ref().map(french).unwrap_or_default()
 }
@@ -264,7 +284,7 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
         Err(e) => return error_page(&e, Some(current)),
     };
     let body = html! {
-        @if let Some((kind, text)) = &message { (notice(kind, text)) }
+        @if let Some((kind, text)) = &message { (message_box(kind, text)) }
         section {
             h2 { "Déposer un fichier DSN" }
             form method="post" action="/declarations/deposer" enctype="multipart/form-data" {
@@ -312,7 +332,7 @@ fn render_one(current: &Current, d: &DsnDeposit, message: Option<(&str, String)>
         "to_check" | "uncertain" | "waiting" | "failed"
     );
     let body = html! {
-        @if let Some((kind, text)) = &message { (notice(kind, text)) }
+        @if let Some((kind, text)) = &message { (message_box(kind, text)) }
         section id="deposit" data-state=(d.state) {
             table {
                 tr { th { "État" } td class="state" { (state_label(&d.state)) } }
@@ -510,6 +530,25 @@ async fn resolve_form(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_shows_its_problems_as_a_list() {
+        let text = "Le fichier n'a pas été déposé : il ne respecte pas la norme DSN.\n\
+                    ligne 4 : <code> absent\n\
+                    … et 99\u{202f}974 autres problèmes (seuls les 27 premiers sont listés).";
+        let html = message_box("error", text).into_string();
+        assert_eq!(
+            html,
+            "<section class=\"error\" role=\"status\"><p>Le fichier n'a pas été déposé : il \
+             ne respecte pas la norme DSN.</p><ul><li>ligne 4 : &lt;code&gt; absent</li><li>… et \
+             99\u{202f}974 autres problèmes (seuls les 27 premiers sont listés).</li></ul></section>"
+        );
+        // One line: the message box as elsewhere.
+        assert_eq!(
+            message_box("notice", "Le dépôt est réglé.").into_string(),
+            notice("notice", "Le dépôt est réglé.").into_string()
+        );
+    }
 
     #[test]
     fn a_file_is_kept_in_messages_of_at_most_a_chunk_in_order() {
