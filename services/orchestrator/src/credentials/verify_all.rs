@@ -33,15 +33,16 @@ const CLAIM_CHUNK: usize = 2 * OUTSTANDING;
 
 /// Results recorded in one transaction: once this many have come, they are recorded
 /// without waiting longer (see `RECORD_GATHER`).
-const RECORD_CHUNK: usize = 64;
+const RECORD_CHUNK: usize = 256;
 
 /// How long the answers that follow a first one are awaited before they are recorded
-/// together (unless `RECORD_CHUNK` came first): a commit costs more than the rows it
-/// writes (on a durable PostgreSQL, a WAL flush: recording what arrived during the
-/// previous commit, about 8 answers at a time, spent 49 µs of the server's CPU per
-/// verification in `cargo bench -p iea-cli --bench verify`), and a person reading the
-/// results does not see 5 ms.
-const RECORD_GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+/// together (unless `RECORD_CHUNK` came first): each transaction costs more than the rows
+/// it writes (on a durable PostgreSQL, a WAL flush). Recording what arrived during the
+/// previous commit, about 8 answers at a time, the server spent 49 µs of CPU per
+/// verification in `cargo bench -p iea-cli --bench verify`; 15 to 18 µs gathering for
+/// 10 ms (with the fillfactor of PostgreSQL's schema version 6). A person reading the results
+/// does not see 10 ms.
+const RECORD_GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Where "verify all" sends each account's result, in the order they are known.
 type Results = tokio::sync::mpsc::Sender<(String, Result<Verification, CredentialsError>)>;
