@@ -247,20 +247,7 @@ impl World {
     }
 
     async fn upload(&mut self, bytes: &[u8]) -> DsnDeposit {
-        let messages = vec![
-            DsnUpload {
-                start: Some(DsnUploadStart {
-                    file_name: "DSN.txt".into(),
-                    total_size: bytes.len() as u64,
-                    user: String::new(),
-                }),
-                data: Vec::new(),
-            },
-            DsnUpload {
-                start: None,
-                data: bytes.to_vec(),
-            },
-        ];
+        let messages = iea_stack_testkit::dsn_upload("DSN.txt", bytes);
         let token = self.token.clone();
         self.deposits()
             .await

@@ -46,20 +46,7 @@ async fn deposit_and_wait(
     token: &str,
     bytes: &[u8],
 ) -> DsnDeposit {
-    let messages = vec![
-        DsnUpload {
-            start: Some(DsnUploadStart {
-                file_name: "dsn.txt".into(),
-                total_size: bytes.len() as u64,
-                user: String::new(),
-            }),
-            data: Vec::new(),
-        },
-        DsnUpload {
-            start: None,
-            data: bytes.to_vec(),
-        },
-    ];
+    let messages = iea_stack_testkit::dsn_upload("dsn.txt", bytes);
     let d = client
         .deposit(authed(token, tokio_stream::iter(messages)))
         .await

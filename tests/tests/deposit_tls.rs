@@ -100,20 +100,7 @@ async fn a_deposit_server_with_a_certificate_from_another_authority_gets_nothing
     let d = deposits
         .deposit(authed(
             &token,
-            tokio_stream::iter(vec![
-                DsnUpload {
-                    start: Some(DsnUploadStart {
-                        file_name: "DSN.txt".into(),
-                        total_size: bytes.len() as u64,
-                        user: String::new(),
-                    }),
-                    data: Vec::new(),
-                },
-                DsnUpload {
-                    start: None,
-                    data: bytes,
-                },
-            ]),
+            tokio_stream::iter(iea_stack_testkit::dsn_upload("DSN.txt", &bytes)),
         ))
         .await
         .unwrap()

@@ -140,20 +140,7 @@ async fn channel(file: &StackFile) -> Channel {
 }
 
 async fn upload(deposits: &mut DepositsClient<Channel>, token: &str, bytes: &[u8]) -> i64 {
-    let messages = vec![
-        DsnUpload {
-            start: Some(DsnUploadStart {
-                file_name: "dsn.txt".into(),
-                total_size: bytes.len() as u64,
-                user: String::new(),
-            }),
-            data: Vec::new(),
-        },
-        DsnUpload {
-            start: None,
-            data: bytes.to_vec(),
-        },
-    ];
+    let messages = iea_stack_testkit::dsn_upload("dsn.txt", bytes);
     deposits
         .deposit(authed(token, tokio_stream::iter(messages)))
         .await

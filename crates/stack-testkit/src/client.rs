@@ -259,6 +259,37 @@ pub fn authed<T>(token: &str, msg: T) -> Request<T> {
     req
 }
 
+/// A DSN upload as a front-end streams it to `Deposits.Deposit`: the start (the file's
+/// name and size, the caller's own account), then the bytes in one message.
+pub fn dsn_upload(file_name: &str, bytes: &[u8]) -> Vec<iea_proto::v1::DsnUpload> {
+    dsn_upload_as(file_name, bytes, "", bytes.len().max(1))
+}
+
+/// [`dsn_upload`] with the account to deposit with (`user`, empty: the caller's) and the
+/// bytes in messages of at most `chunk` bytes.
+pub fn dsn_upload_as(
+    file_name: &str,
+    bytes: &[u8],
+    user: &str,
+    chunk: usize,
+) -> Vec<iea_proto::v1::DsnUpload> {
+    use iea_proto::v1::{DsnUpload, DsnUploadStart};
+    let start = DsnUpload {
+        start: Some(DsnUploadStart {
+            file_name: file_name.into(),
+            total_size: bytes.len() as u64,
+            user: user.into(),
+        }),
+        data: Vec::new(),
+    };
+    std::iter::once(start)
+        .chain(bytes.chunks(chunk).map(|c| DsnUpload {
+            start: None,
+            data: c.to_vec(),
+        }))
+        .collect()
+}
+
 /// A mock's `/__admin` API.
 pub struct MockAdmin {
     base: String,

@@ -30,7 +30,7 @@ mod wait;
 pub use child::{
     ChildOptions, ChildStack, cpu_time, iea_command, interrupt, memory_kib, wait_for_stack,
 };
-pub use client::{CALL_TIMEOUT, MockAdmin, StackClient, authed};
+pub use client::{CALL_TIMEOUT, MockAdmin, StackClient, authed, dsn_upload, dsn_upload_as};
 pub use compose::{Compose, compose_cmd, docker};
 pub use database::{test_database, test_database_url};
 pub use embedded::{TestStack, init_logs};

@@ -569,27 +569,9 @@ struct Api {
 
 impl Api {
     async fn upload(&self, name: String, bytes: Vec<u8>) -> i64 {
-        let size = bytes.len() as u64;
-        let start = DsnUpload {
-            start: Some(DsnUploadStart {
-                file_name: name.clone(),
-                total_size: size,
-                user: String::new(),
-            }),
-            data: Vec::new(),
-        };
-        let data: Vec<DsnUpload> = bytes
-            .chunks(UPLOAD_CHUNK)
-            .map(|c| DsnUpload {
-                start: None,
-                data: c.to_vec(),
-            })
-            .collect();
+        let messages = iea_stack_testkit::dsn_upload_as(&name, &bytes, "", UPLOAD_CHUNK);
         DepositsClient::new(self.channel.clone())
-            .deposit(common::authed(
-                &self.token,
-                futures::stream::iter(std::iter::once(start).chain(data)),
-            ))
+            .deposit(common::authed(&self.token, futures::stream::iter(messages)))
             .await
             .unwrap_or_else(|e| panic!("{name} not recorded: {e}"))
             .into_inner()

@@ -137,20 +137,7 @@ pub async fn upload(
     bytes: &[u8],
     user: &str,
 ) -> Result<DsnDeposit, tonic::Status> {
-    let mut messages = vec![DsnUpload {
-        start: Some(DsnUploadStart {
-            file_name: "DSN_novembre.txt".into(),
-            total_size: bytes.len() as u64,
-            user: user.into(),
-        }),
-        data: Vec::new(),
-    }];
-    for chunk in bytes.chunks(7000) {
-        messages.push(DsnUpload {
-            start: None,
-            data: chunk.to_vec(),
-        });
-    }
+    let messages = iea_stack_testkit::dsn_upload_as("DSN_novembre.txt", bytes, user, 7000);
     client
         .deposit(authed(token, tokio_stream::iter(messages)))
         .await
