@@ -14,7 +14,8 @@
 //!   (`orchestrator_settings`, `add_installation`, `other_orchestrator`);
 //! - [`test_database`]: SQLite in the data directory, or a database of its own on the
 //!   PostgreSQL server that `IEA_TEST_DATABASE_URL` names;
-//! - [`authed`], [`eventually`], [`wait_for`], and a real HTTP proxy ([`Tinyproxy`]).
+//! - [`authed`], [`eventually`], [`wait_for`], a real HTTP proxy ([`Tinyproxy`]), and
+//!   [`logs::standalone`] for the searches of personal data in logs.
 //!
 //! Dev-only (`publish = false`): a `[dev-dependencies]` entry, never a dependency of a
 //! binary. What is particular to one suite stays in its tests.
@@ -24,6 +25,7 @@ mod client;
 mod compose;
 mod database;
 mod embedded;
+pub mod logs;
 mod proxy;
 mod wait;
 
