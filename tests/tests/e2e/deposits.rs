@@ -719,33 +719,14 @@ async fn second_orchestrator(
     iea_runtime::shutdown::Shutdown,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
-    use iea_orchestrator::{AgentAddresses, DatabaseSettings, Settings};
-    let f = t.file().clone();
     let url = iea_stack::chosen_database(t.dir.path())
         .unwrap()
         .unwrap_or_else(|| {
             iea_orchestrator::store::DatabaseUrl::Sqlite(t.dir.path().join("iea.db"))
         });
-    let certs = t.dir.path().join("certs");
-    let ne = f.mocks["net-entreprises"].https.clone();
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: iea_runtime::pki::component_files(&certs, "orchestrator"),
-        data_dir: dir.to_owned(),
-        database: DatabaseSettings { url: Some(url) },
-        agents: AgentAddresses {
-            auth_client: f.agents["auth-client"].clone(),
-            update_client: f.agents["update-client"].clone(),
-            credential_verifier: f.agents["credential-verifier"].clone(),
-            deposit_agent: f.agents["deposit-agent"].clone(),
-        },
-        network: iea_orchestrator::network::NetworkDefaults {
-            auth_server: f.mocks["impact-emploi-auth"].https.clone(),
-            update_server: f.mocks["impact-emploi-updates"].https.clone(),
-            net_entreprises: format!("{ne}/authentifier/1.0/"),
-            extra_ca_file: Some(f.mocks_ca.clone()),
-            ..Default::default()
-        },
+    let ne = t.file().mocks["net-entreprises"].https.clone();
+    let settings = iea_orchestrator::Settings {
+        database: iea_orchestrator::DatabaseSettings { url: Some(url) },
         secrets_key_file: Some(t.dir.path().join("secrets.key")),
         update_check_interval_secs: 0,
         deposits: iea_orchestrator::deposits::DepositSettings {
@@ -757,7 +738,7 @@ async fn second_orchestrator(
             folder_settle_secs: 1,
             ..Default::default()
         },
-        ..Default::default()
+        ..t.orchestrator_settings(dir)
     };
     let app = iea_orchestrator::App::build(settings)
         .await
