@@ -15,7 +15,7 @@
 //! a purged one can no longer be downloaded (404). Documents hold personal data: never
 //! logged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rand::Rng;
@@ -196,10 +196,18 @@ pub struct ReturnView {
     pub publication: String,
 }
 
-/// Every return planned or published, in order of planning.
+/// Every return planned or published, in order of planning, with indexes so that a
+/// deposit's registration, a flux's listing and a download cost the same after a million
+/// deposits as after one.
 #[derive(Default)]
 pub struct Returns {
     list: Vec<Return>,
+    /// Every id given, whatever its return's state (an id is never given twice).
+    ids: HashSet<String>,
+    /// The positions in `list` of each flux's returns, in order of planning.
+    by_flux: HashMap<String, Vec<usize>>,
+    /// The positions in `list` of the returns without a document yet.
+    undocumented: Vec<usize>,
     /// The rate table of `PUT /__admin/pas-rates/{nir}`.
     pub rates: HashMap<String, PasRate>,
 }
@@ -222,18 +230,38 @@ pub fn due_date(year: i32, month: u8, due_day: u8, tz: TimeZone) -> Option<Offse
 }
 
 impl Returns {
-    fn new_id(&self) -> String {
+    /// A return's id never given before.
+    fn new_id(&mut self) -> String {
         loop {
             let id = format!("{:010}", rand::thread_rng().gen_range(0..10_000_000_000u64));
-            if !self.list.iter().any(|r| r.id == id) {
+            if self.ids.insert(id.clone()) {
                 return id;
             }
         }
     }
 
+    /// Adds `r` to the list and its indexes.
+    fn push(&mut self, r: Return) {
+        let i = self.list.len();
+        self.by_flux.entry(r.idflux.clone()).or_default().push(i);
+        if r.document.is_none() {
+            self.undocumented.push(i);
+        }
+        self.list.push(r);
+    }
+
+    /// The returns of `idflux`, in order of planning.
+    fn of_flux<'a>(&'a self, idflux: &str) -> impl Iterator<Item = (usize, &'a Return)> + 'a {
+        self.by_flux
+            .get(idflux)
+            .into_iter()
+            .flatten()
+            .map(|&i| (i, &self.list[i]))
+    }
+
     fn plan(&mut self, deposit: &Deposit, nature: u8, status: &str, at: OffsetDateTime) {
         let id = self.new_id();
-        self.list.push(Return {
+        self.push(Return {
             idflux: deposit.idflux.clone(),
             declarant: deposit.declarant,
             nature,
@@ -299,9 +327,11 @@ impl Returns {
 
     /// Makes the documents of the returns published by `now` that have none yet.
     pub fn make_documents(&mut self, deposits: &Deposits, now: OffsetDateTime) {
-        let pending: Vec<usize> = (0..self.list.len())
-            .filter(|&i| self.list[i].document.is_none() && self.list[i].published(now))
-            .collect();
+        let (pending, later): (Vec<usize>, Vec<usize>) = std::mem::take(&mut self.undocumented)
+            .into_iter()
+            .filter(|&i| self.list[i].document.is_none())
+            .partition(|&i| self.list[i].published(now));
+        self.undocumented = later;
         for i in pending {
             let r = &self.list[i];
             let Some(deposit) = deposits.get(&r.idflux) else {
@@ -325,9 +355,9 @@ impl Returns {
 
     /// The returns of `idflux` that the listings show at `now`.
     pub fn listed_of_flux(&self, idflux: &str, now: OffsetDateTime) -> Vec<&Return> {
-        self.list
-            .iter()
-            .filter(|r| r.idflux == idflux && r.state != State::Overwritten && r.published(now))
+        self.of_flux(idflux)
+            .map(|(_, r)| r)
+            .filter(|r| r.state != State::Overwritten && r.published(now))
             .collect()
     }
 
@@ -355,11 +385,9 @@ impl Returns {
 
     /// The document of a current, published return.
     pub fn document(&self, idflux: &str, id: &str, now: OffsetDateTime) -> Option<Arc<String>> {
-        self.list
-            .iter()
-            .find(|r| {
-                r.idflux == idflux && r.id == id && r.state == State::Current && r.published(now)
-            })
+        self.of_flux(idflux)
+            .map(|(_, r)| r)
+            .find(|r| r.id == id && r.state == State::Current && r.published(now))
             .and_then(|r| r.document.clone())
     }
 
@@ -380,9 +408,9 @@ impl Returns {
     }
 
     fn find_current(&mut self, idflux: &str, id: &str) -> Option<usize> {
-        self.list
-            .iter()
-            .position(|r| r.idflux == idflux && r.id == id && r.state == State::Current)
+        self.of_flux(idflux)
+            .find(|(_, r)| r.id == id && r.state == State::Current)
+            .map(|(i, _)| i)
     }
 
     /// Overwrites a return: a new version with a new id, the new status, dates `now`,
@@ -413,7 +441,7 @@ impl Returns {
             url: version.url,
             ..old
         };
-        self.list.push(new.clone());
+        self.push(new.clone());
         Some(new)
     }
 
