@@ -2,11 +2,12 @@
 //! deposited through the orchestrator and the deposit agent, and the same files posted
 //! directly to the Net-entreprises mock (gzipped, with a token from
 //! `iea-net-entreprises`' authentication exchange) at the same concurrency (4, the
-//! orchestrator's `deposits.concurrency`), in alternated rounds; then one file of `BIG_MB`
-//! MB. Prints both rates and their ratio (target ≥ 80 %), the CPU each process spends per
-//! deposit, the memory of the orchestrator and of the agent as the files go (target: flat
-//! in the number of files), and their memory growth while the big file is deposited
-//! (target < 32 MiB each).
+//! orchestrator's `deposits.concurrency`), in alternated rounds, with the mock answering
+//! at once and then 5 ms late; then one file of `BIG_MB` MB. Prints both rates and their
+//! ratio at each latency (target ≥ 80 %), the CPU each process spends per deposit, the
+//! memory of the orchestrator and of the agent as the files go (target: flat in the
+//! number of files), and their memory growth while the big file is deposited (target
+//! < 32 MiB each).
 //!
 //! The mocks run in the embedded stack in a child process (`common::Stack`). The
 //! orchestrator and the deposit agent measured here each run in a process of their own
@@ -16,8 +17,8 @@
 //!
 //! `cargo bench -p iea-cli --bench deposit` (`FILES=N`, `EMPLOYEES=N`, `ROUNDS=N`: rounds of
 //! each path, medians compared, 3 by default; `BIG_MB=N`, 0 skips the big file;
-//! `LATENCY_MS=N`: the mock answers each request N ms late, its `slow` fault, as a
-//! distant server would, instead of at once on loopback).
+//! `LATENCY_MS=A,B,…`: the delays in ms of the mock's answers measured in turn, its `slow`
+//! fault, as a distant server's, 0 at once on loopback; `0,5` by default).
 //!
 //! `CALLGRIND=DIR` runs the orchestrator and the deposit agent under valgrind's callgrind,
 //! instrumented only while the files go through them, and prints the instructions each
@@ -195,25 +196,6 @@ async fn bench() {
 
     // Direct side: one authentication, then the deposits with its token.
     let direct = Direct::new(&stack, &ne).await;
-    // A server that takes its time, as Net-entreprises does, rather than one on loopback.
-    let latency = env_usize("LATENCY_MS", 0);
-    if latency > 0 {
-        http.post(format!(
-            "{}/faults",
-            stack.file.mocks["net-entreprises"].admin
-        ))
-        .bearer_auth(&stack.file.mocks_admin_token)
-        .json(&serde_json::json!({"mode": "slow", "delay_ms": latency}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-        println!("the Net-entreprises mock answers after {latency} ms (its slow fault)");
-    }
-
-    // Each round deposits distinct declarations (one a month, from year 1900 + 100 × r):
-    // the same declaration accepted twice would be refused.
     let bytes_of_round = |round: usize| -> Vec<Vec<u8>> {
         (0..n)
             .map(|i| {
@@ -229,55 +211,89 @@ async fn bench() {
             .collect()
     };
     let sample_size = bytes_of_round(0).iter().map(Vec::len).sum::<usize>() / n.max(1);
+    let latencies = latencies();
     println!(
         "{n} files of {employees} employees ({sample_size} bytes each on average), \
-         concurrency {CONCURRENCY}, {rounds} rounds of each path"
+         concurrency {CONCURRENCY}, {rounds} rounds of each path at each latency of the mock \
+         ({} ms)",
+        latencies
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let (rss_o0, rss_a0) = (orchestrator.rss_kib(), agent.rss_kib());
     println!("memory before: orchestrator {rss_o0} KiB, deposit agent {rss_a0} KiB");
 
-    let mut through_rates = Vec::new();
-    let mut direct_rates = Vec::new();
     let mut total = 0;
-    for round in 0..rounds {
-        let files = bytes_of_round(round);
-        let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
-        let (ok, elapsed) = direct.round(&files).await;
-        let direct_cpu = cpu.per(&stack, &orchestrator, &agent, ok);
-        assert_eq!(ok, n, "every direct deposit is accepted");
-        let d = n as f64 / elapsed.as_secs_f64();
+    let mut round_no = 0;
+    let mut results = Vec::new();
+    for &latency in &latencies {
+        // A server that takes its time, as Net-entreprises does, rather than one on
+        // loopback: the mock's `slow` fault delays each of its answers.
+        let fault = if latency > 0 {
+            serde_json::json!({"mode": "slow", "delay_ms": latency})
+        } else {
+            serde_json::json!({"mode": "none"})
+        };
+        http.post(format!(
+            "{}/faults",
+            stack.file.mocks["net-entreprises"].admin
+        ))
+        .bearer_auth(&stack.file.mocks_admin_token)
+        .json(&fault)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+        println!("the Net-entreprises mock answers after {latency} ms");
+        let mut through_rates = Vec::new();
+        let mut direct_rates = Vec::new();
+        for _ in 0..rounds {
+            // Each round deposits distinct declarations (one a month, from year 1900 +
+            // 100 × r): the same declaration accepted twice would be refused.
+            let files = bytes_of_round(round_no);
+            round_no += 1;
+            let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
+            let (ok, elapsed) = direct.round(&files).await;
+            let direct_cpu = cpu.per(&stack, &orchestrator, &agent, ok);
+            assert_eq!(ok, n, "every direct deposit is accepted");
+            let d = n as f64 / elapsed.as_secs_f64();
 
-        let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
-        instrument(&orchestrator, true);
-        instrument(&agent, true);
-        let (memory, elapsed) = through(&channel, &token, &files, &orchestrator, &agent).await;
-        instrument(&orchestrator, false);
-        instrument(&agent, false);
-        let through_cpu = cpu.per(&stack, &orchestrator, &agent, n);
-        let t = n as f64 / elapsed.as_secs_f64();
-        total += n;
-        println!(
-            "round {}: through the orchestrator {t:.1}/s, directly {d:.1}/s ({:.0} %)",
-            round + 1,
-            100.0 * t / d
-        );
-        println!("  CPU per deposit, through: {through_cpu}");
-        println!("  CPU per deposit, directly: {direct_cpu}");
-        println!(
-            "  memory (orchestrator, agent) after {}: {}",
-            memory
-                .iter()
-                .map(|(k, _, _)| (total - n + k).to_string())
-                .collect::<Vec<_>>()
-                .join(" / "),
-            memory
-                .iter()
-                .map(|(_, o, a)| format!("{o} KiB, {a} KiB"))
-                .collect::<Vec<_>>()
-                .join(" / ")
-        );
-        through_rates.push(t);
-        direct_rates.push(d);
+            let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
+            instrument(&orchestrator, true);
+            instrument(&agent, true);
+            let (memory, elapsed) = through(&channel, &token, &files, &orchestrator, &agent).await;
+            instrument(&orchestrator, false);
+            instrument(&agent, false);
+            let through_cpu = cpu.per(&stack, &orchestrator, &agent, n);
+            let t = n as f64 / elapsed.as_secs_f64();
+            total += n;
+            println!(
+                "round {round_no} ({latency} ms): through the orchestrator {t:.1}/s, directly {d:.1}/s ({:.0} %)",
+                100.0 * t / d
+            );
+            println!("  CPU per deposit, through: {through_cpu}");
+            println!("  CPU per deposit, directly: {direct_cpu}");
+            println!(
+                "  memory (orchestrator, agent) after {}: {}",
+                memory
+                    .iter()
+                    .map(|(k, _, _)| (total - n + k).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                memory
+                    .iter()
+                    .map(|(_, o, a)| format!("{o} KiB, {a} KiB"))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            );
+            through_rates.push(t);
+            direct_rates.push(d);
+        }
+        let (t, d) = (median(&mut through_rates), median(&mut direct_rates));
+        results.push((latency, t, d));
     }
     let at_mock = registered(&http, &stack).await;
     assert_eq!(
@@ -285,10 +301,14 @@ async fn bench() {
         2 * total,
         "the mock holds each deposit once: {total} through, {total} direct"
     );
-    let (t, d) = (median(&mut through_rates), median(&mut direct_rates));
-    println!("through the orchestrator: {t:.1} deposits/s (median of {rounds})");
-    println!("directly against the mock: {d:.1} deposits/s (median of {rounds})");
-    println!("ratio: {:.0} % (target ≥ 80 %)", 100.0 * t / d);
+    println!("medians of {rounds} rounds (target: ratio ≥ 80 %):");
+    for (latency, t, d) in &results {
+        println!(
+            "  mock answering after {latency} ms: through the orchestrator {t:.1} deposits/s, \
+             directly {d:.1} deposits/s, ratio {:.0} %",
+            100.0 * t / d
+        );
+    }
     println!(
         "memory after {total} deposits: orchestrator {} KiB (before {rss_o0}), deposit agent {} KiB (before {rss_a0})",
         orchestrator.rss_kib(),
@@ -620,6 +640,23 @@ async fn big_file(
         peak.1,
     );
     let _ = std::fs::remove_file(&path);
+}
+
+/// `LATENCY_MS`: the mock's answer delays measured, in ms, comma-separated; by default
+/// 0 (on loopback, at once: the through path's own cost decides) and 5 (a server that
+/// takes 5 ms per request, still far quicker than Net-entreprises over the Internet).
+fn latencies() -> Vec<u64> {
+    let text = std::env::var("LATENCY_MS").unwrap_or_else(|_| "0,5".into());
+    let v: Vec<u64> = text
+        .split(',')
+        .map(|t| {
+            t.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("LATENCY_MS: {text:?} is not a list of ms"))
+        })
+        .collect();
+    assert!(!v.is_empty(), "LATENCY_MS: no latency");
+    v
 }
 
 fn median(v: &mut [f64]) -> f64 {
