@@ -18,7 +18,10 @@
 //! `cargo bench -p iea-cli --bench deposit` (`FILES=N`, `EMPLOYEES=N`, `ROUNDS=N`: rounds of
 //! each path, medians compared, 3 by default; `BIG_MB=N`, 0 skips the big file;
 //! `LATENCY_MS=A,B,…`: the delays in ms of the mock's answers measured in turn, its `slow`
-//! fault, as a distant server's, 0 at once on loopback; `0,5` by default).
+//! fault, as a distant server's, 0 at once on loopback; `0,5` by default). The measured
+//! orchestrator's database is SQLite in its data directory, or PostgreSQL with
+//! `IEA_DATABASE_URL=postgres://…/DB` (an empty database each run: the declarations of
+//! a run are those of the run before, which would be refused as already accepted).
 //!
 //! `CALLGRIND=DIR` runs the orchestrator and the deposit agent under valgrind's callgrind,
 //! instrumented only while the files go through them, and prints the instructions each
@@ -152,6 +155,13 @@ async fn bench() {
     // Wired to the deposit agent measured here.
     let mut settings = roles::orchestrator_settings(&stack, &data_dir, INSTALLATION, LICENCE);
     settings.agents.deposit_agent = agent.addr.clone();
+    if let Some(url) = std::env::var("IEA_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        settings.database.url =
+            Some(iea_orchestrator::store::DatabaseUrl::parse(&url).expect("IEA_DATABASE_URL"));
+    }
     settings.deposits = iea_orchestrator::deposits::DepositSettings {
         deposit_address: ne.clone(),
         consultation_address: ne.clone(),
