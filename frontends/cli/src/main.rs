@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             output::print_error(&e, json);
-            ExitCode::FAILURE
+            ExitCode::from(e.exit)
         }
     }
 }

@@ -23,11 +23,17 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
 }
 use serde_json::json;
 
-/// A failure of a command: stable code (English) and French message.
+/// Exit code of a command that failed (README: 0 success, 1 failure, 2 wrong usage, 3
+/// a check that ran and did not pass).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// A failure of a command: stable code (English), French message, and the exit code it
+/// ends the program with ([`EXIT_FAILURE`] unless the command says otherwise).
 #[derive(Debug)]
 pub struct CliError {
     pub code: String,
     pub message: String,
+    pub exit: u8,
 }
 
 impl CliError {
@@ -35,7 +41,13 @@ impl CliError {
         Self {
             code: code.to_owned(),
             message: message.into(),
+            exit: EXIT_FAILURE,
         }
+    }
+
+    /// The same error, ending the program with `exit` (printed the same way).
+    pub fn with_exit(self, exit: u8) -> Self {
+        Self { exit, ..self }
     }
 }
 
@@ -44,6 +56,7 @@ impl From<ApiError> for CliError {
         Self {
             code: e.code,
             message: e.message,
+            exit: EXIT_FAILURE,
         }
     }
 }

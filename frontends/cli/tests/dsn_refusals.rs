@@ -1,7 +1,9 @@
 //! A large bad file, checked with `iea dsn check` and deposited with `iea dsn deposit`
 //! through a running stack: the first problems listed, one French sentence counting the
-//! others, the exit code of a refused file, nothing recorded nor sent. On SQLite, or on
-//! PostgreSQL when `IEA_TEST_DATABASE_URL` names a server.
+//! others, the exit code of a refused file (3 for both commands), nothing recorded nor
+//! sent; a deposit that fails for another reason (orchestrator unreachable, file
+//! unreadable) still exits 1. On SQLite, or on PostgreSQL when `IEA_TEST_DATABASE_URL`
+//! names a server.
 
 use iea_stack_testkit::{ChildOptions, ChildStack, test_database_url};
 
@@ -9,9 +11,10 @@ use iea_stack_testkit::{ChildOptions, ChildStack, test_database_url};
 const DEMO_SIRET: &str = "73282932000074";
 /// Bad lines appended to a valid file.
 const BAD_LINES: usize = 100_000;
-/// Exit code of a file `iea dsn check` refuses.
+/// Exit code of a file `iea dsn check` refuses, and of `iea dsn deposit` of a file the
+/// orchestrator refuses for its problems.
 const EXIT_INVALID: i32 = 3;
-/// Exit code of a command that fails (the orchestrator's refusal of a deposit).
+/// Exit code of a command that fails (orchestrator unreachable, file unreadable).
 const EXIT_ERROR: i32 = 1;
 
 fn deposits_sent(s: &ChildStack) -> u64 {
@@ -105,7 +108,12 @@ fn a_file_with_a_hundred_thousand_bad_lines_is_refused_with_its_first_problems_a
     // Deposited: the orchestrator refuses it in French, its first problems and a count,
     // instead of an answer too large for gRPC (« Une erreur inattendue est survenue »).
     let (code, out, err) = s.raw(&["dsn", "deposit", path], "");
-    assert_eq!(code, EXIT_ERROR, "{out}{err}");
+    assert_eq!(code, EXIT_INVALID, "{out}{err}");
+    assert_eq!(
+        deposits_sent(&s),
+        sent_before,
+        "nothing reached Net-entreprises"
+    );
     assert!(
         err.contains("Le fichier n'a pas été déposé : il ne respecte pas la norme DSN."),
         "{err}"
@@ -143,12 +151,57 @@ fn a_file_with_a_hundred_thousand_bad_lines_is_refused_with_its_first_problems_a
         !err.contains(&format!("ligne {} :", lines + listed)),
         "{err}"
     );
-    let (code, out, err) = s.raw(&["dsn", "deposit", path, "--json"], "");
+    for no_wait in [false, true] {
+        let mut args = vec!["dsn", "deposit", path, "--json"];
+        if no_wait {
+            args.push("--no-wait");
+        }
+        let (code, out, err) = s.raw(&args, "");
+        assert_eq!(code, EXIT_INVALID, "{args:?}: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["error"]["code"], "bad_dsn_file", "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.ends_with(last), "{message}");
+        assert_eq!(
+            deposits_sent(&s),
+            sent_before,
+            "nothing reached Net-entreprises"
+        );
+    }
+
+    // Real failures still exit 1: a file that cannot be read...
+    let missing = s.dir.path().join("absent.dsn");
+    let (code, out, err) = s.raw(&["dsn", "deposit", missing.to_str().unwrap(), "--json"], "");
     assert_eq!(code, EXIT_ERROR, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["error"]["code"], "bad_dsn_file", "{v}");
-    let message = v["error"]["message"].as_str().unwrap();
-    assert!(message.ends_with(last), "{message}");
+    assert_eq!(v["error"]["code"], "read_failed", "{v}");
+    // ...and an orchestrator that does not answer (the stack's file and session, its
+    // address a closed port).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut stack: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("stack.json")).unwrap())
+            .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    stack["orchestrator"] = format!("127.0.0.1:{}", closed.local_addr().unwrap().port()).into();
+    drop(closed);
+    std::fs::write(
+        elsewhere.path().join("stack.json"),
+        serde_json::to_vec(&stack).unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(
+        s.dir.path().join("session.json"),
+        elsewhere.path().join("session.json"),
+    )
+    .unwrap();
+    let out = iea_stack_testkit::iea_command(env!("CARGO_BIN_EXE_iea"), elsewhere.path())
+        .args(["dsn", "deposit", path, "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(EXIT_ERROR), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["error"]["code"], "unavailable", "{v}");
 
     // Nothing recorded, stored nor sent.
     let (code, out, err) = s.raw(&["dsn", "list", "--json"], "");

@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use iea_dsn::{DeclarationKind, Month, SampleSpec, Scanner, TestOrReal};
+use iea_proto::error::{ApiError, ErrorCode};
 use iea_proto::v1::board_client::BoardClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::*;
@@ -24,8 +25,10 @@ use crate::args::{DsnAccountsCommand, DsnCommand, DsnKindArg, DsnSampleArgs};
 use crate::client;
 use crate::output::{CliError, CliResult, day, print_json, rfc3339, when};
 
-/// Exit code of `check` when the file has problems (as `credentials verify` when a
-/// verification is not valid); other failures (unreadable file) exit 1.
+/// Exit code of `check` when the file has problems, and of `deposit` when the deposit is
+/// not accepted — the orchestrator's refusal of a file with problems included (as
+/// `credentials verify` when a verification is not valid); other failures (unreadable
+/// file, orchestrator unreachable) exit 1.
 pub const EXIT_INVALID: u8 = 3;
 
 /// Most employees `sample` writes (a 100,000-employee file is already about 40 MB).
@@ -149,7 +152,7 @@ async fn deposit(
     if let Ok(Err(e)) = reader.await {
         return Err(read_failed(e));
     }
-    let mut d = sent?.into_inner();
+    let mut d = sent.map_err(upload_refusal)?.into_inner();
     if !no_wait {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
         while !d.settled && tokio::time::Instant::now() < deadline {
@@ -168,6 +171,20 @@ async fn deposit(
         std::process::exit(i32::from(EXIT_INVALID));
     }
     Ok(())
+}
+
+/// The orchestrator's answer to an upload that gave no deposit: a file it refuses for its
+/// problems (each with its line, as `check` lists them) ends with [`EXIT_INVALID`] like
+/// `check` of the same file; any other failure stays a failure.
+fn upload_refusal(status: tonic::Status) -> CliError {
+    let e = ApiError::from_status(&status);
+    let bad_file = e.error_code() == Some(ErrorCode::BadDsnFile);
+    let e = CliError::from(e);
+    if bad_file {
+        e.with_exit(EXIT_INVALID)
+    } else {
+        e
+    }
 }
 
 async fn list(ctx: &Ctx) -> CliResult {
