@@ -10,7 +10,7 @@
 //!
 //! The outcome says above all whether the deposit may be registered:
 //! - `Accepted` (200 and its AEE) and `Rejected` (422 and its ARE): registered, the report
-//!   says how;
+//!   says how (an ARE's first [`MAX_ANOMALIES`] anomalies, and the count of the others);
 //! - `NotSent`: nothing registered for sure — no connection, TLS refused, the file cut
 //!   or timed out before its last byte was handed over (the service cannot hold the
 //!   whole file, so cannot have registered it), or an answer saying the service is
@@ -36,7 +36,7 @@ use reqwest::header::{
 };
 use tracing::Instrument;
 
-use crate::report::{self, Accepted, Rejected, Report};
+use crate::report::{self, Accepted, Anomaly, Rejected, Report};
 use crate::session::{Access, Called, Sessions};
 use crate::spool::Spool;
 
@@ -57,12 +57,49 @@ pub fn deposit_timeout(base: Duration, spool: &Spool) -> Duration {
 }
 /// Largest answer read (an AEE or ARE is a few kilobytes).
 const MAX_ANSWER: usize = 1024 * 1024;
+/// Most anomalies of an ARE passed on, the first ones in the ARE's order. An ARE of a
+/// large bad file can list tens of thousands within [`MAX_ANSWER`]; passed on whole they
+/// would swell the answer to the orchestrator, the deposit's record, its French message
+/// and the gRPC answers to front-ends (which fail over 4 MiB), and a person reads the
+/// first ones anyway: the others are only counted ([`Rejection::omitted`]).
+pub const MAX_ANOMALIES: usize = 100;
+
+/// An ARE as the agent passes it on: its first [`MAX_ANOMALIES`] anomalies in order, and
+/// how many more it listed.
+#[derive(Debug)]
+pub struct Rejection {
+    /// When the ARE names one.
+    pub idflux: Option<String>,
+    pub anomalies: Vec<Anomaly>,
+    /// Anomalies of the ARE after the first [`MAX_ANOMALIES`], left out.
+    pub omitted: usize,
+}
+
+impl Rejection {
+    /// `are` with its first [`MAX_ANOMALIES`] anomalies kept, the others counted.
+    pub fn keeping_the_first(are: Rejected) -> Self {
+        let mut anomalies = are.anomalies;
+        let omitted = anomalies.len().saturating_sub(MAX_ANOMALIES);
+        anomalies.truncate(MAX_ANOMALIES);
+        anomalies.shrink_to_fit();
+        Self {
+            idflux: are.idflux,
+            anomalies,
+            omitted,
+        }
+    }
+
+    /// How many anomalies the ARE listed.
+    pub fn total(&self) -> usize {
+        self.anomalies.len() + self.omitted
+    }
+}
 
 /// What became of a deposit.
 #[derive(Debug)]
 pub enum Outcome {
     Accepted(Accepted),
-    Rejected(Rejected),
+    Rejected(Rejection),
     Authentication(Authentication),
     NotSent(Diagnosis),
     Refused,
@@ -372,9 +409,13 @@ fn interpret(
             ),
         },
         422 => match text.and_then(|t| report::read_report(&t)) {
-            Ok(Report::Rejected(r)) => {
+            Ok(Report::Rejected(are)) => {
+                let r = Rejection::keeping_the_first(are);
                 let message = rejected_message(&r);
-                let detail = format!("ARE, {} anomalies", r.anomalies.len());
+                let mut detail = format!("ARE, {} anomalies", r.total());
+                if r.omitted > 0 {
+                    detail.push_str(&format!(", the first {} passed on", r.anomalies.len()));
+                }
                 (Outcome::Rejected(r), s, message, detail)
             }
             _ => (
@@ -448,20 +489,21 @@ fn interpret(
     }
 }
 
-fn rejected_message(r: &Rejected) -> String {
-    match r.anomalies.as_slice() {
-        [] => {
-            "Net-entreprises a rejeté la DSN (avis de rejet, ARE), sans en donner le motif.".into()
-        }
-        [a] => format!(
+fn rejected_message(r: &Rejection) -> String {
+    let Some(a) = r.anomalies.first() else {
+        return "Net-entreprises a rejeté la DSN (avis de rejet, ARE), sans en donner le motif."
+            .into();
+    };
+    match r.total() - 1 {
+        0 => format!(
             "Net-entreprises a rejeté la DSN (avis de rejet, ARE) : {} — {}",
             a.code, a.message
         ),
-        [a, rest @ ..] => format!(
+        others => format!(
             "Net-entreprises a rejeté la DSN (avis de rejet, ARE) : {} — {} (et {} autres anomalies).",
             a.code,
             a.message,
-            rest.len()
+            iea_dsn::group_thousands(others)
         ),
     }
 }
@@ -489,7 +531,7 @@ mod tests {
 
     #[test]
     fn a_rejection_names_its_first_anomaly() {
-        let r = Rejected {
+        let r = Rejection::keeping_the_first(Rejected {
             idflux: None,
             anomalies: vec![
                 report::Anomaly {
@@ -501,11 +543,103 @@ mod tests {
                     message: "y".into(),
                 },
             ],
-        };
+        });
+        assert_eq!((r.anomalies.len(), r.omitted), (2, 0));
         let m = rejected_message(&r);
         assert!(
             m.contains("B1-105-15 — Format non reconnu.") && m.contains("et 1 autres"),
             "{m}"
         );
+    }
+
+    /// A 422 answer whose ARE lists `n` anomalies, `A0` to `A{n-1}`.
+    fn are_with(n: usize) -> Attempt {
+        let mut xml = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\
+             <gipmds:rapport type=\"ARE\" profil=\"DSN\" version=\"v01r04\" xmlns:gipmds=\"http://www.gip-mds.fr/\">\
+             <envoi><envoi_identification><idflux>UR5WJEBAhi54RcZN8Lur71F</idflux></envoi_identification>\
+             <envoi_bilan><envoi_etat>KO</envoi_etat></envoi_bilan><envoi_anomalie>",
+        );
+        for i in 0..n {
+            xml.push_str(&format!(
+                "<description><code>A{i}</code><message>Anomalie n° {i} de la ligne {i}.</message></description>"
+            ));
+        }
+        xml.push_str("</envoi_anomalie></envoi></gipmds:rapport>");
+        Attempt::Answer {
+            status: 422,
+            headers: HeaderMap::new(),
+            body: Ok(Some(xml.into_bytes())),
+            handed: true,
+        }
+    }
+
+    fn settings() -> NetworkSettings {
+        NetworkSettings::direct(iea_net::ConnectionMode::Normal, "https://depot.invalid").unwrap()
+    }
+
+    #[test]
+    fn an_are_with_thousands_of_anomalies_passes_on_the_first_hundred_and_counts_the_others() {
+        let (outcome, status, message, detail) =
+            interpret(are_with(5_000), &settings(), Duration::from_secs(30));
+        assert_eq!(status, Some(422));
+        let Outcome::Rejected(r) = outcome else {
+            panic!("rejected: {outcome:?}")
+        };
+        assert_eq!(r.anomalies.len(), MAX_ANOMALIES);
+        assert_eq!(r.anomalies.len(), 100);
+        assert_eq!(r.omitted, 4_900);
+        assert_eq!(r.total(), 5_000);
+        for (i, a) in r.anomalies.iter().enumerate() {
+            assert_eq!(a.code, format!("A{i}"), "kept in the ARE's order");
+            assert_eq!(a.message, format!("Anomalie n° {i} de la ligne {i}."));
+        }
+        assert_eq!(r.idflux.as_deref(), Some("UR5WJEBAhi54RcZN8Lur71F"));
+        assert_eq!(
+            message,
+            "Net-entreprises a rejeté la DSN (avis de rejet, ARE) : A0 — Anomalie n° 0 de la \
+             ligne 0. (et 4\u{202f}999 autres anomalies)."
+        );
+        assert_eq!(detail, "ARE, 5000 anomalies, the first 100 passed on");
+
+        // What the orchestrator receives: the same hundred, and the count.
+        let p = crate::deposit_to_proto(DepositReport {
+            outcome: Outcome::Rejected(r),
+            http_status: status,
+            message,
+            detail,
+            bytes: 1,
+            compressed_bytes: 1,
+            reauthenticated: false,
+        });
+        let Some(iea_proto::agent::v1::deposit_response::Outcome::Rejected(p)) = p.outcome else {
+            panic!("rejected")
+        };
+        assert_eq!(p.anomalies.len(), 100);
+        assert_eq!(p.anomalies[99].code, "A99");
+        assert_eq!(p.anomalies_omitted, 4_900);
+    }
+
+    #[test]
+    fn an_are_within_the_bound_is_passed_on_whole() {
+        for n in [1, 5, MAX_ANOMALIES] {
+            let (outcome, _, _, detail) =
+                interpret(are_with(n), &settings(), Duration::from_secs(30));
+            let Outcome::Rejected(r) = outcome else {
+                panic!("rejected: {outcome:?}")
+            };
+            assert_eq!((r.anomalies.len(), r.omitted), (n, 0));
+            assert_eq!(r.anomalies.last().unwrap().code, format!("A{}", n - 1));
+            assert_eq!(detail, format!("ARE, {n} anomalies"));
+        }
+        let (outcome, ..) = interpret(
+            are_with(MAX_ANOMALIES + 1),
+            &settings(),
+            Duration::from_secs(30),
+        );
+        let Outcome::Rejected(r) = outcome else {
+            panic!("rejected: {outcome:?}")
+        };
+        assert_eq!((r.anomalies.len(), r.omitted), (MAX_ANOMALIES, 1));
     }
 }

@@ -442,6 +442,7 @@ fn deposit_to_proto(r: deposit::DepositReport) -> DepositResponse {
                 })
                 .collect(),
             idflux: r.idflux.unwrap_or_default(),
+            anomalies_omitted: r.omitted as u64,
         }),
         deposit::Outcome::Authentication(a) => P::Authentication(VerifyResponse::from(a)),
         deposit::Outcome::NotSent(d) => P::NotSent(DepositNotSent {

@@ -199,7 +199,7 @@ impl Agents {
         deposit_id: i64,
         file: StoredFile,
         size: u64,
-    ) -> Result<SendReport, AgentError> {
+    ) -> Result<DepositAnswer, AgentError> {
         let agent = self.deposit.name;
         let start = pb_agent::DepositStart {
             access: Some(access.into_proto()),
@@ -837,36 +837,61 @@ fn returns_listing(r: pb_agent::ListReturnsResponse) -> ReturnsListing {
     }
 }
 
+/// Most anomalies of an ARE a deposit's record keeps, the first ones in order. The
+/// deposit agent passes on no more (its `deposit::MAX_ANOMALIES`, the same number) and
+/// counts the others; an answer with more (another version of the agent) is cut here as
+/// well, so that the record, its message and the answers to front-ends stay bounded.
+pub const MAX_KEPT_ANOMALIES: usize = 100;
+
+/// The deposit agent's answer to one deposit: its report, and for an ARE
+/// (`SendOutcome::Rejected`) how many of its anomalies were left out after those kept.
+#[derive(Debug, Clone)]
+pub struct DepositAnswer {
+    pub report: SendReport,
+    /// Anomalies of the ARE after the first ones (at most [`MAX_KEPT_ANOMALIES`]) that the
+    /// outcome holds; 0 for any other outcome.
+    pub anomalies_omitted: u64,
+}
+
 /// The deposit agent's answer as the orchestrator keeps it.
-fn send_report(r: pb_agent::DepositResponse) -> SendReport {
+fn send_report(r: pb_agent::DepositResponse) -> DepositAnswer {
     use pb_agent::deposit_response::Outcome as O;
+    let mut anomalies_omitted = 0;
     let outcome = match r.outcome {
         Some(O::Accepted(a)) => SendOutcome::Accepted {
             idflux: a.idflux,
             essai_reel: a.essai_reel,
         },
-        Some(O::Rejected(a)) => SendOutcome::Rejected {
-            anomalies: a
-                .anomalies
-                .into_iter()
-                .map(|x| Anomaly {
-                    code: x.code,
-                    message: x.message,
-                })
-                .collect(),
-            idflux: Some(a.idflux).filter(|i| !i.is_empty()),
-        },
+        Some(O::Rejected(a)) => {
+            let beyond = a.anomalies.len().saturating_sub(MAX_KEPT_ANOMALIES) as u64;
+            anomalies_omitted = a.anomalies_omitted.saturating_add(beyond);
+            SendOutcome::Rejected {
+                anomalies: a
+                    .anomalies
+                    .into_iter()
+                    .take(MAX_KEPT_ANOMALIES)
+                    .map(|x| Anomaly {
+                        code: x.code,
+                        message: x.message,
+                    })
+                    .collect(),
+                idflux: Some(a.idflux).filter(|i| !i.is_empty()),
+            }
+        }
         Some(O::Authentication(v)) => SendOutcome::Authentication(verification_result(v)),
         Some(O::NotSent(_)) => SendOutcome::NotSent,
         Some(O::Refused(_)) => SendOutcome::Refused,
         // An answer this version does not know says nothing of what became of it.
         Some(O::Uncertain(_)) | None => SendOutcome::Uncertain,
     };
-    SendReport {
-        outcome,
-        message: r.message,
-        detail: r.detail,
-        http_status: u16::try_from(r.http_status).ok().filter(|s| *s != 0),
+    DepositAnswer {
+        report: SendReport {
+            outcome,
+            message: r.message,
+            detail: r.detail,
+            http_status: u16::try_from(r.http_status).ok().filter(|s| *s != 0),
+        },
+        anomalies_omitted,
     }
 }
 
@@ -1005,4 +1030,61 @@ fn file_chunks(
         }
     });
     futures::stream::once(async move { first }).chain(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(anomalies: usize, omitted: u64) -> pb_agent::DepositResponse {
+        pb_agent::DepositResponse {
+            outcome: Some(pb_agent::deposit_response::Outcome::Rejected(
+                pb_agent::DepositRejected {
+                    anomalies: (0..anomalies)
+                        .map(|i| pb_agent::DepositAnomaly {
+                            code: format!("A{i}"),
+                            message: format!("anomalie {i}"),
+                        })
+                        .collect(),
+                    idflux: "UR5WJEBAhi54RcZN8Lur71F".into(),
+                    anomalies_omitted: omitted,
+                },
+            )),
+            http_status: 422,
+            ..Default::default()
+        }
+    }
+
+    fn kept(a: &DepositAnswer) -> &[Anomaly] {
+        match &a.report.outcome {
+            SendOutcome::Rejected { anomalies, .. } => anomalies,
+            other => panic!("rejected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_are_keeps_its_first_anomalies_and_the_count_of_the_others() {
+        let a = send_report(rejected(3, 0));
+        assert_eq!(kept(&a).len(), 3);
+        assert_eq!(a.anomalies_omitted, 0);
+
+        let a = send_report(rejected(MAX_KEPT_ANOMALIES, 4_900));
+        assert_eq!(kept(&a).len(), MAX_KEPT_ANOMALIES);
+        assert_eq!(a.anomalies_omitted, 4_900);
+
+        // An agent that passed on more than the bound: cut here too, in order.
+        let a = send_report(rejected(250, 10));
+        let k = kept(&a);
+        assert_eq!(k.len(), MAX_KEPT_ANOMALIES);
+        assert_eq!((k[0].code.as_str(), k[99].code.as_str()), ("A0", "A99"));
+        assert_eq!(a.anomalies_omitted, 160);
+
+        let accepted = send_report(pb_agent::DepositResponse {
+            outcome: Some(pb_agent::deposit_response::Outcome::Accepted(
+                pb_agent::DepositAccepted::default(),
+            )),
+            ..Default::default()
+        });
+        assert_eq!(accepted.anomalies_omitted, 0);
+    }
 }

@@ -31,9 +31,10 @@ use iea_runtime::shutdown::Shutdown;
 
 use super::intake::StoredFile;
 use super::{
-    Candidate, DepositRecord, Inner, ListOutcome, ListingZone, SendOutcome, State, WaitKind,
+    Anomaly, Candidate, DepositRecord, Inner, ListOutcome, ListingZone, SendOutcome, State,
+    WaitKind,
 };
-use crate::agents::DepositAccess;
+use crate::agents::{DepositAccess, DepositAnswer};
 use crate::connection::Target;
 use crate::credentials::VerificationResult;
 use crate::sessions;
@@ -661,7 +662,10 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Re
             tracing::warn!(deposit = id, error = %e, "no answer from the deposit agent: deposit uncertain");
             uncertain(now)
         }
-        Ok(r) => {
+        Ok(DepositAnswer {
+            report: r,
+            anomalies_omitted,
+        }) => {
             tracing::info!(deposit = id, http_status = r.http_status, detail = %r.detail, "deposit agent answered");
             match r.outcome {
                 SendOutcome::Accepted { idflux, .. } => {
@@ -679,18 +683,12 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Re
                     tracing::info!(
                         deposit = id,
                         anomalies = anomalies.len(),
+                        anomalies_omitted,
                         "dsn deposit rejected"
                     );
-                    let detail = anomalies
-                        .iter()
-                        .map(|a| format!("{} : {}", a.code, a.message))
-                        .collect::<Vec<_>>()
-                        .join(" ; ");
                     Transition {
                         state: Some(State::Rejected),
-                        message: Some(format!(
-                            "Net-entreprises a rejeté le dépôt (avis de rejet) : {detail}"
-                        )),
+                        message: Some(rejected_message(&anomalies, anomalies_omitted)),
                         idflux,
                         anomalies: Some(anomalies),
                         ..Default::default()
@@ -736,6 +734,68 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// Most anomalies a rejected deposit's message names (those kept are all in its record,
+/// which front-ends list): the message is one sentence for a person, shown in lists and
+/// status lines.
+const MESSAGE_ANOMALIES: usize = 10;
+/// Longest list of anomalies in that message, in characters: anomalies are named whole
+/// while they fit (the first always, cut with « … » if it alone is longer).
+const MESSAGE_ANOMALIES_CHARS: usize = 1_500;
+
+/// The message of a deposit rejected by Net-entreprises (ARE): its first anomalies (at
+/// most [`MESSAGE_ANOMALIES`], within [`MESSAGE_ANOMALIES_CHARS`]), then a sentence counting
+/// the others, and saying that only the first ones are kept when the agent left
+/// `omitted` out.
+fn rejected_message(anomalies: &[Anomaly], omitted: u64) -> String {
+    let mut listed = String::new();
+    let mut named = 0;
+    let mut chars = 0;
+    for a in anomalies.iter().take(MESSAGE_ANOMALIES) {
+        let item = format!("{} : {}", a.code, a.message);
+        let len = item.chars().count();
+        if named == 0 {
+            if len > MESSAGE_ANOMALIES_CHARS {
+                listed.extend(item.chars().take(MESSAGE_ANOMALIES_CHARS - 1));
+                listed.push('…');
+            } else {
+                listed.push_str(&item);
+            }
+        } else {
+            if chars + 3 + len > MESSAGE_ANOMALIES_CHARS {
+                break;
+            }
+            listed.push_str(" ; ");
+            listed.push_str(&item);
+        }
+        chars = listed.chars().count();
+        named += 1;
+    }
+    let mut message = format!("Net-entreprises a rejeté le dépôt (avis de rejet) : {listed}");
+    let others = (anomalies.len() - named) as u64 + omitted;
+    if others > 0 {
+        if named > 0 {
+            message.push_str(" ;");
+        }
+        let s = if others == 1 { "" } else { "s" };
+        message.push_str(&format!(
+            " … et {} autre{s} anomalie{s}",
+            iea_dsn::group_thousands(usize::try_from(others).unwrap_or(usize::MAX))
+        ));
+        if omitted > 0 {
+            message.push_str(&match anomalies.len() {
+                0 => String::new(),
+                1 => " (seule la première est conservée)".to_owned(),
+                kept => format!(
+                    " (seules les {} premières sont conservées)",
+                    iea_dsn::group_thousands(kept)
+                ),
+            });
+        }
+        message.push('.');
+    }
+    message
 }
 
 fn uncertain(now: i64) -> Transition {
@@ -971,5 +1031,83 @@ mod tests {
         );
         let left = stop(Duration::ZERO, attempts, JoinSet::new()).await;
         assert_eq!(left, vec![2]);
+    }
+
+    fn anomalies(n: usize) -> Vec<Anomaly> {
+        (0..n)
+            .map(|i| Anomaly {
+                code: format!("A{i}"),
+                message: format!("anomalie {i}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_rejection_with_few_anomalies_names_them_all() {
+        assert_eq!(
+            rejected_message(&anomalies(2), 0),
+            "Net-entreprises a rejeté le dépôt (avis de rejet) : A0 : anomalie 0 ; A1 : anomalie 1"
+        );
+        let m = rejected_message(&anomalies(MESSAGE_ANOMALIES), 0);
+        assert!(m.ends_with("A9 : anomalie 9"), "{m}");
+    }
+
+    #[test]
+    fn a_rejection_with_many_anomalies_names_the_first_and_counts_the_others() {
+        // All kept: the others are in the record, only counted here.
+        let m = rejected_message(&anomalies(12), 0);
+        assert!(
+            m.ends_with("A9 : anomalie 9 ; … et 2 autres anomalies."),
+            "{m}"
+        );
+        assert!(!m.contains("A10"), "{m}");
+        // The agent kept 100 of 5,000.
+        let m = rejected_message(&anomalies(100), 4_900);
+        assert_eq!(
+            m,
+            format!(
+                "Net-entreprises a rejeté le dépôt (avis de rejet) : {} ; … et 4\u{202f}990 autres \
+                 anomalies (seules les 100 premières sont conservées).",
+                (0..10)
+                    .map(|i| format!("A{i} : anomalie {i}"))
+                    .collect::<Vec<_>>()
+                    .join(" ; ")
+            )
+        );
+        let m = rejected_message(&anomalies(1), 1);
+        assert!(
+            m.ends_with(
+                "A0 : anomalie 0 ; … et 1 autre anomalie (seule la première est conservée)."
+            ),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_rejection_message_stays_short_whatever_the_anomalies_say() {
+        let long = |code: &str| Anomaly {
+            code: code.into(),
+            message: "é".repeat(5_000),
+        };
+        let m = rejected_message(&[long("L0"), long("L1"), long("L2")], 7);
+        let listed = m
+            .split_once(" : ")
+            .map(|(_, rest)| rest.split(" ; … et").next().unwrap())
+            .unwrap();
+        assert_eq!(listed.chars().count(), MESSAGE_ANOMALIES_CHARS, "{listed}");
+        assert!(listed.starts_with("L0 : éé") && listed.ends_with('…'));
+        assert!(
+            m.ends_with(" ; … et 9 autres anomalies (seules les 3 premières sont conservées)."),
+            "{m}"
+        );
+        // Ten short ones fit; a long one after the first is left to the count.
+        let mut some = anomalies(3);
+        some.insert(1, long("L"));
+        let m = rejected_message(&some, 0);
+        assert_eq!(
+            m,
+            "Net-entreprises a rejeté le dépôt (avis de rejet) : A0 : anomalie 0 ; … et 3 autres anomalies."
+        );
+        assert!(m.chars().count() < MESSAGE_ANOMALIES_CHARS + 200);
     }
 }
