@@ -42,10 +42,8 @@ use futures::StreamExt;
 use iea_mock_net_entreprises::fixtures::DUPONT;
 use iea_net::{ConnectionMode, HttpClient, NetworkSettings};
 use iea_net_entreprises::{Authenticator, Options, ServiceCode, Token, TypedIdentity};
-use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::*;
-use iea_runtime::pki;
 use iea_runtime::telemetry::LogFormat;
 use tonic::transport::Channel;
 
@@ -137,17 +135,13 @@ async fn bench() {
 
     let stack = common::Stack::start();
     let work = tempfile::tempdir().unwrap();
-    let certs = stack.dir.path().join("certs");
     let ne = stack.file.mocks["net-entreprises"].https.clone();
     let http = reqwest::Client::new();
     stack.add_installation(INSTALLATION, LICENCE).await;
 
     let agent = start_process(
         "deposit-agent",
-        &iea_deposit_agent::Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: pki::component_files(&certs, iea_deposit_agent::COMPONENT),
-        },
+        &roles::deposit_agent_settings(&stack),
         &work.path().join("deposit-agent.log"),
     );
     let data_dir = work.path().join("orchestrator");
@@ -173,36 +167,11 @@ async fn bench() {
         &settings,
         &work.path().join("orchestrator.log"),
     );
-    println!(
-        "processes: orchestrator pid {}, deposit agent pid {}, mocks (embedded stack) pid {}",
-        orchestrator.pid(),
-        agent.pid(),
-        stack.child.id()
-    );
+    roles::print_processes(&orchestrator, &agent, &stack);
 
     // Front-end side: the orchestrator's administrator, with the declarant's identity.
-    let api = stack
-        .other_orchestrator(&orchestrator.addr, &data_dir)
-        .with_call_timeout(Duration::from_secs(900));
-    let channel = api.channel().await;
-    let admin_password = api.admin_password();
-    let token = api.login_admin().await;
-    CredentialsClient::new(channel.clone())
-        .set_credentials(common::authed(
-            &token,
-            SetCredentialsRequest {
-                user: "Administrateur".into(),
-                account_password: admin_password,
-                identity: Some(NetEntreprisesIdentity {
-                    siret: SIRET.into(),
-                    nom: NOM.into(),
-                    prenom: PRENOM.into(),
-                    password: PASSWORD.into(),
-                }),
-            },
-        ))
-        .await
-        .unwrap();
+    let (channel, token) =
+        roles::administrator_of(&stack, &orchestrator.addr, &data_dir, &DUPONT).await;
 
     // Direct side: one authentication, then the deposits with its token.
     let direct = Direct::new(&stack, &ne).await;

@@ -49,21 +49,15 @@ use common::roles::{self, Process, serve};
 
 use futures::StreamExt;
 use iea_mock_net_entreprises::fixtures::DUPONT;
-use iea_proto::v1::credentials_client::CredentialsClient;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::returns_client::ReturnsClient;
 use iea_proto::v1::*;
-use iea_runtime::pki;
 use iea_runtime::telemetry::LogFormat;
 use tonic::transport::Channel;
 
-/// The company: its SIREN, the declarant's identity (its head office's SIRET): DUPONT
-/// Marie of the Net-entreprises mock's bundled directory.
+/// The company: its SIREN; the declarant (its head office's SIRET) is DUPONT Marie of the
+/// Net-entreprises mock's bundled directory.
 const SIREN: &str = DUPONT.siret.split_at(9).0;
-const SIRET: &str = DUPONT.siret;
-const NOM: &str = DUPONT.nom;
-const PRENOM: &str = DUPONT.prenom;
-const PASSWORD: &str = DUPONT.password;
 /// The measured processes log JSON at info: the benchmark reads their logs.
 const LOG_LEVEL: &str = "info";
 const INSTALLATION: &str = "IEA-BENCH-RETURNS";
@@ -247,7 +241,6 @@ async fn bench() {
 
     let stack = common::Stack::start();
     let work = tempfile::tempdir().unwrap();
-    let certs = stack.dir.path().join("certs");
     let f = &stack.file;
     let ne = f.mocks["net-entreprises"].https.clone();
     let http = reqwest::Client::new();
@@ -255,10 +248,7 @@ async fn bench() {
 
     let agent = Process::start(
         "deposit-agent",
-        &iea_deposit_agent::Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: pki::component_files(&certs, iea_deposit_agent::COMPONENT),
-        },
+        &roles::deposit_agent_settings(&stack),
         LOG_LEVEL,
         &work.path().join("deposit-agent.log"),
     );
@@ -281,35 +271,10 @@ async fn bench() {
         LOG_LEVEL,
         &work.path().join("orchestrator.log"),
     );
-    println!(
-        "processes: orchestrator pid {}, deposit agent pid {}, mocks (embedded stack) pid {}",
-        orchestrator.pid(),
-        agent.pid(),
-        stack.child.id()
-    );
+    roles::print_processes(&orchestrator, &agent, &stack);
 
-    let api = stack
-        .other_orchestrator(&orchestrator.addr, &data_dir)
-        .with_call_timeout(Duration::from_secs(900));
-    let channel = api.channel().await;
-    let admin_password = api.admin_password();
-    let token = api.login_admin().await;
-    CredentialsClient::new(channel.clone())
-        .set_credentials(common::authed(
-            &token,
-            SetCredentialsRequest {
-                user: "Administrateur".into(),
-                account_password: admin_password.trim().into(),
-                identity: Some(NetEntreprisesIdentity {
-                    siret: SIRET.into(),
-                    nom: NOM.into(),
-                    prenom: PRENOM.into(),
-                    password: PASSWORD.into(),
-                }),
-            },
-        ))
-        .await
-        .unwrap();
+    let (channel, token) =
+        roles::administrator_of(&stack, &orchestrator.addr, &data_dir, &DUPONT).await;
     let mut clocks = Clocks {
         http: http.clone(),
         mock_admin: f.mocks["net-entreprises"].admin.clone(),

@@ -240,3 +240,62 @@ pub fn orchestrator_settings(
         ..stack.orchestrator_settings(data_dir)
     }
 }
+
+/// The settings of a deposit agent measured apart: loopback, any port, the certificate
+/// the stack's PKI gives the deposit agent.
+pub fn deposit_agent_settings(stack: &super::Stack) -> iea_deposit_agent::Settings {
+    iea_deposit_agent::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: iea_runtime::pki::component_files(
+            &stack.dir.path().join("certs"),
+            iea_deposit_agent::COMPONENT,
+        ),
+    }
+}
+
+/// Prints the pids of the measured orchestrator and deposit agent, and the stack's.
+pub fn print_processes(orchestrator: &Process, agent: &Process, stack: &super::Stack) {
+    println!(
+        "processes: orchestrator pid {}, deposit agent pid {}, mocks (embedded stack) pid {}",
+        orchestrator.pid(),
+        agent.pid(),
+        stack.child.id()
+    );
+}
+
+/// The administrator of the orchestrator measured at `addr` (its data in `data_dir`), as a
+/// front-end reaches it: its channel (calls of up to 15 minutes) and session token, once
+/// the identity of `declarant` (an account of the Net-entreprises mock's directory) is
+/// the administrator's credentials.
+pub async fn administrator_of(
+    stack: &StackClient,
+    addr: &str,
+    data_dir: &Path,
+    declarant: &iea_mock_net_entreprises::fixtures::Account,
+) -> (tonic::transport::Channel, String) {
+    use iea_proto::v1::credentials_client::CredentialsClient;
+    use iea_proto::v1::{NetEntreprisesIdentity, SetCredentialsRequest};
+    let api = stack
+        .other_orchestrator(addr, data_dir)
+        .with_call_timeout(Duration::from_secs(900));
+    let channel = api.channel().await;
+    let admin_password = api.admin_password();
+    let token = api.login_admin().await;
+    CredentialsClient::new(channel.clone())
+        .set_credentials(super::authed(
+            &token,
+            SetCredentialsRequest {
+                user: "Administrateur".into(),
+                account_password: admin_password.trim().into(),
+                identity: Some(NetEntreprisesIdentity {
+                    siret: declarant.siret.into(),
+                    nom: declarant.nom.into(),
+                    prenom: declarant.prenom.into(),
+                    password: declarant.password.into(),
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    (channel, token)
+}
