@@ -199,7 +199,7 @@ impl Agents {
         deposit_id: i64,
         file: StoredFile,
         size: u64,
-    ) -> Result<DepositAnswer, AgentError> {
+    ) -> Result<SendReport, AgentError> {
         let agent = self.deposit.name;
         let start = pb_agent::DepositStart {
             access: Some(access.into_proto()),
@@ -843,20 +843,9 @@ fn returns_listing(r: pb_agent::ListReturnsResponse) -> ReturnsListing {
 /// well, so that the record, its message and the answers to front-ends stay bounded.
 pub const MAX_KEPT_ANOMALIES: usize = 100;
 
-/// The deposit agent's answer to one deposit: its report, and for an ARE
-/// (`SendOutcome::Rejected`) how many of its anomalies were left out after those kept.
-#[derive(Debug, Clone)]
-pub struct DepositAnswer {
-    pub report: SendReport,
-    /// Anomalies of the ARE after the first ones (at most [`MAX_KEPT_ANOMALIES`]) that the
-    /// outcome holds; 0 for any other outcome.
-    pub anomalies_omitted: u64,
-}
-
 /// The deposit agent's answer as the orchestrator keeps it.
-fn send_report(r: pb_agent::DepositResponse) -> DepositAnswer {
+fn send_report(r: pb_agent::DepositResponse) -> SendReport {
     use pb_agent::deposit_response::Outcome as O;
-    let mut anomalies_omitted = 0;
     let outcome = match r.outcome {
         Some(O::Accepted(a)) => SendOutcome::Accepted {
             idflux: a.idflux,
@@ -864,8 +853,8 @@ fn send_report(r: pb_agent::DepositResponse) -> DepositAnswer {
         },
         Some(O::Rejected(a)) => {
             let beyond = a.anomalies.len().saturating_sub(MAX_KEPT_ANOMALIES) as u64;
-            anomalies_omitted = a.anomalies_omitted.saturating_add(beyond);
             SendOutcome::Rejected {
+                anomalies_omitted: a.anomalies_omitted.saturating_add(beyond),
                 anomalies: a
                     .anomalies
                     .into_iter()
@@ -884,14 +873,11 @@ fn send_report(r: pb_agent::DepositResponse) -> DepositAnswer {
         // An answer this version does not know says nothing of what became of it.
         Some(O::Uncertain(_)) | None => SendOutcome::Uncertain,
     };
-    DepositAnswer {
-        report: SendReport {
-            outcome,
-            message: r.message,
-            detail: r.detail,
-            http_status: u16::try_from(r.http_status).ok().filter(|s| *s != 0),
-        },
-        anomalies_omitted,
+    SendReport {
+        outcome,
+        message: r.message,
+        detail: r.detail,
+        http_status: u16::try_from(r.http_status).ok().filter(|s| *s != 0),
     }
 }
 
@@ -1055,9 +1041,14 @@ mod tests {
         }
     }
 
-    fn kept(a: &DepositAnswer) -> &[Anomaly] {
-        match &a.report.outcome {
-            SendOutcome::Rejected { anomalies, .. } => anomalies,
+    /// The anomalies kept and the count of the others.
+    fn kept(a: &SendReport) -> (&[Anomaly], u64) {
+        match &a.outcome {
+            SendOutcome::Rejected {
+                anomalies,
+                anomalies_omitted,
+                ..
+            } => (anomalies, *anomalies_omitted),
             other => panic!("rejected: {other:?}"),
         }
     }
@@ -1065,26 +1056,16 @@ mod tests {
     #[test]
     fn an_are_keeps_its_first_anomalies_and_the_count_of_the_others() {
         let a = send_report(rejected(3, 0));
-        assert_eq!(kept(&a).len(), 3);
-        assert_eq!(a.anomalies_omitted, 0);
+        assert_eq!((kept(&a).0.len(), kept(&a).1), (3, 0));
 
         let a = send_report(rejected(MAX_KEPT_ANOMALIES, 4_900));
-        assert_eq!(kept(&a).len(), MAX_KEPT_ANOMALIES);
-        assert_eq!(a.anomalies_omitted, 4_900);
+        assert_eq!((kept(&a).0.len(), kept(&a).1), (MAX_KEPT_ANOMALIES, 4_900));
 
         // An agent that passed on more than the bound: cut here too, in order.
         let a = send_report(rejected(250, 10));
-        let k = kept(&a);
+        let (k, omitted) = kept(&a);
         assert_eq!(k.len(), MAX_KEPT_ANOMALIES);
         assert_eq!((k[0].code.as_str(), k[99].code.as_str()), ("A0", "A99"));
-        assert_eq!(a.anomalies_omitted, 160);
-
-        let accepted = send_report(pb_agent::DepositResponse {
-            outcome: Some(pb_agent::deposit_response::Outcome::Accepted(
-                pb_agent::DepositAccepted::default(),
-            )),
-            ..Default::default()
-        });
-        assert_eq!(accepted.anomalies_omitted, 0);
+        assert_eq!(omitted, 160);
     }
 }

@@ -191,9 +191,11 @@ pub struct Candidate {
 pub enum SendOutcome {
     /// AEE.
     Accepted { idflux: String, essai_reel: String },
-    /// ARE.
+    /// ARE: its first anomalies (at most `agents::MAX_KEPT_ANOMALIES`, in order) and how
+    /// many others it listed.
     Rejected {
         anomalies: Vec<Anomaly>,
+        anomalies_omitted: u64,
         idflux: Option<String>,
     },
     /// The authentication gave no token: nothing was deposited.

@@ -34,7 +34,7 @@ use super::{
     Anomaly, Candidate, DepositRecord, Inner, ListOutcome, ListingZone, SendOutcome, State,
     WaitKind,
 };
-use crate::agents::{DepositAccess, DepositAnswer};
+use crate::agents::DepositAccess;
 use crate::connection::Target;
 use crate::credentials::VerificationResult;
 use crate::sessions;
@@ -662,10 +662,7 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Re
             tracing::warn!(deposit = id, error = %e, "no answer from the deposit agent: deposit uncertain");
             uncertain(now)
         }
-        Ok(DepositAnswer {
-            report: r,
-            anomalies_omitted,
-        }) => {
+        Ok(r) => {
             tracing::info!(deposit = id, http_status = r.http_status, detail = %r.detail, "deposit agent answered");
             match r.outcome {
                 SendOutcome::Accepted { idflux, .. } => {
@@ -679,7 +676,11 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Re
                         ..Default::default()
                     }
                 }
-                SendOutcome::Rejected { anomalies, idflux } => {
+                SendOutcome::Rejected {
+                    anomalies,
+                    anomalies_omitted,
+                    idflux,
+                } => {
                     tracing::info!(
                         deposit = id,
                         anomalies = anomalies.len(),
