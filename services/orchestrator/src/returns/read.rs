@@ -39,18 +39,47 @@ fn anomaly(a: &r::Anomaly) -> ReturnAnomaly {
     }
 }
 
+/// Anomalies a return's message names at most; the return keeps them all (its detail lists
+/// them), but a bilan of a large file can hold thousands and the message is a sentence.
+const MESSAGE_ANOMALIES: usize = 10;
+/// Characters of the anomalies a return's message names at most.
+const MESSAGE_ANOMALIES_CHARS: usize = 1_500;
+
+/// The first anomalies (at most [`MESSAGE_ANOMALIES`], within [`MESSAGE_ANOMALIES_CHARS`],
+/// the first always, cut if it is longer), then « … et N autres anomalies (voir le détail
+/// du retour) » when some are not named.
 fn listed(anomalies: &[ReturnAnomaly]) -> String {
-    anomalies
-        .iter()
-        .map(|a| {
-            if a.rubric.is_empty() {
-                format!("{} : {}", a.code, a.message)
-            } else {
-                format!("{} ({}) : {}", a.code, a.rubric, a.message)
+    let mut text = String::new();
+    let mut named = 0;
+    for a in anomalies.iter().take(MESSAGE_ANOMALIES) {
+        let item = if a.rubric.is_empty() {
+            format!("{} : {}", a.code, a.message)
+        } else {
+            format!("{} ({}) : {}", a.code, a.rubric, a.message)
+        };
+        let (used, len) = (text.chars().count(), item.chars().count());
+        if named == 0 && len > MESSAGE_ANOMALIES_CHARS {
+            text.extend(item.chars().take(MESSAGE_ANOMALIES_CHARS - 1));
+            text.push('…');
+        } else if named > 0 && used + 3 + len > MESSAGE_ANOMALIES_CHARS {
+            break;
+        } else {
+            if named > 0 {
+                text.push_str(" ; ");
             }
-        })
-        .collect::<Vec<_>>()
-        .join(" ; ")
+            text.push_str(&item);
+        }
+        named += 1;
+    }
+    let others = anomalies.len() - named;
+    if others > 0 {
+        let s = if others == 1 { "" } else { "s" };
+        text.push_str(&format!(
+            " ; … et {} autre{s} anomalie{s} (voir le détail du retour)",
+            iea_dsn::group_thousands(others)
+        ));
+    }
+    text
 }
 
 /// Why a document is refused (`Err`): a French sentence, and whether it is hostile.
@@ -224,4 +253,53 @@ pub fn conformity_of(returns: &[ReturnDetail]) -> (String, String) {
         return ("KO".into(), r.message.clone());
     }
     (String::new(), String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anomaly(i: usize, rubric: &str, message: &str) -> ReturnAnomaly {
+        ReturnAnomaly {
+            code: format!("CCH-{i}"),
+            message: message.into(),
+            rubric: rubric.into(),
+            category: "bloquant".into(),
+        }
+    }
+
+    #[test]
+    fn a_few_anomalies_are_all_named() {
+        let a = [
+            anomaly(1, "S21.G00.40.009", "Date invalide"),
+            anomaly(2, "", "Rubrique absente"),
+        ];
+        assert_eq!(
+            listed(&a),
+            "CCH-1 (S21.G00.40.009) : Date invalide ; CCH-2 : Rubrique absente"
+        );
+    }
+
+    #[test]
+    fn a_bilan_of_thousands_names_the_first_and_counts_the_others() {
+        let a: Vec<_> = (0..5_000)
+            .map(|i| anomaly(i, "S21.G00.30.001", "NIR invalide"))
+            .collect();
+        let text = listed(&a);
+        assert!(text.starts_with("CCH-0 (S21.G00.30.001) : NIR invalide ; CCH-1 "));
+        assert!(
+            text.ends_with(" ; … et 4\u{202f}990 autres anomalies (voir le détail du retour)"),
+            "{text}"
+        );
+        assert!(text.chars().count() < MESSAGE_ANOMALIES_CHARS + 100);
+
+        // Long messages: fewer named, within the bound; a first one too long is cut.
+        let long: Vec<_> = (0..3).map(|i| anomaly(i, "", &"x".repeat(1_000))).collect();
+        let text = listed(&long);
+        assert!(text.ends_with(" ; … et 2 autres anomalies (voir le détail du retour)"));
+        let huge = [anomaly(0, "", &"y".repeat(5_000))];
+        let text = listed(&huge);
+        assert_eq!(text.chars().count(), MESSAGE_ANOMALIES_CHARS);
+        assert!(text.ends_with('…'));
+    }
 }
