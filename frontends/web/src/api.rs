@@ -16,7 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use iea_proto::v1::status_client::StatusClient;
 use iea_proto::v1::users_client::UsersClient;
 use iea_proto::v1::{
@@ -1178,17 +1178,28 @@ async fn deposit(
 ) -> Result<Response, WebError> {
     let q = query
         .map_err(|_| WebError::invalid("Les paramètres de la demande ne sont pas valides."))?;
-    let bytes = axum::body::to_bytes(body, sessions::UPLOAD_LIMIT)
-        .await
-        .map_err(|_| WebError::invalid("Le fichier envoyé est trop grand."))?;
     let name = if q.file_name.trim().is_empty() {
         "fichier.dsn"
     } else {
         q.file_name.trim()
     };
-    let mut data = views::deposits::FileChunks::default();
-    data.push(&bytes);
-    drop(bytes);
+    // The body, counted as it arrives, waits in a temporary file (its size is announced
+    // first to the orchestrator).
+    let mut data = state
+        .uploads
+        .file()
+        .await
+        .map_err(views::deposits::spool_error)?;
+    let mut body = body.into_data_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| WebError::invalid("L'envoi du fichier s'est interrompu."))?;
+        if data.len() + chunk.len() as u64 > sessions::UPLOAD_LIMIT as u64 {
+            return Err(WebError::invalid("Le fichier envoyé est trop grand."));
+        }
+        data.write(&chunk)
+            .await
+            .map_err(views::deposits::spool_error)?;
+    }
     let d = views::deposits::upload(&state, &current, name, &q.user, data).await?;
     Ok((StatusCode::CREATED, Json(views::deposits::deposit_view(&d))).into_response())
 }

@@ -4,8 +4,9 @@
 //! It holds no state of the installation: every page and every API call becomes a gRPC
 //! call to the orchestrator over TLS, with the orchestrator session token of the browser
 //! session that made it. The only thing it keeps is that mapping, in memory (a restart
-//! signs everyone out). Status changes reach browsers as server-sent events from one
-//! shared watch of the orchestrator's status.
+//! signs everyone out), and, while a DSN file is uploaded, that file in a private
+//! temporary file ([`spool`]). Status changes reach browsers as server-sent events from
+//! one shared watch of the orchestrator's status.
 //!
 //! Layout:
 //! - [`orchestrator`]: the gRPC channel, authenticated requests, errors mapped to HTTP.
@@ -17,11 +18,13 @@
 //! - [`jobs`]: long operations (an update, « tout vérifier ») followed by a task, their
 //!   progress read by pages and streamed as server-sent events.
 //! - [`tls`]: HTTPS, as an option (the session cookie is then `Secure`).
+//! - [`spool`]: a DSN file being uploaded, in a private temporary file until its size is
+//!   known, then sent to the orchestrator in chunks.
 //! - `static/`: the stylesheet, the icons and the small script for live updates, compiled
 //!   into the binary and served from `/static/`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -35,6 +38,7 @@ mod assets;
 pub mod jobs;
 pub mod orchestrator;
 pub mod sessions;
+pub mod spool;
 pub mod status;
 pub mod tls;
 pub mod views;
@@ -88,6 +92,8 @@ pub struct Shared {
     /// Fires when the console stops: live streams end on it so that draining never waits
     /// on a browser that would stay forever.
     pub shutdown: Shutdown,
+    /// Where DSN files wait while they are uploaded.
+    pub uploads: spool::SpoolDir,
 }
 
 pub type AppState = Arc<Shared>;
@@ -102,8 +108,18 @@ pub struct App {
 
 impl App {
     /// Binds the listener (port 0 works) and prepares the orchestrator channel, which
-    /// connects on first use.
+    /// connects on first use. DSN files wait in the system's temporary folder while they
+    /// are uploaded.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_uploads(settings, spool::SpoolDir::system()).await
+    }
+
+    /// As [`App::build`], DSN files waiting in `uploads` while they are uploaded (e.g. a
+    /// folder of the data directory made the console's own: [`spool::SpoolDir::own`]).
+    pub async fn build_with_uploads(
+        settings: Settings,
+        uploads: spool::SpoolDir,
+    ) -> anyhow::Result<Self> {
         iea_runtime::install_crypto_provider();
         let orchestrator = orchestrator::Orchestrator::new(&settings)?;
         let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
@@ -118,6 +134,7 @@ impl App {
             updates: Default::default(),
             verify_all: Default::default(),
             shutdown: Shutdown::new(),
+            uploads,
         });
         let router = router(shared.clone());
         Ok(Self {
@@ -132,6 +149,12 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The folder where DSN files wait while they are uploaded (each file in it unnamed,
+    /// mode 0600).
+    pub fn upload_dir(&self) -> &Path {
+        self.shared.uploads.path()
     }
 
     /// Serves until `shutdown` fires, then drains open requests (live streams end at

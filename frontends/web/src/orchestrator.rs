@@ -107,6 +107,13 @@ impl WebError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_input", message)
     }
 
+    /// The console's own failure (500), its cause logged by the caller; the sentence the
+    /// orchestrator gives for its own.
+    pub fn internal() -> Self {
+        let e = ApiError::internal();
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, &e.code, e.message)
+    }
+
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {

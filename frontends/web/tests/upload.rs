@@ -1,17 +1,28 @@
 //! The DSN upload form (« Déclarations DSN » → Déposer) over HTTP, its multipart bodies
 //! written by hand: its CSRF token must be the form's first field and is checked before
-//! anything reaches the orchestrator; a file over the limit, a broken body, a body that is
-//! not multipart, no file, an empty file: a French sentence and nothing deposited; a file
-//! with CRLF line ends and ISO-8859-1 accents is stored byte for byte.
+//! anything reaches the orchestrator; a file over the limit (a valid DSN, which the
+//! orchestrator would record had it been sent), a broken body, a body that is not
+//! multipart, no file, an empty file, a file that is not a DSN: a French sentence and
+//! nothing deposited; a file with CRLF line ends and ISO-8859-1 accents is stored byte for
+//! byte. A file waits in the console's upload folder (the harness gives it one, 0700, in
+//! the stack's data directory), unnamed and 0600, while it arrives (observed through this
+//! process's `/proc/self/fd`: the console runs in the test's process), and nothing of it is
+//! left however the upload ends; a file of several MiB reaches the Net-entreprises mock
+//! byte for byte.
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::{Harness, Session};
+use iea_dsn::{Month, SampleSpec};
 use iea_mock_net_entreprises::fixtures::DUPONT;
+use iea_stack_testkit::eventually;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
+use tokio::sync::mpsc;
 
 const BOUNDARY: &str = "----iea-test-boundary-7MA4YWxkTrZu0gW";
 /// The console's limit of a DSN file (`iea_web::sessions::UPLOAD_LIMIT`).
@@ -84,6 +95,77 @@ async fn assert_nothing_deposited(s: &Session, what: &str) {
     );
 }
 
+/// A valid DSN of DUPONT's establishment with `employees` employees (~420 bytes each).
+fn sample_of(employees: usize) -> Vec<u8> {
+    iea_dsn::sample(&SampleSpec::new(
+        DUPONT.siret,
+        Month::new(2026, 10).unwrap(),
+        employees,
+    ))
+}
+
+/// The modes (octal) of the files the console holds open in its upload folder: this
+/// process's open files (the console runs in it) whose path is in the folder (an unnamed
+/// file reads `<folder>/#… (deleted)`).
+fn open_uploads(h: &Harness) -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to.starts_with(&h.uploads)))
+        .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+        .map(|m| format!("{:o}", m.mode() & 0o7777))
+        .collect()
+}
+
+/// Nothing of an upload is left: no name in the console's upload folder, and no file of
+/// it open (the file's last handle may go just after the answer, with the orchestrator's
+/// stream).
+async fn assert_no_upload_left(h: &Harness, what: &str) {
+    assert_eq!(
+        std::fs::read_dir(&h.uploads).unwrap().count(),
+        0,
+        "{what}: a file left in the upload folder"
+    );
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !open_uploads(h).is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}: an upload's file still open"));
+}
+
+/// The upload form sent as a stream: the request under way, and the sender of its body
+/// (an `Err` breaks the connection off, as a browser closed mid-file; dropping the sender
+/// ends the body).
+fn post_form_streamed(
+    s: &Session,
+) -> (
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+    mpsc::Sender<std::io::Result<Vec<u8>>>,
+) {
+    let (tx, rx) = mpsc::channel(1);
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let request = s
+        .request(Method::POST, "/declarations/deposer")
+        .header(CONTENT_TYPE, multipart())
+        .body(body)
+        .send();
+    (tokio::spawn(request), tx)
+}
+
+/// Waits until the console holds the upload's file: one, mode 0600, unnamed.
+async fn assert_one_private_upload(h: &Harness) {
+    eventually(|| async { !open_uploads(h).is_empty() }).await;
+    assert_eq!(open_uploads(h), ["600"], "one file, private");
+    assert_eq!(std::fs::read_dir(&h.uploads).unwrap().count(), 0, "unnamed");
+    assert_eq!(
+        std::fs::metadata(&h.uploads).unwrap().mode() & 0o7777,
+        0o700,
+        "the upload folder is the console's alone"
+    );
+}
+
 #[tokio::test]
 async fn an_upload_without_its_token_first_or_not_well_formed_is_refused_in_french_and_deposits_nothing()
  {
@@ -140,9 +222,14 @@ async fn an_upload_without_its_token_first_or_not_well_formed_is_refused_in_fren
     assert_eq!(e["error"]["code"], "csrf_token_invalid");
     assert_nothing_deposited(&s, "without the token first").await;
 
-    // A file one byte over the limit: 413, the French sentence on the deposits page.
-    let mut big = SAMPLE_DSN.to_vec();
-    big.resize(LIMIT + 1, b'\n');
+    // A valid DSN just over the limit (the orchestrator would record it, were it sent):
+    // 413, the French sentence on the deposits page, nothing sent.
+    let big = sample_of(LIMIT / 400);
+    assert!(
+        big.len() > LIMIT && big.len() < LIMIT + (8 << 20),
+        "{}",
+        big.len()
+    );
     let r = post_form(
         &s,
         &multipart(),
@@ -156,8 +243,24 @@ async fn an_upload_without_its_token_first_or_not_well_formed_is_refused_in_fren
         "{page}"
     );
     assert!(page.contains("Déposer un fichier DSN"), "the deposits page");
+    // The API's upload, which waits in the same folder: its own refusal (400).
+    let r = s
+        .call(Method::POST, "/api/v1/deposits?file_name=enorme.dsn")
+        .header(CONTENT_TYPE, "application/octet-stream")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "invalid_input", "{e}");
+    assert_eq!(
+        e["error"]["message"], "Le fichier envoyé est trop grand.",
+        "{e}"
+    );
     drop(big);
     assert_nothing_deposited(&s, "a file over the limit").await;
+    assert_no_upload_left(&h, "a file over the limit").await;
 
     // A body cut in the middle of the file (no closing delimiter): 400 in French.
     let mut cut = form(&[
@@ -217,6 +320,26 @@ async fn an_upload_without_its_token_first_or_not_well_formed_is_refused_in_fren
         );
     }
     assert_nothing_deposited(&s, "a broken body, no file").await;
+    assert_no_upload_left(&h, "a broken body, no file").await;
+
+    // A file that is not a DSN: the orchestrator's refusal on the deposits page.
+    let r = post_form(
+        &s,
+        &multipart(),
+        form(&[
+            ("csrf", None, csrf),
+            ("file", Some("faux.dsn"), b"ceci n'est pas une DSN\n"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Le fichier n'a pas été déposé : il ne respecte pas la norme DSN."),
+        "{page}"
+    );
+    assert_nothing_deposited(&s, "a file that is not a DSN").await;
+    assert_no_upload_left(&h, "a file that is not a DSN").await;
 
     // With its token first, the same file goes through.
     let r = post_form(
@@ -233,6 +356,7 @@ async fn an_upload_without_its_token_first_or_not_well_formed_is_refused_in_fren
     let list = s.get_json("/api/v1/deposits").await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["file_name"], "octobre.dsn");
+    assert_no_upload_left(&h, "a file deposited").await;
     h.stop().await;
 }
 
@@ -309,5 +433,73 @@ async fn a_file_with_crlf_and_latin1_accents_arrives_byte_for_byte() {
     find(h.dir.path(), &format!("{expected}.dsn"), &mut stored);
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(std::fs::read(&stored[0]).unwrap(), file);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_file_of_several_mib_waits_in_a_private_file_then_reaches_net_entreprises_byte_for_byte()
+{
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    designate(&h, &s).await;
+    let file = sample_of(10_000);
+    assert!(file.len() > 3 << 20, "several MiB: {}", file.len());
+    let expected = sha256sum(&file);
+    let body = form(&[
+        ("csrf", None, s.csrf.as_bytes()),
+        ("file", Some("gros.dsn"), &file),
+        ("user", None, b""),
+    ]);
+
+    // Half the body: the file waits in the console's folder, nothing sent yet.
+    let (request, tx) = post_form_streamed(&s);
+    let half = body.len() / 2;
+    tx.send(Ok(body[..half].to_vec())).await.unwrap();
+    assert_one_private_upload(&h).await;
+    assert_nothing_deposited(&s, "half the file received").await;
+    tx.send(Ok(body[half..].to_vec())).await.unwrap();
+    drop(tx);
+    let r = request.await.unwrap().unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let location = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    let id = location.strip_prefix("/declarations/").unwrap().to_owned();
+    assert_no_upload_left(&h, "a file deposited").await;
+    let d = s.get_json(&format!("/api/v1/deposits/{id}")).await;
+    assert_eq!(d["sha256"], expected.as_str(), "{d}");
+    assert_eq!(d["bytes"], file.len());
+
+    // Deposited: the bytes Net-entreprises received are the file's.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let d = loop {
+        let d = s.get_json(&format!("/api/v1/deposits/{id}")).await;
+        if d["settled"] == true {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not settled: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(d["state"], "accepted", "{d}");
+    let at_mock = h.mock("net-entreprises").get("/deposits").await;
+    let at_mock: Vec<&serde_json::Value> = at_mock
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["idflux"] == d["idflux"])
+        .collect();
+    assert_eq!(at_mock.len(), 1, "{at_mock:?}");
+    assert_eq!(at_mock[0]["sha256"], expected.as_str());
+    assert_eq!(at_mock[0]["bytes"], file.len());
+
+    // A browser gone mid-file: its file goes, nothing more deposited.
+    let (request, tx) = post_form_streamed(&s);
+    tx.send(Ok(body[..half].to_vec())).await.unwrap();
+    assert_one_private_upload(&h).await;
+    tx.send(Err(std::io::Error::other("the browser is closed")))
+        .await
+        .unwrap();
+    assert!(request.await.unwrap().is_err(), "the request broken off");
+    assert_no_upload_left(&h, "a browser gone mid-file").await;
+    let list = s.get_json("/api/v1/deposits").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     h.stop().await;
 }

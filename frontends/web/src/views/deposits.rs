@@ -10,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, Extension, Form, Multipart, Path, Request,
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use futures::StreamExt;
 use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::resolve_dsn_deposit_request::Resolution;
 use iea_proto::v1::{
@@ -28,9 +29,7 @@ use crate::sessions::{
     Current, MULTIPART_FORMS, UPLOAD_BODY_LIMIT, UPLOAD_LIMIT, file_too_large, multipart_error,
     multipart_form,
 };
-
-/// Bytes per upload message (the contract advises at most 1 MiB).
-const CHUNK: usize = 512 * 1024;
+use crate::spool::{ReadFailure, Spool, SpoolDir};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -166,58 +165,35 @@ pub async fn get_one(state: &AppState, current: &Current, id: i64) -> Result<Dsn
         .into_inner())
 }
 
-/// A DSN file as the console received it: its bytes in upload messages of at most
-/// [`CHUNK`] bytes each, in order, and their total.
-#[derive(Default)]
-pub struct FileChunks {
-    chunks: Vec<Vec<u8>>,
-    len: u64,
-}
-
-impl FileChunks {
-    /// Appends `data`, filling the last message up to [`CHUNK`] before starting another.
-    pub fn push(&mut self, mut data: &[u8]) {
-        self.len += data.len() as u64;
-        while !data.is_empty() {
-            match self.chunks.last_mut() {
-                Some(last) if last.len() < CHUNK => {
-                    let n = (CHUNK - last.len()).min(data.len());
-                    last.extend_from_slice(&data[..n]);
-                    data = &data[n..];
-                }
-                _ => self.chunks.push(Vec::with_capacity(CHUNK.min(data.len()))),
-            }
-        }
-    }
-
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+/// The person's error for an upload whose temporary file failed (the cause logged, never
+/// the file's content).
+pub fn spool_error(e: std::io::Error) -> WebError {
+    tracing::error!(error = %e, "the temporary file of a DSN upload failed");
+    WebError::internal()
 }
 
 /// Sends a DSN file to the orchestrator, which checks it before recording anything: the
-/// announced size, then the messages, each dropped once sent.
+/// announced size, then the file read back in messages of [`crate::spool::CHUNK`] bytes,
+/// each read when the previous one has gone. The temporary file is closed, and so gone,
+/// however this ends.
 pub async fn upload(
     state: &AppState,
     current: &Current,
     file_name: &str,
     user: &str,
-    data: FileChunks,
+    file: Spool,
 ) -> Result<DsnDeposit, WebError> {
-    if data.is_empty() {
+    if file.is_empty() {
         return Err(WebError::invalid("Choisissez un fichier DSN à déposer."));
     }
+    let file = file.finish().await.map_err(spool_error)?;
     // Only the name, never a path the browser may have sent.
     let file_name = file_name
         .rsplit(['/', '\\'])
         .next()
         .unwrap_or_default()
         .to_owned();
-    let bytes = data.len();
+    let bytes = file.len();
     let start = DsnUpload {
         start: Some(DsnUploadStart {
             file_name,
@@ -226,15 +202,21 @@ pub async fn upload(
         }),
         data: Vec::new(),
     };
-    let messages = std::iter::once(start).chain(data.chunks.into_iter().map(|c| DsnUpload {
-        start: None,
-        data: c,
-    }));
-    Ok(DepositsClient::new(state.orchestrator.channel())
-        .deposit(authed(&current.session.token, tokio_stream::iter(messages)))
+    let failed = ReadFailure::default();
+    let messages = futures::stream::iter([start]).chain(
+        file.chunks(failed.clone())
+            .map(|data| DsnUpload { start: None, data }),
+    );
+    let answer = DepositsClient::new(state.orchestrator.channel())
+        .deposit(authed(&current.session.token, messages))
         .instrument(tracing::info_span!("orchestrator", rpc = "Deposit", bytes))
-        .await?
-        .into_inner())
+        .await;
+    // A file that could not be read back whole: the orchestrator got fewer bytes than
+    // announced and recorded nothing; the console's failure, not the file's.
+    if let Some(e) = failed.take() {
+        return Err(spool_error(e));
+    }
+    Ok(answer?.into_inner())
 }
 
 pub async fn resolve(
@@ -401,25 +383,26 @@ async fn show_one(
 const USER_FIELD_LIMIT: usize = 1024;
 
 /// The upload form's fields, read as a stream after its CSRF check: the file (the first
-/// field `file`: its name, its bytes counted as they arrive, refused past
-/// [`UPLOAD_LIMIT`]) and the account when given. The bytes are passed on as sent, whatever
-/// charset the part declares (a DSN is ISO-8859-1 or UTF-8, CRLF or LF: the orchestrator
-/// reads it). Fields of other names are skipped.
+/// field `file`: its name, its bytes counted as they arrive and written to a temporary
+/// file in `uploads`, refused past [`UPLOAD_LIMIT`]) and the account when given. The
+/// bytes are passed on as sent, whatever charset the part declares (a DSN is ISO-8859-1
+/// or UTF-8, CRLF or LF: the orchestrator reads it). Fields of other names are skipped.
 async fn read_upload_form(
     form: &mut Multipart,
-) -> Result<(Option<(String, FileChunks)>, String), WebError> {
-    let mut file: Option<(String, FileChunks)> = None;
+    uploads: &SpoolDir,
+) -> Result<(Option<(String, Spool)>, String), WebError> {
+    let mut file: Option<(String, Spool)> = None;
     let mut user = String::new();
     while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(&e))? {
         match field.name() {
             Some("file") if file.is_none() => {
                 let name = field.file_name().unwrap_or("fichier.dsn").to_owned();
-                let mut data = FileChunks::default();
+                let mut data = uploads.file().await.map_err(spool_error)?;
                 while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e))? {
                     if data.len() + chunk.len() as u64 > UPLOAD_LIMIT as u64 {
                         return Err(file_too_large());
                     }
-                    data.push(&chunk);
+                    data.write(&chunk).await.map_err(spool_error)?;
                 }
                 file = Some((name, data));
             }
@@ -443,7 +426,8 @@ async fn read_upload_form(
 
 /// The upload form (multipart): its CSRF token first, its file, and the account when
 /// given. Nothing reaches the orchestrator before the token is checked and the file read
-/// whole (the orchestrator's upload announces the file's size first).
+/// whole into its temporary file (the orchestrator's upload announces the file's size
+/// first).
 async fn upload_form(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
@@ -456,7 +440,7 @@ async fn upload_form(
         Err(e) => return render_error(&state, &current, e).await,
     };
     let result = async {
-        let (file, user) = match read_upload_form(&mut form).await {
+        let (file, user) = match read_upload_form(&mut form, &state.uploads).await {
             Ok(read) => read,
             Err(e) => {
                 if e.status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -548,23 +532,5 @@ mod tests {
             message_box("notice", "Le dépôt est réglé.").into_string(),
             notice("notice", "Le dépôt est réglé.").into_string()
         );
-    }
-
-    #[test]
-    fn a_file_is_kept_in_messages_of_at_most_a_chunk_in_order() {
-        let mut f = FileChunks::default();
-        assert!(f.is_empty());
-        // Pieces as the network hands them: small, then larger than a message.
-        let data: Vec<u8> = (0..(2 * CHUNK + 1000)).map(|i| (i % 251) as u8).collect();
-        f.push(&data[..10]);
-        f.push(&data[10..10]);
-        f.push(&data[10..CHUNK + 5]);
-        f.push(&data[CHUNK + 5..]);
-        assert_eq!(f.len(), data.len() as u64);
-        assert_eq!(
-            f.chunks.iter().map(Vec::len).collect::<Vec<_>>(),
-            [CHUNK, CHUNK, 1000]
-        );
-        assert_eq!(f.chunks.concat(), data);
     }
 }

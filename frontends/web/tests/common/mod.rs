@@ -12,6 +12,7 @@ pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use iea_runtime::shutdown::Shutdown;
@@ -22,6 +23,9 @@ use reqwest::{Method, Response};
 pub struct Harness {
     pub stack: TestStack,
     pub web: SocketAddr,
+    /// The console's folder where uploaded files wait (`iea_web::App::upload_dir`), in the
+    /// stack's data directory.
+    pub uploads: PathBuf,
     stop: Shutdown,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -54,22 +58,31 @@ impl Harness {
         // installation's secrets.
         let stack = TestStack::start_configured(|_| {}).await;
         let f = stack.file();
-        let app = iea_web::App::build(iea_web::Settings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            orchestrator: f.orchestrator.clone(),
-            ca: f.ca.clone(),
-            orchestrator_server_name: f.orchestrator_server_name.clone(),
-            secure_cookies,
-            tls: None,
-        })
+        // Uploads wait in a folder of the stack's data directory, the console's own (the
+        // upload tests watch it), rather than in the system's temporary folder.
+        let uploads = iea_web::spool::SpoolDir::own(&stack.dir.path().join("web-uploads"))
+            .expect("the console's upload folder");
+        let app = iea_web::App::build_with_uploads(
+            iea_web::Settings {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                orchestrator: f.orchestrator.clone(),
+                ca: f.ca.clone(),
+                orchestrator_server_name: f.orchestrator_server_name.clone(),
+                secure_cookies,
+                tls: None,
+            },
+            uploads,
+        )
         .await
         .expect("web console builds");
         let web = app.local_addr();
+        let uploads = app.upload_dir().to_owned();
         let stop = Shutdown::new();
         let task = tokio::spawn(app.run_until(stop.clone()));
         Self {
             stack,
             web,
+            uploads,
             stop,
             task,
         }
