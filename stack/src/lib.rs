@@ -490,6 +490,7 @@ impl RunningStack {
             orchestrator_server_name: iea_orchestrator::COMPONENT.to_owned(),
             secure_cookies: false,
             tls: None,
+            upload_dir: Some(data_dir.join("web-uploads")),
         };
         let former = ports.0.get("web").and_then(|p| p.get("http")).copied();
         let web = match former {

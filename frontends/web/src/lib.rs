@@ -64,6 +64,10 @@ pub struct Settings {
     /// Serve HTTPS with this certificate and key (e.g. issued by the internal CA); the
     /// session cookie then carries `Secure`.
     pub tls: Option<iea_runtime::pki::TlsFiles>,
+    /// Where DSN files wait while they are uploaded, as unnamed 0600 files: a folder made
+    /// the console's own (created if missing, mode 0700), e.g. in the data directory;
+    /// default: the system's temporary folder (`TMPDIR`, else `/tmp`).
+    pub upload_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -75,6 +79,7 @@ impl Default for Settings {
             orchestrator_server_name: "orchestrator".to_owned(),
             secure_cookies: false,
             tls: None,
+            upload_dir: None,
         }
     }
 }
@@ -107,20 +112,16 @@ pub struct App {
 }
 
 impl App {
-    /// Binds the listener (port 0 works) and prepares the orchestrator channel, which
-    /// connects on first use. DSN files wait in the system's temporary folder while they
-    /// are uploaded.
+    /// Binds the listener (port 0 works), makes the upload folder its own
+    /// ([`Settings::upload_dir`]) and prepares the orchestrator channel, which connects on
+    /// first use.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_uploads(settings, spool::SpoolDir::system()).await
-    }
-
-    /// As [`App::build`], DSN files waiting in `uploads` while they are uploaded (e.g. a
-    /// folder of the data directory made the console's own: [`spool::SpoolDir::own`]).
-    pub async fn build_with_uploads(
-        settings: Settings,
-        uploads: spool::SpoolDir,
-    ) -> anyhow::Result<Self> {
         iea_runtime::install_crypto_provider();
+        let uploads = match &settings.upload_dir {
+            Some(dir) => spool::SpoolDir::own(dir)
+                .with_context(|| format!("upload folder {}", dir.display()))?,
+            None => spool::SpoolDir::system(),
+        };
         let orchestrator = orchestrator::Orchestrator::new(&settings)?;
         let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
         let listener = TcpListener::bind(settings.listen)

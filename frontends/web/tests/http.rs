@@ -781,6 +781,7 @@ async fn under_tls_the_console_speaks_https_and_its_session_cookie_is_secure() {
             cert: dir.join("web.pem"),
             key: dir.join("web.key"),
         }),
+        upload_dir: None,
     })
     .await
     .unwrap();

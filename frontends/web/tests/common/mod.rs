@@ -60,19 +60,15 @@ impl Harness {
         let f = stack.file();
         // Uploads wait in a folder of the stack's data directory, the console's own (the
         // upload tests watch it), rather than in the system's temporary folder.
-        let uploads = iea_web::spool::SpoolDir::own(&stack.dir.path().join("web-uploads"))
-            .expect("the console's upload folder");
-        let app = iea_web::App::build_with_uploads(
-            iea_web::Settings {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                orchestrator: f.orchestrator.clone(),
-                ca: f.ca.clone(),
-                orchestrator_server_name: f.orchestrator_server_name.clone(),
-                secure_cookies,
-                tls: None,
-            },
-            uploads,
-        )
+        let app = iea_web::App::build(iea_web::Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            orchestrator: f.orchestrator.clone(),
+            ca: f.ca.clone(),
+            orchestrator_server_name: f.orchestrator_server_name.clone(),
+            secure_cookies,
+            tls: None,
+            upload_dir: Some(stack.dir.path().join("web-uploads")),
+        })
         .await
         .expect("web console builds");
         let web = app.local_addr();
