@@ -3,7 +3,7 @@
 //! directly to the Net-entreprises mock (gzipped, with a token from
 //! `iea-net-entreprises`' authentication exchange) at the same concurrency (4, the
 //! orchestrator's `deposits.concurrency`), in alternated rounds, with the mock answering
-//! at once and then 5 ms late; then one file of `BIG_MB` MB. Prints both rates and their
+//! at once, then 5 and 20 ms late; then one file of `BIG_MB` MB. Prints both rates and their
 //! ratio at each latency (target ≥ 80 %), the CPU each process spends per deposit, the
 //! memory of the orchestrator and of the agent as the files go (target: flat in the
 //! number of files), and their memory growth while the big file is deposited (target
@@ -18,7 +18,7 @@
 //! `cargo bench -p iea-cli --bench deposit` (`FILES=N`, `EMPLOYEES=N`, `ROUNDS=N`: rounds of
 //! each path, medians compared, 3 by default; `BIG_MB=N`, 0 skips the big file;
 //! `LATENCY_MS=A,B,…`: the delays in ms of the mock's answers measured in turn, its `slow`
-//! fault, as a distant server's, 0 at once on loopback; `0,5` by default). The measured
+//! fault, as a distant server's, 0 at once on loopback; `0,5,20` by default). The measured
 //! orchestrator's database is SQLite in its data directory, or PostgreSQL with
 //! `IEA_DATABASE_URL=postgres://…/DB` (an empty database each run: the declarations of
 //! a run are those of the run before, which would be refused as already accepted).
@@ -622,10 +622,10 @@ async fn big_file(
 }
 
 /// `LATENCY_MS`: the mock's answer delays measured, in ms, comma-separated; by default
-/// 0 (on loopback, at once: the through path's own cost decides) and 5 (a server that
-/// takes 5 ms per request, still far quicker than Net-entreprises over the Internet).
+/// 0 (on loopback, at once: the through path's own cost decides), 5 and 20 (servers that
+/// take 5 or 20 ms per request, still quicker than Net-entreprises over the Internet).
 fn latencies() -> Vec<u64> {
-    let text = std::env::var("LATENCY_MS").unwrap_or_else(|_| "0,5".into());
+    let text = std::env::var("LATENCY_MS").unwrap_or_else(|_| "0,5,20".into());
     let v: Vec<u64> = text
         .split(',')
         .map(|t| {
