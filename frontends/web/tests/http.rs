@@ -1273,15 +1273,7 @@ async fn a_dsn_file_is_deposited_through_the_api_and_a_bad_one_changes_nothing()
     assert_eq!(list[0]["id"], id);
 
     // Deposited at the Net-entreprises mock: accepted with its flow.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let done = loop {
-        let d = s.get_json(&format!("/api/v1/deposits/{id}")).await;
-        if d["settled"] == true {
-            break d;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not settled: {d}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = s.settled_deposit(id, Duration::from_secs(60)).await;
     assert_eq!(done["state"], "accepted", "{done}");
     assert_eq!(done["state_label"], "Accepté");
     assert!(done["idflux"].as_str().is_some_and(|f| !f.is_empty()));

@@ -96,16 +96,8 @@ async fn no_nir_nor_rate_reaches_the_logs_while_the_rates_pages_are_shown() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let d = s.get_json(&format!("/api/v1/deposits/{id}")).await;
-        if d["settled"] == true {
-            assert_eq!(d["state"], "accepted", "{d}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not settled: {d}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let d = s.settled_deposit(id, Duration::from_secs(60)).await;
+    assert_eq!(d["state"], "accepted", "{d}");
     let r = ne(Method::POST, "/returns/publish", json!({}))
         .await
         .unwrap();

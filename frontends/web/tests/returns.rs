@@ -83,16 +83,9 @@ async fn deposit_accepted(s: &Session) -> Value {
         .unwrap();
     assert_eq!(r.status(), 201);
     let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let d = s.get_json(&format!("/api/v1/deposits/{id}")).await;
-        if d["settled"] == true {
-            assert_eq!(d["state"], "accepted", "{d}");
-            return d;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not settled: {d}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let d = s.settled_deposit(id, Duration::from_secs(60)).await;
+    assert_eq!(d["state"], "accepted", "{d}");
+    d
 }
 
 /// Every return of the deposit is in: 10, 11 and 94 downloaded and read, the conformity
@@ -735,16 +728,8 @@ async fn a_conformity_ko_shows_its_anomalies_and_its_alert_on_the_board_and_the_
         .unwrap();
     assert_eq!(r.status(), 201);
     let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let d = s.get_json(&format!("/api/v1/deposits/{id}")).await;
-        if d["settled"] == true {
-            assert_eq!(d["state"], "accepted", "{d}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not settled: {d}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let d = s.settled_deposit(id, Duration::from_secs(60)).await;
+    assert_eq!(d["state"], "accepted", "{d}");
     ne_admin(&h, Method::POST, "/returns/publish", json!({})).await;
     let r = follow_to_crm(&s, id).await;
     assert_eq!(r["conformity"], "KO", "{r}");

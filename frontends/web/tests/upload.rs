@@ -469,15 +469,7 @@ async fn a_file_of_several_mib_waits_in_a_private_file_then_reaches_net_entrepri
     assert_eq!(d["bytes"], file.len());
 
     // Deposited: the bytes Net-entreprises received are the file's.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let d = loop {
-        let d = s.get_json(&format!("/api/v1/deposits/{id}")).await;
-        if d["settled"] == true {
-            break d;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not settled: {d}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let d = s.settled_deposit(&id, Duration::from_secs(120)).await;
     assert_eq!(d["state"], "accepted", "{d}");
     let at_mock = h.mock("net-entreprises").get("/deposits").await;
     let at_mock: Vec<&serde_json::Value> = at_mock

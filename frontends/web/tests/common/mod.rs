@@ -155,6 +155,24 @@ impl Session {
         assert_eq!(r.status(), 200, "GET {path}");
         r.json().await.unwrap()
     }
+
+    /// Deposit `id` (`GET /api/v1/deposits/{id}`) once settled, asked every 200 ms for at
+    /// most `within`.
+    pub async fn settled_deposit(
+        &self,
+        id: impl std::fmt::Display,
+        within: Duration,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let d = self.get_json(&format!("/api/v1/deposits/{id}")).await;
+            if d["settled"] == true {
+                return d;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not settled: {d}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 /// The value of hidden field `name` in a page.
