@@ -234,10 +234,13 @@ async fn bench() {
             // 100 × r): the same declaration accepted twice would be refused.
             let files = bytes_of_round(round_no);
             round_no += 1;
+            // Each path's CPU is counted until the mock has read its files, which it does
+            // after answering: none of its work is left to weigh on the next path.
             let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
             let (ok, elapsed) = direct.round(&files).await;
-            let direct_cpu = cpu.per(&stack, &orchestrator, &agent, ok);
             assert_eq!(ok, n, "every direct deposit is accepted");
+            files_read(&http, &stack, 2 * total + n).await;
+            let direct_cpu = cpu.per(&stack, &orchestrator, &agent, ok);
             let d = n as f64 / elapsed.as_secs_f64();
 
             let cpu = CpuMeter::start(&stack, &orchestrator, &agent);
@@ -246,6 +249,7 @@ async fn bench() {
             let (memory, elapsed) = through(&channel, &token, &files, &orchestrator, &agent).await;
             instrument(&orchestrator, false);
             instrument(&agent, false);
+            files_read(&http, &stack, 2 * (total + n)).await;
             let through_cpu = cpu.per(&stack, &orchestrator, &agent, n);
             let t = n as f64 / elapsed.as_secs_f64();
             total += n;
@@ -311,8 +315,31 @@ async fn bench() {
     stack.stop();
 }
 
+/// Waits until the mock holds `count` deposits and has read each file (it reads them
+/// after answering; its control API then shows their declaration's month).
+async fn files_read(http: &reqwest::Client, stack: &common::Stack, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let list = deposits_at_mock(http, stack).await;
+        let read = list.iter().filter(|d| !d["month"].is_null()).count();
+        if read >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mock read {read} of {count} files"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Deposits the mock registered (its control API).
 async fn registered(http: &reqwest::Client, stack: &common::Stack) -> usize {
+    deposits_at_mock(http, stack).await.len()
+}
+
+/// The deposits of the mock's `GET /__admin/deposits`.
+async fn deposits_at_mock(http: &reqwest::Client, stack: &common::Stack) -> Vec<serde_json::Value> {
     let list: serde_json::Value = http
         .get(format!(
             "{}/deposits",
@@ -327,7 +354,10 @@ async fn registered(http: &reqwest::Client, stack: &common::Stack) -> usize {
         .json()
         .await
         .unwrap();
-    list.as_array().map_or(0, Vec::len)
+    match list {
+        serde_json::Value::Array(a) => a,
+        other => panic!("the mock's deposits: {other}"),
+    }
 }
 
 /// Uploads one file in messages of at most [`UPLOAD_CHUNK`] bytes; the deposit's id.
