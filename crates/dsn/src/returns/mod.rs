@@ -13,6 +13,11 @@
 //!
 //! The text is UTF-8, or ISO-8859-1 when the XML declaration says so.
 //!
+//! Read as a stream of events (quick-xml), not as a tree of the whole document: beyond
+//! the input and the values read, memory is bounded by the largest element kept for
+//! reading (an employee of a CRM, an anomaly), not by the document's size. The document
+//! is still checked to its end (well-formed, no entity) before any value is judged.
+//!
 //! Rates are [`Rate`]s, integer hundredths of a percent (`7.50` % is 750), never floats.
 //! Debug of the values holding personal data ([`PersonId`], [`CrmEmployee`], [`Rate`],
 //! [`Anomaly`], [`EmployeeRef`], [`Crm`], [`Conformity`]) prints no NIR, NTT, matricule,

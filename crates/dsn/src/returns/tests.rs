@@ -535,3 +535,219 @@ fn a_large_crm_is_read_whole() {
         39 * 100 + 99
     );
 }
+
+// ---- What reading as a stream could get wrong ----
+
+/// A CRM of `n` employees, each matricule with an accented letter.
+fn large_crm(n: u32) -> String {
+    let mut salaries = String::new();
+    for i in 0..n {
+        salaries.push_str(&format!(
+            "<salarie><NIR>1{i:012}</NIR><matricule>M\u{e9}{i}</matricule><taux_imposition_PAS>{}.{:02}</taux_imposition_PAS></salarie>\n",
+            i % 40,
+            i % 100
+        ));
+    }
+    crm_xml(&salaries, TST01)
+}
+
+fn latin1(xml: &str) -> Vec<u8> {
+    xml.replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"")
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_document_cut_anywhere_is_refused_never_read_in_part() {
+    let xml = crm_xml(SALARIES, TST01);
+    let root = xml.find("<gipmds:rapport").unwrap();
+    for cut in (0..xml.len()).filter(|&i| xml.is_char_boundary(i)) {
+        let e = read(&xml.as_bytes()[..cut], MAX).unwrap_err();
+        // Inside a reference (`&apos;`), the reference is cut: refused as such.
+        assert!(
+            matches!(
+                e,
+                ReturnError::Malformed { .. } | ReturnError::Entity { .. }
+            ),
+            "cut at {cut}: {e:?}"
+        );
+        let in_reference = xml[..cut]
+            .rfind('&')
+            .is_some_and(|amp| !xml[amp..cut].contains(';'));
+        if cut > root && !in_reference {
+            assert_eq!(e.code(), "malformed", "cut at {cut}");
+        }
+    }
+    // A large CRM cut after thousands of good employees gives none of them.
+    let big = large_crm(3_000);
+    let half = big.len() / 2;
+    assert_eq!(
+        read_crm(&big.as_bytes()[..half], MAX).unwrap_err().code(),
+        "malformed"
+    );
+    // Cut at the end of an employee, between two of them, the same.
+    let between = big[..half].rfind("</salarie>").unwrap() + "</salarie>".len();
+    assert_eq!(
+        read_crm(&big.as_bytes()[..between], MAX)
+            .unwrap_err()
+            .code(),
+        "malformed"
+    );
+}
+
+#[test]
+fn an_iso_8859_1_crm_larger_than_what_is_decoded_at_once_reads_as_its_utf8_twin() {
+    let xml = large_crm(2_000);
+    let bytes = latin1(&xml);
+    assert!(bytes.len() > 20 * (8 << 10), "{} bytes", bytes.len());
+    let crm = read_crm(&bytes, MAX).unwrap();
+    assert_eq!(crm, read_crm(xml.as_bytes(), MAX).unwrap());
+    assert_eq!(crm.employees.len(), 2_000);
+    assert_eq!(crm.employees[1_999].matricule.as_deref(), Some("Mé1999"));
+    // A fault far in gives its place in the document's characters, not in the UTF-8
+    // the parser reads: line 1,501, column 1 + the 9 characters of `<salarie>`.
+    let line = |n| xml.split('\n').nth(n).unwrap().len() + 1;
+    let at: usize = (0..1_500).map(line).sum::<usize>() + "<salarie>".len();
+    let mut bad = xml.clone();
+    bad.insert(at, '\u{1}');
+    let expected = ReturnError::Malformed {
+        row: 1_501,
+        col: 10,
+    };
+    assert_eq!(read_crm(&latin1(&bad), MAX).unwrap_err(), expected);
+    assert_eq!(read_crm(bad.as_bytes(), MAX).unwrap_err(), expected);
+}
+
+#[test]
+fn a_doctype_is_refused_after_the_declaration_after_a_comment_and_inside_the_document() {
+    for xml in [
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE rapport [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>\n<rapport type=\"AEE\"><idflux>&xxe;</idflux></rapport>",
+        "<?xml version=\"1.0\"?><!-- retour --><!DOCTYPE rapport><rapport type=\"AEE\"/>",
+        "<!-- retour -->\n<!DocType rapport>\n<rapport type=\"AEE\"/>",
+        "<rapport type=\"AEE\"><idflux>AB1</idflux><!DOCTYPE x></rapport>",
+        "<rapport type=\"AEE\"><![CDATA[<!DOCTYPE x>]]></rapport>",
+    ] {
+        assert_eq!(
+            read(xml.as_bytes(), MAX).unwrap_err(),
+            ReturnError::Doctype,
+            "{xml}"
+        );
+    }
+    // In a large CRM, after thousands of employees, the same.
+    let big = large_crm(2_000).replace("</declaration>", "<!DOCTYPE x></declaration>");
+    assert_eq!(
+        read_crm(big.as_bytes(), MAX).unwrap_err(),
+        ReturnError::Doctype
+    );
+}
+
+#[test]
+fn an_entity_reference_is_refused_wherever_it_is() {
+    let crm =
+        |salaries: &str, anomalies: &str| read_crm(crm_xml(salaries, anomalies).as_bytes(), MAX);
+    // In an employee's NIR, in an element no one reads, in an anomaly, in an attribute.
+    for (salaries, anomalies) in [
+        (
+            SALARIES.replace("<NIR>2900175123456</NIR>", "<NIR>&xxe;</NIR>"),
+            String::new(),
+        ),
+        (
+            SALARIES.replace("<matricule>M-043</matricule>", "<inconnu>&xxe;</inconnu>"),
+            String::new(),
+        ),
+        (SALARIES.to_owned(), TST01.replace("(7.50)", "(&xxe;)")),
+        (
+            SALARIES.replace("<salarie>", "<salarie origine=\"&xxe;\">"),
+            String::new(),
+        ),
+        (SALARIES.replace("7.50", "&#0;"), String::new()),
+        (SALARIES.replace("7.50", "7&50"), String::new()),
+    ] {
+        assert_eq!(
+            crm(&salaries, &anomalies).unwrap_err(),
+            ReturnError::Entity { row: 1 },
+            "{salaries} {anomalies}"
+        );
+    }
+    // Its line, counted in the document, in a text or in a value on a tag's later line.
+    let xml = "<rapport type=\"ARE\">\n<envoi_anomalie>\n<description><code>&xxe;</code></description></envoi_anomalie></rapport>";
+    assert_eq!(
+        read(xml.as_bytes(), MAX).unwrap_err(),
+        ReturnError::Entity { row: 3 }
+    );
+    let xml = "<rapport type=\"ARE\">\n<envoi_anomalie\n  a=\"1\"\n  b=\"x&xxe;\"/></rapport>";
+    assert_eq!(
+        read(xml.as_bytes(), MAX).unwrap_err(),
+        ReturnError::Entity { row: 4 }
+    );
+    // A hostile document is refused as such even when a value before is bad: the whole
+    // document is checked before any value is judged.
+    let bad_rate_then_entity = crm_xml(
+        &SALARIES.replace("14.00", "14,00"),
+        "<inconnu>&xxe;</inconnu>",
+    );
+    assert_eq!(
+        read_crm(bad_rate_then_entity.as_bytes(), MAX).unwrap_err(),
+        ReturnError::Entity { row: 1 }
+    );
+    let bad_rate_then_malformed = crm_xml(&SALARIES.replace("14.00", "14,00"), "<inconnu>");
+    assert_eq!(
+        read_crm(bad_rate_then_malformed.as_bytes(), MAX)
+            .unwrap_err()
+            .code(),
+        "malformed"
+    );
+}
+
+#[test]
+fn names_namespaces_and_characters_are_checked_as_xml_says() {
+    for bad in [
+        // A prefix bound by no `xmlns`.
+        "<x:rapport type=\"AEE\"><idflux>AB1</idflux><envoi_etat>OK</envoi_etat></x:rapport>",
+        "<rapport type=\"AEE\" y:a=\"1\"><idflux>AB1</idflux><envoi_etat>OK</envoi_etat></rapport>",
+        // Attributes not apart, twice the same, `<` in a value.
+        "<rapport type=\"AEE\"a=\"1\"><idflux>AB1</idflux><envoi_etat>OK</envoi_etat></rapport>",
+        "<rapport type=\"AEE\" type=\"AEE\"><idflux>AB1</idflux><envoi_etat>OK</envoi_etat></rapport>",
+        "<rapport type=\"A<E\"><idflux>AB1</idflux><envoi_etat>OK</envoi_etat></rapport>",
+        // A character XML does not allow, `]]>` in a text, a name starting with a digit.
+        "<rapport type=\"AEE\"><idflux>AB1\u{1}</idflux><envoi_etat>OK</envoi_etat></rapport>",
+        "<rapport type=\"AEE\"><idflux>AB1]]></idflux><envoi_etat>OK</envoi_etat></rapport>",
+        "<rapport type=\"AEE\"><1idflux>AB1</1idflux><envoi_etat>OK</envoi_etat></rapport>",
+        // A declaration elsewhere than at the very start.
+        " <?xml version=\"1.0\"?><rapport type=\"AEE\"><idflux>AB1</idflux><envoi_etat>OK</envoi_etat></rapport>",
+        // Text outside the root.
+        "<rapport type=\"AEE\"><idflux>AB1</idflux><envoi_etat>OK</envoi_etat></rapport>x",
+    ] {
+        let e = read(bad.as_bytes(), MAX).unwrap_err();
+        assert_eq!(e.code(), "malformed", "{bad}: {e:?}");
+    }
+    let good = "<?xml version=\"1.0\"?><!-- c --><?pi x?><r:rapport xmlns:r=\"u\" type=\"AEE\"><idflux><![CDATA[AB]]>1</idflux><envoi_etat> OK </envoi_etat></r:rapport>\n";
+    let Acknowledgement::Accepted(a) = read_acknowledgement(good.as_bytes(), MAX).unwrap() else {
+        panic!("an AEE")
+    };
+    assert_eq!(a.idflux, "AB1");
+}
+
+#[test]
+fn employees_are_counted_in_document_order_wherever_they_are_in_the_declaration() {
+    // A `salarie` inside another, and one in an anomaly but not in its `environnement`:
+    // employees too, in document order, as when the whole tree was read.
+    let salaries = "<salarie><NIR>1850775123456</NIR><salarie><NTT>N2</NTT><taux_imposition_PAS>1.00</taux_imposition_PAS></salarie></salarie>";
+    let anomalies = "<declaration_anomalie><description><code>A</code></description><salarie><NTT>N3</NTT></salarie>\
+                     <environnement><salarie><NIR>1850775123456</NIR></salarie></environnement></declaration_anomalie>";
+    let crm = read_crm(crm_xml(salaries, anomalies).as_bytes(), MAX).unwrap();
+    let ids: Vec<&str> = crm.employees.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["1850775123456", "N2", "N3"]);
+    assert_eq!(crm.employees[1].rate.map(Rate::hundredths), Some(100));
+    assert_eq!(crm.anomalies.len(), 1);
+    // The inner one refused is named by its position.
+    let bad = salaries.replace("1.00", "1,00");
+    assert_eq!(
+        read_crm(crm_xml(&bad, "").as_bytes(), MAX).unwrap_err(),
+        ReturnError::Invalid {
+            field: "taux_imposition_PAS",
+            employee: Some(2)
+        }
+    );
+}
