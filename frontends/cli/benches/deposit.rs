@@ -15,6 +15,10 @@
 //! and other agents exactly as the stack wires its own: their memory is read apart from
 //! the mock's, which holds a whole deposit in memory while it reads it.
 //!
+//! The measured orchestrator does not follow the deposits' returns (`returns.enabled`
+//! false): its listings of the earlier rounds' deposits would weigh on the later rounds
+//! (the returns bench measures them).
+//!
 //! `cargo bench -p iea-cli --bench deposit` (`FILES=N`, `EMPLOYEES=N`, `ROUNDS=N`: rounds of
 //! each path, medians compared, 3 by default; `BIG_MB=N`, 0 skips the big file;
 //! `LATENCY_MS=A,B,…`: the delays in ms of the mock's answers measured in turn, its `slow`
@@ -162,6 +166,10 @@ async fn bench() {
         concurrency: CONCURRENCY,
         ..Default::default()
     };
+    // The deposits alone: the following of their returns (a first listing a minute after
+    // each) would weigh on the later rounds more, the longer the benchmark has run; the
+    // returns bench measures it.
+    settings.returns.enabled = false;
     let orchestrator = start_process(
         "orchestrator",
         &settings,
