@@ -352,16 +352,8 @@ async fn verify_all_shows_each_result_live_in_chromium() {
     let browser = Browser::start().await;
     // The identity set through the API, then « Tout vérifier » on the page.
     let api = h.api_session().await;
-    let r = api
-        .call(Method::PUT, "/api/v1/credentials/Administrateur")
-        .json(
-            &json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
-                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    h.set_admin_identity(&api, DUPONT.siret, DUPONT.password)
+        .await;
     sign_in(&h, &browser).await;
     browser.goto(&h.url("/comptes")).await;
     browser.click("#verify-all-button").await;
@@ -392,16 +384,8 @@ async fn verify_all_shows_each_result_live_in_chromium() {
 async fn a_dsn_file_is_uploaded_from_the_deposits_page_in_chromium() {
     let h = Harness::start().await;
     let api = h.api_session().await;
-    let r = api
-        .call(Method::PUT, "/api/v1/credentials/Administrateur")
-        .json(
-            &json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
-                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    h.set_admin_identity(&api, DUPONT.siret, DUPONT.password)
+        .await;
     let browser = Browser::start().await;
     sign_in(&h, &browser).await;
     browser.goto(&h.url("/declarations")).await;

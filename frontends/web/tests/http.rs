@@ -969,16 +969,8 @@ async fn an_update_through_the_api_streams_its_progress_to_the_new_version() {
 async fn verify_all_streams_each_result_until_the_last() {
     let h = Harness::start().await;
     let s = h.api_session().await;
-    let r = s
-        .call(Method::PUT, "/api/v1/credentials/Administrateur")
-        .json(
-            &serde_json::json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
-                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    h.set_admin_identity(&s, DUPONT.siret, DUPONT.password)
+        .await;
     let r = s
         .call(Method::POST, "/api/v1/credentials/verify-all")
         .send()
@@ -1217,16 +1209,8 @@ const SAMPLE_DSN: &[u8] = include_bytes!("fixtures/sample-78214563500010-2026-10
 async fn a_dsn_file_is_deposited_through_the_api_and_a_bad_one_changes_nothing() {
     let h = Harness::start().await;
     let s = h.api_session().await;
-    let r = s
-        .call(Method::PUT, "/api/v1/credentials/Administrateur")
-        .json(
-            &serde_json::json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
-                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    h.set_admin_identity(&s, DUPONT.siret, DUPONT.password)
+        .await;
     assert_eq!(s.get_json("/api/v1/deposits").await, serde_json::json!([]));
 
     // A file that is not a DSN: refused with the orchestrator's code, nothing recorded.

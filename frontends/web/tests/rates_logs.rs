@@ -53,16 +53,8 @@ async fn no_nir_nor_rate_reaches_the_logs_while_the_rates_pages_are_shown() {
 
     let h = Harness::start().await;
     let s = h.api_session().await;
-    let r = s
-        .call(Method::PUT, "/api/v1/credentials/Administrateur")
-        .json(
-            &json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
-                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    h.set_admin_identity(&s, DUPONT.siret, DUPONT.password)
+        .await;
     let nirs = sample_nirs();
     assert_eq!(nirs.len(), 2);
     // Values found nowhere else: a rate and a future rate of the tax office.

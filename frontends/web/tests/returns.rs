@@ -57,21 +57,6 @@ async fn ne_admin(h: &Harness, method: Method, path: &str, body: Value) -> Value
     h.mock("net-entreprises").send(method, path, body).await
 }
 
-/// Gives Administrateur the sample's declarant identity (`password`: the one the mock
-/// knows, or a wrong one).
-async fn set_identity(h: &Harness, s: &Session, password: &str) {
-    let r = s
-        .call(Method::PUT, "/api/v1/credentials/Administrateur")
-        .json(
-            &json!({"account_password": h.admin_password(), "siret": SIRET,
-                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": password}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
 /// Deposits the sample through the API and waits until Net-entreprises accepted it.
 async fn deposit_accepted(s: &Session) -> Value {
     let r = s
@@ -133,7 +118,7 @@ async fn page(s: &Session, path: &str) -> (u16, String) {
 async fn a_deposit_is_followed_to_its_crm_and_its_returns_rates_and_board_are_shown() {
     let h = Harness::start().await;
     let s = h.api_session().await;
-    set_identity(&h, &s, DUPONT.password).await;
+    h.set_admin_identity(&s, SIRET, DUPONT.password).await;
     let nirs = sample_nirs();
     assert_eq!(nirs.len(), 2, "the sample's employees");
     // The tax office's rate for the first employee, with a future rate.
@@ -624,7 +609,8 @@ async fn a_refused_depositing_account_shows_in_the_status_and_only_an_administra
     let h = Harness::start().await;
     let admin = h.api_session().await;
     // A refused identity for the account that deposits: verified, refused, shown.
-    set_identity(&h, &admin, "Mauvais-mot-de-passe").await;
+    h.set_admin_identity(&admin, SIRET, "Mauvais-mot-de-passe")
+        .await;
     let r = admin
         .call(Method::POST, "/api/v1/credentials/Administrateur/verify")
         .send()
@@ -718,7 +704,7 @@ fn with_wrong_pas_amount(file: &[u8]) -> Vec<u8> {
 async fn a_conformity_ko_shows_its_anomalies_and_its_alert_on_the_board_and_the_status_page() {
     let h = Harness::start().await;
     let s = h.api_session().await;
-    set_identity(&h, &s, DUPONT.password).await;
+    h.set_admin_identity(&s, SIRET, DUPONT.password).await;
     let r = s
         .call(Method::POST, "/api/v1/deposits?file_name=octobre.dsn")
         .header(CONTENT_TYPE, "application/octet-stream")

@@ -59,16 +59,7 @@ async fn until_after_reload(browser: &Browser, script: &str, want: serde_json::V
 async fn a_deposit_is_followed_to_its_crm_and_its_rates_shown_in_chromium() {
     let h = Harness::start().await;
     let api = h.api_session().await;
-    let r = api
-        .call(Method::PUT, "/api/v1/credentials/Administrateur")
-        .json(
-            &json!({"account_password": h.admin_password(), "siret": SIRET,
-                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    h.set_admin_identity(&api, SIRET, DUPONT.password).await;
     let nir = first_nir();
     ne_admin(
         &h,

@@ -72,21 +72,6 @@ fn multipart() -> String {
     format!("multipart/form-data; boundary={BOUNDARY}")
 }
 
-/// The administrator's Net-entreprises identity for DUPONT's SIRET (the account that
-/// deposits).
-async fn designate(h: &Harness, s: &Session) {
-    let r = s
-        .call(Method::PUT, "/api/v1/credentials/Administrateur")
-        .json(
-            &serde_json::json!({"account_password": h.admin_password(), "siret": DUPONT.siret,
-                      "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": DUPONT.password}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
 async fn assert_nothing_deposited(s: &Session, what: &str) {
     assert_eq!(
         s.get_json("/api/v1/deposits").await,
@@ -172,7 +157,8 @@ async fn an_upload_without_its_token_first_or_not_well_formed_is_refused_in_fren
     let h = Harness::start().await;
     let s = h.api_session().await;
     let other = h.api_session().await;
-    designate(&h, &s).await;
+    h.set_admin_identity(&s, DUPONT.siret, DUPONT.password)
+        .await;
     let csrf = s.csrf.as_bytes();
 
     // No token, a wrong one, another session's: 403, the console's CSRF page.
@@ -390,7 +376,8 @@ fn find(dir: &Path, name: &str, found: &mut Vec<PathBuf>) {
 async fn a_file_with_crlf_and_latin1_accents_arrives_byte_for_byte() {
     let h = Harness::start().await;
     let s = h.api_session().await;
-    designate(&h, &s).await;
+    h.set_admin_identity(&s, DUPONT.siret, DUPONT.password)
+        .await;
     // The sample with CRLF line ends and accented names in ISO-8859-1 (É: 0xC9, è: 0xE8).
     let mut file = Vec::new();
     for line in SAMPLE_DSN.split_inclusive(|b| *b == b'\n') {
@@ -441,7 +428,8 @@ async fn a_file_of_several_mib_waits_in_a_private_file_then_reaches_net_entrepri
 {
     let h = Harness::start().await;
     let s = h.api_session().await;
-    designate(&h, &s).await;
+    h.set_admin_identity(&s, DUPONT.siret, DUPONT.password)
+        .await;
     let file = sample_of(10_000);
     assert!(file.len() > 3 << 20, "several MiB: {}", file.len());
     let expected = sha256sum(&file);

@@ -47,6 +47,22 @@ pub fn client() -> reqwest::Client {
 }
 
 impl Harness {
+    /// Gives Administrateur, through the API of `s`, the Net-entreprises identity of
+    /// DUPONT Marie (the mock's directory) for `siret`, with `password`.
+    pub async fn set_admin_identity(&self, s: &Session, siret: &str, password: &str) {
+        use iea_mock_net_entreprises::fixtures::DUPONT;
+        let r = s
+            .call(Method::PUT, "/api/v1/credentials/Administrateur")
+            .json(&serde_json::json!({
+                "account_password": self.admin_password(), "siret": siret,
+                "nom": DUPONT.nom, "prenom": DUPONT.prenom, "password": password,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "identity of Administrateur");
+    }
+
     pub async fn start() -> Self {
         Self::start_with(false).await
     }
