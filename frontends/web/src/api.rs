@@ -1169,7 +1169,8 @@ pub struct DepositParams {
     params(DepositParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "le fichier DSN"),
     responses((status = 201, body = DepositView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 500, description = "the file could not wait in its temporary file (`internal`)", body = ErrorBody)))]
 async fn deposit(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
