@@ -437,6 +437,8 @@ impl Store {
         now: i64,
     ) -> anyhow::Result<Option<(DepositRecord, bool)>> {
         self.write(move |db| {
+            // A claim at the same moment waits for this decision, then finds it written.
+            db.lock_rows("SELECT id FROM deposits WHERE id = $1 FOR UPDATE", &[&id])?;
             let Some(rec) = by_id(db, id)? else {
                 return Ok(None);
             };
@@ -540,22 +542,19 @@ impl Store {
     /// `sending` deposits whose attempt lost its worker (a lease of `owner`, this
     /// orchestrator's former life, or any expired lease) become `uncertain`; their ids.
     pub async fn recover_deposits(&self, owner: String, now: i64) -> anyhow::Result<Vec<i64>> {
-        self.write(move |db| {
-            let ids: Vec<i64> = db.query(
-                "SELECT id FROM deposits WHERE state = 'sending' \
-                 AND (lease_owner = $1 OR lease_until IS NULL OR lease_until < $2)",
+        // One statement: a lease renewed or an answer written meanwhile is judged on the
+        // row as it is then, never overwritten.
+        self.read(move |db| {
+            let mut ids: Vec<i64> = db.query(
+                "UPDATE deposits SET state = 'uncertain', lease_owner = NULL, \
+                 lease_until = NULL, updated_at = $2, not_before = 0, \
+                 message = 'La réponse de Net-entreprises à ce dépôt n''a pas été reçue : il sera vérifié sur la liste des dépôts avant tout nouvel envoi.' \
+                 WHERE state = 'sending' \
+                 AND (lease_owner = $1 OR lease_until IS NULL OR lease_until < $2) RETURNING id",
                 &[&owner, &now],
                 |r| r.get(0),
             )?;
-            for id in &ids {
-                db.execute(
-                    "UPDATE deposits SET state = 'uncertain', lease_owner = NULL, \
-                     lease_until = NULL, updated_at = $2, not_before = 0, \
-                     message = 'La réponse de Net-entreprises à ce dépôt n''a pas été reçue : il sera vérifié sur la liste des dépôts avant tout nouvel envoi.' \
-                     WHERE id = $1",
-                    &[id, &now],
-                )?;
-            }
+            ids.sort_unstable();
             Ok(ids)
         })
         .await
@@ -626,6 +625,17 @@ fn start_attempt(
 /// Inserts a checked deposit unless the same file or the same normal declaration is
 /// already deposited or on its way; its id.
 fn insert(db: &mut Db<'_>, new: &NewDeposit, now: i64) -> anyhow::Result<Result<i64, Duplicate>> {
+    // Two intakes of one file, or of one normal declaration, at once (two workstations,
+    // two uploads) both read "not recorded": the second waits here until the first has
+    // committed, then finds it. The file's lock first, always: no two intakes wait on
+    // each other's.
+    db.lock_key(&format!("deposit-file:{}", new.sha256))?;
+    if new.kind == "01" {
+        db.lock_key(&format!(
+            "deposit-declaration:{}:{}:{}:{}",
+            new.siret, new.month, new.fraction, new.essai_reel
+        ))?;
+    }
     let same_file: Option<i64> = db.query_opt(
         concat!(
             "SELECT id FROM deposits WHERE sha256 = $1 AND state IN ",
@@ -856,6 +866,81 @@ mod tests {
             .await
             .unwrap();
         assert!(s.insert_deposit(new("b", "01"), 5).await.unwrap().is_ok());
+    }
+
+    /// Another orchestrator records a file and has not committed yet: recording the same
+    /// file here, or another file of the same normal declaration, waits for it, then finds
+    /// it (without the intake's lock both were recorded, and both would be sent).
+    #[tokio::test]
+    async fn one_declaration_recorded_at_once_by_two_orchestrators_is_recorded_once() {
+        let t = store().await;
+        let hold = std::time::Duration::from_millis(300);
+        let mut october = new("b", "01");
+        october.month = "2026-10".into();
+        let mut october_again = new("c", "01");
+        october_again.month = "2026-10".into();
+        for (theirs, ours, same_file) in [
+            (new("a", "01"), new("a", "03"), true),
+            (october, october_again, false),
+        ] {
+            let other = crate::store::testing::other_transaction(&t.url, hold, move |db| {
+                Ok(insert(db, &theirs, 1)?.map_err(|_| anyhow::anyhow!("a duplicate")))
+            });
+            let here = t.store.insert_deposit(ours, 2).await.unwrap();
+            let theirs = other.join().unwrap().unwrap();
+            match here {
+                Err(Duplicate::SameFile(id)) if same_file => assert_eq!(id, theirs),
+                Err(Duplicate::SameDeclaration(id)) if !same_file => assert_eq!(id, theirs),
+                other => panic!(
+                    "recorded twice, or not as expected: {:?}",
+                    other.map(|r| r.id)
+                ),
+            }
+        }
+        assert_eq!(t.store.deposits(None, 10).await.unwrap().len(), 2);
+    }
+
+    /// Another orchestrator claims a queued deposit and has not committed yet: a person's
+    /// decision on it here waits for the claim, then leaves the deposit to it.
+    #[tokio::test]
+    async fn a_decision_waits_for_a_claim_under_way_and_leaves_the_deposit_to_it() {
+        let t = store().await;
+        let d = t
+            .store
+            .insert_deposit(new("a", "01"), 1)
+            .await
+            .unwrap()
+            .unwrap();
+        t.store
+            .decide_deposit(d.id, &[State::Checked], queued(), 1)
+            .await
+            .unwrap();
+        let id = d.id;
+        let other = crate::store::testing::other_transaction(
+            &t.url,
+            std::time::Duration::from_millis(300),
+            move |db| {
+                db.execute(
+                    "UPDATE deposits SET lease_owner = 'other', lease_until = 1000000 \
+                     WHERE id = $1 AND lease_until IS NULL",
+                    &[&id],
+                )
+            },
+        );
+        let rejected = Transition {
+            state: Some(State::Rejected),
+            ..Default::default()
+        };
+        let (rec, written) = t
+            .store
+            .decide_deposit(id, &[State::Queued], rejected, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(other.join().unwrap(), 1, "the claim was taken");
+        assert!(!written, "a decision wrote over a claim under way");
+        assert_eq!(rec.state, State::Queued);
+        assert_eq!(rec.lease_owner.as_deref(), Some("other"));
     }
 
     /// Two orchestrators on one database: two stores (two connections) race for the same

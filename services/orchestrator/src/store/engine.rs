@@ -40,14 +40,34 @@ pub(crate) enum Conn {
 }
 
 impl Conn {
-    /// Runs `f` in a transaction, committed when `f` returns `Ok`, rolled back otherwise.
+    /// Runs `f` in a transaction that may write, committed when `f` returns `Ok`, rolled
+    /// back otherwise. On SQLite it begins with the database's write lock (`BEGIN
+    /// IMMEDIATE`, waiting for another connection's writer at most the busy timeout): what
+    /// it reads is then what it writes over, even with another connection on the file.
     pub(crate) fn transaction<T>(
         &mut self,
         f: impl FnOnce(&mut Db<'_>) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        self.transaction_as(rusqlite::TransactionBehavior::Immediate, f)
+    }
+
+    /// Runs the reads of `f` in one transaction (one snapshot); on SQLite without the
+    /// write lock.
+    pub(crate) fn read_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Db<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        self.transaction_as(rusqlite::TransactionBehavior::Deferred, f)
+    }
+
+    fn transaction_as<T>(
+        &mut self,
+        sqlite: rusqlite::TransactionBehavior,
+        f: impl FnOnce(&mut Db<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         match self {
             Conn::Sqlite(conn) => {
-                let tx = conn.transaction()?;
+                let tx = conn.transaction_with_behavior(sqlite)?;
                 let out = f(&mut Db(Inner::Sqlite(&tx)))?;
                 tx.commit()?;
                 Ok(out)
@@ -317,6 +337,54 @@ impl<'a> Db<'a> {
             }
         };
         rows.iter().map(|r| f(&Row::Postgres(r))).collect()
+    }
+
+    /// Holds the lock named `key` until the transaction ends, for a transaction that reads
+    /// what decides its writes (is the name free, is this the last administrator, is the
+    /// same declaration already recorded). On PostgreSQL a transaction-level advisory lock,
+    /// which every connection of every orchestrator on the database respects (a key is a
+    /// 64-bit number: the first eight bytes of the name's SHA-256); on SQLite nothing more
+    /// is needed: a transaction that may write holds the database's write lock from its
+    /// first statement ([`Conn::transaction`]).
+    pub(crate) fn lock_key(&mut self, key: &str) -> anyhow::Result<()> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        let number = i64::from_be_bytes(first);
+        match &mut self.0 {
+            Inner::Sqlite(_) => Ok(()),
+            Inner::PgClient(..) => {
+                anyhow::bail!("lock {key} asked outside a transaction: it would not be held")
+            }
+            Inner::PgTx(t, st) => {
+                let s = prepared(t, st, "SELECT pg_advisory_xact_lock($1)")?;
+                t.execute(&s, &[&number])?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Locks the rows `sql` (a `SELECT … FOR UPDATE`) selects until the transaction ends,
+    /// so that a decision read from them holds when it is written: another transaction's
+    /// write to them waits, then is judged on what this one left. PostgreSQL only; on
+    /// SQLite nothing, as for [`Self::lock_key`].
+    pub(crate) fn lock_rows(
+        &mut self,
+        sql: &'static str,
+        args: &[&dyn Value],
+    ) -> anyhow::Result<()> {
+        match &mut self.0 {
+            Inner::Sqlite(_) => Ok(()),
+            Inner::PgClient(..) => {
+                anyhow::bail!("rows locked outside a transaction: they would not be held")
+            }
+            Inner::PgTx(t, st) => {
+                let s = prepared(t, st, sql)?;
+                t.execute(&s, &pg_args(args))?;
+                Ok(())
+            }
+        }
     }
 
     /// Runs statements without parameters, separated by `;` (migrations).

@@ -492,7 +492,10 @@ pub(super) fn migrate(conn: &mut Conn) -> anyhow::Result<()> {
         Conn::Sqlite(_) => (SQLITE, "sqlite"),
         Conn::Postgres { .. } => (POSTGRES, "postgres"),
     };
-    let version = conn.transaction(current_version)?;
+    let version = conn.transaction(|db| {
+        db.lock_key("schema")?;
+        current_version(db)
+    })?;
     anyhow::ensure!(
         version <= steps.len(),
         "the database has schema version {version}, newer than this program knows ({})",
@@ -500,6 +503,12 @@ pub(super) fn migrate(conn: &mut Conn) -> anyhow::Result<()> {
     );
     for (i, step) in steps.iter().enumerate().skip(version) {
         conn.transaction(|db| {
+            // Two orchestrators starting at once on one database: the second waits for the
+            // first's step, then finds it done.
+            db.lock_key("schema")?;
+            if current_version(db)? > i {
+                return Ok(());
+            }
             match step {
                 Step::Sql(sql) => db.batch(sql)?,
                 Step::SqlThen(sql, convert) => {

@@ -13,7 +13,7 @@
 //! tests run on both).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::Context;
 
@@ -141,20 +141,122 @@ pub struct Store {
     engine: Engine,
 }
 
-/// The one connection, taken by one call at a time, and where it leads (to connect again
-/// to a PostgreSQL server that restarted).
-struct Shared(Mutex<Option<Conn>>, DatabaseUrl);
+/// How many connections a store holds at most on PostgreSQL. Several transactions then
+/// run at once (a deposit's commit, a front-end's read, another deposit's claim) and the
+/// server writes their commits to its log together, instead of each waiting for the
+/// one before. SQLite keeps one: its writers take turns on the file anyway, and its
+/// commits cost no `fsync` of their own (`synchronous = NORMAL`).
+///
+/// On PostgreSQL, transactions of one orchestrator may thus overlap as those of several
+/// orchestrators on one database always could: a transaction that reads, then writes what
+/// it read decides on, takes a lock first ([`engine::Db::lock_key`],
+/// [`engine::Db::lock_rows`]) or writes with a conditional statement.
+pub const POSTGRES_CONNECTIONS: usize = 4;
+
+/// The connections, each taken by one call at a time, and where they lead (to connect
+/// again to a PostgreSQL server that restarted).
+struct Shared {
+    url: DatabaseUrl,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is given back or closed.
+    freed: Condvar,
+}
+
+struct Pool {
+    idle: Vec<Conn>,
+    /// Connections open, idle or taken.
+    open: usize,
+    max: usize,
+}
+
+impl Shared {
+    /// An idle connection, or a new one while there are fewer than `max`; else waits for
+    /// one to be given back.
+    fn take(self: &Arc<Self>) -> anyhow::Result<Taken> {
+        let mut pool = self
+            .pool
+            .lock()
+            .map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                drop(pool);
+                // A server that restarted closed our connection: the call that saw it
+                // failed, this one connects again.
+                if let Conn::Postgres { client, .. } = &conn
+                    && client.is_closed()
+                {
+                    tracing::warn!("database connection lost, connecting again");
+                    drop(conn);
+                    return self.open_new();
+                }
+                return Ok(Taken {
+                    shared: self.clone(),
+                    conn: Some(conn),
+                });
+            }
+            if pool.open < pool.max {
+                pool.open += 1;
+                drop(pool);
+                return self.open_new();
+            }
+            pool = self
+                .freed
+                .wait(pool)
+                .map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
+        }
+    }
+
+    /// A new connection in a place already counted in `open` (given up if it fails).
+    fn open_new(self: &Arc<Self>) -> anyhow::Result<Taken> {
+        let mut taken = Taken {
+            shared: self.clone(),
+            conn: None,
+        };
+        taken.conn = Some(Store::connect(&self.url)?);
+        Ok(taken)
+    }
+}
+
+/// A connection taken from the pool, given back when dropped (closed instead when its
+/// server closed it, or when the call panicked with it).
+struct Taken {
+    shared: Arc<Shared>,
+    conn: Option<Conn>,
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        let keep = self.conn.take().filter(|c| match c {
+            Conn::Sqlite(_) => true,
+            Conn::Postgres { client, .. } => !client.is_closed() && !std::thread::panicking(),
+        });
+        let Ok(mut pool) = self.shared.pool.lock() else {
+            return;
+        };
+        match keep {
+            Some(conn) => pool.idle.push(conn),
+            None => pool.open -= 1,
+        }
+        drop(pool);
+        self.shared.freed.notify_one();
+    }
+}
+
+/// Closes a connection. PostgreSQL's client owns a small runtime of its own, which must
+/// not be dropped on an async worker thread: the last store handle may go anywhere, so a
+/// PostgreSQL connection is closed on a thread of its own.
+fn drop_conn(conn: Conn) {
+    if let conn @ Conn::Postgres { .. } = conn {
+        let _ = std::thread::Builder::new()
+            .name("db-close".into())
+            .spawn(move || drop(conn));
+    }
+}
 
 impl Drop for Shared {
-    /// PostgreSQL's client owns a small runtime of its own, which must not be dropped on
-    /// an async worker thread: the last store handle may go anywhere, so the connection
-    /// is closed on a thread of its own.
     fn drop(&mut self) {
-        let conn = self.0.get_mut().ok().and_then(Option::take);
-        if let Some(conn @ Conn::Postgres { .. }) = conn {
-            let _ = std::thread::Builder::new()
-                .name("db-close".into())
-                .spawn(move || drop(conn));
+        if let Ok(pool) = self.pool.get_mut() {
+            pool.idle.drain(..).for_each(drop_conn);
         }
     }
 }
@@ -176,8 +278,20 @@ impl Store {
     fn open_blocking(url: &DatabaseUrl) -> anyhow::Result<Self> {
         let mut conn = Self::connect(url)?;
         migrations::migrate(&mut conn)?;
+        let max = match url.engine() {
+            Engine::Sqlite => 1,
+            Engine::Postgres => POSTGRES_CONNECTIONS,
+        };
         Ok(Self {
-            conn: Arc::new(Shared(Mutex::new(Some(conn)), url.clone())),
+            conn: Arc::new(Shared {
+                url: url.clone(),
+                pool: Mutex::new(Pool {
+                    idle: vec![conn],
+                    open: 1,
+                    max,
+                }),
+                freed: Condvar::new(),
+            }),
             engine: url.engine(),
         })
     }
@@ -235,7 +349,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Db<'_>) -> anyhow::Result<T> + Send + 'static,
     {
-        self.run(move |c| c.transaction(f)).await
+        self.run(move |c| c.read_transaction(f)).await
     }
 
     /// Runs `f` without a transaction (reads, single statements), on the blocking pool.
@@ -252,21 +366,11 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> anyhow::Result<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        let shared = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .0
-                .lock()
-                .map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
-            // A server that restarted closed our connection: the call that saw it failed,
-            // this one connects again.
-            if let Some(Conn::Postgres { client, .. }) = guard.as_ref()
-                && client.is_closed()
-            {
-                tracing::warn!("database connection lost, connecting again");
-                *guard = Some(Self::connect(&conn.1)?);
-            }
-            let conn = guard
+            let mut taken = shared.take()?;
+            let conn = taken
+                .conn
                 .as_mut()
                 .ok_or_else(|| anyhow::anyhow!("database closed"))?;
             f(conn)
@@ -298,6 +402,34 @@ pub(crate) mod testing {
             .unwrap();
         let store = Store::open(&url).await.unwrap();
         TestDb { store, url, dir }
+    }
+
+    /// Another orchestrator's transaction on the database at `url`, caught in the middle:
+    /// on a connection of its own and a thread of its own, runs `f` in a transaction, then
+    /// holds it open (its locks held, its writes unseen) for `hold` before committing.
+    /// Returns once `f` has run; the thread gives `f`'s answer once committed.
+    pub fn other_transaction<T: Send + 'static>(
+        url: &DatabaseUrl,
+        hold: std::time::Duration,
+        f: impl FnOnce(&mut Db<'_>) -> anyhow::Result<T> + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let url = url.clone();
+        let (ran, has_run) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut conn = Store::connect(&url).expect("a second connection");
+            let out = conn
+                .transaction(|db| {
+                    let out = f(db)?;
+                    ran.send(()).expect("the test waits");
+                    std::thread::sleep(hold);
+                    Ok(out)
+                })
+                .expect("the other transaction");
+            drop(conn);
+            out
+        });
+        has_run.recv().expect("the other transaction ran");
+        thread
     }
 
     /// A new, empty database on the engine the test run was given (blocking).

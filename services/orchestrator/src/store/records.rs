@@ -104,6 +104,7 @@ impl Store {
         change: impl FnOnce(Option<R>) -> R + Send + 'static,
     ) -> anyhow::Result<()> {
         self.write(move |db| {
+            db.lock_key(&format!("setting:{}", R::KEY))?;
             let next = change(get(db)?);
             put(db, &next)
         })

@@ -342,6 +342,15 @@ impl Store {
         now: i64,
     ) -> anyhow::Result<Vec<ReturnRecord>> {
         self.write(move |db| {
+            // A following and a scan may list the same flux at once: each flux's versions
+            // are decided under its lock, taken in one order (no two calls wait on each
+            // other's).
+            let mut fluxes: Vec<&str> = listed.iter().map(|l| l.idflux.as_str()).collect();
+            fluxes.sort_unstable();
+            fluxes.dedup();
+            for idflux in fluxes {
+                db.lock_key(&format!("returns:{idflux}"))?;
+            }
             let mut new_rows = Vec::new();
             for l in &listed {
                 let nature = i64::from(l.nature);
@@ -466,6 +475,7 @@ impl Store {
         now: i64,
     ) -> anyhow::Result<bool> {
         self.write(move |db| {
+            db.lock_rows("SELECT id FROM dsn_returns WHERE id = $1 FOR UPDATE", &[&row])?;
             let held: Option<String> = db
                 .query_opt(
                     "SELECT lease_owner FROM dsn_returns WHERE id = $1",

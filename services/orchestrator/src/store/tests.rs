@@ -438,3 +438,75 @@ async fn many_verifications_recorded_at_once_are_kept_like_one_by_one() {
         [Some(bob), None, Some(alice)]
     );
 }
+
+/// On PostgreSQL a store runs several calls at once, on at most
+/// [`POSTGRES_CONNECTIONS`] connections: a read goes on while other calls hold their
+/// transactions open, and once every connection is held the next call waits for one to be
+/// given back. (SQLite has one connection: nothing to show there.) On several threads: the
+/// test waits for the calls it started without an `.await`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_calls_run_at_once_on_a_bounded_pool() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let db = store().await;
+    if db.store.engine() != Engine::Postgres {
+        return;
+    }
+    populate(&db.store).await;
+    let mut holders = Vec::new();
+    let mut releases = Vec::new();
+    for held in 0..POSTGRES_CONNECTIONS - 1 {
+        let (started, has_started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let store = db.store.clone();
+        holders.push(tokio::spawn(async move {
+            store
+                .write(move |db| {
+                    db.query_value::<i64>("SELECT count(*) FROM users", &[])?;
+                    started.send(()).unwrap();
+                    released
+                        .recv_timeout(Duration::from_secs(30))
+                        .map_err(|_| anyhow::anyhow!("never released"))
+                })
+                .await
+        }));
+        has_started
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("call {held} never got a connection"));
+        releases.push(release);
+    }
+    // One connection left: a read gets it at once, other calls' transactions open.
+    assert_eq!(db.store.users().await.unwrap().len(), 2);
+    // Every connection held: the next call waits.
+    let (started, has_started) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let store = db.store.clone();
+    holders.push(tokio::spawn(async move {
+        store
+            .write(move |_| {
+                started.send(()).unwrap();
+                released
+                    .recv_timeout(Duration::from_secs(30))
+                    .map_err(|_| anyhow::anyhow!("never released"))
+            })
+            .await
+    }));
+    has_started.recv_timeout(Duration::from_secs(30)).unwrap();
+    releases.push(release);
+    let waiting = tokio::spawn({
+        let store = db.store.clone();
+        async move { store.users().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a call got a connection beyond {POSTGRES_CONNECTIONS}"
+    );
+    for release in releases {
+        release.send(()).unwrap();
+    }
+    for holder in holders {
+        holder.await.unwrap().unwrap();
+    }
+    assert_eq!(waiting.await.unwrap().unwrap().len(), 2);
+}

@@ -73,7 +73,12 @@ fn count(db: &mut Db<'_>) -> anyhow::Result<i64> {
     db.query_value("SELECT count(*) FROM users", &[])
 }
 
+/// What every change of the set of accounts (or of what may hold several) decides under:
+/// names free, last administrator, *monoposte* with one account.
+const ACCOUNTS: &str = "accounts";
+
 fn insert(db: &mut Db<'_>, name: &str, role: Role, hash: &str, now: i64) -> anyhow::Result<i64> {
+    db.lock_key(ACCOUNTS)?;
     db.query_value(
         "INSERT INTO users (name, role, password_hash, created_at) VALUES ($1, $2, $3, $4) \
          RETURNING id",
@@ -112,6 +117,7 @@ impl Store {
         let name = name.to_owned();
         let hash = hash.to_owned();
         self.write(move |db| {
+            db.lock_key(ACCOUNTS)?;
             if records::installation_mode(db)? == InstallationMode::Monoposte && count(db)? >= 1 {
                 return Ok(Added::Monoposte);
             }
@@ -181,6 +187,7 @@ impl Store {
     pub async fn remove_user(&self, name: &str, caller_id: i64) -> anyhow::Result<Removed> {
         let name = name.to_owned();
         self.write(move |db| {
+            db.lock_key(ACCOUNTS)?;
             let Some(user) = by_name(db, &name)? else {
                 return Ok(Removed::NotFound);
             };
@@ -233,6 +240,7 @@ impl Store {
     /// account.
     pub async fn set_installation_mode(&self, mode: InstallationMode) -> anyhow::Result<bool> {
         self.write(move |db| {
+            db.lock_key(ACCOUNTS)?;
             if mode == InstallationMode::Monoposte && count(db)? > 1 {
                 return Ok(false);
             }
@@ -240,5 +248,83 @@ impl Store {
             Ok(true)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two workstations changing the accounts at once; on the engine of the test run.
+
+    use std::time::Duration;
+
+    use super::super::testing::{other_transaction, store};
+    use super::*;
+
+    /// How long the other workstation's transaction stays open once it has decided.
+    const HOLD: Duration = Duration::from_millis(300);
+
+    /// Another workstation adds « Bob » and has not committed yet: adding « bob » here
+    /// waits for it, then says the name is taken (not a database error, not two Bobs).
+    #[tokio::test]
+    async fn one_name_added_at_once_on_two_workstations_is_one_account() {
+        let t = store().await;
+        let s = &t.store;
+        s.insert_first_user("Administrateur", Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        assert!(
+            s.set_installation_mode(InstallationMode::Reseau)
+                .await
+                .unwrap()
+        );
+        let other = other_transaction(&t.url, HOLD, |db| {
+            db.lock_key(ACCOUNTS)?;
+            anyhow::ensure!(by_name(db, "Bob")?.is_none());
+            insert(db, "Bob", Role::User, "h", 2)
+        });
+        let here = s.add_user("bob", Role::User, "h", 3).await.unwrap();
+        other.join().unwrap();
+        assert_eq!(here, Added::AlreadyExists);
+        assert_eq!(s.user_count().await.unwrap(), 2);
+    }
+
+    /// Two administrators are left; another workstation removes one and has not committed
+    /// yet: removing the other here waits for it, then refuses (the last administrator).
+    #[tokio::test]
+    async fn the_last_two_administrators_removed_at_once_leave_one() {
+        let t = store().await;
+        let s = &t.store;
+        let first = s
+            .insert_first_user("Administrateur", Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        assert!(
+            s.set_installation_mode(InstallationMode::Reseau)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.add_user("Second", Role::Administrator, "h", 2)
+                .await
+                .unwrap(),
+            Added::Added
+        );
+        let caller = s.user_by_name("Second").await.unwrap().unwrap().id;
+        let other = other_transaction(&t.url, HOLD, move |db| {
+            db.lock_key(ACCOUNTS)?;
+            let admins: i64 = db.query_value(
+                "SELECT count(*) FROM users WHERE role = 'administrator'",
+                &[],
+            )?;
+            anyhow::ensure!(admins == 2);
+            db.execute("DELETE FROM users WHERE id = $1", &[&caller])
+        });
+        let here = s.remove_user("Administrateur", caller).await.unwrap();
+        other.join().unwrap();
+        assert!(matches!(here, Removed::LastAdministrator), "{here:?}");
+        let left = s.users().await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].id, first);
+        assert_eq!(left[0].role, Role::Administrator);
     }
 }
