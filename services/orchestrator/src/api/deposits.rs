@@ -71,6 +71,7 @@ pub(crate) fn deposit_message(r: DepositRecord) -> DsnDeposit {
                 message: a.message,
             })
             .collect(),
+        anomalies_omitted: r.anomalies_omitted,
         message: r.message,
         siret: r.siret,
         month: r.month,
@@ -245,5 +246,81 @@ pub(super) fn account_message(a: crate::deposits::AccountDue) -> DepositAccount 
         last_checked_at: a.last_check.as_ref().map(|c| timestamp(c.2)),
         siret: a.siret,
         user: a.user,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! On the engine of the test run (SQLite, or PostgreSQL with `IEA_TEST_DATABASE_URL`).
+
+    use super::*;
+    use crate::deposits::{Anomaly, NewDeposit, State};
+    use crate::store::Transition;
+    use crate::store::testing::store;
+
+    fn new(sha: &str, kind: &str) -> NewDeposit {
+        NewDeposit {
+            requested_by: "Administrateur".into(),
+            user_id: None,
+            siret: "78214563500010".into(),
+            month: "2026-11".into(),
+            nature: "01".into(),
+            kind: kind.into(),
+            fraction: "11".into(),
+            essai_reel: "02".into(),
+            file_name: "dsn.txt".into(),
+            file_path: format!("/nowhere/{sha}.dsn"),
+            sha256: sha.into(),
+            bytes: 10,
+            source_path: None,
+        }
+    }
+
+    /// A deposit whose ARE listed more anomalies than its record keeps, as the worker
+    /// writes it: the front-ends' message carries the first ones and how many more there
+    /// were, so that a program reading it knows the list is incomplete.
+    #[tokio::test]
+    async fn a_rejected_deposit_says_how_many_anomalies_were_left_out() {
+        let t = store().await;
+        let s = &t.store;
+        let d = s.insert_deposit(new("a", "01"), 1).await.unwrap().unwrap();
+        let queued = Transition {
+            state: Some(State::Queued),
+            ..Default::default()
+        };
+        s.decide_deposit(d.id, &[State::Checked], queued, 1)
+            .await
+            .unwrap();
+        s.lease_deposit(d.id, State::Queued, "me".into(), 10, 70)
+            .await
+            .unwrap()
+            .unwrap();
+        let kept: Vec<Anomaly> = (0..100)
+            .map(|i| Anomaly {
+                code: format!("A{i}"),
+                message: format!("anomalie {i}"),
+            })
+            .collect();
+        let are = crate::deposits::worker::rejected(kept, 4_900, None);
+        assert!(
+            s.transition_deposit(d.id, "me".into(), are, true, 11)
+                .await
+                .unwrap()
+        );
+        let m = deposit_message(s.deposit(d.id).await.unwrap().unwrap());
+        assert_eq!(m.state, "rejected");
+        assert_eq!(m.anomalies.len(), 100);
+        assert_eq!(m.anomalies[99].code, "A99");
+        assert_eq!(m.anomalies_omitted, 4_900);
+        assert!(
+            m.message.ends_with(
+                "… et 4\u{202f}990 autres anomalies (seules les 100 premières sont conservées)."
+            ),
+            "{}",
+            m.message
+        );
+        // One never rejected says nothing was left out.
+        let other = s.insert_deposit(new("b", "03"), 12).await.unwrap().unwrap();
+        assert_eq!(deposit_message(other).anomalies_omitted, 0);
     }
 }

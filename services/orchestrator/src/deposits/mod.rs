@@ -38,7 +38,7 @@
 mod due;
 mod folder;
 mod intake;
-mod worker;
+pub(crate) mod worker;
 
 pub use due::{AccountDue, next_due};
 pub use intake::{StoredFile, Upload};
@@ -252,7 +252,10 @@ pub struct DepositRecord {
     /// French sentence about the current state.
     pub message: String,
     pub idflux: Option<String>,
+    /// The ARE's first anomalies (at most `agents::MAX_KEPT_ANOMALIES`, in order).
     pub anomalies: Vec<Anomaly>,
+    /// How many more anomalies the ARE listed after those in `anomalies` (0: all are there).
+    pub anomalies_omitted: u64,
     pub candidates: Vec<Candidate>,
     pub attempts: i64,
     pub attempt_started_at: Option<i64>,

@@ -687,13 +687,7 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Re
                         anomalies_omitted,
                         "dsn deposit rejected"
                     );
-                    Transition {
-                        state: Some(State::Rejected),
-                        message: Some(rejected_message(&anomalies, anomalies_omitted)),
-                        idflux,
-                        anomalies: Some(anomalies),
-                        ..Default::default()
-                    }
+                    rejected(anomalies, anomalies_omitted, idflux)
                 }
                 SendOutcome::Authentication(v) => record_refusal(inner, &account, &v).await,
                 SendOutcome::NotSent => retry_later(inner, &r.message),
@@ -735,6 +729,23 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// What an ARE writes on its deposit: `rejected`, its message, its first anomalies and
+/// the count of the others.
+pub(crate) fn rejected(
+    anomalies: Vec<Anomaly>,
+    anomalies_omitted: u64,
+    idflux: Option<String>,
+) -> Transition {
+    Transition {
+        state: Some(State::Rejected),
+        message: Some(rejected_message(&anomalies, anomalies_omitted)),
+        idflux,
+        anomalies: Some(anomalies),
+        anomalies_omitted,
+        ..Default::default()
+    }
 }
 
 /// Most anomalies a rejected deposit's message names (those kept are all in its record,

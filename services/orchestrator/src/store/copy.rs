@@ -107,10 +107,10 @@ const TABLES: &[Table] = &[
         name: "deposits",
         kinds: &[
             Int, Int, Int, Text, Text, Int, Text, Text, Text, Text, Text, Text, Text, Text, Text,
-            Int, Text, Text, Text, Text, Int, Int, Int, Int, Text, Int, Text, Int, Text,
+            Int, Text, Text, Text, Text, Int, Int, Int, Int, Text, Int, Text, Int, Text, Int,
         ],
-        select: "SELECT id, created_at, updated_at, state, requested_by, user_id, siret, month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, message, idflux, anomalies, candidates, attempts, attempt_started_at, attempt_ended_at, not_before, wait_kind, wait_credential_at, lease_owner, lease_until, source_path FROM deposits ORDER BY id",
-        insert: "INSERT INTO deposits (id, created_at, updated_at, state, requested_by, user_id, siret, month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, message, idflux, anomalies, candidates, attempts, attempt_started_at, attempt_ended_at, not_before, wait_kind, wait_credential_at, lease_owner, lease_until, source_path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
+        select: "SELECT id, created_at, updated_at, state, requested_by, user_id, siret, month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, message, idflux, anomalies, candidates, attempts, attempt_started_at, attempt_ended_at, not_before, wait_kind, wait_credential_at, lease_owner, lease_until, source_path, anomalies_omitted FROM deposits ORDER BY id",
+        insert: "INSERT INTO deposits (id, created_at, updated_at, state, requested_by, user_id, siret, month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, message, idflux, anomalies, candidates, attempts, attempt_started_at, attempt_ended_at, not_before, wait_kind, wait_credential_at, lease_owner, lease_until, source_path, anomalies_omitted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
         count: "SELECT count(*) FROM deposits",
     },
     Table {

@@ -27,7 +27,8 @@ macro_rules! select {
              u.name, d.siret, d.month, d.nature, d.kind, d.fraction, d.essai_reel, d.file_name, \
              d.file_path, d.sha256, d.bytes, d.message, d.idflux, d.anomalies, d.candidates, \
              d.attempts, d.attempt_started_at, d.attempt_ended_at, d.not_before, d.wait_kind, \
-             d.wait_credential_at, d.lease_owner, d.lease_until, d.source_path \
+             d.wait_credential_at, d.lease_owner, d.lease_until, d.source_path, \
+             d.anomalies_omitted \
              FROM deposits d LEFT JOIN users u ON u.id = d.user_id ",
             $rest
         )
@@ -77,6 +78,7 @@ fn record_of(r: &Row<'_>) -> anyhow::Result<DepositRecord> {
         lease_owner: r.get(27)?,
         lease_until: r.get(28)?,
         source_path: r.get(29)?,
+        anomalies_omitted: u64::try_from(r.get::<i64>(30)?).unwrap_or(0),
     })
 }
 
@@ -174,6 +176,9 @@ pub struct Transition {
     pub message: Option<String>,
     pub idflux: Option<String>,
     pub anomalies: Option<Vec<Anomaly>>,
+    /// With `anomalies`: how many more the ARE listed. Written with `anomalies` only, so
+    /// that the count always goes with the list it completes.
+    pub anomalies_omitted: u64,
     pub candidates: Option<Vec<Candidate>>,
     pub not_before: Option<i64>,
     pub attempt_ended_at: Option<i64>,
@@ -691,7 +696,7 @@ fn insert(db: &mut Db<'_>, new: &NewDeposit, now: i64) -> anyhow::Result<Result<
     Ok(Ok(id))
 }
 
-/// The columns a [`Transition`] writes; its parameters as [`transition_args`] binds them.
+/// The columns a [`Transition`] writes; its parameters as [`transition_values`] gives them.
 macro_rules! transition_set {
     () => {
         "UPDATE deposits SET updated_at = $2, \
@@ -701,11 +706,12 @@ macro_rules! transition_set {
          attempt_ended_at = COALESCE(CAST($9 AS BIGINT), attempt_ended_at), \
          user_id = COALESCE(CAST($10 AS BIGINT), user_id), \
          wait_kind = CASE WHEN CAST($13 AS BIGINT) = 1 THEN $11 ELSE wait_kind END, \
-         wait_credential_at = CASE WHEN CAST($13 AS BIGINT) = 1 THEN CAST($12 AS BIGINT) ELSE wait_credential_at END"
+         wait_credential_at = CASE WHEN CAST($13 AS BIGINT) = 1 THEN CAST($12 AS BIGINT) ELSE wait_credential_at END, \
+         anomalies_omitted = COALESCE(CAST($14 AS BIGINT), anomalies_omitted)"
     };
 }
 
-/// A transition's values, as bound to [`transition_set`]'s `$3`…`$13`.
+/// A transition's values, as bound to [`transition_set`]'s `$3`…`$14`.
 struct TransitionValues<'t> {
     state: Option<&'static str>,
     message: &'t Option<String>,
@@ -718,6 +724,8 @@ struct TransitionValues<'t> {
     wait_kind: Option<&'static str>,
     wait_at: Option<i64>,
     wait_written: i64,
+    /// Set only with `anomalies`.
+    anomalies_omitted: Option<i64>,
 }
 
 fn transition_values(t: &Transition) -> anyhow::Result<TransitionValues<'_>> {
@@ -745,6 +753,10 @@ fn transition_values(t: &Transition) -> anyhow::Result<TransitionValues<'_>> {
         wait_kind,
         wait_at,
         wait_written: i64::from(t.wait.is_some() || t.state.is_some_and(|s| s != State::Waiting)),
+        anomalies_omitted: t
+            .anomalies
+            .as_ref()
+            .map(|_| i64::try_from(t.anomalies_omitted).unwrap_or(i64::MAX)),
     })
 }
 
@@ -766,6 +778,7 @@ fn apply(db: &mut Db<'_>, id: i64, t: &Transition, now: i64) -> anyhow::Result<(
             &v.wait_kind,
             &v.wait_at,
             &v.wait_written,
+            &v.anomalies_omitted,
         ],
     )?;
     Ok(())
@@ -784,9 +797,9 @@ fn apply_held(
     db.execute(
         concat!(
             transition_set!(),
-            ", lease_owner = CASE WHEN CAST($15 AS BIGINT) = 1 THEN NULL ELSE lease_owner END, \
-             lease_until = CASE WHEN CAST($15 AS BIGINT) = 1 THEN NULL ELSE lease_until END \
-             WHERE id = $1 AND lease_owner = $14"
+            ", lease_owner = CASE WHEN CAST($16 AS BIGINT) = 1 THEN NULL ELSE lease_owner END, \
+             lease_until = CASE WHEN CAST($16 AS BIGINT) = 1 THEN NULL ELSE lease_until END \
+             WHERE id = $1 AND lease_owner = $15"
         ),
         &[
             &id,
@@ -802,6 +815,7 @@ fn apply_held(
             &v.wait_kind,
             &v.wait_at,
             &v.wait_written,
+            &v.anomalies_omitted,
             &owner,
             &i64::from(release),
         ],
@@ -1314,6 +1328,85 @@ mod tests {
         );
     }
 
+    fn anomalies(n: usize) -> Vec<Anomaly> {
+        (0..n)
+            .map(|i| Anomaly {
+                code: format!("A{i}"),
+                message: format!("anomalie {i}"),
+            })
+            .collect()
+    }
+
+    /// An ARE's count of the anomalies left out goes with its list: written by the
+    /// rejection (the worker's, lease held), kept by what leaves the list, replaced with
+    /// the list; a deposit never rejected has none.
+    #[tokio::test]
+    async fn the_count_of_anomalies_left_out_is_kept_with_the_list() {
+        let t = store().await;
+        let s = &t.store;
+        let d = s.insert_deposit(new("a", "01"), 1).await.unwrap().unwrap();
+        assert_eq!((d.anomalies.len(), d.anomalies_omitted), (0, 0));
+        s.decide_deposit(d.id, &[State::Checked], queued(), 1)
+            .await
+            .unwrap();
+        s.lease_deposit(d.id, State::Queued, "me".into(), 10, 70)
+            .await
+            .unwrap()
+            .unwrap();
+        let rejected = Transition {
+            state: Some(State::Rejected),
+            anomalies: Some(anomalies(100)),
+            anomalies_omitted: 4_900,
+            ..Default::default()
+        };
+        assert!(
+            s.transition_deposit(d.id, "me".into(), rejected, true, 11)
+                .await
+                .unwrap()
+        );
+        let r = s.deposit(d.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                r.state,
+                r.anomalies.len(),
+                r.anomalies_omitted,
+                r.lease_owner
+            ),
+            (State::Rejected, 100, 4_900, None)
+        );
+        assert_eq!(r.anomalies[99].code, "A99");
+        // A transition that leaves the list leaves its count, even one that names a count.
+        let note = Transition {
+            message: Some("note".into()),
+            anomalies_omitted: 7,
+            ..Default::default()
+        };
+        let (r, written) = s
+            .decide_deposit(d.id, &[State::Rejected], note, 12)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(written);
+        assert_eq!(
+            (r.message.as_str(), r.anomalies.len(), r.anomalies_omitted),
+            ("note", 100, 4_900)
+        );
+        // A new list comes with its own count: 0 when it is whole.
+        let whole = Transition {
+            anomalies: Some(anomalies(2)),
+            ..Default::default()
+        };
+        let (r, _) = s
+            .decide_deposit(d.id, &[State::Rejected], whole, 13)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.anomalies.len(), r.anomalies_omitted), (2, 0));
+        // Read alike in a listing.
+        let listed = s.deposits(None, 10).await.unwrap();
+        assert_eq!(listed[0].anomalies_omitted, 0);
+    }
+
     /// `iea database migrate`: deposits and the accounts per SIRET go with the rest, and
     /// the next deposit gets a new id.
     #[tokio::test]
@@ -1334,14 +1427,28 @@ mod tests {
         from.set_deposit_account("78214563500010".into(), user, 2)
             .await
             .unwrap();
+        let rejected = Transition {
+            state: Some(State::Rejected),
+            anomalies: Some(anomalies(100)),
+            anomalies_omitted: 12,
+            ..Default::default()
+        };
+        from.decide_deposit(d.id, &[State::Checked], rejected, 2)
+            .await
+            .unwrap();
         let to = store().await;
         let report = crate::store::copy_all(&from, &to.store).await.unwrap();
         let count = |t: &str| report.tables.iter().find(|(n, _)| *n == t).unwrap().1;
         assert_eq!((count("deposits"), count("deposit_accounts")), (1, 1));
         let copied = to.store.deposit(d.id).await.unwrap().unwrap();
         assert_eq!(
-            (copied.sha256.as_str(), copied.state),
-            ("a", State::Checked)
+            (
+                copied.sha256.as_str(),
+                copied.state,
+                copied.anomalies.len(),
+                copied.anomalies_omitted
+            ),
+            ("a", State::Rejected, 100, 12)
         );
         assert_eq!(
             to.store.deposit_accounts().await.unwrap(),

@@ -254,6 +254,13 @@ DROP INDEX deposits_state;
 CREATE INDEX deposits_queue ON deposits (state, id);
 "#,
     ),
+    // A rejected deposit keeps the ARE's first anomalies only: how many more it listed,
+    // so that a reader of the record knows the list is incomplete.
+    Step::Sql(
+        r#"
+ALTER TABLE deposits ADD COLUMN anomalies_omitted INTEGER NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 const POSTGRES: &[Step] = &[
@@ -482,6 +489,12 @@ CREATE INDEX deposits_queue ON deposits (state, id);
     Step::Sql(
         r#"
 ALTER TABLE credentials SET (fillfactor = 50);
+"#,
+    ),
+    // As SQLite's step 9.
+    Step::Sql(
+        r#"
+ALTER TABLE deposits ADD COLUMN anomalies_omitted BIGINT NOT NULL DEFAULT 0;
 "#,
     ),
 ];
