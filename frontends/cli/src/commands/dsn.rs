@@ -464,6 +464,7 @@ fn deposit_json(d: &DsnDeposit) -> Value {
         "settled": d.settled,
         "idflux": (!d.idflux.is_empty()).then_some(&d.idflux),
         "anomalies": d.anomalies.iter().map(|a| json!({"code": a.code, "message": a.message})).collect::<Vec<_>>(),
+        "anomalies_omitted": d.anomalies_omitted,
         "message": d.message,
         "siret": d.siret,
         "month": d.month,
@@ -488,31 +489,54 @@ fn print_deposit(ctx: &Ctx, d: &DsnDeposit) {
         print_json(&json!({"deposit": deposit_json(d)}));
         return;
     }
-    say!(
+    for line in deposit_lines(d) {
+        say!("{line}");
+    }
+}
+
+/// What a person reads of a deposit.
+fn deposit_lines(d: &DsnDeposit) -> Vec<String> {
+    let mut out = vec![format!(
         "Dépôt DSN n° {} : {} — SIRET {}, mois {}",
         d.id,
         state_fr(&d.state),
         d.siret,
         d.month
-    );
+    )];
     if !d.idflux.is_empty() {
-        say!("  Flux (idflux) : {}", d.idflux);
+        out.push(format!("  Flux (idflux) : {}", d.idflux));
     }
     for a in &d.anomalies {
-        say!("  Anomalie {} : {}", a.code, a.message);
+        out.push(format!("  Anomalie {} : {}", a.code, a.message));
+    }
+    if d.anomalies_omitted > 0 {
+        let n = d.anomalies_omitted;
+        let s = if n == 1 { "" } else { "s" };
+        let count = iea_dsn::group_thousands(usize::try_from(n).unwrap_or(usize::MAX));
+        out.push(match d.anomalies.len() {
+            0 => format!("  {count} anomalie{s}, non conservée{s}"),
+            1 => format!("  … et {count} autre{s} anomalie{s} (seule la première est conservée)"),
+            kept => format!(
+                "  … et {count} autre{s} anomalie{s} (seules les {kept} premières sont conservées)"
+            ),
+        });
     }
     if !d.message.is_empty() {
-        say!("  {}", d.message);
+        out.push(format!("  {}", d.message));
     }
     if !d.account.is_empty() {
-        say!("  Compte qui dépose : {}", d.account);
+        out.push(format!("  Compte qui dépose : {}", d.account));
     }
     for c in &d.candidates {
-        say!("  Flux possible : {} ({}, {})", c.idflux, c.date, c.statut);
+        out.push(format!(
+            "  Flux possible : {} ({}, {})",
+            c.idflux, c.date, c.statut
+        ));
     }
     if let Some(t) = when(d.updated_at.as_ref()) {
-        say!("  Mis à jour le {t}");
+        out.push(format!("  Mis à jour le {t}"));
     }
+    out
 }
 
 fn check(ctx: &Ctx, file: &Path) -> CliResult {
@@ -720,5 +744,55 @@ mod board_tests {
         assert_eq!(days_left_fr(0), "aujourd'hui");
         assert_eq!(days_left_fr(-3), "dépassée de 3 jours");
         assert_eq!(month_label("2027-01"), "janvier 2027");
+    }
+}
+
+#[cfg(test)]
+mod deposit_tests {
+    use super::*;
+
+    fn rejected(kept: usize, omitted: u64) -> DsnDeposit {
+        DsnDeposit {
+            id: 7,
+            state: "rejected".into(),
+            siret: "78214563500010".into(),
+            month: "2026-11".into(),
+            anomalies: (0..kept)
+                .map(|i| DsnAnomaly {
+                    code: format!("A{i}"),
+                    message: format!("anomalie {i}"),
+                })
+                .collect(),
+            anomalies_omitted: omitted,
+            ..Default::default()
+        }
+    }
+
+    /// A program reading `--json` knows the list of anomalies is incomplete, and by how
+    /// many; a person reads it after the list.
+    #[test]
+    fn a_deposit_says_how_many_anomalies_were_left_out() {
+        let d = rejected(100, 4_900);
+        let v = deposit_json(&d);
+        assert_eq!(v["anomalies"].as_array().unwrap().len(), 100);
+        assert_eq!(v["anomalies_omitted"], 4_900);
+        let lines = deposit_lines(&d);
+        assert_eq!(
+            lines[0],
+            "Dépôt DSN n° 7 : rejeté — SIRET 78214563500010, mois 2026-11"
+        );
+        assert_eq!(lines[100], "  Anomalie A99 : anomalie 99");
+        assert_eq!(
+            lines[101],
+            "  … et 4\u{202f}900 autres anomalies (seules les 100 premières sont conservées)"
+        );
+        assert_eq!(
+            deposit_lines(&rejected(100, 1))[101],
+            "  … et 1 autre anomalie (seules les 100 premières sont conservées)"
+        );
+        // All there: 0 in JSON, nothing more for a person.
+        let whole = rejected(2, 0);
+        assert_eq!(deposit_json(&whole)["anomalies_omitted"], 0);
+        assert_eq!(deposit_lines(&whole).len(), 3);
     }
 }
