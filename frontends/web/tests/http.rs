@@ -681,6 +681,19 @@ async fn the_openapi_document_describes_every_route() {
     ] {
         assert!(schemas.contains_key(s), "{s}");
     }
+    // A program knows when a deposit's list of anomalies is incomplete.
+    let deposit = &schemas["DepositView"];
+    assert_eq!(
+        deposit["properties"]["anomalies_omitted"]["type"], "integer",
+        "{deposit}"
+    );
+    assert!(
+        deposit["required"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("anomalies_omitted")),
+        "{deposit}"
+    );
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     h.stop().await;
 }
@@ -1261,6 +1274,10 @@ async fn a_dsn_file_is_deposited_through_the_api_and_a_bad_one_changes_nothing()
     assert_eq!(done["state"], "accepted", "{done}");
     assert_eq!(done["state_label"], "Accepté");
     assert!(done["idflux"].as_str().is_some_and(|f| !f.is_empty()));
+    assert_eq!(
+        (&done["anomalies"], &done["anomalies_omitted"]),
+        (&serde_json::json!([]), &serde_json::json!(0))
+    );
 
     // Bad ids and resolutions: the error form.
     let r = s

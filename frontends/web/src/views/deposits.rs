@@ -85,7 +85,11 @@ pub struct DepositView {
     /// The state in French.
     pub state_label: String,
     pub idflux: Option<String>,
+    /// The ARE's anomalies, for `rejected`: the first 100 at most, in its order.
     pub anomalies: Vec<AnomalyView>,
+    /// For `rejected`: how many more anomalies the ARE listed after those in `anomalies`
+    /// (0: all are there).
+    pub anomalies_omitted: u64,
     /// French sentence on the current state.
     pub message: String,
     pub siret: String,
@@ -121,6 +125,7 @@ pub fn deposit_view(d: &DsnDeposit) -> DepositView {
                 message: a.message.clone(),
             })
             .collect(),
+        anomalies_omitted: d.anomalies_omitted,
         message: d.message.clone(),
         siret: d.siret.clone(),
         month: d.month.clone(),
@@ -241,6 +246,36 @@ pub async fn resolve(
 /// A message box above the page; a message of several lines (a bad file's refusal: its
 /// first problems, each with its line, then the sentence counting the others) shows its
 /// first line, then the others as a list.
+/// The ARE's anomalies of a deposit, then how many more it listed, if any.
+fn anomalies_section(d: &DsnDeposit) -> maud::Markup {
+    html! {
+        @if !d.anomalies.is_empty() || d.anomalies_omitted > 0 {
+            section class="error" id="anomalies" {
+                h2 { "Anomalies" }
+                ul {
+                    @for a in &d.anomalies { li { code { (a.code) } " — " (a.message) } }
+                    @if d.anomalies_omitted > 0 {
+                        li class="omitted" { (omitted_sentence(d.anomalies.len(), d.anomalies_omitted)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// « … et N autres anomalies (seules les K premières sont conservées) ».
+fn omitted_sentence(kept: usize, omitted: u64) -> String {
+    let s = if omitted == 1 { "" } else { "s" };
+    let count = iea_dsn::group_thousands(usize::try_from(omitted).unwrap_or(usize::MAX));
+    match kept {
+        0 => format!("{count} anomalie{s}, non conservée{s}"),
+        1 => format!("… et {count} autre{s} anomalie{s} (seule la première est conservée)"),
+        kept => format!(
+            "… et {count} autre{s} anomalie{s} (seules les {kept} premières sont conservées)"
+        ),
+    }
+}
+
 fn message_box(kind: &str, text: &str) -> maud::Markup {
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default();
@@ -329,12 +364,7 @@ fn render_one(current: &Current, d: &DsnDeposit, message: Option<(&str, String)>
                 tr { th { "Reçu le" } td { (when(d)) } }
             }
         }
-        @if !d.anomalies.is_empty() {
-            section class="error" {
-                h2 { "Anomalies" }
-                ul { @for a in &d.anomalies { li { code { (a.code) } " — " (a.message) } } }
-            }
-        }
+        (anomalies_section(d))
         @if resolvable {
             section id="resolve" {
                 h2 { "Régler ce dépôt" }
@@ -532,5 +562,43 @@ mod tests {
             message_box("notice", "Le dépôt est réglé.").into_string(),
             notice("notice", "Le dépôt est réglé.").into_string()
         );
+    }
+
+    /// A rejected deposit whose ARE listed more anomalies than are kept says how many more,
+    /// after the list; one whose list is whole says nothing more.
+    #[test]
+    fn anomalies_left_out_are_counted_after_the_list() {
+        let mut d = DsnDeposit {
+            state: "rejected".into(),
+            anomalies: (0..100)
+                .map(|i| iea_proto::v1::DsnAnomaly {
+                    code: format!("A{i}"),
+                    message: format!("anomalie {i}"),
+                })
+                .collect(),
+            anomalies_omitted: 4_900,
+            ..Default::default()
+        };
+        assert_eq!(deposit_view(&d).anomalies_omitted, 4_900);
+        let html = anomalies_section(&d).into_string();
+        assert_eq!(html.matches("<li>").count(), 100);
+        assert!(
+            html.ends_with(
+                "<li><code>A99</code> — anomalie 99</li><li class=\"omitted\">… et \
+                 4\u{202f}900 autres anomalies (seules les 100 premières sont \
+                 conservées)</li></ul></section>"
+            ),
+            "{html}"
+        );
+        d.anomalies_omitted = 1;
+        assert!(
+            anomalies_section(&d)
+                .into_string()
+                .contains("… et 1 autre anomalie (seules les 100 premières sont conservées)")
+        );
+        d.anomalies_omitted = 0;
+        assert!(!anomalies_section(&d).into_string().contains("omitted"));
+        d.anomalies.clear();
+        assert_eq!(anomalies_section(&d).into_string(), "");
     }
 }
