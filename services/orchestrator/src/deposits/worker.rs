@@ -382,14 +382,14 @@ async fn tick(
         // A file of the deposit folder moves out of it once its deposit is settled.
         let from_folder = rec.source_path.is_some();
         attempts.spawn(rec.id, async move {
-            work(inner.clone(), rec, ready).await;
-            // The slot is free before the worker looks again (woken while it was still
-            // held, it would find no room and wait for the next wake).
-            drop(permit);
+            let mut slot = Slot {
+                permit: Some(permit),
+                inner: inner.clone(),
+            };
+            work(inner.clone(), rec, ready, &mut slot).await;
+            slot.free();
             if from_folder {
                 inner.wake_for_upkeep();
-            } else {
-                inner.wake.notify_one();
             }
         });
     }
@@ -515,12 +515,29 @@ fn prepare(inner: &Inner, rec: &DepositRecord, facts: AccountFacts) -> Claim<Rea
     }
 }
 
-async fn work(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) {
+/// An attempt's place among the `deposits.concurrency` requests to Net-entreprises at once.
+struct Slot {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    inner: Arc<Inner>,
+}
+
+impl Slot {
+    /// Gives the place back (once) and wakes the worker, which may claim the next deposit:
+    /// the slot is free before the worker looks again (woken while it was still held, it
+    /// would find no room and wait for the next wake).
+    fn free(&mut self) {
+        if self.permit.take().is_some() {
+            self.inner.wake.notify_one();
+        }
+    }
+}
+
+async fn work(inner: Arc<Inner>, rec: DepositRecord, ready: Ready, slot: &mut Slot) {
     let id = rec.id;
     let _renewal = renew(&inner, id);
     let result = match ready {
         Ready::Settle(facts) => settle(inner.clone(), rec, *facts).await,
-        ready => send(inner.clone(), rec, ready).await,
+        ready => send(inner.clone(), rec, ready, slot).await,
     };
     if let Err(e) = result {
         tracing::error!(
@@ -612,7 +629,15 @@ fn retry_later(inner: &Inner, why: &str) -> Transition {
     }
 }
 
-async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Result<()> {
+/// Sends a claimed deposit and writes the answer. The slot is freed as soon as the agent
+/// has answered: the next deposit goes out while this answer is written (the record says
+/// `sending` until then, under this orchestrator's lease, as if it were still going).
+async fn send(
+    inner: Arc<Inner>,
+    rec: DepositRecord,
+    ready: Ready,
+    slot: &mut Slot,
+) -> anyhow::Result<()> {
     let inner: &Inner = &inner;
     let id = rec.id;
     let owner = inner.owner.clone();
@@ -656,6 +681,7 @@ async fn send(inner: Arc<Inner>, rec: DepositRecord, ready: Ready) -> anyhow::Re
         .agents
         .deposit(access, id, file, rec.bytes as u64)
         .await;
+    slot.free();
     let now = sessions::now();
     let t = match report {
         Err(e) => {

@@ -268,16 +268,10 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> anyhow::Result<Vec<i64>> {
-        let codes: Vec<String> = states.iter().map(|s| s.code().to_owned()).collect();
         self.read(move |db| {
             let mut out = Vec::new();
-            for code in &codes {
-                out.extend(db.query(
-                    "SELECT id FROM deposits WHERE state = $1 AND not_before <= $2 \
-                     AND (lease_until IS NULL OR lease_until < $2) ORDER BY id LIMIT $3",
-                    &[code, &now, &limit],
-                    |r| r.get::<i64>(0),
-                )?);
+            for &state in states {
+                out.extend(db.query(due_sql(state)?.0, &[&now, &limit], |r| r.get::<i64>(0))?);
             }
             out.sort_unstable();
             Ok(out)
@@ -388,19 +382,12 @@ impl Store {
         self.write(move |db| {
             let mut ids: Vec<i64> = Vec::new();
             for state in [State::Uncertain, State::Queued] {
+                let claim = due_sql(state)?.1;
                 // One at a time, `LIMIT 1` written out: SQLite re-prepares a statement
                 // whose `LIMIT` is a bound parameter each time the parameter is bound.
                 while (ids.len() as i64) < limit {
-                    let taken: Option<i64> = db.query_opt(
-                        "UPDATE deposits SET lease_owner = $1, lease_until = $2 \
-                         WHERE id IN (SELECT id FROM deposits WHERE state = $4 \
-                         AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                         ORDER BY id LIMIT 1) \
-                         AND state = $4 AND not_before <= $3 \
-                         AND (lease_until IS NULL OR lease_until < $3) RETURNING id",
-                        &[&owner, &until, &now, &state.code()],
-                        |r| r.get(0),
-                    )?;
+                    let taken: Option<i64> =
+                        db.query_opt(claim, &[&owner, &until, &now], |r| r.get(0))?;
                     match taken {
                         Some(id) => ids.push(id),
                         None => break,
@@ -608,6 +595,42 @@ impl Store {
         })
         .await
     }
+}
+
+/// The search for the due deposits of `state` (`$1` now, `$2` the limit: ids, oldest
+/// first) and the claim of the oldest (`$1` owner, `$2` lease end, `$3` now: its id).
+/// The state is written in the text, not bound: PostgreSQL then sees the query is within
+/// the `deposits_due` partial index, whatever plan it keeps for the prepared statement.
+fn due_sql(state: State) -> anyhow::Result<(&'static str, &'static str)> {
+    macro_rules! due {
+        ($state:literal) => {
+            (
+                concat!(
+                    "SELECT id FROM deposits WHERE state = '",
+                    $state,
+                    "' AND not_before <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+                     ORDER BY id LIMIT $2"
+                ),
+                concat!(
+                    "UPDATE deposits SET lease_owner = $1, lease_until = $2 \
+                     WHERE id IN (SELECT id FROM deposits WHERE state = '",
+                    $state,
+                    "' AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                     ORDER BY id LIMIT 1) AND state = '",
+                    $state,
+                    "' AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                     RETURNING id"
+                ),
+            )
+        };
+    }
+    Ok(match state {
+        State::Checked => due!("checked"),
+        State::Queued => due!("queued"),
+        State::Waiting => due!("waiting"),
+        State::Uncertain => due!("uncertain"),
+        other => anyhow::bail!("no queue of {} deposits", other.code()),
+    })
 }
 
 /// `sending` with the attempt's start, if `owner` holds deposit `id` queued.
@@ -1155,6 +1178,73 @@ mod tests {
     /// Claims take due deposits oldest first, at most as many as asked, each with its
     /// account's facts; two orchestrators claiming at once never take the same one; the
     /// answer is written only by the lease's holder, which it releases.
+    /// Once the table holds mostly settled deposits, finding the oldest due one reads the
+    /// due ones only, on each engine and whatever plan PostgreSQL keeps for the prepared
+    /// statement (its generic plan once walked the primary key through every settled row).
+    #[tokio::test]
+    async fn the_queue_is_searched_among_due_deposits_only() {
+        let t = store().await;
+        let s = &t.store;
+        let accepted = Transition {
+            state: Some(State::Accepted),
+            ..Default::default()
+        };
+        for i in 0..300 {
+            let mut n = new(&format!("settled-{i}"), "03");
+            n.month = format!("20{:02}-{:02}", 10 + i / 12, 1 + i % 12);
+            let d = s.insert_deposit(n, 1).await.unwrap().unwrap();
+            s.decide_deposit(d.id, &[State::Checked], accepted.clone(), 1)
+                .await
+                .unwrap();
+        }
+        let (due, claim) = due_sql(State::Queued).unwrap();
+        let plans: Vec<String> = s
+            .write(move |db| {
+                let mut plans = Vec::new();
+                if db.is_postgres() {
+                    db.batch("ANALYZE deposits; SET LOCAL plan_cache_mode = force_generic_plan")?;
+                    for (name, sql) in [("due", due), ("claim", claim)] {
+                        db.batch(&format!("PREPARE {name} AS {sql}"))?;
+                    }
+                    for explain in [
+                        "EXPLAIN EXECUTE due(10, 1)",
+                        "EXPLAIN EXECUTE claim('x', 20, 10)",
+                    ] {
+                        let lines: Vec<String> = db.query(explain, &[], |r| r.get(0))?;
+                        plans.push(lines.join("\n"));
+                    }
+                    db.batch("DEALLOCATE due; DEALLOCATE claim")?;
+                } else {
+                    let owner = "x";
+                    let cases: [(&str, &[&dyn super::super::engine::Value]); 2] = [
+                        (due, &[&10_i64, &1_i64]),
+                        (claim, &[&owner, &20_i64, &10_i64]),
+                    ];
+                    for (sql, args) in cases {
+                        let explain: &'static str =
+                            Box::leak(format!("EXPLAIN QUERY PLAN {sql}").into_boxed_str());
+                        let lines: Vec<String> = db.query(explain, args, |r| r.get(3))?;
+                        plans.push(lines.join("\n"));
+                    }
+                }
+                Ok(plans)
+            })
+            .await
+            .unwrap();
+        for plan in plans {
+            assert!(
+                !plan.contains("deposits_pkey")
+                    && !plan.contains("SCAN deposits\n")
+                    && !plan.ends_with("SCAN deposits"),
+                "the queue's search walks the settled deposits:\n{plan}"
+            );
+            assert!(
+                plan.contains("deposits_due") || plan.contains("deposits_queue"),
+                "the queue's search does not use a queue index:\n{plan}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn claims_take_each_due_deposit_once() {
         let t = store().await;
