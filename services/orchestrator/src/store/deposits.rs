@@ -870,6 +870,15 @@ mod tests {
         }
     }
 
+    /// A normal declaration of the file `sha`, recorded and queued.
+    async fn queued_deposit(s: &Store, sha: &str) -> DepositRecord {
+        let d = s.insert_deposit(new(sha, "01"), 1).await.unwrap().unwrap();
+        s.decide_deposit(d.id, &[State::Checked], queued(), 1)
+            .await
+            .unwrap();
+        d
+    }
+
     fn queued() -> Transition {
         Transition {
             state: Some(State::Queued),
@@ -942,16 +951,7 @@ mod tests {
     #[tokio::test]
     async fn a_decision_waits_for_a_claim_under_way_and_leaves_the_deposit_to_it() {
         let t = store().await;
-        let d = t
-            .store
-            .insert_deposit(new("a", "01"), 1)
-            .await
-            .unwrap()
-            .unwrap();
-        t.store
-            .decide_deposit(d.id, &[State::Checked], queued(), 1)
-            .await
-            .unwrap();
+        let d = queued_deposit(&t.store, "a").await;
         let id = d.id;
         let other = crate::store::testing::other_transaction(
             &t.url,
@@ -987,16 +987,7 @@ mod tests {
     async fn a_lease_is_taken_by_one_orchestrator_only() {
         let t = store().await;
         let other = Store::open(&t.url).await.unwrap();
-        let d = t
-            .store
-            .insert_deposit(new("a", "01"), 1)
-            .await
-            .unwrap()
-            .unwrap();
-        t.store
-            .decide_deposit(d.id, &[State::Checked], queued(), 1)
-            .await
-            .unwrap();
+        let d = queued_deposit(&t.store, "a").await;
         for round in 0..20 {
             let now = 100 + round * 1000;
             let (a, b) = tokio::join!(

@@ -263,13 +263,10 @@ mod tests {
     /// How long the other workstation's transaction stays open once it has decided.
     const HOLD: Duration = Duration::from_millis(300);
 
-    /// Another workstation adds « Bob » and has not committed yet: adding « bob » here
-    /// waits for it, then says the name is taken (not a database error, not two Bobs).
-    #[tokio::test]
-    async fn one_name_added_at_once_on_two_workstations_is_one_account() {
-        let t = store().await;
-        let s = &t.store;
-        s.insert_first_user("Administrateur", Role::Administrator, "h", 1)
+    /// A *réseau* installation with its first account, « Administrateur » (its id).
+    async fn reseau_with_administrator(s: &Store) -> i64 {
+        let id = s
+            .insert_first_user("Administrateur", Role::Administrator, "h", 1)
             .await
             .unwrap();
         assert!(
@@ -277,6 +274,16 @@ mod tests {
                 .await
                 .unwrap()
         );
+        id
+    }
+
+    /// Another workstation adds « Bob » and has not committed yet: adding « bob » here
+    /// waits for it, then says the name is taken (not a database error, not two Bobs).
+    #[tokio::test]
+    async fn one_name_added_at_once_on_two_workstations_is_one_account() {
+        let t = store().await;
+        let s = &t.store;
+        reseau_with_administrator(s).await;
         let other = other_transaction(&t.url, HOLD, |db| {
             db.lock_key(ACCOUNTS)?;
             anyhow::ensure!(by_name(db, "Bob")?.is_none());
@@ -294,15 +301,7 @@ mod tests {
     async fn the_last_two_administrators_removed_at_once_leave_one() {
         let t = store().await;
         let s = &t.store;
-        let first = s
-            .insert_first_user("Administrateur", Role::Administrator, "h", 1)
-            .await
-            .unwrap();
-        assert!(
-            s.set_installation_mode(InstallationMode::Reseau)
-                .await
-                .unwrap()
-        );
+        let first = reseau_with_administrator(s).await;
         assert_eq!(
             s.add_user("Second", Role::Administrator, "h", 2)
                 .await
