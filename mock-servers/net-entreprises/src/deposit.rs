@@ -120,6 +120,7 @@ async fn answer(control: &Control, headers: &HeaderMap, body: Bytes) -> Response
         let rejection = Rejection {
             code: NOT_A_DSN_CODE.into(),
             message: NOT_A_DSN_MESSAGE.into(),
+            count: 1,
         };
         return register(control, headers, &caller, dsn, envelope, Some(rejection)).await;
     }
@@ -303,7 +304,8 @@ fn aee(caller: &Caller, idflux: &str, file: &Envelope, date: &str, heure: &str) 
     )
 }
 
-/// The ARE (avis de rejet): empty `essai_reel`, no registration date, the anomaly.
+/// The ARE (avis de rejet): empty `essai_reel`, no registration date, the anomaly (`count`
+/// of them, numbered when more than one).
 fn are(
     caller: &Caller,
     idflux: &str,
@@ -312,15 +314,26 @@ fn are(
     heure: &str,
     rejection: &Rejection,
 ) -> String {
+    let count = rejection.count.clamp(1, crate::faults::MAX_ANOMALIES);
+    let code = escape(&rejection.code);
+    let mut anomalies = String::new();
+    for n in 1..=count {
+        let message = if count == 1 {
+            escape(&rejection.message)
+        } else {
+            escape(&format!("{} (anomalie {n} sur {count})", rejection.message))
+        };
+        anomalies.push_str(&format!(
+            "<envoi_anomalie><description><code>{code}</code><message>{message}</message></description></envoi_anomalie>"
+        ));
+    }
     format!(
         "{HEAD}<gipmds:rapport type=\"ARE\" profil=\"DSN\" version=\"v01r04\" xmlns:gipmds=\"http://www.gip-mds.fr/\">\
          <envoi><envoi_identification>{ident}</envoi_identification>\
          <envoi_bilan><envoi_etat>KO</envoi_etat></envoi_bilan>\
-         <envoi_anomalie><description><code>{code}</code><message>{message}</message></description></envoi_anomalie>\
+         {anomalies}\
          </envoi></gipmds:rapport>",
         ident = identification(caller, idflux, file, None, date, heure),
-        code = escape(&rejection.code),
-        message = escape(&rejection.message),
     )
 }
 

@@ -2,8 +2,9 @@
 //! deposit's own, all set by one `POST /__admin/faults` that replaces them all (a field
 //! left out is off):
 //!
-//! - `reject_deposits`: `{"code", "message"}`: every deposit that would get an AEE gets an
-//!   ARE (422) with this anomaly instead, and is registered as rejected (`KO`);
+//! - `reject_deposits`: `{"code", "message", "count"}`: every deposit that would get an AEE
+//!   gets an ARE (422) with this anomaly instead (`count` times, 1 by default, numbered
+//!   when more), and is registered as rejected (`KO`);
 //! - `lost_answer`: the deposit is registered, then the connection is cut before any
 //!   answer;
 //! - `lost_request`: the connection is cut as soon as the deposit request reaches the
@@ -62,6 +63,17 @@ impl Times {
 pub struct Rejection {
     pub code: String,
     pub message: String,
+    /// How many anomalies the ARE lists (at least 1, at most [`MAX_ANOMALIES`]): a real
+    /// ARE may list thousands, which a client must bound.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+/// The most anomalies one ARE of this mock lists.
+pub const MAX_ANOMALIES: u32 = 100_000;
+
+fn one() -> u32 {
+    1
 }
 
 /// How long a held deposit waits when `hold_ms` is not given.

@@ -244,6 +244,32 @@ async fn a_rejected_deposit_shows_the_are_code_and_message() {
     env.t.stop().await;
 }
 
+/// An ARE of 250 anomalies: the deposit keeps the first 100 and says how many more there
+/// were, to a program (`anomalies_omitted`) and to a person (its message).
+#[tokio::test]
+async fn a_rejection_with_many_anomalies_keeps_a_hundred_and_counts_the_rest() {
+    let env = Env::with_admin_identity().await;
+    env.ne
+        .faults(serde_json::json!({"reject_deposits": {
+            "code": "B1-105-15",
+            "message": "Le SIRET de l'émetteur est inconnu.",
+            "count": 250
+        }}))
+        .await;
+    let d = env.upload(&env.token, &sample(10, 2, 3), "").await.unwrap();
+    let d = env.settled(d.id).await;
+    assert_eq!(d.state, "rejected", "{d:#?}");
+    assert_eq!(d.anomalies.len(), 100);
+    assert_eq!(d.anomalies_omitted, 150);
+    assert_eq!(
+        d.anomalies[99].message,
+        "Le SIRET de l'émetteur est inconnu. (anomalie 100 sur 250)"
+    );
+    assert!(d.message.contains("autres anomalies"), "{}", d.message);
+    assert!(d.message.chars().count() <= 1_500, "{}", d.message);
+    env.t.stop().await;
+}
+
 #[tokio::test]
 async fn a_refused_authentication_counts_against_the_budget_and_nothing_else_is_sent() {
     let env = Env::start().await;
