@@ -254,27 +254,11 @@ mod tests {
     //! On the engine of the test run (SQLite, or PostgreSQL with `IEA_TEST_DATABASE_URL`).
 
     use super::*;
-    use crate::deposits::{Anomaly, NewDeposit, State};
+    use crate::deposits::{Anomaly, State};
     use crate::store::Transition;
     use crate::store::testing::store;
 
-    fn new(sha: &str, kind: &str) -> NewDeposit {
-        NewDeposit {
-            requested_by: "Administrateur".into(),
-            user_id: None,
-            siret: "78214563500010".into(),
-            month: "2026-11".into(),
-            nature: "01".into(),
-            kind: kind.into(),
-            fraction: "11".into(),
-            essai_reel: "02".into(),
-            file_name: "dsn.txt".into(),
-            file_path: format!("/nowhere/{sha}.dsn"),
-            sha256: sha.into(),
-            bytes: 10,
-            source_path: None,
-        }
-    }
+    use crate::deposits::testing::new;
 
     /// A deposit whose ARE listed more anomalies than its record keeps, as the worker
     /// writes it: the front-ends' message carries the first ones and how many more there

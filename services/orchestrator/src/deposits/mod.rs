@@ -270,6 +270,31 @@ pub struct DepositRecord {
     pub source_path: Option<String>,
 }
 
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::NewDeposit;
+
+    /// A checked file of the declaration of DUPONT's establishment for 2026-11 (`kind`:
+    /// 01 normal, 03 annule et remplace), its bytes named by `sha`, stored nowhere.
+    pub(crate) fn new(sha: &str, kind: &str) -> NewDeposit {
+        NewDeposit {
+            requested_by: "Administrateur".into(),
+            user_id: None,
+            siret: "78214563500010".into(),
+            month: "2026-11".into(),
+            nature: "01".into(),
+            kind: kind.into(),
+            fraction: "11".into(),
+            essai_reel: "02".into(),
+            file_name: "dsn.txt".into(),
+            file_path: format!("/nowhere/{sha}.dsn"),
+            sha256: sha.into(),
+            bytes: 10,
+            source_path: None,
+        }
+    }
+}
+
 /// A checked file to record.
 pub struct NewDeposit {
     pub requested_by: String,

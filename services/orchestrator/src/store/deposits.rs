@@ -852,23 +852,7 @@ mod tests {
     use super::*;
     use crate::store::testing::store;
 
-    fn new(sha: &str, kind: &str) -> NewDeposit {
-        NewDeposit {
-            requested_by: "Administrateur".into(),
-            user_id: None,
-            siret: "78214563500010".into(),
-            month: "2026-11".into(),
-            nature: "01".into(),
-            kind: kind.into(),
-            fraction: "11".into(),
-            essai_reel: "02".into(),
-            file_name: "dsn.txt".into(),
-            file_path: format!("/nowhere/{sha}.dsn"),
-            sha256: sha.into(),
-            bytes: 10,
-            source_path: None,
-        }
-    }
+    use crate::deposits::testing::new;
 
     /// A normal declaration of the file `sha`, recorded and queued.
     async fn queued_deposit(s: &Store, sha: &str) -> DepositRecord {
