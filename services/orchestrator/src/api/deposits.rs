@@ -254,11 +254,11 @@ mod tests {
     //! On the engine of the test run (SQLite, or PostgreSQL with `IEA_TEST_DATABASE_URL`).
 
     use super::*;
-    use crate::deposits::{Anomaly, State};
+    use crate::deposits::State;
     use crate::store::Transition;
     use crate::store::testing::store;
 
-    use crate::deposits::testing::new;
+    use crate::deposits::testing::{anomalies, new};
 
     /// A deposit whose ARE listed more anomalies than its record keeps, as the worker
     /// writes it: the front-ends' message carries the first ones and how many more there
@@ -279,13 +279,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let kept: Vec<Anomaly> = (0..100)
-            .map(|i| Anomaly {
-                code: format!("A{i}"),
-                message: format!("anomalie {i}"),
-            })
-            .collect();
-        let are = crate::deposits::worker::rejected(kept, 4_900, None);
+        let are = crate::deposits::worker::rejected(anomalies(100), 4_900, None);
         assert!(
             s.transition_deposit(d.id, "me".into(), are, true, 11)
                 .await

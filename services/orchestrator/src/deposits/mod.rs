@@ -272,7 +272,17 @@ pub struct DepositRecord {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use super::NewDeposit;
+    use super::{Anomaly, NewDeposit};
+
+    /// `n` anomalies of an ARE: codes `A0`, `A1`…
+    pub(crate) fn anomalies(n: usize) -> Vec<Anomaly> {
+        (0..n)
+            .map(|i| Anomaly {
+                code: format!("A{i}"),
+                message: format!("anomalie {i}"),
+            })
+            .collect()
+    }
 
     /// A checked file of the declaration of DUPONT's establishment for 2026-11 (`kind`:
     /// 01 normal, 03 annule et remplace), its bytes named by `sha`, stored nowhere.

@@ -1008,6 +1008,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::deposits::testing::anomalies;
 
     /// A task that ends after `ms`, counting its end in `ended`.
     fn ends_after(ms: u64, ended: &Arc<AtomicUsize>) -> impl Future<Output = ()> + Send + 'static {
@@ -1069,15 +1070,6 @@ mod tests {
         );
         let left = stop(Duration::ZERO, attempts, JoinSet::new()).await;
         assert_eq!(left, vec![2]);
-    }
-
-    fn anomalies(n: usize) -> Vec<Anomaly> {
-        (0..n)
-            .map(|i| Anomaly {
-                code: format!("A{i}"),
-                message: format!("anomalie {i}"),
-            })
-            .collect()
     }
 
     #[test]

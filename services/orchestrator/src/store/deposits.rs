@@ -852,7 +852,7 @@ mod tests {
     use super::*;
     use crate::store::testing::store;
 
-    use crate::deposits::testing::new;
+    use crate::deposits::testing::{anomalies, new};
 
     /// A normal declaration of the file `sha`, recorded and queued.
     async fn queued_deposit(s: &Store, sha: &str) -> DepositRecord {
@@ -1391,15 +1391,6 @@ mod tests {
             s.recover_deposits("me".into(), 30).await.unwrap(),
             vec![first]
         );
-    }
-
-    fn anomalies(n: usize) -> Vec<Anomaly> {
-        (0..n)
-            .map(|i| Anomaly {
-                code: format!("A{i}"),
-                message: format!("anomalie {i}"),
-            })
-            .collect()
     }
 
     /// An ARE's count of the anomalies left out goes with its list: written by the
