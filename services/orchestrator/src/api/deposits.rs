@@ -15,6 +15,9 @@ use crate::deposits::{DepositError, DepositRecord, Resolution, Upload};
 
 pub struct DepositsApi(pub Arc<Core>);
 
+type DepositStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<DsnDeposit, Status>> + Send>>;
+
 fn deposit_error(e: DepositError) -> ApiError {
     match e {
         DepositError::PermissionDenied(m) => ApiError::permission_denied(m),
@@ -164,6 +167,31 @@ impl Deposits for DepositsApi {
             .await
             .map_err(deposit_error)?;
         Ok(Response::new(deposit_message(r)))
+    }
+
+    type WatchDepositStream = DepositStream;
+
+    /// The deposit now, then at each change, until settled (`deposits::watch`); ends
+    /// early, without a settled message, when the server stops.
+    async fn watch_deposit(
+        &self,
+        request: Request<WatchDsnDepositRequest>,
+    ) -> Result<Response<Self::WatchDepositStream>, Status> {
+        let caller = principal(&self.0, &request).await?;
+        let rx = self
+            .0
+            .deposits
+            .watch(
+                &caller,
+                request.get_ref().id,
+                deposit_message,
+                self.0.shutdown.wait(),
+            )
+            .await
+            .map_err(deposit_error)?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+            .map(|m| m.map_err(|e| Status::from(deposit_error(e))));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     #[tracing::instrument(skip_all, fields(deposit = request.get_ref().id))]

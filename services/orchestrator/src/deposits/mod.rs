@@ -25,7 +25,9 @@
 //!
 //! Layout: this file holds the types, settings and the operations front-ends call;
 //! `intake.rs` receives a file into the store and checks it; `worker.rs` the loop that
-//! claims deposits and sends or resolves them, and on a stop waits for those under way.
+//! claims deposits and sends or resolves them, and on a stop waits for those under way;
+//! `watch.rs` signals each deposit written and follows one for a front-end
+//! (`WatchDeposit`).
 //!
 //! Cost: a deposit takes one store call to be recorded and routed and two to be sent
 //! (the claim, which reads its account, reads back its file and commits `sending`; the
@@ -38,6 +40,7 @@
 mod due;
 mod folder;
 mod intake;
+mod watch;
 pub(crate) mod worker;
 
 pub use due::{AccountDue, next_due};
@@ -227,7 +230,7 @@ pub enum ListOutcome {
 }
 
 /// A deposit as recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DepositRecord {
     pub id: i64,
     pub created_at: i64,
@@ -447,7 +450,8 @@ pub struct Deposits {
 }
 
 struct Inner {
-    store: Store,
+    /// Each write of a deposit through it signals the deposit's watchers.
+    store: watch::DepositStore,
     vault: Vault,
     agents: Agents,
     network: Arc<Network>,
@@ -498,7 +502,7 @@ impl Deposits {
         });
         Ok(Self {
             inner: Arc::new(Inner {
-                store,
+                store: watch::DepositStore::new(store),
                 vault,
                 agents,
                 network,
