@@ -154,23 +154,53 @@ async fn deposit(
     }
     let mut d = sent.map_err(upload_refusal)?.into_inner();
     if !no_wait {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
-        while !d.settled && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            d = deposits
-                .get_deposit(client::authed(
-                    &ctx.data_dir,
-                    GetDsnDepositRequest { id: d.id },
-                ))
-                .await?
-                .into_inner();
-        }
+        d = wait_settled(ctx, &mut deposits, d, timeout).await?;
     }
     print_deposit(ctx, &d);
     if !no_wait && d.state != "accepted" {
         std::process::exit(i32::from(EXIT_INVALID));
     }
     Ok(())
+}
+
+/// Follows deposit `d` with `WatchDeposit` (the orchestrator sends it at each change)
+/// until it is settled or `timeout` seconds have passed: the deposit as last received. A
+/// stream that ends before a settled deposit (the orchestrator stopping) is opened again;
+/// a refusal or a broken connection is an error, as a failed `GetDeposit` was.
+async fn wait_settled(
+    ctx: &Ctx,
+    deposits: &mut DepositsClient<tonic::transport::Channel>,
+    mut d: DsnDeposit,
+    timeout: u64,
+) -> CliResult<DsnDeposit> {
+    use tokio::time::timeout_at;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let id = d.id;
+    while !d.settled {
+        let watch =
+            deposits.watch_deposit(client::authed(&ctx.data_dir, WatchDsnDepositRequest { id }));
+        let Ok(watch) = timeout_at(deadline, watch).await else {
+            break;
+        };
+        let mut changes = watch?.into_inner();
+        loop {
+            match timeout_at(deadline, changes.message()).await {
+                Err(_) => return Ok(d),
+                Ok(Ok(Some(now))) => d = now,
+                Ok(Ok(None)) => break,
+                Ok(Err(status)) => return Err(status.into()),
+            }
+            if d.settled {
+                return Ok(d);
+            }
+        }
+        // Ended early: a moment before watching again.
+        let pause = tokio::time::sleep(std::time::Duration::from_millis(250));
+        if timeout_at(deadline, pause).await.is_err() {
+            break;
+        }
+    }
+    Ok(d)
 }
 
 /// The orchestrator's answer to an upload that gave no deposit: a file it refuses for its
