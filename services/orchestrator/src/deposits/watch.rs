@@ -1,56 +1,98 @@
 //! Following a deposit without polling (`iea.v1.Deposits/WatchDeposit`).
 //!
 //! Every write of a deposit by this orchestrator goes through [`DepositStore`], which
-//! signals the deposit's id on a broadcast channel once the write is committed ([`Changes`]).
-//! A watcher re-reads its deposit (one store read by id) when its id is signalled, and
-//! also every `poll_interval_ms` whatever happens: another orchestrator sharing the
+//! signals the deposit once the write is committed ([`Changes`]: one `watch` channel per
+//! deposit being watched, so that a write wakes that deposit's watchers only, and costs a
+//! map look-up when nobody watches it). A watcher re-reads its deposit (one store read by
+//! id) when signalled (several writes meanwhile: one read), and also every
+//! `poll_interval_ms` whatever happens: another orchestrator sharing the
 //! PostgreSQL database (réseau mode) writes deposits this one is never told about. It
 //! gives a deposit only when what the front-end sees of it changed, and stops after a
 //! settled one, when its receiver is dropped (the client went away), or when asked to
 //! (the server stops): nothing of it is left then (its task ends, its subscription with it).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Deref;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{mpsc, watch};
 
 use super::{DepositError, DepositRecord, Deposits, NewDeposit, State};
 use crate::sessions::Principal;
 use crate::store::{AccountFacts, Claim, Duplicate, Store, Transition};
 
-/// Ids signalled and not yet read by a watcher before it falls behind (it then re-reads
-/// its deposit, which is all a signal asks of it).
-const SIGNALS: usize = 1024;
-
 /// Messages a watcher gets ahead of its client.
 const AHEAD: usize = 2;
 
-/// The deposits' change signal: the id of each deposit this orchestrator wrote.
-#[derive(Clone)]
-pub(crate) struct Changes(broadcast::Sender<i64>);
+/// The deposits' change signal: for each deposit someone watches, a `watch` channel whose
+/// value is bumped at each write of it.
+#[derive(Clone, Default)]
+pub(crate) struct Changes(Arc<Mutex<HashMap<i64, watch::Sender<u64>>>>);
 
 impl Changes {
-    fn new() -> Self {
-        // The first receiver is dropped: with no watcher, a signal costs a failed send.
-        let (tx, _) = broadcast::channel(SIGNALS);
-        Self(tx)
-    }
-
     /// Deposit `id` was written.
     pub(crate) fn changed(&self, id: i64) {
-        // No watcher: nobody to tell.
-        let _ = self.0.send(id);
+        if let Some(tx) = self.0.lock().expect("changes lock").get(&id) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<i64> {
-        self.0.subscribe()
+    /// Told of each write of deposit `id` from now on, until dropped.
+    fn subscribe(&self, id: i64) -> Subscription {
+        let rx = self
+            .0
+            .lock()
+            .expect("changes lock")
+            .entry(id)
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe();
+        Subscription {
+            changes: self.clone(),
+            id,
+            rx: Some(rx),
+        }
     }
 
-    /// Watchers now subscribed.
+    /// (Deposits watched, watchers.)
     #[cfg(test)]
-    fn watchers(&self) -> usize {
-        self.0.receiver_count()
+    fn watched(&self) -> (usize, usize) {
+        let map = self.0.lock().expect("changes lock");
+        (map.len(), map.values().map(|tx| tx.receiver_count()).sum())
+    }
+}
+
+/// One watcher's signal; dropped, the deposit's channel goes with its last watcher.
+struct Subscription {
+    changes: Changes,
+    id: i64,
+    /// `None` only while dropped.
+    rx: Option<watch::Receiver<u64>>,
+}
+
+impl Subscription {
+    /// The next write of the deposit (at once if one came since the last call).
+    async fn changed(&mut self) {
+        match self.rx.as_mut() {
+            // The sender lives in the map as long as a receiver does.
+            Some(rx) => {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        let mut map = self.changes.0.lock().expect("changes lock");
+        if map.get(&self.id).is_some_and(|tx| tx.receiver_count() == 0) {
+            map.remove(&self.id);
+        }
     }
 }
 
@@ -78,7 +120,7 @@ impl DepositStore {
     pub(super) fn new(store: Store) -> Self {
         Self {
             store,
-            changes: Changes::new(),
+            changes: Changes::default(),
         }
     }
 
@@ -190,24 +232,30 @@ impl Deposits {
         V: Fn(DepositRecord) -> T + Send + 'static,
     {
         // Subscribed before the first read: a change written after it is signalled.
-        let signals = self.inner.store.changes().subscribe();
+        let signal = self.inner.store.changes().subscribe(id);
         let first = self.get(caller, id).await?;
         let (tx, rx) = mpsc::channel(AHEAD);
         let watcher = Watcher {
             deposits: self.clone(),
             caller: caller.clone(),
             id,
-            signals,
+            signal,
             every: Duration::from_millis(self.inner.settings.poll_interval_ms.max(10)),
         };
         tokio::spawn(watcher.run(first, view, tx, stop));
         Ok(rx)
     }
 
-    /// Watchers now running (each holds one subscription to the change signal).
+    /// Watchers now running (each holds one subscription to its deposit's signal), and
+    /// deposits watched (each a channel).
     #[cfg(test)]
     pub(crate) fn watchers(&self) -> usize {
-        self.inner.store.changes().watchers()
+        let (deposits, watchers) = self.inner.store.changes().watched();
+        assert!(
+            (deposits == 0) == (watchers == 0),
+            "{deposits} deposits watched by {watchers} watchers"
+        );
+        watchers
     }
 }
 
@@ -215,7 +263,7 @@ struct Watcher {
     deposits: Deposits,
     caller: Principal,
     id: i64,
-    signals: broadcast::Receiver<i64>,
+    signal: Subscription,
     every: Duration,
 }
 
@@ -251,7 +299,7 @@ impl Watcher {
                 biased;
                 _ = &mut stop => return,
                 _ = tx.closed() => return,
-                go_on = self.next_look() => if !go_on { return },
+                _ = self.next_look() => {}
             }
             rec = match self.deposits.get(&self.caller, self.id).await {
                 Ok(r) => r,
@@ -274,22 +322,12 @@ impl Watcher {
         }
     }
 
-    /// Waits until the deposit is worth reading again: its id signalled, the signals
-    /// missed (fallen behind), or `every` passed (another orchestrator's writes). False
-    /// when no signal can come any more (the queue is gone).
-    async fn next_look(&mut self) -> bool {
-        let fallback = tokio::time::sleep(self.every);
-        tokio::pin!(fallback);
-        loop {
-            tokio::select! {
-                _ = &mut fallback => return true,
-                signal = self.signals.recv() => match signal {
-                    Ok(id) if id == self.id => return true,
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => return true,
-                    Err(broadcast::error::RecvError::Closed) => return false,
-                },
-            }
+    /// Waits until the deposit is worth reading again: written by this orchestrator, or
+    /// `every` passed (another orchestrator's writes).
+    async fn next_look(&mut self) {
+        tokio::select! {
+            _ = tokio::time::sleep(self.every) => {}
+            _ = self.signal.changed() => {}
         }
     }
 }
