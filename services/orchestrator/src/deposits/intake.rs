@@ -1,7 +1,8 @@
 //! Receiving a DSN file into the store: hashed (SHA-256) and checked by `iea-dsn`'s
 //! scanner as it arrives, written into a private temporary file (0600) beside the store
 //! by [`WRITE_BATCH`] at most held at once (bounded memory, whatever the size), then,
-//! once whole and valid, synced to disk and renamed `<sha256>.dsn`. A bad or incomplete
+//! once whole and valid, synced to disk and renamed `<sha256>.dsn` (the folder synced
+//! too: the name survives a power cut as the record naming it does). A bad or incomplete
 //! file leaves nothing behind. A small file takes one blocking task in all (create,
 //! write, sync, rename), a large one one more per [`WRITE_BATCH`].
 //!
@@ -176,11 +177,12 @@ pub(super) async fn receive(store_dir: &Path, mut upload: Upload) -> Result<Chec
     };
     let sha256 = hex(&hasher.finalize());
     let path = store_dir.join(format!("{sha256}.dsn"));
-    // The rest written, synced (the file is durable before any record names it), then
-    // renamed; or dropped when the same bytes are stored already (a deposit rejected
-    // earlier, another in progress: the duplicate check decides). One blocking task.
+    // The rest written, synced, then renamed and the folder synced: the file and its
+    // name are on disk before any record names it, even against a power cut; or dropped
+    // when the same bytes are stored already (a deposit rejected earlier, another in
+    // progress: the duplicate check decides). One blocking task.
     {
-        let (temp, path) = (temp.clone(), path.clone());
+        let (temp, path, dir) = (temp.clone(), path.clone(), store_dir.to_owned());
         tokio::task::spawn_blocking(move || {
             let mut f = match file {
                 Some(f) => f,
@@ -192,7 +194,8 @@ pub(super) async fn receive(store_dir: &Path, mut upload: Upload) -> Result<Chec
             if path.exists() {
                 std::fs::remove_file(&temp)
             } else {
-                std::fs::rename(&temp, &path)
+                std::fs::rename(&temp, &path)?;
+                std::fs::File::open(&dir)?.sync_all()
             }
         })
         .await

@@ -13,6 +13,11 @@
 //! deposits with what decides their account ([`Store::claim_deposits`]), committing
 //! `sending` ([`Store::start_deposit_attempt`]) and writing the answer while the lease is
 //! held, releasing it in the same statement ([`Store::transition_deposit`]).
+//!
+//! Each of these commits is on disk before the call returns, even against a power cut
+//! (`Store::write_durably`; on SQLite, whose other commits are synced at checkpoints
+//! only, the log is synced at each of them): a `sending` lost with the power would
+//! leave the deposit `queued` once the machine is back, and it would be sent twice.
 
 use super::Store;
 use super::credentials::CredentialRow;
@@ -194,7 +199,7 @@ impl Store {
         new: NewDeposit,
         now: i64,
     ) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
-        self.write(move |db| {
+        self.write_durably(move |db| {
             Ok(match insert(db, &new, now)? {
                 Ok(id) => Ok(by_id(db, id)?
                     .ok_or_else(|| anyhow::anyhow!("deposit {id} not found after insert"))?),
@@ -216,7 +221,7 @@ impl Store {
     where
         F: FnOnce(&DepositRecord, AccountFacts) -> Transition + Send + 'static,
     {
-        self.write(move |db| {
+        self.write_durably(move |db| {
             let id = match insert(db, &new, now)? {
                 Ok(id) => id,
                 Err(dup) => return Ok(Err(dup)),
@@ -325,7 +330,7 @@ impl Store {
         user_id: i64,
         now: i64,
     ) -> anyhow::Result<bool> {
-        self.write(move |db| start_attempt(db, id, &owner, user_id, now))
+        self.write_durably(move |db| start_attempt(db, id, &owner, user_id, now))
             .await
     }
 
@@ -339,7 +344,7 @@ impl Store {
         release: bool,
         now: i64,
     ) -> anyhow::Result<bool> {
-        self.read(move |db| Ok(apply_held(db, id, &owner, &t, release, now)? == 1))
+        self.execute_durably(move |db| Ok(apply_held(db, id, &owner, &t, release, now)? == 1))
             .await
     }
 
@@ -379,7 +384,7 @@ impl Store {
         T: Send + 'static,
         F: Fn(&DepositRecord, AccountFacts) -> Claim<T> + Send + 'static,
     {
-        self.write(move |db| {
+        self.write_durably(move |db| {
             let mut ids: Vec<i64> = Vec::new();
             for state in [State::Uncertain, State::Queued] {
                 let claim = due_sql(state)?.1;
@@ -428,7 +433,7 @@ impl Store {
         t: Transition,
         now: i64,
     ) -> anyhow::Result<Option<(DepositRecord, bool)>> {
-        self.write(move |db| {
+        self.write_durably(move |db| {
             // A claim at the same moment waits for this decision, then finds it written.
             db.lock_rows("SELECT id FROM deposits WHERE id = $1 FOR UPDATE", &[&id])?;
             let Some(rec) = by_id(db, id)? else {

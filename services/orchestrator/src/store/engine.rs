@@ -83,6 +83,26 @@ impl Conn {
         }
     }
 
+    /// Runs `f` (a transaction, or statements committing on their own) with each of its
+    /// commits on disk before it returns, even against a power cut: on SQLite, whose
+    /// other commits wait for the next checkpoint to be synced (`synchronous = NORMAL`:
+    /// consistent, but the last ones may be lost with the machine's power), the log is
+    /// synced at each commit of `f` (`synchronous = FULL`), then the connection is set
+    /// back. PostgreSQL syncs every commit already.
+    pub(crate) fn durably<T>(
+        &mut self,
+        f: impl FnOnce(&mut Conn) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        if let Conn::Sqlite(conn) = self {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        let out = f(self);
+        if let Conn::Sqlite(conn) = self {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        out
+    }
+
     /// Runs `f` outside a transaction: each statement commits on its own. For reads and
     /// single writes, where a transaction would only add round trips.
     pub(crate) fn autocommit<T>(

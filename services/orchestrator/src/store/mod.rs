@@ -144,8 +144,9 @@ pub struct Store {
 /// How many connections a store holds at most on PostgreSQL. Several transactions then
 /// run at once (a deposit's commit, a front-end's read, another deposit's claim) and the
 /// server writes their commits to its log together, instead of each waiting for the
-/// one before. SQLite keeps one: its writers take turns on the file anyway, and its
-/// commits cost no `fsync` of their own (`synchronous = NORMAL`).
+/// one before. SQLite keeps one: its writers take turns on the file anyway, and most of
+/// its commits cost no `fsync` of their own (`synchronous = NORMAL`; those of a
+/// deposit's steps do, [`Store::write_durably`]).
 ///
 /// On PostgreSQL, transactions of one orchestrator may thus overlap as those of several
 /// orchestrators on one database always could: a transaction that reads, then writes what
@@ -339,6 +340,28 @@ impl Store {
         F: FnOnce(&mut Db<'_>) -> anyhow::Result<T> + Send + 'static,
     {
         self.run(move |c| c.transaction(f)).await
+    }
+
+    /// [`Self::write`], committed on disk before it returns, even against a power cut
+    /// ([`Conn::durably`]): for a commit that something outside the database follows
+    /// from (a deposit `sending` before its file leaves, a deposit recorded before its
+    /// sender is told).
+    async fn write_durably<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db<'_>) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.run(move |c| c.durably(|c| c.transaction(f))).await
+    }
+
+    /// [`Self::read`] (single statements committing on their own), each commit on disk
+    /// before it returns ([`Conn::durably`]).
+    async fn execute_durably<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db<'_>) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.run(move |c| c.durably(|c| c.autocommit(f))).await
     }
 
     /// Runs the reads of `f` in one transaction, on the blocking pool: one snapshot, and

@@ -510,3 +510,60 @@ async fn postgresql_calls_run_at_once_on_a_bounded_pool() {
     }
     assert_eq!(waiting.await.unwrap().unwrap().len(), 2);
 }
+
+/// The SQLite setting in force in a call of `durable` or ordinary writing (2: the log
+/// synced at each commit; 1: at checkpoints only), or `None` on PostgreSQL (which syncs
+/// every commit).
+async fn synchronous_in(s: &Store, durable: bool) -> Option<i64> {
+    if s.engine() != Engine::Sqlite {
+        return None;
+    }
+    let read = |db: &mut Db<'_>| db.query_value("PRAGMA synchronous", &[]);
+    Some(if durable {
+        s.write_durably(read).await.unwrap()
+    } else {
+        s.write(read).await.unwrap()
+    })
+}
+
+#[tokio::test]
+async fn a_deposit_step_is_synced_at_its_commit_and_the_connection_set_back_after() {
+    let TestDb { store: s, .. } = store().await;
+    let sqlite = s.engine() == Engine::Sqlite;
+    // Ordinary writes are synced at checkpoints; a durable one at its commit.
+    assert_eq!(synchronous_in(&s, false).await, sqlite.then_some(1));
+    assert_eq!(synchronous_in(&s, true).await, sqlite.then_some(2));
+    assert_eq!(synchronous_in(&s, false).await, sqlite.then_some(1));
+    // A durable write that fails sets the connection back too, and writes nothing.
+    let failed: anyhow::Result<()> = s
+        .write_durably(|db| {
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES ($1, $2)",
+                &[&"durable-test", &"x"],
+            )?;
+            anyhow::bail!("refused")
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(synchronous_in(&s, false).await, sqlite.then_some(1));
+    // What a durable write commits is there, on either engine.
+    s.execute_durably(|db| {
+        db.execute(
+            "INSERT INTO settings (key, value) VALUES ($1, $2)",
+            &[&"durable-test", &"y"],
+        )
+    })
+    .await
+    .unwrap();
+    let value: Option<String> = s
+        .read(|db| {
+            db.query_opt(
+                "SELECT value FROM settings WHERE key = $1",
+                &[&"durable-test"],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(value.as_deref(), Some("y"));
+}
