@@ -81,6 +81,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/deposits", get(deposits).post(deposit))
         .route("/api/v1/deposits/{id}", get(deposit_one))
+        .route("/api/v1/deposits/{id}/events", get(deposit_events))
         .route("/api/v1/deposits/{id}/resolve", post(resolve_deposit))
         .route("/api/v1/deposits/{id}/returns", get(deposit_returns))
         .route("/api/v1/returns/follows", get(deposit_follows))
@@ -119,7 +120,7 @@ pub fn public_routes() -> Router<AppState> {
         verify_credentials, connection, save_connection, test_connection, propose_repairs, apply_repair, support,
         verify_all, verify_all_progress, verify_all_events, check_updates, release_notes,
         apply_update, update_progress, update_events, pending_scripts, apply_scripts,
-        deposits, deposit_one, deposit, resolve_deposit,
+        deposits, deposit_one, deposit_events, deposit, resolve_deposit,
         deposit_returns, deposit_follows, follow_now, rates, rates_csv, board, status_alerts
     ),
     components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState, SseEvent)),
@@ -1149,6 +1150,42 @@ async fn deposit_one(
 ) -> ApiResult<DepositView> {
     let d = views::deposits::get_one(&state, &current, deposit_id(id)?).await?;
     Ok(Json(views::deposits::deposit_view(&d)))
+}
+
+/// One deposit live: events named `deposit` whose data is a DepositView, the deposit now
+/// then at each change (the orchestrator's `WatchDeposit`), ending after a settled one.
+#[utoipa::path(get, path = "/api/v1/deposits/{id}/events", tag = "deposits",
+    params(("id" = i64, Path, description = "numéro du dépôt")),
+    responses((status = 200, content_type = "text/event-stream", body = SseEvent,
+        description = "événements « deposit », données : DepositView en JSON"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn deposit_events(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
+    let id = deposit_id(id)?;
+    let changes = views::deposits::watch(&state, &current, id).await?;
+    let events = changes
+        .take_while(move |m| {
+            // Ended (the orchestrator stopping, the session gone): the browser comes back.
+            if let Err(s) = m {
+                tracing::info!(deposit = id, code = ?s.code(), "deposit events ended");
+            }
+            futures::future::ready(m.is_ok())
+        })
+        .filter_map(|m| {
+            futures::future::ready(m.ok().map(|d| {
+                Ok(Event::default()
+                    .event("deposit")
+                    .json_data(views::deposits::deposit_view(&d))
+                    .unwrap_or_default())
+            }))
+        });
+    let shutdown = state.shutdown.clone();
+    let stop = async move { shutdown.wait().await };
+    Ok(Sse::new(events.take_until(stop)).keep_alive(KeepAlive::default()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -153,3 +153,56 @@
     }
   });
 })();
+
+// « Dépôt n° N »: the deposit followed live, from the events of
+// /api/v1/deposits/{id}/events (the orchestrator's WatchDeposit), until it is settled. A
+// settled state that needs what only the server renders (the ARE's anomalies, the
+// decisions a person makes) loads the page again; an accepted one is complete in place.
+(function () {
+  var panel = document.getElementById("deposit");
+  if (!panel || panel.getAttribute("data-settled") !== "false" || typeof EventSource === "undefined") {
+    return;
+  }
+  function set(field, text) {
+    var el = panel.querySelector("td." + field);
+    if (el) {
+      el.textContent = text === undefined || text === null ? "" : String(text);
+    }
+  }
+  var id = panel.getAttribute("data-id");
+  var events = new EventSource("/api/v1/deposits/" + encodeURIComponent(id) + "/events");
+  events.addEventListener("deposit", function (e) {
+    var d;
+    try {
+      d = JSON.parse(e.data);
+    } catch (err) {
+      return;
+    }
+    panel.setAttribute("data-state", d.state);
+    set("state", d.state_label);
+    set("message", d.message);
+    set("idflux", d.idflux);
+    var row = document.getElementById("idflux-row");
+    if (row) {
+      row.hidden = !d.idflux;
+    }
+    set("account", d.account);
+    set("attempts", d.attempts);
+    if (d.settled) {
+      events.close();
+      panel.setAttribute("data-settled", "true");
+      panel.setAttribute("data-live", "done");
+      if (d.state !== "accepted") {
+        location.reload();
+      }
+    }
+  });
+  events.addEventListener("error", function () {
+    if (panel.getAttribute("data-settled") === "false") {
+      panel.setAttribute("data-live", "interrupted");
+    }
+  });
+  events.addEventListener("open", function () {
+    panel.setAttribute("data-live", "on");
+  });
+})();

@@ -442,3 +442,70 @@ async fn a_dsn_file_is_uploaded_from_the_deposits_page_in_chromium() {
     browser.quit().await;
     h.stop().await;
 }
+
+/// A deposit's page follows it without a reload (`console.js`, the events of
+/// `/api/v1/deposits/{id}/events`): loaded while Net-entreprises takes its time, it shows
+/// the deposit being sent, then accepted with its flow, in the same document.
+#[tokio::test]
+async fn a_deposit_page_follows_its_deposit_live_in_chromium() {
+    let h = Harness::start().await;
+    let api = h.api_session().await;
+    h.set_admin_identity(&api, DUPONT.siret, DUPONT.password)
+        .await;
+    // Each answer of Net-entreprises (authentication, deposit) 2 s late.
+    h.mock("net-entreprises")
+        .faults(json!({"mode": "slow", "delay_ms": 2000}))
+        .await;
+    let browser = Browser::start().await;
+    sign_in(&h, &browser).await;
+    browser.goto(&h.url("/declarations")).await;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sample-78214563500010-2026-10.dsn");
+    browser.type_into("#file", file.to_str().unwrap()).await;
+    browser.click("#deposit-button").await;
+    browser
+        .wait_for(
+            "return location.pathname.startsWith('/declarations/') && document.readyState === 'complete' && !!document.getElementById('deposit');",
+            json!(true),
+        )
+        .await;
+    // Loaded before the end: not settled, no flow yet; marked to tell a reload.
+    assert_eq!(
+        browser
+            .script("var d = document.getElementById('deposit'); window.sameDocument = true; return [d.getAttribute('data-settled'), document.getElementById('idflux-row').hidden];")
+            .await,
+        json!(["false", true])
+    );
+    browser
+        .wait_for(
+            "return document.getElementById('deposit').getAttribute('data-live');",
+            json!("on"),
+        )
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector('#deposit td.state').textContent;",
+            json!("En cours d'envoi"),
+        )
+        .await;
+    browser.screenshot("deposit-sending-live").await;
+    browser
+        .wait_for(
+            "return document.getElementById('deposit').getAttribute('data-state');",
+            json!("accepted"),
+        )
+        .await;
+    let shown = browser
+        .script(
+            "var d = document.getElementById('deposit'); return [window.sameDocument === true, d.getAttribute('data-settled'), d.querySelector('td.state').textContent, document.getElementById('idflux-row').hidden, d.querySelector('td.idflux').textContent.length, d.getAttribute('data-live')];",
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!([true, "true", "Accepté", false, 23, "done"]),
+        "updated in place, not reloaded"
+    );
+    browser.screenshot("deposit-accepted-live").await;
+    browser.quit().await;
+    h.stop().await;
+}

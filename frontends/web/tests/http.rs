@@ -75,6 +75,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/v1/deposits"),
     ("POST", "/api/v1/deposits"),
     ("GET", "/api/v1/deposits/1"),
+    ("GET", "/api/v1/deposits/1/events"),
     ("POST", "/api/v1/deposits/1/resolve"),
 ];
 
@@ -1295,6 +1296,84 @@ async fn a_dsn_file_is_deposited_through_the_api_and_a_bad_one_changes_nothing()
     let r = s
         .call(Method::POST, &format!("/api/v1/deposits/{id}/resolve"))
         .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    h.stop().await;
+}
+
+/// `GET /api/v1/deposits/{id}/events`: the deposit now, then each change (`WatchDeposit`),
+/// and the end after the settled one; a settled deposit gives one event; refused as
+/// `GET /api/v1/deposits/{id}` is.
+#[tokio::test]
+async fn a_deposit_streams_its_changes_until_settled() {
+    let h = Harness::start().await;
+    let s = h.api_session().await;
+    h.set_admin_identity(&s, DUPONT.siret, DUPONT.password)
+        .await;
+    // Net-entreprises answers 300 ms late: the stream opens before the deposit ends.
+    h.mock("net-entreprises")
+        .faults(serde_json::json!({"mode": "slow", "delay_ms": 300}))
+        .await;
+    let r = s
+        .call(Method::POST, "/api/v1/deposits?file_name=octobre.dsn")
+        .header("content-type", "application/octet-stream")
+        .body(SAMPLE_DSN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v1/deposits/{id}/events");
+    let events = all_events(s.request(Method::GET, &path).send().await.unwrap()).await;
+    assert!(
+        events.iter().all(|(name, _)| name == "deposit"),
+        "{events:?}"
+    );
+    let states: Vec<&str> = events
+        .iter()
+        .map(|(_, d)| d["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.len() >= 2,
+        "the deposit before and once accepted: {states:?}"
+    );
+    assert_ne!(states[0], "accepted", "{states:?}");
+    let (_, last) = events.last().unwrap();
+    assert_eq!(
+        (&last["state"], &last["settled"]),
+        (&serde_json::json!("accepted"), &serde_json::json!(true))
+    );
+    assert!(
+        events[..events.len() - 1]
+            .iter()
+            .all(|(_, d)| d["settled"] == false)
+    );
+    // Never the same deposit twice in a row.
+    assert!(events.windows(2).all(|w| w[0].1 != w[1].1), "{events:?}");
+    assert_eq!(*last, s.get_json(&format!("/api/v1/deposits/{id}")).await);
+
+    // Settled: the deposit once, then the end.
+    let again = all_events(s.request(Method::GET, &path).send().await.unwrap()).await;
+    assert_eq!(again, vec![("deposit".to_owned(), last.clone())]);
+
+    // Refused as the deposit itself is: a deposit that does not exist, a bad number.
+    let r = s
+        .request(
+            Method::GET,
+            &format!("/api/v1/deposits/{}/events", id + 1000),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "not_found", "{e}");
+    let r = s
+        .request(Method::GET, "/api/v1/deposits/x/events")
         .send()
         .await
         .unwrap();

@@ -15,7 +15,7 @@ use iea_proto::v1::deposits_client::DepositsClient;
 use iea_proto::v1::resolve_dsn_deposit_request::Resolution;
 use iea_proto::v1::{
     DsnDeposit, DsnUpload, DsnUploadStart, GetDsnDepositRequest, ListDsnDepositsRequest,
-    ResolveDsnDepositRequest,
+    ResolveDsnDepositRequest, WatchDsnDepositRequest,
 };
 use maud::html;
 use serde::{Deserialize, Serialize};
@@ -166,6 +166,23 @@ pub async fn get_one(state: &AppState, current: &Current, id: i64) -> Result<Dsn
     Ok(DepositsClient::new(state.orchestrator.channel())
         .get_deposit(authed(&current.session.token, GetDsnDepositRequest { id }))
         .instrument(tracing::info_span!("orchestrator", rpc = "GetDeposit"))
+        .await?
+        .into_inner())
+}
+
+/// Deposit `id` now, then at each change until settled (`WatchDeposit`); refused as
+/// [`get_one`] is, before anything is sent.
+pub async fn watch(
+    state: &AppState,
+    current: &Current,
+    id: i64,
+) -> Result<tonic::Streaming<DsnDeposit>, WebError> {
+    Ok(DepositsClient::new(state.orchestrator.channel())
+        .watch_deposit(authed(
+            &current.session.token,
+            WatchDsnDepositRequest { id },
+        ))
+        .instrument(tracing::info_span!("orchestrator", rpc = "WatchDeposit"))
         .await?
         .into_inner())
 }
@@ -350,17 +367,18 @@ fn render_one(current: &Current, d: &DsnDeposit, message: Option<(&str, String)>
     );
     let body = html! {
         @if let Some((kind, text)) = &message { (message_box(kind, text)) }
-        section id="deposit" data-state=(d.state) {
+        // Followed live by `console.js` until settled (`/api/v1/deposits/{id}/events`).
+        section id="deposit" data-id=(d.id) data-state=(d.state) data-settled=(d.settled) {
             table {
                 tr { th { "État" } td class="state" { (state_label(&d.state)) } }
                 tr { th { "Explication" } td class="message" { (d.message) } }
-                @if !d.idflux.is_empty() { tr { th { "Identifiant du flux" } td class="idflux" { (d.idflux) } } }
+                tr id="idflux-row" hidden[d.idflux.is_empty()] { th { "Identifiant du flux" } td class="idflux" { (d.idflux) } }
                 tr { th { "Fichier" } td { (d.file_name) " (" (super::updates::size(d.bytes)) ")" } }
                 tr { th { "Établissement" } td { (d.siret) } }
                 tr { th { "Mois déclaré" } td { (d.month) } }
-                tr { th { "Compte qui dépose" } td { (d.account) } }
+                tr { th { "Compte qui dépose" } td class="account" { (d.account) } }
                 tr { th { "Demandé par" } td { (d.requested_by) } }
-                tr { th { "Tentatives" } td { (d.attempts) } }
+                tr { th { "Tentatives" } td class="attempts" { (d.attempts) } }
                 tr { th { "Reçu le" } td { (when(d)) } }
             }
         }
