@@ -14,10 +14,13 @@
 //! `sending` ([`Store::start_deposit_attempt`]) and writing the answer while the lease is
 //! held, releasing it in the same statement ([`Store::transition_deposit`]).
 //!
-//! Each of these commits is on disk before the call returns, even against a power cut
-//! (`Store::write_durably`; on SQLite, whose other commits are synced at checkpoints
-//! only, the log is synced at each of them): a `sending` lost with the power would
-//! leave the deposit `queued` once the machine is back, and it would be sent twice.
+//! The record and the claim (`sending`) are on disk before their call returns, even
+//! against a power cut (`Store::write_durably`; on SQLite, whose other commits are synced
+//! at checkpoints only, the log is synced at theirs), as is a person's decision: a
+//! `sending` lost with the power would leave the deposit `queued` once the machine is
+//! back, and it would be sent twice; a record lost would be a deposit its sender was
+//! told about gone. The answer's commit needs no sync of its own: lost, the deposit is
+//! `sending` again, so `uncertain`, and settled by listing.
 
 use super::Store;
 use super::credentials::CredentialRow;
@@ -335,7 +338,9 @@ impl Store {
     }
 
     /// Writes `t` on deposit `id` if `owner` holds its lease (`release`: and frees it), in
-    /// one statement.
+    /// one statement. Not synced at its commit (the attempt's answer): lost with the
+    /// power, the deposit is `sending` again at the next start, so `uncertain`, and the
+    /// listing settles it; nothing is sent again blindly.
     pub async fn transition_deposit(
         &self,
         id: i64,
@@ -344,7 +349,7 @@ impl Store {
         release: bool,
         now: i64,
     ) -> anyhow::Result<bool> {
-        self.execute_durably(move |db| Ok(apply_held(db, id, &owner, &t, release, now)? == 1))
+        self.read(move |db| Ok(apply_held(db, id, &owner, &t, release, now)? == 1))
             .await
     }
 

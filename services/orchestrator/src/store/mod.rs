@@ -354,16 +354,6 @@ impl Store {
         self.run(move |c| c.durably(|c| c.transaction(f))).await
     }
 
-    /// [`Self::read`] (single statements committing on their own), each commit on disk
-    /// before it returns ([`Conn::durably`]).
-    async fn execute_durably<T, F>(&self, f: F) -> anyhow::Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Db<'_>) -> anyhow::Result<T> + Send + 'static,
-    {
-        self.run(move |c| c.durably(|c| c.autocommit(f))).await
-    }
-
     /// Runs the reads of `f` in one transaction, on the blocking pool: one snapshot, and
     /// on SQLite one lock for all its statements instead of a lock taken and released by
     /// each (a `fcntl` pair per statement, which cost more than a lookup by key).

@@ -547,7 +547,7 @@ async fn a_deposit_step_is_synced_at_its_commit_and_the_connection_set_back_afte
     assert!(failed.is_err());
     assert_eq!(synchronous_in(&s, false).await, sqlite.then_some(1));
     // What a durable write commits is there, on either engine.
-    s.execute_durably(|db| {
+    s.write_durably(|db| {
         db.execute(
             "INSERT INTO settings (key, value) VALUES ($1, $2)",
             &[&"durable-test", &"y"],
