@@ -397,31 +397,17 @@ async fn upload(
         .id
 }
 
-/// Deposit `id` once settled, followed with `WatchDeposit` (the orchestrator sends it
-/// at each change, and ends its stream after the settled one).
-async fn settled(channel: &Channel, token: &str, id: i64) -> DsnDeposit {
-    let mut changes = DepositsClient::new(channel.clone())
-        .watch_deposit(common::authed(token, WatchDsnDepositRequest { id }))
+async fn get(channel: &Channel, token: &str, id: i64) -> DsnDeposit {
+    DepositsClient::new(channel.clone())
+        .get_deposit(common::authed(token, GetDsnDepositRequest { id }))
         .await
         .unwrap()
-        .into_inner();
-    let mut last = None;
-    while let Some(d) = changes.message().await.unwrap() {
-        last = Some(d);
-    }
-    let d = last.unwrap_or_else(|| panic!("deposit {id}: the watch sent nothing"));
-    assert!(
-        d.settled,
-        "deposit {id}: the watch ended before it was settled: {d:#?}"
-    );
-    d
+        .into_inner()
 }
 
-/// The files uploaded `CONCURRENCY` at a time, each upload's task then following its
-/// deposit with `WatchDeposit` until accepted (a client that deposits 4 files at once and
-/// waits for each, as the direct path posts 4 at once and waits for each answer); done
-/// when the last is accepted. Memory of (orchestrator, agent) after 10 %, half and all of
-/// the files were accepted; the time.
+/// The files uploaded `CONCURRENCY` at a time, while the orchestrator deposits them;
+/// done when the last is accepted. Memory of (orchestrator, agent) after 10 %, half and
+/// all of the files were accepted; the time.
 async fn through(
     channel: &Channel,
     token: &str,
@@ -432,38 +418,64 @@ async fn through(
     let n = files.len();
     let marks = [n / 10, n / 2, n];
     let started = Instant::now();
-    let accepted = std::sync::atomic::AtomicUsize::new(0);
-    let memory = std::sync::Mutex::new(Vec::new());
-    futures::stream::iter(files.iter().enumerate())
-        .for_each_concurrent(CONCURRENCY, |(i, bytes)| {
-            let (accepted, memory) = (&accepted, &memory);
-            async move {
-                let id = upload(
-                    channel,
-                    token,
-                    &format!("DSN_{i:04}.txt"),
-                    bytes.len() as u64,
-                    futures::stream::iter(
-                        bytes
-                            .chunks(UPLOAD_CHUNK)
-                            .map(<[u8]>::to_vec)
-                            .collect::<Vec<_>>(),
-                    ),
-                )
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let uploads = {
+        let files: Vec<Vec<u8>> = files.to_vec();
+        let channel = channel.clone();
+        let token = token.to_owned();
+        tokio::spawn(async move {
+            futures::stream::iter(files.into_iter().enumerate())
+                .for_each_concurrent(CONCURRENCY, |(i, bytes)| {
+                    let channel = channel.clone();
+                    let token = token.clone();
+                    let tx = tx.clone();
+                    async move {
+                        let size = bytes.len() as u64;
+                        let id = upload(
+                            &channel,
+                            &token,
+                            &format!("DSN_{i:04}.txt"),
+                            size,
+                            futures::stream::iter(
+                                bytes
+                                    .chunks(UPLOAD_CHUNK)
+                                    .map(<[u8]>::to_vec)
+                                    .collect::<Vec<_>>(),
+                            ),
+                        )
+                        .await;
+                        let _ = tx.send(id);
+                    }
+                })
                 .await;
-                let d = settled(channel, token, id).await;
-                assert_eq!(d.state, "accepted", "{d:#?}");
-                let done = accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                if marks.contains(&done) {
-                    let mark = (done, orchestrator.rss_kib(), agent.rss_kib());
-                    memory.lock().unwrap().push(mark);
-                }
-            }
         })
-        .await;
+    };
+    // Followed oldest first: the queue deposits in that order.
+    let mut pending = std::collections::VecDeque::new();
+    let mut settled = 0;
+    let mut memory = Vec::new();
+    while settled < n {
+        while let Ok(id) = rx.try_recv() {
+            pending.push_back(id);
+        }
+        let Some(&id) = pending.front() else {
+            pending.push_back(rx.recv().await.expect("uploads go on"));
+            continue;
+        };
+        let d = get(channel, token, id).await;
+        if d.settled {
+            assert_eq!(d.state, "accepted", "{d:#?}");
+            pending.pop_front();
+            settled += 1;
+            if marks.contains(&settled) {
+                memory.push((settled, orchestrator.rss_kib(), agent.rss_kib()));
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let elapsed = started.elapsed();
-    let mut memory = memory.into_inner().unwrap();
-    memory.sort_unstable();
+    uploads.await.unwrap();
     (memory, elapsed)
 }
 
@@ -606,7 +618,13 @@ async fn big_file(
     });
     let id = upload(channel, token, "DSN_gros.txt", size, chunks).await;
     let recorded = started.elapsed();
-    let d = settled(channel, token, id).await;
+    let d = loop {
+        let d = get(channel, token, id).await;
+        if d.settled {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let elapsed = started.elapsed();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let sampled = sampler.await.unwrap();
