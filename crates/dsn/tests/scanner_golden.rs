@@ -456,7 +456,7 @@ fn record(corpus: &[(String, Vec<u8>)]) -> String {
     let mut out = String::new();
     for (name, bytes) in corpus {
         writeln!(out, "== {name} ({} bytes)", bytes.len()).unwrap();
-        out.push_str(&scan(bytes, [0..bytes.len()]));
+        out.push_str(&scan(bytes, std::iter::once(0..bytes.len())));
         out.push_str(&render_dsn(&Dsn::parse(bytes)));
     }
     out
@@ -488,7 +488,7 @@ fn every_file_of_the_corpus_gets_the_recorded_verdict() {
 #[test]
 fn any_chunking_gives_the_verdict_of_the_whole_file() {
     for (name, bytes) in corpus() {
-        let whole = scan(&bytes, [0..bytes.len()]);
+        let whole = scan(&bytes, std::iter::once(0..bytes.len()));
         let sizes: &[usize] = if bytes.len() <= 40_000 {
             &[1, 2, 3, 7, 13, 64, 4095, 4096, 4097, 65536]
         } else {
@@ -524,7 +524,7 @@ fn a_small_file_split_at_every_offset_gets_its_verdict() {
     base.insert(12, b"pas une rubrique".to_vec());
     let bad = join(&base);
     for bytes in [good.clone(), crlf(&good), bad.clone(), crlf(&bad)] {
-        let whole = scan(&bytes, [0..bytes.len()]);
+        let whole = scan(&bytes, std::iter::once(0..bytes.len()));
         for at in 0..=bytes.len() {
             assert_eq!(
                 scan(&bytes, [0..at, at..bytes.len()]),
