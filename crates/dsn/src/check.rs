@@ -9,7 +9,9 @@ use std::io::Read;
 
 use iea_declarant::siret_key_is_valid;
 
-use crate::read::{encoding_problem, rubric};
+use crate::read::{
+    CODE_LEN, encoding_fault, encoding_problem, latin1, printable_ascii, split_rubric,
+};
 use crate::{
     Declaration, DeclarationKind, Dsn, Employee, Month, Payment, Problem, ProblemKind, Problems,
     Rubric, Sender, TestOrReal,
@@ -42,6 +44,31 @@ const KEYS: [&str; 13] = [
     "S90.G00.90.002",
 ];
 
+/// A rubric's code as one number, to compare it with [`KEYS`] in one instruction.
+const fn packed(code: &[u8]) -> u128 {
+    let mut out = 0u128;
+    let mut i = 0;
+    while i < code.len() && i < CODE_LEN {
+        out |= (code[i] as u128) << (8 * i);
+        i += 1;
+    }
+    out
+}
+
+/// [`KEYS`], packed.
+const PACKED_KEYS: [u128; KEYS.len()] = {
+    let mut out = [0u128; KEYS.len()];
+    let mut i = 0;
+    while i < KEYS.len() {
+        out[i] = packed(KEYS[i].as_bytes());
+        i += 1;
+    }
+    out
+};
+
+/// Block (`Sxx.Gyy.zz`) of a rubric's code.
+type BlockCode = [u8; 10];
+
 /// What a file that passed every check declares, without its rubrics nor employees: what
 /// a deposit needs, from a [`Scanner`] in bounded memory.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -73,9 +100,9 @@ struct Fields {
     line: usize,
 }
 
-/// The block being read: its code, first line and last rubric number.
+/// The block being read: its code and last rubric number.
 struct Open {
-    code: String,
+    code: BlockCode,
     last_field: u16,
 }
 
@@ -103,6 +130,9 @@ pub struct Scanner {
     problems: Vec<(Problem, usize)>,
     /// Problems found so far, kept or not.
     found: usize,
+    /// Once [`MAX_PROBLEMS`] are kept: the index of the last kept in line order, which a
+    /// new problem must come before to be kept; `None` when not known.
+    worst: Option<usize>,
     first_seen: bool,
     block: Option<Open>,
     keys: [Option<Seen>; KEYS.len()],
@@ -218,17 +248,47 @@ impl Scanner {
             self.problems.push((p, rank));
             return;
         }
-        let order = |line: Option<usize>, rank: usize| (line.unwrap_or(usize::MAX), rank);
         // The last kept in line order: replaced when the new one comes before it.
-        if let Some((i, last)) = self
+        let (i, last) = self.worst_kept();
+        if order(p.line, rank) < last {
+            self.problems[i] = (p, rank);
+            self.worst = None;
+        }
+    }
+
+    /// Index and order of the last problem kept in line order (the bound reached).
+    fn worst_kept(&mut self) -> (usize, (usize, usize)) {
+        if let Some(i) = self.worst {
+            return (i, order(self.problems[i].0.line, self.problems[i].1));
+        }
+        let (i, last) = self
             .problems
             .iter()
             .map(|(q, r)| order(q.line, *r))
             .enumerate()
             .max_by_key(|(_, k)| *k)
-            && order(p.line, rank) < last
-        {
-            self.problems[i] = (p, rank);
+            .unwrap_or((0, (usize::MAX, usize::MAX)));
+        self.worst = Some(i);
+        (i, last)
+    }
+
+    /// Whether a problem found now on `line` would be kept; when not, the caller only
+    /// counts it ([`Scanner::count_only`]) rather than write its sentence.
+    fn would_keep(&mut self, line: usize) -> bool {
+        self.problems.len() < MAX_PROBLEMS || order(Some(line), self.found) < self.worst_kept().1
+    }
+
+    /// A problem found but not kept.
+    fn count_only(&mut self) {
+        self.found += 1;
+    }
+
+    /// A problem on `line`, its sentence written only if it is kept.
+    fn line_problem_with(&mut self, line: usize, make: impl FnOnce() -> Problem) {
+        if self.would_keep(line) {
+            self.line_problem(make());
+        } else {
+            self.count_only();
         }
     }
 
@@ -249,95 +309,110 @@ impl Scanner {
         };
         if overlong || seg.len() > MAX_LINE_LEN {
             self.not_blank = true;
-            self.line_problem(Problem::new(
-                Some(number),
-                ProblemKind::NotARubric,
-                format!("ligne de plus de {MAX_LINE_LEN} caractères : ce n'est pas une rubrique"),
-            ));
+            self.line_problem_with(number, || {
+                Problem::new(
+                    Some(number),
+                    ProblemKind::NotARubric,
+                    format!(
+                        "ligne de plus de {MAX_LINE_LEN} caractères : ce n'est pas une rubrique"
+                    ),
+                )
+            });
             return;
         }
-        if seg.iter().any(|b| !b.is_ascii_whitespace()) {
+        if !self.not_blank && seg.iter().any(|b| !b.is_ascii_whitespace()) {
             self.not_blank = true;
         }
-        if let Some(p) = encoding_problem(number, seg) {
-            self.line_problem(p);
+        // Most lines are printable ASCII: nothing to check then.
+        if !printable_ascii(seg)
+            && let Some(fault) = encoding_fault(seg)
+        {
+            self.line_problem_with(number, || encoding_problem(number, fault));
         }
-        match rubric(seg) {
-            Ok((code, value)) => self.rubric(Rubric {
-                line: number,
-                code,
-                value,
+        match split_rubric(seg) {
+            Ok((code, value)) => self.rubric(number, code, value),
+            Err(why) => self.line_problem_with(number, || {
+                Problem::new(
+                    Some(number),
+                    ProblemKind::NotARubric,
+                    format!("{why} ; attendu une rubrique de la forme S21.G00.30.001,'valeur'"),
+                )
             }),
-            Err(why) => self.line_problem(Problem::new(
-                Some(number),
-                ProblemKind::NotARubric,
-                format!("{why} ; attendu une rubrique de la forme S21.G00.30.001,'valeur'"),
-            )),
         }
     }
 
-    fn rubric(&mut self, r: Rubric) {
+    /// A rubric: its line, code (ASCII, checked) and value (ISO-8859-1 bytes, decoded
+    /// only when kept).
+    fn rubric(&mut self, line: usize, code: &[u8; CODE_LEN], value: &[u8]) {
+        let code_str = || String::from_utf8_lossy(code).into_owned();
         if !self.first_seen {
             self.first_seen = true;
-            if r.code != "S10.G00.00.001" {
+            if code != b"S10.G00.00.001" {
                 self.line_problem(Problem::new(
-                    Some(r.line),
+                    Some(line),
                     ProblemKind::FirstRubric,
                     format!(
                         "la première rubrique doit être S10.G00.00.001 (nom du logiciel de \
                          paie), lu {}",
-                        r.code
+                        code_str()
                     ),
                 ));
             }
         }
-        let field = r.field();
+        let block: &BlockCode = code.first_chunk().unwrap_or(&[0; 10]);
+        // Three digits, checked by `split_rubric`.
+        let field = u16::from(code[11] - b'0') * 100
+            + u16::from(code[12] - b'0') * 10
+            + u16::from(code[13] - b'0');
         let opens = match &mut self.block {
-            Some(open) if open.code == r.block() && field > open.last_field => {
+            Some(open) if open.code == *block && field > open.last_field => {
                 open.last_field = field;
                 false
             }
             _ => true,
         };
         if opens {
-            self.open_block(&r);
+            self.open_block(line, block, field);
         }
-        match r.block() {
-            "S20.G00.05" if self.declaration_count == 1 => {
+        let collect = self.collect;
+        match block {
+            b"S20.G00.05" if self.declaration_count == 1 => {
                 self.declaration_fields.push((
                     field,
                     Seen {
-                        line: r.line,
-                        value: r.value.clone(),
+                        line,
+                        value: latin1(value),
                     },
                 ));
             }
-            "S21.G00.30" => {
+            b"S21.G00.30" => {
                 if let Some(c) = &mut self.current {
-                    let v = Some(r.value.clone());
                     match field {
-                        1 => c.employee.nir = v,
-                        2 => {
-                            c.employee.nom = r.value.clone();
-                            c.has_nom = true;
-                        }
-                        4 => {
-                            c.employee.prenoms = r.value.clone();
-                            c.has_prenoms = true;
-                        }
-                        19 => c.employee.matricule = v,
-                        20 => c.employee.ntt = v,
+                        2 => c.has_nom = true,
+                        4 => c.has_prenoms = true,
                         _ => {}
+                    }
+                    // The employee's values only for `Dsn` (the summary counts them).
+                    if collect {
+                        let v = Some(latin1(value));
+                        match field {
+                            1 => c.employee.nir = v,
+                            2 => c.employee.nom = latin1(value),
+                            4 => c.employee.prenoms = latin1(value),
+                            19 => c.employee.matricule = v,
+                            20 => c.employee.ntt = v,
+                            _ => {}
+                        }
                     }
                 }
             }
-            "S21.G00.50" => {
+            b"S21.G00.50" if collect => {
                 if let Some(p) = self
                     .current
                     .as_mut()
                     .and_then(|c| c.employee.payments.last_mut())
                 {
-                    let v = Some(r.value.clone());
+                    let v = Some(latin1(value));
                     match field {
                         1 => p.date = v,
                         6 => p.pas_rate = v,
@@ -351,37 +426,44 @@ impl Scanner {
             }
             _ => {}
         }
-        if let Some(i) = KEYS.iter().position(|k| *k == r.code)
+        let key = packed(code);
+        if let Some(i) = PACKED_KEYS.iter().position(|k| *k == key)
             && self.keys[i].is_none()
         {
             self.keys[i] = Some(Seen {
-                line: r.line,
-                value: r.value.clone(),
+                line,
+                value: latin1(value),
             });
         }
-        if r.code == "S21.G00.50.006" && !pas_rate_ok(&r.value) {
-            self.line_problem(Problem::new(
-                Some(r.line),
-                ProblemKind::InvalidPasRate,
-                "taux de prélèvement à la source (S21.G00.50.006) mal écrit : attendu un ou deux \
-                 chiffres, un point et deux décimales, par exemple 7.50",
-            ));
+        if code == b"S21.G00.50.006" && !pas_rate_ok(value) {
+            self.line_problem_with(line, || {
+                Problem::new(
+                    Some(line),
+                    ProblemKind::InvalidPasRate,
+                    "taux de prélèvement à la source (S21.G00.50.006) mal écrit : attendu un ou \
+                     deux chiffres, un point et deux décimales, par exemple 7.50",
+                )
+            });
         }
-        if self.collect {
-            self.rubrics.push(r);
+        if collect {
+            self.rubrics.push(Rubric {
+                line,
+                code: code_str(),
+                value: latin1(value),
+            });
         }
     }
 
-    /// A new block occurrence starts at `r`.
-    fn open_block(&mut self, r: &Rubric) {
-        match r.block() {
-            "S20.G00.05" => {
+    /// A new block occurrence starts on `line`.
+    fn open_block(&mut self, line: usize, block: &BlockCode, field: u16) {
+        match block {
+            b"S20.G00.05" => {
                 self.declaration_count += 1;
                 if self.declarations.len() <= MAX_PROBLEMS {
-                    self.declarations.push(r.line);
+                    self.declarations.push(line);
                 }
             }
-            "S21.G00.30" => {
+            b"S21.G00.30" => {
                 self.close_employee();
                 self.current = Some(Current {
                     employee: Employee {
@@ -391,28 +473,32 @@ impl Scanner {
                         nom: String::new(),
                         prenoms: String::new(),
                         payments: Vec::new(),
-                        line: r.line,
+                        line,
                     },
                     has_nom: false,
                     has_prenoms: false,
                 });
             }
-            "S21.G00.50" => match &mut self.current {
-                Some(c) => c.employee.payments.push(Payment {
-                    line: r.line,
+            b"S21.G00.50" => match &mut self.current {
+                // The payments only for `Dsn`.
+                Some(c) if self.collect => c.employee.payments.push(Payment {
+                    line,
                     ..Payment::default()
                 }),
-                None => self.line_problem(Problem::new(
-                    Some(r.line),
-                    ProblemKind::MisplacedBlock,
-                    "versement (bloc S21.G00.50) avant tout salarié (bloc S21.G00.30)",
-                )),
+                Some(_) => {}
+                None => self.line_problem_with(line, || {
+                    Problem::new(
+                        Some(line),
+                        ProblemKind::MisplacedBlock,
+                        "versement (bloc S21.G00.50) avant tout salarié (bloc S21.G00.30)",
+                    )
+                }),
             },
             _ => {}
         }
         self.block = Some(Open {
-            code: r.block().to_owned(),
-            last_field: r.field(),
+            code: *block,
+            last_field: field,
         });
     }
 
@@ -724,12 +810,17 @@ impl Scanner {
     }
 }
 
-/// `[0-9]{1,2}\.[0-9]{2}`.
-pub(crate) fn pas_rate_ok(v: &str) -> bool {
-    let Some((int, dec)) = v.split_once('.') else {
+/// `[0-9]{1,2}\.[0-9]{2}`, on the value's bytes.
+pub(crate) fn pas_rate_ok(v: &[u8]) -> bool {
+    let Some(dot) = v.iter().position(|b| *b == b'.') else {
         return false;
     };
-    (1..=2).contains(&int.len())
-        && dec.len() == 2
-        && int.bytes().chain(dec.bytes()).all(|b| b.is_ascii_digit())
+    let (int, dec) = (&v[..dot], &v[dot + 1..]);
+    (1..=2).contains(&int.len()) && dec.len() == 2 && int.iter().chain(dec).all(u8::is_ascii_digit)
+}
+
+/// A problem's place in line order: its line (whole-file problems last), then its rank
+/// of finding.
+fn order(line: Option<usize>, rank: usize) -> (usize, usize) {
+    (line.unwrap_or(usize::MAX), rank)
 }
