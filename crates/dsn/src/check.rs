@@ -10,7 +10,8 @@ use std::io::Read;
 use iea_declarant::siret_key_is_valid;
 
 use crate::read::{
-    CODE_LEN, encoding_fault, encoding_problem, latin1, printable_ascii, split_rubric,
+    CODE_LEN, encoding_fault, encoding_problem, first_newline, first_unprintable, latin1,
+    printable_ascii, split_rubric,
 };
 use crate::{
     Declaration, DeclarationKind, Dsn, Employee, Month, Payment, Problem, ProblemKind, Problems,
@@ -180,22 +181,47 @@ impl Scanner {
     }
 
     /// Checks the next bytes of the file.
-    pub fn feed(&mut self, mut chunk: &[u8]) {
-        while let Some(pos) = chunk.iter().position(|b| *b == b'\n') {
-            let (line, rest) = (&chunk[..pos], &chunk[pos + 1..]);
-            if self.partial.is_empty() && !self.overlong {
-                self.line(line, false);
-            } else {
-                self.buffer(line);
-                let line = std::mem::take(&mut self.partial);
-                let overlong = std::mem::take(&mut self.overlong);
-                self.line(&line, overlong);
-                self.partial = line;
-                self.partial.clear();
-            }
-            chunk = rest;
+    pub fn feed(&mut self, chunk: &[u8]) {
+        // One pass finds both the line ends and whether a line is printable ASCII: the
+        // first byte outside 0x20..=0x7E is most often its LF (or the CR of its CRLF).
+        let mut start = 0;
+        let mut printable = true;
+        let mut from = 0;
+        while let Some(pos) = first_unprintable(chunk, from) {
+            let end = match chunk[pos] {
+                b'\n' => pos,
+                b'\r' if chunk.get(pos + 1) == Some(&b'\n') => pos + 1,
+                _ => {
+                    // Checked in full by `line`; only its end is looked for.
+                    printable = false;
+                    match first_newline(chunk, pos + 1) {
+                        Some(end) => end,
+                        None => break,
+                    }
+                }
+            };
+            self.end_line(&chunk[start..end], printable);
+            start = end + 1;
+            from = start;
+            printable = true;
         }
-        self.buffer(chunk);
+        self.buffer(&chunk[start..]);
+    }
+
+    /// The end of a line: `line` is its last bytes (without the LF), the first ones
+    /// being in `partial` if the line began in an earlier chunk. `printable`: every
+    /// byte of `line` but a final CR is printable ASCII.
+    fn end_line(&mut self, line: &[u8], printable: bool) {
+        if self.partial.is_empty() && !self.overlong {
+            self.line(line, false, printable);
+        } else {
+            self.buffer(line);
+            let line = std::mem::take(&mut self.partial);
+            let overlong = std::mem::take(&mut self.overlong);
+            self.line(&line, overlong, false);
+            self.partial = line;
+            self.partial.clear();
+        }
     }
 
     /// The end of the file: the last checks, and what the file declares or every
@@ -296,8 +322,9 @@ impl Scanner {
         self.line_problem(Problem::new(line, kind, message));
     }
 
-    /// One line, its end removed.
-    fn line(&mut self, raw: &[u8], overlong: bool) {
+    /// One line, its LF removed. `printable`: known to be printable ASCII but for a
+    /// final CR (else looked at here).
+    fn line(&mut self, raw: &[u8], overlong: bool, printable: bool) {
         self.lines += 1;
         let number = self.lines;
         let seg = match raw.strip_suffix(b"\r") {
@@ -324,7 +351,7 @@ impl Scanner {
             self.not_blank = true;
         }
         // Most lines are printable ASCII: nothing to check then.
-        if !printable_ascii(seg)
+        if !(printable || printable_ascii(seg))
             && let Some(fault) = encoding_fault(seg)
         {
             self.line_problem_with(number, || encoding_problem(number, fault));
@@ -426,7 +453,9 @@ impl Scanner {
             }
             _ => {}
         }
-        let key = packed(code);
+        let mut key = [0; 16];
+        key[..CODE_LEN].copy_from_slice(code);
+        let key = u128::from_le_bytes(key);
         if let Some(i) = PACKED_KEYS.iter().position(|k| *k == key)
             && self.keys[i].is_none()
         {
@@ -549,7 +578,7 @@ impl Scanner {
         if !self.partial.is_empty() || self.overlong {
             let line = std::mem::take(&mut self.partial);
             let overlong = self.overlong;
-            self.line(&line, overlong);
+            self.line(&line, overlong, false);
         }
         if !self.not_blank {
             return Err(Problems::new(

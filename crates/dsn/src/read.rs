@@ -60,24 +60,66 @@ fn is_control(b: u8) -> bool {
     b < 0x20 || (0x7f..=0x9f).contains(&b)
 }
 
-/// Whether every byte of the line is printable ASCII (0x20 to 0x7E): then it has no
-/// encoding problem, and [`encoding_problem`] need not look at it. No early exit inside
-/// a block of 16 bytes, so that the compiler makes it a few vector instructions.
-pub(crate) fn printable_ascii(seg: &[u8]) -> bool {
-    let mut blocks = seg.chunks_exact(16);
-    for block in &mut blocks {
-        let mut other = false;
-        for b in block {
-            other |= b.wrapping_sub(0x20) >= 0x5f;
+/// Eight bytes, each of them `LO` times a byte value.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes of `x` (eight, little-endian) that are not printable ASCII (0x20 to 0x7E)
+/// have their high bit set in the answer. Exact for the lowest one (a borrow only
+/// carries upwards, from a byte already flagged), which is all the callers use.
+fn unprintable(x: u64) -> u64 {
+    let below_space = x.wrapping_sub(LO * 0x20) & !x;
+    let del = x ^ (LO * 0x7f);
+    let del = del.wrapping_sub(LO) & !del;
+    (x | below_space | del) & HI
+}
+
+/// The bytes of `x` equal to `b` have their high bit set (exact for the lowest).
+fn equal(x: u64, b: u8) -> u64 {
+    let y = x ^ (LO * u64::from(b));
+    y.wrapping_sub(LO) & !y & HI
+}
+
+/// Index of the first byte of `bytes[from..]` for which `flag` (of eight bytes) or
+/// `one` (of one byte) says so, eight bytes at a time.
+fn first(
+    bytes: &[u8],
+    from: usize,
+    flag: impl Fn(u64) -> u64,
+    one: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    let rest = bytes.get(from..)?;
+    let mut words = rest.chunks_exact(8);
+    let mut at = from;
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        let m = flag(x);
+        if m != 0 {
+            return Some(at + (m.trailing_zeros() / 8) as usize);
         }
-        if other {
-            return false;
-        }
+        at += 8;
     }
-    blocks
+    words
         .remainder()
         .iter()
-        .all(|b| b.wrapping_sub(0x20) < 0x5f)
+        .position(|b| one(*b))
+        .map(|i| at + i)
+}
+
+/// Index of the first byte of `bytes[from..]` that is not printable ASCII.
+pub(crate) fn first_unprintable(bytes: &[u8], from: usize) -> Option<usize> {
+    first(bytes, from, unprintable, |b| b.wrapping_sub(0x20) >= 0x5f)
+}
+
+/// Index of the first LF of `bytes[from..]`.
+pub(crate) fn first_newline(bytes: &[u8], from: usize) -> Option<usize> {
+    first(bytes, from, |x| equal(x, b'\n'), |b| b == b'\n')
+}
+
+/// Whether every byte of the line is printable ASCII (0x20 to 0x7E): then it has no
+/// encoding problem, and [`encoding_fault`] need not look at it.
+pub(crate) fn printable_ascii(seg: &[u8]) -> bool {
+    first_unprintable(seg, 0).is_none()
 }
 
 /// Length of a rubric's code, `Sxx.Gyy.zz.nnn`.
@@ -99,7 +141,15 @@ pub(crate) fn split_rubric(seg: &[u8]) -> Result<(&[u8; CODE_LEN], &[u8]), &'sta
         && code[4] == b'G'
         && code[7] == b'.'
         && code[10] == b'.'
-        && [1, 2, 5, 6, 8, 9, 11, 12, 13].into_iter().all(digit);
+        && digit(1)
+        && digit(2)
+        && digit(5)
+        && digit(6)
+        && digit(8)
+        && digit(9)
+        && digit(11)
+        && digit(12)
+        && digit(13);
     if !shaped {
         return Err("code de rubrique absent ou mal formé");
     }
@@ -129,4 +179,51 @@ pub(crate) fn to_latin1(text: &str) -> Option<Vec<u8>> {
     text.chars()
         .map(|c| u8::try_from(u32::from(c)).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time searches give what a byte-by-byte one gives: every byte value
+    /// at every place of a word and of the tail, alone and after another one.
+    #[test]
+    fn word_searches_agree_with_bytes() {
+        let slow_unprintable = |s: &[u8], from: usize| {
+            s[from..]
+                .iter()
+                .position(|b| !(0x20..=0x7e).contains(b))
+                .map(|i| i + from)
+        };
+        let slow_newline =
+            |s: &[u8], from: usize| s[from..].iter().position(|b| *b == b'\n').map(|i| i + from);
+        for len in [0, 1, 7, 8, 9, 16, 21] {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    for before in [b'A', 0x00, 0x1f, 0x7f, 0x80, 0xff, b'\n'] {
+                        let mut s = vec![b'x'; len];
+                        s[at] = b;
+                        if at > 0 {
+                            s[at - 1] = before;
+                        }
+                        for from in [0, at.min(3), at] {
+                            assert_eq!(
+                                first_unprintable(&s, from),
+                                slow_unprintable(&s, from),
+                                "{s:?} from {from}"
+                            );
+                            assert_eq!(
+                                first_newline(&s, from),
+                                slow_newline(&s, from),
+                                "{s:?} from {from}"
+                            );
+                        }
+                        assert_eq!(printable_ascii(&s), slow_unprintable(&s, 0).is_none());
+                    }
+                }
+            }
+        }
+        assert_eq!(first_newline(b"abc", 3), None);
+        assert_eq!(first_newline(b"abc", 4), None);
+    }
 }
