@@ -56,6 +56,16 @@ const fn packed(code: &[u8]) -> u128 {
     out
 }
 
+/// Whether `code` may be one of [`KEYS`]: only S10, S90 and the S21.G00.06 and .11
+/// blocks hold one (most lines are not looked up).
+fn may_be_key(code: &[u8]) -> bool {
+    match code.get(..3) {
+        Some(b"S10" | b"S90") => true,
+        Some(b"S21") => matches!(code.get(8..10), Some(b"06" | b"11")),
+        _ => false,
+    }
+}
+
 /// [`KEYS`], packed.
 const PACKED_KEYS: [u128; KEYS.len()] = {
     let mut out = [0u128; KEYS.len()];
@@ -453,10 +463,8 @@ impl Scanner {
             }
             _ => {}
         }
-        let mut key = [0; 16];
-        key[..CODE_LEN].copy_from_slice(code);
-        let key = u128::from_le_bytes(key);
-        if let Some(i) = PACKED_KEYS.iter().position(|k| *k == key)
+        if may_be_key(code)
+            && let Some(i) = PACKED_KEYS.iter().position(|k| *k == packed(code))
             && self.keys[i].is_none()
         {
             self.keys[i] = Some(Seen {
@@ -852,4 +860,17 @@ pub(crate) fn pas_rate_ok(v: &[u8]) -> bool {
 /// of finding.
 fn order(line: Option<usize>, rank: usize) -> (usize, usize) {
     (line.unwrap_or(usize::MAX), rank)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_may_be_a_key() {
+        for k in KEYS {
+            assert!(may_be_key(k.as_bytes()), "{k}");
+        }
+        assert!(!may_be_key(b"S21.G00.30.001"));
+    }
 }

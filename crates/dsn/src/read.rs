@@ -129,6 +129,14 @@ pub(crate) const CODE_LEN: usize = 14;
 /// bytes (ISO-8859-1). The value runs from the quote after the comma to the last quote
 /// of the line, quotes inside kept as written.
 pub(crate) fn split_rubric(seg: &[u8]) -> Result<(&[u8; CODE_LEN], &[u8]), &'static str> {
+    // Most lines: `Sdd.Gdd.dd.ddd,'` and a final quote, checked sixteen bytes at once.
+    if let Some((head, rest)) = seg.split_first_chunk::<16>()
+        && rest.last() == Some(&b'\'')
+        && rubric_head(u128::from_le_bytes(*head))
+        && let Some((code, _)) = seg.split_first_chunk::<CODE_LEN>()
+    {
+        return Ok((code, &rest[..rest.len() - 1]));
+    }
     if seg.is_empty() {
         return Err("ligne vide");
     }
@@ -163,6 +171,35 @@ pub(crate) fn split_rubric(seg: &[u8]) -> Result<(&[u8; CODE_LEN], &[u8]), &'sta
         return Err("apostrophe attendue à la fin de la ligne, après la valeur");
     };
     Ok((code, value))
+}
+
+/// Whether sixteen bytes (little-endian) are `Sdd.Gdd.dd.ddd,'` (d a digit).
+fn rubric_head(x: u128) -> bool {
+    const SHAPE: &[u8; 16] = b"S00.G00.00.000,'";
+    const DIGITS: [usize; 9] = [1, 2, 5, 6, 8, 9, 11, 12, 13];
+    // Per byte: 0xFF where the byte is fixed, 0xF0 where it is a digit (high nibble 3).
+    const MASK: u128 = {
+        let mut m = u128::MAX;
+        let mut i = 0;
+        while i < DIGITS.len() {
+            m &= !(0x0f << (8 * DIGITS[i]));
+            i += 1;
+        }
+        m
+    };
+    const LOW: u128 = {
+        let mut m = 0;
+        let mut i = 0;
+        while i < DIGITS.len() {
+            m |= 0x0f << (8 * DIGITS[i]);
+            i += 1;
+        }
+        m
+    };
+    let shape = u128::from_le_bytes(*SHAPE);
+    // A digit's low nibble is at most 9: adding 6 never reaches 0x10 (no carry out of
+    // the byte either, 0x0F + 6 < 0x100).
+    x & MASK == shape & MASK && ((x & LOW) + (LOW / 0x0f * 6)) & (LOW << 4) == 0
 }
 
 /// ISO-8859-1 to Unicode: each byte is the code point of the same value.
@@ -224,6 +261,30 @@ mod tests {
             }
         }
         assert_eq!(first_newline(b"abc", 3), None);
+    }
+
+    /// The sixteen-bytes check of a rubric's start agrees with the byte-by-byte one:
+    /// every byte value at every place.
+    #[test]
+    fn rubric_head_agrees_with_bytes() {
+        let slow = |h: &[u8; 16]| {
+            h.iter().zip(b"S00.G00.00.000,'").all(|(b, s)| {
+                if s.is_ascii_digit() {
+                    b.is_ascii_digit()
+                } else {
+                    b == s
+                }
+            })
+        };
+        let good = *b"S21.G00.50.006,'";
+        assert!(rubric_head(u128::from_le_bytes(good)));
+        for at in 0..16 {
+            for b in 0..=255u8 {
+                let mut h = good;
+                h[at] = b;
+                assert_eq!(rubric_head(u128::from_le_bytes(h)), slow(&h), "{h:?}");
+            }
+        }
         assert_eq!(first_newline(b"abc", 4), None);
     }
 }
