@@ -949,6 +949,60 @@ async fn a_slow_service_after_sending_ends_with_one_deposit() {
     env.t.stop().await;
 }
 
+/// A deposit followed with `WatchDeposit` by a session that is then signed out: nothing
+/// more of it reaches whoever held that session (the deposit goes on), the stream ends
+/// as unauthenticated.
+#[tokio::test]
+async fn a_watch_ends_once_its_session_is_signed_out() {
+    let env = Env::with_admin_identity().await;
+    // Authenticate once before the service slows down (the token is kept).
+    let first = env.upload(&env.token, &sample(2, 1, 40), "").await.unwrap();
+    assert_eq!(env.settled(first.id).await.state, "accepted");
+    env.ne
+        .faults(serde_json::json!({"mode": "slow", "delay_ms": 1500}))
+        .await;
+    let d = env.upload(&env.token, &sample(3, 1, 41), "").await.unwrap();
+    // Another session of the same person watches it, then signs out.
+    let other = env.t.login_admin().await;
+    let mut watch = env
+        .deposits
+        .clone()
+        .watch_deposit(authed(&other, WatchDsnDepositRequest { id: d.id }))
+        .await
+        .expect("watched")
+        .into_inner();
+    let now = watch
+        .message()
+        .await
+        .unwrap()
+        .expect("the deposit as it is");
+    assert!(!now.settled, "{now:#?}");
+    sessions_client::SessionsClient::new(env.t.channel().await)
+        .logout(authed(&other, LogoutRequest {}))
+        .await
+        .expect("signed out");
+    env.ne.faults(serde_json::json!({})).await;
+    assert_eq!(env.settled(d.id).await.state, "accepted");
+    let mut seen = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match watch.message().await {
+                Ok(Some(m)) => seen.push(m),
+                Ok(None) => break None,
+                Err(s) => break Some(s.code()),
+            }
+        }
+    })
+    .await
+    .expect("the watch ended");
+    assert!(
+        seen.iter().all(|m| !m.settled),
+        "a settled deposit reached a signed-out session: {seen:#?}"
+    );
+    assert_eq!(end, Some(Code::Unauthenticated));
+    env.t.stop().await;
+}
+
 /// Before a due date, the credentials of the account designated for an establishment are
 /// verified once by themselves, and a refusal is shown with the account.
 #[tokio::test]

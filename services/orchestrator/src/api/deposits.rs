@@ -9,7 +9,7 @@ use iea_proto::v1::deposits_server::Deposits;
 use iea_proto::v1::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{internal, principal, refuse_in_consultation, timestamp};
+use super::{bearer, internal, principal, refuse_in_consultation, session_error, timestamp};
 use crate::Core;
 use crate::deposits::{DepositError, DepositRecord, Resolution, Upload};
 
@@ -178,6 +178,7 @@ impl Deposits for DepositsApi {
         request: Request<WatchDsnDepositRequest>,
     ) -> Result<Response<Self::WatchDepositStream>, Status> {
         let caller = principal(&self.0, &request).await?;
+        let token = bearer(&request).unwrap_or_default().to_owned();
         let rx = self
             .0
             .deposits
@@ -189,8 +190,20 @@ impl Deposits for DepositsApi {
             )
             .await
             .map_err(deposit_error)?;
-        let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
-            .map(|m| m.map_err(|e| Status::from(deposit_error(e))));
+        // Each message goes only while the session that asked is still open: signed out
+        // (or expired) meanwhile, the stream ends with its error, and its watcher with it.
+        let core = self.0.clone();
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx).then(move |m| {
+            let (core, token) = (core.clone(), token.clone());
+            async move {
+                let d = m.map_err(|e| Status::from(deposit_error(e)))?;
+                core.sessions
+                    .authenticate(&token)
+                    .await
+                    .map_err(|e| Status::from(session_error(e)))?;
+                Ok(d)
+            }
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 
