@@ -395,17 +395,8 @@ async fn a_dsn_file_is_uploaded_from_the_deposits_page_in_chromium() {
             json!(true),
         )
         .await;
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/sample-78214563500010-2026-10.dsn");
-    browser.type_into("#file", file.to_str().unwrap()).await;
-    browser.click("#deposit-button").await;
     // The deposit's page, then accepted (shown when the page is loaded again).
-    browser
-        .wait_for(
-            "return location.pathname.startsWith('/declarations/') && !!document.getElementById('deposit');",
-            json!(true),
-        )
-        .await;
+    common::deposit_sample_in(&h, &browser).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let state = browser
@@ -458,17 +449,7 @@ async fn a_deposit_page_follows_its_deposit_live_in_chromium() {
         .await;
     let browser = Browser::start().await;
     sign_in(&h, &browser).await;
-    browser.goto(&h.url("/declarations")).await;
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/sample-78214563500010-2026-10.dsn");
-    browser.type_into("#file", file.to_str().unwrap()).await;
-    browser.click("#deposit-button").await;
-    browser
-        .wait_for(
-            "return location.pathname.startsWith('/declarations/') && document.readyState === 'complete' && !!document.getElementById('deposit');",
-            json!(true),
-        )
-        .await;
+    common::deposit_sample_in(&h, &browser).await;
     // Loaded before the end: not settled, no flow yet; marked to tell a reload.
     assert_eq!(
         browser

@@ -79,17 +79,7 @@ async fn a_deposit_is_followed_to_its_crm_and_its_rates_shown_in_chromium() {
         .await;
 
     // The DSN uploaded from the deposits page, then accepted.
-    browser.goto(&h.url("/declarations")).await;
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/sample-78214563500010-2026-10.dsn");
-    browser.type_into("#file", file.to_str().unwrap()).await;
-    browser.click("#deposit-button").await;
-    browser
-        .wait_for(
-            "return location.pathname.startsWith('/declarations/') && !!document.getElementById('deposit');",
-            json!(true),
-        )
-        .await;
+    common::deposit_sample_in(&h, &browser).await;
     until_after_reload(
         &browser,
         "var d = document.getElementById('deposit'); return !!d && d.getAttribute('data-state');",

@@ -197,3 +197,20 @@ pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     let rest = &html[at + name.len() + 15..];
     Some(rest[..rest.find('"')?].to_owned())
 }
+
+/// Deposits the sample DSN (`tests/fixtures/sample-78214563500010-2026-10.dsn`) from the
+/// « Déclarations » page in `browser`, as a person would, and waits until the deposit's
+/// own page is loaded.
+pub async fn deposit_sample_in(h: &Harness, browser: &webdriver::Browser) {
+    browser.goto(&h.url("/declarations")).await;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sample-78214563500010-2026-10.dsn");
+    browser.type_into("#file", file.to_str().unwrap()).await;
+    browser.click("#deposit-button").await;
+    browser
+        .wait_for(
+            "return location.pathname.startsWith('/declarations/') && document.readyState === 'complete' && !!document.getElementById('deposit');",
+            serde_json::json!(true),
+        )
+        .await;
+}
