@@ -211,8 +211,7 @@ mod tests {
     use super::*;
     use crate::crypto::KEY_FILE;
     use crate::store::NewIdentity;
-    use crate::store::testing::{TestDb, store};
-    use crate::users::Role;
+    use crate::store::testing::{TestDb, add_users, reseau_with_administrator, store};
 
     struct World {
         db: TestDb,
@@ -272,21 +271,8 @@ mod tests {
         let s = db.store.clone();
         let ring = Keyring::load_or_create(&keys.path().join(KEY_FILE)).unwrap();
         let vault = Vault::new(s.clone(), ring).await.unwrap();
-        let admin = s
-            .insert_first_user("Administrateur", Role::Administrator, "h", 1)
-            .await
-            .unwrap();
-        s.set_installation_mode(crate::users::InstallationMode::Reseau)
-            .await
-            .unwrap();
-        let mut ids = Vec::new();
-        for name in ["Alice", "Bob"] {
-            assert_eq!(
-                s.add_user(name, Role::User, "h", 1).await.unwrap(),
-                crate::store::Added::Added
-            );
-            ids.push(s.user_by_name(name).await.unwrap().unwrap().id);
-        }
+        let admin = reseau_with_administrator(&s).await;
+        let ids = add_users(&s, &["Alice", "Bob"]).await;
         let w = World {
             db,
             keys,

@@ -399,6 +399,34 @@ pub(crate) mod testing {
     //! (a PostgreSQL server: a new database is created on it for each test) or SQLite.
 
     use super::*;
+    use crate::users::{InstallationMode, Role};
+
+    /// A *réseau* installation with its first account, « Administrateur » (its id).
+    pub async fn reseau_with_administrator(s: &Store) -> i64 {
+        let id = s
+            .insert_first_user("Administrateur", Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        assert!(
+            s.set_installation_mode(InstallationMode::Reseau)
+                .await
+                .unwrap()
+        );
+        id
+    }
+
+    /// Accounts of role user named `names`, added; their ids in that order.
+    pub async fn add_users(s: &Store, names: &[&str]) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for name in names {
+            assert_eq!(
+                s.add_user(name, Role::User, "h", 1).await.unwrap(),
+                Added::Added
+            );
+            ids.push(s.user_by_name(name).await.unwrap().unwrap().id);
+        }
+        ids
+    }
 
     /// Keeps what the test's database needs alive.
     pub struct TestDb {

@@ -194,8 +194,7 @@ mod tests {
 
     use super::*;
     use crate::store::NewIdentity;
-    use crate::store::testing::store;
-    use crate::users::Role;
+    use crate::store::testing::{add_users, reseau_with_administrator, store};
 
     fn sealed(key: &str, tag: u8) -> Sealed {
         Sealed {
@@ -218,21 +217,8 @@ mod tests {
     /// Two accounts with a password (Alice's, Bob's) and two secrets (a licence key, a
     /// proxy password), all sealed with the key "old"; returns (administrator, Alice, Bob).
     async fn populate(s: &Store) -> (i64, i64, i64) {
-        let admin = s
-            .insert_first_user("Administrateur", Role::Administrator, "h", 1)
-            .await
-            .unwrap();
-        s.set_installation_mode(crate::users::InstallationMode::Reseau)
-            .await
-            .unwrap();
-        let mut ids = Vec::new();
-        for name in ["Alice", "Bob"] {
-            assert_eq!(
-                s.add_user(name, Role::User, "h", 1).await.unwrap(),
-                crate::store::Added::Added
-            );
-            ids.push(s.user_by_name(name).await.unwrap().unwrap().id);
-        }
+        let admin = reseau_with_administrator(s).await;
+        let ids = add_users(s, &["Alice", "Bob"]).await;
         s.set_credentials(
             vec![
                 identity(ids[0], sealed("old", 1)),

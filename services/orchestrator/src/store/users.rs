@@ -257,25 +257,11 @@ mod tests {
 
     use std::time::Duration;
 
-    use super::super::testing::{other_transaction, store};
+    use super::super::testing::{other_transaction, reseau_with_administrator, store};
     use super::*;
 
     /// How long the other workstation's transaction stays open once it has decided.
     const HOLD: Duration = Duration::from_millis(300);
-
-    /// A *réseau* installation with its first account, « Administrateur » (its id).
-    async fn reseau_with_administrator(s: &Store) -> i64 {
-        let id = s
-            .insert_first_user("Administrateur", Role::Administrator, "h", 1)
-            .await
-            .unwrap();
-        assert!(
-            s.set_installation_mode(InstallationMode::Reseau)
-                .await
-                .unwrap()
-        );
-        id
-    }
 
     /// Another workstation adds « Bob » and has not committed yet: adding « bob » here
     /// waits for it, then says the name is taken (not a database error, not two Bobs).
