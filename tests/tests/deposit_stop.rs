@@ -34,9 +34,15 @@ struct World {
 
 impl World {
     async fn start(stop_deadline_secs: u64) -> Self {
+        Self::start_sending(stop_deadline_secs, 4).await
+    }
+
+    /// With `concurrency` deposits sent at once.
+    async fn start_sending(stop_deadline_secs: u64, concurrency: usize) -> Self {
         let t = TestStack::start_configured(|o| {
             o.demo = false;
             o.customize_orchestrator = Some(Box::new(move |s| {
+                s.deposits.concurrency = concurrency;
                 s.deposits.poll_interval_ms = 100;
                 s.deposits.retry_delay_secs = 1;
                 s.deposits.window_margin_secs = 2;
@@ -227,5 +233,51 @@ async fn a_stop_past_its_deadline_leaves_the_deposit_to_the_listing_of_the_next_
     assert_eq!(registered[0]["idflux"], d.idflux.as_str());
     assert_eq!(w.requests(DEPOSIT).await, 1, "sent once");
     assert!(w.requests(LISTING).await >= 1);
+    w.t.stop().await;
+}
+
+/// One request at a time: while the first deposit's answer is held, the second is claimed
+/// ahead (`sending`, not sent). The stop gives it back to the queue (no attempt counted,
+/// no lease, nothing sent) while it waits for the first's answer; the next start deposits
+/// it, once.
+#[tokio::test]
+async fn a_deposit_claimed_ahead_goes_back_to_the_queue_at_a_stop() {
+    let mut w = World::start_sending(30, 1).await;
+    w.ne.faults(serde_json::json!({"hold_after_register": 1, "hold_ms": 3000}))
+        .await;
+    let first = w.upload(&sample(9, 43)).await;
+    w.registered(1).await;
+    let second = w.upload(&sample(10, 44)).await;
+    let ahead = w.until(second.id, |d| d.state == "sending").await;
+    assert_eq!(ahead.attempts, 1, "{ahead:#?}");
+    let at_mock = w.ne.get("/deposits").await;
+    assert_eq!(
+        at_mock.as_array().map(Vec::len),
+        Some(1),
+        "one request at a time"
+    );
+
+    let took = w.stop_orchestrator().await;
+    assert!(took < Duration::from_secs(15), "stopped in {took:?}");
+    let rec = w.stored(first.id).await;
+    assert_eq!(rec.state, State::Accepted, "{rec:#?}");
+    let rec = w.stored(second.id).await;
+    assert_eq!(
+        (rec.state, rec.attempts, rec.lease_owner.as_deref()),
+        (State::Queued, 0, None),
+        "{rec:#?}"
+    );
+    assert_eq!(w.requests(DEPOSIT).await, 1, "nothing sent for the second");
+
+    w.t.running_mut()
+        .start_orchestrator()
+        .await
+        .expect("the orchestrator starts again");
+    let d = w.until(second.id, |d| d.settled).await;
+    assert_eq!((d.state.as_str(), d.attempts), ("accepted", 1), "{d:#?}");
+    let registered = w.registered(2).await;
+    assert_eq!(registered[1]["idflux"], d.idflux.as_str());
+    assert_eq!(w.requests(DEPOSIT).await, 2);
+    assert_eq!(w.requests(LISTING).await, 0, "nothing to list");
     w.t.stop().await;
 }

@@ -335,7 +335,8 @@ pub struct DepositSettings {
     pub consultation_address: String,
     /// Zone of the listings' `AAAAMMJJHHMMSS`: `europe_paris` or `utc`.
     pub listing_time_zone: ListingZone,
-    /// Deposits sent at once by this orchestrator.
+    /// Deposits sent at once by this orchestrator; as many more are claimed ahead
+    /// (`sending`, waiting for one of these places).
     pub concurrency: usize,
     /// Between two looks at the queue when nothing wakes the worker, milliseconds.
     pub poll_interval_ms: u64,
@@ -343,7 +344,9 @@ pub struct DepositSettings {
     pub lease_secs: u64,
     /// Before another try after "not sent" (503…) or a failed listing, seconds.
     pub retry_delay_secs: u64,
-    /// The longest an attempt may last (bounds the window when its end is unknown).
+    /// The longest an attempt may last, and the longest a deposit claimed ahead waits
+    /// for its place (so an attempt whose end is unknown has its window closed twice
+    /// this long after its start).
     pub max_attempt_secs: u64,
     /// Listing window taken before the attempt's start and after its end (clock skew,
     /// registration delay), seconds.

@@ -9,8 +9,17 @@
 //! while the work goes on; a `sending` record whose lease expired (its orchestrator died)
 //! becomes `uncertain`, never `queued`.
 //!
-//! Stop: on shutdown the loop takes no more deposits, then waits for every attempt under
-//! way (a file being sent and its answer written, a listing of an uncertain deposit) and
+//! Claimed ahead: at most `concurrency` requests go to Net-entreprises at once (the
+//! slots), and as many more deposits are claimed ahead of a free slot, `sending`
+//! committed, so that the next one leaves as soon as a request ends instead of after a
+//! claim's commit (whose sync takes milliseconds). One waits at most `max_attempt_secs`
+//! for its slot, else goes back to `queued` (nothing left): an attempt whose end is
+//! unknown may thus have left up to that long after its start, and its listing window
+//! closes `2 × max_attempt_secs` after it.
+//!
+//! Stop: on shutdown the loop takes no more deposits, the deposits claimed ahead go back
+//! to `queued`, then it waits for every attempt under way (a file being sent and its
+//! answer written, a listing of an uncertain deposit) and
 //! for the verifications before due dates it started, at most `stop_deadline_secs`. What
 //! still runs then is dropped with a warning naming the deposit: its record stays as a
 //! killed process would leave it (`sending` under this orchestrator's lease, so
@@ -24,6 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use iea_declarant::Identity;
@@ -165,9 +175,7 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
         }
         Err(e) => tracing::error!(error = format!("{e:#}"), "deposit recovery failed"),
     }
-    let slots = Arc::new(tokio::sync::Semaphore::new(
-        inner.settings.concurrency.max(1),
-    ));
+    let places = Places::new(inner.settings.concurrency);
     let poll = Duration::from_millis(inner.settings.poll_interval_ms.max(50));
     let deposits = super::Deposits {
         inner: inner.clone(),
@@ -209,7 +217,7 @@ pub(super) async fn run(inner: Arc<Inner>, shutdown: Shutdown) {
                 tracing::error!(error = format!("{e:#}"), "deposit queue upkeep failed");
             }
         }
-        if let Err(e) = tick(&inner, &slots, &mut attempts).await {
+        if let Err(e) = tick(&inner, &places, &mut attempts, &shutdown).await {
             tracing::error!(error = format!("{e:#}"), "deposit queue tick failed");
         }
         tokio::select! {
@@ -348,16 +356,35 @@ async fn upkeep(inner: &Arc<Inner>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts work on due deposits while there is room: as many as there are free slots are
+/// The worker's places: `slots`, the requests to Net-entreprises at once (a file sent, a
+/// listing); `claims`, the deposits claimed at once: those in a slot and as many waiting
+/// for one.
+struct Places {
+    slots: Arc<Semaphore>,
+    claims: Arc<Semaphore>,
+}
+
+impl Places {
+    fn new(concurrency: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(concurrency)),
+            claims: Arc::new(Semaphore::new(2 * concurrency)),
+        }
+    }
+}
+
+/// Starts work on due deposits while there is room: as many as there are free claims are
 /// claimed in one store call, with what decides their account.
 async fn tick(
     inner: &Arc<Inner>,
-    slots: &Arc<tokio::sync::Semaphore>,
+    places: &Places,
     attempts: &mut Attempts,
+    shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    let room = slots.available_permits();
+    let room = places.claims.available_permits();
     if room == 0 {
-        // Every slot is busy: the one that ends wakes the worker.
+        // Every claim is taken: the one that ends wakes the worker.
         return Ok(());
     }
     let now = sessions::now();
@@ -376,21 +403,22 @@ async fn tick(
         )
         .await?;
     for (rec, ready) in claimed {
-        // Only this loop takes slots: the room counted above is there.
-        let permit = slots.clone().acquire_owned().await?;
+        // Only this loop takes claims: the room counted above is there.
+        let claim = Claimed {
+            permit: Some(places.claims.clone().try_acquire_owned()?),
+            inner: inner.clone(),
+        };
         let inner = inner.clone();
+        let slots = places.slots.clone();
+        let shutdown = shutdown.clone();
         // A file of the deposit folder moves out of it once its deposit is settled.
         let from_folder = rec.source_path.is_some();
         attempts.spawn(rec.id, async move {
-            let mut slot = Slot {
-                permit: Some(permit),
-                inner: inner.clone(),
-            };
-            work(inner.clone(), rec, ready, &mut slot).await;
-            slot.free();
+            work(inner.clone(), rec, ready, slots, shutdown).await;
             if from_folder {
                 inner.wake_for_upkeep();
             }
+            drop(claim);
         });
     }
     Ok(())
@@ -515,29 +543,82 @@ fn prepare(inner: &Inner, rec: &DepositRecord, facts: AccountFacts) -> Claim<Rea
     }
 }
 
-/// An attempt's place among the `deposits.concurrency` requests to Net-entreprises at once.
-struct Slot {
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+/// A claimed deposit's place among the worker's claims; given back when dropped, once
+/// its work has ended, waking the worker, which may claim the next deposit: the claim is
+/// free before the worker looks again (woken while it was still held, it would find no
+/// room and wait for the next wake).
+struct Claimed {
+    permit: Option<OwnedSemaphorePermit>,
     inner: Arc<Inner>,
 }
 
-impl Slot {
-    /// Gives the place back (once) and wakes the worker, which may claim the next deposit:
-    /// the slot is free before the worker looks again (woken while it was still held, it
-    /// would find no room and wait for the next wake).
-    fn free(&mut self) {
-        if self.permit.take().is_some() {
-            self.inner.wake.notify_one();
-        }
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        self.inner.wake.notify_one();
     }
 }
 
-async fn work(inner: Arc<Inner>, rec: DepositRecord, ready: Ready, slot: &mut Slot) {
+/// A slot among the `deposits.concurrency` requests to Net-entreprises at once, in the
+/// order asked; none once the worker stops, nor after `within`.
+async fn slot(
+    slots: Arc<Semaphore>,
+    shutdown: &Shutdown,
+    within: Duration,
+) -> Option<OwnedSemaphorePermit> {
+    tokio::select! {
+        biased;
+        _ = shutdown.wait() => None,
+        slot = tokio::time::timeout(within, slots.acquire_owned()) => slot.ok()?.ok(),
+    }
+}
+
+async fn work(
+    inner: Arc<Inner>,
+    rec: DepositRecord,
+    ready: Ready,
+    slots: Arc<Semaphore>,
+    shutdown: Shutdown,
+) {
     let id = rec.id;
+    let owner = inner.owner.clone();
     let _renewal = renew(&inner, id);
+    let within = Duration::from_secs(inner.settings.max_attempt_secs);
     let result = match ready {
-        Ready::Settle(facts) => settle(inner.clone(), rec, *facts).await,
-        ready => send(inner.clone(), rec, ready, slot).await,
+        Ready::Settle(facts) => match slot(slots, &shutdown, within).await {
+            Some(_slot) => settle(inner.clone(), rec, *facts).await,
+            // Left as it is (uncertain), its lease freed: listed at the next look.
+            None => inner
+                .store
+                .transition_deposit(id, owner, Transition::default(), true, sessions::now())
+                .await
+                .map(drop),
+        },
+        Ready::Send(outgoing) => match slot(slots, &shutdown, within).await {
+            Some(slot) => send(inner.clone(), rec, *outgoing, slot).await,
+            None => give_back(&inner, id).await,
+        },
+        Ready::Wait(w) => inner
+            .store
+            .transition_deposit(id, owner, waiting(w), true, sessions::now())
+            .await
+            .map(drop),
+        Ready::NotHere => {
+            tracing::debug!(
+                deposit = id,
+                "stored file not here: left to another orchestrator"
+            );
+            let t = Transition {
+                not_before: Some(sessions::now() + 1),
+                ..Default::default()
+            };
+            inner
+                .store
+                .transition_deposit(id, owner, t, true, sessions::now())
+                .await
+                .map(drop)
+        }
+        Ready::Failed(e) => Err(e),
     };
     if let Err(e) = result {
         tracing::error!(
@@ -629,14 +710,30 @@ fn retry_later(inner: &Inner, why: &str) -> Transition {
     }
 }
 
+/// A deposit claimed ahead whose slot did not come (the worker stops, or the requests
+/// under way took too long): back to `queued`, nothing having left.
+async fn give_back(inner: &Inner, id: i64) -> anyhow::Result<()> {
+    if inner
+        .store
+        .unclaim_deposit(id, inner.owner.clone(), sessions::now())
+        .await?
+    {
+        tracing::info!(
+            deposit = id,
+            "dsn deposit claimed ahead given back: nothing sent"
+        );
+    }
+    Ok(())
+}
+
 /// Sends a claimed deposit and writes the answer. The slot is freed as soon as the agent
 /// has answered: the next deposit goes out while this answer is written (the record says
 /// `sending` until then, under this orchestrator's lease, as if it were still going).
 async fn send(
     inner: Arc<Inner>,
     rec: DepositRecord,
-    ready: Ready,
-    slot: &mut Slot,
+    outgoing: Outgoing,
+    slot: OwnedSemaphorePermit,
 ) -> anyhow::Result<()> {
     let inner: &Inner = &inner;
     let id = rec.id;
@@ -645,33 +742,7 @@ async fn send(
         account,
         access,
         file,
-    } = match ready {
-        Ready::Send(outgoing) => *outgoing,
-        Ready::Wait(w) => {
-            inner
-                .store
-                .transition_deposit(id, owner, waiting(w), true, sessions::now())
-                .await?;
-            return Ok(());
-        }
-        Ready::NotHere => {
-            tracing::debug!(
-                deposit = id,
-                "stored file not here: left to another orchestrator"
-            );
-            let t = Transition {
-                not_before: Some(sessions::now() + 1),
-                ..Default::default()
-            };
-            inner
-                .store
-                .transition_deposit(id, owner, t, true, sessions::now())
-                .await?;
-            return Ok(());
-        }
-        Ready::Failed(e) => return Err(e),
-        Ready::Settle(_) => anyhow::bail!("deposit {id} is not queued"),
-    };
+    } = outgoing;
     anyhow::ensure!(
         rec.state == State::Sending,
         "deposit {id} not marked sending"
@@ -681,7 +752,7 @@ async fn send(
         .agents
         .deposit(access, id, file, rec.bytes as u64)
         .await;
-    slot.free();
+    drop(slot);
     let now = sessions::now();
     let t = match report {
         Err(e) => {
@@ -885,9 +956,11 @@ async fn settle(inner: Arc<Inner>, rec: DepositRecord, facts: AccountFacts) -> a
         }
     };
     let started = rec.attempt_started_at.unwrap_or(rec.updated_at);
+    // Unknown end (its orchestrator stopped): claimed ahead, it may have waited up to
+    // `max_attempt_secs` for a slot, then taken as long.
     let ended = rec
         .attempt_ended_at
-        .unwrap_or(started + s.max_attempt_secs as i64);
+        .unwrap_or(started + 2 * s.max_attempt_secs as i64);
     let margin = s.window_margin_secs as i64;
     let from = started - margin;
     let to = (ended + margin).min(from + 3600);

@@ -428,6 +428,23 @@ impl Store {
         .await
     }
 
+    /// A deposit claimed ahead (`sending`) that never went out, because no slot came or
+    /// the worker stops: `queued` again as before its claim, its attempt not counted and
+    /// its lease freed, if `owner` still holds it `sending`; whether it did.
+    pub async fn unclaim_deposit(&self, id: i64, owner: String, now: i64) -> anyhow::Result<bool> {
+        self.write(move |db| {
+            Ok(db.execute(
+                "UPDATE deposits SET state = 'queued', attempts = attempts - 1, \
+                 attempt_started_at = NULL, attempt_ended_at = NULL, not_before = 0, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $3, \
+                 message = 'En file d''attente : le dépôt partira dès qu''une place d''envoi se libère.' \
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'sending'",
+                &[&id, &owner, &now],
+            )? == 1)
+        })
+        .await
+    }
+
     /// A person's decision (or a waiting deposit set going again): writes `t` if the
     /// deposit is in one of `from` and nobody holds its lease; the record, and whether
     /// `t` was written.
@@ -1400,6 +1417,74 @@ mod tests {
         assert_eq!(
             s.recover_deposits("me".into(), 30).await.unwrap(),
             vec![first]
+        );
+    }
+
+    /// A deposit claimed ahead and given back is `queued` as before its claim (no attempt
+    /// counted, no lease, due at once), and claimed again; only by the owner of its
+    /// lease, only while `sending`.
+    #[tokio::test]
+    async fn a_claim_given_back_leaves_the_deposit_as_before_it() {
+        let t = store().await;
+        let s = &t.store;
+        let user = s
+            .insert_first_user("Administrateur", crate::users::Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        s.set_credentials(vec![identity(user)], 1).await.unwrap();
+        let d = queued_deposit(s, "a").await;
+        let start = move |_: &DepositRecord, _: AccountFacts| Claim::Start(user, ());
+        let claimed = s
+            .claim_deposits_with("me".into(), 20, 80, 1, start)
+            .await
+            .unwrap();
+        assert_eq!(claimed[0].0.state, State::Sending);
+        assert!(!s.unclaim_deposit(d.id, "other".into(), 21).await.unwrap());
+        assert!(s.unclaim_deposit(d.id, "me".into(), 21).await.unwrap());
+        let back = s.deposit(d.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                back.state,
+                back.attempts,
+                back.attempt_started_at,
+                back.lease_owner.as_deref()
+            ),
+            (State::Queued, 0, None, None)
+        );
+        assert!(
+            back.message.contains("En file d'attente"),
+            "{}",
+            back.message
+        );
+        // Nothing left to recover; claimed again at once, by anyone.
+        assert!(
+            s.recover_deposits("me".into(), 22)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let again = s
+            .claim_deposits_with("other".into(), 22, 80, 1, start)
+            .await
+            .unwrap();
+        assert_eq!(
+            (again[0].0.id, again[0].0.state, again[0].0.attempts),
+            (d.id, State::Sending, 1)
+        );
+        // Once sent (its lease another's, or answered), never given back.
+        assert!(!s.unclaim_deposit(d.id, "me".into(), 23).await.unwrap());
+        let accepted = Transition {
+            state: Some(State::Accepted),
+            idflux: Some("X".repeat(23)),
+            ..Default::default()
+        };
+        s.transition_deposit(d.id, "other".into(), accepted, true, 24)
+            .await
+            .unwrap();
+        assert!(!s.unclaim_deposit(d.id, "other".into(), 25).await.unwrap());
+        assert_eq!(
+            s.deposit(d.id).await.unwrap().unwrap().state,
+            State::Accepted
         );
     }
 
