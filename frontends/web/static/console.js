@@ -158,6 +158,9 @@
 // /api/v1/deposits/{id}/events (the orchestrator's WatchDeposit), until it is settled. A
 // settled state that needs what only the server renders (the ARE's anomalies, the
 // decisions a person makes) loads the page again; an accepted one is complete in place.
+// « Régler ce dépôt » (#resolve, its forms rendered by the server) follows the state too:
+// a state of data-resolvable without it loads the page again (which follows on if the
+// deposit is not settled), a state not in it removes it.
 (function () {
   var panel = document.getElementById("deposit");
   if (!panel || panel.getAttribute("data-settled") !== "false" || typeof EventSource === "undefined") {
@@ -170,6 +173,7 @@
     }
   }
   var id = panel.getAttribute("data-id");
+  var resolvable = (panel.getAttribute("data-resolvable") || "").split(" ");
   var events = new EventSource("/api/v1/deposits/" + encodeURIComponent(id) + "/events");
   events.addEventListener("deposit", function (e) {
     var d;
@@ -188,13 +192,23 @@
     }
     set("account", d.account);
     set("attempts", d.attempts);
+    var resolve = document.getElementById("resolve");
+    var toResolve = resolvable.indexOf(d.state) >= 0;
     if (d.settled) {
       events.close();
       panel.setAttribute("data-settled", "true");
       panel.setAttribute("data-live", "done");
       if (d.state !== "accepted") {
         location.reload();
+        return;
       }
+    } else if (toResolve && !resolve) {
+      events.close();
+      location.reload();
+      return;
+    }
+    if (!toResolve && resolve) {
+      resolve.parentNode.removeChild(resolve);
     }
   });
   events.addEventListener("error", function () {

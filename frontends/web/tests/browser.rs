@@ -490,3 +490,99 @@ async fn a_deposit_page_follows_its_deposit_live_in_chromium() {
     browser.quit().await;
     h.stop().await;
 }
+
+/// The deposit's state as the page shows it (null while no page is there).
+const DEPOSIT_STATE: &str =
+    "var d = document.getElementById('deposit'); return d && d.getAttribute('data-state');";
+
+/// « Régler ce dépôt » follows the deposit too (`console.js`): on a page loaded while the
+/// deposit is being sent, it appears once the answer is lost (`uncertain`: the page loads
+/// itself again, the server rendering the forms, and follows on), then goes away in place
+/// once the listing finds the deposit (`accepted`). The test never reloads the page.
+#[tokio::test]
+async fn a_deposit_page_shows_then_drops_its_resolve_section_live_in_chromium() {
+    let h = Harness::start_customized(Box::new(|s| {
+        s.deposits.poll_interval_ms = 100;
+        s.deposits.retry_delay_secs = 1;
+        s.deposits.window_margin_secs = 2;
+    }))
+    .await;
+    let api = h.api_session().await;
+    h.set_admin_identity(&api, DUPONT.siret, DUPONT.password)
+        .await;
+    let ne = h.mock("net-entreprises");
+    // The deposit registered, then its answer held 5 s, then lost.
+    ne.faults(json!({"hold_after_register": 1, "hold_ms": 5000, "lost_answer": 1}))
+        .await;
+    let browser = Browser::start().await;
+    sign_in(&h, &browser).await;
+    common::deposit_sample_in(&h, &browser).await;
+    // Loaded before the answer: not settled, no resolve section; marked to tell a reload.
+    assert_eq!(
+        browser
+            .script("window.loadedBefore = true; return [document.getElementById('deposit').getAttribute('data-settled'), !!document.getElementById('resolve')];")
+            .await,
+        json!(["false", false])
+    );
+    browser.wait_for(DEPOSIT_STATE, json!("sending")).await;
+    assert_eq!(
+        browser.script("return window.loadedBefore === true;").await,
+        json!(true),
+        "sending: the page is not loaded again"
+    );
+    // Registered, its answer held: the listing that follows the lost answer gets 503s
+    // until the service is back, so the deposit stays uncertain meanwhile.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ne.get("/deposits").await.as_array().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never registered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    ne.faults(json!({"mode": "unavailable", "lost_answer": 1}))
+        .await;
+    // Uncertain: the page loaded again by itself, with the forms of the server.
+    browser
+        .wait_for(
+            "var d = document.getElementById('deposit'); var r = document.getElementById('resolve'); return [!!d && d.getAttribute('data-state'), !!r && !!r.querySelector('form input[name=csrf]') && !!document.getElementById('resend')];",
+            json!(["uncertain", true]),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .script("return window.loadedBefore === undefined;")
+            .await,
+        json!(true),
+        "the page was loaded again"
+    );
+    // And follows on, without loading itself again while the listings fail.
+    browser
+        .wait_for(
+            "return document.getElementById('deposit').getAttribute('data-live');",
+            json!("on"),
+        )
+        .await;
+    browser
+        .script("window.loadedUncertain = true; return true;")
+        .await;
+    browser.screenshot("deposit-uncertain-live").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        browser
+            .script("return [window.loadedUncertain === true, document.getElementById('deposit').getAttribute('data-state'), !!document.getElementById('resolve')];")
+            .await,
+        json!([true, "uncertain", true]),
+        "no reload while uncertain"
+    );
+    // The service back: the listing finds the deposit, accepted; the section goes away.
+    ne.faults(json!({})).await;
+    browser.wait_for(DEPOSIT_STATE, json!("accepted")).await;
+    assert_eq!(
+        browser
+            .script("var d = document.getElementById('deposit'); return [window.loadedUncertain === true, d.getAttribute('data-settled'), d.querySelector('td.state').textContent, !!document.getElementById('resolve')];")
+            .await,
+        json!([true, "true", "Accepté", false]),
+        "the section removed in place"
+    );
+    browser.screenshot("deposit-resolved-live").await;
+    browser.quit().await;
+    h.stop().await;
+}

@@ -360,15 +360,18 @@ async fn show(State(state): State<AppState>, Extension(current): Extension<Curre
     render(&state, &current, None).await
 }
 
+/// The states whose page shows « Régler ce dépôt » (`section#resolve`); given to
+/// `console.js` too (`data-resolvable`), which adds it by loading the page again when the
+/// deposit comes to one of them, and removes it when the deposit leaves them.
+const RESOLVABLE: [&str; 4] = ["to_check", "uncertain", "waiting", "failed"];
+
 fn render_one(current: &Current, d: &DsnDeposit, message: Option<(&str, String)>) -> Response {
-    let resolvable = matches!(
-        d.state.as_str(),
-        "to_check" | "uncertain" | "waiting" | "failed"
-    );
+    let resolvable = RESOLVABLE.contains(&d.state.as_str());
     let body = html! {
         @if let Some((kind, text)) = &message { (message_box(kind, text)) }
-        // Followed live by `console.js` until settled (`/api/v1/deposits/{id}/events`).
-        section id="deposit" data-id=(d.id) data-state=(d.state) data-settled=(d.settled) {
+        // Followed live by `console.js` until settled (`/api/v1/deposits/{id}/events`),
+        // `#resolve` below with it.
+        section id="deposit" data-id=(d.id) data-state=(d.state) data-settled=(d.settled) data-resolvable=(RESOLVABLE.join(" ")) {
             table {
                 tr { th { "État" } td class="state" { (state_label(&d.state)) } }
                 tr { th { "Explication" } td class="message" { (d.message) } }

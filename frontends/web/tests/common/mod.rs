@@ -69,10 +69,23 @@ impl Harness {
 
     /// `secure_cookies`: the console as it runs behind TLS.
     pub async fn start_with(secure_cookies: bool) -> Self {
+        Self::start_stack(secure_cookies, |_| {}).await
+    }
+
+    /// The orchestrator's settings as `customize` adjusts them (shorter waits of the
+    /// deposits' worker…).
+    pub async fn start_customized(customize: iea_stack::OrchestratorHook) -> Self {
+        Self::start_stack(false, |o| o.customize_orchestrator = Some(customize)).await
+    }
+
+    async fn start_stack(
+        secure_cookies: bool,
+        configure: impl FnOnce(&mut iea_stack::StackOptions),
+    ) -> Self {
         iea_runtime::install_crypto_provider();
         // Always an embedded stack of its own (never a composed one): the tests read its
         // installation's secrets.
-        let stack = TestStack::start_configured(|_| {}).await;
+        let stack = TestStack::start_configured(configure).await;
         let f = stack.file();
         // Uploads wait in a folder of the stack's data directory, the console's own (the
         // upload tests watch it), rather than in the system's temporary folder.
