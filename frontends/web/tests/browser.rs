@@ -1,6 +1,9 @@
 //! The console in a real browser: headless Chromium (Debian's `chromium`) driven over
-//! WebDriver by Debian's `chromedriver`. Signs in through the form, sees the status icon,
-//! and sees it change without a reload when the status changes behind the page.
+//! WebDriver by Debian's `chromedriver`, each page's live part followed without a reload:
+//! the status icon changing when the status changes behind the page; an update applied
+//! with its progress bar; "verify all" showing each account's result; a DSN file uploaded
+//! from « Déclarations »; a deposit's page following its deposit until settled, and
+//! showing « Régler ce dépôt » while it is uncertain, not once it is accepted.
 
 mod common;
 
