@@ -1105,6 +1105,16 @@ mod tests {
         );
     }
 
+    /// The first account, an administrator, with a Net-entreprises identity (at time 1).
+    async fn administrator_with_credentials(s: &Store) -> i64 {
+        let user = s
+            .insert_first_user("Administrateur", crate::users::Role::Administrator, "h", 1)
+            .await
+            .unwrap();
+        s.set_credentials(vec![identity(user)], 1).await.unwrap();
+        user
+    }
+
     fn identity(user_id: i64) -> crate::store::NewIdentity {
         crate::store::NewIdentity {
             user_id,
@@ -1252,11 +1262,7 @@ mod tests {
         let t = store().await;
         let s = &t.store;
         let other = Store::open(&t.url).await.unwrap();
-        let user = s
-            .insert_first_user("Administrateur", crate::users::Role::Administrator, "h", 1)
-            .await
-            .unwrap();
-        s.set_credentials(vec![identity(user)], 1).await.unwrap();
+        let user = administrator_with_credentials(s).await;
         s.set_deposit_account("78214563500010".into(), user, 1)
             .await
             .unwrap();
@@ -1364,11 +1370,7 @@ mod tests {
     async fn a_claim_starts_the_attempt_in_its_own_transaction() {
         let t = store().await;
         let s = &t.store;
-        let user = s
-            .insert_first_user("Administrateur", crate::users::Role::Administrator, "h", 1)
-            .await
-            .unwrap();
-        s.set_credentials(vec![identity(user)], 1).await.unwrap();
+        let user = administrator_with_credentials(s).await;
         let mut ids = Vec::new();
         for sha in ["a", "b"] {
             let d = s.insert_deposit(new(sha, "03"), 1).await.unwrap().unwrap();
@@ -1427,11 +1429,7 @@ mod tests {
     async fn a_claim_given_back_leaves_the_deposit_as_before_it() {
         let t = store().await;
         let s = &t.store;
-        let user = s
-            .insert_first_user("Administrateur", crate::users::Role::Administrator, "h", 1)
-            .await
-            .unwrap();
-        s.set_credentials(vec![identity(user)], 1).await.unwrap();
+        let user = administrator_with_credentials(s).await;
         let d = queued_deposit(s, "a").await;
         let start = move |_: &DepositRecord, _: AccountFacts| Claim::Start(user, ());
         let claimed = s
