@@ -201,6 +201,19 @@ async fn the_status_page_follows_the_status_live_in_chromium() {
     h.stop().await;
 }
 
+/// The administrator with Net-entreprises credentials, the mock's `faults` set, then the
+/// sample DSN deposited from « Déclarations » in a signed-in browser, on its deposit's page.
+async fn deposit_page_with(h: &Harness, faults: serde_json::Value) -> Browser {
+    let api = h.api_session().await;
+    h.set_admin_identity(&api, DUPONT.siret, DUPONT.password)
+        .await;
+    h.mock("net-entreprises").faults(faults).await;
+    let browser = Browser::start().await;
+    sign_in(h, &browser).await;
+    common::deposit_sample_in(h, &browser).await;
+    browser
+}
+
 /// Signs in through the form; the status page is shown.
 async fn sign_in(h: &Harness, browser: &Browser) {
     browser.goto(&h.url("/connexion")).await;
@@ -443,16 +456,8 @@ async fn a_dsn_file_is_uploaded_from_the_deposits_page_in_chromium() {
 #[tokio::test]
 async fn a_deposit_page_follows_its_deposit_live_in_chromium() {
     let h = Harness::start().await;
-    let api = h.api_session().await;
-    h.set_admin_identity(&api, DUPONT.siret, DUPONT.password)
-        .await;
     // Each answer of Net-entreprises (authentication, deposit) 2 s late.
-    h.mock("net-entreprises")
-        .faults(json!({"mode": "slow", "delay_ms": 2000}))
-        .await;
-    let browser = Browser::start().await;
-    sign_in(&h, &browser).await;
-    common::deposit_sample_in(&h, &browser).await;
+    let browser = deposit_page_with(&h, json!({"mode": "slow", "delay_ms": 2000})).await;
     // Loaded before the end: not settled, no flow yet; marked to tell a reload.
     assert_eq!(
         browser
@@ -510,16 +515,13 @@ async fn a_deposit_page_shows_then_drops_its_resolve_section_live_in_chromium() 
         s.deposits.window_margin_secs = 2;
     }))
     .await;
-    let api = h.api_session().await;
-    h.set_admin_identity(&api, DUPONT.siret, DUPONT.password)
-        .await;
     let ne = h.mock("net-entreprises");
     // The deposit registered, then its answer held 5 s, then lost.
-    ne.faults(json!({"hold_after_register": 1, "hold_ms": 5000, "lost_answer": 1}))
-        .await;
-    let browser = Browser::start().await;
-    sign_in(&h, &browser).await;
-    common::deposit_sample_in(&h, &browser).await;
+    let browser = deposit_page_with(
+        &h,
+        json!({"hold_after_register": 1, "hold_ms": 5000, "lost_answer": 1}),
+    )
+    .await;
     // Loaded before the answer: not settled, no resolve section; marked to tell a reload.
     assert_eq!(
         browser
