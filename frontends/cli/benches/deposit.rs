@@ -27,6 +27,13 @@
 //! `IEA_DATABASE_URL=postgres://…/DB` (an empty database each run: the declarations of
 //! a run are those of the run before, which would be refused as already accepted).
 //!
+//! `KEEP_WORK=1` keeps the work directory (the measured processes' data and logs) instead
+//! of removing it. On an ext4 file system without a journal, as this machine's, a new file
+//! skips every inode freed in the last minutes (`recently_deleted`, up to 6 minutes when
+//! not yet written back): a run that follows another's clean-up within that time pays for
+//! each of its thousands of removed files at every file it creates (up to a quarter of the
+//! orchestrator's CPU). Runs compared are either kept or spaced by more than 6 minutes.
+//!
 //! `CALLGRIND=DIR` runs the orchestrator and the deposit agent under valgrind's callgrind,
 //! instrumented only while the files go through them, and prints the instructions each
 //! executes per deposit, the figure that does not depend on the machine's load (the
@@ -321,6 +328,9 @@ async fn bench() {
         );
     }
     stack.stop();
+    if std::env::var_os("KEEP_WORK").is_some_and(|v| !v.is_empty()) {
+        println!("work directory kept: {}", work.keep().display());
+    }
 }
 
 /// Waits until the mock holds `count` deposits and has read each file (it reads them

@@ -28,18 +28,25 @@ use super::engine::{Db, Row};
 use super::secrets::sealed_of;
 use crate::deposits::{Anomaly, Candidate, DepositRecord, NewDeposit, State, WaitKind};
 
+/// A deposit's columns in the order [`record_of`] reads them, in a statement on the
+/// `deposits` table (not aliased): the list of a `SELECT`, or the `RETURNING` of the
+/// `INSERT` or `UPDATE` that writes it, so that a write gives the record as written without
+/// a second round trip to read it. The account's name comes from a subquery, not a join,
+/// which a `RETURNING` cannot have.
+macro_rules! record_columns {
+    () => {
+        "id, created_at, updated_at, state, requested_by, user_id, \
+         (SELECT u.name FROM users u WHERE u.id = deposits.user_id), siret, month, nature, \
+         kind, fraction, essai_reel, file_name, file_path, sha256, bytes, message, idflux, \
+         anomalies, candidates, attempts, attempt_started_at, attempt_ended_at, not_before, \
+         wait_kind, wait_credential_at, lease_owner, lease_until, source_path, \
+         anomalies_omitted"
+    };
+}
+
 macro_rules! select {
     ($rest:literal) => {
-        concat!(
-            "SELECT d.id, d.created_at, d.updated_at, d.state, d.requested_by, d.user_id, \
-             u.name, d.siret, d.month, d.nature, d.kind, d.fraction, d.essai_reel, d.file_name, \
-             d.file_path, d.sha256, d.bytes, d.message, d.idflux, d.anomalies, d.candidates, \
-             d.attempts, d.attempt_started_at, d.attempt_ended_at, d.not_before, d.wait_kind, \
-             d.wait_credential_at, d.lease_owner, d.lease_until, d.source_path, \
-             d.anomalies_omitted \
-             FROM deposits d LEFT JOIN users u ON u.id = d.user_id ",
-            $rest
-        )
+        concat!("SELECT ", record_columns!(), " FROM deposits ", $rest)
     };
 }
 
@@ -91,7 +98,7 @@ fn record_of(r: &Row<'_>) -> anyhow::Result<DepositRecord> {
 }
 
 fn by_id(db: &mut Db<'_>, id: i64) -> anyhow::Result<Option<DepositRecord>> {
-    db.query_opt(select!("WHERE d.id = $1"), &[&id], record_of)
+    db.query_opt(select!("WHERE id = $1"), &[&id], record_of)
 }
 
 /// What decides which account a deposit goes out with, read with the deposit.
@@ -107,56 +114,92 @@ pub struct AccountFacts {
     pub credential: Option<CredentialRow>,
 }
 
+/// A credential row's columns as [`credential_at`] reads them, from `c` (`credentials`)
+/// joined with `u` (its account in `users`).
+macro_rules! credential_columns {
+    () => {
+        "c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, c.password_nonce, \
+         c.password_ct, c.updated_at, c.consecutive_failures"
+    };
+}
+
+/// The credential row whose [`credential_columns`] begin at column `first`; `None` when
+/// they are null (an account without credentials, from a left join).
+fn credential_at(r: &Row<'_>, first: usize) -> anyhow::Result<Option<CredentialRow>> {
+    let Some(user_id) = r.get::<Option<i64>>(first)? else {
+        return Ok(None);
+    };
+    Ok(Some(CredentialRow {
+        user_id,
+        user: r.get(first + 1)?,
+        siret: r.get(first + 2)?,
+        nom: r.get(first + 3)?,
+        prenom: r.get(first + 4)?,
+        sealed: sealed_of(r, first + 5)?,
+        updated_at: r.get(first + 8)?,
+        consecutive_failures: u32::try_from(r.get::<i64>(first + 9)?).unwrap_or(u32::MAX),
+        // A deposit needs the identity, not the last verification.
+        last: None,
+    }))
+}
+
 fn account_facts(db: &mut Db<'_>, rec: &DepositRecord) -> anyhow::Result<AccountFacts> {
-    let mut with_credentials = 0;
-    let chosen = match rec.user_id {
-        Some(id) => Some((id, rec.account.clone().unwrap_or_default())),
-        None => match db.query_opt(
-            "SELECT a.user_id, u.name FROM deposit_accounts a JOIN users u ON u.id = a.user_id \
-             WHERE a.siret = $1",
-            &[&rec.siret],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )? {
-            Some(a) => Some(a),
-            None => {
-                let mut with: Vec<(i64, String)> = db.query(
-                    "SELECT u.id, u.name FROM credentials c JOIN users u ON u.id = c.user_id \
-                     ORDER BY lower(u.name) LIMIT 2",
-                    &[],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                with_credentials = with.len();
-                (with.len() == 1).then(|| with.remove(0))
-            }
+    if let Some(id) = rec.user_id {
+        let credential = db
+            .query_opt(
+                concat!(
+                    "SELECT ",
+                    credential_columns!(),
+                    " FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.user_id = $1"
+                ),
+                &[&id],
+                |r| credential_at(r, 0),
+            )?
+            .flatten();
+        return Ok(AccountFacts {
+            chosen: Some((id, rec.account.clone().unwrap_or_default())),
+            with_credentials: 0,
+            credential,
+        });
+    }
+    // In one query (one round trip): the account designated for the SIRET (source 0) and
+    // the first two accounts with credentials by name (source 1), each with its
+    // credentials if any.
+    let mut candidates: Vec<(i64, (i64, String), Option<CredentialRow>)> = db.query(
+        concat!(
+            "SELECT x.source, u.id, u.name, ",
+            credential_columns!(),
+            " FROM (SELECT CAST(0 AS BIGINT) AS source, user_id FROM deposit_accounts \
+             WHERE siret = $1 \
+             UNION ALL SELECT CAST(1 AS BIGINT) AS source, user_id FROM \
+             (SELECT c.user_id FROM credentials c JOIN users u ON u.id = c.user_id \
+             ORDER BY lower(u.name) LIMIT 2) two) x \
+             JOIN users u ON u.id = x.user_id LEFT JOIN credentials c ON c.user_id = x.user_id \
+             ORDER BY x.source, lower(u.name)"
+        ),
+        &[&rec.siret],
+        |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?), credential_at(r, 3)?)),
+    )?;
+    if candidates.first().is_some_and(|c| c.0 == 0) {
+        let (_, chosen, credential) = candidates.swap_remove(0);
+        return Ok(AccountFacts {
+            chosen: Some(chosen),
+            with_credentials: 0,
+            credential,
+        });
+    }
+    let with_credentials = candidates.len();
+    Ok(match candidates.pop() {
+        Some((_, chosen, credential)) if with_credentials == 1 => AccountFacts {
+            chosen: Some(chosen),
+            with_credentials,
+            credential,
         },
-    };
-    let credential = match &chosen {
-        Some((id, _)) => db.query_opt(
-            "SELECT c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, \
-             c.password_nonce, c.password_ct, c.updated_at, c.consecutive_failures \
-             FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.user_id = $1",
-            &[id],
-            |r| {
-                Ok(CredentialRow {
-                    user_id: r.get(0)?,
-                    user: r.get(1)?,
-                    siret: r.get(2)?,
-                    nom: r.get(3)?,
-                    prenom: r.get(4)?,
-                    sealed: sealed_of(r, 5)?,
-                    updated_at: r.get(8)?,
-                    consecutive_failures: u32::try_from(r.get::<i64>(9)?).unwrap_or(u32::MAX),
-                    // A deposit needs the identity, not the last verification.
-                    last: None,
-                })
-            },
-        )?,
-        None => None,
-    };
-    Ok(AccountFacts {
-        chosen,
-        with_credentials,
-        credential,
+        _ => AccountFacts {
+            chosen: None,
+            with_credentials,
+            credential: None,
+        },
     })
 }
 
@@ -202,14 +245,7 @@ impl Store {
         new: NewDeposit,
         now: i64,
     ) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
-        self.write_durably(move |db| {
-            Ok(match insert(db, &new, now)? {
-                Ok(id) => Ok(by_id(db, id)?
-                    .ok_or_else(|| anyhow::anyhow!("deposit {id} not found after insert"))?),
-                Err(dup) => Err(dup),
-            })
-        })
-        .await
+        self.write_durably(move |db| insert(db, &new, now)).await
     }
 
     /// Records a new deposit as [`Self::insert_deposit`] does and, in the same
@@ -225,17 +261,15 @@ impl Store {
         F: FnOnce(&DepositRecord, AccountFacts) -> Transition + Send + 'static,
     {
         self.write_durably(move |db| {
-            let id = match insert(db, &new, now)? {
-                Ok(id) => id,
+            let rec = match insert(db, &new, now)? {
+                Ok(rec) => rec,
                 Err(dup) => return Ok(Err(dup)),
             };
-            let rec = by_id(db, id)?
-                .ok_or_else(|| anyhow::anyhow!("deposit {id} not found after insert"))?;
             let facts = account_facts(db, &rec)?;
-            apply(db, id, &route(&rec, facts), now)?;
-            Ok(Ok(by_id(db, id)?.ok_or_else(|| {
-                anyhow::anyhow!("deposit {id} not found after insert")
-            })?))
+            let id = rec.id;
+            Ok(Ok(apply(db, id, &route(&rec, facts), now)?.ok_or_else(
+                || anyhow::anyhow!("deposit {id} not found after insert"),
+            )?))
         })
         .await
     }
@@ -257,10 +291,10 @@ impl Store {
         limit: i64,
     ) -> anyhow::Result<Vec<DepositRecord>> {
         self.read(move |db| match for_user {
-            None => db.query(select!("ORDER BY d.id DESC LIMIT $1"), &[&limit], record_of),
+            None => db.query(select!("ORDER BY id DESC LIMIT $1"), &[&limit], record_of),
             Some((user_id, name)) => db.query(
                 select!(
-                    "WHERE d.user_id = $1 OR lower(d.requested_by) = lower($2) ORDER BY d.id DESC LIMIT $3"
+                    "WHERE user_id = $1 OR lower(requested_by) = lower($2) ORDER BY id DESC LIMIT $3"
                 ),
                 &[&user_id, &name, &limit],
                 record_of,
@@ -298,12 +332,15 @@ impl Store {
         until: i64,
     ) -> anyhow::Result<Option<DepositRecord>> {
         self.write(move |db| {
-            let n = db.execute(
-                "UPDATE deposits SET lease_owner = $2, lease_until = $3 WHERE id = $1 \
-                 AND state = $4 AND (lease_until IS NULL OR lease_until < $5)",
+            db.query_opt(
+                concat!(
+                    "UPDATE deposits SET lease_owner = $2, lease_until = $3 WHERE id = $1 \
+                     AND state = $4 AND (lease_until IS NULL OR lease_until < $5) RETURNING ",
+                    record_columns!()
+                ),
                 &[&id, &owner, &until, &state.code(), &now],
-            )?;
-            if n == 1 { by_id(db, id) } else { Ok(None) }
+                record_of,
+            )
         })
         .await
     }
@@ -333,7 +370,7 @@ impl Store {
         user_id: i64,
         now: i64,
     ) -> anyhow::Result<bool> {
-        self.write_durably(move |db| start_attempt(db, id, &owner, user_id, now))
+        self.write_durably(move |db| Ok(start_attempt(db, id, &owner, user_id, now)?.is_some()))
             .await
     }
 
@@ -390,35 +427,29 @@ impl Store {
         F: Fn(&DepositRecord, AccountFacts) -> Claim<T> + Send + 'static,
     {
         self.write_durably(move |db| {
-            let mut ids: Vec<i64> = Vec::new();
+            let mut taken: Vec<DepositRecord> = Vec::new();
             for state in [State::Uncertain, State::Queued] {
                 let claim = due_sql(state)?.1;
                 // One at a time, `LIMIT 1` written out: SQLite re-prepares a statement
                 // whose `LIMIT` is a bound parameter each time the parameter is bound.
-                while (ids.len() as i64) < limit {
-                    let taken: Option<i64> =
-                        db.query_opt(claim, &[&owner, &until, &now], |r| r.get(0))?;
-                    match taken {
-                        Some(id) => ids.push(id),
+                while (taken.len() as i64) < limit {
+                    match db.query_opt(claim, &[&owner, &until, &now], record_of)? {
+                        Some(rec) => taken.push(rec),
                         None => break,
                     }
                 }
             }
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                let rec = by_id(db, id)?
-                    .ok_or_else(|| anyhow::anyhow!("deposit {id} vanished while claimed"))?;
+            let mut out = Vec::with_capacity(taken.len());
+            for rec in taken {
                 let facts = account_facts(db, &rec)?;
                 match prepare(&rec, facts) {
                     Claim::Keep(t) => out.push((rec, t)),
                     Claim::Start(user_id, t) => {
-                        anyhow::ensure!(
-                            start_attempt(db, id, &owner, user_id, now)?,
-                            "deposit {id} could not be marked sending"
-                        );
-                        let rec = by_id(db, id)?.ok_or_else(|| {
-                            anyhow::anyhow!("deposit {id} vanished while claimed")
-                        })?;
+                        let id = rec.id;
+                        let rec =
+                            start_attempt(db, id, &owner, user_id, now)?.ok_or_else(|| {
+                                anyhow::anyhow!("deposit {id} could not be marked sending")
+                            })?;
                         out.push((rec, t));
                     }
                 }
@@ -465,8 +496,7 @@ impl Store {
             if !from.contains(&rec.state) || leased {
                 return Ok(Some((rec, false)));
             }
-            apply(db, id, &t, now)?;
-            Ok(by_id(db, id)?.map(|r| (r, true)))
+            Ok(apply(db, id, &t, now)?.map(|r| (r, true)))
         })
         .await
     }
@@ -487,7 +517,7 @@ impl Store {
     pub async fn deposits_with_source(&self) -> anyhow::Result<Vec<DepositRecord>> {
         self.read(|db| {
             db.query(
-                select!("WHERE d.source_path IS NOT NULL ORDER BY d.id"),
+                select!("WHERE source_path IS NOT NULL ORDER BY id"),
                 &[],
                 record_of,
             )
@@ -625,7 +655,7 @@ impl Store {
 }
 
 /// The search for the due deposits of `state` (`$1` now, `$2` the limit: ids, oldest
-/// first) and the claim of the oldest (`$1` owner, `$2` lease end, `$3` now: its id).
+/// first) and the claim of the oldest (`$1` owner, `$2` lease end, `$3` now: its record).
 /// The state is written in the text, not bound: PostgreSQL then sees the query is within
 /// the `deposits_due` partial index, whatever plan it keeps for the prepared statement.
 fn due_sql(state: State) -> anyhow::Result<(&'static str, &'static str)> {
@@ -646,7 +676,8 @@ fn due_sql(state: State) -> anyhow::Result<(&'static str, &'static str)> {
                      ORDER BY id LIMIT 1) AND state = '",
                     $state,
                     "' AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                     RETURNING id"
+                     RETURNING ",
+                    record_columns!()
                 ),
             )
         };
@@ -660,36 +691,48 @@ fn due_sql(state: State) -> anyhow::Result<(&'static str, &'static str)> {
     })
 }
 
-/// `sending` with the attempt's start, if `owner` holds deposit `id` queued.
+/// `sending` with the attempt's start, if `owner` holds deposit `id` queued; the record as
+/// written.
 fn start_attempt(
     db: &mut Db<'_>,
     id: i64,
     owner: &str,
     user_id: i64,
     now: i64,
-) -> anyhow::Result<bool> {
-    Ok(db.execute(
-        "UPDATE deposits SET state = 'sending', attempt_started_at = $3, \
-         attempt_ended_at = NULL, attempts = attempts + 1, user_id = $4, updated_at = $3, \
-         message = '', wait_kind = NULL, wait_credential_at = NULL \
-         WHERE id = $1 AND lease_owner = $2 AND state = 'queued'",
+) -> anyhow::Result<Option<DepositRecord>> {
+    db.query_opt(
+        concat!(
+            "UPDATE deposits SET state = 'sending', attempt_started_at = $3, \
+             attempt_ended_at = NULL, attempts = attempts + 1, user_id = $4, updated_at = $3, \
+             message = '', wait_kind = NULL, wait_credential_at = NULL \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'queued' RETURNING ",
+            record_columns!()
+        ),
         &[&id, &owner, &now, &user_id],
-    )? == 1)
+        record_of,
+    )
 }
 
 /// Inserts a checked deposit unless the same file or the same normal declaration is
-/// already deposited or on its way; its id.
-fn insert(db: &mut Db<'_>, new: &NewDeposit, now: i64) -> anyhow::Result<Result<i64, Duplicate>> {
+/// already deposited or on its way; the record as written.
+fn insert(
+    db: &mut Db<'_>,
+    new: &NewDeposit,
+    now: i64,
+) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
     // Two intakes of one file, or of one normal declaration, at once (two workstations,
     // two uploads) both read "not recorded": the second waits here until the first has
     // committed, then finds it. The file's lock first, always: no two intakes wait on
     // each other's.
-    db.lock_key(&format!("deposit-file:{}", new.sha256))?;
+    let file = format!("deposit-file:{}", new.sha256);
     if new.kind == "01" {
-        db.lock_key(&format!(
+        let declaration = format!(
             "deposit-declaration:{}:{}:{}:{}",
             new.siret, new.month, new.fraction, new.essai_reel
-        ))?;
+        );
+        db.lock_keys(&[&file, &declaration])?;
+    } else {
+        db.lock_key(&file)?;
     }
     let same_file: Option<i64> = db.query_opt(
         concat!(
@@ -718,12 +761,15 @@ fn insert(db: &mut Db<'_>, new: &NewDeposit, now: i64) -> anyhow::Result<Result<
             return Ok(Err(Duplicate::SameDeclaration(id)));
         }
     }
-    let id: i64 = db.query_value(
-        "INSERT INTO deposits (created_at, updated_at, state, requested_by, user_id, siret, \
-         month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, \
-         message, attempts, not_before, source_path) \
-         VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0, $16) \
-         RETURNING id",
+    let rec = db.query_one(
+        concat!(
+            "INSERT INTO deposits (created_at, updated_at, state, requested_by, user_id, siret, \
+             month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, \
+             message, attempts, not_before, source_path) \
+             VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0, \
+             $16) RETURNING ",
+            record_columns!()
+        ),
         &[
             &now,
             &State::Checked.code(),
@@ -742,8 +788,9 @@ fn insert(db: &mut Db<'_>, new: &NewDeposit, now: i64) -> anyhow::Result<Result<
             &"",
             &new.source_path,
         ],
+        record_of,
     )?;
-    Ok(Ok(id))
+    Ok(Ok(rec))
 }
 
 /// The columns a [`Transition`] writes; its parameters as [`transition_values`] gives them.
@@ -810,10 +857,20 @@ fn transition_values(t: &Transition) -> anyhow::Result<TransitionValues<'_>> {
     })
 }
 
-fn apply(db: &mut Db<'_>, id: i64, t: &Transition, now: i64) -> anyhow::Result<()> {
+/// Writes `t` on deposit `id`; the record as written.
+fn apply(
+    db: &mut Db<'_>,
+    id: i64,
+    t: &Transition,
+    now: i64,
+) -> anyhow::Result<Option<DepositRecord>> {
     let v = transition_values(t)?;
-    db.execute(
-        concat!(transition_set!(), " WHERE id = $1"),
+    db.query_opt(
+        concat!(
+            transition_set!(),
+            " WHERE id = $1 RETURNING ",
+            record_columns!()
+        ),
         &[
             &id,
             &now,
@@ -830,8 +887,8 @@ fn apply(db: &mut Db<'_>, id: i64, t: &Transition, now: i64) -> anyhow::Result<(
             &v.wait_written,
             &v.anomalies_omitted,
         ],
-    )?;
-    Ok(())
+        record_of,
+    )
 }
 
 /// [`apply`] if `owner` holds the lease of `id` (`release`: and frees it); rows written.
@@ -941,7 +998,9 @@ mod tests {
             (october, october_again, false),
         ] {
             let other = crate::store::testing::other_transaction(&t.url, hold, move |db| {
-                Ok(insert(db, &theirs, 1)?.map_err(|_| anyhow::anyhow!("a duplicate")))
+                Ok(insert(db, &theirs, 1)?
+                    .map(|r| r.id)
+                    .map_err(|_| anyhow::anyhow!("a duplicate")))
             });
             let here = t.store.insert_deposit(ours, 2).await.unwrap();
             let theirs = other.join().unwrap().unwrap();
@@ -1148,6 +1207,57 @@ mod tests {
                 ..Default::default()
             },
         }
+    }
+
+    /// The account a deposit goes out with: the one designated for its SIRET (with its
+    /// credentials, or none), else the only one with credentials; with two, none, and both
+    /// counted.
+    #[tokio::test]
+    async fn the_account_is_the_designated_one_else_the_only_one_with_credentials() {
+        let t = store().await;
+        let s = &t.store;
+        let admin = crate::store::testing::reseau_with_administrator(s).await;
+        s.set_credentials(vec![identity(admin)], 1).await.unwrap();
+        let rec = s.insert_deposit(new("a", "03"), 2).await.unwrap().unwrap();
+        let facts = |rec: &DepositRecord| s.deposit_account_facts(rec.clone());
+        let only = facts(&rec).await.unwrap();
+        assert_eq!(only.chosen, Some((admin, "Administrateur".to_owned())));
+        assert_eq!(only.with_credentials, 1);
+        assert_eq!(only.credential.map(|c| c.user_id), Some(admin));
+
+        let ids = crate::store::testing::add_users(s, &["Bruno", "Chloé"]).await;
+        let (bruno, chloe) = (ids[0], ids[1]);
+        s.set_credentials(vec![identity(bruno)], 3).await.unwrap();
+        let two = facts(&rec).await.unwrap();
+        assert_eq!(two.chosen, None);
+        assert_eq!(two.with_credentials, 2);
+        assert!(two.credential.is_none());
+
+        s.set_deposit_account(rec.siret.clone(), bruno, 4)
+            .await
+            .unwrap();
+        let designated = facts(&rec).await.unwrap();
+        assert_eq!(designated.chosen, Some((bruno, "Bruno".to_owned())));
+        let c = designated.credential.expect("Bruno's credentials");
+        assert_eq!(
+            (c.user_id, c.user.as_str(), c.nom.as_str()),
+            (bruno, "Bruno", "DUPONT")
+        );
+        assert_eq!(c.sealed.nonce, vec![1; 24]);
+
+        s.set_deposit_account(rec.siret.clone(), chloe, 5)
+            .await
+            .unwrap();
+        let without = facts(&rec).await.unwrap();
+        assert_eq!(without.chosen, Some((chloe, "Chloé".to_owned())));
+        assert!(without.credential.is_none());
+
+        // A deposit with its account already set keeps it, whatever the SIRET's.
+        let mut own = rec.clone();
+        (own.user_id, own.account) = (Some(admin), Some("Administrateur".into()));
+        let kept = facts(&own).await.unwrap();
+        assert_eq!(kept.chosen, Some((admin, "Administrateur".to_owned())));
+        assert_eq!(kept.credential.map(|c| c.user_id), Some(admin));
     }
 
     /// A file is recorded and routed in one call: with no account having credentials it

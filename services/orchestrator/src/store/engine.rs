@@ -367,19 +367,41 @@ impl<'a> Db<'a> {
     /// is needed: a transaction that may write holds the database's write lock from its
     /// first statement ([`Conn::transaction`]).
     pub(crate) fn lock_key(&mut self, key: &str) -> anyhow::Result<()> {
+        self.lock_keys(&[key])
+    }
+
+    /// [`Self::lock_key`] of each of `keys`, taken in their order (callers that take
+    /// several keep one order, so that two transactions never wait on each other's), in
+    /// one round trip: PostgreSQL evaluates a query's output columns in order.
+    pub(crate) fn lock_keys(&mut self, keys: &[&str]) -> anyhow::Result<()> {
         use sha2::Digest;
-        let digest = sha2::Sha256::digest(key.as_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        let number = i64::from_be_bytes(first);
+        let numbers: Vec<i64> = keys
+            .iter()
+            .map(|key| {
+                let digest = sha2::Sha256::digest(key.as_bytes());
+                let mut first = [0u8; 8];
+                first.copy_from_slice(&digest[..8]);
+                i64::from_be_bytes(first)
+            })
+            .collect();
+        let sql = match numbers.len() {
+            0 => return Ok(()),
+            1 => "SELECT pg_advisory_xact_lock($1)",
+            2 => "SELECT pg_advisory_xact_lock($1), pg_advisory_xact_lock($2)",
+            n => anyhow::bail!("{n} locks asked at once: at most 2"),
+        };
         match &mut self.0 {
             Inner::Sqlite(_) => Ok(()),
             Inner::PgClient(..) => {
-                anyhow::bail!("lock {key} asked outside a transaction: it would not be held")
+                anyhow::bail!("lock {keys:?} asked outside a transaction: it would not be held")
             }
             Inner::PgTx(t, st) => {
-                let s = prepared(t, st, "SELECT pg_advisory_xact_lock($1)")?;
-                t.execute(&s, &[&number])?;
+                let s = prepared(t, st, sql)?;
+                let args: Vec<&(dyn postgres::types::ToSql + Sync)> = numbers
+                    .iter()
+                    .map(|n| n as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
+                t.execute(&s, &args)?;
                 Ok(())
             }
         }
