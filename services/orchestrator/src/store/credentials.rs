@@ -69,7 +69,7 @@ macro_rules! row_columns {
 }
 
 /// A row of [`identity_columns`] from column `first`, its last verification not read.
-fn identity_of(r: &Row<'_>, first: usize) -> anyhow::Result<CredentialRow> {
+pub(super) fn identity_of(r: &Row<'_>, first: usize) -> anyhow::Result<CredentialRow> {
     let at = |i: usize| first + i;
     Ok(CredentialRow {
         user_id: r.get(at(0))?,
@@ -142,7 +142,7 @@ fn row_of(r: &Row<'_>, first: usize) -> anyhow::Result<CredentialRow> {
 }
 
 /// The identity of `$1` for a verification: [`identity_of`], `last` not read.
-const IDENTITY_BY_USER: &str = concat!(
+pub(super) const IDENTITY_BY_USER: &str = concat!(
     "SELECT ",
     identity_columns!(),
     " FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.user_id = $1"

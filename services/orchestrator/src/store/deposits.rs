@@ -23,9 +23,8 @@
 //! `sending` again, so `uncertain`, and settled by listing.
 
 use super::Store;
-use super::credentials::CredentialRow;
+use super::credentials::{CredentialRow, IDENTITY_BY_USER, identity_of};
 use super::engine::{Db, Row};
-use super::secrets::sealed_of;
 use crate::deposits::{Anomaly, Candidate, DepositRecord, NewDeposit, State, WaitKind};
 
 /// A deposit's columns in the order [`record_of`] reads them, in a statement on the
@@ -114,48 +113,18 @@ pub struct AccountFacts {
     pub credential: Option<CredentialRow>,
 }
 
-/// A credential row's columns as [`credential_at`] reads them, from `c` (`credentials`)
-/// joined with `u` (its account in `users`).
-macro_rules! credential_columns {
-    () => {
-        "c.user_id, u.name, c.siret, c.nom, c.prenom, c.password_key_id, c.password_nonce, \
-         c.password_ct, c.updated_at, c.consecutive_failures"
-    };
-}
-
-/// The credential row whose [`credential_columns`] begin at column `first`; `None` when
+/// The identity whose columns (`identity_columns!`) begin at column `first`; `None` when
 /// they are null (an account without credentials, from a left join).
-fn credential_at(r: &Row<'_>, first: usize) -> anyhow::Result<Option<CredentialRow>> {
-    let Some(user_id) = r.get::<Option<i64>>(first)? else {
-        return Ok(None);
-    };
-    Ok(Some(CredentialRow {
-        user_id,
-        user: r.get(first + 1)?,
-        siret: r.get(first + 2)?,
-        nom: r.get(first + 3)?,
-        prenom: r.get(first + 4)?,
-        sealed: sealed_of(r, first + 5)?,
-        updated_at: r.get(first + 8)?,
-        consecutive_failures: u32::try_from(r.get::<i64>(first + 9)?).unwrap_or(u32::MAX),
-        // A deposit needs the identity, not the last verification.
-        last: None,
-    }))
+fn identity_at(r: &Row<'_>, first: usize) -> anyhow::Result<Option<CredentialRow>> {
+    match r.get::<Option<i64>>(first)? {
+        Some(_) => identity_of(r, first).map(Some),
+        None => Ok(None),
+    }
 }
 
 fn account_facts(db: &mut Db<'_>, rec: &DepositRecord) -> anyhow::Result<AccountFacts> {
     if let Some(id) = rec.user_id {
-        let credential = db
-            .query_opt(
-                concat!(
-                    "SELECT ",
-                    credential_columns!(),
-                    " FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.user_id = $1"
-                ),
-                &[&id],
-                |r| credential_at(r, 0),
-            )?
-            .flatten();
+        let credential = db.query_opt(IDENTITY_BY_USER, &[&id], |r| identity_of(r, 0))?;
         return Ok(AccountFacts {
             chosen: Some((id, rec.account.clone().unwrap_or_default())),
             with_credentials: 0,
@@ -168,7 +137,7 @@ fn account_facts(db: &mut Db<'_>, rec: &DepositRecord) -> anyhow::Result<Account
     let mut candidates: Vec<(i64, (i64, String), Option<CredentialRow>)> = db.query(
         concat!(
             "SELECT x.source, u.id, u.name, ",
-            credential_columns!(),
+            identity_columns!(),
             " FROM (SELECT CAST(0 AS BIGINT) AS source, user_id FROM deposit_accounts \
              WHERE siret = $1 \
              UNION ALL SELECT CAST(1 AS BIGINT) AS source, user_id FROM \
@@ -178,7 +147,7 @@ fn account_facts(db: &mut Db<'_>, rec: &DepositRecord) -> anyhow::Result<Account
              ORDER BY x.source, lower(u.name)"
         ),
         &[&rec.siret],
-        |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?), credential_at(r, 3)?)),
+        |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?), identity_at(r, 3)?)),
     )?;
     if candidates.first().is_some_and(|c| c.0 == 0) {
         let (_, chosen, credential) = candidates.swap_remove(0);

@@ -19,6 +19,8 @@ use anyhow::Context;
 
 mod board;
 mod copy;
+// Its column lists (`identity_columns!`) serve the deposits' queries too.
+#[macro_use]
 mod credentials;
 mod deposits;
 mod engine;
