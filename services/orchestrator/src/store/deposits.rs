@@ -149,26 +149,19 @@ fn account_facts(db: &mut Db<'_>, rec: &DepositRecord) -> anyhow::Result<Account
         &[&rec.siret],
         |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?), identity_at(r, 3)?)),
     )?;
-    if candidates.first().is_some_and(|c| c.0 == 0) {
+    // The designated account, else the one account with credentials, if only one.
+    let designated = candidates.first().is_some_and(|c| c.0 == 0);
+    let with_credentials = if designated { 0 } else { candidates.len() };
+    let (chosen, credential) = if designated || with_credentials == 1 {
         let (_, chosen, credential) = candidates.swap_remove(0);
-        return Ok(AccountFacts {
-            chosen: Some(chosen),
-            with_credentials: 0,
-            credential,
-        });
-    }
-    let with_credentials = candidates.len();
-    Ok(match candidates.pop() {
-        Some((_, chosen, credential)) if with_credentials == 1 => AccountFacts {
-            chosen: Some(chosen),
-            with_credentials,
-            credential,
-        },
-        _ => AccountFacts {
-            chosen: None,
-            with_credentials,
-            credential: None,
-        },
+        (Some(chosen), credential)
+    } else {
+        (None, None)
+    };
+    Ok(AccountFacts {
+        chosen,
+        with_credentials,
+        credential,
     })
 }
 

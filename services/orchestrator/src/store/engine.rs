@@ -397,11 +397,8 @@ impl<'a> Db<'a> {
             }
             Inner::PgTx(t, st) => {
                 let s = prepared(t, st, sql)?;
-                let args: Vec<&(dyn postgres::types::ToSql + Sync)> = numbers
-                    .iter()
-                    .map(|n| n as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                t.execute(&s, &args)?;
+                let args: Vec<&dyn Value> = numbers.iter().map(|n| n as &dyn Value).collect();
+                t.execute(&s, &pg_args(&args))?;
                 Ok(())
             }
         }
