@@ -465,26 +465,17 @@ impl Store {
 
     /// The deposit of a file of the deposit folder, by where it was taken to.
     pub async fn deposit_by_source(&self, source: String) -> anyhow::Result<Option<i64>> {
-        self.read(move |db| {
-            db.query_opt(
-                "SELECT id FROM deposits WHERE source_path = $1",
-                &[&source],
-                |r| r.get(0),
-            )
-        })
-        .await
+        self.read(move |db| db.query_opt(BY_SOURCE, &[&source], |r| r.get(0)))
+            .await
     }
 
     /// Deposits whose file still waits in the deposit folder's `en-cours/`.
     pub async fn deposits_with_source(&self) -> anyhow::Result<Vec<DepositRecord>> {
-        self.read(|db| {
-            db.query(
-                select!("WHERE source_path IS NOT NULL ORDER BY id"),
-                &[],
-                record_of,
-            )
-        })
-        .await
+        let mut found = self
+            .read(|db| db.query(WITH_SOURCE, &[], record_of))
+            .await?;
+        found.sort_unstable_by_key(|d| d.id);
+        Ok(found)
     }
 
     /// The file of deposit `id` left the deposit folder's `en-cours/`.
@@ -616,10 +607,17 @@ impl Store {
     }
 }
 
+/// The deposits whose file waits in the deposit folder, on the `deposits_source` index
+/// (in no order: SQLite would rather walk the table in id order than sort them).
+const WITH_SOURCE: &str = select!("WHERE source_path IS NOT NULL");
+/// The deposit of a file of the deposit folder (`$1`), on the `deposits_source` index.
+const BY_SOURCE: &str = "SELECT id FROM deposits WHERE source_path = $1";
+
 /// The search for the due deposits of `state` (`$1` now, `$2` the limit: ids, oldest
 /// first) and the claim of the oldest (`$1` owner, `$2` lease end, `$3` now: its record).
 /// The state is written in the text, not bound: PostgreSQL then sees the query is within
-/// the `deposits_due` partial index, whatever plan it keeps for the prepared statement.
+/// the state's partial index (`deposits_due_<state>`, holding that state's rows only),
+/// whatever plan it keeps for the prepared statement.
 fn due_sql(state: State) -> anyhow::Result<(&'static str, &'static str)> {
     macro_rules! due {
         ($state:literal) => {
@@ -632,7 +630,7 @@ fn due_sql(state: State) -> anyhow::Result<(&'static str, &'static str)> {
                 ),
                 concat!(
                     "UPDATE deposits SET lease_owner = $1, lease_until = $2 \
-                     WHERE id IN (SELECT id FROM deposits WHERE state = '",
+                     WHERE id = (SELECT id FROM deposits WHERE state = '",
                     $state,
                     "' AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
                      ORDER BY id LIMIT 1) AND state = '",
@@ -1262,9 +1260,11 @@ mod tests {
     /// Claims take due deposits oldest first, at most as many as asked, each with its
     /// account's facts; two orchestrators claiming at once never take the same one; the
     /// answer is written only by the lease's holder, which it releases.
-    /// Once the table holds mostly settled deposits, finding the oldest due one reads the
-    /// due ones only, on each engine and whatever plan PostgreSQL keeps for the prepared
-    /// statement (its generic plan once walked the primary key through every settled row).
+    /// Once the table holds mostly settled deposits and a long queue, finding the oldest
+    /// due deposit of a state starts at that state's rows, on each engine and whatever
+    /// plan PostgreSQL keeps for the prepared statement: its generic plan once walked the
+    /// primary key through every settled row, then the search of the uncertain ones (at
+    /// every claim) read every queued row to test its state.
     #[tokio::test]
     async fn the_queue_is_searched_among_due_deposits_only() {
         let t = store().await;
@@ -1273,60 +1273,172 @@ mod tests {
             state: Some(State::Accepted),
             ..Default::default()
         };
-        for i in 0..300 {
-            let mut n = new(&format!("settled-{i}"), "03");
+        // 300 settled, then 200 queued: the search of another state reads neither.
+        for i in 0..500 {
+            let mut n = new(&format!("row-{i}"), "03");
             n.month = format!("20{:02}-{:02}", 10 + i / 12, 1 + i % 12);
             let d = s.insert_deposit(n, 1).await.unwrap().unwrap();
-            s.decide_deposit(d.id, &[State::Checked], accepted.clone(), 1)
+            let to = if i < 300 { accepted.clone() } else { queued() };
+            s.decide_deposit(d.id, &[State::Checked], to, 1)
                 .await
                 .unwrap();
         }
-        let (due, claim) = due_sql(State::Queued).unwrap();
-        let plans: Vec<String> = s
-            .write(move |db| {
-                let mut plans = Vec::new();
-                if db.is_postgres() {
-                    db.batch("ANALYZE deposits; SET LOCAL plan_cache_mode = force_generic_plan")?;
-                    for (name, sql) in [("due", due), ("claim", claim)] {
-                        db.batch(&format!("PREPARE {name} AS {sql}"))?;
-                    }
-                    for explain in [
-                        "EXPLAIN EXECUTE due(10, 1)",
-                        "EXPLAIN EXECUTE claim('x', 20, 10)",
-                    ] {
-                        let lines: Vec<String> = db.query(explain, &[], |r| r.get(0))?;
-                        plans.push(lines.join("\n"));
-                    }
-                    db.batch("DEALLOCATE due; DEALLOCATE claim")?;
-                } else {
-                    let owner = "x";
-                    let cases: [(&str, &[&dyn super::super::engine::Value]); 2] = [
-                        (due, &[&10_i64, &1_i64]),
-                        (claim, &[&owner, &20_i64, &10_i64]),
-                    ];
-                    for (sql, args) in cases {
-                        let explain: &'static str =
-                            Box::leak(format!("EXPLAIN QUERY PLAN {sql}").into_boxed_str());
-                        let lines: Vec<String> = db.query(explain, args, |r| r.get(3))?;
-                        plans.push(lines.join("\n"));
-                    }
+        for state in [
+            State::Checked,
+            State::Queued,
+            State::Waiting,
+            State::Uncertain,
+        ] {
+            let (due, claim) = due_sql(state).unwrap();
+            let plans = s
+                .write(move |db| {
+                    plans_of(
+                        db,
+                        &[
+                            (due, "10, 1", &[&10_i64, &1_i64]),
+                            (claim, "'x', 20, 10", &[&"x", &20_i64, &10_i64]),
+                        ],
+                    )
+                })
+                .await
+                .unwrap();
+            for plan in &plans {
+                assert!(
+                    !plan.contains("SCAN deposits\n") && !plan.ends_with("SCAN deposits"),
+                    "the search of {state:?} walks the settled deposits:\n{plan}"
+                );
+                assert!(
+                    scans_start_at(plan, state.code()),
+                    "the search of {state:?} reads other states' rows:\n{plan}"
+                );
+            }
+            // The claim writes the row it found, looked up by its id: a semi-join of the
+            // search with the table (`id IN (…)`) walked the whole queue at each claim.
+            let claim = &plans[1];
+            assert!(
+                claim.contains("Index Cond: (id = $")
+                    || claim.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
+                "the claim of {state:?} does not write the row found by its id:\n{claim}"
+            );
+        }
+    }
+
+    /// The deposits whose file waits in the deposit folder are found on an index of
+    /// those only, not by reading every deposit (the folder is looked at every few
+    /// seconds, and each file found there is looked for), on each engine and whatever
+    /// plan PostgreSQL keeps for the prepared statement.
+    #[tokio::test]
+    async fn the_folder_s_deposits_are_found_without_reading_the_others() {
+        let t = store().await;
+        let s = &t.store;
+        // 3,000 deposits made, 3 of them from the folder (in one transaction: quicker).
+        s.write(|db| {
+            for i in 0..3000 {
+                let mut n = new(&format!("row-{i}"), "03");
+                n.month = format!("{}-{:02}", 2000 + i / 12, 1 + i % 12);
+                if i % 1000 == 0 {
+                    n.source_path = Some(format!("/data/dsn/en-cours/{}.dsn", i / 1000));
                 }
-                Ok(plans)
+                insert(db, &n, 1)?.map_err(|d| anyhow::anyhow!("{d:?}"))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let path = "/data/dsn/en-cours/1.dsn";
+        let plans = s
+            .write(move |db| {
+                plans_of(
+                    db,
+                    &[
+                        (WITH_SOURCE, "", &[]),
+                        (BY_SOURCE, &format!("'{path}'"), &[&path]),
+                    ],
+                )
             })
             .await
             .unwrap();
         for plan in plans {
             assert!(
-                !plan.contains("deposits_pkey")
-                    && !plan.contains("SCAN deposits\n")
-                    && !plan.ends_with("SCAN deposits"),
-                "the queue's search walks the settled deposits:\n{plan}"
-            );
-            assert!(
-                plan.contains("deposits_due") || plan.contains("deposits_queue"),
-                "the queue's search does not use a queue index:\n{plan}"
+                plan.contains("deposits_source"),
+                "the deposit folder's deposits are searched among all:\n{plan}"
             );
         }
+        let found = s.deposits_with_source().await.unwrap();
+        assert_eq!(found.len(), 3);
+        assert_eq!(
+            s.deposit_by_source("/data/dsn/en-cours/2.dsn".into())
+                .await
+                .unwrap(),
+            Some(found[2].id)
+        );
+    }
+
+    /// The plan of each statement with its arguments: on PostgreSQL the generic plan of
+    /// the prepared statement (the plan it may keep whatever the arguments), with the
+    /// arguments written as SQL (`"10, 'x'"`), after an `ANALYZE`; on SQLite the plan of
+    /// the statement with the arguments bound.
+    fn plans_of(
+        db: &mut Db<'_>,
+        cases: &[(&'static str, &str, &[&dyn super::super::engine::Value])],
+    ) -> anyhow::Result<Vec<String>> {
+        let mut plans = Vec::new();
+        let postgres = db.is_postgres();
+        if postgres {
+            db.batch("ANALYZE deposits; SET LOCAL plan_cache_mode = force_generic_plan")?;
+        }
+        for (sql, sql_args, args) in cases {
+            let lines: Vec<String> = if postgres {
+                db.batch(&format!("PREPARE plan_of AS {sql}"))?;
+                let explain = if sql_args.is_empty() {
+                    "EXPLAIN EXECUTE plan_of".to_owned()
+                } else {
+                    format!("EXPLAIN EXECUTE plan_of({sql_args})")
+                };
+                let explain: &'static str = Box::leak(explain.into_boxed_str());
+                let lines = db.query(explain, &[], |r| r.get(0))?;
+                db.batch("DEALLOCATE plan_of")?;
+                lines
+            } else {
+                let explain: &'static str =
+                    Box::leak(format!("EXPLAIN QUERY PLAN {sql}").into_boxed_str());
+                db.query(explain, args, |r| r.get(3))?
+            };
+            plans.push(lines.join("\n"));
+        }
+        Ok(plans)
+    }
+
+    /// Whether each scan of `deposits` in `plan` starts at `state`'s rows, instead of
+    /// testing the state of each row it reads (whether settled or of another queue): on
+    /// PostgreSQL, that state's partial index (`deposits_due_<state>`), the state as an
+    /// index condition, or the one row of an id found so; on SQLite, the `(state, id)`
+    /// index entered at the state.
+    fn scans_start_at(plan: &str, state: &str) -> bool {
+        // PostgreSQL's plan nodes: a line starting `->` (or the first), then its details.
+        let mut nodes: Vec<(&str, Vec<&str>)> = Vec::new();
+        for line in plan.lines().map(str::trim_start) {
+            match nodes.last_mut() {
+                Some((_, details)) if !line.starts_with("->") => details.push(line),
+                _ => nodes.push((line, Vec::new())),
+            }
+        }
+        let own = format!("using deposits_due_{state} on deposits");
+        let cond = format!("state = '{state}'");
+        let mut scans = nodes
+            .iter()
+            .filter(|(node, _)| node.contains("Scan") && node.contains(" on deposits"))
+            .peekable();
+        if scans.peek().is_none() {
+            return plan.contains("deposits_queue (state=?");
+        }
+        scans.all(|(node, details)| {
+            node.contains(&own)
+                || details.iter().any(|d| {
+                    d.starts_with("Index Cond:")
+                        && (d.contains(&cond) || d.starts_with("Index Cond: (id = $"))
+                })
+        })
     }
 
     #[tokio::test]

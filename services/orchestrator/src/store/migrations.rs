@@ -261,7 +261,19 @@ CREATE INDEX deposits_queue ON deposits (state, id);
 ALTER TABLE deposits ADD COLUMN anomalies_omitted INTEGER NOT NULL DEFAULT 0;
 "#,
     ),
+    // The deposits whose file waits in the deposit folder, looked for at each look at the
+    // folder and for each file found there: an index of those only, instead of reading
+    // every deposit ever made each time.
+    Step::Sql(DEPOSITS_SOURCE),
 ];
+
+/// Both engines' step for [`Store::deposits_with_source`] and [`Store::deposit_by_source`].
+///
+/// [`Store::deposits_with_source`]: super::Store::deposits_with_source
+/// [`Store::deposit_by_source`]: super::Store::deposit_by_source
+const DEPOSITS_SOURCE: &str = r#"
+CREATE INDEX deposits_source ON deposits (source_path) WHERE source_path IS NOT NULL;
+"#;
 
 const POSTGRES: &[Step] = &[
     Step::Sql(
@@ -512,6 +524,23 @@ CREATE INDEX dsn_returns_to_download ON dsn_returns (id)
     WHERE download_state IN ('pending', 'failed') AND overwritten_at IS NULL;
 "#,
     ),
+    // One partial index per queue instead of one for the four: the search of one state
+    // ("the oldest uncertain deposit", run at every claim and empty most of the time)
+    // read each row of the other queues on the shared index to test its state, all the
+    // queued deposits at every claim (0.9 ms a claim with a few hundred queued, three
+    // quarters of the server's time in the deposit bench). Each index holds its state's
+    // rows only: the search starts at its first entry.
+    Step::Sql(
+        r#"
+DROP INDEX deposits_due;
+CREATE INDEX deposits_due_checked ON deposits (id) WHERE state = 'checked';
+CREATE INDEX deposits_due_queued ON deposits (id) WHERE state = 'queued';
+CREATE INDEX deposits_due_waiting ON deposits (id) WHERE state = 'waiting';
+CREATE INDEX deposits_due_uncertain ON deposits (id) WHERE state = 'uncertain';
+"#,
+    ),
+    // As SQLite's step 10.
+    Step::Sql(DEPOSITS_SOURCE),
 ];
 
 /// Brings the schema of `conn` up to this program's version.
