@@ -136,7 +136,7 @@ impl DepositStore {
         route: F,
     ) -> anyhow::Result<Result<DepositRecord, Duplicate>>
     where
-        F: FnOnce(&DepositRecord, AccountFacts) -> Transition + Send + 'static,
+        F: FnOnce(&str, AccountFacts) -> Transition + Send + 'static,
     {
         let out = self.store.record_deposit(new, now, route).await?;
         if let Ok(r) = &out {

@@ -140,8 +140,8 @@ fn routed(decision: Result<Account, Wait>) -> Transition {
 /// ([`crate::store::Store::record_deposit`]).
 pub(super) fn routing(
     budget: u32,
-) -> impl FnOnce(&DepositRecord, AccountFacts) -> Transition + Send + 'static {
-    move |rec, facts| routed(account_from(budget, &rec.siret, facts))
+) -> impl FnOnce(&str, AccountFacts) -> Transition + Send + 'static {
+    move |siret, facts| routed(account_from(budget, siret, facts))
 }
 
 /// A checked deposit left unrouted (its intake's routing failed): queued with its

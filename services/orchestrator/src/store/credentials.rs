@@ -142,7 +142,7 @@ fn row_of(r: &Row<'_>, first: usize) -> anyhow::Result<CredentialRow> {
 }
 
 /// The identity of `$1` for a verification: [`identity_of`], `last` not read.
-pub(super) const IDENTITY_BY_USER: &str = concat!(
+const IDENTITY_BY_USER: &str = concat!(
     "SELECT ",
     identity_columns!(),
     " FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.user_id = $1"

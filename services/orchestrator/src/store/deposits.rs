@@ -23,7 +23,7 @@
 //! `sending` again, so `uncertain`, and settled by listing.
 
 use super::Store;
-use super::credentials::{CredentialRow, IDENTITY_BY_USER, identity_of};
+use super::credentials::{CredentialRow, identity_of};
 use super::engine::{Db, Row};
 use crate::deposits::{Anomaly, Candidate, DepositRecord, NewDeposit, State, WaitKind};
 
@@ -122,11 +122,28 @@ fn identity_at(r: &Row<'_>, first: usize) -> anyhow::Result<Option<CredentialRow
     }
 }
 
-fn account_facts(db: &mut Db<'_>, rec: &DepositRecord) -> anyhow::Result<AccountFacts> {
-    if let Some(id) = rec.user_id {
-        let credential = db.query_opt(IDENTITY_BY_USER, &[&id], |r| identity_of(r, 0))?;
+/// What decides the account of a deposit of `siret` whose own account is `user_id`, if
+/// set (one query).
+fn account_facts(
+    db: &mut Db<'_>,
+    siret: &str,
+    user_id: Option<i64>,
+) -> anyhow::Result<AccountFacts> {
+    if let Some(id) = user_id {
+        // The account's name, with its identity if it has one (a left join).
+        let (name, credential) = db
+            .query_opt(
+                concat!(
+                    "SELECT u.name, ",
+                    identity_columns!(),
+                    " FROM users u LEFT JOIN credentials c ON c.user_id = u.id WHERE u.id = $1"
+                ),
+                &[&id],
+                |r| Ok((r.get::<String>(0)?, identity_at(r, 1)?)),
+            )?
+            .unwrap_or_default();
         return Ok(AccountFacts {
-            chosen: Some((id, rec.account.clone().unwrap_or_default())),
+            chosen: Some((id, name)),
             with_credentials: 0,
             credential,
         });
@@ -146,7 +163,7 @@ fn account_facts(db: &mut Db<'_>, rec: &DepositRecord) -> anyhow::Result<Account
              JOIN users u ON u.id = x.user_id LEFT JOIN credentials c ON c.user_id = x.user_id \
              ORDER BY x.source, lower(u.name)"
         ),
-        &[&rec.siret],
+        &[&siret],
         |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?), identity_at(r, 3)?)),
     )?;
     // The designated account, else the one account with credentials, if only one.
@@ -207,12 +224,13 @@ impl Store {
         new: NewDeposit,
         now: i64,
     ) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
-        self.write_durably(move |db| insert(db, &new, now)).await
+        self.write_durably(move |db| insert(db, &new, &Transition::default(), now))
+            .await
     }
 
-    /// Records a new deposit as [`Self::insert_deposit`] does and, in the same
-    /// transaction, writes what `route` decides from the account facts (queued with its
-    /// account, or waiting and why); the record as written.
+    /// Records a new deposit as [`Self::insert_deposit`] does, with what `route` decides
+    /// from its SIRET and the account facts (queued with its account, or waiting and why)
+    /// written by the `INSERT` itself; the record as written.
     pub async fn record_deposit<F>(
         &self,
         new: NewDeposit,
@@ -220,25 +238,23 @@ impl Store {
         route: F,
     ) -> anyhow::Result<Result<DepositRecord, Duplicate>>
     where
-        F: FnOnce(&DepositRecord, AccountFacts) -> Transition + Send + 'static,
+        F: FnOnce(&str, AccountFacts) -> Transition + Send + 'static,
     {
         self.write_durably(move |db| {
-            let rec = match insert(db, &new, now)? {
-                Ok(rec) => rec,
-                Err(dup) => return Ok(Err(dup)),
-            };
-            let facts = account_facts(db, &rec)?;
-            let id = rec.id;
-            Ok(Ok(apply(db, id, &route(&rec, facts), now)?.ok_or_else(
-                || anyhow::anyhow!("deposit {id} not found after insert"),
-            )?))
+            if let Some(dup) = duplicate(db, &new)? {
+                return Ok(Err(dup));
+            }
+            let facts = account_facts(db, &new.siret, new.user_id)?;
+            let routing = route(&new.siret, facts);
+            insert_unchecked(db, &new, &routing, now).map(Ok)
         })
         .await
     }
 
     /// What decides the account of `rec` now, in one call.
     pub async fn deposit_account_facts(&self, rec: DepositRecord) -> anyhow::Result<AccountFacts> {
-        self.read(move |db| account_facts(db, &rec)).await
+        self.read(move |db| account_facts(db, &rec.siret, rec.user_id))
+            .await
     }
 
     pub async fn deposit(&self, id: i64) -> anyhow::Result<Option<DepositRecord>> {
@@ -403,7 +419,7 @@ impl Store {
             }
             let mut out = Vec::with_capacity(taken.len());
             for rec in taken {
-                let facts = account_facts(db, &rec)?;
+                let facts = account_facts(db, &rec.siret, rec.user_id)?;
                 match prepare(&rec, facts) {
                     Claim::Keep(t) => out.push((rec, t)),
                     Claim::Start(user_id, t) => {
@@ -673,13 +689,25 @@ fn start_attempt(
     )
 }
 
-/// Inserts a checked deposit unless the same file or the same normal declaration is
-/// already deposited or on its way; the record as written.
+/// Inserts a checked deposit, routed as `routing` says (see [`insert_unchecked`]), unless
+/// the same file or the same normal declaration is already deposited or on its way; the
+/// record as written.
 fn insert(
     db: &mut Db<'_>,
     new: &NewDeposit,
+    routing: &Transition,
     now: i64,
 ) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
+    if let Some(dup) = duplicate(db, new)? {
+        return Ok(Err(dup));
+    }
+    insert_unchecked(db, new, routing, now).map(Ok)
+}
+
+/// The deposit that the same file, or the same normal declaration, already is, if any
+/// (deposited or on its way), the same file first. Holds until the transaction ends the
+/// locks under which a new one is inserted.
+fn duplicate(db: &mut Db<'_>, new: &NewDeposit) -> anyhow::Result<Option<Duplicate>> {
     // Two intakes of one file, or of one normal declaration, at once (two workstations,
     // two uploads) both read "not recorded": the second waits here until the first has
     // committed, then finds it. The file's lock first, always: no two intakes wait on
@@ -694,47 +722,72 @@ fn insert(
     } else {
         db.lock_key(&file)?;
     }
-    let same_file: Option<i64> = db.query_opt(
+    // Both searches in one query (one round trip): the same bytes (0), then the same
+    // normal declaration (1), only when this one is normal.
+    let found: Option<(i64, i64)> = db.query_opt(
         concat!(
-            "SELECT id FROM deposits WHERE sha256 = $1 AND state IN ",
+            "SELECT CAST(0 AS BIGINT), id FROM deposits WHERE sha256 = $1 AND state IN ",
             "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
-            " ORDER BY id LIMIT 1"
+            " UNION ALL ",
+            "SELECT CAST(1 AS BIGINT), id FROM deposits WHERE $2 = '01' AND siret = $3 ",
+            "AND month = $4 AND fraction = $5 AND kind = '01' AND essai_reel = $6 AND state IN ",
+            "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
+            " ORDER BY 1, 2 LIMIT 1"
         ),
-        &[&new.sha256],
-        |r| r.get(0),
+        &[
+            &new.sha256,
+            &new.kind,
+            &new.siret,
+            &new.month,
+            &new.fraction,
+            &new.essai_reel,
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    if let Some(id) = same_file {
-        return Ok(Err(Duplicate::SameFile(id)));
-    }
-    if new.kind == "01" {
-        let same: Option<i64> = db.query_opt(
-            concat!(
-                "SELECT id FROM deposits WHERE siret = $1 AND month = $2 AND fraction = $3 ",
-                "AND kind = '01' AND essai_reel = $4 AND state IN ",
-                "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
-                " ORDER BY id LIMIT 1"
-            ),
-            &[&new.siret, &new.month, &new.fraction, &new.essai_reel],
-            |r| r.get(0),
-        )?;
-        if let Some(id) = same {
-            return Ok(Err(Duplicate::SameDeclaration(id)));
+    Ok(found.map(|(what, id)| {
+        if what == 0 {
+            Duplicate::SameFile(id)
+        } else {
+            Duplicate::SameDeclaration(id)
         }
-    }
-    let rec = db.query_one(
+    }))
+}
+
+/// Inserts a checked deposit, as `routing` (a [`Transition`] from `checked`) routes it:
+/// its state (else `checked`), account (else the deposit's own), message and wait, written
+/// by the `INSERT` itself; the record as written.
+fn insert_unchecked(
+    db: &mut Db<'_>,
+    new: &NewDeposit,
+    routing: &Transition,
+    now: i64,
+) -> anyhow::Result<DepositRecord> {
+    debug_assert!(
+        routing.idflux.is_none()
+            && routing.anomalies.is_none()
+            && routing.candidates.is_none()
+            && routing.not_before.is_none()
+            && routing.attempt_ended_at.is_none(),
+        "a routing sets a new deposit's state, account, message and wait only"
+    );
+    let (wait_kind, wait_at) = match &routing.wait {
+        Some((k, at)) => (Some(k.code()), *at),
+        None => (None, None),
+    };
+    db.query_one(
         concat!(
             "INSERT INTO deposits (created_at, updated_at, state, requested_by, user_id, siret, \
              month, nature, kind, fraction, essai_reel, file_name, file_path, sha256, bytes, \
-             message, attempts, not_before, source_path) \
+             message, attempts, not_before, source_path, wait_kind, wait_credential_at) \
              VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0, \
-             $16) RETURNING ",
+             $16, $17, $18) RETURNING ",
             record_columns!()
         ),
         &[
             &now,
-            &State::Checked.code(),
+            &routing.state.unwrap_or(State::Checked).code(),
             &new.requested_by,
-            &new.user_id,
+            &routing.user_id.or(new.user_id),
             &new.siret,
             &new.month,
             &new.nature,
@@ -745,12 +798,13 @@ fn insert(
             &new.file_path,
             &new.sha256,
             &new.bytes,
-            &"",
+            &routing.message.as_deref().unwrap_or(""),
             &new.source_path,
+            &wait_kind,
+            &wait_at,
         ],
         record_of,
-    )?;
-    Ok(Ok(rec))
+    )
 }
 
 /// The columns a [`Transition`] writes; its parameters as [`transition_values`] gives them.
@@ -958,7 +1012,7 @@ mod tests {
             (october, october_again, false),
         ] {
             let other = crate::store::testing::other_transaction(&t.url, hold, move |db| {
-                Ok(insert(db, &theirs, 1)?
+                Ok(insert(db, &theirs, &Transition::default(), 1)?
                     .map(|r| r.id)
                     .map_err(|_| anyhow::anyhow!("a duplicate")))
             });
@@ -1149,8 +1203,8 @@ mod tests {
     }
 
     /// The routing a test gives: queued with the chosen account, or waiting (no account).
-    fn route_to_chosen(rec: &DepositRecord, facts: AccountFacts) -> Transition {
-        assert_eq!(rec.state, State::Checked);
+    fn route_to_chosen(siret: &str, facts: AccountFacts) -> Transition {
+        assert_eq!(siret, "78214563500010");
         match (facts.chosen, facts.credential) {
             (Some((id, _)), Some(c)) => {
                 assert_eq!((c.user_id, c.nom.as_str()), (id, "DUPONT"));
@@ -1339,7 +1393,7 @@ mod tests {
                 if i % 1000 == 0 {
                     n.source_path = Some(format!("/data/dsn/en-cours/{}.dsn", i / 1000));
                 }
-                insert(db, &n, 1)?.map_err(|d| anyhow::anyhow!("{d:?}"))?;
+                insert(db, &n, &Transition::default(), 1)?.map_err(|d| anyhow::anyhow!("{d:?}"))?;
             }
             Ok(())
         })
