@@ -224,8 +224,7 @@ impl Store {
         new: NewDeposit,
         now: i64,
     ) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
-        self.write_durably(move |db| insert(db, &new, &Transition::default(), now))
-            .await
+        self.write_durably(move |db| insert(db, &new, now)).await
     }
 
     /// Records a new deposit as [`Self::insert_deposit`] does, with what `route` decides
@@ -689,24 +688,22 @@ fn start_attempt(
     )
 }
 
-/// Inserts a checked deposit, routed as `routing` says (see [`insert_unchecked`]), unless
-/// the same file or the same normal declaration is already deposited or on its way; the
-/// record as written.
+/// Inserts a checked deposit (`checked`, not routed) unless the same file or the same
+/// normal declaration is already deposited or on its way; the record as written.
 fn insert(
     db: &mut Db<'_>,
     new: &NewDeposit,
-    routing: &Transition,
     now: i64,
 ) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
     if let Some(dup) = duplicate(db, new)? {
         return Ok(Err(dup));
     }
-    insert_unchecked(db, new, routing, now).map(Ok)
+    insert_unchecked(db, new, &Transition::default(), now).map(Ok)
 }
 
 /// The deposit that the same file, or the same normal declaration, already is, if any
-/// (deposited or on its way), the same file first. Holds until the transaction ends the
-/// locks under which a new one is inserted.
+/// (deposited or on its way), the same file first. It first takes the locks under which
+/// the new one is then inserted; they hold until the transaction ends.
 fn duplicate(db: &mut Db<'_>, new: &NewDeposit) -> anyhow::Result<Option<Duplicate>> {
     // Two intakes of one file, or of one normal declaration, at once (two workstations,
     // two uploads) both read "not recorded": the second waits here until the first has
@@ -1012,7 +1009,7 @@ mod tests {
             (october, october_again, false),
         ] {
             let other = crate::store::testing::other_transaction(&t.url, hold, move |db| {
-                Ok(insert(db, &theirs, &Transition::default(), 1)?
+                Ok(insert(db, &theirs, 1)?
                     .map(|r| r.id)
                     .map_err(|_| anyhow::anyhow!("a duplicate")))
             });
@@ -1393,7 +1390,7 @@ mod tests {
                 if i % 1000 == 0 {
                     n.source_path = Some(format!("/data/dsn/en-cours/{}.dsn", i / 1000));
                 }
-                insert(db, &n, &Transition::default(), 1)?.map_err(|d| anyhow::anyhow!("{d:?}"))?;
+                insert(db, &n, 1)?.map_err(|d| anyhow::anyhow!("{d:?}"))?;
             }
             Ok(())
         })
