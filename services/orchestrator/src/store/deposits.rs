@@ -1263,12 +1263,20 @@ mod tests {
         assert_eq!(without.chosen, Some((chloe, "Chloé".to_owned())));
         assert!(without.credential.is_none());
 
-        // A deposit with its account already set keeps it, whatever the SIRET's.
+        // A deposit with its account already set keeps it, whatever the SIRET's: its name
+        // read from the store (not from the record), its identity if it has one.
         let mut own = rec.clone();
-        (own.user_id, own.account) = (Some(admin), Some("Administrateur".into()));
+        (own.user_id, own.account) = (Some(admin), None);
         let kept = facts(&own).await.unwrap();
         assert_eq!(kept.chosen, Some((admin, "Administrateur".to_owned())));
         assert_eq!(kept.credential.map(|c| c.user_id), Some(admin));
+        s.set_deposit_account(rec.siret.clone(), bruno, 6)
+            .await
+            .unwrap();
+        own.user_id = Some(chloe);
+        let kept = facts(&own).await.unwrap();
+        assert_eq!(kept.chosen, Some((chloe, "Chloé".to_owned())));
+        assert!(kept.credential.is_none());
     }
 
     /// A file is recorded and routed in one call: with no account having credentials it
