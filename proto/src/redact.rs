@@ -37,6 +37,7 @@ impl fmt::Debug for agent::v1::DepositChunk {
         f.debug_struct("DepositChunk")
             .field("start", &self.start)
             .field("data_len", &self.data.len())
+            .field("withdraw", &self.withdraw)
             .finish()
     }
 }
@@ -202,8 +203,10 @@ mod tests {
                 }),
                 deposit_id: "d-1".into(),
                 total_size: 27,
+                ..Default::default()
             }),
             data: b"S21.G00.30.001,'1800175123456'".to_vec(),
+            withdraw: false,
         };
         let out = format!("{chunk:?} {chunk:#?}");
         assert!(!out.contains("Refonte01"), "{out}");

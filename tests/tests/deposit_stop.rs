@@ -237,9 +237,9 @@ async fn a_stop_past_its_deadline_leaves_the_deposit_to_the_listing_of_the_next_
 }
 
 /// One request at a time: while the first deposit's answer is held, the second is claimed
-/// ahead (`sending`, not sent). The stop gives it back to the queue (no attempt counted,
-/// no lease, nothing sent) while it waits for the first's answer; the next start deposits
-/// it, once.
+/// (`sending`) and waits at the agent for its turn, not sent. The stop withdraws it: back
+/// to the queue (no attempt counted, no lease, nothing sent) while the stop waits for the
+/// first's answer; the next start deposits it, once.
 #[tokio::test]
 async fn a_deposit_claimed_ahead_goes_back_to_the_queue_at_a_stop() {
     let mut w = World::start_sending(30, 1).await;

@@ -40,6 +40,7 @@ pub const NOT_A_DSN_MESSAGE: &str = "Le format du fichier depot_mtom n'est pas r
 const KABOOM: &[u8] = b"kaboom";
 
 pub async fn deposit(State(control): State<Control>, headers: HeaderMap, body: Bytes) -> Response {
+    let _in_flight = control.in_flight(DEPOSIT_PATH);
     let response = answer(&control, &headers, body).await;
     let outcome = if response.extensions().get::<CutConnection>().is_some() {
         Outcome::Cut

@@ -193,6 +193,13 @@ pub struct PathStats {
     /// Requests whose connection was cut instead of answered (`lost_request`,
     /// `lost_answer`).
     pub cut: u64,
+    /// Deposits: the most requests in the route at once (from the request's whole body
+    /// received to its answer or cut), to show that a client keeps its bound.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_in_flight: u64,
+    /// Deposits: the requests in the route now.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_flight: u64,
     /// Listings: the widest window asked (`fin` − `debut`, in seconds), refused ones
     /// included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,6 +220,25 @@ pub struct DeclarantListingStats {
     pub widest_window_secs: i64,
     /// The latest `fin` asked (now on the mock's clock when absent), Unix seconds.
     pub latest_end_unix: i64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A request in its route, counted in `in_flight` until dropped.
+struct InFlight {
+    control: Control,
+    path: &'static str,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut stats = self.control.stats_mut();
+        if let Some(s) = stats.services.get_mut(self.path) {
+            s.in_flight = s.in_flight.saturating_sub(1);
+        }
+    }
 }
 
 /// How a request to a service ended.
@@ -362,6 +388,18 @@ impl Control {
 
     fn settings(&self) -> &Settings {
         &self.0.settings
+    }
+
+    /// A request in the route of `path` until the guard is dropped.
+    fn in_flight(&self, path: &'static str) -> InFlight {
+        let mut stats = self.stats_mut();
+        let s = stats.services.entry(path.to_owned()).or_default();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        InFlight {
+            control: self.clone(),
+            path,
+        }
     }
 
     /// Counts a request that reached the route of `path`.

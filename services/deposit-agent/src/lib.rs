@@ -16,11 +16,14 @@
 //! - [`returns`]: `lister-retours-flux`, `lister-retours-declarant` and the download of a
 //!   return's document, streamed in chunks with its SHA-256 under a size cap; download
 //!   addresses outside the download service refused before anything is sent;
+//! - [`turns`]: at most `at_once` requests to Net-entreprises at once (the caller's
+//!   bound), deposits and listings together;
 //! - this module: the gRPC service, which converts at the edge.
 //!
 //! Invariants: an authentication refusal is never retried; a deposit is sent at most
 //! twice, the second time only after a 401 (which means it was not registered); an
-//! uncertain deposit is never sent again here. Neither the password, the token nor the
+//! uncertain deposit is never sent again here. A deposit leaves only with its turn, and
+//! never once withdrawn, its caller gone or its `may_wait_ms` past. Neither the password, the token nor the
 //! DSN's content is ever logged (logs carry the deposit id, the SIRET, sizes, statuses,
 //! the idflux).
 
@@ -30,8 +33,10 @@ pub mod report;
 pub mod returns;
 pub mod session;
 pub mod spool;
+pub mod turns;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use iea_declarant::{Identity, TypedIdentity};
@@ -64,6 +69,8 @@ pub use iea_net_entreprises::Options;
 
 use crate::session::{Access, Sessions};
 use crate::spool::Compressor;
+use crate::turns::Turns;
+use tokio::sync::OwnedSemaphorePermit;
 
 pub const COMPONENT: &str = "deposit-agent";
 
@@ -76,12 +83,50 @@ pub type Settings = AgentSettings;
 #[derive(Debug, Clone)]
 pub struct Agent {
     sessions: Arc<Sessions>,
+    turns: Arc<Turns>,
 }
 
 impl Agent {
     pub fn new(options: Options) -> Self {
         Self {
             sessions: Arc::new(Sessions::new(Arc::new(Authenticator::new(options)))),
+            turns: Arc::new(Turns::default()),
+        }
+    }
+
+    /// Waits for a deposit's turn among the requests to Net-entreprises (`at_once` at
+    /// once), at most `may_wait`, watching the caller's stream meanwhile: a withdrawal,
+    /// or `may_wait` past, and the deposit has no turn; a stream cut (the caller left) is
+    /// an error, nothing sent. A stream that ends cleanly leaves the deposit waiting.
+    async fn turn(
+        &self,
+        stream: &mut Streaming<DepositChunk>,
+        at_once: u32,
+        may_wait: Duration,
+    ) -> Result<Result<OwnedSemaphorePermit, NoTurn>, Status> {
+        let turn = self.turns.gate(at_once).acquire_owned();
+        let deadline = tokio::time::sleep(may_wait);
+        tokio::pin!(turn, deadline);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                // The caller first: a withdrawal that came with the turn is heeded.
+                biased;
+                m = stream.message(), if open => match m? {
+                    None => open = false,
+                    Some(m) if m.withdraw => return Ok(Err(NoTurn::Withdrawn)),
+                    Some(m) if m.start.is_some() => {
+                        return Err(invalid(
+                            "Un dépôt n'annonce son fichier qu'une fois, dans son premier message.",
+                        ));
+                    }
+                    Some(_) => return Err(too_long_after_whole()),
+                },
+                turn = &mut turn => {
+                    return turn.map(Ok).map_err(|_| Status::from(ApiError::internal()));
+                }
+                () = &mut deadline => return Ok(Err(NoTurn::Missed(may_wait))),
+            }
         }
     }
 }
@@ -193,32 +238,54 @@ impl DepositAgent for Agent {
             return Err(too_long(total));
         }
         compressor.push(first.data).await.map_err(spool_error)?;
-        while let Some(m) = stream.message().await? {
+        // The file is whole once its announced bytes have arrived.
+        while compressor.received() < total {
+            let Some(m) = stream.message().await? else {
+                return Err(invalid(&format!(
+                    "Le fichier reçu fait {} octets au lieu des {total} annoncés : rien n'a été envoyé.",
+                    compressor.received()
+                )));
+            };
             if m.start.is_some() {
                 return Err(invalid(
                     "Un dépôt n'annonce son fichier qu'une fois, dans son premier message.",
                 ));
+            }
+            if m.withdraw {
+                tracing::info!("deposit withdrawn before the whole file arrived: nothing sent");
+                return Ok(Response::new(no_turn(
+                    NoTurn::Withdrawn,
+                    compressor.received(),
+                    0,
+                )));
             }
             if compressor.received() + m.data.len() as u64 > total {
                 return Err(too_long(total));
             }
             compressor.push(m.data).await.map_err(spool_error)?;
         }
-        if compressor.received() != total {
-            return Err(invalid(&format!(
-                "Le fichier reçu fait {} octets au lieu des {total} annoncés : rien n'a été envoyé.",
-                compressor.received()
-            )));
-        }
         let spool = compressor.finish().await.map_err(spool_error)?;
-        // In a task of its own: a caller that leaves does not cut a deposit that may be
-        // reaching Net-entreprises; its outcome is still awaited and logged.
+        let may_wait = turns::may_wait(start.may_wait_ms);
+        let turn = match self.turn(&mut stream, start.at_once, may_wait).await? {
+            Ok(turn) => turn,
+            Err(why) => {
+                tracing::info!(
+                    why = why.code(),
+                    may_wait_ms = may_wait.as_millis() as u64,
+                    "deposit without a turn: nothing sent"
+                );
+                return Ok(Response::new(no_turn(why, spool.bytes, spool.compressed)));
+            }
+        };
+        // In a task of its own, with its turn: a caller that leaves does not cut a deposit
+        // that may be reaching Net-entreprises; its outcome is still awaited and logged.
         let sessions = self.sessions.clone();
         let deposit_id = start.deposit_id;
         let span = tracing::Span::current();
         let report = tokio::spawn(
             async move {
                 let report = deposit::deposit(&sessions, &access, &spool, &deposit_id).await;
+                drop(turn);
                 tracing::info!(
                     outcome = report.outcome.code(),
                     http_status = report.http_status.unwrap_or(0),
@@ -267,7 +334,15 @@ impl DepositAgent for Agent {
                 }));
             }
         };
+        // As long as the caller waits (a caller that leaves drops the wait).
+        let turn = self
+            .turns
+            .gate(request.at_once)
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::from(ApiError::internal()))?;
         let report = listing::list(&self.sessions, &access, &window).await;
+        drop(turn);
         tracing::info!(
             http_status = report.http_status.unwrap_or(0),
             reauthenticated = report.reauthenticated,
@@ -393,6 +468,57 @@ impl DepositAgent for Agent {
     }
 }
 
+/// Why a deposit never left the agent.
+#[derive(Debug, Clone, Copy)]
+enum NoTurn {
+    /// The caller withdrew it.
+    Withdrawn,
+    /// Its turn did not come within this wait.
+    Missed(Duration),
+}
+
+impl NoTurn {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Withdrawn => "withdrawn",
+            Self::Missed(_) => "missed",
+        }
+    }
+}
+
+/// The answer of a deposit that never left the agent.
+fn no_turn(why: NoTurn, bytes: u64, compressed_bytes: u64) -> DepositResponse {
+    let (message, detail) = match why {
+        NoTurn::Withdrawn => (
+            "La DSN n'a pas été déposée : le dépôt a été retiré avant son tour. Rien n'a été envoyé à Net-entreprises ; il pourra être refait.".to_owned(),
+            "no turn: withdrawn by the caller".to_owned(),
+        ),
+        NoTurn::Missed(wait) => (
+            format!(
+                "La DSN n'a pas été déposée : d'autres échanges avec Net-entreprises ont occupé toutes les places pendant {} s. Rien n'a été envoyé ; le dépôt pourra être refait.",
+                wait.as_secs().max(1)
+            ),
+            format!("no turn within {} ms", wait.as_millis()),
+        ),
+    };
+    DepositResponse {
+        outcome: Some(deposit_response::Outcome::NotSent(DepositNotSent {
+            probe: None,
+            no_turn: true,
+        })),
+        message,
+        detail,
+        bytes,
+        compressed_bytes,
+        ..Default::default()
+    }
+}
+
+/// Data after the whole file, while the deposit waits for its turn.
+fn too_long_after_whole() -> Status {
+    invalid("Le fichier reçu dépasse la taille annoncée : rien n'a été envoyé.")
+}
+
 fn too_long(total: u64) -> Status {
     invalid(&format!(
         "Le fichier reçu dépasse les {total} octets annoncés : rien n'a été envoyé."
@@ -417,6 +543,7 @@ fn unusable_deposit(unusable: Unusable) -> DepositResponse {
             detail: d.detail.clone(),
             outcome: Some(deposit_response::Outcome::NotSent(DepositNotSent {
                 probe: Some(d.into()),
+                no_turn: false,
             })),
             ..Default::default()
         },
@@ -447,6 +574,7 @@ fn deposit_to_proto(r: deposit::DepositReport) -> DepositResponse {
         deposit::Outcome::Authentication(a) => P::Authentication(VerifyResponse::from(a)),
         deposit::Outcome::NotSent(d) => P::NotSent(DepositNotSent {
             probe: Some(d.into()),
+            no_turn: false,
         }),
         deposit::Outcome::Refused => P::Refused(DepositRefused {}),
         deposit::Outcome::Uncertain(d) => P::Uncertain(DepositUncertain {

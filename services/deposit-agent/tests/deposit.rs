@@ -296,12 +296,14 @@ async fn a_stream_that_does_not_match_its_announced_size_sends_nothing() {
                     access: Some(world.access(DUPONT, world.network())),
                     deposit_id: "short".into(),
                     total_size: total,
+                    ..Default::default()
                 }),
                 data: Vec::new(),
+                withdraw: false,
             },
             DepositChunk {
-                start: None,
                 data: file.clone(),
+                ..Default::default()
             },
         ];
         let e = world
@@ -359,6 +361,7 @@ async fn the_listing_gives_our_deposits_and_the_window_the_server_announced() {
             access: Some(world.access(DUPONT, world.network())),
             debut: "2026-12-01".into(),
             fin: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -386,8 +389,10 @@ async fn probe_reaches_the_mock() {
 async fn one_authentication_at_a_time_per_identity_and_a_refusal_is_shared_not_resent() {
     let world = World::start(|_| {}).await;
     let (debut, fin) = (world.mock_time(-30), world.mock_time(0));
+    // Six at once: six turns.
     let lists =
-        futures::future::join_all((0..6).map(|_| world.list(WRONG_PASSWORD, &debut, &fin))).await;
+        futures::future::join_all((0..6).map(|_| world.list_with(WRONG_PASSWORD, &debut, &fin, 6)))
+            .await;
     for l in &lists {
         assert!(
             matches!(
@@ -399,7 +404,8 @@ async fn one_authentication_at_a_time_per_identity_and_a_refusal_is_shared_not_r
     }
     assert_eq!(world.auth_requests(), 1, "six callers, one refused attempt");
 
-    let lists = futures::future::join_all((0..6).map(|_| world.list(DUPONT, &debut, &fin))).await;
+    let lists =
+        futures::future::join_all((0..6).map(|_| world.list_with(DUPONT, &debut, &fin, 6))).await;
     for l in &lists {
         assert!(
             matches!(l.outcome, Some(list_deposits_response::Outcome::Listing(_))),

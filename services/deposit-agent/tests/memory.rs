@@ -107,8 +107,10 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
             access: Some(access.clone()),
             deposit_id: "memory".into(),
             total_size: total as u64,
+            ..Default::default()
         }),
         data: Vec::new(),
+        withdraw: false,
     };
     let mut first = b"S10.G00.00.001,'IEA'\n".to_vec();
     first.extend(&small);
@@ -116,8 +118,8 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
         .deposit(futures::stream::iter([
             start(first.len()),
             DepositChunk {
-                start: None,
                 data: first,
+                ..Default::default()
             },
         ]))
         .await
@@ -129,8 +131,10 @@ async fn a_100_mb_file_grows_the_agents_memory_by_less_than_32_mib() {
     );
     let baseline = memory_kib(pid, "VmRSS:");
 
-    let messages = std::iter::once(start(FILE_BYTES))
-        .chain(chunks().map(|data| DepositChunk { start: None, data }));
+    let messages = std::iter::once(start(FILE_BYTES)).chain(chunks().map(|data| DepositChunk {
+        data,
+        ..Default::default()
+    }));
     let r = agent
         .deposit(futures::stream::iter(messages))
         .await

@@ -156,12 +156,14 @@ async fn no_token_password_or_dsn_content_appears_in_trace_logs() {
                 access: Some(access.clone()),
                 deposit_id: "secrets".into(),
                 total_size: file.len() as u64,
+                ..Default::default()
             }),
             data: file[..10].to_vec(),
+            withdraw: false,
         },
         DepositChunk {
-            start: None,
             data: file[10..].to_vec(),
+            ..Default::default()
         },
     ];
     let r = agent
@@ -178,6 +180,7 @@ async fn no_token_password_or_dsn_content_appears_in_trace_logs() {
             access: Some(access.clone()),
             debut: "20261201140000".into(),
             fin: "20261201150000".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -190,8 +190,11 @@ impl Agents {
 
     /// One deposit of a stored file (`size` bytes) through the deposit agent: a small
     /// file (read whole) goes in one message with the announcement, a large one in chunks
-    /// of [`DEPOSIT_CHUNK`] read as they are sent. An error means no answer came: the
-    /// attempt may or may not have reached Net-entreprises.
+    /// of [`DEPOSIT_CHUNK`] read as they are sent. The deposit then waits for its turn
+    /// among the agent's requests to Net-entreprises (`turn`), the stream kept open: a
+    /// message on `withdraw` withdraws it (if its turn has not come, it never leaves:
+    /// [`SendOutcome::NoTurn`]). An error means no answer came: the attempt may or may
+    /// not have reached Net-entreprises.
     #[tracing::instrument(skip_all, fields(agent = "deposit-agent", deposit = deposit_id))]
     pub async fn deposit(
         &self,
@@ -199,26 +202,34 @@ impl Agents {
         deposit_id: i64,
         file: StoredFile,
         size: u64,
+        turn: DepositTurn,
+        withdraw: tokio::sync::oneshot::Receiver<()>,
     ) -> Result<SendReport, AgentError> {
+        use futures::StreamExt;
         let agent = self.deposit.name;
         let start = pb_agent::DepositStart {
             access: Some(access.into_proto()),
             deposit_id: deposit_id.to_string(),
             total_size: size,
+            at_once: turn.at_once,
+            may_wait_ms: u64::try_from(turn.may_wait.as_millis()).unwrap_or(u64::MAX),
         };
-        let client = self.deposit_client();
+        let mut client = self.deposit_client();
         let answer = match file {
             StoredFile::Whole(data) => {
                 let only = pb_agent::DepositChunk {
                     start: Some(start),
                     data,
+                    withdraw: false,
                 };
-                let mut client = client;
-                client.deposit(futures::stream::iter([only])).await
+                client
+                    .deposit(futures::stream::iter([only]).chain(withdrawal(withdraw)))
+                    .await
             }
             StoredFile::Open(file) => {
-                let mut client = client;
-                client.deposit(file_chunks(start, file, size)).await
+                client
+                    .deposit(file_chunks(start, file, size, withdraw))
+                    .await
             }
         };
         answer
@@ -226,13 +237,15 @@ impl Agents {
             .map_err(|s| AgentError::from_status(agent, s))
     }
 
-    /// `lister-depots` over `[debut, fin]` (`AAAAMMJJHHMMSS`) through the deposit agent.
+    /// `lister-depots` over `[debut, fin]` (`AAAAMMJJHHMMSS`) through the deposit agent,
+    /// which lists when its turn comes (`at_once` requests to Net-entreprises at once).
     #[tracing::instrument(skip_all, fields(agent = "deposit-agent"))]
     pub async fn list_deposits(
         &self,
         access: DepositAccess,
         debut: String,
         fin: String,
+        at_once: u32,
     ) -> Result<(ListOutcome, String), AgentError> {
         use pb_agent::list_deposits_response::Outcome as O;
         let r = self
@@ -241,6 +254,7 @@ impl Agents {
                 access: Some(access.into_proto()),
                 debut,
                 fin,
+                at_once,
             })
             .await
             .map(tonic::Response::into_inner)
@@ -699,6 +713,16 @@ impl VerifyManyAnswers {
     }
 }
 
+/// How a deposit waits for its turn at the deposit agent.
+#[derive(Debug, Clone, Copy)]
+pub struct DepositTurn {
+    /// Requests to Net-entreprises the agent makes at once (`deposits.concurrency`).
+    pub at_once: u32,
+    /// How long the deposit may wait for its turn once its file has gone; past it, it
+    /// never leaves.
+    pub may_wait: Duration,
+}
+
 /// What a `VerifyMany` stream is opened with.
 pub struct VerifyManySettings {
     /// The Net-entreprises authentication service.
@@ -868,6 +892,7 @@ fn send_report(r: pb_agent::DepositResponse) -> SendReport {
             }
         }
         Some(O::Authentication(v)) => SendOutcome::Authentication(verification_result(v)),
+        Some(O::NotSent(n)) if n.no_turn => SendOutcome::NoTurn,
         Some(O::NotSent(_)) => SendOutcome::NotSent,
         Some(O::Refused(_)) => SendOutcome::Refused,
         // An answer this version does not know says nothing of what became of it.
@@ -975,23 +1000,43 @@ fn auth_answer(r: pb_agent::AuthenticateResponse) -> AuthAnswer {
     }
 }
 
+/// The message withdrawing a deposit whose file has gone.
+fn withdrawn() -> pb_agent::DepositChunk {
+    pb_agent::DepositChunk {
+        withdraw: true,
+        ..Default::default()
+    }
+}
+
+/// What a deposit's stream ends with once the file has gone: nothing until `withdraw`
+/// says (then one message withdrawing the deposit) or is dropped (then the end).
+fn withdrawal(
+    withdraw: tokio::sync::oneshot::Receiver<()>,
+) -> impl futures::Stream<Item = pb_agent::DepositChunk> + Send + 'static {
+    use futures::StreamExt;
+    futures::stream::once(withdraw).filter_map(|w| std::future::ready(w.ok().map(|()| withdrawn())))
+}
+
 /// The messages of a large file's deposit: `start`, then the file's `size` bytes in chunks
-/// of [`DEPOSIT_CHUNK`], each read on the blocking pool as the stream is polled. A read
-/// error ends the stream short: the agent then sends nothing.
+/// of [`DEPOSIT_CHUNK`], each read on the blocking pool as the stream is polled, then the
+/// [`withdrawal`]. A read error ends the stream short: the agent then sends nothing.
 fn file_chunks(
     start: pb_agent::DepositStart,
     file: std::fs::File,
     size: u64,
+    withdraw: tokio::sync::oneshot::Receiver<()>,
 ) -> impl futures::Stream<Item = pb_agent::DepositChunk> + Send + 'static {
     use futures::StreamExt;
     let first = pb_agent::DepositChunk {
         start: Some(start),
-        data: Vec::new(),
+        ..Default::default()
     };
-    let rest = futures::stream::unfold(Some((file, size)), |state| async move {
-        let (mut file, left) = state?;
+    let rest = futures::stream::unfold(Some((file, size, withdraw)), |state| async move {
+        let (mut file, left, withdraw) = state?;
         if left == 0 {
-            return None;
+            // The whole file has gone: then the withdrawal, if it comes.
+            withdraw.await.ok()?;
+            return Some((withdrawn(), None));
         }
         let len = usize::try_from(left.min(DEPOSIT_CHUNK as u64)).unwrap_or(DEPOSIT_CHUNK);
         let read = tokio::task::spawn_blocking(move || {
@@ -1002,8 +1047,11 @@ fn file_chunks(
         .await;
         match read {
             Ok(Ok((file, data))) => Some((
-                pb_agent::DepositChunk { start: None, data },
-                Some((file, left - len as u64)),
+                pb_agent::DepositChunk {
+                    data,
+                    ..Default::default()
+                },
+                Some((file, left - len as u64, withdraw)),
             )),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "reading the stored dsn file failed");

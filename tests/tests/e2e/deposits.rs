@@ -949,6 +949,49 @@ async fn a_slow_service_after_sending_ends_with_one_deposit() {
     env.t.stop().await;
 }
 
+/// `deposits.concurrency` is the bound at Net-entreprises: with 2, twelve deposits held
+/// 300 ms each at the mock go two at a time, never more (the agent keeps the bound; the
+/// orchestrator claims twice as many, waiting there for their turn), each once.
+#[tokio::test]
+async fn deposits_reach_net_entreprises_at_most_concurrency_at_once() {
+    let t = TestStack::start_with(|s| {
+        s.deposits.poll_interval_ms = 100;
+        s.deposits.concurrency = 2;
+    })
+    .await;
+    let token = t.login_admin().await;
+    let env = Env {
+        deposits: DepositsClient::new(t.channel().await),
+        ne: t.mock("net-entreprises"),
+        token,
+        t,
+    };
+    env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
+        .await;
+    env.ne
+        .faults(serde_json::json!({"hold_after_register": true, "hold_ms": 300}))
+        .await;
+    let mut ids = Vec::new();
+    for month in 1..=12u8 {
+        let d = env
+            .upload(&env.token, &sample(month, 1, 900 + u64::from(month)), "")
+            .await
+            .unwrap();
+        ids.push(d.id);
+    }
+    for id in ids {
+        assert_eq!(env.settled(id).await.state, "accepted");
+    }
+    let stats = &env.ne.get("/stats").await["services"]["/deposer-dsn/1.0/"];
+    assert_eq!(stats["requests"], 12, "{stats}");
+    assert_eq!(
+        stats["max_in_flight"], 2,
+        "two at a time, never more: {stats}"
+    );
+    assert_eq!(env.registered().await.len(), 12);
+    env.t.stop().await;
+}
+
 /// A deposit followed with `WatchDeposit` by a session that is then signed out: nothing
 /// more of it reaches whoever held that session (the deposit goes on), the stream ends
 /// as unauthenticated.

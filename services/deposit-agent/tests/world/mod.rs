@@ -120,18 +120,75 @@ impl World {
                 access: Some(access),
                 deposit_id: "test-deposit".into(),
                 total_size: file.len() as u64,
+                ..Default::default()
             }),
             data: Vec::new(),
+            withdraw: false,
         }];
         messages.extend(file.chunks(chunk).map(|c| DepositChunk {
-            start: None,
             data: c.to_vec(),
+            ..Default::default()
         }));
         self.agent
             .clone()
             .deposit(futures::stream::iter(messages))
             .await
             .map(tonic::Response::into_inner)
+    }
+
+    /// Starts a deposit of `file` whose stream stays open after the file, as the
+    /// orchestrator's: until [`OpenDeposit::withdraw`] (a withdrawal), or until the
+    /// returned value is dropped (the stream's end).
+    pub fn deposit_open(
+        &self,
+        identity: Identity,
+        file: &[u8],
+        at_once: u32,
+        may_wait_ms: u64,
+    ) -> OpenDeposit {
+        use futures::StreamExt;
+        let (withdraw, withdrawn) = tokio::sync::oneshot::channel::<()>();
+        let first = DepositChunk {
+            start: Some(DepositStart {
+                access: Some(self.access(identity, self.network())),
+                deposit_id: "open-deposit".into(),
+                total_size: file.len() as u64,
+                at_once,
+                may_wait_ms,
+            }),
+            data: file.to_vec(),
+            withdraw: false,
+        };
+        let messages = futures::stream::iter([first]).chain(
+            futures::stream::once(withdrawn).filter_map(|w| {
+                std::future::ready(w.ok().map(|()| DepositChunk {
+                    withdraw: true,
+                    ..Default::default()
+                }))
+            }),
+        );
+        let mut agent = self.agent.clone();
+        OpenDeposit {
+            withdraw: Some(withdraw),
+            answer: tokio::spawn(async move {
+                agent
+                    .deposit(messages)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }),
+        }
+    }
+
+    /// Waits (at most 10 s) until the mock has registered `n` deposits.
+    pub async fn registered(&self, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.mock.deposits_list().await.len() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the mock did not register {n} deposits"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn deposit(&self, identity: Identity, file: &[u8]) -> DepositResponse {
@@ -141,12 +198,24 @@ impl World {
     }
 
     pub async fn list(&self, identity: Identity, debut: &str, fin: &str) -> ListDepositsResponse {
+        self.list_with(identity, debut, fin, 0).await
+    }
+
+    /// A listing that waits for its turn among `at_once` requests at once.
+    pub async fn list_with(
+        &self,
+        identity: Identity,
+        debut: &str,
+        fin: &str,
+        at_once: u32,
+    ) -> ListDepositsResponse {
         self.agent
             .clone()
             .list_deposits(ListDepositsRequest {
                 access: Some(self.access(identity, self.network())),
                 debut: debut.into(),
                 fin: fin.into(),
+                at_once,
             })
             .await
             .unwrap()
@@ -227,4 +296,31 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A deposit under way whose stream is open (see [`World::deposit_open`]).
+pub struct OpenDeposit {
+    withdraw: Option<tokio::sync::oneshot::Sender<()>>,
+    pub answer: tokio::task::JoinHandle<Result<DepositResponse, tonic::Status>>,
+}
+
+impl OpenDeposit {
+    /// Sends the withdrawal.
+    pub fn withdraw(&mut self) {
+        if let Some(w) = self.withdraw.take() {
+            let _ = w.send(());
+        }
+    }
+
+    /// Its answer (at most 20 s).
+    pub async fn answer(self) -> DepositResponse {
+        let OpenDeposit { withdraw, answer } = self;
+        let r = tokio::time::timeout(Duration::from_secs(20), answer)
+            .await
+            .expect("an answer within 20 s")
+            .unwrap()
+            .unwrap();
+        drop(withdraw);
+        r
+    }
 }

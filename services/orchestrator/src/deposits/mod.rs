@@ -205,6 +205,9 @@ pub enum SendOutcome {
     Authentication(crate::credentials::VerificationResult),
     /// Nothing registered, for sure: safe to send again later.
     NotSent,
+    /// It never left the agent (withdrawn, or its turn did not come in time): may be
+    /// sent again at once.
+    NoTurn,
     /// Refused by the service: nothing registered, sending again would be refused again.
     Refused,
     /// The file may have been registered: resolved by listing.
@@ -335,8 +338,9 @@ pub struct DepositSettings {
     pub consultation_address: String,
     /// Zone of the listings' `AAAAMMJJHHMMSS`: `europe_paris` or `utc`.
     pub listing_time_zone: ListingZone,
-    /// Deposits sent at once by this orchestrator; as many more are claimed ahead
-    /// (`sending`, waiting for one of these places).
+    /// Requests to Net-entreprises at once (deposits and listings), a bound the deposit
+    /// agent keeps; twice as many deposits are claimed at once (`sending`), those beyond
+    /// waiting at the agent for their turn.
     pub concurrency: usize,
     /// Between two looks at the queue when nothing wakes the worker, milliseconds.
     pub poll_interval_ms: u64,
@@ -344,9 +348,9 @@ pub struct DepositSettings {
     pub lease_secs: u64,
     /// Before another try after "not sent" (503…) or a failed listing, seconds.
     pub retry_delay_secs: u64,
-    /// The longest an attempt may last, and the longest a deposit claimed ahead waits
-    /// for its place (so an attempt whose end is unknown has its window closed twice
-    /// this long after its start).
+    /// The longest an attempt may last, and the longest a deposit waits for its turn at
+    /// the agent (at most 60 s; so an attempt whose end is unknown has its window closed
+    /// twice this long after its start).
     pub max_attempt_secs: u64,
     /// Listing window taken before the attempt's start and after its end (clock skew,
     /// registration delay), seconds.

@@ -9,16 +9,19 @@
 //! while the work goes on; a `sending` record whose lease expired (its orchestrator died)
 //! becomes `uncertain`, never `queued`.
 //!
-//! Claimed ahead: at most `concurrency` requests go to Net-entreprises at once (the
-//! slots), and as many more deposits are claimed ahead of a free slot, `sending`
-//! committed, so that the next one leaves as soon as a request ends instead of after a
-//! claim's commit (whose sync takes milliseconds). One waits at most `max_attempt_secs`
-//! for its slot, else goes back to `queued` (nothing left): an attempt whose end is
-//! unknown may thus have left up to that long after its start, and its listing window
-//! closes `2 × max_attempt_secs` after it.
+//! Turns: at most `concurrency` requests go to Net-entreprises at once, a bound the
+//! deposit agent keeps (its turns, deposits and listings together), and twice as many
+//! deposits are claimed at once, `sending` committed: each one's file goes to the agent
+//! at once and waits there for its turn, so that the next request leaves as soon as one
+//! ends, instead of after a claim's commit (whose sync takes milliseconds) and the hop to
+//! the agent. One waits at most `min(max_attempt_secs, 60 s)` for its turn, else never
+//! leaves the agent and goes back to `queued`: an attempt whose end is unknown may thus
+//! have left up to `max_attempt_secs` after its start, and its listing window closes
+//! `2 × max_attempt_secs` after it.
 //!
-//! Stop: on shutdown the loop takes no more deposits, the deposits claimed ahead go back
-//! to `queued`, then it waits for every attempt under way (a file being sent and its
+//! Stop: on shutdown the loop takes no more deposits, the deposits waiting for their turn
+//! are withdrawn (those whose turn had not come go back to `queued`; the others are
+//! under way), then it waits for every attempt under way (a file being sent and its
 //! answer written, a listing of an uncertain deposit) and
 //! for the verifications before due dates it started, at most `stop_deadline_secs`. What
 //! still runs then is dropped with a warning naming the deposit: its record stays as a
@@ -34,6 +37,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::agents::DepositTurn;
 use tokio::task::JoinSet;
 
 use iea_declarant::Identity;
@@ -356,22 +361,37 @@ async fn upkeep(inner: &Arc<Inner>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The worker's places: `slots`, the requests to Net-entreprises at once (a file sent, a
-/// listing); `claims`, the deposits claimed at once: those in a slot and as many waiting
-/// for one.
+/// The longest a deposit waits for its turn at the agent (within `max_attempt_secs`):
+/// half the orchestrator's deadline on a call to an agent, so that the request itself
+/// has the other half.
+const MAX_TURN_WAIT: Duration = Duration::from_secs(60);
+
+/// The worker's places: `claims`, the deposits claimed at once: those under way at the
+/// agent (at most `concurrency`, the agent's bound) and as many waiting there for their
+/// turn.
 struct Places {
-    slots: Arc<Semaphore>,
     claims: Arc<Semaphore>,
 }
 
 impl Places {
     fn new(concurrency: usize) -> Self {
-        let concurrency = concurrency.max(1);
         Self {
-            slots: Arc::new(Semaphore::new(concurrency)),
-            claims: Arc::new(Semaphore::new(2 * concurrency)),
+            claims: Arc::new(Semaphore::new(2 * concurrency.max(1))),
         }
     }
+}
+
+/// How a deposit of this worker waits for its turn at the agent.
+fn turn(inner: &Inner) -> DepositTurn {
+    DepositTurn {
+        at_once: at_once(inner),
+        may_wait: Duration::from_secs(inner.settings.max_attempt_secs).min(MAX_TURN_WAIT),
+    }
+}
+
+/// The requests to Net-entreprises at once, kept by the agent.
+fn at_once(inner: &Inner) -> u32 {
+    u32::try_from(inner.settings.concurrency.max(1)).unwrap_or(u32::MAX)
 }
 
 /// Starts work on due deposits while there is room: as many as there are free claims are
@@ -409,12 +429,11 @@ async fn tick(
             inner: inner.clone(),
         };
         let inner = inner.clone();
-        let slots = places.slots.clone();
         let shutdown = shutdown.clone();
         // A file of the deposit folder moves out of it once its deposit is settled.
         let from_folder = rec.source_path.is_some();
         attempts.spawn(rec.id, async move {
-            work(inner.clone(), rec, ready, slots, shutdown).await;
+            work(inner.clone(), rec, ready, shutdown).await;
             if from_folder {
                 inner.wake_for_upkeep();
             }
@@ -559,45 +578,13 @@ impl Drop for Claimed {
     }
 }
 
-/// A slot among the `deposits.concurrency` requests to Net-entreprises at once, in the
-/// order asked; none once the worker stops, nor after `within`.
-async fn slot(
-    slots: Arc<Semaphore>,
-    shutdown: &Shutdown,
-    within: Duration,
-) -> Option<OwnedSemaphorePermit> {
-    tokio::select! {
-        biased;
-        _ = shutdown.wait() => None,
-        slot = tokio::time::timeout(within, slots.acquire_owned()) => slot.ok()?.ok(),
-    }
-}
-
-async fn work(
-    inner: Arc<Inner>,
-    rec: DepositRecord,
-    ready: Ready,
-    slots: Arc<Semaphore>,
-    shutdown: Shutdown,
-) {
+async fn work(inner: Arc<Inner>, rec: DepositRecord, ready: Ready, shutdown: Shutdown) {
     let id = rec.id;
     let owner = inner.owner.clone();
     let _renewal = renew(&inner, id);
-    let within = Duration::from_secs(inner.settings.max_attempt_secs);
     let result = match ready {
-        Ready::Settle(facts) => match slot(slots, &shutdown, within).await {
-            Some(_slot) => settle(inner.clone(), rec, *facts).await,
-            // Left as it is (uncertain), its lease freed: listed at the next look.
-            None => inner
-                .store
-                .transition_deposit(id, owner, Transition::default(), true, sessions::now())
-                .await
-                .map(drop),
-        },
-        Ready::Send(outgoing) => match slot(slots, &shutdown, within).await {
-            Some(slot) => send(inner.clone(), rec, *outgoing, slot).await,
-            None => give_back(&inner, id).await,
-        },
+        Ready::Settle(facts) => settle(inner.clone(), rec, *facts).await,
+        Ready::Send(outgoing) => send(inner.clone(), rec, *outgoing, &shutdown).await,
         Ready::Wait(w) => inner
             .store
             .transition_deposit(id, owner, waiting(w), true, sessions::now())
@@ -710,7 +697,7 @@ fn retry_later(inner: &Inner, why: &str) -> Transition {
     }
 }
 
-/// A deposit claimed ahead whose slot did not come (the worker stops, or the requests
+/// A deposit whose turn did not come (withdrawn as the worker stops, or the requests
 /// under way took too long): back to `queued`, nothing having left.
 async fn give_back(inner: &Inner, id: i64) -> anyhow::Result<()> {
     if inner
@@ -720,20 +707,22 @@ async fn give_back(inner: &Inner, id: i64) -> anyhow::Result<()> {
     {
         tracing::info!(
             deposit = id,
-            "dsn deposit claimed ahead given back: nothing sent"
+            "dsn deposit without a turn given back: nothing sent"
         );
     }
     Ok(())
 }
 
-/// Sends a claimed deposit and writes the answer. The slot is freed as soon as the agent
-/// has answered: the next deposit goes out while this answer is written (the record says
-/// `sending` until then, under this orchestrator's lease, as if it were still going).
+/// Sends a claimed deposit and writes the answer. Its file goes to the agent at once and
+/// waits there for its turn; the worker's stop withdraws it (if its turn has not come,
+/// it goes back to `queued`). The agent's turn is free as soon as its request has ended:
+/// the next deposit goes out while this answer comes back and is written (the record
+/// says `sending` until then, under this orchestrator's lease, as if it were still going).
 async fn send(
     inner: Arc<Inner>,
     rec: DepositRecord,
     outgoing: Outgoing,
-    slot: OwnedSemaphorePermit,
+    shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
     let inner: &Inner = &inner;
     let id = rec.id;
@@ -748,11 +737,20 @@ async fn send(
         "deposit {id} not marked sending"
     );
     tracing::info!(deposit = id, siret = %rec.siret, attempt = rec.attempts, bytes = rec.bytes, "dsn deposit sending");
-    let report = inner
+    let (withdraw, withdrawn) = tokio::sync::oneshot::channel();
+    let call = inner
         .agents
-        .deposit(access, id, file, rec.bytes as u64)
-        .await;
-    drop(slot);
+        .deposit(access, id, file, rec.bytes as u64, turn(inner), withdrawn);
+    tokio::pin!(call);
+    let report = tokio::select! {
+        biased;
+        report = &mut call => report,
+        () = shutdown.wait() => {
+            // Withdrawn if its turn has not come; else its answer is awaited as any.
+            let _ = withdraw.send(());
+            call.await
+        }
+    };
     let now = sessions::now();
     let t = match report {
         Err(e) => {
@@ -788,6 +786,10 @@ async fn send(
                 }
                 SendOutcome::Authentication(v) => record_refusal(inner, &account, &v).await,
                 SendOutcome::NotSent => retry_later(inner, &r.message),
+                SendOutcome::NoTurn => {
+                    tracing::info!(deposit = id, detail = %r.detail, "dsn deposit without a turn");
+                    return give_back(inner, id).await;
+                }
                 SendOutcome::Refused => Transition {
                     state: Some(State::Failed),
                     message: Some(format!("{} Rien n'a été déposé.", r.message.trim())),
@@ -956,8 +958,8 @@ async fn settle(inner: Arc<Inner>, rec: DepositRecord, facts: AccountFacts) -> a
         }
     };
     let started = rec.attempt_started_at.unwrap_or(rec.updated_at);
-    // Unknown end (its orchestrator stopped): claimed ahead, it may have waited up to
-    // `max_attempt_secs` for a slot, then taken as long.
+    // Unknown end (its orchestrator stopped): it may have waited up to `max_attempt_secs`
+    // for its turn at the agent, then taken as long.
     let ended = rec
         .attempt_ended_at
         .unwrap_or(started + 2 * s.max_attempt_secs as i64);
@@ -973,6 +975,7 @@ async fn settle(inner: Arc<Inner>, rec: DepositRecord, facts: AccountFacts) -> a
             access,
             listing_time(s.listing_time_zone, from),
             listing_time(s.listing_time_zone, fin),
+            at_once(inner),
         )
         .await;
     let t = match listed {
