@@ -951,7 +951,7 @@ async fn a_slow_service_after_sending_ends_with_one_deposit() {
 
 /// `deposits.concurrency` is the bound at Net-entreprises: with 2, twelve deposits held
 /// 300 ms each at the mock go two at a time, never more (the agent keeps the bound; the
-/// orchestrator claims twice as many, waiting there for their turn), each once.
+/// orchestrator claims more, waiting there for their turn), each once.
 #[tokio::test]
 async fn deposits_reach_net_entreprises_at_most_concurrency_at_once() {
     let t = TestStack::start_with(|s| {

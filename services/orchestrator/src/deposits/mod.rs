@@ -339,7 +339,7 @@ pub struct DepositSettings {
     /// Zone of the listings' `AAAAMMJJHHMMSS`: `europe_paris` or `utc`.
     pub listing_time_zone: ListingZone,
     /// Requests to Net-entreprises at once (deposits and listings), a bound the deposit
-    /// agent keeps; twice as many deposits are claimed at once (`sending`), those beyond
+    /// agent keeps; four times as many deposits are claimed at once (`sending`), those beyond
     /// waiting at the agent for their turn.
     pub concurrency: usize,
     /// Between two looks at the queue when nothing wakes the worker, milliseconds.

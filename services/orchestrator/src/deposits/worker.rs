@@ -10,8 +10,8 @@
 //! becomes `uncertain`, never `queued`.
 //!
 //! Turns: at most `concurrency` requests go to Net-entreprises at once, a bound the
-//! deposit agent keeps (its turns, deposits and listings together), and twice as many
-//! deposits are claimed at once, `sending` committed: each one's file goes to the agent
+//! deposit agent keeps (its turns, deposits and listings together), and
+//! [`CLAIMS_PER_TURN`] times as many deposits are claimed at once, `sending` committed: each one's file goes to the agent
 //! at once and waits there for its turn, so that the next request leaves as soon as one
 //! ends, instead of after a claim's commit (whose sync takes milliseconds) and the hop to
 //! the agent. One waits at most `min(max_attempt_secs, 60 s)` for its turn, else never
@@ -366,8 +366,14 @@ async fn upkeep(inner: &Arc<Inner>) -> anyhow::Result<()> {
 /// has the other half.
 const MAX_TURN_WAIT: Duration = Duration::from_secs(60);
 
+/// Deposits claimed at once per request to Net-entreprises at once. A claim lasts from
+/// its commit to its answer's, a request only its own round trip: at a few milliseconds
+/// of the service's latency, the claims' commits and the hops to the agent take about as
+/// long again, and the turns would stay idle with fewer claims waiting at the agent.
+const CLAIMS_PER_TURN: usize = 4;
+
 /// The worker's places: `claims`, the deposits claimed at once: those under way at the
-/// agent (at most `concurrency`, the agent's bound) and as many waiting there for their
+/// agent (at most `concurrency`, the agent's bound), the others waiting there for their
 /// turn.
 struct Places {
     claims: Arc<Semaphore>,
@@ -376,7 +382,7 @@ struct Places {
 impl Places {
     fn new(concurrency: usize) -> Self {
         Self {
-            claims: Arc::new(Semaphore::new(2 * concurrency.max(1))),
+            claims: Arc::new(Semaphore::new(CLAIMS_PER_TURN * concurrency.max(1))),
         }
     }
 }
