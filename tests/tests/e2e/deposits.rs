@@ -38,7 +38,11 @@ struct Env {
 
 impl Env {
     async fn start() -> Self {
-        let t = stack().await;
+        Self::on(stack().await).await
+    }
+
+    /// On the stack `t`, the administrator signed in.
+    async fn on(t: TestStack) -> Self {
         let token = t.login_admin().await;
         let deposits = DepositsClient::new(t.channel().await);
         let ne = t.mock("net-entreprises");
@@ -48,6 +52,18 @@ impl Env {
             deposits,
             ne,
         }
+    }
+
+    /// A stack with the orchestrator's settings changed by `tweak`, the administrator
+    /// signed in with the declarant's identity set (its password `password`).
+    async fn with_admin_identity_on(
+        tweak: impl FnOnce(&mut iea_orchestrator::Settings) + Send + 'static,
+        password: &str,
+    ) -> Self {
+        let env = Self::on(TestStack::start_with(tweak).await).await;
+        env.set_identity(ADMIN, &env.t.admin_password(), password)
+            .await;
+        env
     }
 
     async fn set_identity(&self, user: &str, account_password: &str, password: &str) {
@@ -641,21 +657,15 @@ async fn appears(path: &std::path::Path) {
 /// reason, bytes unchanged.
 #[tokio::test]
 async fn the_deposit_folder_takes_only_complete_files_and_sorts_them_with_their_reason() {
-    let t = TestStack::start_with(|s| {
-        s.deposits.poll_interval_ms = 100;
-        s.deposits.retry_delay_secs = 1;
-        s.deposits.folder_settle_secs = 1;
-    })
+    let env = Env::with_admin_identity_on(
+        |s| {
+            s.deposits.poll_interval_ms = 100;
+            s.deposits.retry_delay_secs = 1;
+            s.deposits.folder_settle_secs = 1;
+        },
+        PASSWORD,
+    )
     .await;
-    let token = t.login_admin().await;
-    let env = Env {
-        deposits: DepositsClient::new(t.channel().await),
-        ne: t.mock("net-entreprises"),
-        token,
-        t,
-    };
-    env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
-        .await;
     let folder = env.t.dir.path().join("dsn/a-deposer");
     appears(&folder).await;
 
@@ -781,22 +791,16 @@ async fn two_orchestrators_sharing_a_database_deposit_each_of_100_files_once() {
     let shared = tempfile::tempdir().unwrap();
     let folder = shared.path().join("a-deposer");
     let first_folder = folder.clone();
-    let t = TestStack::start_with(move |s| {
-        s.deposits.poll_interval_ms = 100;
-        s.deposits.retry_delay_secs = 1;
-        s.deposits.folder_settle_secs = 1;
-        s.deposits.folder = Some(first_folder);
-    })
+    let env = Env::with_admin_identity_on(
+        move |s| {
+            s.deposits.poll_interval_ms = 100;
+            s.deposits.retry_delay_secs = 1;
+            s.deposits.folder_settle_secs = 1;
+            s.deposits.folder = Some(first_folder);
+        },
+        PASSWORD,
+    )
     .await;
-    let token = t.login_admin().await;
-    let env = Env {
-        deposits: DepositsClient::new(t.channel().await),
-        ne: t.mock("net-entreprises"),
-        token,
-        t,
-    };
-    env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
-        .await;
     let second_dir = tempfile::tempdir().unwrap();
     let (stop, task) = second_orchestrator(&env.t, second_dir.path(), folder.clone()).await;
     appears(&folder.join("deposes")).await;
@@ -910,22 +914,16 @@ async fn an_expired_token_gets_one_new_authentication_and_the_deposit_goes() {
 /// one deposit.
 #[tokio::test]
 async fn a_slow_service_after_sending_ends_with_one_deposit() {
-    let t = TestStack::start_with(|s| {
-        s.deposits.poll_interval_ms = 100;
-        s.deposits.retry_delay_secs = 1;
-        s.deposits.window_margin_secs = 2;
-        s.network.request_timeout_ms = 1000;
-    })
+    let env = Env::with_admin_identity_on(
+        |s| {
+            s.deposits.poll_interval_ms = 100;
+            s.deposits.retry_delay_secs = 1;
+            s.deposits.window_margin_secs = 2;
+            s.network.request_timeout_ms = 1000;
+        },
+        PASSWORD,
+    )
     .await;
-    let token = t.login_admin().await;
-    let env = Env {
-        deposits: DepositsClient::new(t.channel().await),
-        ne: t.mock("net-entreprises"),
-        token,
-        t,
-    };
-    env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
-        .await;
     // Authenticate once before the service slows down (the token is kept).
     let first = env.upload(&env.token, &sample(2, 1, 32), "").await.unwrap();
     assert_eq!(env.settled(first.id).await.state, "accepted");
@@ -954,20 +952,14 @@ async fn a_slow_service_after_sending_ends_with_one_deposit() {
 /// orchestrator claims more, waiting there for their turn), each once.
 #[tokio::test]
 async fn deposits_reach_net_entreprises_at_most_concurrency_at_once() {
-    let t = TestStack::start_with(|s| {
-        s.deposits.poll_interval_ms = 100;
-        s.deposits.concurrency = 2;
-    })
+    let env = Env::with_admin_identity_on(
+        |s| {
+            s.deposits.poll_interval_ms = 100;
+            s.deposits.concurrency = 2;
+        },
+        PASSWORD,
+    )
     .await;
-    let token = t.login_admin().await;
-    let env = Env {
-        deposits: DepositsClient::new(t.channel().await),
-        ne: t.mock("net-entreprises"),
-        token,
-        t,
-    };
-    env.set_identity(ADMIN, &env.t.admin_password(), PASSWORD)
-        .await;
     env.ne
         .faults(serde_json::json!({"hold_after_register": true, "hold_ms": 300}))
         .await;
@@ -1050,23 +1042,17 @@ async fn a_watch_ends_once_its_session_is_signed_out() {
 /// verified once by themselves, and a refusal is shown with the account.
 #[tokio::test]
 async fn credentials_of_depositing_accounts_are_verified_before_the_due_date() {
-    let t = TestStack::start_with(|s| {
-        s.deposits.poll_interval_ms = 100;
-        // Every day is within the verification window; looked at every second.
-        s.deposits.verify_days_before = 40;
-        s.deposits.due_check_interval_secs = 1;
-        s.deposits.due_days.insert(SIRET.into(), 5);
-    })
+    let env = Env::with_admin_identity_on(
+        |s| {
+            s.deposits.poll_interval_ms = 100;
+            // Every day is within the verification window; looked at every second.
+            s.deposits.verify_days_before = 40;
+            s.deposits.due_check_interval_secs = 1;
+            s.deposits.due_days.insert(SIRET.into(), 5);
+        },
+        "Mauvais-mot-de-passe",
+    )
     .await;
-    let token = t.login_admin().await;
-    let env = Env {
-        deposits: DepositsClient::new(t.channel().await),
-        ne: t.mock("net-entreprises"),
-        token,
-        t,
-    };
-    env.set_identity(ADMIN, &env.t.admin_password(), "Mauvais-mot-de-passe")
-        .await;
     let auth_before = env.ne.auth_requests().await;
     env.deposits
         .clone()

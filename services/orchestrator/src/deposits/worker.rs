@@ -37,8 +37,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-use crate::agents::DepositTurn;
 use tokio::task::JoinSet;
 
 use iea_declarant::Identity;
@@ -49,7 +47,7 @@ use super::{
     Anomaly, Candidate, DepositRecord, Inner, ListOutcome, ListingZone, SendOutcome, State,
     WaitKind,
 };
-use crate::agents::DepositAccess;
+use crate::agents::{DepositAccess, DepositTurn};
 use crate::connection::Target;
 use crate::credentials::VerificationResult;
 use crate::sessions;
