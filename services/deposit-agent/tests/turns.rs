@@ -15,6 +15,18 @@ async fn world() -> World {
     World::start_with(|_| {}, Duration::from_secs(10)).await
 }
 
+/// One turn (`at_once` 1), taken by a first deposit whose answer the mock holds
+/// `hold_ms` after registering it.
+async fn one_turn_taken(hold_ms: u64) -> (World, OpenDeposit) {
+    let world = world().await;
+    world
+        .faults(serde_json::json!({"hold_after_register": 1, "hold_ms": hold_ms}))
+        .await;
+    let first = world.deposit_open(DUPONT, &dsn(1), 1, 20_000);
+    world.registered(1).await;
+    (world, first)
+}
+
 fn accepted(r: &DepositResponse) -> &str {
     match r.outcome.as_ref() {
         Some(deposit_response::Outcome::Accepted(a)) => &a.idflux,
@@ -57,15 +69,11 @@ async fn deposits_at_once_keep_the_bound_they_are_given() {
 
 #[tokio::test]
 async fn a_deposit_withdrawn_before_its_turn_never_leaves_the_agent() {
-    let world = world().await;
-    world
-        .faults(serde_json::json!({"hold_after_register": 1, "hold_ms": 2000}))
-        .await;
-    let first = world.deposit_open(DUPONT, &dsn(1), 1, 20_000);
-    world.registered(1).await;
+    let (world, first) = one_turn_taken(2000).await;
     let mut second = world.deposit_open(DUPONT, &dsn(2), 1, 20_000);
-    // The second waits for the first's turn (held 2 s at the mock).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Time for its file to arrive (nothing shows it; withdrawn before, it would not leave
+    // either), then it waits for the first's turn (held 2 s at the mock).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!second.answer.is_finished(), "it waits for its turn");
     second.withdraw();
     let r = second.answer().await;
@@ -77,8 +85,7 @@ async fn a_deposit_withdrawn_before_its_turn_never_leaves_the_agent() {
         "answered while the first was still held"
     );
     let idflux = accepted(&first.answer().await).to_owned();
-    // Well after: the withdrawn one never left.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its answer came once the agent had dropped it: it never left.
     let registered = world.mock.deposits_list().await;
     assert_eq!(registered.len(), 1, "{registered:?}");
     assert_eq!(registered[0].idflux, idflux);
@@ -88,12 +95,7 @@ async fn a_deposit_withdrawn_before_its_turn_never_leaves_the_agent() {
 
 #[tokio::test]
 async fn a_withdrawal_after_the_turn_changes_nothing_the_answer_says_what_became_of_it() {
-    let world = world().await;
-    world
-        .faults(serde_json::json!({"hold_after_register": 1, "hold_ms": 800}))
-        .await;
-    let mut d = world.deposit_open(DUPONT, &dsn(1), 1, 20_000);
-    world.registered(1).await;
+    let (world, mut d) = one_turn_taken(800).await;
     d.withdraw();
     let idflux = accepted(&d.answer().await).to_owned();
     assert_eq!(world.mock.deposits_list().await[0].idflux, idflux);
@@ -102,12 +104,7 @@ async fn a_withdrawal_after_the_turn_changes_nothing_the_answer_says_what_became
 
 #[tokio::test]
 async fn a_deposit_whose_turn_does_not_come_in_time_never_leaves_the_agent() {
-    let world = world().await;
-    world
-        .faults(serde_json::json!({"hold_after_register": 1, "hold_ms": 2000}))
-        .await;
-    let first = world.deposit_open(DUPONT, &dsn(1), 1, 20_000);
-    world.registered(1).await;
+    let (world, first) = one_turn_taken(2000).await;
     let second = world.deposit_open(DUPONT, &dsn(2), 1, 300);
     let r = second.answer().await;
     assert_no_turn(&r);
@@ -120,7 +117,6 @@ async fn a_deposit_whose_turn_does_not_come_in_time_never_leaves_the_agent() {
     );
     assert!(!first.answer.is_finished(), "answered before the first");
     accepted(&first.answer().await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(world.mock.deposits_list().await.len(), 1);
     assert_eq!(world.deposit_requests(), 1);
     world.stop().await;
@@ -128,12 +124,7 @@ async fn a_deposit_whose_turn_does_not_come_in_time_never_leaves_the_agent() {
 
 #[tokio::test]
 async fn a_listing_waits_for_its_turn_among_the_deposits() {
-    let world = world().await;
-    world
-        .faults(serde_json::json!({"hold_after_register": 1, "hold_ms": 3000}))
-        .await;
-    let first = world.deposit_open(DUPONT, &dsn(1), 1, 20_000);
-    world.registered(1).await;
+    let (world, first) = one_turn_taken(3000).await;
     let asked = std::time::Instant::now();
     let l = world
         .list_with(DUPONT, &world.mock_time(-30), &world.mock_time(1), 1)

@@ -436,9 +436,10 @@ impl Store {
         .await
     }
 
-    /// A deposit claimed ahead (`sending`) that never went out, because no slot came or
-    /// the worker stops: `queued` again as before its claim, its attempt not counted and
-    /// its lease freed, if `owner` still holds it `sending`; whether it did.
+    /// A claimed deposit (`sending`) that never went out, because its turn did not come
+    /// at the deposit agent (withdrawn as the worker stops, or waited too long): `queued`
+    /// again as before its claim, its attempt not counted and its lease freed, if `owner`
+    /// still holds it `sending`; whether it did.
     pub async fn unclaim_deposit(&self, id: i64, owner: String, now: i64) -> anyhow::Result<bool> {
         self.write(move |db| {
             Ok(db.execute(
