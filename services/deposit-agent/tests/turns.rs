@@ -70,11 +70,9 @@ async fn deposits_at_once_keep_the_bound_they_are_given() {
 #[tokio::test]
 async fn a_deposit_withdrawn_before_its_turn_never_leaves_the_agent() {
     let (world, first) = one_turn_taken(2000).await;
+    // Its whole file in its first message, then it waits for the first's turn (held 2 s
+    // at the mock): the withdrawal, the message after, finds it waiting.
     let mut second = world.deposit_open(DUPONT, &dsn(2), 1, 20_000);
-    // Time for its file to arrive (nothing shows it; withdrawn before, it would not leave
-    // either), then it waits for the first's turn (held 2 s at the mock).
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!second.answer.is_finished(), "it waits for its turn");
     second.withdraw();
     let r = second.answer().await;
     assert_no_turn(&r);
