@@ -120,6 +120,8 @@ impl Agent {
                             "Un dépôt n'annonce son fichier qu'une fois, dans son premier message.",
                         ));
                     }
+                    // Nothing more of the file: nothing to heed.
+                    Some(m) if m.data.is_empty() => {}
                     Some(_) => return Err(too_long_after_whole()),
                 },
                 turn = &mut turn => {

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use iea_proto::agent::v1::{DepositResponse, deposit_response, list_deposits_response};
+use iea_proto::agent::v1::{
+    DepositChunk, DepositResponse, DepositStart, deposit_response, list_deposits_response,
+};
 use world::*;
 
 mod world;
@@ -142,5 +144,45 @@ async fn a_listing_waits_for_its_turn_among_the_deposits() {
         }
         other => panic!("a listing: {other:?}"),
     }
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn bytes_after_the_whole_file_are_refused_while_it_waits_and_nothing_leaves() {
+    let (world, first) = one_turn_taken(2000).await;
+    let file = dsn(2);
+    let access = world.access(DUPONT, world.network());
+    let messages = vec![
+        DepositChunk {
+            start: Some(DepositStart {
+                access: Some(access),
+                deposit_id: "longer".into(),
+                total_size: file.len() as u64,
+                at_once: 1,
+                may_wait_ms: 20_000,
+            }),
+            data: file,
+            withdraw: false,
+        },
+        DepositChunk {
+            data: b"S90.G00.90.001,'1'\n".to_vec(),
+            ..Default::default()
+        },
+    ];
+    let e = world
+        .agent
+        .clone()
+        .deposit(futures::stream::iter(messages))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("dépasse la taille annoncée"), "{e:?}");
+    assert!(
+        !first.answer.is_finished(),
+        "refused while the first was held"
+    );
+    accepted(&first.answer().await);
+    assert_eq!(world.mock.deposits_list().await.len(), 1);
+    assert_eq!(world.deposit_requests(), 1);
     world.stop().await;
 }
