@@ -7,8 +7,8 @@ use std::time::Duration;
 use iea_mock_kit::FaultMode;
 use iea_mock_net_entreprises as mock;
 use iea_proto::agent::v1::{
-    DepositChunk, DepositResponse, DepositStart, ListDepositsRequest, ListingFailure,
-    VerifyOutcome, deposit_response, list_deposits_response,
+    DepositChunk, DepositResponse, ListDepositsRequest, ListingFailure, VerifyOutcome,
+    deposit_response, list_deposits_response,
 };
 use iea_proto::common::v1::{ProbeRequest, ProbeStep, TlsProblem};
 use iea_runtime::pki::CertificateAuthority;
@@ -291,27 +291,18 @@ async fn a_stream_that_does_not_match_its_announced_size_sends_nothing() {
     let file = dsn(5);
     for total in [file.len() as u64 + 1, file.len() as u64 - 1, 0] {
         let messages = vec![
-            DepositChunk {
-                start: Some(DepositStart {
-                    access: Some(world.access(DUPONT, world.network())),
-                    deposit_id: "short".into(),
-                    total_size: total,
-                    ..Default::default()
-                }),
-                data: Vec::new(),
-                withdraw: false,
-            },
+            announcement(
+                world.access(DUPONT, world.network()),
+                total,
+                Turn::default(),
+                Vec::new(),
+            ),
             DepositChunk {
                 data: file.clone(),
                 ..Default::default()
             },
         ];
-        let e = world
-            .agent
-            .clone()
-            .deposit(futures::stream::iter(messages))
-            .await
-            .unwrap_err();
+        let e = world.send(messages).await.unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
     }
     assert_eq!(world.deposit_requests(), 0);

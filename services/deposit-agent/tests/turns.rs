@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use iea_proto::agent::v1::{
-    DepositChunk, DepositResponse, DepositStart, deposit_response, list_deposits_response,
+    DepositChunk, DepositResponse, deposit_response, list_deposits_response,
 };
 use world::*;
 
@@ -151,30 +151,22 @@ async fn a_listing_waits_for_its_turn_among_the_deposits() {
 async fn bytes_after_the_whole_file_are_refused_while_it_waits_and_nothing_leaves() {
     let (world, first) = one_turn_taken(2000).await;
     let file = dsn(2);
-    let access = world.access(DUPONT, world.network());
     let messages = vec![
-        DepositChunk {
-            start: Some(DepositStart {
-                access: Some(access),
-                deposit_id: "longer".into(),
-                total_size: file.len() as u64,
+        announcement(
+            world.access(DUPONT, world.network()),
+            file.len() as u64,
+            Turn {
                 at_once: 1,
                 may_wait_ms: 20_000,
-            }),
-            data: file,
-            withdraw: false,
-        },
+            },
+            file,
+        ),
         DepositChunk {
             data: b"S90.G00.90.001,'1'\n".to_vec(),
             ..Default::default()
         },
     ];
-    let e = world
-        .agent
-        .clone()
-        .deposit(futures::stream::iter(messages))
-        .await
-        .unwrap_err();
+    let e = world.send(messages).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
     assert!(e.message().contains("dépasse la taille annoncée"), "{e:?}");
     assert!(

@@ -115,20 +115,24 @@ impl World {
         file: &[u8],
         chunk: usize,
     ) -> Result<DepositResponse, tonic::Status> {
-        let mut messages = vec![DepositChunk {
-            start: Some(DepositStart {
-                access: Some(access),
-                deposit_id: "test-deposit".into(),
-                total_size: file.len() as u64,
-                ..Default::default()
-            }),
-            data: Vec::new(),
-            withdraw: false,
-        }];
+        let mut messages = vec![announcement(
+            access,
+            file.len() as u64,
+            Turn::default(),
+            Vec::new(),
+        )];
         messages.extend(file.chunks(chunk).map(|c| DepositChunk {
             data: c.to_vec(),
             ..Default::default()
         }));
+        self.send(messages).await
+    }
+
+    /// One deposit call carrying `messages`.
+    pub async fn send(
+        &self,
+        messages: Vec<DepositChunk>,
+    ) -> Result<DepositResponse, tonic::Status> {
         self.agent
             .clone()
             .deposit(futures::stream::iter(messages))
@@ -148,17 +152,15 @@ impl World {
     ) -> OpenDeposit {
         use futures::StreamExt;
         let (withdraw, withdrawn) = tokio::sync::oneshot::channel::<()>();
-        let first = DepositChunk {
-            start: Some(DepositStart {
-                access: Some(self.access(identity, self.network())),
-                deposit_id: "open-deposit".into(),
-                total_size: file.len() as u64,
+        let first = announcement(
+            self.access(identity, self.network()),
+            file.len() as u64,
+            Turn {
                 at_once,
                 may_wait_ms,
-            }),
-            data: file.to_vec(),
-            withdraw: false,
-        };
+            },
+            file.to_vec(),
+        );
         let messages = futures::stream::iter([first]).chain(
             futures::stream::once(withdrawn).filter_map(|w| {
                 std::future::ready(w.ok().map(|()| DepositChunk {
@@ -322,5 +324,32 @@ impl OpenDeposit {
             .unwrap();
         drop(withdraw);
         r
+    }
+}
+
+/// How a deposit waits for its turn (`0`: the agent's defaults).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Turn {
+    pub at_once: u32,
+    pub may_wait_ms: u64,
+}
+
+/// The first message of a deposit: its announcement, with `data`, the file's first bytes.
+pub fn announcement(
+    access: NetEntreprisesAccess,
+    total_size: u64,
+    turn: Turn,
+    data: Vec<u8>,
+) -> DepositChunk {
+    DepositChunk {
+        start: Some(DepositStart {
+            access: Some(access),
+            deposit_id: "test-deposit".into(),
+            total_size,
+            at_once: turn.at_once,
+            may_wait_ms: turn.may_wait_ms,
+        }),
+        data,
+        withdraw: false,
     }
 }
