@@ -22,6 +22,8 @@
 //! told about gone. The answer's commit needs no sync of its own: lost, the deposit is
 //! `sending` again, so `uncertain`, and settled by listing.
 
+use std::collections::HashMap;
+
 use super::Store;
 use super::credentials::{CredentialRow, identity_of};
 use super::engine::{Db, Row};
@@ -122,50 +124,85 @@ fn identity_at(r: &Row<'_>, first: usize) -> anyhow::Result<Option<CredentialRow
     }
 }
 
-/// What decides the account of a deposit of `siret` whose own account is `user_id`, if
-/// set (one query).
-fn account_facts(
-    db: &mut Db<'_>,
-    siret: &str,
-    user_id: Option<i64>,
-) -> anyhow::Result<AccountFacts> {
+/// What decides a deposit's account, as rows (`x.source`: 0 the account designated or
+/// the deposit's own, 1 an account with credentials; `x.user_id`; the account's name;
+/// its identity, if any) after [`facts_joins`]'s joins, which start from one row (`o`).
+macro_rules! facts_columns {
+    () => {
+        concat!("x.source, x.user_id, u.name, ", identity_columns!())
+    };
+}
+
+/// The joins that give [`facts_columns`]: for a deposit whose own account is set
+/// (`by_user`, `$p` its id), that account; otherwise (`$p` the SIRET) the account
+/// designated for the SIRET, then the first two accounts with credentials by name. A left
+/// join each, so that the row they start from stays when there is none; `ORDER BY` after
+/// them puts the designated account first.
+macro_rules! facts_joins {
+    (by_user, $p:literal) => {
+        concat!(
+            " LEFT JOIN (SELECT CAST(0 AS BIGINT) AS source, CAST(",
+            $p,
+            " AS BIGINT) AS user_id) x ON true",
+            facts_joins!(accounts)
+        )
+    };
+    (by_siret, $p:literal) => {
+        concat!(
+            " LEFT JOIN (SELECT CAST(0 AS BIGINT) AS source, user_id FROM deposit_accounts \
+             WHERE siret = ",
+            $p,
+            " UNION ALL SELECT CAST(1 AS BIGINT) AS source, user_id FROM \
+             (SELECT c.user_id FROM credentials c JOIN users u ON u.id = c.user_id \
+             ORDER BY lower(u.name) LIMIT 2) two) x ON true",
+            facts_joins!(accounts)
+        )
+    };
+    (accounts) => {
+        " LEFT JOIN users u ON u.id = x.user_id LEFT JOIN credentials c ON c.user_id = x.user_id \
+         ORDER BY x.source, lower(u.name)"
+    };
+}
+
+/// One row of [`facts_columns`], from column `first`.
+type FactsRow = (
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<CredentialRow>,
+);
+
+fn facts_row_at(r: &Row<'_>, first: usize) -> anyhow::Result<FactsRow> {
+    Ok((
+        r.get(first)?,
+        r.get(first + 1)?,
+        r.get(first + 2)?,
+        identity_at(r, first + 3)?,
+    ))
+}
+
+/// The account facts of the rows of [`facts_columns`], for a deposit whose own account
+/// is `user_id`, if set.
+fn facts_of_rows(rows: Vec<FactsRow>, user_id: Option<i64>) -> AccountFacts {
     if let Some(id) = user_id {
-        // The account's name, with its identity if it has one (a left join).
-        let (name, credential) = db
-            .query_opt(
-                concat!(
-                    "SELECT u.name, ",
-                    identity_columns!(),
-                    " FROM users u LEFT JOIN credentials c ON c.user_id = u.id WHERE u.id = $1"
-                ),
-                &[&id],
-                |r| Ok((r.get::<String>(0)?, identity_at(r, 1)?)),
-            )?
+        // The account's name, with its identity if it has one.
+        let (name, credential) = rows
+            .into_iter()
+            .next()
+            .map(|(_, _, name, credential)| (name.unwrap_or_default(), credential))
             .unwrap_or_default();
-        return Ok(AccountFacts {
+        return AccountFacts {
             chosen: Some((id, name)),
             with_credentials: 0,
             credential,
-        });
+        };
     }
-    // In one query (one round trip): the account designated for the SIRET (source 0) and
-    // the first two accounts with credentials by name (source 1), each with its
-    // credentials if any.
-    let mut candidates: Vec<(i64, (i64, String), Option<CredentialRow>)> = db.query(
-        concat!(
-            "SELECT x.source, u.id, u.name, ",
-            identity_columns!(),
-            " FROM (SELECT CAST(0 AS BIGINT) AS source, user_id FROM deposit_accounts \
-             WHERE siret = $1 \
-             UNION ALL SELECT CAST(1 AS BIGINT) AS source, user_id FROM \
-             (SELECT c.user_id FROM credentials c JOIN users u ON u.id = c.user_id \
-             ORDER BY lower(u.name) LIMIT 2) two) x \
-             JOIN users u ON u.id = x.user_id LEFT JOIN credentials c ON c.user_id = x.user_id \
-             ORDER BY x.source, lower(u.name)"
-        ),
-        &[&siret],
-        |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?), identity_at(r, 3)?)),
-    )?;
+    let mut candidates: Vec<(i64, (i64, String), Option<CredentialRow>)> = rows
+        .into_iter()
+        .filter_map(|(source, user_id, name, credential)| {
+            Some((source?, (user_id?, name?), credential))
+        })
+        .collect();
     // The designated account, else the one account with credentials, if only one.
     let designated = candidates.first().is_some_and(|c| c.0 == 0);
     let with_credentials = if designated { 0 } else { candidates.len() };
@@ -175,11 +212,35 @@ fn account_facts(
     } else {
         (None, None)
     };
-    Ok(AccountFacts {
+    AccountFacts {
         chosen,
         with_credentials,
         credential,
-    })
+    }
+}
+
+/// What decides the account of a deposit of `siret` whose own account is `user_id`, if
+/// set (one query).
+fn account_facts(
+    db: &mut Db<'_>,
+    siret: &str,
+    user_id: Option<i64>,
+) -> anyhow::Result<AccountFacts> {
+    macro_rules! facts {
+        ($by:ident) => {
+            concat!(
+                "SELECT ",
+                facts_columns!(),
+                " FROM (SELECT 1 AS one) o",
+                facts_joins!($by, "$1")
+            )
+        };
+    }
+    let rows = match user_id {
+        Some(id) => db.query(facts!(by_user), &[&id], |r| facts_row_at(r, 0))?,
+        None => db.query(facts!(by_siret), &[&siret], |r| facts_row_at(r, 0))?,
+    };
+    Ok(facts_of_rows(rows, user_id))
 }
 
 /// What stops a new deposit from being recorded.
@@ -240,10 +301,10 @@ impl Store {
         F: FnOnce(&str, AccountFacts) -> Transition + Send + 'static,
     {
         self.write_durably(move |db| {
-            if let Some(dup) = duplicate(db, &new)? {
-                return Ok(Err(dup));
-            }
-            let facts = account_facts(db, &new.siret, new.user_id)?;
+            let facts = match duplicate_or_facts(db, &new)? {
+                Ok(facts) => facts,
+                Err(dup) => return Ok(Err(dup)),
+            };
             let routing = route(&new.siret, facts);
             insert_unchecked(db, &new, &routing, now).map(Ok)
         })
@@ -404,34 +465,28 @@ impl Store {
         F: Fn(&DepositRecord, AccountFacts) -> Claim<T> + Send + 'static,
     {
         self.write_durably(move |db| {
-            let mut taken: Vec<DepositRecord> = Vec::new();
-            for state in [State::Uncertain, State::Queued] {
-                let claim = due_sql(state)?.1;
-                // One at a time, `LIMIT 1` written out: SQLite re-prepares a statement
-                // whose `LIMIT` is a bound parameter each time the parameter is bound.
-                while (taken.len() as i64) < limit {
-                    match db.query_opt(claim, &[&owner, &until, &now], record_of)? {
-                        Some(rec) => taken.push(rec),
-                        None => break,
-                    }
-                }
-            }
-            let mut out = Vec::with_capacity(taken.len());
+            let taken = claim_due(db, &owner, until, now, limit)?;
+            // Deposits claimed together often share their account: its facts are read
+            // once.
+            let mut facts_of: HashMap<(Option<i64>, String), AccountFacts> = HashMap::new();
+            let mut prepared = Vec::with_capacity(taken.len());
             for rec in taken {
-                let facts = account_facts(db, &rec.siret, rec.user_id)?;
-                match prepare(&rec, facts) {
-                    Claim::Keep(t) => out.push((rec, t)),
-                    Claim::Start(user_id, t) => {
-                        let id = rec.id;
-                        let rec =
-                            start_attempt(db, id, &owner, user_id, now)?.ok_or_else(|| {
-                                anyhow::anyhow!("deposit {id} could not be marked sending")
-                            })?;
-                        out.push((rec, t));
+                let key = match rec.user_id {
+                    Some(id) => (Some(id), String::new()),
+                    None => (None, rec.siret.clone()),
+                };
+                let facts = match facts_of.get(&key) {
+                    Some(facts) => facts.clone(),
+                    None => {
+                        let facts = account_facts(db, &rec.siret, rec.user_id)?;
+                        facts_of.insert(key, facts.clone());
+                        facts
                     }
-                }
+                };
+                let claim = prepare(&rec, facts);
+                prepared.push((rec, claim));
             }
-            Ok(out)
+            start_attempts(db, prepared, &owner, now)
         })
         .await
     }
@@ -667,6 +722,123 @@ fn due_sql(state: State) -> anyhow::Result<(&'static str, &'static str)> {
     })
 }
 
+/// The claim of due deposits on PostgreSQL, in one statement (`$1` owner, `$2` lease end,
+/// `$3` now, `$4` the limit): the uncertain ones first, then the queued ones, each oldest
+/// first, each state searched on its own partial index; the rows found are written looked
+/// up by their ids (`= ANY`, an array computed once: `IN (…)` was a semi-join walking the
+/// queue). A row another orchestrator took meanwhile is judged again as it left it.
+const CLAIM_DUE_POSTGRES: &str = concat!(
+    "UPDATE deposits SET lease_owner = $1, lease_until = $2 WHERE id = ANY(ARRAY(\
+     SELECT id FROM (\
+     (SELECT 0 AS k, id FROM deposits WHERE state = 'uncertain' AND not_before <= $3 \
+     AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4) \
+     UNION ALL \
+     (SELECT 1 AS k, id FROM deposits WHERE state = 'queued' AND not_before <= $3 \
+     AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4)\
+     ) due ORDER BY k, id LIMIT $4)) \
+     AND state IN ('uncertain', 'queued') AND not_before <= $3 \
+     AND (lease_until IS NULL OR lease_until < $3) RETURNING ",
+    record_columns!()
+);
+
+/// Takes the lease (for `owner`, until `until`) of at most `limit` due deposits, the
+/// uncertain ones first, then the queued ones, each oldest first; each as taken. On
+/// PostgreSQL one statement ([`CLAIM_DUE_POSTGRES`]: one round trip); on SQLite, where a
+/// statement is a function call, one row at a time, `LIMIT 1` written out (SQLite
+/// re-prepares a statement whose `LIMIT` is a bound parameter each time it is bound).
+fn claim_due(
+    db: &mut Db<'_>,
+    owner: &str,
+    until: i64,
+    now: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<DepositRecord>> {
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    if db.is_postgres() {
+        let mut taken = db.query(
+            CLAIM_DUE_POSTGRES,
+            &[&owner, &until, &now, &limit],
+            record_of,
+        )?;
+        taken.sort_by_key(|r| (r.state != State::Uncertain, r.id));
+        return Ok(taken);
+    }
+    let mut taken = Vec::new();
+    for state in [State::Uncertain, State::Queued] {
+        let claim = due_sql(state)?.1;
+        while (taken.len() as i64) < limit {
+            match db.query_opt(claim, &[&owner, &until, &now], record_of)? {
+                Some(rec) => taken.push(rec),
+                None => break,
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// Marks `sending` each claimed deposit whose claim says [`Claim::Start`], as
+/// [`start_attempt`] does (on PostgreSQL all in one statement); each deposit as it is
+/// then, with what its claim gave, in the claims' order.
+fn start_attempts<T>(
+    db: &mut Db<'_>,
+    claims: Vec<(DepositRecord, Claim<T>)>,
+    owner: &str,
+    now: i64,
+) -> anyhow::Result<Vec<(DepositRecord, T)>> {
+    let starts: Vec<(i64, i64)> = claims
+        .iter()
+        .filter_map(|(rec, c)| match c {
+            Claim::Start(user_id, _) => Some((rec.id, *user_id)),
+            Claim::Keep(_) => None,
+        })
+        .collect();
+    let mut started: HashMap<i64, DepositRecord> = HashMap::with_capacity(starts.len());
+    if db.is_postgres() && starts.len() > 1 {
+        let ids: Vec<i64> = starts.iter().map(|s| s.0).collect();
+        let users: Vec<i64> = starts.iter().map(|s| s.1).collect();
+        for rec in db.query_postgres(
+            START_ATTEMPTS_POSTGRES,
+            &[&ids, &users, &owner, &now],
+            record_of,
+        )? {
+            started.insert(rec.id, rec);
+        }
+    } else {
+        for &(id, user_id) in &starts {
+            if let Some(rec) = start_attempt(db, id, owner, user_id, now)? {
+                started.insert(id, rec);
+            }
+        }
+    }
+    claims
+        .into_iter()
+        .map(|(rec, claim)| match claim {
+            Claim::Keep(t) => Ok((rec, t)),
+            Claim::Start(_, t) => {
+                let id = rec.id;
+                let rec = started
+                    .remove(&id)
+                    .ok_or_else(|| anyhow::anyhow!("deposit {id} could not be marked sending"))?;
+                Ok((rec, t))
+            }
+        })
+        .collect()
+}
+
+/// [`start_attempt`] of several deposits in one statement, on PostgreSQL: `$1` their ids,
+/// `$2` their accounts (user ids, in the same order), `$3` the owner, `$4` now.
+const START_ATTEMPTS_POSTGRES: &str = concat!(
+    "UPDATE deposits SET state = 'sending', attempt_started_at = $4, \
+     attempt_ended_at = NULL, attempts = attempts + 1, user_id = s.account, updated_at = $4, \
+     message = '', wait_kind = NULL, wait_credential_at = NULL \
+     FROM (SELECT unnest(CAST($1 AS BIGINT[])) AS deposit, \
+     unnest(CAST($2 AS BIGINT[])) AS account) s \
+     WHERE id = s.deposit AND lease_owner = $3 AND state = 'queued' RETURNING ",
+    record_columns!()
+);
+
 /// `sending` with the attempt's start, if `owner` holds deposit `id` queued; the record as
 /// written.
 fn start_attempt(
@@ -702,36 +874,57 @@ fn insert(
     insert_unchecked(db, new, &Transition::default(), now).map(Ok)
 }
 
-/// The deposit that the same file, or the same normal declaration, already is, if any
-/// (deposited or on its way), the same file first. It first takes the locks under which
-/// the new one is then inserted; they hold until the transaction ends.
-fn duplicate(db: &mut Db<'_>, new: &NewDeposit) -> anyhow::Result<Option<Duplicate>> {
-    // Two intakes of one file, or of one normal declaration, at once (two workstations,
-    // two uploads) both read "not recorded": the second waits here until the first has
-    // committed, then finds it. The file's lock first, always: no two intakes wait on
-    // each other's.
-    let file = format!("deposit-file:{}", new.sha256);
-    if new.kind == "01" {
-        let declaration = format!(
-            "deposit-declaration:{}:{}:{}:{}",
-            new.siret, new.month, new.fraction, new.essai_reel
-        );
-        db.lock_keys(&[&file, &declaration])?;
-    } else {
-        db.lock_key(&file)?;
-    }
-    // Both searches in one query (one round trip): the same bytes (0), then the same
-    // normal declaration (1), only when this one is normal.
-    let found: Option<(i64, i64)> = db.query_opt(
+/// The search of a deposit that the same file (`what` 0), or the same normal declaration
+/// (1, only when the new one is normal), already is (deposited or on its way), the same
+/// file first: `$1` the SHA-256, `$2` the kind, `$3` the SIRET, `$4` the month, `$5` the
+/// fraction, `$6` test or real. One query, both searches.
+macro_rules! duplicate_search {
+    () => {
         concat!(
-            "SELECT CAST(0 AS BIGINT), id FROM deposits WHERE sha256 = $1 AND state IN ",
+            "SELECT CAST(0 AS BIGINT) AS what, id FROM deposits WHERE sha256 = $1 AND state IN ",
             "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
             " UNION ALL ",
             "SELECT CAST(1 AS BIGINT), id FROM deposits WHERE $2 = '01' AND siret = $3 ",
             "AND month = $4 AND fraction = $5 AND kind = '01' AND essai_reel = $6 AND state IN ",
             "('received','checked','queued','waiting','sending','uncertain','to_check','accepted')",
             " ORDER BY 1, 2 LIMIT 1"
-        ),
+        )
+    };
+}
+
+/// Takes the locks under which a new deposit is searched for among those recorded, then
+/// inserted; they hold until the transaction ends. Two intakes of one file, or of one
+/// normal declaration, at once (two workstations, two uploads) would both read "not
+/// recorded": the second waits here until the first has committed, then finds it. The
+/// file's lock first, always: no two intakes wait on each other's. A statement of its
+/// own: the search that follows must see what was committed while it waited.
+fn lock_intake(db: &mut Db<'_>, new: &NewDeposit) -> anyhow::Result<()> {
+    let file = format!("deposit-file:{}", new.sha256);
+    if new.kind == "01" {
+        let declaration = format!(
+            "deposit-declaration:{}:{}:{}:{}",
+            new.siret, new.month, new.fraction, new.essai_reel
+        );
+        db.lock_keys(&[&file, &declaration])
+    } else {
+        db.lock_key(&file)
+    }
+}
+
+fn duplicate_of(what: i64, id: i64) -> Duplicate {
+    if what == 0 {
+        Duplicate::SameFile(id)
+    } else {
+        Duplicate::SameDeclaration(id)
+    }
+}
+
+/// The deposit that the same file, or the same normal declaration, already is, if any,
+/// searched under the intake's locks ([`lock_intake`]).
+fn duplicate(db: &mut Db<'_>, new: &NewDeposit) -> anyhow::Result<Option<Duplicate>> {
+    lock_intake(db, new)?;
+    let found: Option<(i64, i64)> = db.query_opt(
+        duplicate_search!(),
         &[
             &new.sha256,
             &new.kind,
@@ -742,13 +935,55 @@ fn duplicate(db: &mut Db<'_>, new: &NewDeposit) -> anyhow::Result<Option<Duplica
         ],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    Ok(found.map(|(what, id)| {
-        if what == 0 {
-            Duplicate::SameFile(id)
-        } else {
-            Duplicate::SameDeclaration(id)
-        }
-    }))
+    Ok(found.map(|(what, id)| duplicate_of(what, id)))
+}
+
+/// [`duplicate`], or else what decides the new deposit's account ([`account_facts`]):
+/// both read in one query (one round trip), the facts joined to the search's one row.
+fn duplicate_or_facts(
+    db: &mut Db<'_>,
+    new: &NewDeposit,
+) -> anyhow::Result<Result<AccountFacts, Duplicate>> {
+    macro_rules! search {
+        ($by:ident) => {
+            concat!(
+                "SELECT d.what, d.id, ",
+                facts_columns!(),
+                " FROM (SELECT 1 AS one) o LEFT JOIN (",
+                duplicate_search!(),
+                ") d ON true",
+                facts_joins!($by, "$7")
+            )
+        };
+    }
+    lock_intake(db, new)?;
+    let (sql, by): (&'static str, &dyn super::engine::Value) = match &new.user_id {
+        Some(id) => (search!(by_user), id),
+        None => (search!(by_siret), &new.siret),
+    };
+    let mut found: Option<(i64, i64)> = None;
+    let rows = db.query(
+        sql,
+        &[
+            &new.sha256,
+            &new.kind,
+            &new.siret,
+            &new.month,
+            &new.fraction,
+            &new.essai_reel,
+            by,
+        ],
+        |r| {
+            if let (Some(what), Some(id)) = (r.get::<Option<i64>>(0)?, r.get::<Option<i64>>(1)?) {
+                found = Some((what, id));
+            }
+            facts_row_at(r, 2)
+        },
+    )?;
+    Ok(match found {
+        Some((what, id)) => Err(duplicate_of(what, id)),
+        None => Ok(facts_of_rows(rows, new.user_id)),
+    })
 }
 
 /// Inserts a checked deposit, as `routing` (a [`Transition`] from `checked`) routes it:
@@ -1314,7 +1549,28 @@ mod tests {
                 .unwrap(),
             Err(Duplicate::SameFile(id)) if id == second.id
         ));
-        assert_eq!(s.deposits(None, 10).await.unwrap().len(), 2);
+        // A normal declaration, then the same one in another file; and a deposit whose own
+        // account is set, routed with that account's facts.
+        let normal = s
+            .record_deposit(new("c", "01"), 6, route_to_chosen)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            s.record_deposit(new("d", "01"), 7, route_to_chosen)
+                .await
+                .unwrap(),
+            Err(Duplicate::SameDeclaration(id)) if id == normal.id
+        ));
+        let mut own = new("e", "03");
+        own.user_id = Some(user);
+        let own = s
+            .record_deposit(own, 8, route_to_chosen)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((own.state, own.user_id), (State::Queued, Some(user)));
+        assert_eq!(s.deposits(None, 10).await.unwrap().len(), 4);
     }
 
     /// Claims take due deposits oldest first, at most as many as asked, each with its
@@ -1379,6 +1635,28 @@ mod tests {
                 claim.contains("Index Cond: (id = $")
                     || claim.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
                 "the claim of {state:?} does not write the row found by its id:\n{claim}"
+            );
+        }
+        // PostgreSQL's claim of both states in one statement: each state searched on its
+        // own index, the rows found written looked up by their ids.
+        if s.write(|db| Ok(db.is_postgres())).await.unwrap() {
+            let claim = s
+                .write(|db| plans_of(db, &[(CLAIM_DUE_POSTGRES, "'x', 20, 10, 4", &[])]))
+                .await
+                .unwrap()
+                .remove(0);
+            assert!(
+                !claim.contains("Seq Scan"),
+                "the claim walks the table:\n{claim}"
+            );
+            assert!(
+                claim.contains("using deposits_due_uncertain on deposits")
+                    && claim.contains("using deposits_due_queued on deposits"),
+                "the claim does not search each state on its own index:\n{claim}"
+            );
+            assert!(
+                claim.contains("Index Cond: (id = ANY ($"),
+                "the claim does not write the rows found by their ids:\n{claim}"
             );
         }
     }
@@ -1664,6 +1942,80 @@ mod tests {
             s.recover_deposits("me".into(), 30).await.unwrap(),
             vec![first]
         );
+    }
+
+    /// Deposits claimed together are each handed the facts of their own account (read
+    /// once per account), and those started are `sending` together, each with the account
+    /// its claim gave, in the claims' order.
+    #[tokio::test]
+    async fn deposits_claimed_together_start_together_each_with_its_account() {
+        let t = store().await;
+        let s = &t.store;
+        let admin = crate::store::testing::reseau_with_administrator(s).await;
+        let bruno = crate::store::testing::add_users(s, &["Bruno"]).await[0];
+        s.set_credentials(vec![identity(admin), identity(bruno)], 2)
+            .await
+            .unwrap();
+        s.set_deposit_account("78214563500010".into(), bruno, 2)
+            .await
+            .unwrap();
+        // Bruno's SIRET twice, a SIRET with no account designated (two accounts have
+        // credentials: none chosen), and one deposit whose own account is set.
+        let mut ids = Vec::new();
+        for (sha, siret, own) in [
+            ("a", "78214563500010", None),
+            ("b", "44306184100047", None),
+            ("c", "78214563500010", None),
+            ("d", "44306184100047", Some(admin)),
+        ] {
+            let mut n = new(sha, "03");
+            (n.siret, n.user_id) = (siret.into(), own);
+            let d = s.insert_deposit(n, 1).await.unwrap().unwrap();
+            s.decide_deposit(d.id, &[State::Checked], queued(), 1)
+                .await
+                .unwrap();
+            ids.push(d.id);
+        }
+        let claimed = s
+            .claim_deposits_with("me".into(), 20, 80, 10, |_, facts| {
+                match facts.chosen.clone() {
+                    Some((id, _)) => Claim::Start(id, facts),
+                    None => Claim::Keep(facts),
+                }
+            })
+            .await
+            .unwrap();
+        let seen: Vec<_> = claimed
+            .iter()
+            .map(|(r, f)| (r.id, r.state, r.user_id, f.chosen.as_ref().map(|c| c.0)))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (ids[0], State::Sending, Some(bruno), Some(bruno)),
+                (ids[1], State::Queued, None, None),
+                (ids[2], State::Sending, Some(bruno), Some(bruno)),
+                (ids[3], State::Sending, Some(admin), Some(admin)),
+            ]
+        );
+        assert_eq!(claimed[1].1.with_credentials, 2);
+        // Committed, each with its attempt counted once and its lease.
+        let other = Store::open(&t.url).await.unwrap();
+        for (id, state, attempts) in [
+            (ids[0], State::Sending, 1),
+            (ids[1], State::Queued, 0),
+            (ids[2], State::Sending, 1),
+            (ids[3], State::Sending, 1),
+        ] {
+            let r = other.deposit(id).await.unwrap().unwrap();
+            assert_eq!(
+                (r.state, r.attempts, r.lease_owner.as_deref()),
+                (state, attempts, Some("me"))
+            );
+            if state == State::Sending {
+                assert_eq!(r.attempt_started_at, Some(20));
+            }
+        }
     }
 
     /// A deposit claimed ahead and given back is `queued` as before its claim (no attempt
