@@ -868,7 +868,7 @@ fn insert(
     new: &NewDeposit,
     now: i64,
 ) -> anyhow::Result<Result<DepositRecord, Duplicate>> {
-    if let Some(dup) = duplicate(db, new)? {
+    if let Err(dup) = duplicate_or_facts(db, new)? {
         return Ok(Err(dup));
     }
     insert_unchecked(db, new, &Transition::default(), now).map(Ok)
@@ -920,26 +920,9 @@ fn duplicate_of(what: i64, id: i64) -> Duplicate {
 }
 
 /// The deposit that the same file, or the same normal declaration, already is, if any,
-/// searched under the intake's locks ([`lock_intake`]).
-fn duplicate(db: &mut Db<'_>, new: &NewDeposit) -> anyhow::Result<Option<Duplicate>> {
-    lock_intake(db, new)?;
-    let found: Option<(i64, i64)> = db.query_opt(
-        duplicate_search!(),
-        &[
-            &new.sha256,
-            &new.kind,
-            &new.siret,
-            &new.month,
-            &new.fraction,
-            &new.essai_reel,
-        ],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(found.map(|(what, id)| duplicate_of(what, id)))
-}
-
-/// [`duplicate`], or else what decides the new deposit's account ([`account_facts`]):
-/// both read in one query (one round trip), the facts joined to the search's one row.
+/// searched under the intake's locks ([`lock_intake`]); or else what decides the new
+/// deposit's account ([`account_facts`]): both read in one query (one round trip), the
+/// facts joined to the search's one row.
 fn duplicate_or_facts(
     db: &mut Db<'_>,
     new: &NewDeposit,
@@ -995,15 +978,28 @@ fn insert_unchecked(
     routing: &Transition,
     now: i64,
 ) -> anyhow::Result<DepositRecord> {
+    // Every field named, so that a field added to `Transition` is decided here too.
+    let Transition {
+        state,
+        message,
+        user_id,
+        wait,
+        idflux,
+        anomalies,
+        anomalies_omitted: _,
+        candidates,
+        not_before,
+        attempt_ended_at,
+    } = routing;
     debug_assert!(
-        routing.idflux.is_none()
-            && routing.anomalies.is_none()
-            && routing.candidates.is_none()
-            && routing.not_before.is_none()
-            && routing.attempt_ended_at.is_none(),
+        idflux.is_none()
+            && anomalies.is_none()
+            && candidates.is_none()
+            && not_before.is_none()
+            && attempt_ended_at.is_none(),
         "a routing sets a new deposit's state, account, message and wait only"
     );
-    let (wait_kind, wait_at) = match &routing.wait {
+    let (wait_kind, wait_at) = match wait {
         Some((k, at)) => (Some(k.code()), *at),
         None => (None, None),
     };
@@ -1018,9 +1014,9 @@ fn insert_unchecked(
         ),
         &[
             &now,
-            &routing.state.unwrap_or(State::Checked).code(),
+            &state.unwrap_or(State::Checked).code(),
             &new.requested_by,
-            &routing.user_id.or(new.user_id),
+            &user_id.or(new.user_id),
             &new.siret,
             &new.month,
             &new.nature,
@@ -1031,7 +1027,7 @@ fn insert_unchecked(
             &new.file_path,
             &new.sha256,
             &new.bytes,
-            &routing.message.as_deref().unwrap_or(""),
+            &message.as_deref().unwrap_or(""),
             &new.source_path,
             &wait_kind,
             &wait_at,
