@@ -351,7 +351,7 @@ impl Store {
         self.read(move |db| {
             let mut out = Vec::new();
             for &state in states {
-                out.extend(db.query(due_sql(state)?.0, &[&now, &limit], |r| r.get::<i64>(0))?);
+                out.extend(db.query(due_sql(state)?, &[&now, &limit], |r| r.get::<i64>(0))?);
             }
             out.sort_unstable();
             Ok(out)
@@ -685,31 +685,17 @@ const WITH_SOURCE: &str = select!("WHERE source_path IS NOT NULL");
 const BY_SOURCE: &str = "SELECT id FROM deposits WHERE source_path = $1";
 
 /// The search for the due deposits of `state` (`$1` now, `$2` the limit: ids, oldest
-/// first) and the claim of the oldest (`$1` owner, `$2` lease end, `$3` now: its record).
-/// The state is written in the text, not bound: PostgreSQL then sees the query is within
-/// the state's partial index (`deposits_due_<state>`, holding that state's rows only),
-/// whatever plan it keeps for the prepared statement.
-fn due_sql(state: State) -> anyhow::Result<(&'static str, &'static str)> {
+/// first). The state is written in the text, not bound: PostgreSQL then sees the query is
+/// within the state's partial index (`deposits_due_<state>`, holding that state's rows
+/// only), whatever plan it keeps for the prepared statement.
+fn due_sql(state: State) -> anyhow::Result<&'static str> {
     macro_rules! due {
         ($state:literal) => {
-            (
-                concat!(
-                    "SELECT id FROM deposits WHERE state = '",
-                    $state,
-                    "' AND not_before <= $1 AND (lease_until IS NULL OR lease_until < $1) \
-                     ORDER BY id LIMIT $2"
-                ),
-                concat!(
-                    "UPDATE deposits SET lease_owner = $1, lease_until = $2 \
-                     WHERE id = (SELECT id FROM deposits WHERE state = '",
-                    $state,
-                    "' AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                     ORDER BY id LIMIT 1) AND state = '",
-                    $state,
-                    "' AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                     RETURNING ",
-                    record_columns!()
-                ),
+            concat!(
+                "SELECT id FROM deposits WHERE state = '",
+                $state,
+                "' AND not_before <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+                 ORDER BY id LIMIT $2"
             )
         };
     }
@@ -722,30 +708,31 @@ fn due_sql(state: State) -> anyhow::Result<(&'static str, &'static str)> {
     })
 }
 
-/// The claim of due deposits on PostgreSQL, in one statement (`$1` owner, `$2` lease end,
-/// `$3` now, `$4` the limit): the uncertain ones first, then the queued ones, each oldest
-/// first, each state searched on its own partial index; the rows found are written looked
-/// up by their ids (`= ANY`, an array computed once: `IN (…)` was a semi-join walking the
-/// queue). A row another orchestrator took meanwhile is judged again as it left it.
-const CLAIM_DUE_POSTGRES: &str = concat!(
-    "UPDATE deposits SET lease_owner = $1, lease_until = $2 WHERE id = ANY(ARRAY(\
-     SELECT id FROM (\
-     (SELECT 0 AS k, id FROM deposits WHERE state = 'uncertain' AND not_before <= $3 \
-     AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4) \
+/// The claim of the oldest due deposit (`$1` owner, `$2` lease end, `$3` now: its record),
+/// the uncertain ones before the queued ones, in one statement: each state searched on
+/// its own partial index (`deposits_due_<state>`, the state written in the text so that
+/// PostgreSQL sees the search is within it, whatever plan it keeps for the prepared
+/// statement), the row found then written looked up by its id. One row at a time, `LIMIT
+/// 1` written out: SQLite re-prepares a statement whose `LIMIT` is a bound parameter each
+/// time it is bound, and a generic plan of PostgreSQL made while the table was small
+/// writes a set of ids (`= ANY`, `IN`) by walking the table, where it looks one id up by
+/// the index. A row another orchestrator took meanwhile is judged again as it left it.
+const CLAIM_DUE: &str = concat!(
+    "UPDATE deposits SET lease_owner = $1, lease_until = $2 WHERE id = (SELECT id FROM (\
+     SELECT 0 AS k, id FROM (SELECT id FROM deposits WHERE state = 'uncertain' \
+     AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT 1) u \
      UNION ALL \
-     (SELECT 1 AS k, id FROM deposits WHERE state = 'queued' AND not_before <= $3 \
-     AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4)\
-     ) due ORDER BY k, id LIMIT $4)) \
+     SELECT 1 AS k, id FROM (SELECT id FROM deposits WHERE state = 'queued' \
+     AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT 1) q\
+     ) due ORDER BY k LIMIT 1) \
      AND state IN ('uncertain', 'queued') AND not_before <= $3 \
      AND (lease_until IS NULL OR lease_until < $3) RETURNING ",
     record_columns!()
 );
 
 /// Takes the lease (for `owner`, until `until`) of at most `limit` due deposits, the
-/// uncertain ones first, then the queued ones, each oldest first; each as taken. On
-/// PostgreSQL one statement ([`CLAIM_DUE_POSTGRES`]: one round trip); on SQLite, where a
-/// statement is a function call, one row at a time, `LIMIT 1` written out (SQLite
-/// re-prepares a statement whose `LIMIT` is a bound parameter each time it is bound).
+/// uncertain ones first, then the queued ones, each oldest first ([`CLAIM_DUE`]); each
+/// as taken.
 fn claim_due(
     db: &mut Db<'_>,
     owner: &str,
@@ -753,91 +740,37 @@ fn claim_due(
     now: i64,
     limit: i64,
 ) -> anyhow::Result<Vec<DepositRecord>> {
-    if limit <= 0 {
-        return Ok(Vec::new());
-    }
-    if db.is_postgres() {
-        let mut taken = db.query(
-            CLAIM_DUE_POSTGRES,
-            &[&owner, &until, &now, &limit],
-            record_of,
-        )?;
-        taken.sort_by_key(|r| (r.state != State::Uncertain, r.id));
-        return Ok(taken);
-    }
     let mut taken = Vec::new();
-    for state in [State::Uncertain, State::Queued] {
-        let claim = due_sql(state)?.1;
-        while (taken.len() as i64) < limit {
-            match db.query_opt(claim, &[&owner, &until, &now], record_of)? {
-                Some(rec) => taken.push(rec),
-                None => break,
-            }
+    while (taken.len() as i64) < limit {
+        match db.query_opt(CLAIM_DUE, &[&owner, &until, &now], record_of)? {
+            Some(rec) => taken.push(rec),
+            None => break,
         }
     }
     Ok(taken)
 }
 
-/// Marks `sending` each claimed deposit whose claim says [`Claim::Start`], as
-/// [`start_attempt`] does (on PostgreSQL all in one statement); each deposit as it is
-/// then, with what its claim gave, in the claims' order.
+/// Marks `sending` each claimed deposit whose claim says [`Claim::Start`]
+/// ([`start_attempt`]); each deposit as it is then, with what its claim gave.
 fn start_attempts<T>(
     db: &mut Db<'_>,
     claims: Vec<(DepositRecord, Claim<T>)>,
     owner: &str,
     now: i64,
 ) -> anyhow::Result<Vec<(DepositRecord, T)>> {
-    let starts: Vec<(i64, i64)> = claims
-        .iter()
-        .filter_map(|(rec, c)| match c {
-            Claim::Start(user_id, _) => Some((rec.id, *user_id)),
-            Claim::Keep(_) => None,
-        })
-        .collect();
-    let mut started: HashMap<i64, DepositRecord> = HashMap::with_capacity(starts.len());
-    if db.is_postgres() && starts.len() > 1 {
-        let ids: Vec<i64> = starts.iter().map(|s| s.0).collect();
-        let users: Vec<i64> = starts.iter().map(|s| s.1).collect();
-        for rec in db.query_postgres(
-            START_ATTEMPTS_POSTGRES,
-            &[&ids, &users, &owner, &now],
-            record_of,
-        )? {
-            started.insert(rec.id, rec);
-        }
-    } else {
-        for &(id, user_id) in &starts {
-            if let Some(rec) = start_attempt(db, id, owner, user_id, now)? {
-                started.insert(id, rec);
-            }
-        }
-    }
     claims
         .into_iter()
         .map(|(rec, claim)| match claim {
             Claim::Keep(t) => Ok((rec, t)),
-            Claim::Start(_, t) => {
+            Claim::Start(user_id, t) => {
                 let id = rec.id;
-                let rec = started
-                    .remove(&id)
+                let rec = start_attempt(db, id, owner, user_id, now)?
                     .ok_or_else(|| anyhow::anyhow!("deposit {id} could not be marked sending"))?;
                 Ok((rec, t))
             }
         })
         .collect()
 }
-
-/// [`start_attempt`] of several deposits in one statement, on PostgreSQL: `$1` their ids,
-/// `$2` their accounts (user ids, in the same order), `$3` the owner, `$4` now.
-const START_ATTEMPTS_POSTGRES: &str = concat!(
-    "UPDATE deposits SET state = 'sending', attempt_started_at = $4, \
-     attempt_ended_at = NULL, attempts = attempts + 1, user_id = s.account, updated_at = $4, \
-     message = '', wait_kind = NULL, wait_credential_at = NULL \
-     FROM (SELECT unnest(CAST($1 AS BIGINT[])) AS deposit, \
-     unnest(CAST($2 AS BIGINT[])) AS account) s \
-     WHERE id = s.deposit AND lease_owner = $3 AND state = 'queued' RETURNING ",
-    record_columns!()
-);
 
 /// `sending` with the attempt's start, if `owner` holds deposit `id` queued; the record as
 /// written.
@@ -1581,11 +1514,14 @@ mod tests {
     async fn the_queue_is_searched_among_due_deposits_only() {
         let t = store().await;
         let s = &t.store;
+        // First as a new database's connections make their generic plans, before the
+        // table was ever analysed; then with 300 settled and 200 queued deposits, which
+        // the search of another state reads neither of.
+        check_queue_plans(s, "new, never analysed", false).await;
         let accepted = Transition {
             state: Some(State::Accepted),
             ..Default::default()
         };
-        // 300 settled, then 200 queued: the search of another state reads neither.
         for i in 0..500 {
             let mut n = new(&format!("row-{i}"), "03");
             n.month = format!("20{:02}-{:02}", 10 + i / 12, 1 + i % 12);
@@ -1595,66 +1531,58 @@ mod tests {
                 .await
                 .unwrap();
         }
+        check_queue_plans(s, "with 500 deposits", true).await;
+    }
+
+    /// The plans of each state's search and of the claim ([`plans_of`]): each scan starts
+    /// at its state's rows, and the claim writes the row it found looked up by its id.
+    async fn check_queue_plans(s: &Store, table: &'static str, analyse: bool) {
+        let plan_of = move |db: &mut Db<'_>, case: PlanCase<'_>| {
+            let plans = if analyse {
+                plans_of(db, &[case])
+            } else {
+                plans_as_they_are(db, &[case])
+            };
+            plans.map(|mut p| p.remove(0))
+        };
         for state in [
             State::Checked,
             State::Queued,
             State::Waiting,
             State::Uncertain,
         ] {
-            let (due, claim) = due_sql(state).unwrap();
-            let plans = s
-                .write(move |db| {
-                    plans_of(
-                        db,
-                        &[
-                            (due, "10, 1", &[&10_i64, &1_i64]),
-                            (claim, "'x', 20, 10", &[&"x", &20_i64, &10_i64]),
-                        ],
-                    )
-                })
+            let due = due_sql(state).unwrap();
+            let plan = s
+                .write(move |db| plan_of(db, (due, "10, 1", &[&10_i64, &1_i64])))
                 .await
                 .unwrap();
-            for plan in &plans {
-                assert!(
-                    !plan.contains("SCAN deposits\n") && !plan.ends_with("SCAN deposits"),
-                    "the search of {state:?} walks the settled deposits:\n{plan}"
-                );
-                assert!(
-                    scans_start_at(plan, state.code()),
-                    "the search of {state:?} reads other states' rows:\n{plan}"
-                );
-            }
-            // The claim writes the row it found, looked up by its id: a semi-join of the
-            // search with the table (`id IN (…)`) walked the whole queue at each claim.
-            let claim = &plans[1];
             assert!(
-                claim.contains("Index Cond: (id = $")
-                    || claim.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
-                "the claim of {state:?} does not write the row found by its id:\n{claim}"
+                !walks_the_table(&plan) && scans_start_at(&plan, &[state.code()]),
+                "the search of {state:?} reads other rows than its own ({table}):\n{plan}"
             );
         }
-        // PostgreSQL's claim of both states in one statement: each state searched on its
-        // own index, the rows found written looked up by their ids.
-        if s.write(|db| Ok(db.is_postgres())).await.unwrap() {
-            let claim = s
-                .write(|db| plans_of(db, &[(CLAIM_DUE_POSTGRES, "'x', 20, 10, 4", &[])]))
-                .await
-                .unwrap()
-                .remove(0);
-            assert!(
-                !claim.contains("Seq Scan"),
-                "the claim walks the table:\n{claim}"
-            );
-            assert!(
-                claim.contains("using deposits_due_uncertain on deposits")
-                    && claim.contains("using deposits_due_queued on deposits"),
-                "the claim does not search each state on its own index:\n{claim}"
-            );
-            assert!(
-                claim.contains("Index Cond: (id = ANY ($"),
-                "the claim does not write the rows found by their ids:\n{claim}"
-            );
-        }
+        let claim = s
+            .write(move |db| plan_of(db, (CLAIM_DUE, "'x', 20, 10", &[&"x", &20_i64, &10_i64])))
+            .await
+            .unwrap();
+        assert!(
+            !walks_the_table(&claim) && scans_start_at(&claim, &["uncertain", "queued"]),
+            "the claim reads other rows than the due ones ({table}):\n{claim}"
+        );
+        // The claim writes the row it found, looked up by its id: a semi-join of the
+        // search with the table (`id IN (…)`), or a set of ids (`= ANY`), walked the whole
+        // table at each claim.
+        assert!(
+            claim.contains("Index Cond: (id = $")
+                || claim.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
+            "the claim does not write the row found by its id ({table}):\n{claim}"
+        );
+    }
+
+    /// Whether `plan` reads the whole `deposits` table (PostgreSQL's `Seq Scan`, SQLite's
+    /// `SCAN deposits`).
+    fn walks_the_table(plan: &str) -> bool {
+        plan.contains("Seq Scan on deposits") || plan.lines().any(|l| l.trim() == "SCAN deposits")
     }
 
     /// The deposits whose file waits in the deposit folder are found on an index of
@@ -1708,18 +1636,31 @@ mod tests {
         );
     }
 
+    /// A statement, its arguments written as SQL (`"10, 'x'"`, for PostgreSQL) and bound
+    /// (for SQLite).
+    type PlanCase<'a> = (
+        &'static str,
+        &'a str,
+        &'a [&'a dyn super::super::engine::Value],
+    );
+
     /// The plan of each statement with its arguments: on PostgreSQL the generic plan of
-    /// the prepared statement (the plan it may keep whatever the arguments), with the
-    /// arguments written as SQL (`"10, 'x'"`), after an `ANALYZE`; on SQLite the plan of
-    /// the statement with the arguments bound.
-    fn plans_of(
-        db: &mut Db<'_>,
-        cases: &[(&'static str, &str, &[&dyn super::super::engine::Value])],
-    ) -> anyhow::Result<Vec<String>> {
+    /// the prepared statement (the plan it may keep whatever the arguments), after an
+    /// `ANALYZE`; on SQLite the plan of the statement with the arguments bound.
+    fn plans_of(db: &mut Db<'_>, cases: &[PlanCase<'_>]) -> anyhow::Result<Vec<String>> {
+        if db.is_postgres() {
+            db.batch("ANALYZE deposits")?;
+        }
+        plans_as_they_are(db, cases)
+    }
+
+    /// [`plans_of`] without the `ANALYZE`: the plans made on the statistics the table
+    /// has (none on a new database, until the server's autovacuum has looked at it).
+    fn plans_as_they_are(db: &mut Db<'_>, cases: &[PlanCase<'_>]) -> anyhow::Result<Vec<String>> {
         let mut plans = Vec::new();
         let postgres = db.is_postgres();
         if postgres {
-            db.batch("ANALYZE deposits; SET LOCAL plan_cache_mode = force_generic_plan")?;
+            db.batch("SET LOCAL plan_cache_mode = force_generic_plan")?;
         }
         for (sql, sql_args, args) in cases {
             let lines: Vec<String> = if postgres {
@@ -1748,7 +1689,7 @@ mod tests {
     /// PostgreSQL, that state's partial index (`deposits_due_<state>`), the state as an
     /// index condition, or the one row of an id found so; on SQLite, the `(state, id)`
     /// index entered at the state.
-    fn scans_start_at(plan: &str, state: &str) -> bool {
+    fn scans_start_at(plan: &str, states: &[&str]) -> bool {
         // PostgreSQL's plan nodes: a line starting `->` (or the first), then its details.
         let mut nodes: Vec<(&str, Vec<&str>)> = Vec::new();
         for line in plan.lines().map(str::trim_start) {
@@ -1757,8 +1698,6 @@ mod tests {
                 _ => nodes.push((line, Vec::new())),
             }
         }
-        let own = format!("using deposits_due_{state} on deposits");
-        let cond = format!("state = '{state}'");
         let mut scans = nodes
             .iter()
             .filter(|(node, _)| node.contains("Scan") && node.contains(" on deposits"))
@@ -1767,11 +1706,12 @@ mod tests {
             return plan.contains("deposits_queue (state=?");
         }
         scans.all(|(node, details)| {
-            node.contains(&own)
-                || details.iter().any(|d| {
-                    d.starts_with("Index Cond:")
-                        && (d.contains(&cond) || d.starts_with("Index Cond: (id = $"))
-                })
+            states.iter().any(|state| {
+                node.contains(&format!("using deposits_due_{state} on deposits"))
+                    || details.iter().any(|d| {
+                        d.starts_with("Index Cond:") && d.contains(&format!("state = '{state}'"))
+                    })
+            }) || details.iter().any(|d| d.starts_with("Index Cond: (id = $"))
         })
     }
 
