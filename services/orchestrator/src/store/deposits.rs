@@ -469,7 +469,7 @@ impl Store {
             // Deposits claimed together often share their account: its facts are read
             // once.
             let mut facts_of: HashMap<(Option<i64>, String), AccountFacts> = HashMap::new();
-            let mut prepared = Vec::with_capacity(taken.len());
+            let mut claims = Vec::with_capacity(taken.len());
             for rec in taken {
                 let key = match rec.user_id {
                     Some(id) => (Some(id), String::new()),
@@ -484,9 +484,9 @@ impl Store {
                     }
                 };
                 let claim = prepare(&rec, facts);
-                prepared.push((rec, claim));
+                claims.push((rec, claim));
             }
-            start_attempts(db, prepared, &owner, now)
+            start_attempts(db, claims, &owner, now)
         })
         .await
     }
