@@ -4,7 +4,8 @@
 //! `iea-net-entreprises`' authentication exchange) at the same concurrency (4, the
 //! orchestrator's `deposits.concurrency`), in alternated rounds, with the mock answering
 //! at once, then 5 and 20 ms late; then one file of `BIG_MB` MB. Prints both rates and their
-//! ratio at each latency (target ≥ 80 %), the CPU each process spends per deposit, the
+//! ratio at each latency (target ≥ 80 %), the CPU each process spends per deposit (on
+//! PostgreSQL on this machine, its backends serving the orchestrator too), the
 //! memory of the orchestrator and of the agent as the files go (target: flat in the
 //! number of files), and their memory growth while the big file is deposited (target
 //! < 32 MiB each).
@@ -700,15 +701,19 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// CPU time of the mocks' process, the orchestrator, the agent and this one.
-struct CpuMeter([Duration; 4]);
+struct CpuMeter([Duration; 5]);
 
 impl CpuMeter {
-    fn read(stack: &common::Stack, o: &Process, a: &Process) -> [Duration; 4] {
+    fn read(stack: &common::Stack, o: &Process, a: &Process) -> [Duration; 5] {
         [
             common::cpu_time(&stack.child.id().to_string()),
             o.cpu(),
             a.cpu(),
             common::cpu_time("self"),
+            database_backends()
+                .iter()
+                .map(|pid| common::cpu_time(pid))
+                .sum(),
         ]
     }
 
@@ -718,13 +723,48 @@ impl CpuMeter {
 
     fn per(&self, stack: &common::Stack, o: &Process, a: &Process, n: usize) -> String {
         let now = Self::read(stack, o, a);
-        let us = |i: usize| (now[i] - self.0[i]).as_micros() as usize / n.max(1);
-        format!(
+        let us = |i: usize| now[i].saturating_sub(self.0[i]).as_micros() as usize / n.max(1);
+        let mut out = format!(
             "mock {} µs, orchestrator {} µs, agent {} µs, bench {} µs",
             us(0),
             us(1),
             us(2),
             us(3)
-        )
+        );
+        if database_name().is_some() {
+            out.push_str(&format!(", PostgreSQL backends {} µs", us(4)));
+        }
+        out
     }
+}
+
+/// The database of `IEA_DATABASE_URL`, when the measured orchestrator is on PostgreSQL.
+fn database_name() -> Option<String> {
+    let url = std::env::var("IEA_DATABASE_URL").ok()?;
+    let name = url.rsplit_once('/')?.1;
+    let name = name.split_once('?').map_or(name, |(n, _)| n);
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// The PostgreSQL backends serving the measured orchestrator's database, when the server
+/// runs on this machine: the processes titled `postgres: USER DATABASE HOST…` (their
+/// pids). A backend that exits between two readings takes its CPU with it: the
+/// orchestrator keeps its connections for its whole life.
+fn database_backends() -> Vec<String> {
+    let Some(name) = database_name() else {
+        return Vec::new();
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .filter_map(|e| {
+            let pid = e.ok()?.file_name().into_string().ok()?;
+            pid.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let title = String::from_utf8_lossy(&cmdline);
+            let mut words = title.strip_prefix("postgres: ")?.split_whitespace();
+            (words.nth(1) == Some(name.as_str())).then_some(pid)
+        })
+        .collect()
 }
