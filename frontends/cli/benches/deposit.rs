@@ -700,7 +700,8 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// CPU time of the mocks' process, the orchestrator, the agent and this one.
+/// CPU time of the mocks' process, the orchestrator, the agent, this one and the
+/// PostgreSQL backends serving the orchestrator ([`database_backends`]; none on SQLite).
 struct CpuMeter([Duration; 5]);
 
 impl CpuMeter {

@@ -46,7 +46,7 @@ pub struct VerificationWrite {
     pub result: VerificationResult,
 }
 
-/// The columns a verification needs (identity, seal, budget), as [`row_columns`] starts:
+/// The columns a verification needs (identity, seal, budget), as `row_columns!` starts:
 /// not the last verification, whose 14 columns a claim would only decode and drop.
 macro_rules! identity_columns {
     () => {

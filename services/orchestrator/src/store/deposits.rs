@@ -126,7 +126,7 @@ fn identity_at(r: &Row<'_>, first: usize) -> anyhow::Result<Option<CredentialRow
 
 /// What decides a deposit's account, as rows (`x.source`: 0 the account designated or
 /// the deposit's own, 1 an account with credentials; `x.user_id`; the account's name;
-/// its identity, if any) after [`facts_joins`]'s joins, which start from one row (`o`).
+/// its identity, if any) after the joins of `facts_joins!`, which start from one row (`o`).
 macro_rules! facts_columns {
     () => {
         concat!("x.source, x.user_id, u.name, ", identity_columns!())
@@ -431,8 +431,9 @@ impl Store {
     /// Takes the lease (for `owner`, until `until`) of at most `limit` deposits that are
     /// due (their time come, their lease free or expired): `uncertain` ones first, then
     /// `queued` ones, each oldest first; in one transaction, each as taken with what
-    /// decides its account. The search walks the `(state, id)` index and stops at the
-    /// first `limit`, whatever the length of the queue. On one database shared by several
+    /// decides its account. Each deposit is claimed by one statement ([`CLAIM_DUE`]), whose
+    /// search starts at the first due row of each state's index, whatever the length of
+    /// the queue. On one database shared by several
     /// orchestrators a deposit is taken by one of them only: the conditional `UPDATE` is
     /// judged again on the row as another one left it.
     pub async fn claim_deposits(
