@@ -32,7 +32,7 @@ pub mod iea {
 pub use iea::{agent, common, v1};
 
 pub mod error;
-pub mod rates_csv;
+pub mod rates;
 mod redact;
 
 /// Encoded `FileDescriptorSet` of every iea service, for server reflection.

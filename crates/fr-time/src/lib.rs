@@ -14,6 +14,10 @@
 //! case, the time is « 11 h 20 » (hours without a leading zero, minutes always two
 //! digits, midnight « 0 h 00 »). The result has no article: callers write « le … »,
 //! « depuis le … », « jusqu'au … ».
+//!
+//! Months and dates that are not instants (a declaration's month, a rate's last day) have
+//! their forms here too: [`month_year`], and [`month_text`] and [`date_text`] for the
+//! `2026-11` and `2027-02-28` the API writes them as.
 
 use std::sync::LazyLock;
 
@@ -88,10 +92,15 @@ pub fn civil_date(d: Date) -> String {
     } else {
         d.day().to_string()
     };
-    format!("{day} {} {}", month_name(d.month()), d.year())
+    format!(
+        "{day} {} {}",
+        month_name(d.month().unsigned_abs()),
+        d.year()
+    )
 }
 
-fn month_name(month: i8) -> &'static str {
+/// « décembre » for 12: the month's name, lower case (« ? » outside 1 to 12).
+pub fn month_name(month: u8) -> &'static str {
     const MONTHS: [&str; 12] = [
         "janvier",
         "février",
@@ -106,11 +115,37 @@ fn month_name(month: i8) -> &'static str {
         "novembre",
         "décembre",
     ];
-    usize::try_from(month - 1)
-        .ok()
+    usize::from(month)
+        .checked_sub(1)
         .and_then(|i| MONTHS.get(i))
         .copied()
         .unwrap_or("?")
+}
+
+/// « novembre 2026 »: a month of a year (a declaration's month, a due month).
+pub fn month_year(year: i32, month: u8) -> String {
+    format!("{} {year}", month_name(month))
+}
+
+/// [`month_year`] of a month written `2026-11` (as the API gives it); the text as it is
+/// when it is not such a month, so that a person still reads what the program had.
+pub fn month_text(month: &str) -> String {
+    match month.split_once('-') {
+        Some((y, m)) if y.len() == 4 && m.len() == 2 => match (y.parse::<i32>(), m.parse::<u8>()) {
+            (Ok(y), Ok(m @ 1..=12)) => month_year(y, m),
+            _ => month.to_owned(),
+        },
+        _ => month.to_owned(),
+    }
+}
+
+/// [`civil_date`] of a date written `2027-02-28` (as the API gives it); the text as it is
+/// when it is not a date of the calendar.
+pub fn date_text(date: &str) -> String {
+    match date.parse::<Date>() {
+        Ok(d) if date.len() == 10 => civil_date(d),
+        _ => date.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -259,6 +294,32 @@ mod tests {
 
     /// Run again by [`the_zone_does_not_need_the_machines_database`] with `TZDIR`
     /// pointing at an empty directory; also a test of its own.
+    #[test]
+    fn months_and_dates_written_as_the_api_gives_them_read_in_french() {
+        assert_eq!(month_text("2026-11"), "novembre 2026");
+        assert_eq!(month_text("2027-01"), "janvier 2027");
+        assert_eq!(date_text("2027-02-28"), "28 février 2027");
+        assert_eq!(date_text("2027-01-01"), "1er janvier 2027");
+        // What is not a month or a date of the calendar is shown as it is.
+        for odd in [
+            "2026-13", "2026-00", "2026", "", "bientôt", "2026-1", "26-11",
+        ] {
+            assert_eq!(month_text(odd), odd);
+        }
+        for odd in [
+            "2027-02-30",
+            "2027-13-01",
+            "bientôt",
+            "",
+            "2027-02-28T10:00:00",
+        ] {
+            assert_eq!(date_text(odd), odd);
+        }
+        assert_eq!(month_name(0), "?");
+        assert_eq!(month_name(13), "?");
+        assert_eq!(month_name(u8::MAX), "?");
+    }
+
     #[test]
     fn paris_is_found_in_the_compiled_in_database() {
         assert!(!TimeZoneDatabase::bundled().is_definitively_empty());

@@ -376,7 +376,7 @@ fn board_lines(r: &BoardReport) -> Vec<String> {
         out.push(format!(
             "SIRET {} — {} : échéance le {} ({})",
             w.siret,
-            month_label(&w.month),
+            iea_fr_time::month_text(&w.month),
             when(w.due.as_ref()).unwrap_or_default(),
             days_left_fr(w.days_left)
         ));
@@ -434,31 +434,6 @@ pub fn alert_json(a: &BoardAlert) -> Value {
         "deposit_id": (a.deposit_id != 0).then_some(a.deposit_id),
         "due": rfc3339(a.due.as_ref()),
     })
-}
-
-/// « novembre 2026 » for `2026-11`.
-fn month_label(month: &str) -> String {
-    const NAMES: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    match month.split_once('-') {
-        Some((y, m)) => match m.parse::<usize>() {
-            Ok(m @ 1..=12) => format!("{} {y}", NAMES[m - 1]),
-            _ => month.to_owned(),
-        },
-        None => month.to_owned(),
-    }
 }
 
 fn days_left_fr(days: i32) -> String {
@@ -773,7 +748,6 @@ mod board_tests {
         );
         assert_eq!(days_left_fr(0), "aujourd'hui");
         assert_eq!(days_left_fr(-3), "dépassée de 3 jours");
-        assert_eq!(month_label("2027-01"), "janvier 2027");
     }
 }
 

@@ -69,61 +69,9 @@ fn rate_json(r: &PasRate) -> serde_json::Value {
     })
 }
 
-/// The `--csv` form, shared with the web console's CSV download.
-use iea_proto::rates_csv::to_csv;
-
-/// The NIR or NTT with all but its last three characters hidden.
-pub fn masked(id: &str) -> String {
-    let n = id.chars().count();
-    if n <= 3 {
-        return "•".repeat(n);
-    }
-    let tail: String = id.chars().skip(n - 3).collect();
-    format!("{}{tail}", "•".repeat(n - 3))
-}
-
-/// « 7,50 % ».
-fn percent(rate: &str) -> String {
-    if rate.is_empty() {
-        "aucun".to_owned()
-    } else {
-        format!("{} %", rate.replace('.', ","))
-    }
-}
-
-/// « 28 février 2027 » for `2027-02-28` (the form as is when it is not a date).
-pub fn date_fr(d: &str) -> String {
-    const NAMES: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    let mut p = d.splitn(3, '-');
-    match (
-        p.next(),
-        p.next().and_then(|m| m.parse::<usize>().ok()),
-        p.next().and_then(|d| d.parse::<u32>().ok()),
-    ) {
-        (Some(y), Some(m @ 1..=12), Some(day @ 1..=31)) => {
-            let day = if day == 1 {
-                "1er".to_owned()
-            } else {
-                day.to_string()
-            };
-            format!("{day} {} {y}", NAMES[m - 1])
-        }
-        _ => d.to_owned(),
-    }
-}
+use iea_fr_time::date_text;
+/// The forms shared with the web console: CSV, the masked NIR, the French percent.
+use iea_proto::rates::{masked, percent, to_csv};
 
 fn print_human(rates: &[PasRate]) {
     if rates.is_empty() {
@@ -155,9 +103,9 @@ fn print_human(rates: &[PasRate]) {
             masked(&r.nir_or_ntt)
         );
         let validity = if r.valid {
-            format!("valable jusqu'au {}", date_fr(&r.valid_until))
+            format!("valable jusqu'au {}", date_text(&r.valid_until))
         } else {
-            format!("n'est plus valable depuis le {}", date_fr(&r.valid_until))
+            format!("n'est plus valable depuis le {}", date_text(&r.valid_until))
         };
         say!(
             "  {who} : taux {}, identifiant {} (S21.G00.50.008), {validity}",
@@ -168,7 +116,7 @@ fn print_human(rates: &[PasRate]) {
             say!(
                 "    puis {} à partir du {}",
                 percent(&r.future_rate),
-                date_fr(&r.future_effective_on)
+                date_text(&r.future_effective_on)
             );
         }
     }
@@ -177,21 +125,6 @@ fn print_human(rates: &[PasRate]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_person_sees_only_the_end_of_a_nir() {
-        assert_eq!(masked("1800175123456"), "••••••••••456");
-        assert_eq!(masked("12"), "••");
-    }
-
-    #[test]
-    fn dates_and_rates_are_french() {
-        assert_eq!(date_fr("2027-02-28"), "28 février 2027");
-        assert_eq!(date_fr("2027-01-01"), "1er janvier 2027");
-        assert_eq!(date_fr("bientôt"), "bientôt");
-        assert_eq!(percent("7.50"), "7,50 %");
-        assert_eq!(percent(""), "aucun");
-    }
 
     #[test]
     fn csv_fields_are_quoted_and_never_formulas() {
@@ -208,7 +141,7 @@ mod tests {
         };
         let csv = to_csv(&[r]);
         let mut lines = csv.split('\n');
-        assert_eq!(lines.next(), Some(iea_proto::rates_csv::CSV_HEADER));
+        assert_eq!(lines.next(), Some(iea_proto::rates::CSV_HEADER));
         assert_eq!(
             lines.next(),
             Some(

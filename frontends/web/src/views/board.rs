@@ -30,8 +30,8 @@ use crate::orchestrator::{WebError, authed, french, rfc3339};
 use crate::sessions::Current;
 use crate::status::StatusView;
 use crate::views::deposits::state_label;
-use crate::views::rates::month_fr;
 use crate::views::returns::follow_now_form;
+use iea_fr_time::month_text;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/echeancier", get(show))
@@ -170,7 +170,7 @@ pub fn board_view(r: &BoardReport) -> BoardView {
             .map(|w| BoardRowView {
                 siret: w.siret.clone(),
                 month: w.month.clone(),
-                month_label: month_fr(&w.month),
+                month_label: month_text(&w.month),
                 due: w.due.as_ref().map(rfc3339),
                 due_fr: w.due.as_ref().map(french),
                 days_left: w.days_left,
@@ -370,7 +370,7 @@ fn render(
                             @for w in &r.rows {
                                 tr data-siret=(w.siret) data-month=(w.month) data-conformity=(w.conformity) data-crm=(w.crm_received) {
                                     td { (w.siret) }
-                                    td { (month_fr(&w.month)) }
+                                    td { (month_text(&w.month)) }
                                     td class={ "due " @if w.days_left < 0 && w.deposit_id == 0 { "ko" } } {
                                         @if let Some(d) = &w.due { (french(d)) br; }
                                         span class="days-left" { (days_left_fr(w.days_left)) }

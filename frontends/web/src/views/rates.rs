@@ -16,6 +16,7 @@ use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use iea_fr_time::date_text;
 use iea_proto::v1::returns_client::ReturnsClient;
 use iea_proto::v1::{ListPasRatesRequest, PasRate};
 use maud::html;
@@ -117,8 +118,9 @@ pub fn rate_view(r: &PasRate) -> RateView {
     }
 }
 
-/// The CSV, as `iea pas rates --csv` writes it (one writer for both front-ends).
-pub use iea_proto::rates_csv::{CSV_HEADER, to_csv};
+/// The CSV, the masked NIR and the French percent, as `iea pas rates` gives them (one
+/// writer for both front-ends).
+pub use iea_proto::rates::{CSV_HEADER, masked, percent, to_csv};
 
 /// A CSV attachment (UTF-8, `;`-separated); `name` is the file's name.
 pub fn csv_response(csv: String, name: &str) -> Response {
@@ -142,72 +144,6 @@ pub fn csv_name(siret: &str) -> String {
         format!("taux-pas-{s}.csv")
     } else {
         "taux-pas.csv".to_owned()
-    }
-}
-
-/// The NIR or NTT with all but its last three characters hidden (as `iea pas rates`
-/// shows it to a person).
-pub fn masked(id: &str) -> String {
-    let n = id.chars().count();
-    if n <= 3 {
-        return "•".repeat(n);
-    }
-    let tail: String = id.chars().skip(n - 3).collect();
-    format!("{}{tail}", "•".repeat(n - 3))
-}
-
-/// « 7,50 % »; « aucun » when the CRM gave none.
-pub fn percent(rate: &str) -> String {
-    if rate.is_empty() {
-        "aucun".to_owned()
-    } else {
-        format!("{} %", rate.replace('.', ","))
-    }
-}
-
-const MONTHS: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
-/// « 28 février 2027 » for `2027-02-28` (the text as is when it is not such a date).
-pub fn date_fr(d: &str) -> String {
-    let mut p = d.splitn(3, '-');
-    match (
-        p.next(),
-        p.next().and_then(|m| m.parse::<usize>().ok()),
-        p.next().and_then(|d| d.parse::<u32>().ok()),
-    ) {
-        (Some(y), Some(m @ 1..=12), Some(day @ 1..=31)) => {
-            let day = if day == 1 {
-                "1er".to_owned()
-            } else {
-                day.to_string()
-            };
-            format!("{day} {} {y}", MONTHS[m - 1])
-        }
-        _ => d.to_owned(),
-    }
-}
-
-/// « novembre 2026 » for `2026-11` (the text as is when it is not such a month).
-pub fn month_fr(month: &str) -> String {
-    match month.split_once('-') {
-        Some((y, m)) => match m.parse::<usize>() {
-            Ok(m @ 1..=12) => format!("{} {y}", MONTHS[m - 1]),
-            _ => month.to_owned(),
-        },
-        None => month.to_owned(),
     }
 }
 
@@ -289,14 +225,14 @@ fn render(current: &Current, q: &RatesQuery, rates: Result<Vec<PasRate>, WebErro
                                         td class="nir" { (if r.ntt { "NTT " } else { "NIR " }) (masked(&r.nir_or_ntt)) }
                                         td class="rate-value" { (percent(&r.rate)) }
                                         td class="identifier" { (r.rate_identifier) }
-                                        td { (date_fr(&r.available_on)) }
+                                        td { (date_text(&r.available_on)) }
                                         td class={ "validity " @if r.valid { "ok" } @else { "ko" } } {
-                                            @if r.valid { "valable jusqu'au " (date_fr(&r.valid_until)) }
-                                            @else { "n'est plus valable depuis le " (date_fr(&r.valid_until)) }
+                                            @if r.valid { "valable jusqu'au " (date_text(&r.valid_until)) }
+                                            @else { "n'est plus valable depuis le " (date_text(&r.valid_until)) }
                                         }
                                         td class="future" {
                                             @if !r.future_rate.is_empty() {
-                                                (percent(&r.future_rate)) " à partir du " (date_fr(&r.future_effective_on))
+                                                (percent(&r.future_rate)) " à partir du " (date_text(&r.future_effective_on))
                                             }
                                         }
                                         td {
@@ -363,23 +299,6 @@ async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_person_sees_only_the_end_of_a_nir() {
-        assert_eq!(masked("1800175123456"), "••••••••••456");
-        assert_eq!(masked("12"), "••");
-    }
-
-    #[test]
-    fn dates_months_and_rates_are_french() {
-        assert_eq!(date_fr("2027-02-28"), "28 février 2027");
-        assert_eq!(date_fr("2027-01-01"), "1er janvier 2027");
-        assert_eq!(date_fr("bientôt"), "bientôt");
-        assert_eq!(month_fr("2026-11"), "novembre 2026");
-        assert_eq!(month_fr("2026-13"), "2026-13");
-        assert_eq!(percent("7.50"), "7,50 %");
-        assert_eq!(percent(""), "aucun");
-    }
 
     #[test]
     fn the_csv_is_the_command_s_quoted_and_never_a_formula() {

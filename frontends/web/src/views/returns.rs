@@ -144,7 +144,7 @@ pub fn listed_fr(s: &str) -> String {
     if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return s.to_owned();
     }
-    let day = super::rates::date_fr(&format!("{}-{}-{}", &s[..4], &s[4..6], &s[6..8]));
+    let day = iea_fr_time::date_text(&format!("{}-{}-{}", &s[..4], &s[4..6], &s[6..8]));
     let hour: u32 = s[8..10].parse().unwrap_or(0);
     format!("{day} à {hour} h {}", &s[10..12])
 }

@@ -89,24 +89,9 @@ pub fn days_left(now: i64, due: i64) -> i32 {
     (paris_day_number(due) - paris_day_number(now)) as i32
 }
 
-const MONTHS_FR: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
 /// « novembre 2026 ».
 pub fn month_fr(m: Month) -> String {
-    format!("{} {}", MONTHS_FR[usize::from(m.month - 1)], m.year)
+    iea_fr_time::month_year(m.year, m.month)
 }
 
 /// « 1 salarié », « 3 salariés ».
