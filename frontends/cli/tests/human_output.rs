@@ -142,6 +142,19 @@ fn people_read_times_in_french_words_and_programs_in_rfc3339() {
         text.contains("Service d'authentification Impact emploi (auth-client) : en service"),
         "{text}"
     );
+    // Every agent is named in words, its program's name in brackets.
+    for agent in [
+        "auth-client",
+        "update-client",
+        "credential-verifier",
+        "deposit-agent",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("Service d") && l.contains(&format!(" ({agent}) : "))),
+            "{agent}: {text}"
+        );
+    }
 
     // Connection test: when it was made.
     let v = s.json(&["connection", "test"], "");

@@ -23,7 +23,7 @@ mod follow;
 use super::Ctx;
 use crate::args::{DsnAccountsCommand, DsnCommand, DsnKindArg, DsnSampleArgs};
 use crate::client;
-use crate::output::{CliError, CliResult, day, print_json, rfc3339, when};
+use crate::output::{CliError, CliResult, count_fr, day, print_json, rfc3339, when};
 
 /// Exit code of `check` when the file has problems, and of `deposit` when the deposit is
 /// not accepted — the orchestrator's refusal of a file with problems included (as
@@ -577,7 +577,7 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
                     file.display()
                 );
                 say!(
-                    "  SIRET {} · mois {} · {} · {} · fraction {} · {} salarié(s) · {} lignes",
+                    "  SIRET {} · mois {} · {} · {} · fraction {} · {} · {}",
                     d.siret(),
                     d.month,
                     kind_fr(&d.kind),
@@ -586,8 +586,8 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
                         TestOrReal::Real => "réel",
                     },
                     d.fraction,
-                    summary.employees,
-                    summary.lines,
+                    count_fr(summary.employees as u64, "salarié", "salariés"),
+                    count_fr(summary.lines as u64, "ligne", "lignes"),
                 );
                 say!("Rien n'a été envoyé.");
             }
@@ -696,9 +696,9 @@ fn write_sample(ctx: &Ctx, args: DsnSampleArgs) -> CliResult {
         }));
     } else {
         say!(
-            "Fichier DSN d'exemple écrit : {} ({} salarié(s), mois {}, {}, {} octets)",
+            "Fichier DSN d'exemple écrit : {} ({}, mois {}, {}, {} octets)",
             args.out.display(),
-            spec.employees,
+            count_fr(spec.employees as u64, "salarié", "salariés"),
             month,
             if args.test { "essai" } else { "réel" },
             bytes.len()

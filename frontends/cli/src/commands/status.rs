@@ -158,6 +158,7 @@ fn agent_label(name: &str) -> String {
         "auth-client" => "d'authentification Impact emploi (auth-client)".into(),
         "update-client" => "de mise à jour (update-client)".into(),
         "credential-verifier" => "de vérification Net-entreprises (credential-verifier)".into(),
+        "deposit-agent" => "de dépôt DSN et des retours (deposit-agent)".into(),
         other => other.to_owned(),
     }
 }
