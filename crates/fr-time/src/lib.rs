@@ -15,6 +15,8 @@
 //! digits, midnight « 0 h 00 »). The result has no article: callers write « le … »,
 //! « depuis le … », « jusqu'au … ».
 //!
+//! Counts read the French way too ([`count`]: « 0 salarié », « 1 salarié », « 2 salariés »).
+//!
 //! Months and dates that are not instants (a declaration's month, a rate's last day) have
 //! their forms here too: [`month_year`], and [`month_text`] and [`date_text`] for the
 //! `2026-11` and `2027-02-28` the API writes them as.
@@ -97,6 +99,12 @@ pub fn civil_date(d: Date) -> String {
         month_name(d.month().unsigned_abs()),
         d.year()
     )
+}
+
+/// « 1 salarié », « 10 salariés »: a count and its noun (or adjective), singular for 0 and
+/// 1 as French has it.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n <= 1 { one } else { many })
 }
 
 /// « décembre » for 12: the month's name, lower case (« ? » outside 1 to 12).
@@ -316,6 +324,9 @@ mod tests {
             assert_eq!(date_text(odd), odd);
         }
         assert_eq!(month_name(0), "?");
+        assert_eq!(count(0, "salarié", "salariés"), "0 salarié");
+        assert_eq!(count(1, "salarié", "salariés"), "1 salarié");
+        assert_eq!(count(2, "salarié", "salariés"), "2 salariés");
         assert_eq!(month_name(13), "?");
         assert_eq!(month_name(u8::MAX), "?");
     }

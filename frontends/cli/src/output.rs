@@ -140,11 +140,6 @@ pub fn day(ts: Option<&prost_types::Timestamp>) -> Option<String> {
     ts.map(|t| iea_fr_time::date(iea_fr_time::from_unix(t.seconds)))
 }
 
-/// « 1 salarié », « 10 salariés » (French: 0 and 1 take the singular).
-pub fn count_fr(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n <= 1 { one } else { many })
-}
-
 /// RFC 3339 UTC form of a protobuf timestamp: for JSON output only.
 pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Option<String> {
     let ts = ts?;
@@ -157,13 +152,6 @@ pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_take_the_french_plural() {
-        assert_eq!(count_fr(0, "salarié", "salariés"), "0 salarié");
-        assert_eq!(count_fr(1, "salarié", "salariés"), "1 salarié");
-        assert_eq!(count_fr(10, "salarié", "salariés"), "10 salariés");
-    }
 
     #[test]
     fn system_errors_are_said_in_french() {

@@ -76,7 +76,7 @@ fn a_file_with_a_hundred_thousand_bad_lines_is_refused_with_its_first_problems_a
     let (code, out, err) = s.raw(&["dsn", "check", path], "");
     assert_eq!(code, EXIT_INVALID, "{out}{err}");
     assert!(
-        out.contains("refusé avant envoi, 100\u{202f}001 problème(s)"),
+        out.contains("refusé avant envoi, 100\u{202f}001 problèmes"),
         "{out}"
     );
     assert!(

@@ -769,6 +769,8 @@ async fn a_conformity_ko_shows_its_anomalies_and_its_alert_on_the_board_and_the_
     assert!(html.contains("data-code=\"conformity_ko\""), "{html}");
     assert!(html.contains(&maud::html! { (message) }.into_string()));
     assert!(html.contains("Non conforme ("), "{html}");
+    // Counts take their plural (« 1 anomalie », « 3 anomalies »), never « (s) ».
+    assert!(!html.contains("(s)"), "{html}");
 
     let status = s.get_json("/api/v1/status/alerts").await;
     assert_eq!(status["count"], alerts.len(), "{status}");

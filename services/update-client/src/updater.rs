@@ -418,10 +418,15 @@ impl Updater {
         if applied > 0 || pending > 0 {
             say(
                 Phase::Scripts,
-                if hold_scripts {
-                    format!("Mode assistance : {pending} script(s) de maintenance en attente")
-                } else {
-                    format!("{applied} script(s) de maintenance appliqué(s)")
+                match (hold_scripts, pending > 1, applied > 1) {
+                    (true, false, _) => {
+                        format!("Mode assistance : {pending} script de maintenance en attente")
+                    }
+                    (true, true, _) => {
+                        format!("Mode assistance : {pending} scripts de maintenance en attente")
+                    }
+                    (false, _, false) => format!("{applied} script de maintenance appliqué"),
+                    (false, _, true) => format!("{applied} scripts de maintenance appliqués"),
                 },
             );
         }

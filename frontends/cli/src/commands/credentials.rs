@@ -72,7 +72,10 @@ fn all_summary_human(results: &[VerificationResult]) -> String {
     match n - valid {
         0 if n == 1 => format!("{accounts} : identifiants valides."),
         0 => format!("{accounts} : tous valides."),
-        k => format!("{accounts} : {valid} valide(s), {k} à revoir (ci-dessus)."),
+        k => format!(
+            "{accounts} : {}, {k} à revoir (ci-dessus).",
+            iea_fr_time::count(valid as u64, "valide", "valides")
+        ),
     }
 }
 
@@ -282,8 +285,12 @@ pub async fn run(ctx: &Ctx, cmd: CredentialsCommand) -> CliResult {
                 print_json(&json!({"resealed": r.resealed}));
             } else {
                 say!(
-                    "Nouvelle clé de chiffrement en place : {} mot(s) de passe rechiffré(s).",
-                    r.resealed
+                    "Nouvelle clé de chiffrement en place : {}.",
+                    iea_fr_time::count(
+                        r.resealed.into(),
+                        "mot de passe rechiffré",
+                        "mots de passe rechiffrés"
+                    )
                 );
             }
         }
@@ -327,7 +334,7 @@ mod tests {
                 result("b", VerificationOutcome::InvalidCredentials),
                 blocked,
             ]),
-            "3 comptes vérifiés : 1 valide(s), 2 à revoir (ci-dessus)."
+            "3 comptes vérifiés : 1 valide, 2 à revoir (ci-dessus)."
         );
         assert_eq!(
             all_summary_human(&[

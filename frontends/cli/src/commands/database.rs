@@ -105,14 +105,25 @@ async fn migrate(ctx: &Ctx, to: &str) -> CliResult {
                 .map_or(0, |(_, n)| *n)
         };
         say!("Installation copiée vers {to} :");
-        say!("  {} compte(s) utilisateur", count("users"));
+        let fr = |t, one, many| iea_fr_time::count(count(t), one, many);
         say!(
-            "  {} identifiant(s) Net-entreprises (mots de passe toujours chiffrés)",
-            count("credentials")
+            "  {}",
+            fr("users", "compte utilisateur", "comptes utilisateurs")
         );
-        say!("  {} secret(s) chiffré(s)", count("secrets"));
-        say!("  {} réglage(s)", count("settings"));
-        say!("  {} session(s) ouverte(s)", count("sessions"));
+        say!(
+            "  {} (mots de passe toujours chiffrés)",
+            fr(
+                "credentials",
+                "identifiant Net-entreprises",
+                "identifiants Net-entreprises"
+            )
+        );
+        say!("  {}", fr("secrets", "secret chiffré", "secrets chiffrés"));
+        say!("  {}", fr("settings", "réglage", "réglages"));
+        say!(
+            "  {}",
+            fr("sessions", "session ouverte", "sessions ouvertes")
+        );
         say!(
             "La base SQLite {} n'a pas été modifiée. Les prochains démarrages (iea stack up) utiliseront PostgreSQL.",
             source.display()

@@ -23,7 +23,8 @@ mod follow;
 use super::Ctx;
 use crate::args::{DsnAccountsCommand, DsnCommand, DsnKindArg, DsnSampleArgs};
 use crate::client;
-use crate::output::{CliError, CliResult, count_fr, day, print_json, rfc3339, when};
+use crate::output::{CliError, CliResult, day, print_json, rfc3339, when};
+use iea_fr_time::count;
 
 /// Exit code of `check` when the file has problems, and of `deposit` when the deposit is
 /// not accepted — the orchestrator's refusal of a file with problems included (as
@@ -393,7 +394,10 @@ fn board_lines(r: &BoardReport) -> Vec<String> {
             "" => String::new(),
             "ok" => " · conforme".to_owned(),
             "ano" => format!(" · conforme avec anomalies ({})", w.anomalies),
-            "ko" => format!(" · non conforme ({} anomalie(s))", w.anomalies),
+            "ko" => format!(
+                " · non conforme ({})",
+                count(w.anomalies.into(), "anomalie", "anomalies")
+            ),
             _ => " · conformité attendue".to_owned(),
         };
         let crm = if w.crm_received {
@@ -586,8 +590,8 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
                         TestOrReal::Real => "réel",
                     },
                     d.fraction,
-                    count_fr(summary.employees as u64, "salarié", "salariés"),
-                    count_fr(summary.lines as u64, "ligne", "lignes"),
+                    count(summary.employees as u64, "salarié", "salariés"),
+                    count(summary.lines as u64, "ligne", "lignes"),
                 );
                 say!("Rien n'a été envoyé.");
             }
@@ -608,8 +612,13 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
                 }));
             } else {
                 say!(
-                    "Fichier DSN refusé avant envoi, {} problème(s) : {}",
+                    "Fichier DSN refusé avant envoi, {} {} : {}",
                     iea_dsn::group_thousands(problems.total()),
+                    if problems.total() > 1 {
+                        "problèmes"
+                    } else {
+                        "problème"
+                    },
                     file.display()
                 );
                 for p in &problems {
@@ -698,7 +707,7 @@ fn write_sample(ctx: &Ctx, args: DsnSampleArgs) -> CliResult {
         say!(
             "Fichier DSN d'exemple écrit : {} ({}, mois {}, {}, {} octets)",
             args.out.display(),
-            count_fr(spec.employees as u64, "salarié", "salariés"),
+            count(spec.employees as u64, "salarié", "salariés"),
             month,
             if args.test { "essai" } else { "réel" },
             bytes.len()
@@ -741,7 +750,7 @@ mod board_tests {
             [
                 "Tableau des échéances DSN, au 1er décembre 2026 à 11 h 20",
                 "SIRET 78214563500010 — novembre 2026 : échéance le 15 décembre 2026 à 12 h 00 (dans 14 jours)",
-                "  dépôt n° 3 accepté le 1er décembre 2026 à 11 h 20 · non conforme (1 anomalie(s)) · CRM PAS attendu",
+                "  dépôt n° 3 accepté le 1er décembre 2026 à 11 h 20 · non conforme (1 anomalie) · CRM PAS attendu",
                 "Alertes (1), la plus urgente d'abord :",
                 "  1. La DSN de novembre 2026 n'est pas conforme.",
             ]

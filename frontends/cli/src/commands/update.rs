@@ -115,7 +115,14 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
                             .unwrap_or_default(),
                         r.package_length.div_ceil(1_000_000),
                         if r.script_count > 0 {
-                            format!(", {} script(s) de maintenance", r.script_count)
+                            format!(
+                                ", {}",
+                                iea_fr_time::count(
+                                    r.script_count.into(),
+                                    "script de maintenance",
+                                    "scripts de maintenance"
+                                )
+                            )
                         } else {
                             String::new()
                         },

@@ -72,7 +72,10 @@ pub fn board_conformity_fr(w: &BoardRow) -> String {
         "" => "—".to_owned(),
         "ok" => "Conforme".to_owned(),
         "ano" => format!("Conforme avec anomalies ({})", w.anomalies),
-        "ko" => format!("Non conforme ({} anomalie(s))", w.anomalies),
+        "ko" => format!(
+            "Non conforme ({})",
+            iea_fr_time::count(w.anomalies.into(), "anomalie", "anomalies")
+        ),
         _ => "Attendue".to_owned(),
     }
 }

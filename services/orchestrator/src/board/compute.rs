@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use iea_dsn::Month;
+use iea_fr_time::count;
 
 use super::{Alert, AlertCode, Conformity, ConformityFact, DepositFact, Facts, Row, Rules};
 use crate::deposits::State;
@@ -92,15 +93,6 @@ pub fn days_left(now: i64, due: i64) -> i32 {
 /// « novembre 2026 ».
 pub fn month_fr(m: Month) -> String {
     iea_fr_time::month_year(m.year, m.month)
-}
-
-/// « 1 salarié », « 3 salariés ».
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
 }
 
 /// The deposit that stands for a declaration: the latest accepted (an « annule et
@@ -243,7 +235,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
                     None => format!(" ; première : {}", a.code),
                 })
                 .unwrap_or_default();
-            let n = plural(c.anomalies.len().max(1), "anomalie", "anomalies");
+            let n = count(c.anomalies.len().max(1) as u64, "anomalie", "anomalies");
             match c.status {
                 Conformity::Ko => alerts.push(alert(
                     AlertCode::ConformityKo,
@@ -256,7 +248,8 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
                 Conformity::Ano => alerts.push(alert(
                     AlertCode::ConformityAnomalies,
                     format!(
-                        "La DSN de {label} du SIRET {siret} a été acceptée avec {n} non bloquante(s) (dépôt n° {}{detail}) : à corriger dans la prochaine paie.",
+                        "La DSN de {label} du SIRET {siret} a été acceptée avec {n} non {} (dépôt n° {}{detail}) : à corriger dans la prochaine paie.",
+                        if c.anomalies.len() > 1 { "bloquantes" } else { "bloquante" },
                         d.id
                     ),
                     Some(d.id),
@@ -287,7 +280,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
                 AlertCode::CrmMissing,
                 format!(
                     "Le compte rendu des taux de prélèvement à la source (CRM PAS) de la DSN de {label} du SIRET {siret} n'est pas arrivé, {} après l'échéance (dépôt n° {}) : les taux de la prochaine paie en dépendent.",
-                    plural(settings.crm_grace_days as usize, "jour", "jours"),
+                    count(u64::from(settings.crm_grace_days), "jour", "jours"),
                     d.id
                 ),
                 Some(d.id),
@@ -317,7 +310,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
                 code: AlertCode::RatesExpiring,
                 message: format!(
                     "{} du SIRET {siret} {} de valoir avant la paie de {} (le premier le {}) : attendez le prochain CRM PAS ou appliquez le barème par défaut.",
-                    plural(expiring, "taux de prélèvement à la source", "taux de prélèvement à la source"),
+                    count(expiring as u64, "taux de prélèvement à la source", "taux de prélèvement à la source"),
                     if expiring == 1 { "cesse" } else { "cessent" },
                     month_fr(current),
                     iea_fr_time::date(iea_fr_time::from_unix(soonest))
@@ -373,7 +366,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
             code: AlertCode::EmployeeWithoutRate,
             message: format!(
                 "{} de la DSN de {} du SIRET {siret}{list} {} pas de taux de prélèvement à la source transmis par la DGFiP : la paie appliquera le barème par défaut.",
-                plural(missing.len(), "salarié", "salariés"),
+                count(missing.len() as u64, "salarié", "salariés"),
                 month_fr(last.month),
                 if missing.len() == 1 { "n'a" } else { "n'ont" },
             ),

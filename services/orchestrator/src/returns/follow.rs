@@ -52,14 +52,23 @@ impl PassReport {
 
     /// A French sentence.
     pub fn message(&self) -> String {
+        use iea_fr_time::count;
         format!(
-            "Suivi des retours : {} dépôt(s) consulté(s), {} fenêtre(s) du déclarant, {} nouveau(x) retour(s), {} téléchargé(s), {} refusé(s), {} plus disponible(s).",
-            self.flux_listed,
-            self.windows_listed,
-            self.new_returns,
-            self.downloaded,
-            self.refused,
-            self.gone
+            "Suivi des retours : {}, {} du déclarant, {}, {}, {}, {}.",
+            count(
+                self.flux_listed as u64,
+                "dépôt consulté",
+                "dépôts consultés"
+            ),
+            count(self.windows_listed as u64, "fenêtre", "fenêtres"),
+            count(
+                self.new_returns as u64,
+                "nouveau retour",
+                "nouveaux retours"
+            ),
+            count(self.downloaded as u64, "téléchargé", "téléchargés"),
+            count(self.refused as u64, "refusé", "refusés"),
+            count(self.gone as u64, "plus disponible", "plus disponibles"),
         )
     }
 }
