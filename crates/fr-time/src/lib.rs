@@ -18,8 +18,9 @@
 //! Counts read the French way too ([`count`]: « 0 salarié », « 1 salarié », « 2 salariés »).
 //!
 //! Months and dates that are not instants (a declaration's month, a rate's last day) have
-//! their forms here too: [`month_year`], and [`month_text`] and [`date_text`] for the
-//! `2026-11` and `2027-02-28` the API writes them as.
+//! their forms here too: [`month_year`], and [`month_text`], [`date_text`], [`time_text`]
+//! and [`listed_text`] for the `2026-11`, `2027-02-28`, `18:16:13` and `20261201112004`
+//! the API and Net-entreprises write them as.
 
 use std::sync::LazyLock;
 
@@ -99,6 +100,30 @@ pub fn civil_date(d: Date) -> String {
         month_name(d.month().unsigned_abs()),
         d.year()
     )
+}
+
+/// « 18 h 16 » for a wall-clock time written `18:16:13` or `18:16` (as Net-entreprises'
+/// acknowledgements give it, already French time); the text as it is otherwise.
+pub fn time_text(time: &str) -> String {
+    match time.parse::<jiff::civil::Time>() {
+        Ok(t) if matches!(time.len(), 5 | 8) => format!("{} h {:02}", t.hour(), t.minute()),
+        _ => time.to_owned(),
+    }
+}
+
+/// « 1er décembre 2026 à 11 h 20 » for `20261201112004` (`AAAAMMJJHHMMSS`, the time
+/// Net-entreprises' listings give, already French time); the text as it is otherwise.
+pub fn listed_text(stamp: &str) -> String {
+    let b = stamp.as_bytes();
+    if b.len() != 14 || !b.iter().all(u8::is_ascii_digit) {
+        return stamp.to_owned();
+    }
+    let date = format!("{}-{}-{}", &stamp[..4], &stamp[4..6], &stamp[6..8]);
+    let time = format!("{}:{}", &stamp[8..10], &stamp[10..12]);
+    match (date.parse::<Date>(), time.parse::<jiff::civil::Time>()) {
+        (Ok(d), Ok(_)) => format!("{} à {}", civil_date(d), time_text(&time)),
+        _ => stamp.to_owned(),
+    }
 }
 
 /// « 1 salarié », « 10 salariés »: a count and its noun (or adjective), singular for 0 and
@@ -322,6 +347,22 @@ mod tests {
             "2027-02-28T10:00:00",
         ] {
             assert_eq!(date_text(odd), odd);
+        }
+        assert_eq!(listed_text("20261201092004"), "1er décembre 2026 à 9 h 20");
+        for odd in [
+            "2026",
+            "",
+            "20261301092004",
+            "20261201252004",
+            "2026120109200a",
+        ] {
+            assert_eq!(listed_text(odd), odd);
+        }
+        assert_eq!(time_text("18:16:13"), "18 h 16");
+        assert_eq!(time_text("09:05"), "9 h 05");
+        assert_eq!(time_text("00:00:00"), "0 h 00");
+        for odd in ["25:00:00", "18h16", "", "18:16:13.5"] {
+            assert_eq!(time_text(odd), odd);
         }
         assert_eq!(month_name(0), "?");
         assert_eq!(count(0, "salarié", "salariés"), "0 salarié");

@@ -43,6 +43,16 @@ fn publish_returns(s: &Stack) {
         );
 }
 
+/// Whether `text` holds a date written `2026-12-01` (for a program, not a person).
+fn has_iso_date(text: &str) -> bool {
+    text.as_bytes().windows(10).any(|w| {
+        w.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+    })
+}
+
 #[test]
 fn a_deposit_is_followed_to_its_crm_and_pas_rates_shows_its_rates() {
     let s = Stack::start_demo();
@@ -155,6 +165,34 @@ fn a_deposit_is_followed_to_its_crm_and_pas_rates_shows_its_rates() {
     );
     assert!(out.contains("    nature 94 — "), "{out}");
     assert!(out.contains("téléchargé et lu"), "{out}");
+    // `iea dsn show` gives the same returns, without a pass (anyone who may see the
+    // deposit may read them).
+    let (code, v) = json(&s, &["dsn", "show", &deposit], "");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["deposit"]["id"], id, "{v}");
+    assert_eq!(v["returns"]["follow_state"], "done", "{v}");
+    assert_eq!(
+        v["returns"]["crm"]["identifier"],
+        crm_identifier.as_str(),
+        "{v}"
+    );
+    assert_eq!(v["returns"]["returns"], d["returns"], "{v}");
+    let (code, out, err) = s.raw(&["dsn", "show", &deposit], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!("Dépôt DSN n° {id} : accepté")),
+        "{out}"
+    );
+    assert!(
+        out.contains("  Suivi des retours : suivi terminé : accusé, conformité et CRM PAS reçus\n"),
+        "{out}"
+    );
+    assert!(out.contains("  Conformité : conforme"), "{out}");
+    assert!(out.contains("    nature 94 — "), "{out}");
+    // The acknowledgement's date in French words, as every date a person reads.
+    assert!(out.contains("    nature 10 — "), "{out}");
+    assert!(!has_iso_date(&out), "{out}");
+
     // Without --deposit: the pass only.
     let (code, out, err) = s.raw(&["dsn", "follow"], "");
     assert_eq!(code, 0, "{out}{err}");

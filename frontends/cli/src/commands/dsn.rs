@@ -15,6 +15,7 @@ use iea_dsn::{DeclarationKind, Month, SampleSpec, Scanner, TestOrReal};
 use iea_proto::error::{ApiError, ErrorCode};
 use iea_proto::v1::board_client::BoardClient;
 use iea_proto::v1::deposits_client::DepositsClient;
+use iea_proto::v1::returns_client::ReturnsClient;
 use iea_proto::v1::*;
 use serde_json::{Value, json};
 
@@ -46,15 +47,7 @@ pub async fn run(ctx: &Ctx, cmd: DsnCommand) -> CliResult {
             timeout,
         } => deposit(ctx, &file, user, no_wait, timeout).await,
         DsnCommand::List => list(ctx).await,
-        DsnCommand::Show { id } => {
-            let d = client_for(ctx)
-                .await?
-                .get_deposit(client::authed(&ctx.data_dir, GetDsnDepositRequest { id }))
-                .await?
-                .into_inner();
-            print_deposit(ctx, &d);
-            Ok(())
-        }
+        DsnCommand::Show { id } => show(ctx, id).await,
         DsnCommand::Resolve { id, idflux, resend } => {
             use resolve_dsn_deposit_request::Resolution;
             let resolution = match idflux {
@@ -84,6 +77,46 @@ pub async fn run(ctx: &Ctx, cmd: DsnCommand) -> CliResult {
 async fn client_for(ctx: &Ctx) -> CliResult<DepositsClient<tonic::transport::Channel>> {
     let stack = client::stack_file(&ctx.data_dir)?;
     Ok(DepositsClient::new(client::connect(&stack).await?))
+}
+
+/// `iea dsn show ID`: the deposit, then, once accepted, its returns as the orchestrator
+/// follows them (acknowledgement, conformity and its anomalies, CRM PAS), which the person
+/// would otherwise only see on the web console or after `iea dsn follow`.
+async fn show(ctx: &Ctx, id: i64) -> CliResult {
+    let stack = client::stack_file(&ctx.data_dir)?;
+    let channel = client::connect(&stack).await?;
+    let d = DepositsClient::new(channel.clone())
+        .get_deposit(client::authed(&ctx.data_dir, GetDsnDepositRequest { id }))
+        .await?
+        .into_inner();
+    let returns = if d.idflux.is_empty() {
+        None
+    } else {
+        Some(
+            ReturnsClient::new(channel)
+                .list_returns(client::authed(
+                    &ctx.data_dir,
+                    ListDsnReturnsRequest { deposit_id: id },
+                ))
+                .await?
+                .into_inner(),
+        )
+    };
+    if ctx.json {
+        print_json(&json!({
+            "deposit": deposit_json(&d),
+            "returns": returns.as_ref().map(follow::deposit_json),
+        }));
+        return Ok(());
+    }
+    let mut lines = deposit_lines(&d);
+    if let Some(r) = &returns {
+        lines.extend(follow::show_lines(r));
+    }
+    for line in lines {
+        say!("{line}");
+    }
+    Ok(())
 }
 
 /// Chunks of the file sent to the orchestrator (gRPC refuses messages over 4 MiB).
@@ -539,7 +572,9 @@ fn deposit_lines(d: &DsnDeposit) -> Vec<String> {
     for c in &d.candidates {
         out.push(format!(
             "  Flux possible : {} ({}, {})",
-            c.idflux, c.date, c.statut
+            c.idflux,
+            iea_fr_time::listed_text(&c.date),
+            c.statut
         ));
     }
     if let Some(t) = when(d.updated_at.as_ref()) {
@@ -807,5 +842,32 @@ mod deposit_tests {
         let whole = rejected(2, 0);
         assert_eq!(deposit_json(&whole)["anomalies_omitted"], 0);
         assert_eq!(deposit_lines(&whole).len(), 3);
+    }
+
+    /// A deposit left to a person lists the flux that may be its own, each with its date
+    /// in words; `--json` keeps the listing's form for programs.
+    #[test]
+    fn a_deposit_to_check_lists_its_candidates_with_their_dates_in_words() {
+        let d = DsnDeposit {
+            id: 8,
+            state: "to_check".into(),
+            siret: "78214563500010".into(),
+            month: "2026-11".into(),
+            candidates: vec![DsnDepositCandidate {
+                idflux: "0123456789012345678901A".into(),
+                date: "20261201112004".into(),
+                statut: "OK".into(),
+            }],
+            ..Default::default()
+        };
+        assert!(
+            deposit_lines(&d).contains(
+                &"  Flux possible : 0123456789012345678901A (1er décembre 2026 à 11 h 20, OK)"
+                    .to_owned()
+            ),
+            "{:?}",
+            deposit_lines(&d)
+        );
+        assert_eq!(deposit_json(&d)["candidates"][0]["date"], "20261201112004");
     }
 }

@@ -365,6 +365,17 @@ async fn show(State(state): State<AppState>, Extension(current): Extension<Curre
 /// deposit comes to one of them, and removes it when the deposit leaves them.
 const RESOLVABLE: [&str; 4] = ["to_check", "uncertain", "waiting", "failed"];
 
+/// « Flux 0123… du 1er décembre 2026 à 11 h 20 (OK) »: a deposit of the listing that may be
+/// ours, for the person who settles it.
+fn candidate_label(c: &iea_proto::v1::DsnDepositCandidate) -> String {
+    format!(
+        "Flux {} du {} ({})",
+        c.idflux,
+        iea_fr_time::listed_text(&c.date),
+        c.statut
+    )
+}
+
 fn render_one(current: &Current, d: &DsnDeposit, message: Option<(&str, String)>) -> Response {
     let resolvable = RESOLVABLE.contains(&d.state.as_str());
     let body = html! {
@@ -378,7 +389,7 @@ fn render_one(current: &Current, d: &DsnDeposit, message: Option<(&str, String)>
                 tr id="idflux-row" hidden[d.idflux.is_empty()] { th { "Identifiant du flux" } td class="idflux" { (d.idflux) } }
                 tr { th { "Fichier" } td { (d.file_name) " (" (super::updates::size(d.bytes)) ")" } }
                 tr { th { "Établissement" } td { (d.siret) } }
-                tr { th { "Mois déclaré" } td { (d.month) } }
+                tr { th { "Mois déclaré" } td { (iea_fr_time::month_text(&d.month)) } }
                 tr { th { "Compte qui dépose" } td class="account" { (d.account) } }
                 tr { th { "Demandé par" } td { (d.requested_by) } }
                 tr { th { "Tentatives" } td class="attempts" { (d.attempts) } }
@@ -393,7 +404,7 @@ fn render_one(current: &Current, d: &DsnDeposit, message: Option<(&str, String)>
                     form method="post" action={ "/declarations/" (d.id) "/resoudre" } class="candidate" {
                         (csrf_field(current))
                         input type="hidden" name="idflux" value=(c.idflux);
-                        "Flux " (c.idflux) " du " (c.date) " (" (c.statut) ") "
+                        (candidate_label(c)) " "
                         button type="submit" { "C'est ce dépôt" }
                     }
                 }
@@ -565,6 +576,19 @@ async fn resolve_form(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_candidate_reads_with_its_date_in_words() {
+        let c = iea_proto::v1::DsnDepositCandidate {
+            idflux: "0123456789012345678901A".into(),
+            date: "20261201112004".into(),
+            statut: "OK".into(),
+        };
+        assert_eq!(
+            candidate_label(&c),
+            "Flux 0123456789012345678901A du 1er décembre 2026 à 11 h 20 (OK)"
+        );
+    }
 
     #[test]
     fn a_refusal_shows_its_problems_as_a_list() {

@@ -116,7 +116,8 @@ pub fn read_document(
                 anomalies: Vec::new(),
                 message: format!(
                     "Dépôt enregistré par Net-entreprises (accusé d'enregistrement du {} à {}).",
-                    a.date_enregistrement, a.heure_enregistrement
+                    iea_fr_time::date_text(&a.date_enregistrement),
+                    iea_fr_time::time_text(&a.heure_enregistrement)
                 ),
             }
         }
@@ -200,7 +201,7 @@ pub fn read_document(
                 "CRM nominatif reçu : {} taux, identifiant {}, valables jusqu'au {}.",
                 rates.len(),
                 c.identifier,
-                valid_until
+                iea_fr_time::date_text(&valid_until)
             );
             ReadResult::Crm {
                 status: c.status.as_str().to_owned(),

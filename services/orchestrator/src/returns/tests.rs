@@ -454,6 +454,12 @@ async fn a_deposit_is_followed_to_its_crm_and_the_rates_are_exported() {
         "{}",
         d.conformity_message
     );
+    // The acknowledgement read, its date and time in French words.
+    let ten = d.returns.iter().find(|r| r.record.nature == 10).unwrap();
+    assert_eq!(
+        ten.record.message,
+        "Dépôt enregistré par Net-entreprises (accusé d'enregistrement du 1er décembre 2026 à 10 h 00)."
+    );
     let eleven = d.returns.iter().find(|r| r.record.nature == 11).unwrap();
     assert_eq!(eleven.anomalies[0].code, "CCH-PAS-01");
     assert_eq!(eleven.anomalies[0].rubric, "S21.G00.50.009");

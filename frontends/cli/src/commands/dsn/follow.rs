@@ -78,7 +78,8 @@ fn conformity_code(c: &str) -> Option<String> {
     (!c.is_empty()).then(|| c.to_ascii_lowercase())
 }
 
-fn deposit_json(d: &DsnReturnsOfDeposit) -> Value {
+/// A deposit's returns as `--json` gives them (`iea dsn follow --deposit`, `iea dsn show`).
+pub(super) fn deposit_json(d: &DsnReturnsOfDeposit) -> Value {
     json!({
         "id": d.deposit_id,
         "idflux": (!d.idflux.is_empty()).then_some(&d.idflux),
@@ -129,6 +130,28 @@ fn lines(pass: &FollowNowResponse, deposit: Option<&DsnReturnsOfDeposit>) -> Vec
         d.deposit_id,
         follow_state_fr(&d.follow_state)
     ));
+    out.extend(detail_lines(d));
+    out
+}
+
+/// What `iea dsn show` adds to a deposit it shows: the following of its returns, then
+/// [`detail_lines`]; nothing for a deposit whose returns are not followed (not accepted).
+pub(super) fn show_lines(d: &DsnReturnsOfDeposit) -> Vec<String> {
+    if d.follow_state.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "  Suivi des retours : {}",
+        follow_state_fr(&d.follow_state)
+    )];
+    out.extend(detail_lines(d));
+    out
+}
+
+/// A followed deposit's conformity, CRM PAS and returns, one line each (none when its
+/// returns are not followed).
+fn detail_lines(d: &DsnReturnsOfDeposit) -> Vec<String> {
+    let mut out = Vec::new();
     if d.follow_state.is_empty() {
         return out;
     }
