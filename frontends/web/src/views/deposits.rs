@@ -343,7 +343,7 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
                                 td { a href={ "/declarations/" (d.id) } { (d.id) } }
                                 td { (d.file_name) }
                                 td { (d.siret) }
-                                td { (d.month) }
+                                td { (iea_fr_time::month_text(&d.month)) }
                                 td class="state" { (state_label(&d.state)) }
                                 td { (when(d)) }
                             }
