@@ -203,13 +203,13 @@ impl App {
 
 /// Every route: the pages, the API, the static files; the security headers on all.
 pub fn router(state: AppState) -> Router {
-    let protected =
-        views::routes()
-            .merge(api::routes())
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                sessions::require_session,
-            ));
+    let protected = views::routes()
+        .merge(api::routes())
+        .fallback(views::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            sessions::require_session,
+        ));
     Router::new()
         .merge(views::public_routes())
         .merge(api::public_routes())

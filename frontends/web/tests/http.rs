@@ -571,6 +571,37 @@ async fn the_api_answers_json_with_stable_error_codes() {
     h.stop().await;
 }
 
+/// An address the console does not know: without a session the sign-in page, as any
+/// other; with one, a page in French with the menu, or the API's JSON error.
+#[tokio::test]
+async fn an_unknown_address_is_said_in_french_or_as_the_api_s_error() {
+    let h = Harness::start().await;
+    let r = client().get(h.url("/taux")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()[LOCATION], "/connexion");
+
+    let s = h.api_session().await;
+    let r = s.request(Method::GET, "/taux").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()[CONTENT_SECURITY_POLICY].to_str().is_ok());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<html lang=\"fr\">"), "{html}");
+    assert!(
+        html.contains("Cette adresse ne correspond à aucune page de la console iea-connect."),
+        "{html}"
+    );
+    assert!(html.contains("<code>not_found</code>"), "{html}");
+    assert!(html.contains("href=\"/taux-pas\""), "the menu: {html}");
+
+    for (method, path) in [(Method::GET, "/api/v1/nope"), (Method::POST, "/api/v2")] {
+        let r = s.call(method, path).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+    }
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn the_pages_show_accounts_and_the_access_test_row_by_row() {
     let h = Harness::start().await;

@@ -107,6 +107,25 @@ pub fn error_page(e: &WebError, current: Option<&Current>) -> Response {
     (e.status, Html(page("Erreur", current, body).into_string())).into_response()
 }
 
+/// An address the console does not know, asked with a session open (without one, the
+/// sign-in page answers first): under `/api/` the API's JSON error, else a page saying so
+/// in French with the menu, rather than an empty answer.
+pub async fn not_found(
+    axum::extract::Extension(current): axum::extract::Extension<Current>,
+    uri: axum::http::Uri,
+) -> Response {
+    let e = WebError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Cette adresse ne correspond à aucune page de la console iea-connect.",
+    );
+    if uri.path() == "/api" || uri.path().starts_with("/api/") {
+        e.into_response()
+    } else {
+        error_page(&e, Some(&current))
+    }
+}
+
 /// A page answer with status 200.
 pub fn ok(markup: Markup) -> Response {
     (StatusCode::OK, Html(markup.into_string())).into_response()

@@ -365,7 +365,7 @@ fn render(
                 tr { th { "Dépôt" } td { a href={ "/declarations/" (d.deposit_id) } { "n° " (d.deposit_id) } } }
                 @if !d.idflux.is_empty() { tr { th { "Identifiant du flux" } td { (d.idflux) } } }
                 tr { th { "Suivi des retours" } td class="follow-state" { (follow_state_label(&d.follow_state)) } }
-                @if let Some(t) = &d.next_check_at { tr { th { "Prochaine vérification" } td { "le " (french(t)) } } }
+                @if let Some(t) = &d.next_check_at { tr { th { "Prochaine vérification" } td { (french(t)) } } }
                 @if let Some(t) = &d.follow_until { tr { th { "Suivi jusqu'au" } td { (french(t)) } } }
                 tr {
                     th { "Conformité" }
