@@ -175,6 +175,18 @@ fn a_file_with_a_hundred_thousand_bad_lines_is_refused_with_its_first_problems_a
     assert_eq!(code, EXIT_ERROR, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["error"]["code"], "read_failed", "{v}");
+    // (said in French to a person, as `check` says it: a folder given for a file)
+    let folder = s.dir.path().to_str().unwrap();
+    for command in ["check", "deposit"] {
+        let (code, out, err) = s.raw(&["dsn", command, folder], "");
+        assert_eq!(code, EXIT_ERROR, "{command}: {out}{err}");
+        assert!(
+            err.contains(&format!(
+                "Le fichier {folder} n'a pas pu être lu : c'est un répertoire"
+            )),
+            "{command}: {err}"
+        );
+    }
     // ...and an orchestrator that does not answer (the stack's file and session, its
     // address a closed port).
     let elsewhere = tempfile::tempdir().unwrap();

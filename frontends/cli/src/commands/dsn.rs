@@ -587,7 +587,11 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
     let read_failed = |e: std::io::Error| {
         CliError::new(
             "read_failed",
-            format!("Le fichier {} n'a pas pu être lu : {e}", file.display()),
+            format!(
+                "Le fichier {} n'a pas pu être lu : {}",
+                file.display(),
+                crate::output::io_error_fr(&e)
+            ),
         )
     };
     // Read in chunks: a file of any size is checked in bounded memory.
