@@ -128,8 +128,21 @@ pub enum DsnCommand {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
-    /// Liste les dépôts DSN.
-    List,
+    /// Liste les dépôts DSN, les plus récents d'abord (500 au plus).
+    List {
+        /// Seulement ceux de cet établissement (SIRET, 14 chiffres).
+        #[arg(long)]
+        siret: Option<String>,
+        /// Seulement ceux de ce mois déclaré (AAAA-MM).
+        #[arg(long)]
+        month: Option<String>,
+        /// Seulement ceux dans cet état.
+        #[arg(long, value_parser = ["received", "checked", "queued", "waiting", "sending", "accepted", "rejected", "uncertain", "to_check", "failed"])]
+        state: Option<String>,
+        /// Au plus ce nombre de dépôts (1 à 500).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: Option<u32>,
+    },
     /// Affiche un dépôt DSN.
     Show { id: i64 },
     /// Règle un dépôt dont la réponse a été perdue : ce flux est le sien, ou il est

@@ -544,7 +544,7 @@ async fn each_bad_file_is_named_with_its_line_and_nothing_reaches_the_mock() {
     let listed = env
         .deposits
         .clone()
-        .list_deposits(authed(&env.token, ListDsnDepositsRequest {}))
+        .list_deposits(authed(&env.token, ListDsnDepositsRequest::default()))
         .await
         .unwrap()
         .into_inner();
@@ -583,7 +583,7 @@ async fn a_user_deposits_only_with_their_own_identity() {
     let mine = env
         .deposits
         .clone()
-        .list_deposits(authed(&martin, ListDsnDepositsRequest {}))
+        .list_deposits(authed(&martin, ListDsnDepositsRequest::default()))
         .await
         .unwrap()
         .into_inner();
@@ -841,7 +841,7 @@ async fn two_orchestrators_sharing_a_database_deposit_each_of_100_files_once() {
             let all = env
                 .deposits
                 .clone()
-                .list_deposits(authed(&env.token, ListDsnDepositsRequest {}))
+                .list_deposits(authed(&env.token, ListDsnDepositsRequest::default()))
                 .await
                 .unwrap()
                 .into_inner()

@@ -46,7 +46,20 @@ pub async fn run(ctx: &Ctx, cmd: DsnCommand) -> CliResult {
             no_wait,
             timeout,
         } => deposit(ctx, &file, user, no_wait, timeout).await,
-        DsnCommand::List => list(ctx).await,
+        DsnCommand::List {
+            siret,
+            month,
+            state,
+            limit,
+        } => {
+            let request = ListDsnDepositsRequest {
+                siret: siret.unwrap_or_default(),
+                month: month.unwrap_or_default(),
+                state: state.unwrap_or_default(),
+                limit: limit.unwrap_or_default(),
+            };
+            list(ctx, request).await
+        }
         DsnCommand::Show { id } => show(ctx, id).await,
         DsnCommand::Resolve { id, idflux, resend } => {
             use resolve_dsn_deposit_request::Resolution;
@@ -251,19 +264,31 @@ fn upload_refusal(status: tonic::Status) -> CliError {
     }
 }
 
-async fn list(ctx: &Ctx) -> CliResult {
-    let all = client_for(ctx)
+async fn list(ctx: &Ctx, request: ListDsnDepositsRequest) -> CliResult {
+    let filtered =
+        !(request.siret.is_empty() && request.month.is_empty() && request.state.is_empty());
+    let r = client_for(ctx)
         .await?
-        .list_deposits(client::authed(&ctx.data_dir, ListDsnDepositsRequest {}))
+        .list_deposits(client::authed(&ctx.data_dir, request))
         .await?
-        .into_inner()
-        .deposits;
+        .into_inner();
+    let all = r.deposits;
     if ctx.json {
-        print_json(&json!({"deposits": all.iter().map(deposit_json).collect::<Vec<_>>()}));
+        print_json(&json!({
+            "deposits": all.iter().map(deposit_json).collect::<Vec<_>>(),
+            "truncated": r.truncated,
+        }));
         return Ok(());
     }
     if all.is_empty() {
-        say!("Aucun dépôt DSN.");
+        say!(
+            "{}",
+            if filtered {
+                "Aucun dépôt DSN ne correspond."
+            } else {
+                "Aucun dépôt DSN."
+            }
+        );
     }
     for d in &all {
         say!(
@@ -278,6 +303,12 @@ async fn list(ctx: &Ctx) -> CliResult {
             } else {
                 format!(" · flux {}", d.idflux)
             }
+        );
+    }
+    if r.truncated {
+        say!(
+            "D'autres dépôts, plus anciens, ne sont pas affichés : seuls les {} les plus récents le sont (précisez --siret, --month ou --state).",
+            all.len()
         );
     }
     Ok(())

@@ -155,7 +155,10 @@ pub fn deposit_view(d: &DsnDeposit) -> DepositView {
 
 pub async fn list(state: &AppState, current: &Current) -> Result<Vec<DsnDeposit>, WebError> {
     Ok(DepositsClient::new(state.orchestrator.channel())
-        .list_deposits(authed(&current.session.token, ListDsnDepositsRequest {}))
+        .list_deposits(authed(
+            &current.session.token,
+            ListDsnDepositsRequest::default(),
+        ))
         .instrument(tracing::info_span!("orchestrator", rpc = "ListDeposits"))
         .await?
         .into_inner()

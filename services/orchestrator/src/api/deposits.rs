@@ -149,9 +149,18 @@ impl Deposits for DepositsApi {
         request: Request<ListDsnDepositsRequest>,
     ) -> Result<Response<ListDsnDepositsResponse>, Status> {
         let caller = principal(&self.0, &request).await?;
-        let all = self.0.deposits.list(&caller).await.map_err(deposit_error)?;
+        let r = request.get_ref();
+        let filter = crate::deposits::ListFilter::parse(&r.siret, &r.month, &r.state, r.limit)
+            .map_err(deposit_error)?;
+        let (found, truncated) = self
+            .0
+            .deposits
+            .list(&caller, filter)
+            .await
+            .map_err(deposit_error)?;
         Ok(Response::new(ListDsnDepositsResponse {
-            deposits: all.into_iter().map(deposit_message).collect(),
+            deposits: found.into_iter().map(deposit_message).collect(),
+            truncated,
         }))
     }
 

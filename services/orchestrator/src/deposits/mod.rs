@@ -58,6 +58,76 @@ use crate::store::{Duplicate, Store, Transition};
 use crate::users::Role;
 use crate::vault::Vault;
 
+/// Most deposits a list gives at once.
+pub const LIST_MAX: usize = 500;
+
+/// Which deposits a list keeps (each filter when given), and how many at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListFilter {
+    pub siret: Option<String>,
+    pub month: Option<iea_dsn::Month>,
+    pub state: Option<State>,
+    pub limit: usize,
+}
+
+impl Default for ListFilter {
+    fn default() -> Self {
+        Self {
+            siret: None,
+            month: None,
+            state: None,
+            limit: LIST_MAX,
+        }
+    }
+}
+
+impl ListFilter {
+    /// The filter a person or a program asked for, each part checked: a clear French
+    /// sentence for the first that is not valid. Empty parts do not filter; a limit of 0
+    /// is the maximum.
+    pub fn parse(siret: &str, month: &str, state: &str, limit: u32) -> Result<Self, DepositError> {
+        let siret: String = siret.chars().filter(|c| !c.is_whitespace()).collect();
+        let siret = match siret.as_str() {
+            "" => None,
+            s if s.len() == 14 && s.bytes().all(|b| b.is_ascii_digit()) => Some(siret),
+            _ => {
+                return Err(DepositError::InvalidInput(
+                    "Le SIRET de l'établissement doit compter 14 chiffres.".into(),
+                ));
+            }
+        };
+        let month = match month.trim() {
+            "" => None,
+            m => Some(m.parse::<iea_dsn::Month>().map_err(|e| {
+                // « mois « 2026-13 » invalide : … » as a sentence.
+                let e = e.to_string();
+                let mut c = e.chars();
+                let first = c.next().map(|f| f.to_uppercase().collect::<String>());
+                DepositError::InvalidInput(format!("{}{}.", first.unwrap_or_default(), c.as_str()))
+            })?),
+        };
+        let state = match state.trim() {
+            "" => None,
+            s => Some(State::from_code(s).ok_or_else(|| {
+                DepositError::InvalidInput(format!(
+                    "État de dépôt « {s} » inconnu : attendu l'un de {}.",
+                    State::ALL.map(State::code).join(", ")
+                ))
+            })?),
+        };
+        let limit = match usize::try_from(limit) {
+            Ok(0) | Err(_) => LIST_MAX,
+            Ok(n) => n.min(LIST_MAX),
+        };
+        Ok(Self {
+            siret,
+            month,
+            state,
+            limit,
+        })
+    }
+}
+
 /// The state of a deposit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
@@ -649,10 +719,24 @@ impl Deposits {
         Ok(r)
     }
 
-    pub async fn list(&self, caller: &Principal) -> Result<Vec<DepositRecord>, DepositError> {
-        let filter =
+    /// The deposits `caller` may see that `filter` keeps, newest first, at most
+    /// `filter.limit`; and whether more matched.
+    pub async fn list(
+        &self,
+        caller: &Principal,
+        filter: ListFilter,
+    ) -> Result<(Vec<DepositRecord>, bool), DepositError> {
+        let of_user =
             (caller.role != Role::Administrator).then(|| (caller.user_id, caller.name.clone()));
-        Ok(self.inner.store.deposits(filter, 500).await?)
+        let limit = filter.limit.clamp(1, LIST_MAX);
+        let mut found = self
+            .inner
+            .store
+            .deposits(of_user, filter, limit as i64 + 1)
+            .await?;
+        let truncated = found.len() > limit;
+        found.truncate(limit);
+        Ok((found, truncated))
     }
 
     /// A person settles a deposit in `to_check` (or `uncertain`), or sends a waiting or

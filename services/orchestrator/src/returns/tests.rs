@@ -1059,7 +1059,13 @@ async fn a_deposit_is_listed_on_the_back_off_and_not_before() {
     assert_eq!(w.fake.0.lock().unwrap().flux_calls, 2);
     let rec = w
         .store()
-        .follow_record(w.store().deposits(None, 10).await.unwrap()[0].id)
+        .follow_record(
+            w.store()
+                .deposits(None, Default::default(), 10)
+                .await
+                .unwrap()[0]
+                .id,
+        )
         .await
         .unwrap()
         .unwrap();

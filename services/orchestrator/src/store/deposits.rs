@@ -321,20 +321,36 @@ impl Store {
         self.read(move |db| by_id(db, id)).await
     }
 
-    /// Every deposit, newest first; `for_user`: only those requested by that account or
-    /// made with its identity.
+    /// The deposits `filter` keeps (its SIRET, month and state, each when given), newest
+    /// first, at most `limit` (`filter.limit` is the caller's to apply); `for_user`: only
+    /// those requested by that account or made with its identity.
     pub async fn deposits(
         &self,
         for_user: Option<(i64, String)>,
+        filter: crate::deposits::ListFilter,
         limit: i64,
     ) -> anyhow::Result<Vec<DepositRecord>> {
+        // An empty text filters nothing: one statement whatever is asked.
+        let siret = filter.siret.unwrap_or_default();
+        let month = filter.month.map(|m| m.to_string()).unwrap_or_default();
+        let state = filter.state.map(|s| s.code()).unwrap_or_default();
         self.read(move |db| match for_user {
-            None => db.query(select!("ORDER BY id DESC LIMIT $1"), &[&limit], record_of),
+            None => db.query(
+                select!(
+                    "WHERE ($1 = '' OR siret = $1) AND ($2 = '' OR month = $2) \
+                     AND ($3 = '' OR state = $3) ORDER BY id DESC LIMIT $4"
+                ),
+                &[&siret, &month, &state, &limit],
+                record_of,
+            ),
             Some((user_id, name)) => db.query(
                 select!(
-                    "WHERE user_id = $1 OR lower(requested_by) = lower($2) ORDER BY id DESC LIMIT $3"
+                    "WHERE ($1 = '' OR siret = $1) AND ($2 = '' OR month = $2) \
+                     AND ($3 = '' OR state = $3) \
+                     AND (user_id = $4 OR lower(requested_by) = lower($5)) \
+                     ORDER BY id DESC LIMIT $6"
                 ),
-                &[&user_id, &name, &limit],
+                &[&siret, &month, &state, &user_id, &name, &limit],
                 record_of,
             ),
         })
@@ -1131,6 +1147,104 @@ mod tests {
         }
     }
 
+    /// A list keeps what each filter asks (SIRET, month, state), newest first, at most
+    /// its limit; an account that is not an administrator sees only its own deposits.
+    #[tokio::test]
+    async fn deposits_are_listed_by_siret_month_and_state_newest_first() {
+        use crate::deposits::ListFilter;
+        let t = store().await;
+        let s = &t.store;
+        // 3 months of two establishments; the first month of each requested by « Martin ».
+        let mut ids = Vec::new();
+        for (i, siret) in ["78214563500010", "73282932000074"].into_iter().enumerate() {
+            for (j, month) in ["2026-09", "2026-10", "2026-11"].into_iter().enumerate() {
+                let mut d = new(&format!("f{i}{j}"), "03");
+                d.siret = siret.into();
+                d.month = month.into();
+                if j == 0 {
+                    d.requested_by = "Martin".into();
+                }
+                ids.push(s.insert_deposit(d, 1).await.unwrap().unwrap().id);
+            }
+        }
+        s.decide_deposit(ids[4], &[State::Checked], queued(), 2)
+            .await
+            .unwrap();
+        let list = |for_user: Option<(i64, String)>, siret: &str, month: &str, state: &str| {
+            let filter = ListFilter::parse(siret, month, state, 0).unwrap();
+            async move {
+                s.deposits(for_user, filter, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|d| d.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let newest_first: Vec<i64> = ids.iter().rev().copied().collect();
+        assert_eq!(list(None, "", "", "").await, newest_first);
+        assert_eq!(
+            list(None, "78214563500010", "", "").await,
+            vec![ids[2], ids[1], ids[0]]
+        );
+        assert_eq!(list(None, "", "2026-10", "").await, vec![ids[4], ids[1]]);
+        assert_eq!(
+            list(None, "73282932000074", "2026-10", "").await,
+            vec![ids[4]]
+        );
+        assert_eq!(list(None, "", "", "queued").await, vec![ids[4]]);
+        assert_eq!(list(None, "", "2026-09", "queued").await, Vec::<i64>::new());
+        assert_eq!(
+            list(Some((999, "martin".into())), "", "", "").await,
+            vec![ids[3], ids[0]]
+        );
+        assert_eq!(
+            list(Some((999, "Martin".into())), "78214563500010", "", "").await,
+            vec![ids[0]]
+        );
+        // The limit: the newest.
+        let two = s
+            .deposits(None, ListFilter::default(), 2)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>();
+        assert_eq!(two, vec![ids[5], ids[4]]);
+    }
+
+    /// What a person or a program asks is checked before anything is read.
+    #[test]
+    fn a_list_filter_names_what_is_wrong_in_french() {
+        use crate::deposits::{DepositError, LIST_MAX, ListFilter};
+        let message = |r: Result<ListFilter, DepositError>| match r {
+            Err(DepositError::InvalidInput(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            message(ListFilter::parse("7821456350001", "", "", 0)),
+            "Le SIRET de l'établissement doit compter 14 chiffres."
+        );
+        assert_eq!(
+            message(ListFilter::parse("", "2026-13", "", 0)),
+            "Mois « 2026-13 » invalide : attendu AAAA-MM, par exemple 2025-03."
+        );
+        assert!(
+            message(ListFilter::parse("", "", "acepted", 0))
+                .starts_with("État de dépôt « acepted » inconnu : attendu l'un de received, ")
+        );
+        let f = ListFilter::parse(" 782 145 635 00010 ", " 2026-11 ", "to_check", 0).unwrap();
+        assert_eq!(f.siret.as_deref(), Some("78214563500010"));
+        assert_eq!(f.month.map(|m| m.to_string()).as_deref(), Some("2026-11"));
+        assert_eq!(f.state, Some(State::ToCheck));
+        assert_eq!(f.limit, LIST_MAX);
+        assert_eq!(ListFilter::parse("", "", "", 7).unwrap().limit, 7);
+        assert_eq!(
+            ListFilter::parse("", "", "", 100_000).unwrap().limit,
+            LIST_MAX
+        );
+    }
+
     #[tokio::test]
     async fn the_same_declaration_is_refused_unless_it_cancels_and_replaces() {
         let t = store().await;
@@ -1190,7 +1304,14 @@ mod tests {
                 ),
             }
         }
-        assert_eq!(t.store.deposits(None, 10).await.unwrap().len(), 2);
+        assert_eq!(
+            t.store
+                .deposits(None, Default::default(), 10)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     /// Another orchestrator claims a queued deposit and has not committed yet: a person's
@@ -1500,7 +1621,13 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((own.state, own.user_id), (State::Queued, Some(user)));
-        assert_eq!(s.deposits(None, 10).await.unwrap().len(), 4);
+        assert_eq!(
+            s.deposits(None, Default::default(), 10)
+                .await
+                .unwrap()
+                .len(),
+            4
+        );
     }
 
     /// Claims take due deposits oldest first, at most as many as asked, each with its
@@ -2085,7 +2212,7 @@ mod tests {
             .unwrap();
         assert_eq!((r.anomalies.len(), r.anomalies_omitted), (2, 0));
         // Read alike in a listing.
-        let listed = s.deposits(None, 10).await.unwrap();
+        let listed = s.deposits(None, Default::default(), 10).await.unwrap();
         assert_eq!(listed[0].anomalies_omitted, 0);
     }
 
