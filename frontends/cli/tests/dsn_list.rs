@@ -73,7 +73,7 @@ fn deposits_are_listed_newest_first_by_siret_month_and_state() {
     assert_eq!(out.lines().count(), 3, "{out}");
     assert!(
         out.ends_with(
-            "D'autres dépôts, plus anciens, ne sont pas affichés : seuls les 2 les plus récents le sont (précisez --siret, --month ou --state).\n"
+            "D'autres dépôts, plus anciens, ne sont pas affichés : seuls les 2 plus récents le sont (précisez --siret, --month ou --state).\n"
         ),
         "{out}"
     );

@@ -1125,14 +1125,22 @@ fn deposit_id(
         .map_err(|_| WebError::invalid("Le numéro du dépôt doit être un nombre."))
 }
 
-/// The DSN deposits the session may see (every one for an administrator), newest first.
-#[utoipa::path(get, path = "/api/v1/deposits", tag = "deposits",
-    responses((status = 200, body = Vec<DepositView>), (status = 401, body = ErrorBody)))]
+/// The DSN deposits the session may see (every one for an administrator), newest first:
+/// 500 at most, fewer with `limit`; each filter applies when given (what `iea dsn list
+/// --json` gives).
+#[utoipa::path(get, path = "/api/v1/deposits", tag = "deposits", params(views::deposits::ListQuery),
+    responses((status = 200, body = Vec<DepositView>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 async fn deposits(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
+    query: Result<
+        axum::extract::Query<views::deposits::ListQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> ApiResult<Vec<DepositView>> {
-    let list = views::deposits::list(&state, &current).await?;
+    let q = query_or_invalid(query)?;
+    let (list, _) = views::deposits::list(&state, &current, &q).await?;
     Ok(Json(
         list.iter().map(views::deposits::deposit_view).collect(),
     ))

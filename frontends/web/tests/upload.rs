@@ -420,6 +420,108 @@ async fn a_file_with_crlf_and_latin1_accents_arrives_byte_for_byte() {
     find(h.dir.path(), &format!("{expected}.dsn"), &mut stored);
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(std::fs::read(&stored[0]).unwrap(), file);
+
+    // A second declaration, November's: the list by month, state and limit, on the page
+    // and through the API; a wrong filter is refused in French.
+    let november = iea_dsn::sample(&SampleSpec::new(
+        DUPONT.siret,
+        Month::new(2026, 11).unwrap(),
+        1,
+    ));
+    let r = post_form(
+        &s,
+        &multipart(),
+        form(&[
+            ("csrf", None, s.csrf.as_bytes()),
+            ("file", Some("novembre.dsn"), &november),
+            ("user", None, b"Administrateur"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let months = |v: serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["month"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        months(s.get_json("/api/v1/deposits").await),
+        ["2026-11", "2026-10"]
+    );
+    assert_eq!(
+        months(s.get_json("/api/v1/deposits?month=2026-10").await),
+        ["2026-10"]
+    );
+    assert_eq!(
+        months(s.get_json("/api/v1/deposits?limit=1").await),
+        ["2026-11"]
+    );
+    assert!(months(s.get_json("/api/v1/deposits?state=to_check").await).is_empty());
+    for (query, message) in [
+        (
+            "month=2026-13",
+            "Mois « 2026-13 » invalide : attendu AAAA-MM, par exemple 2025-03.",
+        ),
+        (
+            "siret=123",
+            "Le SIRET de l'établissement doit compter 14 chiffres.",
+        ),
+        (
+            "limit=beaucoup",
+            "Les paramètres de la demande ne sont pas valides.",
+        ),
+        (
+            "limit=501",
+            "Une liste donne au plus 500 dépôts : demandez-en 500 au plus.",
+        ),
+    ] {
+        let r = s
+            .request(Method::GET, &format!("/api/v1/deposits?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{query}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_input", "{query}: {v}");
+        assert_eq!(v["error"]["message"], message, "{query}: {v}");
+    }
+    let page = |path: &'static str| {
+        let s = &s;
+        async move {
+            let r = s.request(Method::GET, path).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (code, html) = page("/declarations?month=2026-11").await;
+    assert_eq!(code, 200);
+    assert!(
+        html.contains("novembre 2026") && !html.contains("octobre 2026"),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"2026-11\""),
+        "the filter kept: {html}"
+    );
+    let (_, html) = page("/declarations?state=to_check").await;
+    assert!(html.contains("Aucun dépôt ne correspond."), "{html}");
+    assert!(
+        html.contains("<option value=\"to_check\" selected>"),
+        "{html}"
+    );
+    let (_, html) = page("/declarations?limit=1").await;
+    assert!(html.contains("id=\"deposits-truncated\""), "{html}");
+    assert!(html.contains("seul le plus récent l'est."), "{html}");
+    let (_, html) = page("/declarations").await;
+    assert!(!html.contains("deposits-truncated"), "{html}");
+    let (code, html) = page("/declarations?month=2026-13").await;
+    assert_eq!(code, 400);
+    assert!(html.contains("Mois « 2026-13 » invalide"), "{html}");
+    assert!(
+        html.contains("id=\"deposits-filter\""),
+        "the form again: {html}"
+    );
     h.stop().await;
 }
 

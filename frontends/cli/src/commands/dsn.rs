@@ -307,8 +307,12 @@ async fn list(ctx: &Ctx, request: ListDsnDepositsRequest) -> CliResult {
     }
     if r.truncated {
         say!(
-            "D'autres dépôts, plus anciens, ne sont pas affichés : seuls les {} les plus récents le sont (précisez --siret, --month ou --state).",
-            all.len()
+            "D'autres dépôts, plus anciens, ne sont pas affichés : {} (précisez --siret, --month ou --state).",
+            if all.len() == 1 {
+                "seul le plus récent l'est".to_owned()
+            } else {
+                format!("seuls les {} plus récents le sont", all.len())
+            }
         );
     }
     Ok(())

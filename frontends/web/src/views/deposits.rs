@@ -6,7 +6,8 @@
 //! the others as a list.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Extension, Form, Multipart, Path, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Extension, Form, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -153,17 +154,68 @@ pub fn deposit_view(d: &DsnDeposit) -> DepositView {
     }
 }
 
-pub async fn list(state: &AppState, current: &Current) -> Result<Vec<DsnDeposit>, WebError> {
-    Ok(DepositsClient::new(state.orchestrator.channel())
+/// Which deposits a list shows (`?siret=…&month=AAAA-MM&state=…&limit=N`, each when
+/// given): the page's filter and the API's parameters, checked by the orchestrator.
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this establishment's (14 digits).
+    #[serde(default)]
+    pub siret: String,
+    /// Only this declared month (AAAA-MM).
+    #[serde(default)]
+    pub month: String,
+    /// Only deposits in this state (`accepted`, `to_check`…).
+    #[serde(default)]
+    pub state: String,
+    /// At most this many, newest first (1 to 500; 0 or absent: 500).
+    #[serde(default)]
+    #[param(minimum = 0, maximum = 500)]
+    pub limit: u32,
+}
+
+impl ListQuery {
+    fn filtered(&self) -> bool {
+        !(self.siret.trim().is_empty() && self.month.trim().is_empty() && self.state.is_empty())
+    }
+}
+
+/// The deposits the session may see that `q` keeps, newest first; and whether older ones
+/// were left out.
+pub async fn list(
+    state: &AppState,
+    current: &Current,
+    q: &ListQuery,
+) -> Result<(Vec<DsnDeposit>, bool), WebError> {
+    let r = DepositsClient::new(state.orchestrator.channel())
         .list_deposits(authed(
             &current.session.token,
-            ListDsnDepositsRequest::default(),
+            ListDsnDepositsRequest {
+                siret: q.siret.clone(),
+                month: q.month.clone(),
+                state: q.state.clone(),
+                limit: q.limit,
+            },
         ))
         .instrument(tracing::info_span!("orchestrator", rpc = "ListDeposits"))
         .await?
-        .into_inner()
-        .deposits)
+        .into_inner();
+    Ok((r.deposits, r.truncated))
 }
+
+/// The states a person may filter the list by, in the order of a deposit's life.
+const FILTER_STATES: [&str; 10] = [
+    "received",
+    "checked",
+    "queued",
+    "waiting",
+    "sending",
+    "accepted",
+    "rejected",
+    "uncertain",
+    "to_check",
+    "failed",
+];
 
 pub async fn get_one(state: &AppState, current: &Current, id: i64) -> Result<DsnDeposit, WebError> {
     Ok(DepositsClient::new(state.orchestrator.channel())
@@ -315,9 +367,18 @@ fn when(d: &DsnDeposit) -> String {
     d.created_at.as_ref().map(french).unwrap_or_default()
 }
 
-async fn render(state: &AppState, current: &Current, message: Option<(&str, String)>) -> Response {
-    let deposits = match list(state, current).await {
-        Ok(l) => l,
+async fn render(
+    state: &AppState,
+    current: &Current,
+    q: &ListQuery,
+    message: Option<(&str, String)>,
+) -> Response {
+    // A filter the orchestrator refuses: the page again, its sentence on top.
+    let (deposits, truncated, message, status) = match list(state, current, q).await {
+        Ok((deposits, truncated)) => (deposits, truncated, message, StatusCode::OK),
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            (Vec::new(), false, Some(("error", e.message)), e.status)
+        }
         Err(e) => return error_page(&e, Some(current)),
     };
     let body = html! {
@@ -335,8 +396,25 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
         }
         section {
             h2 { "Dépôts" }
+            form method="get" action="/declarations" id="deposits-filter" {
+                label for="filter-siret" { "SIRET (facultatif)" }
+                input type="text" id="filter-siret" name="siret" value=(q.siret.trim()) inputmode="numeric" maxlength="40";
+                label for="filter-month" { "Mois déclaré (facultatif, AAAA-MM)" }
+                input type="text" id="filter-month" name="month" value=(q.month.trim()) placeholder="2026-11" maxlength="20";
+                label for="filter-state" { "État" }
+                select id="filter-state" name="state" {
+                    option value="" selected[q.state.is_empty()] { "Tous" }
+                    @for s in FILTER_STATES {
+                        option value=(s) selected[q.state == s] { (state_label(s)) }
+                    }
+                }
+                " "
+                button type="submit" { "Afficher" }
+            }
             @if deposits.is_empty() {
-                p class="muted" id="no-deposits" { "Aucun dépôt." }
+                p class="muted" id="no-deposits" {
+                    @if q.filtered() { "Aucun dépôt ne correspond." } @else { "Aucun dépôt." }
+                }
             } @else {
                 table id="deposits" {
                     thead { tr { th { "N°" } th { "Fichier" } th { "SIRET" } th { "Mois" } th { "État" } th { "Reçu le" } } }
@@ -353,14 +431,34 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
                         }
                     }
                 }
+                @if truncated {
+                    p class="muted" id="deposits-truncated" {
+                        "D'autres dépôts, plus anciens, ne sont pas affichés : "
+                        @if deposits.len() == 1 { "seul le plus récent l'est." }
+                        @else { "seuls les " (deposits.len()) " plus récents le sont." }
+                        " Précisez le SIRET, le mois ou l'état."
+                    }
+                }
             }
         }
     };
-    ok(page("Déclarations DSN", Some(current), body))
+    let mut r = ok(page("Déclarations DSN", Some(current), body));
+    *r.status_mut() = status;
+    r
 }
 
-async fn show(State(state): State<AppState>, Extension(current): Extension<Current>) -> Response {
-    render(&state, &current, None).await
+async fn show(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
+    match q {
+        Ok(Query(q)) => render(&state, &current, &q, None).await,
+        Err(_) => {
+            let e = WebError::invalid("Les paramètres de la demande ne sont pas valides.");
+            render_error(&state, &current, e).await
+        }
+    }
 }
 
 /// The states whose page shows « Régler ce dépôt » (`section#resolve`); given to
@@ -531,7 +629,13 @@ async fn upload_form(
 
 /// The deposits page with `e`'s sentence, answered with `e`'s status.
 async fn render_error(state: &AppState, current: &Current, e: WebError) -> Response {
-    let mut page = render(state, current, Some(("error", e.message))).await;
+    let mut page = render(
+        state,
+        current,
+        &ListQuery::default(),
+        Some(("error", e.message)),
+    )
+    .await;
     if page.status() == StatusCode::OK {
         *page.status_mut() = e.status;
     }

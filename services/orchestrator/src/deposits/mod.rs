@@ -84,7 +84,7 @@ impl Default for ListFilter {
 impl ListFilter {
     /// The filter a person or a program asked for, each part checked: a clear French
     /// sentence for the first that is not valid. Empty parts do not filter; a limit of 0
-    /// is the maximum.
+    /// is the maximum, one over it is refused.
     pub fn parse(siret: &str, month: &str, state: &str, limit: u32) -> Result<Self, DepositError> {
         let siret: String = siret.chars().filter(|c| !c.is_whitespace()).collect();
         let siret = match siret.as_str() {
@@ -116,8 +116,13 @@ impl ListFilter {
             })?),
         };
         let limit = match usize::try_from(limit) {
-            Ok(0) | Err(_) => LIST_MAX,
-            Ok(n) => n.min(LIST_MAX),
+            Ok(0) => LIST_MAX,
+            Ok(n) if n <= LIST_MAX => n,
+            _ => {
+                return Err(DepositError::InvalidInput(format!(
+                    "Une liste donne au plus {LIST_MAX} dépôts : demandez-en {LIST_MAX} au plus."
+                )));
+            }
         };
         Ok(Self {
             siret,

@@ -1239,9 +1239,10 @@ mod tests {
         assert_eq!(f.state, Some(State::ToCheck));
         assert_eq!(f.limit, LIST_MAX);
         assert_eq!(ListFilter::parse("", "", "", 7).unwrap().limit, 7);
+        assert_eq!(ListFilter::parse("", "", "", 500).unwrap().limit, LIST_MAX);
         assert_eq!(
-            ListFilter::parse("", "", "", 100_000).unwrap().limit,
-            LIST_MAX
+            message(ListFilter::parse("", "", "", 501)),
+            "Une liste donne au plus 500 dépôts : demandez-en 500 au plus."
         );
     }
 
