@@ -132,6 +132,20 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n <= 1 { one } else { many })
 }
 
+/// « de novembre 2026 », « d'octobre 2026 »: `text` after « de », elided before a vowel
+/// or a mute h as French writes it.
+pub fn de(text: &str) -> String {
+    let elides = text
+        .chars()
+        .next()
+        .is_some_and(|c| "aàâeéèêëiîïoôuùûüyhAÀÂEÉÈÊËIÎÏOÔUÙÛÜYH".contains(c));
+    if elides {
+        format!("d'{text}")
+    } else {
+        format!("de {text}")
+    }
+}
+
 /// « décembre » for 12: the month's name, lower case (« ? » outside 1 to 12).
 pub fn month_name(month: u8) -> &'static str {
     const MONTHS: [&str; 12] = [
@@ -364,6 +378,11 @@ mod tests {
         for odd in ["25:00:00", "18h16", "", "18:16:13.5"] {
             assert_eq!(time_text(odd), odd);
         }
+        assert_eq!(de(&month_year(2026, 11)), "de novembre 2026");
+        assert_eq!(de(&month_year(2026, 10)), "d'octobre 2026");
+        assert_eq!(de(&month_year(2026, 4)), "d'avril 2026");
+        assert_eq!(de(&month_year(2026, 8)), "d'août 2026");
+        assert_eq!(de(""), "de ");
         assert_eq!(month_name(0), "?");
         assert_eq!(count(0, "salarié", "salariés"), "0 salarié");
         assert_eq!(count(1, "salarié", "salariés"), "1 salarié");

@@ -197,7 +197,8 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
             anomalies: conf.map(|c| c.anomalies.len()).unwrap_or(0),
             crm: crm.cloned(),
         };
-        let label = month_fr(*month);
+        // « de novembre 2026 », « d'octobre 2026 ».
+        let label = iea_fr_time::de(&month_fr(*month));
         let alert = |code: AlertCode, message: String, deposit_id: Option<i64>| Alert {
             code,
             message,
@@ -217,7 +218,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
                 alerts.push(alert(
                     AlertCode::DepositRejected,
                     format!(
-                        "La DSN de {label} du SIRET {siret} a été rejetée par Net-entreprises{first} (dépôt n° {}) : corrigez le fichier et déposez-le de nouveau avant le {}.",
+                        "La DSN {label} du SIRET {siret} a été rejetée par Net-entreprises{first} (dépôt n° {}) : corrigez le fichier et déposez-le de nouveau avant le {}.",
                         d.id,
                         iea_fr_time::date_time_unix(due)
                     ),
@@ -240,7 +241,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
                 Conformity::Ko => alerts.push(alert(
                     AlertCode::ConformityKo,
                     format!(
-                        "La DSN de {label} du SIRET {siret} n'est pas conforme (dépôt n° {}, {n} dont au moins une bloquante{detail}) : corrigez-la et déposez une DSN « annule et remplace ».",
+                        "La DSN {label} du SIRET {siret} n'est pas conforme (dépôt n° {}, {n} dont au moins une bloquante{detail}) : corrigez-la et déposez une DSN « annule et remplace ».",
                         d.id
                     ),
                     Some(d.id),
@@ -248,7 +249,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
                 Conformity::Ano => alerts.push(alert(
                     AlertCode::ConformityAnomalies,
                     format!(
-                        "La DSN de {label} du SIRET {siret} a été acceptée avec {n} non {} (dépôt n° {}{detail}) : à corriger dans la prochaine paie.",
+                        "La DSN {label} du SIRET {siret} a été acceptée avec {n} non {} (dépôt n° {}{detail}) : à corriger dans la prochaine paie.",
                         if c.anomalies.len() > 1 { "bloquantes" } else { "bloquante" },
                         d.id
                     ),
@@ -264,7 +265,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
             alerts.push(alert(
                 AlertCode::NotDeposited,
                 format!(
-                    "La DSN de {label} du SIRET {siret} n'a pas été déposée avant son échéance du {}{state} : déposez-la au plus vite.",
+                    "La DSN {label} du SIRET {siret} n'a pas été déposée avant son échéance du {}{state} : déposez-la au plus vite.",
                     iea_fr_time::date_time_unix(due)
                 ),
                 deposit.map(|d| d.id),
@@ -279,7 +280,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
             alerts.push(alert(
                 AlertCode::CrmMissing,
                 format!(
-                    "Le compte rendu des taux de prélèvement à la source (CRM PAS) de la DSN de {label} du SIRET {siret} n'est pas arrivé, {} après l'échéance (dépôt n° {}) : les taux de la prochaine paie en dépendent.",
+                    "Le compte rendu des taux de prélèvement à la source (CRM PAS) de la DSN {label} du SIRET {siret} n'est pas arrivé, {} après l'échéance (dépôt n° {}) : les taux de la prochaine paie en dépendent.",
                     count(u64::from(settings.crm_grace_days), "jour", "jours"),
                     d.id
                 ),
@@ -365,9 +366,9 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
         alerts.push(Alert {
             code: AlertCode::EmployeeWithoutRate,
             message: format!(
-                "{} de la DSN de {} du SIRET {siret}{list} {} pas de taux de prélèvement à la source transmis par la DGFiP : la paie appliquera le barème par défaut.",
+                "{} de la DSN {} du SIRET {siret}{list} {} pas de taux de prélèvement à la source transmis par la DGFiP : la paie appliquera le barème par défaut.",
                 count(missing.len() as u64, "salarié", "salariés"),
-                month_fr(last.month),
+                iea_fr_time::de(&month_fr(last.month)),
                 if missing.len() == 1 { "n'a" } else { "n'ont" },
             ),
             siret: siret.clone(),

@@ -153,6 +153,22 @@ fn alerts_come_most_urgent_first_with_a_french_sentence() {
         "{}",
         alerts[3].message
     );
+    // « de » elided before a vowel: « de septembre », « d'octobre », « d'août ».
+    assert!(
+        alerts[2].message.starts_with("La DSN de septembre 2026 "),
+        "{}",
+        alerts[2].message
+    );
+    assert!(
+        alerts[3].message.starts_with("La DSN d'octobre 2026 "),
+        "{}",
+        alerts[3].message
+    );
+    assert!(
+        alerts[5].message.contains("de la DSN d'août 2026 "),
+        "{}",
+        alerts[5].message
+    );
     // Rows: newest month first, every month from the first deposited.
     assert_eq!(
         rows.iter().map(|r| r.month.to_string()).collect::<Vec<_>>(),
