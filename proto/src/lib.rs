@@ -31,6 +31,23 @@ pub mod iea {
 
 pub use iea::{agent, common, v1};
 
+/// The codes of a DSN deposit's states (`iea.v1.DsnDeposit.state`), in the order of a
+/// deposit's life: what the front-ends offer to filter a list by. The orchestrator's
+/// `deposits::State::ALL` gives the same codes in the same order (its test
+/// `the_front_ends_know_every_state` checks).
+pub const DEPOSIT_STATES: [&str; 10] = [
+    "received",
+    "checked",
+    "queued",
+    "waiting",
+    "sending",
+    "accepted",
+    "rejected",
+    "uncertain",
+    "to_check",
+    "failed",
+];
+
 pub mod error;
 pub mod rates;
 mod redact;

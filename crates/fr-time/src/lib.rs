@@ -339,8 +339,6 @@ mod tests {
         assert_eq!(from_unix(i64::MIN), Timestamp::MIN);
     }
 
-    /// Run again by [`the_zone_does_not_need_the_machines_database`] with `TZDIR`
-    /// pointing at an empty directory; also a test of its own.
     #[test]
     fn months_and_dates_written_as_the_api_gives_them_read_in_french() {
         assert_eq!(month_text("2026-11"), "novembre 2026");
@@ -348,49 +346,63 @@ mod tests {
         assert_eq!(date_text("2027-02-28"), "28 février 2027");
         assert_eq!(date_text("2027-01-01"), "1er janvier 2027");
         // What is not a month or a date of the calendar is shown as it is.
-        for odd in [
+        let odd_months = [
             "2026-13", "2026-00", "2026", "", "bientôt", "2026-1", "26-11",
-        ] {
+        ];
+        for odd in odd_months {
             assert_eq!(month_text(odd), odd);
         }
-        for odd in [
+        let odd_dates = [
             "2027-02-30",
             "2027-13-01",
             "bientôt",
             "",
             "2027-02-28T10:00:00",
-        ] {
+        ];
+        for odd in odd_dates {
             assert_eq!(date_text(odd), odd);
         }
+        assert_eq!(month_name(0), "?");
+        assert_eq!(month_name(13), "?");
+        assert_eq!(month_name(u8::MAX), "?");
+    }
+
+    #[test]
+    fn net_entreprises_times_read_in_french() {
         assert_eq!(listed_text("20261201092004"), "1er décembre 2026 à 9 h 20");
-        for odd in [
+        assert_eq!(time_text("18:16:13"), "18 h 16");
+        assert_eq!(time_text("09:05"), "9 h 05");
+        assert_eq!(time_text("00:00:00"), "0 h 00");
+        // Not such a time: as it is.
+        let odd_stamps = [
             "2026",
             "",
             "20261301092004",
             "20261201252004",
             "2026120109200a",
-        ] {
+        ];
+        for odd in odd_stamps {
             assert_eq!(listed_text(odd), odd);
         }
-        assert_eq!(time_text("18:16:13"), "18 h 16");
-        assert_eq!(time_text("09:05"), "9 h 05");
-        assert_eq!(time_text("00:00:00"), "0 h 00");
         for odd in ["25:00:00", "18h16", "", "18:16:13.5"] {
             assert_eq!(time_text(odd), odd);
         }
+    }
+
+    #[test]
+    fn counts_take_their_plural_and_de_is_elided_before_a_vowel() {
+        assert_eq!(count(0, "salarié", "salariés"), "0 salarié");
+        assert_eq!(count(1, "salarié", "salariés"), "1 salarié");
+        assert_eq!(count(2, "salarié", "salariés"), "2 salariés");
         assert_eq!(de(&month_year(2026, 11)), "de novembre 2026");
         assert_eq!(de(&month_year(2026, 10)), "d'octobre 2026");
         assert_eq!(de(&month_year(2026, 4)), "d'avril 2026");
         assert_eq!(de(&month_year(2026, 8)), "d'août 2026");
         assert_eq!(de(""), "de ");
-        assert_eq!(month_name(0), "?");
-        assert_eq!(count(0, "salarié", "salariés"), "0 salarié");
-        assert_eq!(count(1, "salarié", "salariés"), "1 salarié");
-        assert_eq!(count(2, "salarié", "salariés"), "2 salariés");
-        assert_eq!(month_name(13), "?");
-        assert_eq!(month_name(u8::MAX), "?");
     }
 
+    /// Run again by [`the_zone_does_not_need_the_machines_database`] with `TZDIR`
+    /// pointing at an empty directory; also a test of its own.
     #[test]
     fn paris_is_found_in_the_compiled_in_database() {
         assert!(!TimeZoneDatabase::bundled().is_definitively_empty());

@@ -137,7 +137,7 @@ pub enum DsnCommand {
         #[arg(long)]
         month: Option<String>,
         /// Seulement ceux dans cet état.
-        #[arg(long, value_parser = ["received", "checked", "queued", "waiting", "sending", "accepted", "rejected", "uncertain", "to_check", "failed"])]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(iea_proto::DEPOSIT_STATES))]
         state: Option<String>,
         /// Au plus ce nombre de dépôts (1 à 500).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]

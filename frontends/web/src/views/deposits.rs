@@ -203,20 +203,6 @@ pub async fn list(
     Ok((r.deposits, r.truncated))
 }
 
-/// The states a person may filter the list by, in the order of a deposit's life.
-const FILTER_STATES: [&str; 10] = [
-    "received",
-    "checked",
-    "queued",
-    "waiting",
-    "sending",
-    "accepted",
-    "rejected",
-    "uncertain",
-    "to_check",
-    "failed",
-];
-
 pub async fn get_one(state: &AppState, current: &Current, id: i64) -> Result<DsnDeposit, WebError> {
     Ok(DepositsClient::new(state.orchestrator.channel())
         .get_deposit(authed(&current.session.token, GetDsnDepositRequest { id }))
@@ -404,7 +390,7 @@ async fn render(
                 label for="filter-state" { "État" }
                 select id="filter-state" name="state" {
                     option value="" selected[q.state.is_empty()] { "Tous" }
-                    @for s in FILTER_STATES {
+                    @for s in iea_proto::DEPOSIT_STATES {
                         option value=(s) selected[q.state == s] { (state_label(s)) }
                     }
                 }

@@ -1213,6 +1213,12 @@ mod tests {
         assert_eq!(two, vec![ids[5], ids[4]]);
     }
 
+    /// The front-ends' list of states (their filters) is the deposits' own.
+    #[test]
+    fn the_front_ends_know_every_state() {
+        assert_eq!(State::ALL.map(State::code), iea_proto::DEPOSIT_STATES);
+    }
+
     /// What a person or a program asks is checked before anything is read.
     #[test]
     fn a_list_filter_names_what_is_wrong_in_french() {
