@@ -299,6 +299,30 @@ pub fn write_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()
     Ok(())
 }
 
+/// Creates `dir` (and its missing parents) and makes it 0700: a folder of personal data or
+/// secrets, closed to other users (the parents keep the mode they were given).
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Makes an existing file 0600 (a file someone else wrote, now ours to keep private).
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,9 @@
 //! large, the browser gone — and with the process if it dies. A DSN holds personal data:
 //! its bytes never reach a log.
 
-use std::fs::{DirBuilder, File, Permissions};
+use std::fs::{File, Permissions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -42,8 +42,7 @@ impl SpoolDir {
     /// `dir` as the console's own: created if missing, mode 0700 (e.g. a folder of the
     /// data directory).
     pub fn own(dir: &Path) -> io::Result<Self> {
-        DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        std::fs::set_permissions(dir, Permissions::from_mode(0o700))?;
+        iea_runtime::pki::private_dir(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
         })

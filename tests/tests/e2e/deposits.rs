@@ -209,6 +209,8 @@ async fn an_accepted_deposit_has_the_mocks_idflux_and_its_file_is_kept_private()
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&stored).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        let dir = std::fs::metadata(stored.parent().unwrap()).unwrap();
+        assert_eq!(dir.permissions().mode() & 0o777, 0o700, "dsn/store");
     }
     // The same file again is refused, and nothing is sent.
     let again = env.upload(&env.token, &file, "").await.unwrap_err();
@@ -672,6 +674,12 @@ async fn the_deposit_folder_takes_only_complete_files_and_sorts_them_with_their_
     // Written as *.tmp, then renamed: the .tmp is never taken.
     let first = sample(11, 3, 20);
     std::fs::write(folder.join("DSN_11.tmp"), &first).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let open = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(folder.join("DSN_11.tmp"), open).unwrap();
+    }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(folder.join("DSN_11.tmp").exists(), "a .tmp file was taken");
     std::fs::rename(folder.join("DSN_11.tmp"), folder.join("DSN_11.dsn")).unwrap();
@@ -734,6 +742,27 @@ async fn the_deposit_folder_takes_only_complete_files_and_sorts_them_with_their_
     );
     assert!(motif.contains("Rien n'a été déposé"), "{motif}");
     assert_eq!(env.registered().await.len(), 2);
+    // Whatever mode the payroll wrote them in (here 0644), the files we took hold
+    // NIRs, names and pay: private from then on, and so is our folder of taken files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |p: std::path::PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        for f in [
+            "deposes/DSN_11.dsn",
+            "deposes/DSN_10.dsn",
+            "rejetes/DSN_09.dsn",
+        ] {
+            assert_eq!(mode(folder.join(f)), 0o600, "{f}");
+        }
+        let taken = std::fs::read_dir(folder.join("en-cours"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect::<Vec<_>>();
+        assert_eq!(taken.len(), 1, "{taken:?}");
+        assert_eq!(mode(taken[0].clone()), 0o700, "{taken:?}");
+    }
     // Nothing left in the folder but the sorted files.
     let left: Vec<_> = std::fs::read_dir(&folder)
         .unwrap()

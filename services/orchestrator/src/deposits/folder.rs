@@ -4,8 +4,10 @@
 //! A file is taken only once complete: a name ending in `.tmp` is never taken (the
 //! payroll writes `*.tmp`, then renames), and any other file only once its size and
 //! modification time have not changed for `folder_settle_secs`. Taking is a rename into
-//! `en-cours/<this orchestrator>/` — atomic, so of two orchestrators watching one folder
-//! only one takes a file, and nothing is ever taken twice. The file is then received as
+//! `en-cours/<this orchestrator>/` (0700) — atomic, so of two orchestrators watching one
+//! folder only one takes a file, and nothing is ever taken twice —, and the file, which
+//! holds NIRs, names and pay, is 0600 from then on whatever mode the payroll wrote it
+//! in. It is then received as
 //! an upload (checked, stored, queued); once its deposit is settled it goes to `deposes/`
 //! (accepted) or `rejetes/` (bad file, duplicate, rejected, refused), with
 //! `<name>.motif.txt` beside it saying why in French. A file found in this orchestrator's
@@ -40,10 +42,10 @@ impl Layout {
     }
 
     fn create(&self) -> std::io::Result<()> {
-        for d in [&self.watch, &self.taken, &self.deposited, &self.rejected] {
+        for d in [&self.watch, &self.deposited, &self.rejected] {
             std::fs::create_dir_all(d)?;
         }
-        Ok(())
+        iea_runtime::pki::private_dir(&self.taken)
     }
 }
 
@@ -150,7 +152,14 @@ impl Deposits {
             let taken = layout.taken.join(&name);
             // Atomic: another orchestrator watching this folder cannot take it too.
             match std::fs::rename(&path, &taken) {
-                Ok(()) => self.receive_taken(layout, &taken).await,
+                Ok(()) => {
+                    // Ours from now on, in whatever mode the payroll wrote it: it holds
+                    // NIRs, names and pay, here and later in deposes/ or rejetes/.
+                    if let Err(e) = iea_runtime::pki::private_file(&taken) {
+                        tracing::warn!(file = %taken.display(), error = %e, "taken file not made private");
+                    }
+                    self.receive_taken(layout, &taken).await
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.into()),
             }

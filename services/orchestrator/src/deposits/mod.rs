@@ -563,7 +563,7 @@ impl Deposits {
     ) -> anyhow::Result<Self> {
         let dsn_dir = data_dir.join("dsn");
         let store_dir = dsn_dir.join("store");
-        std::fs::create_dir_all(&store_dir)?;
+        iea_runtime::pki::private_dir(&store_dir)?;
         let owner_file = dsn_dir.join("worker-id");
         let owner = match std::fs::read_to_string(&owner_file) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),

@@ -76,7 +76,7 @@ pub fn rates_csv(rates: &[CurrentRate]) -> String {
 /// Rewrites `dir` (the folder of one establishment): the current CRMs' documents (copied
 /// when missing), the overwritten ones removed, `taux.csv` of `rates`.
 pub fn rewrite(dir: &Path, crms: &[CrmFile], rates: &[CurrentRate]) -> anyhow::Result<()> {
-    super::private_dir(dir)?;
+    iea_runtime::pki::private_dir(dir)?;
     for c in crms {
         let target = dir.join(&c.file_name);
         if !c.current {

@@ -269,17 +269,6 @@ pub(crate) struct Inner {
     pass_lock: tokio::sync::Mutex<()>,
 }
 
-/// Creates `dir` (and its parents) and makes it 0700.
-fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
 impl Returns {
     /// Documents are kept in `<data_dir>/returns`, rates exported to `<data_dir>/crm-pas`.
     #[allow(clippy::too_many_arguments)]
@@ -295,7 +284,7 @@ impl Returns {
         clock: Clock,
     ) -> anyhow::Result<Self> {
         let files_dir = data_dir.join("returns");
-        private_dir(&files_dir)?;
+        iea_runtime::pki::private_dir(&files_dir)?;
         // This orchestrator's name on leases (stable across restarts of one data directory).
         let owner_file = files_dir.join("worker-id");
         let owner = match std::fs::read_to_string(&owner_file) {
@@ -307,7 +296,7 @@ impl Returns {
             }
         };
         let export_dir = data_dir.join("crm-pas");
-        private_dir(&export_dir)?;
+        iea_runtime::pki::private_dir(&export_dir)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
