@@ -132,6 +132,18 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n <= 1 { one } else { many })
 }
 
+/// A size for people, in decimal units as a download's announced size is: « 1 octet »,
+/// « 512 octets », « 65,5 ko », « 12,3 Mo », « 2,5 Go ».
+pub fn size(bytes: u64) -> String {
+    let (value, unit) = match bytes {
+        0..1_000 => return count(bytes, "octet", "octets"),
+        1_000..1_000_000 => (bytes as f64 / 1e3, "ko"),
+        1_000_000..1_000_000_000 => (bytes as f64 / 1e6, "Mo"),
+        _ => (bytes as f64 / 1e9, "Go"),
+    };
+    format!("{value:.1} {unit}").replace('.', ",")
+}
+
 /// « de novembre 2026 », « d'octobre 2026 »: `text` after « de », elided before a vowel
 /// or a mute h as French writes it.
 pub fn de(text: &str) -> String {
@@ -429,5 +441,14 @@ mod tests {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout}");
         assert!(stdout.contains("1 passed"), "{stdout}");
+    }
+
+    #[test]
+    fn sizes_are_written_in_french_decimal_units() {
+        assert_eq!(size(1), "1 octet");
+        assert_eq!(size(512), "512 octets");
+        assert_eq!(size(64 * 1024), "65,5 ko");
+        assert_eq!(size(12_345_678), "12,3 Mo");
+        assert_eq!(size(2_500_000_000), "2,5 Go");
     }
 }

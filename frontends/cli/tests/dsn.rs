@@ -44,6 +44,10 @@ fn sample(dir: &Path, name: &str, employees: &str) -> std::path::PathBuf {
         stdout(&o),
         String::from_utf8_lossy(&o.stderr)
     );
+    // Said for a person: the month in words, the size in French units.
+    let said = stdout(&o);
+    assert!(said.contains("mars 2025, essai,"), "{said}");
+    assert!(said.contains(" ko)") || said.contains(" octets)"), "{said}");
     file
 }
 

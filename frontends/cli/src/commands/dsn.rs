@@ -779,12 +779,12 @@ fn write_sample(ctx: &Ctx, args: DsnSampleArgs) -> CliResult {
         }));
     } else {
         say!(
-            "Fichier DSN d'exemple écrit : {} ({}, mois {}, {}, {} octets)",
+            "Fichier DSN d'exemple écrit : {} ({}, {}, {}, {})",
             args.out.display(),
             count(spec.employees as u64, "salarié", "salariés"),
-            month,
+            iea_fr_time::month_year(month.year, month.month),
             if args.test { "essai" } else { "réel" },
-            bytes.len()
+            iea_fr_time::size(bytes.len() as u64)
         );
     }
     Ok(())

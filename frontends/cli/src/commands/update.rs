@@ -55,18 +55,6 @@ fn confirm(question: &str) -> CliResult<bool> {
     ))
 }
 
-/// A size as French writes it, in decimal units like the update's announced size:
-/// « 512 o », « 64,0 ko », « 12,3 Mo ».
-fn size(bytes: u64) -> String {
-    let (value, unit) = match bytes {
-        0..1_000 => return format!("{bytes} o"),
-        1_000..1_000_000 => (bytes as f64 / 1e3, "ko"),
-        1_000_000..1_000_000_000 => (bytes as f64 / 1e6, "Mo"),
-        _ => (bytes as f64 / 1e9, "Go"),
-    };
-    format!("{value:.1} {unit}").replace('.', ",")
-}
-
 /// A remaining time: « 45 s », « 2 min 05 s », « 1 h 02 min ».
 fn duration(d: std::time::Duration) -> String {
     let s = d.as_secs();
@@ -183,13 +171,13 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .with_key("fait", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = w.write_str(&size(s.pos()));
+                        let _ = w.write_str(&iea_fr_time::size(s.pos()));
                     })
                     .with_key("total", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = w.write_str(&size(s.len().unwrap_or(0)));
+                        let _ = w.write_str(&iea_fr_time::size(s.len().unwrap_or(0)));
                     })
                     .with_key("debit", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = write!(w, "{}/s", size(s.per_sec() as u64));
+                        let _ = write!(w, "{}/s", iea_fr_time::size(s.per_sec() as u64));
                     })
                     .with_key("reste", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
                         let _ = w.write_str(&duration(s.eta()));
@@ -271,11 +259,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_durations_are_written_in_french() {
-        assert_eq!(size(512), "512 o");
-        assert_eq!(size(64 * 1024), "65,5 ko");
-        assert_eq!(size(12_345_678), "12,3 Mo");
-        assert_eq!(size(2_500_000_000), "2,5 Go");
+    fn durations_are_written_in_french() {
         assert_eq!(duration(std::time::Duration::from_secs(45)), "45 s");
         assert_eq!(duration(std::time::Duration::from_secs(125)), "2 min 05 s");
         assert_eq!(

@@ -474,7 +474,7 @@ fn render_one(current: &Current, d: &DsnDeposit, message: Option<(&str, String)>
                 tr { th { "État" } td class="state" { (state_label(&d.state)) } }
                 tr { th { "Explication" } td class="message" { (d.message) } }
                 tr id="idflux-row" hidden[d.idflux.is_empty()] { th { "Identifiant du flux" } td class="idflux" { (d.idflux) } }
-                tr { th { "Fichier" } td { (d.file_name) " (" (super::updates::size(d.bytes)) ")" } }
+                tr { th { "Fichier" } td { (d.file_name) " (" (iea_fr_time::size(d.bytes)) ")" } }
                 tr { th { "Établissement" } td { (d.siret) } }
                 tr { th { "Mois déclaré" } td { (iea_fr_time::month_text(&d.month)) } }
                 tr { th { "Compte qui dépose" } td class="account" { (d.account) } }

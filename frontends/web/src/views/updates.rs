@@ -447,7 +447,7 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
                             tr data-version=(r.version) {
                                 td { (r.version) }
                                 td { (r.published_fr.as_deref().unwrap_or("")) }
-                                td { (size(r.package_length)) }
+                                td { (iea_fr_time::size(r.package_length)) }
                                 td { (r.script_count) }
                                 td {
                                     @if r.notes_available {
@@ -487,17 +487,6 @@ async fn render(state: &AppState, current: &Current, message: Option<(&str, Stri
         }
     };
     ok(page("Mises à jour", Some(current), body))
-}
-
-/// A size for people.
-pub fn size(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 {
-        format!("{:.1} Mo", bytes as f64 / (1024.0 * 1024.0)).replace('.', ",")
-    } else if bytes >= 1024 {
-        format!("{} Ko", bytes.div_ceil(1024))
-    } else {
-        format!("{bytes} octets")
-    }
 }
 
 async fn show(
@@ -602,12 +591,5 @@ mod tests {
         let job = step(job, &p(UpdatePhase::Done, 0, 0));
         assert_eq!(job.percent, 99, "100 once the installed version is read");
         assert_eq!(job.phase, "done");
-    }
-
-    #[test]
-    fn sizes_in_french() {
-        assert_eq!(size(512), "512 octets");
-        assert_eq!(size(65536), "64 Ko");
-        assert_eq!(size(3 * 1024 * 1024 / 2), "1,5 Mo");
     }
 }
