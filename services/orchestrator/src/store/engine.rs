@@ -370,12 +370,14 @@ impl<'a> Db<'a> {
         self.lock_keys(&[key])
     }
 
-    /// [`Self::lock_key`] of each of `keys`, taken in their order (callers that take
-    /// several keep one order, so that two transactions never wait on each other's), in
-    /// one round trip: PostgreSQL evaluates a query's output columns in order.
+    /// [`Self::lock_key`] of each of `keys`, in one round trip. The keys are taken in a
+    /// fixed order (their numbers sorted), so two transactions that ask for the same keys
+    /// never hold one each and wait for the other's: both run this one statement with the
+    /// same arguments, and PostgreSQL evaluates it the same way each time, whatever order
+    /// it gives a target list's columns (in order, in practice).
     pub(crate) fn lock_keys(&mut self, keys: &[&str]) -> anyhow::Result<()> {
         use sha2::Digest;
-        let numbers: Vec<i64> = keys
+        let mut numbers: Vec<i64> = keys
             .iter()
             .map(|key| {
                 let digest = sha2::Sha256::digest(key.as_bytes());
@@ -384,6 +386,7 @@ impl<'a> Db<'a> {
                 i64::from_be_bytes(first)
             })
             .collect();
+        numbers.sort_unstable();
         let sql = match numbers.len() {
             0 => return Ok(()),
             1 => "SELECT pg_advisory_xact_lock($1)",
