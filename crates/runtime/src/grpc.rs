@@ -102,6 +102,7 @@ impl GrpcServer {
         };
         tracing::info!(component, addr = %self.local_addr, "ready");
         builder
+            .layer(tower::util::MapResponseLayer::new(with_version))
             .add_routes(routes)
             // Small messages both ways: without TCP_NODELAY, Nagle's algorithm holds a
             // response back until the previous one is acknowledged.
@@ -114,6 +115,34 @@ impl GrpcServer {
         tracing::info!(component, "stopped");
         Ok(())
     }
+}
+
+/// The version of iea-connect this component was built as: every answer of every gRPC
+/// server carries it in the [`VERSION_HEADER`] header, so that the orchestrator can tell
+/// an agent of another version (a partial update) and the command line an orchestrator of
+/// another version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The response header that carries [`VERSION`].
+pub const VERSION_HEADER: &str = "iea-version";
+
+/// The version a gRPC answer says its server was built as, if it says one.
+pub fn answer_version(metadata: &tonic::metadata::MetadataMap) -> Option<String> {
+    metadata
+        .get(VERSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Adds [`VERSION_HEADER`] to an answer.
+fn with_version<B>(
+    mut answer: tonic::codegen::http::Response<B>,
+) -> tonic::codegen::http::Response<B> {
+    answer.headers_mut().insert(
+        VERSION_HEADER,
+        tonic::codegen::http::HeaderValue::from_static(VERSION),
+    );
+    answer
 }
 
 /// What every server serves besides its own services.

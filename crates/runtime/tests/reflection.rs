@@ -1,6 +1,7 @@
 //! Server reflection as stock tools use it: every `GrpcServer` answers both
 //! `grpc.reflection.v1` and `grpc.reflection.v1alpha`, lists the services it was given plus
-//! health and reflection, and can describe each of them.
+//! health and reflection, and can describe each of them; and every answer carries the
+//! server's version.
 
 use std::time::Duration;
 
@@ -141,5 +142,21 @@ async fn the_services_named_at_bind_are_listed_and_no_other_iea_service() {
     // An unknown symbol is an error answer, not a broken stream.
     let unknown = v1::describe(channel.clone(), "iea.v1.NoSuchService").await;
     assert!(unknown.is_err(), "{unknown:?}");
+    stop.trigger();
+}
+
+/// Every answer says which version of iea-connect the server was built as (what the
+/// orchestrator compares with its own for each agent).
+#[tokio::test]
+async fn every_answer_carries_the_servers_version() {
+    let (channel, stop) = start(&[]).await;
+    let answer = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        iea_runtime::grpc::answer_version(answer.metadata()).as_deref(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
     stop.trigger();
 }

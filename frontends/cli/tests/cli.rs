@@ -36,6 +36,14 @@ fn stack_up_then_status_reports_every_component_healthy_and_ctrl_c_exits_zero() 
     let agents = v["agents"].as_array().unwrap();
     assert_eq!(agents.len(), 4, "{v}");
     assert!(agents.iter().all(|a| a["healthy"] == true), "{v}");
+    let version = &v["orchestrator"]["version"];
+    assert_eq!(version, env!("CARGO_PKG_VERSION"), "{v}");
+    assert!(
+        agents
+            .iter()
+            .all(|a| &a["version"] == version && a["version_mismatch"] == false),
+        "{v}"
+    );
 
     assert!(interrupt(&stack));
     let status = stack.wait().unwrap();

@@ -131,6 +131,30 @@ pub struct Health {
     pub latency: Duration,
     /// English detail when unhealthy.
     pub detail: String,
+    /// The version of iea-connect the agent says it was built as (none from an agent
+    /// older than the version header).
+    pub version: Option<String>,
+}
+
+impl Health {
+    /// When the agent answers but is not of the orchestrator's version (a partial
+    /// update): what a person should know, in French.
+    pub fn version_problem(&self) -> Option<String> {
+        let own = iea_runtime::grpc::VERSION;
+        if !self.healthy || self.version.as_deref() == Some(own) {
+            return None;
+        }
+        let theirs = match &self.version {
+            Some(v) => format!("en version {v}"),
+            None => "d'une version antérieure".to_owned(),
+        };
+        Some(format!(
+            "Le service « {} » est {theirs}, l'orchestrateur en version {own} : installez \
+             la même version de chaque composant (une mise à jour s'est peut-être arrêtée en \
+             cours).",
+            self.name
+        ))
+    }
 }
 
 impl Agents {
@@ -645,6 +669,10 @@ async fn check(agent: &AgentChannel) -> Health {
     };
     let result = tokio::time::timeout(HEALTH_TIMEOUT, client.check(req)).await;
     let latency = started.elapsed();
+    let version = match &result {
+        Ok(Ok(resp)) => iea_runtime::grpc::answer_version(resp.metadata()),
+        _ => None,
+    };
     let (healthy, detail) = match result {
         Ok(Ok(resp)) if resp.get_ref().status == ServingStatus::Serving as i32 => {
             (true, String::new())
@@ -659,13 +687,22 @@ async fn check(agent: &AgentChannel) -> Health {
     if !healthy {
         tracing::warn!(detail, "agent unhealthy");
     }
-    Health {
+    let health = Health {
         name: agent.name,
         address: agent.address.clone(),
         healthy,
         latency,
         detail,
+        version,
+    };
+    if health.version_problem().is_some() {
+        tracing::warn!(
+            version = health.version.as_deref().unwrap_or("none"),
+            own = iea_runtime::grpc::VERSION,
+            "agent of another version"
+        );
     }
+    health
 }
 
 /// The answers of a `VerifyMany` stream.
@@ -1069,6 +1106,36 @@ fn file_chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn health(healthy: bool, version: Option<&str>) -> Health {
+        Health {
+            name: "deposit-agent",
+            address: "127.0.0.1:1".into(),
+            healthy,
+            latency: Duration::ZERO,
+            detail: String::new(),
+            version: version.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_agent_of_another_version_is_named_with_both_versions_in_french() {
+        let own = iea_runtime::grpc::VERSION;
+        assert_eq!(health(true, Some(own)).version_problem(), None);
+        let other = health(true, Some("0.0.1")).version_problem().unwrap();
+        assert!(
+            other.contains("« deposit-agent » est en version 0.0.1"),
+            "{other}"
+        );
+        assert!(
+            other.contains(&format!("l'orchestrateur en version {own}")),
+            "{other}"
+        );
+        let older = health(true, None).version_problem().unwrap();
+        assert!(older.contains("d'une version antérieure"), "{older}");
+        // One that does not answer is unreachable, whatever its version.
+        assert_eq!(health(false, None).version_problem(), None);
+    }
 
     fn rejected(anomalies: usize, omitted: u64) -> pb_agent::DepositResponse {
         pb_agent::DepositResponse {

@@ -37,7 +37,11 @@ async fn the_orchestrator_and_the_four_agents_are_healthy_within_five_seconds_of
     );
     for a in &report.agents {
         assert!(a.healthy, "{a:?}");
+        // Each agent says its version, the orchestrator's: nothing to report.
+        assert_eq!(a.version, report.orchestrator_version, "{a:?}");
+        assert!(!a.version_mismatch && a.message.is_empty(), "{a:?}");
     }
+    assert_eq!(report.orchestrator_version, iea_runtime::grpc::VERSION);
     assert!(report.installation_id.starts_with("IEA-"), "{report:?}");
     stack.stop().await;
 }

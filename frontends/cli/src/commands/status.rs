@@ -68,6 +68,17 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> CliResult {
     Ok(())
 }
 
+/// When this command is not of the orchestrator's version: what to do, in French.
+fn cli_version_problem(orchestrator: &str) -> Option<String> {
+    let own = env!("CARGO_PKG_VERSION");
+    (!orchestrator.is_empty() && orchestrator != own).then(|| {
+        format!(
+            "La commande iea est en version {own}, l'orchestrateur en version {orchestrator} : \
+             installez la même version de chaque composant."
+        )
+    })
+}
+
 fn to_json(r: &StatusReport, orchestrator: &str) -> serde_json::Value {
     json!({
         "indicator": indicator_name(r.indicator),
@@ -78,11 +89,13 @@ fn to_json(r: &StatusReport, orchestrator: &str) -> serde_json::Value {
         "software_version": r.software_version,
         "update_available": (!r.update_available.is_empty()).then_some(&r.update_available),
         "update_required": r.update_required,
-        "orchestrator": {"address": orchestrator, "healthy": true},
+        "orchestrator": {"address": orchestrator, "healthy": true, "version": r.orchestrator_version},
         "agents": r.agents.iter().map(|a| json!({
             "name": a.name,
             "address": a.address,
             "healthy": a.healthy,
+            "version": (!a.version.is_empty()).then_some(&a.version),
+            "version_mismatch": a.version_mismatch,
             "latency_ms": a.latency.map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000),
             "message": (!a.message.is_empty()).then_some(&a.message),
         })).collect::<Vec<_>>(),
@@ -184,7 +197,13 @@ fn print_human(r: &StatusReport, orchestrator: &str) {
         r.installation_id,
         r.software_version
     );
-    say!("Orchestrateur : en service ({orchestrator})");
+    say!(
+        "Orchestrateur : en service ({orchestrator}, version {})",
+        r.orchestrator_version
+    );
+    if let Some(problem) = cli_version_problem(&r.orchestrator_version) {
+        say!("  {problem}");
+    }
     for a in &r.agents {
         if a.healthy {
             let ms = a
@@ -192,6 +211,9 @@ fn print_human(r: &StatusReport, orchestrator: &str) {
                 .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
                 .unwrap_or(0);
             say!("Service {} : en service ({ms} ms)", agent_label(&a.name));
+            if a.version_mismatch {
+                say!("  {}", a.message);
+            }
         } else {
             say!(
                 "Service {} : injoignable — {}",
@@ -300,4 +322,17 @@ pub async fn assistance(ctx: &Ctx, cmd: AssistanceCommand) -> CliResult {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_of_another_version_than_the_orchestrator_says_so() {
+        assert_eq!(cli_version_problem(env!("CARGO_PKG_VERSION")), None);
+        assert_eq!(cli_version_problem(""), None);
+        let said = cli_version_problem("0.0.1").unwrap();
+        assert!(said.contains("l'orchestrateur en version 0.0.1"), "{said}");
+    }
 }

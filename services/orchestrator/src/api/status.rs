@@ -49,6 +49,7 @@ pub(crate) fn report(core: &Core, s: &Snapshot) -> StatusReport {
         alert_count: 0,
         most_urgent_alert: None,
         refused_deposit_accounts: Vec::new(),
+        orchestrator_version: iea_runtime::grpc::VERSION.to_owned(),
     }
 }
 
@@ -115,16 +116,21 @@ impl StatusService for StatusApi {
                 .health()
                 .await
                 .into_iter()
-                .map(|h| AgentHealth {
-                    message: if h.healthy {
-                        String::new()
-                    } else {
-                        format!("Le service « {} » ne répond pas ({}).", h.name, h.detail)
-                    },
-                    name: h.name.to_owned(),
-                    address: h.address,
-                    healthy: h.healthy,
-                    latency: prost_types::Duration::try_from(h.latency).ok(),
+                .map(|h| {
+                    let mismatch = h.version_problem();
+                    AgentHealth {
+                        message: if h.healthy {
+                            mismatch.clone().unwrap_or_default()
+                        } else {
+                            format!("Le service « {} » ne répond pas ({}).", h.name, h.detail)
+                        },
+                        version_mismatch: mismatch.is_some(),
+                        version: h.version.unwrap_or_default(),
+                        name: h.name.to_owned(),
+                        address: h.address,
+                        healthy: h.healthy,
+                        latency: prost_types::Duration::try_from(h.latency).ok(),
+                    }
                 })
                 .collect();
         }
