@@ -274,18 +274,31 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
         let grace = i64::from(settings.crm_grace_days) * 86_400;
         if let Some(d) = accepted
             && crm.is_none()
-            && now >= due + grace
             && row.conformity != Some(Conformity::Ko)
         {
-            alerts.push(alert(
-                AlertCode::CrmMissing,
-                format!(
-                    "Le compte rendu des taux de prélèvement à la source (CRM PAS) de la DSN {label} du SIRET {siret} n'est pas arrivé, {} après l'échéance (dépôt n° {}) : les taux de la prochaine paie en dépendent.",
-                    count(u64::from(settings.crm_grace_days), "jour", "jours"),
-                    d.id
-                ),
-                Some(d.id),
-            ));
+            // The CRM follows the deposit: a declaration deposited late is given its
+            // grace days from its deposit, not from the due date it missed.
+            let registered = d.registered_at.unwrap_or(d.created_at);
+            let since = due.max(registered);
+            if now >= since + grace {
+                let days = count(((now - since) / 86_400) as u64, "jour", "jours");
+                let after = if since == due {
+                    format!("{days} après l'échéance")
+                } else {
+                    format!(
+                        "{days} après son dépôt du {}",
+                        iea_fr_time::date(iea_fr_time::from_unix(registered))
+                    )
+                };
+                alerts.push(alert(
+                    AlertCode::CrmMissing,
+                    format!(
+                        "Le compte rendu des taux de prélèvement à la source (CRM PAS) de la DSN {label} du SIRET {siret} n'est pas arrivé, {after} (dépôt n° {}) : les taux de la prochaine paie en dépendent.",
+                        d.id
+                    ),
+                    Some(d.id),
+                ));
+            }
         }
         rows.push(row);
     }

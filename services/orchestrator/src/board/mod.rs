@@ -8,7 +8,8 @@
 //! 2. `conformity_ko` — the conformity return lists a blocking anomaly;
 //! 3. `not_deposited` — no accepted deposit once the due date has passed;
 //! 4. `conformity_anomalies` — accepted with non-blocking anomalies (ANO);
-//! 5. `crm_missing` — no CRM PAS `crm_grace_days` (default 5) after the due date;
+//! 5. `crm_missing` — no CRM PAS `crm_grace_days` (default 5) after the due date, or
+//!    after the deposit for a declaration deposited late;
 //! 6. `rates_expiring` — rates whose validity ends before the next payroll's due date;
 //! 7. `employee_without_rate` — an employee of the last DSN has no rate from the DGFiP.
 //!
@@ -41,7 +42,8 @@ use crate::users::Role;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BoardSettings {
-    /// Days after a declaration's due date before a missing CRM PAS is an alert.
+    /// Days after a declaration's due date (after its deposit, when it was deposited
+    /// late) before a missing CRM PAS is an alert.
     pub crm_grace_days: u32,
     /// The largest stored DSN file whose employees are read (bytes).
     pub max_dsn_bytes: u64,

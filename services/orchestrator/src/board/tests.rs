@@ -90,9 +90,13 @@ fn an_accepted_deposit_awaits_its_conformity_and_raises_nothing_before_its_due_d
 fn alerts_come_most_urgent_first_with_a_french_sentence() {
     let mut rejected = deposit(3, "2026-10", State::Rejected);
     rejected.anomalies = vec![("B1-105-15".into(), "rejet".into())];
+    // Deposited in time, before its due date of 15 September.
+    let mut august = deposit(1, "2026-08", State::Accepted);
+    august.created_at = at(datetime!(2026-09-10 09:00 UTC));
+    august.registered_at = Some(august.created_at);
     let facts = Facts {
         deposits: vec![
-            deposit(1, "2026-08", State::Accepted),
+            august,
             // September: never deposited.
             rejected,
             deposit(4, "2026-11", State::Accepted),
@@ -180,6 +184,32 @@ fn alerts_come_most_urgent_first_with_a_french_sentence() {
     assert!(rows[2].deposit.is_none());
 }
 
+/// Deposited late, a declaration's CRM is awaited for its grace days from the deposit,
+/// and the alert says so rather than counting from the missed due date.
+#[test]
+fn a_late_declaration_s_crm_is_awaited_for_its_grace_days_after_its_deposit() {
+    // October, due 15 November; accepted 1 December at 10:00 in Paris.
+    let facts = Facts {
+        deposits: vec![deposit(1, "2026-10", State::Accepted)],
+        ..Default::default()
+    };
+    let (_, alerts) = compute(&facts, &rules(), at(datetime!(2026-12-03 10:00 UTC)));
+    assert!(!codes(&alerts).contains(&"crm_missing"), "{alerts:?}");
+    let (_, alerts) = compute(&facts, &rules(), at(datetime!(2026-12-06 08:59 UTC)));
+    assert!(!codes(&alerts).contains(&"crm_missing"), "{alerts:?}");
+    let (_, alerts) = compute(&facts, &rules(), at(datetime!(2026-12-08 09:00 UTC)));
+    let crm = alerts
+        .iter()
+        .find(|a| a.code.code() == "crm_missing")
+        .expect("crm_missing");
+    assert!(
+        crm.message
+            .contains("n'est pas arrivé, 7 jours après son dépôt du 1er décembre 2026"),
+        "{}",
+        crm.message
+    );
+}
+
 #[test]
 fn a_crm_is_awaited_for_its_grace_days_after_the_due_date() {
     let facts = Facts {
@@ -197,7 +227,11 @@ fn a_crm_is_awaited_for_its_grace_days_after_the_due_date() {
     assert!(alerts.is_empty(), "{alerts:?}");
     let (rows, alerts) = compute(&facts, &rules(), at(datetime!(2026-12-20 11:00 UTC)));
     assert_eq!(codes(&alerts), ["crm_missing"]);
-    assert!(alerts[0].message.contains("5 jours"));
+    assert!(
+        alerts[0].message.contains("5 jours après l'échéance"),
+        "{}",
+        alerts[0].message
+    );
     // December's declaration is now the one to come.
     assert_eq!(rows[0].month.to_string(), "2026-12");
     // The CRM came: no alert, the row counts its rates.
