@@ -71,6 +71,9 @@ fn deposits_are_listed_newest_first_by_siret_month_and_state() {
     let (code, out, err) = s.raw(&["dsn", "list", "--limit", "2"], "");
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.lines().count(), 3, "{out}");
+    // The declared month in words, « de » elided before a vowel.
+    assert!(out.contains(" · mois de novembre 2026 · "), "{out}");
+    assert!(out.contains(" · mois d'octobre 2026 · "), "{out}");
     assert!(
         out.ends_with(
             "D'autres dépôts, plus anciens, ne sont pas affichés : seuls les 2 plus récents le sont (précisez --siret, --month ou --state).\n"

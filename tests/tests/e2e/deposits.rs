@@ -695,6 +695,7 @@ async fn the_deposit_folder_takes_only_complete_files_and_sorts_them_with_their_
         motif.contains(registered[0]["idflux"].as_str().unwrap()),
         "{motif}"
     );
+    assert!(motif.contains(", mois de novembre 2026."), "{motif}");
     assert_eq!(registered[0]["sha256"], sha256_hex(&first).as_str());
 
     // Written slowly: never taken while it grows.

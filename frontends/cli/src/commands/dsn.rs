@@ -296,7 +296,7 @@ async fn list(ctx: &Ctx, request: ListDsnDepositsRequest) -> CliResult {
             d.id,
             state_fr(&d.state),
             d.siret,
-            d.month,
+            iea_fr_time::de(&iea_fr_time::month_text(&d.month)),
             when(d.created_at.as_ref()).unwrap_or_default(),
             if d.idflux.is_empty() {
                 String::new()
@@ -578,7 +578,7 @@ fn deposit_lines(d: &DsnDeposit) -> Vec<String> {
         d.id,
         state_fr(&d.state),
         d.siret,
-        d.month
+        iea_fr_time::de(&iea_fr_time::month_text(&d.month))
     )];
     if !d.idflux.is_empty() {
         out.push(format!("  Flux (idflux) : {}", d.idflux));
@@ -657,7 +657,7 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
                 say!(
                     "  SIRET {} · mois {} · {} · {} · fraction {} · {} · {}",
                     d.siret(),
-                    d.month,
+                    iea_fr_time::de(&iea_fr_time::month_year(d.month.year, d.month.month)),
                     kind_fr(&d.kind),
                     match d.test_or_real {
                         TestOrReal::Test => "essai",
@@ -866,7 +866,7 @@ mod deposit_tests {
         let lines = deposit_lines(&d);
         assert_eq!(
             lines[0],
-            "Dépôt DSN n° 7 : rejeté — SIRET 78214563500010, mois 2026-11"
+            "Dépôt DSN n° 7 : rejeté — SIRET 78214563500010, mois de novembre 2026"
         );
         assert_eq!(lines[100], "  Anomalie A99 : anomalie 99");
         assert_eq!(

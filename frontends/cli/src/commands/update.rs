@@ -96,12 +96,12 @@ pub async fn run(ctx: &Ctx, cmd: UpdateCommand) -> CliResult {
                 }
                 for r in &c.available {
                     say!(
-                        "Nouvelle version {} ({}{} Mo{}){}",
+                        "Nouvelle version {} ({}{}{}){}",
                         r.version,
                         day(r.published_at.as_ref())
                             .map(|d| format!("publiée le {d}, "))
                             .unwrap_or_default(),
-                        r.package_length.div_ceil(1_000_000),
+                        iea_fr_time::size(r.package_length),
                         if r.script_count > 0 {
                             format!(
                                 ", {}",

@@ -280,7 +280,7 @@ fn motif(d: &DepositRecord) -> String {
         d.id,
         d.state.label_fr(),
         d.siret,
-        d.month,
+        iea_fr_time::de(&iea_fr_time::month_text(&d.month)),
         d.message
     );
     for a in &d.anomalies {
