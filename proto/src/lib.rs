@@ -48,6 +48,20 @@ pub const DEPOSIT_STATES: [&str; 10] = [
     "failed",
 ];
 
+/// What a person calls an agent of `iea.v1.AgentHealth.name` (« Service de dépôt DSN et
+/// des retours (deposit-agent) »), at the head of a line or a cell in both front-ends.
+pub fn agent_label(name: &str) -> String {
+    match name {
+        "auth-client" => "Service d'authentification Impact emploi (auth-client)".into(),
+        "update-client" => "Service de mise à jour (update-client)".into(),
+        "credential-verifier" => {
+            "Service de vérification Net-entreprises (credential-verifier)".into()
+        }
+        "deposit-agent" => "Service de dépôt DSN et des retours (deposit-agent)".into(),
+        other => format!("Service {other}"),
+    }
+}
+
 pub mod error;
 pub mod rates;
 mod redact;

@@ -204,6 +204,24 @@ async fn a_deposit_is_followed_to_its_crm_and_its_rates_shown_in_chromium() {
         )
         .await;
     browser.screenshot("status-alerts").await;
+    // And each service as the orchestrator found it: the four agents in service, of the
+    // orchestrator's version, nothing to report.
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        browser
+            .script(
+                "return Array.from(document.querySelectorAll('#services tr[data-agent]')).map(function (r) { return [r.getAttribute('data-agent'), r.getAttribute('data-healthy'), r.className, r.cells[2].textContent.trim()]; });",
+            )
+            .await,
+        json!(
+            ["auth-client", "update-client", "credential-verifier", "deposit-agent"]
+                .map(|a| json!([a, "true", "", format!("version {version}")]))
+        )
+    );
+    browser
+        .script("document.getElementById('services').scrollIntoView(); return true;")
+        .await;
+    browser.screenshot("status-services").await;
     browser.quit().await;
     h.stop().await;
 }

@@ -165,17 +165,6 @@ fn refused_accounts_lines(r: &StatusReport) -> Vec<String> {
         .collect()
 }
 
-/// An agent's name for a person.
-fn agent_label(name: &str) -> String {
-    match name {
-        "auth-client" => "d'authentification Impact emploi (auth-client)".into(),
-        "update-client" => "de mise à jour (update-client)".into(),
-        "credential-verifier" => "de vérification Net-entreprises (credential-verifier)".into(),
-        "deposit-agent" => "de dépôt DSN et des retours (deposit-agent)".into(),
-        other => other.to_owned(),
-    }
-}
-
 /// « État de la connexion : connecté (boule bleue), depuis le 1er décembre 2026 à 11 h 20 ».
 fn state_line(r: &StatusReport) -> String {
     match when(r.since.as_ref()) {
@@ -210,14 +199,14 @@ fn print_human(r: &StatusReport, orchestrator: &str) {
                 .latency
                 .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
                 .unwrap_or(0);
-            say!("Service {} : en service ({ms} ms)", agent_label(&a.name));
+            say!("{} : en service ({ms} ms)", iea_proto::agent_label(&a.name));
             if a.version_mismatch {
                 say!("  {}", a.message);
             }
         } else {
             say!(
-                "Service {} : injoignable — {}",
-                agent_label(&a.name),
+                "{} : injoignable — {}",
+                iea_proto::agent_label(&a.name),
                 a.message
             );
         }

@@ -265,12 +265,25 @@ pub async fn status_with_alerts(
     state: &AppState,
     current: &Current,
 ) -> Result<(StatusView, StatusAlertsView), WebError> {
-    let r = StatusClient::new(state.orchestrator.channel())
-        .get_status(authed(&current.session.token, GetStatusRequest::default()))
+    let r = status_report(state, current, false).await?;
+    Ok((StatusView::from(&r), status_alerts_view(&r)))
+}
+
+/// The orchestrator's status as the session may see it; `include_agents`: each agent's
+/// health checked now (a round trip to each, 2 s at most).
+pub async fn status_report(
+    state: &AppState,
+    current: &Current,
+    include_agents: bool,
+) -> Result<StatusReport, WebError> {
+    Ok(StatusClient::new(state.orchestrator.channel())
+        .get_status(authed(
+            &current.session.token,
+            GetStatusRequest { include_agents },
+        ))
         .instrument(tracing::info_span!("orchestrator", rpc = "GetStatus"))
         .await?
-        .into_inner();
-    Ok((StatusView::from(&r), status_alerts_view(&r)))
+        .into_inner())
 }
 
 /// The status page's panel: the alert line (to the board) and each refused account.

@@ -10,7 +10,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use iea_proto::v1::status_client::StatusClient;
 use iea_proto::v1::{
-    ActivateAssistanceRequest, DeactivateAssistanceRequest, GetStatusRequest, ReauthenticateRequest,
+    ActivateAssistanceRequest, DeactivateAssistanceRequest, GetStatusRequest,
+    ReauthenticateRequest, StatusReport,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -73,7 +74,20 @@ fn render(
     alerts: Option<&StatusAlertsView>,
     message: Option<(&str, &str)>,
 ) -> Response {
-    let body = html! {
+    ok(page(
+        "État de la connexion",
+        Some(current),
+        render_body(current, s, alerts, message),
+    ))
+}
+
+fn render_body(
+    current: &Current,
+    s: &StatusView,
+    alerts: Option<&StatusAlertsView>,
+    message: Option<(&str, &str)>,
+) -> Markup {
+    html! {
         @if let Some((kind, text)) = message { (notice(kind, text)) }
         (panel(s))
         @if let Some(a) = alerts { (super::board::status_panel(a)) }
@@ -100,8 +114,7 @@ fn render(
                 button type="submit" id="activate-assistance" { "Activer le mode assistance" }
             }
         }
-    };
-    ok(page("État de la connexion", Some(current), body))
+    }
 }
 
 /// The deadline alerts and refused accounts, for a page rendered after an action (the
@@ -114,9 +127,47 @@ async fn alerts(state: &AppState, current: &Current) -> Option<StatusAlertsView>
 }
 
 async fn show(State(state): State<AppState>, Extension(current): Extension<Current>) -> Response {
-    match super::board::status_with_alerts(&state, &current).await {
-        Ok((s, a)) => render(&current, &s, Some(&a), None),
+    match super::board::status_report(&state, &current, true).await {
+        Ok(r) => {
+            let alerts = super::board::status_alerts_view(&r);
+            let body = render_body(&current, &StatusView::from(&r), Some(&alerts), None);
+            let body = html! { (body) (services(&r)) };
+            ok(page("État de la connexion", Some(&current), body))
+        }
         Err(e) => error_page(&e, Some(&current)),
+    }
+}
+
+/// Each agent as the orchestrator found it just now: in service (and how fast), or not,
+/// and an agent of another version than the orchestrator's named.
+fn services(r: &StatusReport) -> Markup {
+    html! {
+        section id="services" {
+            h2 { "Services" }
+            table {
+                tr {
+                    th { "Orchestrateur" }
+                    td { "en service" }
+                    td { "version " (r.orchestrator_version) }
+                }
+                @for a in &r.agents {
+                    tr data-agent=(a.name) data-healthy=(a.healthy) class=(if a.healthy && !a.version_mismatch { "" } else { "warning" }) {
+                        th { (iea_proto::agent_label(&a.name)) }
+                        td {
+                            @if a.healthy {
+                                "en service ("
+                                (a.latency.map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000).unwrap_or(0))
+                                " ms)"
+                            } @else { "injoignable" }
+                        }
+                        td {
+                            @if !a.version.is_empty() { "version " (a.version) }
+                            @if !a.message.is_empty() { div class="message" { (a.message) } }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -211,5 +262,52 @@ async fn deactivate(
                 Err(_) => error_page(&e, Some(&current)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iea_proto::v1::AgentHealth;
+
+    /// An agent that does not answer, and one of another version, stand out with the
+    /// orchestrator's sentence.
+    #[test]
+    fn the_services_table_names_an_unreachable_agent_and_one_of_another_version() {
+        let r = StatusReport {
+            orchestrator_version: "0.2.0".into(),
+            agents: vec![
+                AgentHealth {
+                    name: "deposit-agent".into(),
+                    healthy: true,
+                    version: "0.1.0".into(),
+                    version_mismatch: true,
+                    message: "Le service « deposit-agent » est en version 0.1.0".into(),
+                    ..Default::default()
+                },
+                AgentHealth {
+                    name: "update-client".into(),
+                    healthy: false,
+                    message: "Le service « update-client » ne répond pas".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let html = services(&r).into_string();
+        assert!(html.contains("version 0.2.0"), "{html}");
+        assert!(
+            html.contains(r#"<tr data-agent="deposit-agent" data-healthy="true" class="warning">"#),
+            "{html}"
+        );
+        assert!(html.contains("est en version 0.1.0"), "{html}");
+        assert!(
+            html.contains(
+                r#"<tr data-agent="update-client" data-healthy="false" class="warning">"#
+            ),
+            "{html}"
+        );
+        assert!(html.contains("injoignable"), "{html}");
+        assert!(html.contains("ne répond pas"), "{html}");
     }
 }
