@@ -62,6 +62,11 @@ pub fn agent_label(name: &str) -> String {
     }
 }
 
+/// A duration of the API in whole milliseconds (a latency, as both front-ends show it).
+pub fn millis(d: &prost_types::Duration) -> i64 {
+    d.seconds * 1000 + i64::from(d.nanos) / 1_000_000
+}
+
 pub mod error;
 pub mod rates;
 mod redact;

@@ -137,11 +137,16 @@ pub struct Health {
 }
 
 impl Health {
+    /// It answers, but is not of the orchestrator's version.
+    pub fn of_another_version(&self) -> bool {
+        self.healthy && self.version.as_deref() != Some(iea_runtime::grpc::VERSION)
+    }
+
     /// When the agent answers but is not of the orchestrator's version (a partial
     /// update): what a person should know, in French.
     pub fn version_problem(&self) -> Option<String> {
         let own = iea_runtime::grpc::VERSION;
-        if !self.healthy || self.version.as_deref() == Some(own) {
+        if !self.of_another_version() {
             return None;
         }
         let theirs = match &self.version {
@@ -695,7 +700,7 @@ async fn check(agent: &AgentChannel) -> Health {
         detail,
         version,
     };
-    if health.version_problem().is_some() {
+    if health.of_another_version() {
         tracing::warn!(
             version = health.version.as_deref().unwrap_or("none"),
             own = iea_runtime::grpc::VERSION,

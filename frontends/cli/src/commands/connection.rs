@@ -91,7 +91,7 @@ fn test_json(t: &TestServerAccessResponse) -> Value {
                 "address": r.address,
                 "reachable": r.reachable,
                 "step": crate::codes::step(r.step),
-                "latency_ms": r.latency.map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000),
+                "latency_ms": r.latency.as_ref().map(iea_proto::millis),
                 "http_status": (r.http_status != 0).then_some(r.http_status),
                 "message": r.message,
             })
@@ -102,10 +102,7 @@ fn test_json(t: &TestServerAccessResponse) -> Value {
 fn print_test(t: &TestServerAccessResponse) {
     for a in &t.tests {
         let r = a.result.clone().unwrap_or_default();
-        let ms = r
-            .latency
-            .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
-            .unwrap_or(0);
+        let ms = r.latency.as_ref().map(iea_proto::millis).unwrap_or(0);
         let mark = if r.reachable { "✔" } else { "✘" };
         say!(
             "{mark} {} — {} ({ms} ms) : {}",

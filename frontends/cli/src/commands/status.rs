@@ -70,7 +70,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> CliResult {
 
 /// When this command is not of the orchestrator's version: what to do, in French.
 fn cli_version_problem(orchestrator: &str) -> Option<String> {
-    let own = env!("CARGO_PKG_VERSION");
+    let own = iea_runtime::grpc::VERSION;
     (!orchestrator.is_empty() && orchestrator != own).then(|| {
         format!(
             "La commande iea est en version {own}, l'orchestrateur en version {orchestrator} : \
@@ -96,7 +96,7 @@ fn to_json(r: &StatusReport, orchestrator: &str) -> serde_json::Value {
             "healthy": a.healthy,
             "version": (!a.version.is_empty()).then_some(&a.version),
             "version_mismatch": a.version_mismatch,
-            "latency_ms": a.latency.map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000),
+            "latency_ms": a.latency.as_ref().map(iea_proto::millis),
             "message": (!a.message.is_empty()).then_some(&a.message),
         })).collect::<Vec<_>>(),
     })
@@ -195,10 +195,7 @@ fn print_human(r: &StatusReport, orchestrator: &str) {
     }
     for a in &r.agents {
         if a.healthy {
-            let ms = a
-                .latency
-                .map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000)
-                .unwrap_or(0);
+            let ms = a.latency.as_ref().map(iea_proto::millis).unwrap_or(0);
             say!("{} : en service ({ms} ms)", iea_proto::agent_label(&a.name));
             if a.version_mismatch {
                 say!("  {}", a.message);

@@ -68,26 +68,15 @@ pub fn panel(s: &StatusView) -> Markup {
     }
 }
 
+/// The status page; `services`: the report whose agents were checked, for their table.
 fn render(
     current: &Current,
     s: &StatusView,
     alerts: Option<&StatusAlertsView>,
     message: Option<(&str, &str)>,
+    services: Option<&StatusReport>,
 ) -> Response {
-    ok(page(
-        "État de la connexion",
-        Some(current),
-        render_body(current, s, alerts, message),
-    ))
-}
-
-fn render_body(
-    current: &Current,
-    s: &StatusView,
-    alerts: Option<&StatusAlertsView>,
-    message: Option<(&str, &str)>,
-) -> Markup {
-    html! {
+    let body = html! {
         @if let Some((kind, text)) = message { (notice(kind, text)) }
         (panel(s))
         @if let Some(a) = alerts { (super::board::status_panel(a)) }
@@ -114,7 +103,9 @@ fn render_body(
                 button type="submit" id="activate-assistance" { "Activer le mode assistance" }
             }
         }
-    }
+        @if let Some(r) = services { (services_table(r)) }
+    };
+    ok(page("État de la connexion", Some(current), body))
 }
 
 /// The deadline alerts and refused accounts, for a page rendered after an action (the
@@ -130,9 +121,13 @@ async fn show(State(state): State<AppState>, Extension(current): Extension<Curre
     match super::board::status_report(&state, &current, true).await {
         Ok(r) => {
             let alerts = super::board::status_alerts_view(&r);
-            let body = render_body(&current, &StatusView::from(&r), Some(&alerts), None);
-            let body = html! { (body) (services(&r)) };
-            ok(page("État de la connexion", Some(&current), body))
+            render(
+                &current,
+                &StatusView::from(&r),
+                Some(&alerts),
+                None,
+                Some(&r),
+            )
         }
         Err(e) => error_page(&e, Some(&current)),
     }
@@ -140,7 +135,7 @@ async fn show(State(state): State<AppState>, Extension(current): Extension<Curre
 
 /// Each agent as the orchestrator found it just now: in service (and how fast), or not,
 /// and an agent of another version than the orchestrator's named.
-fn services(r: &StatusReport) -> Markup {
+fn services_table(r: &StatusReport) -> Markup {
     html! {
         section id="services" {
             h2 { "Services" }
@@ -156,7 +151,7 @@ fn services(r: &StatusReport) -> Markup {
                         td {
                             @if a.healthy {
                                 "en service ("
-                                (a.latency.map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000).unwrap_or(0))
+                                (a.latency.as_ref().map(iea_proto::millis).unwrap_or(0))
                                 " ms)"
                             } @else { "injoignable" }
                         }
@@ -193,6 +188,7 @@ async fn reauthenticate(
                 &s,
                 a.as_ref(),
                 Some((kind, "Authentification relancée.")),
+                None,
             )
         }
         Err(e) => error_page(&WebError::from(e), Some(&current)),
@@ -215,7 +211,13 @@ async fn activate(
             let r = r.into_inner();
             let s = StatusView::from(&r.status.unwrap_or_default());
             let a = alerts(&state, &current).await;
-            render(&current, &s, a.as_ref(), Some(("warning", &r.warning)))
+            render(
+                &current,
+                &s,
+                a.as_ref(),
+                Some(("warning", &r.warning)),
+                None,
+            )
         }
         Err(e) => error_page(&WebError::from(e), Some(&current)),
     }
@@ -253,12 +255,13 @@ async fn deactivate(
                 &StatusView::from(r.get_ref()),
                 a.as_ref(),
                 Some(("notice", "Le mode assistance est désactivé.")),
+                None,
             )
         }
         Err(e) => {
             let e = WebError::from(e);
             match super::board::status_with_alerts(&state, &current).await {
-                Ok((s, a)) => render(&current, &s, Some(&a), Some(("error", &e.message))),
+                Ok((s, a)) => render(&current, &s, Some(&a), Some(("error", &e.message)), None),
                 Err(_) => error_page(&e, Some(&current)),
             }
         }
@@ -294,7 +297,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let html = services(&r).into_string();
+        let html = services_table(&r).into_string();
         assert!(html.contains("version 0.2.0"), "{html}");
         assert!(
             html.contains(r#"<tr data-agent="deposit-agent" data-healthy="true" class="warning">"#),
