@@ -142,6 +142,10 @@ pub enum DsnCommand {
         /// Au plus ce nombre de dépôts (1 à 500).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: Option<u32>,
+        /// Seulement ceux plus anciens que ce dépôt (son numéro) : la suite d'une liste
+        /// incomplète.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        before: Option<i64>,
     },
     /// Affiche un dépôt DSN.
     Show { id: i64 },

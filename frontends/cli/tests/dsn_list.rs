@@ -1,5 +1,6 @@
-//! `iea dsn list` and its filters (`--siret`, `--month`, `--state`, `--limit`), as a
-//! person or a script runs it: newest first, what was left out said, a wrong filter
+//! `iea dsn list` and its filters (`--siret`, `--month`, `--state`, `--limit`, `--before`),
+//! as a person or a script runs it: newest first, what was left out said with the command
+//! that lists it, a wrong filter
 //! refused with a French sentence before anything is read.
 
 mod common;
@@ -74,10 +75,41 @@ fn deposits_are_listed_newest_first_by_siret_month_and_state() {
     // The declared month in words, « de » elided before a vowel.
     assert!(out.contains(" · mois de novembre 2026 · "), "{out}");
     assert!(out.contains(" · mois d'octobre 2026 · "), "{out}");
+    let newest = v["deposits"][0]["id"].as_i64().unwrap();
+    let second = v["deposits"][1]["id"].as_i64().unwrap();
+    assert_eq!(v["next_before"], second, "{v}");
     assert!(
-        out.ends_with(
-            "D'autres dépôts, plus anciens, ne sont pas affichés : seuls les 2 plus récents le sont (précisez --siret, --month ou --state).\n"
-        ),
+        out.ends_with(&format!(
+            "D'autres dépôts, plus anciens, ne sont pas affichés : seuls les 2 plus récents le sont. La suite : iea dsn list --limit 2 --before {second}\n"
+        )),
+        "{out}"
+    );
+    // The next page, as the sentence says, with the same filters: the rest, nothing more.
+    let (code, v) = json(
+        &s,
+        &[
+            "dsn",
+            "list",
+            "--limit",
+            "2",
+            "--before",
+            &second.to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(months(&v), ["2026-09"], "{v}");
+    assert_eq!(v["truncated"], false, "{v}");
+    assert_eq!(v["next_before"], serde_json::Value::Null, "{v}");
+    let (_, out, _) = s.raw(
+        &[
+            "dsn", "list", "--siret", DEMO_SIRET, "--state", "accepted", "--limit", "1",
+        ],
+        "",
+    );
+    assert!(
+        out.ends_with(&format!(
+            "seul le plus récent l'est. La suite : iea dsn list --siret {DEMO_SIRET} --state accepted --limit 1 --before {newest}\n"
+        )),
         "{out}"
     );
     let (code, out, err) = s.raw(&["dsn", "list", "--siret", "78214563500010"], "");

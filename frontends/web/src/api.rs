@@ -1127,10 +1127,12 @@ fn deposit_id(
 
 /// The DSN deposits the session may see (every one for an administrator), newest first:
 /// 500 at most, fewer with `limit`; each filter applies when given (what `iea dsn list
-/// --json` gives).
+/// --json` gives). When older ones were left out, the `Link` header gives the next page
+/// (`rel="next"`: the same filters, `before` the last deposit given).
 #[utoipa::path(get, path = "/api/v1/deposits", tag = "deposits", params(views::deposits::ListQuery),
-    responses((status = 200, body = Vec<DepositView>), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<DepositView>,
+            headers(("Link" = String, description = "`</api/v1/deposits?…&before=N>; rel=\"next\"` when older deposits were left out"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn deposits(
     State(state): State<AppState>,
     Extension(current): Extension<Current>,
@@ -1138,11 +1140,19 @@ async fn deposits(
         axum::extract::Query<views::deposits::ListQuery>,
         axum::extract::rejection::QueryRejection,
     >,
-) -> ApiResult<Vec<DepositView>> {
+) -> Result<(axum::http::HeaderMap, Json<Vec<DepositView>>), WebError> {
     let q = query_or_invalid(query)?;
-    let (list, _) = views::deposits::list(&state, &current, &q).await?;
-    Ok(Json(
-        list.iter().map(views::deposits::deposit_view).collect(),
+    let (list, truncated) = views::deposits::list(&state, &current, &q).await?;
+    let mut headers = axum::http::HeaderMap::new();
+    if let (true, Some(last)) = (truncated, list.last()) {
+        let link = format!("</api/v1/deposits?{}>; rel=\"next\"", q.next_page(last.id));
+        if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, value);
+        }
+    }
+    Ok((
+        headers,
+        Json(list.iter().map(views::deposits::deposit_view).collect()),
     ))
 }
 

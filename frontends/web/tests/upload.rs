@@ -459,6 +459,30 @@ async fn a_file_with_crlf_and_latin1_accents_arrives_byte_for_byte() {
         ["2026-11"]
     );
     assert!(months(s.get_json("/api/v1/deposits?state=to_check").await).is_empty());
+    // Older ones left out: the `Link` header names the next page, the same filters kept;
+    // the last page has none.
+    let r = s
+        .request(Method::GET, "/api/v1/deposits?limit=1&state=accepted")
+        .send()
+        .await
+        .unwrap();
+    let link = r.headers()["link"].to_str().unwrap().to_owned();
+    let first: serde_json::Value = r.json().await.unwrap();
+    let newest = first[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        link,
+        format!("</api/v1/deposits?state=accepted&limit=1&before={newest}>; rel=\"next\"")
+    );
+    let next = link.trim_start_matches('<').split('>').next().unwrap();
+    let r = s.request(Method::GET, next).send().await.unwrap();
+    assert!(r.headers().get("link").is_none(), "{:?}", r.headers());
+    assert_eq!(months(r.json().await.unwrap()), ["2026-10"]);
+    let r = s
+        .request(Method::GET, "/api/v1/deposits")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("link").is_none(), "{:?}", r.headers());
     for (query, message) in [
         (
             "month=2026-13",
@@ -475,6 +499,10 @@ async fn a_file_with_crlf_and_latin1_accents_arrives_byte_for_byte() {
         (
             "limit=501",
             "Une liste donne au plus 500 dépôts : demandez-en 500 au plus.",
+        ),
+        (
+            "before=-3",
+            "Le numéro de dépôt à partir duquel lister doit être un nombre positif.",
         ),
     ] {
         let r = s
@@ -513,6 +541,20 @@ async fn a_file_with_crlf_and_latin1_accents_arrives_byte_for_byte() {
     let (_, html) = page("/declarations?limit=1").await;
     assert!(html.contains("id=\"deposits-truncated\""), "{html}");
     assert!(html.contains("seul le plus récent l'est."), "{html}");
+    // « Dépôts plus anciens »: the next page, October's.
+    let older = format!("/declarations?limit=1&amp;before={newest}");
+    assert!(html.contains(&format!("href=\"{older}\"")), "{html}");
+    let r = s
+        .request(Method::GET, &older.replace("&amp;", "&"))
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("octobre 2026") && !html.contains("novembre 2026"),
+        "{html}"
+    );
+    assert!(!html.contains("deposits-truncated"), "{html}");
     let (_, html) = page("/declarations").await;
     assert!(!html.contains("deposits-truncated"), "{html}");
     let (code, html) = page("/declarations?month=2026-13").await;

@@ -51,12 +51,14 @@ pub async fn run(ctx: &Ctx, cmd: DsnCommand) -> CliResult {
             month,
             state,
             limit,
+            before,
         } => {
             let request = ListDsnDepositsRequest {
                 siret: siret.unwrap_or_default(),
                 month: month.unwrap_or_default(),
                 state: state.unwrap_or_default(),
                 limit: limit.unwrap_or_default(),
+                before: before.unwrap_or_default(),
             };
             list(ctx, request).await
         }
@@ -269,14 +271,17 @@ async fn list(ctx: &Ctx, request: ListDsnDepositsRequest) -> CliResult {
         !(request.siret.is_empty() && request.month.is_empty() && request.state.is_empty());
     let r = client_for(ctx)
         .await?
-        .list_deposits(client::authed(&ctx.data_dir, request))
+        .list_deposits(client::authed(&ctx.data_dir, request.clone()))
         .await?
         .into_inner();
     let all = r.deposits;
+    // Where the next page starts: the last deposit given.
+    let next_before = all.last().filter(|_| r.truncated).map(|d| d.id);
     if ctx.json {
         print_json(&json!({
             "deposits": all.iter().map(deposit_json).collect::<Vec<_>>(),
             "truncated": r.truncated,
+            "next_before": next_before,
         }));
         return Ok(());
     }
@@ -305,17 +310,38 @@ async fn list(ctx: &Ctx, request: ListDsnDepositsRequest) -> CliResult {
             }
         );
     }
-    if r.truncated {
+    if let Some(before) = next_before {
         say!(
-            "D'autres dépôts, plus anciens, ne sont pas affichés : {} (précisez --siret, --month ou --state).",
+            "D'autres dépôts, plus anciens, ne sont pas affichés : {}. La suite : {}",
             if all.len() == 1 {
                 "seul le plus récent l'est".to_owned()
             } else {
                 format!("seuls les {} plus récents le sont", all.len())
-            }
+            },
+            next_page_command(&request, before)
         );
     }
     Ok(())
+}
+
+/// The command that lists the next page: the same filters, from deposit `before` on.
+fn next_page_command(request: &ListDsnDepositsRequest, before: i64) -> String {
+    let mut command = "iea dsn list".to_owned();
+    let siret: String = request.siret.split_whitespace().collect();
+    for (option, value) in [
+        ("--siret", siret.as_str()),
+        ("--month", request.month.trim()),
+        ("--state", request.state.as_str()),
+    ] {
+        if !value.is_empty() {
+            command.push_str(&format!(" {option} {value}"));
+        }
+    }
+    if request.limit != 0 {
+        command.push_str(&format!(" --limit {}", request.limit));
+    }
+    command.push_str(&format!(" --before {before}"));
+    command
 }
 
 async fn accounts(ctx: &Ctx, cmd: DsnAccountsCommand) -> CliResult {

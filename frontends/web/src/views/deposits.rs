@@ -172,11 +172,35 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(minimum = 0, maximum = 500)]
     pub limit: u32,
+    /// Only deposits older than this one (its number): the next page of a truncated list,
+    /// from its last deposit (0 or absent: from the newest).
+    #[serde(default)]
+    #[param(minimum = 0)]
+    pub before: i64,
 }
 
 impl ListQuery {
     fn filtered(&self) -> bool {
         !(self.siret.trim().is_empty() && self.month.trim().is_empty() && self.state.is_empty())
+    }
+
+    /// The query of the next page, from deposit `before` on: the same filters and limit.
+    pub fn next_page(&self, before: i64) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("siret", self.siret.trim()),
+            ("month", self.month.trim()),
+            ("state", self.state.as_str()),
+        ] {
+            if !value.is_empty() {
+                q.append_pair(name, value);
+            }
+        }
+        if self.limit != 0 {
+            q.append_pair("limit", &self.limit.to_string());
+        }
+        q.append_pair("before", &before.to_string());
+        q.finish()
     }
 }
 
@@ -195,6 +219,7 @@ pub async fn list(
                 month: q.month.clone(),
                 state: q.state.clone(),
                 limit: q.limit,
+                before: q.before,
             },
         ))
         .instrument(tracing::info_span!("orchestrator", rpc = "ListDeposits"))
@@ -417,12 +442,12 @@ async fn render(
                         }
                     }
                 }
-                @if truncated {
+                @if let (true, Some(last)) = (truncated, deposits.last()) {
                     p class="muted" id="deposits-truncated" {
                         "D'autres dépôts, plus anciens, ne sont pas affichés : "
-                        @if deposits.len() == 1 { "seul le plus récent l'est." }
-                        @else { "seuls les " (deposits.len()) " plus récents le sont." }
-                        " Précisez le SIRET, le mois ou l'état."
+                        @if deposits.len() == 1 { "seul le plus récent l'est. " }
+                        @else { "seuls les " (deposits.len()) " plus récents le sont. " }
+                        a id="deposits-older" href={ "/declarations?" (q.next_page(last.id)) } { "Dépôts plus anciens" }
                     }
                 }
             }

@@ -151,6 +151,7 @@ impl Deposits for DepositsApi {
         let caller = principal(&self.0, &request).await?;
         let r = request.get_ref();
         let filter = crate::deposits::ListFilter::parse(&r.siret, &r.month, &r.state, r.limit)
+            .and_then(|f| f.older_than(r.before))
             .map_err(deposit_error)?;
         let (found, truncated) = self
             .0

@@ -67,6 +67,8 @@ pub struct ListFilter {
     pub siret: Option<String>,
     pub month: Option<iea_dsn::Month>,
     pub state: Option<State>,
+    /// Only deposits whose number is below this one: the next page of a truncated list.
+    pub before: Option<i64>,
     pub limit: usize,
 }
 
@@ -76,6 +78,7 @@ impl Default for ListFilter {
             siret: None,
             month: None,
             state: None,
+            before: None,
             limit: LIST_MAX,
         }
     }
@@ -128,8 +131,24 @@ impl ListFilter {
             siret,
             month,
             state,
+            before: None,
             limit,
         })
+    }
+
+    /// The same filter, from the deposit numbered `before` on (older ones only); 0 is from
+    /// the newest, a negative number is refused.
+    pub fn older_than(self, before: i64) -> Result<Self, DepositError> {
+        match before {
+            0 => Ok(self),
+            n if n > 0 => Ok(Self {
+                before: Some(n),
+                ..self
+            }),
+            _ => Err(DepositError::InvalidInput(
+                "Le numéro de dépôt à partir duquel lister doit être un nombre positif.".into(),
+            )),
+        }
     }
 }
 

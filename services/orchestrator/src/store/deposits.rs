@@ -334,23 +334,26 @@ impl Store {
         let siret = filter.siret.unwrap_or_default();
         let month = filter.month.map(|m| m.to_string()).unwrap_or_default();
         let state = filter.state.map(|s| s.code()).unwrap_or_default();
+        // No page asked: every number is below the largest.
+        let before = filter.before.unwrap_or(i64::MAX);
         self.read(move |db| match for_user {
             None => db.query(
                 select!(
                     "WHERE ($1 = '' OR siret = $1) AND ($2 = '' OR month = $2) \
-                     AND ($3 = '' OR state = $3) ORDER BY id DESC LIMIT $4"
+                     AND ($3 = '' OR state = $3) AND id < $4 \
+                     ORDER BY id DESC LIMIT $5"
                 ),
-                &[&siret, &month, &state, &limit],
+                &[&siret, &month, &state, &before, &limit],
                 record_of,
             ),
             Some((user_id, name)) => db.query(
                 select!(
                     "WHERE ($1 = '' OR siret = $1) AND ($2 = '' OR month = $2) \
-                     AND ($3 = '' OR state = $3) \
-                     AND (user_id = $4 OR lower(requested_by) = lower($5)) \
-                     ORDER BY id DESC LIMIT $6"
+                     AND ($3 = '' OR state = $3) AND id < $4 \
+                     AND (user_id = $5 OR lower(requested_by) = lower($6)) \
+                     ORDER BY id DESC LIMIT $7"
                 ),
-                &[&siret, &month, &state, &user_id, &name, &limit],
+                &[&siret, &month, &state, &before, &user_id, &name, &limit],
                 record_of,
             ),
         })
@@ -1211,6 +1214,31 @@ mod tests {
             .map(|d| d.id)
             .collect::<Vec<_>>();
         assert_eq!(two, vec![ids[5], ids[4]]);
+        // The next page: from the last one given, with the same filters.
+        let page = |for_user: Option<(i64, String)>, siret: &str, before: i64| {
+            let filter = ListFilter::parse(siret, "", "", 0)
+                .unwrap()
+                .older_than(before)
+                .unwrap();
+            async move {
+                s.deposits(for_user, filter, 2)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|d| d.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(page(None, "", ids[4]).await, vec![ids[3], ids[2]]);
+        assert_eq!(page(None, "", ids[0]).await, Vec::<i64>::new());
+        assert_eq!(
+            page(None, "73282932000074", ids[5]).await,
+            vec![ids[4], ids[3]]
+        );
+        assert_eq!(
+            page(Some((999, "Martin".into())), "", ids[3]).await,
+            vec![ids[0]]
+        );
     }
 
     /// The front-ends' list of states (their filters) is the deposits' own.
@@ -1249,6 +1277,13 @@ mod tests {
         assert_eq!(
             message(ListFilter::parse("", "", "", 501)),
             "Une liste donne au plus 500 dépôts : demandez-en 500 au plus."
+        );
+        let f = ListFilter::parse("", "", "", 0).unwrap();
+        assert_eq!(f.clone().older_than(0).unwrap().before, None);
+        assert_eq!(f.clone().older_than(12).unwrap().before, Some(12));
+        assert_eq!(
+            message(f.older_than(-1)),
+            "Le numéro de dépôt à partir duquel lister doit être un nombre positif."
         );
     }
 
