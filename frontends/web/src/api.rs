@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::AppState;
 use crate::orchestrator::{ErrorBody, ErrorDetail, WebError, authed, millis, rfc3339};
 use crate::sessions::{self, Current, SESSION_COOKIE, set_cookie};
-use crate::status::{IndicatorState, StatusView};
+use crate::status::{AgentView, IndicatorState, ServicesView, StatusView};
 use crate::views;
 use crate::views::accounts::VerifyAllView;
 use crate::views::board::{BoardView, StatusAlertsView};
@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/session", get(session_info).delete(sign_out))
         .route("/api/v1/status", get(status))
         .route("/api/v1/status/events", get(status_events))
+        .route("/api/v1/status/services", get(status_services))
         .route("/api/v1/status/reauthenticate", post(reauthenticate))
         .route("/api/v1/assistance", post(activate_assistance))
         .route("/api/v1/assistance/deactivate", post(deactivate_assistance))
@@ -114,7 +115,7 @@ pub fn public_routes() -> Router<AppState> {
         description = "Les opérations de la console web d'iea-connect, en JSON. Erreurs : {\"error\":{\"code\",\"message\"}}."
     ),
     paths(
-        sign_in, session_info, sign_out, status, status_events, reauthenticate,
+        sign_in, session_info, sign_out, status, status_events, status_services, reauthenticate,
         activate_assistance, deactivate_assistance, users, add_user, remove_user,
         installation_mode, set_installation_mode, credentials, set_credentials,
         verify_credentials, connection, save_connection, test_connection, propose_repairs, apply_repair, support,
@@ -123,7 +124,7 @@ pub fn public_routes() -> Router<AppState> {
         deposits, deposit_one, deposit_events, deposit, resolve_deposit,
         deposit_returns, deposit_follows, follow_now, rates, rates_csv, board, status_alerts
     ),
-    components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState, SseEvent)),
+    components(schemas(ErrorBody, ErrorDetail, StatusView, IndicatorState, SseEvent, ServicesView, AgentView)),
     modifiers(&SessionCookie, &ErrorsEverywhere),
     security(("session" = []))
 )]
@@ -307,6 +308,21 @@ async fn status(
     Extension(current): Extension<Current>,
 ) -> ApiResult<StatusView> {
     Ok(Json(views::status::current_status(&state, &current).await?))
+}
+
+/// Each service as the orchestrator checks it now: the orchestrator's version, then each
+/// agent in service (and how fast) or not, an agent of another version named (what the
+/// status page's « Services » and `iea status` show). An agent that hangs is waited for
+/// 2 s at most.
+#[utoipa::path(get, path = "/api/v1/status/services", tag = "status",
+    responses((status = 200, body = ServicesView), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn status_services(
+    State(state): State<AppState>,
+    Extension(current): Extension<Current>,
+) -> ApiResult<ServicesView> {
+    let r = views::board::status_report(&state, &current, true).await?;
+    Ok(Json(ServicesView::from(&r)))
 }
 
 /// The status now, then each change: events named `status` whose data is a StatusView.

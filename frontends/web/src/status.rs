@@ -122,6 +122,59 @@ impl From<&StatusReport> for StatusView {
     }
 }
 
+/// The services as the orchestrator checked them just now (the status page's « Services »).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ServicesView {
+    /// The orchestrator's version of iea-connect.
+    pub orchestrator_version: String,
+    /// Each agent the orchestrator calls.
+    pub agents: Vec<AgentView>,
+}
+
+/// One agent as the orchestrator found it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentView {
+    /// `auth-client`, `update-client`, `credential-verifier` or `deposit-agent`.
+    pub name: String,
+    /// Its name for a person, in French.
+    pub label: String,
+    /// It answered its health check, serving.
+    pub healthy: bool,
+    /// How long its health check took, when it answered.
+    pub latency_ms: Option<i64>,
+    /// Its version of iea-connect ("" when it does not say).
+    pub version: String,
+    /// It answers, but is not of the orchestrator's version.
+    pub version_mismatch: bool,
+    /// French sentence when it does not answer or is of another version; "" otherwise.
+    pub message: String,
+}
+
+impl From<&StatusReport> for ServicesView {
+    fn from(r: &StatusReport) -> Self {
+        Self {
+            orchestrator_version: r.orchestrator_version.clone(),
+            agents: r
+                .agents
+                .iter()
+                .map(|a| AgentView {
+                    name: a.name.clone(),
+                    label: iea_proto::agent_label(&a.name),
+                    healthy: a.healthy,
+                    latency_ms: a
+                        .latency
+                        .as_ref()
+                        .filter(|_| a.healthy)
+                        .map(iea_proto::millis),
+                    version: a.version.clone(),
+                    version_mismatch: a.version_mismatch,
+                    message: a.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// How often an idle event stream gets a comment line, so that proxies and browsers keep
 /// it open (axum's default, for every subscriber at once from one timer).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -32,6 +32,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/session"),
     ("GET", "/api/v1/status"),
     ("GET", "/api/v1/status/events"),
+    ("GET", "/api/v1/status/services"),
     ("POST", "/api/v1/status/reauthenticate"),
     ("POST", "/api/v1/assistance"),
     ("POST", "/api/v1/assistance/deactivate"),
@@ -420,6 +421,62 @@ where
     .unwrap_or_else(|_| panic!("no {want} event within {deadline:?}"))
 }
 
+/// The services as the orchestrator checks them when asked: its version, each agent in
+/// service and how fast, of the same version; an agent stopped is said unreachable in
+/// French, without a latency.
+#[tokio::test]
+async fn the_api_gives_each_service_as_the_orchestrator_checks_it() {
+    let mut h = Harness::start().await;
+    let s = h.api_session().await;
+    let v = s.get_json("/api/v1/status/services").await;
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(v["orchestrator_version"], version, "{v}");
+    let agents = v["agents"].as_array().unwrap();
+    let mut names: Vec<&str> = agents.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "auth-client",
+            "credential-verifier",
+            "deposit-agent",
+            "update-client"
+        ],
+        "{v}"
+    );
+    for a in agents {
+        assert_eq!(a["healthy"], true, "{a}");
+        assert!(a["latency_ms"].as_i64().is_some(), "{a}");
+        assert_eq!(a["version"], version, "{a}");
+        assert_eq!(a["version_mismatch"], false, "{a}");
+        assert_eq!(a["message"], "", "{a}");
+    }
+    let deposit = agents
+        .iter()
+        .find(|a| a["name"] == "deposit-agent")
+        .unwrap();
+    assert_eq!(
+        deposit["label"],
+        "Service de dépôt DSN et des retours (deposit-agent)"
+    );
+
+    h.stack.stop_agent("update-client").await;
+    let v = s.get_json("/api/v1/status/services").await;
+    let update = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "update-client")
+        .unwrap()
+        .clone();
+    assert_eq!(update["healthy"], false, "{v}");
+    assert_eq!(update["latency_ms"], serde_json::Value::Null, "{v}");
+    let message = update["message"].as_str().unwrap();
+    assert!(message.contains("update-client"), "{message}");
+    assert!(message.contains("ne répond pas"), "{message}");
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn status_changes_reach_the_event_stream_without_asking() {
     let h = Harness::start().await;
@@ -771,6 +828,7 @@ async fn every_parameter_is_documented_where_its_handler_reads_it() {
         ("get", "/api/v1/rates.csv", "siret"),
         ("get", "/api/v1/rates.csv", "expired"),
         ("get", "/api/v1/board", "siret"),
+        ("get", "/api/v1/deposits", "before"),
     ] {
         assert!(
             in_query

@@ -10,8 +10,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use iea_proto::v1::status_client::StatusClient;
 use iea_proto::v1::{
-    ActivateAssistanceRequest, DeactivateAssistanceRequest, GetStatusRequest,
-    ReauthenticateRequest, StatusReport,
+    ActivateAssistanceRequest, DeactivateAssistanceRequest, GetStatusRequest, ReauthenticateRequest,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -21,7 +20,7 @@ use super::{csrf_field, error_page, notice, ok, page};
 use crate::AppState;
 use crate::orchestrator::{WebError, authed};
 use crate::sessions::Current;
-use crate::status::{IndicatorState, StatusView};
+use crate::status::{IndicatorState, ServicesView, StatusView};
 use crate::views::board::StatusAlertsView;
 
 pub fn routes() -> Router<AppState> {
@@ -74,7 +73,7 @@ fn render(
     s: &StatusView,
     alerts: Option<&StatusAlertsView>,
     message: Option<(&str, &str)>,
-    services: Option<&StatusReport>,
+    services: Option<&ServicesView>,
 ) -> Response {
     let body = html! {
         @if let Some((kind, text)) = message { (notice(kind, text)) }
@@ -126,7 +125,7 @@ async fn show(State(state): State<AppState>, Extension(current): Extension<Curre
                 &StatusView::from(&r),
                 Some(&alerts),
                 None,
-                Some(&r),
+                Some(&ServicesView::from(&r)),
             )
         }
         Err(e) => error_page(&e, Some(&current)),
@@ -135,7 +134,7 @@ async fn show(State(state): State<AppState>, Extension(current): Extension<Curre
 
 /// Each agent as the orchestrator found it just now: in service (and how fast), or not,
 /// and an agent of another version than the orchestrator's named.
-fn services_table(r: &StatusReport) -> Markup {
+fn services_table(r: &ServicesView) -> Markup {
     html! {
         section id="services" {
             h2 { "Services" }
@@ -147,13 +146,11 @@ fn services_table(r: &StatusReport) -> Markup {
                 }
                 @for a in &r.agents {
                     tr data-agent=(a.name) data-healthy=(a.healthy) class=(if a.healthy && !a.version_mismatch { "" } else { "warning" }) {
-                        th { (iea_proto::agent_label(&a.name)) }
+                        th { (a.label) }
                         td {
-                            @if a.healthy {
-                                "en service ("
-                                (a.latency.as_ref().map(iea_proto::millis).unwrap_or(0))
-                                " ms)"
-                            } @else { "injoignable" }
+                            @if let (true, Some(ms)) = (a.healthy, a.latency_ms) { "en service (" (ms) " ms)" }
+                            @else if a.healthy { "en service" }
+                            @else { "injoignable" }
                         }
                         td {
                             @if !a.version.is_empty() { "version " (a.version) }
@@ -271,7 +268,7 @@ async fn deactivate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iea_proto::v1::AgentHealth;
+    use iea_proto::v1::{AgentHealth, StatusReport};
 
     /// An agent that does not answer, and one of another version, stand out with the
     /// orchestrator's sentence.
@@ -297,7 +294,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let html = services_table(&r).into_string();
+        let html = services_table(&ServicesView::from(&r)).into_string();
         assert!(html.contains("version 0.2.0"), "{html}");
         assert!(
             html.contains(r#"<tr data-agent="deposit-agent" data-healthy="true" class="warning">"#),
