@@ -119,12 +119,45 @@ pub fn parse() -> Cli {
                         json!({"error": {"code": "invalid_arguments", "message": message}})
                     );
                 } else {
-                    eprintln!("Erreur : {message}\nPour l'aide : iea --help");
+                    let args: Vec<String> = std::env::args().skip(1).collect();
+                    eprintln!(
+                        "Erreur : {message}\nPour l'aide : {} --help",
+                        command_path(&command(), &args)
+                    );
                 }
                 std::process::exit(EXIT_USAGE);
             }
         },
     }
+}
+
+/// The command a person was typing (« iea dsn list »): the subcommands named in `args`
+/// from the start, as far as they are known; its help is the one to read.
+pub fn command_path(cmd: &Command, args: &[String]) -> String {
+    // An option's value (`--data-dir DIR`) is not a subcommand.
+    let takes_value = |c: &Command, option: &str| {
+        option.strip_prefix("--").is_some_and(|long| {
+            c.get_arguments()
+                .any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
+        })
+    };
+    let mut path = vec![cmd.get_name().to_owned()];
+    let mut current = cmd;
+    let mut previous: Option<&str> = None;
+    for arg in args {
+        let a_value = previous.is_some_and(|p| takes_value(current, p) || takes_value(cmd, p));
+        if !a_value && !arg.starts_with('-') {
+            match current.find_subcommand(arg) {
+                Some(sub) => {
+                    path.push(sub.get_name().to_owned());
+                    current = sub;
+                }
+                None => break,
+            }
+        }
+        previous = Some(arg);
+    }
+    path.join(" ")
 }
 
 /// A parse error in a French sentence.
@@ -143,10 +176,14 @@ pub fn message(e: &clap::Error) -> String {
                 format!("la valeur « {value} » n'est pas acceptée pour {arg} (valeurs : {valid})")
             }
         }
-        ErrorKind::UnknownArgument => format!("argument inattendu : « {arg} »"),
+        ErrorKind::UnknownArgument => format!(
+            "argument inattendu : « {arg} »{}",
+            suggestion(e, ContextKind::SuggestedArg)
+        ),
         ErrorKind::InvalidSubcommand => format!(
-            "commande inconnue : « {} »",
-            ctx(ContextKind::InvalidSubcommand)
+            "commande inconnue : « {} »{}",
+            ctx(ContextKind::InvalidSubcommand),
+            suggestion(e, ContextKind::SuggestedSubcommand)
         ),
         ErrorKind::MissingRequiredArgument => format!("il manque {arg}"),
         ErrorKind::MissingSubcommand => "il manque la commande".to_owned(),
@@ -164,6 +201,22 @@ pub fn message(e: &clap::Error) -> String {
         _ => "la ligne de commande n'a pas pu être lue".to_owned(),
     };
     format!("{sentence}.")
+}
+
+/// « (vouliez-vous dire « status » ?) », « (vouliez-vous dire « stack » ou « status » ?) »
+/// when clap found near names.
+fn suggestion(e: &clap::Error, kind: ContextKind) -> String {
+    let near: Vec<String> = match e.get(kind) {
+        Some(clap::error::ContextValue::String(s)) => vec![s.clone()],
+        Some(clap::error::ContextValue::Strings(v)) => v.clone(),
+        _ => Vec::new(),
+    };
+    let quoted: Vec<String> = near.iter().map(|n| format!("« {n} »")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => format!(" (vouliez-vous dire {last} ?)"),
+        Some((last, rest)) => format!(" (vouliez-vous dire {} ou {last} ?)", rest.join(", ")),
+    }
 }
 
 #[cfg(test)]
@@ -185,11 +238,42 @@ mod tests {
             error(&["iea", "status", "--vite"]),
             "argument inattendu : « --vite »."
         );
-        assert_eq!(error(&["iea", "statut"]), "commande inconnue : « statut ».");
+        assert_eq!(
+            error(&["iea", "statut"]),
+            "commande inconnue : « statut » (vouliez-vous dire « stack » ou « status » ?)."
+        );
+        assert_eq!(
+            error(&["iea", "dsn", "list", "--mont", "2026-11"]),
+            "argument inattendu : « --mont » (vouliez-vous dire « --month » ?)."
+        );
+        assert_eq!(
+            error(&["iea", "database", "migrate", "--url", "x"]),
+            "argument inattendu : « --url »."
+        );
         assert_eq!(
             error(&["iea", "users", "add", "Dupont"]),
             "il manque --password-stdin."
         );
+    }
+
+    /// The help to read after a mistake is the one of the command being typed.
+    #[test]
+    fn the_help_named_after_a_mistake_is_the_command_s_own() {
+        let path = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            command_path(&command(), &args)
+        };
+        assert_eq!(
+            path(&["database", "migrate", "--url", "postgres://x"]),
+            "iea database migrate"
+        );
+        assert_eq!(
+            path(&["--data-dir", "dsn", "--json", "dsn", "list", "--vite"]),
+            "iea dsn list"
+        );
+        assert_eq!(path(&["dsn", "depot", "f.dsn"]), "iea dsn");
+        assert_eq!(path(&["statut"]), "iea");
+        assert_eq!(path(&[]), "iea");
     }
 
     #[test]

@@ -296,6 +296,20 @@ fn help_and_usage_errors_are_french() {
         ),
         "{err}"
     );
+    // The help to read is the command's own, a near name suggested.
+    assert!(
+        err.ends_with("\nPour l'aide : iea update scripts --help\n"),
+        "{err}"
+    );
+    let out = iea(dir.path())
+        .args(["database", "migrate", "--too", "postgres://x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Erreur : argument inattendu : « --too » (vouliez-vous dire « --to » ?).\nPour l'aide : iea database migrate --help\n"
+    );
 
     let out = iea(dir.path())
         .args(["--json", "connection", "set", "--mode", "rapide"])
