@@ -1,7 +1,7 @@
 //! `iea database`: which database the stack of this data directory uses, and moving an
 //! installation from SQLite to PostgreSQL (*réseau* mode).
 
-use iea_orchestrator::store::{DatabaseUrl, Store};
+use iea_orchestrator::store::{CopyReport, DatabaseUrl, Store};
 use serde_json::json;
 
 use super::Ctx;
@@ -97,37 +97,100 @@ async fn migrate(ctx: &Ctx, to: &str) -> CliResult {
             "rows": tables,
         }}));
     } else {
-        let count = |t: &str| {
-            report
-                .tables
-                .iter()
-                .find(|(name, _)| *name == t)
-                .map_or(0, |(_, n)| *n)
-        };
         say!("Installation copiée vers {to} :");
-        let fr = |t, one, many| iea_fr_time::count(count(t), one, many);
-        say!(
-            "  {}",
-            fr("users", "compte utilisateur", "comptes utilisateurs")
-        );
-        say!(
-            "  {} (mots de passe toujours chiffrés)",
-            fr(
-                "credentials",
-                "identifiant Net-entreprises",
-                "identifiants Net-entreprises"
-            )
-        );
-        say!("  {}", fr("secrets", "secret chiffré", "secrets chiffrés"));
-        say!("  {}", fr("settings", "réglage", "réglages"));
-        say!(
-            "  {}",
-            fr("sessions", "session ouverte", "sessions ouvertes")
-        );
+        for line in copied_lines(&report) {
+            say!("  {line}");
+        }
         say!(
             "La base SQLite {} n'a pas été modifiée. Les prochains démarrages (iea stack up) utiliseront PostgreSQL.",
             source.display()
         );
     }
     Ok(())
+}
+
+/// What was copied, a line each for a person: the accounts and their identities, then the
+/// DSN deposits and what came back (those only when there are some).
+fn copied_lines(report: &CopyReport) -> Vec<String> {
+    let count = |t: &str| {
+        report
+            .tables
+            .iter()
+            .find(|(name, _)| *name == t)
+            .map_or(0, |(_, n)| *n)
+    };
+    let fr = |t, one, many| iea_fr_time::count(count(t), one, many);
+    let mut lines = vec![
+        fr("users", "compte utilisateur", "comptes utilisateurs"),
+        format!(
+            "{} (mots de passe toujours chiffrés)",
+            fr(
+                "credentials",
+                "identifiant Net-entreprises",
+                "identifiants Net-entreprises"
+            )
+        ),
+        fr("secrets", "secret chiffré", "secrets chiffrés"),
+        fr("settings", "réglage", "réglages"),
+        fr("sessions", "session ouverte", "sessions ouvertes"),
+    ];
+    for (table, one, many) in [
+        (
+            "deposit_accounts",
+            "établissement et son compte qui dépose",
+            "établissements et leur compte qui dépose",
+        ),
+        ("deposits", "dépôt DSN", "dépôts DSN"),
+        (
+            "dsn_returns",
+            "retour de Net-entreprises (accusé, conformité, CRM PAS)",
+            "retours de Net-entreprises (accusés, conformités, CRM PAS)",
+        ),
+        (
+            "pas_rates",
+            "taux de prélèvement à la source",
+            "taux de prélèvement à la source",
+        ),
+    ] {
+        if count(table) > 0 {
+            lines.push(fr(table, one, many));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DSN part says what was deposited and what came back, when there is any.
+    #[test]
+    fn the_copy_is_told_table_by_table_in_french() {
+        let report = CopyReport {
+            tables: vec![
+                ("users", 2),
+                ("credentials", 1),
+                ("secrets", 2),
+                ("settings", 0),
+                ("sessions", 1),
+                ("deposit_accounts", 1),
+                ("deposits", 14),
+                ("dsn_returns", 30),
+                ("pas_rates", 0),
+            ],
+        };
+        assert_eq!(
+            copied_lines(&report),
+            [
+                "2 comptes utilisateurs",
+                "1 identifiant Net-entreprises (mots de passe toujours chiffrés)",
+                "2 secrets chiffrés",
+                "0 réglage",
+                "1 session ouverte",
+                "1 établissement et son compte qui dépose",
+                "14 dépôts DSN",
+                "30 retours de Net-entreprises (accusés, conformités, CRM PAS)",
+            ]
+        );
+    }
 }
