@@ -2,7 +2,7 @@
 //! WebDriver by Debian's `chromedriver`, each page's live part followed without a reload:
 //! the status icon changing when the status changes behind the page; an update applied
 //! with its progress bar; "verify all" showing each account's result; a DSN file uploaded
-//! from « Déclarations »; a deposit's page following its deposit until settled, and
+//! from « Déclarations », their list read page by page; a deposit's page following its deposit until settled, and
 //! showing « Régler ce dépôt » while it is uncertain, not once it is accepted.
 
 mod common;
@@ -446,6 +446,32 @@ async fn a_dsn_file_is_uploaded_from_the_deposits_page_in_chromium() {
         )
         .await;
     browser.screenshot("deposits-list").await;
+
+    // November's declaration too: one a page, « Dépôts plus anciens » leads to October's.
+    let november = iea_dsn::sample(&iea_dsn::SampleSpec::new(
+        DUPONT.siret,
+        iea_dsn::Month::new(2026, 11).unwrap(),
+        1,
+    ));
+    let r = api
+        .call(Method::POST, "/api/v1/deposits?file_name=novembre.dsn")
+        .header("content-type", "application/octet-stream")
+        .body(november)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    browser.goto(&h.url("/declarations?limit=1")).await;
+    const MONTHS: &str = "return Array.from(document.querySelectorAll('#deposits tbody tr td:nth-child(4)')).map(td => td.textContent).join(', ');";
+    browser.wait_for(MONTHS, json!("novembre 2026")).await;
+    browser.click("#deposits-older").await;
+    browser.wait_for(MONTHS, json!("octobre 2026")).await;
+    assert_eq!(
+        browser
+            .script("return !!document.getElementById('deposits-truncated');")
+            .await,
+        json!(false)
+    );
     browser.quit().await;
     h.stop().await;
 }
