@@ -396,6 +396,49 @@ async fn verify_all_shows_each_result_live_in_chromium() {
     h.stop().await;
 }
 
+/// The menu fits the window: in a narrow one its entries wrap onto another row, each on
+/// one line, « Se déconnecter » in view, nothing scrolling sideways; the page's own entry
+/// is marked.
+#[tokio::test]
+async fn the_menu_fits_the_window_and_marks_the_page_in_chromium() {
+    let h = Harness::start().await;
+    let browser = Browser::start().await;
+    sign_in(&h, &browser).await;
+    const FITS: &str = "var d = document.documentElement, n = document.querySelector('nav'); \
+        var out = document.querySelector('nav button').getBoundingClientRect().right > d.clientWidth; \
+        var broken = Array.from(n.querySelectorAll('a, .user')).filter(a => a.getClientRects().length != 1 \
+            || a.getBoundingClientRect().height > 2 * parseFloat(getComputedStyle(a).fontSize)); \
+        return {page: d.scrollWidth <= d.clientWidth, nav: n.scrollWidth <= n.clientWidth, \
+            logout_in_view: !out, one_line_each: broken.length == 0};";
+    for (width, path) in [(1000, "/"), (700, "/"), (420, "/declarations")] {
+        browser.set_window_size(width, 800).await;
+        browser.goto(&h.url(path)).await;
+        browser
+            .wait_for("return document.readyState;", json!("complete"))
+            .await;
+        let fits = browser.script(FITS).await;
+        let want = if path == "/" {
+            json!({"page": true, "nav": true, "logout_in_view": true, "one_line_each": true})
+        } else {
+            // A narrow window: the list's table may scroll, the menu does not.
+            json!({"page": fits["page"], "nav": true, "logout_in_view": true, "one_line_each": true})
+        };
+        if fits != want {
+            browser.screenshot(&format!("menu-{width}")).await;
+        }
+        assert_eq!(fits, want, "{width} px, {path}");
+    }
+    browser.screenshot("menu-420").await;
+    assert_eq!(
+        browser
+            .script("return Array.from(document.querySelectorAll('nav a[aria-current=page]')).map(a => a.textContent);")
+            .await,
+        json!(["Déclarations DSN"])
+    );
+    browser.quit().await;
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn a_dsn_file_is_uploaded_from_the_deposits_page_in_chromium() {
     let h = Harness::start().await;

@@ -51,6 +51,18 @@ pub fn csrf_field(current: &Current) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(current.session.csrf); }
 }
 
+/// The menu of a signed-in page: each entry's address and its page's title.
+const MENU: [(&str, &str); 8] = [
+    ("/", "État de la connexion"),
+    ("/comptes", "Comptes utilisateurs"),
+    ("/parametres", "Paramètres de connexion"),
+    ("/declarations", "Déclarations DSN"),
+    ("/echeancier", "Échéancier"),
+    ("/taux-pas", "Taux PAS"),
+    ("/mises-a-jour", "Mises à jour"),
+    ("/support", "Demande de support technique"),
+];
+
 /// A whole page: head, menu (when signed in), title, body.
 pub fn page(title: &str, current: Option<&Current>, body: Markup) -> Markup {
     html! {
@@ -66,14 +78,11 @@ pub fn page(title: &str, current: Option<&Current>, body: Markup) -> Markup {
             body {
                 @if let Some(c) = current {
                     nav {
-                        a href="/" { "État de la connexion" }
-                        a href="/comptes" { "Comptes utilisateurs" }
-                        a href="/parametres" { "Paramètres de connexion" }
-                        a href="/declarations" { "Déclarations DSN" }
-                        a href="/echeancier" { "Échéancier" }
-                        a href="/taux-pas" { "Taux PAS" }
-                        a href="/mises-a-jour" { "Mises à jour" }
-                        a href="/support" { "Demande de support technique" }
+                        @for (href, label) in MENU {
+                            // The page's own entry says so (`aria-current`, drawn underlined).
+                            @if label == title { a href=(href) aria-current="page" { (label) } }
+                            @else { a href=(href) { (label) } }
+                        }
                         span class="user" { (c.session.user) }
                         form method="post" action="/deconnexion" {
                             (csrf_field(c))

@@ -161,6 +161,17 @@ impl Browser {
         .await;
     }
 
+    /// Resizes the window (WebDriver's Set Window Rect), as a person narrows it.
+    #[allow(dead_code)] // Not every test file that includes this module resizes.
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
     /// Runs `script` (a function body) in the page; its return value.
     pub async fn script(&self, script: &str) -> Value {
         self.cmd(
