@@ -3,6 +3,15 @@
 // server-sent events of /api/v1/status/events and updates the indicator in place.
 "use strict";
 
+// A French text as the server writes it on a page: no-break spaces inside a time
+// (« 12 h 00 »), before a percent sign or a unit, after « n° » (`views::keep_together`).
+function keepTogether(text) {
+  return String(text)
+    .replace(/(\d) h (\d)/g, "$1\u00a0h\u00a0$2")
+    .replace(/(\d) (%|ko\b|Mo\b|Go\b|ms\b)/g, "$1\u00a0$2")
+    .replace(/n° (\d)/g, "n°\u00a0$1");
+}
+
 (function () {
   var panel = document.getElementById("status");
   if (!panel || typeof EventSource === "undefined") {
@@ -11,7 +20,7 @@
   function set(field, text) {
     var el = panel.querySelector("[data-field='" + field + "']");
     if (el) {
-      el.textContent = text || "";
+      el.textContent = keepTogether(text || "");
     }
   }
   var events = new EventSource("/api/v1/status/events");
@@ -59,7 +68,7 @@
   function set(field, text) {
     var el = panel.querySelector("[data-field='" + field + "']");
     if (el) {
-      el.textContent = text === undefined || text === null ? "" : String(text);
+      el.textContent = text === undefined || text === null ? "" : keepTogether(text);
     }
   }
   var bar = document.getElementById("update-bar");
@@ -75,7 +84,7 @@
     panel.setAttribute("data-state", s.state);
     if (bar) {
       bar.value = s.percent;
-      bar.textContent = s.percent + " %";
+      bar.textContent = s.percent + "\u00a0%";
     }
     set("percent", s.percent);
     set("phase_label", s.phase_label);
@@ -108,7 +117,7 @@
   function set(field, text) {
     var el = panel.querySelector("[data-field='" + field + "']");
     if (el) {
-      el.textContent = String(text);
+      el.textContent = keepTogether(text);
     }
   }
   var events = new EventSource("/api/v1/credentials/verify-all/events");
@@ -122,7 +131,7 @@
     panel.setAttribute("data-state", s.state);
     if (bar) {
       bar.value = s.percent;
-      bar.textContent = s.percent + " %";
+      bar.textContent = s.percent + "\u00a0%";
     }
     set("done", s.done);
     set("total", s.total);
@@ -134,13 +143,13 @@
         var li = document.createElement("li");
         li.setAttribute("data-user", r.user);
         li.setAttribute("data-outcome", r.outcome);
-        li.textContent = r.user + " — " + r.message;
+        li.textContent = r.user + " — " + keepTogether(r.message);
         list.appendChild(li);
         var cell = window.CSS && CSS.escape
           ? document.querySelector("tr[data-user='" + CSS.escape(r.user) + "'] td.verification")
           : null;
         if (cell) {
-          cell.textContent = r.message;
+          cell.textContent = keepTogether(r.message);
         }
       });
     }
@@ -169,7 +178,7 @@
   function set(field, text) {
     var el = panel.querySelector("td." + field);
     if (el) {
-      el.textContent = text === undefined || text === null ? "" : String(text);
+      el.textContent = text === undefined || text === null ? "" : keepTogether(text);
     }
   }
   var id = panel.getAttribute("data-id");

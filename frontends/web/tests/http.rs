@@ -356,7 +356,8 @@ async fn sign_in_leads_to_the_status_page_with_its_icon_reason_and_time() {
     assert!(html.contains("src=\"/static/icons/connected.svg\""));
     assert!(html.contains("Connecté (boule bleue)"));
     assert!(html.contains("depuis le "), "since when, in French: {html}");
-    assert!(html.contains(" h "), "French time: {html}");
+    // A French time, kept on one line (no-break spaces).
+    assert!(html.contains("\u{a0}h\u{a0}"), "French time: {html}");
     assert!(html.contains("Relancer l'authentification"));
     assert!(html.contains("<script src=\"/static/console.js\""));
     // No secret in the page: neither the password nor the installation's keys.
@@ -699,7 +700,7 @@ async fn the_pages_show_accounts_and_the_access_test_row_by_row() {
         );
     }
     assert_eq!(html.matches("class=\"ok\">✔").count(), 3, "{html}");
-    assert!(html.contains(" ms"));
+    assert!(html.contains("\u{a0}ms"), "{html}");
 
     // Vérifier an account without identity: the outcome is shown, not an error page.
     let r = s

@@ -109,9 +109,14 @@ async fn follow_to_crm(s: &Session, id: i64) -> Value {
     }
 }
 
+/// A page's status and HTML, its no-break spaces read as spaces (they keep « 12 h 00 »
+/// on one line; `http.rs` checks them): the page says what the API's JSON says.
 async fn page(s: &Session, path: &str) -> (u16, String) {
     let r = s.request(Method::GET, path).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    (
+        r.status().as_u16(),
+        r.text().await.unwrap().replace('\u{a0}', " "),
+    )
 }
 
 #[tokio::test]

@@ -154,7 +154,12 @@ async fn a_deposit_is_followed_to_its_crm_and_its_rates_shown_in_chromium() {
         .await;
     assert_eq!(
         row,
-        json!(["7,50 %", "8,10 % à partir du 1er février 2027", "true"]),
+        // The rate and its sign on one line (a no-break space).
+        json!([
+            "7,50\u{a0}%",
+            "8,10\u{a0}% à partir du 1er février 2027",
+            "true"
+        ]),
         "the first employee's row"
     );
     assert_eq!(

@@ -9,7 +9,7 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::AppState;
 use crate::orchestrator::WebError;
@@ -63,8 +63,60 @@ const MENU: [(&str, &str); 8] = [
     ("/support", "Demande de support technique"),
 ];
 
-/// A whole page: head, menu (when signed in), title, body.
+/// A whole page: head, menu (when signed in), title, body; what French typography keeps
+/// on one line is joined by no-break spaces ([`keep_together`]).
 pub fn page(title: &str, current: Option<&Current>, body: Markup) -> Markup {
+    PreEscaped(keep_together(
+        &page_markup(title, current, body).into_string(),
+    ))
+}
+
+/// The no-break space.
+const NBSP: char = '\u{a0}';
+
+/// The page's text with a no-break space where French typography forbids a line break:
+/// inside a time (« 12 h 00 »), before a percent sign or a unit (« 7,50 % », « 65,5 ko »,
+/// « 12 ms »), after « n° ». Only text is touched, never a tag or its attributes (escaped
+/// text holds no `<` nor `>`); the JSON API keeps plain spaces.
+pub fn keep_together(html: &str) -> String {
+    let chars: Vec<char> = html.chars().collect();
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut in_tag = false;
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
+    let word_at = |i: usize, w: &str| {
+        let n = w.chars().count();
+        w.chars().enumerate().all(|(k, c)| at(i + k) == c) && !at(i + n).is_alphanumeric()
+    };
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            ' ' if !in_tag && i > 0 => {
+                let before = chars[i - 1];
+                let next = at(i + 1);
+                let joined = (before.is_ascii_digit()
+                    && (next == '%'
+                        || (next == 'h' && at(i + 2) == ' ' && at(i + 3).is_ascii_digit())
+                        || ["ko", "Mo", "Go", "ms"].iter().any(|u| word_at(i + 1, u))))
+                    || (before == 'h'
+                        && i >= 3
+                        && matches!(chars[i - 2], ' ' | NBSP)
+                        && chars[i - 3].is_ascii_digit()
+                        && next.is_ascii_digit())
+                    || (before == '°' && i >= 2 && chars[i - 2] == 'n' && next.is_ascii_digit());
+                if joined {
+                    out.push(NBSP);
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn page_markup(title: &str, current: Option<&Current>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="fr" {
@@ -138,4 +190,22 @@ pub async fn not_found(
 /// A page answer with status 200.
 pub fn ok(markup: Markup) -> Response {
     (StatusCode::OK, Html(markup.into_string())).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A time, a rate, a size, a number stay on one line; tags and attributes are left
+    /// as written.
+    #[test]
+    fn french_typography_keeps_times_rates_and_numbers_on_one_line() {
+        let html = r#"<td data-due="le 15 h 00">le 15 décembre 2026 à 12 h 00</td><td>7,50 % · 65,5 ko · 12 ms · n° 14</td><p>2 heures, 3 hommes, 5 moutons, n° x</p>"#;
+        assert_eq!(
+            keep_together(html),
+            "<td data-due=\"le 15 h 00\">le 15 décembre 2026 à 12\u{a0}h\u{a0}00</td>\
+             <td>7,50\u{a0}% · 65,5\u{a0}ko · 12\u{a0}ms · n°\u{a0}14</td>\
+             <p>2 heures, 3 hommes, 5 moutons, n° x</p>"
+        );
+    }
 }
