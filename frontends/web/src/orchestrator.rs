@@ -178,7 +178,7 @@ pub fn french(t: &prost_types::Timestamp) -> String {
     iea_fr_time::date_time_unix(t.seconds)
 }
 
-/// Milliseconds of a protobuf duration.
+/// Whole milliseconds of a protobuf duration ([`iea_proto::millis`]), never below zero.
 pub fn millis(d: &prost_types::Duration) -> u64 {
-    (d.seconds.max(0) as u64) * 1000 + (d.nanos.max(0) as u64) / 1_000_000
+    iea_proto::millis(d).max(0) as u64
 }

@@ -51,17 +51,27 @@ pub fn csrf_field(current: &Current) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(current.session.csrf); }
 }
 
-/// The menu of a signed-in page: each entry's address and its page's title.
-const MENU: [(&str, &str); 8] = [
-    ("/", "État de la connexion"),
-    ("/comptes", "Comptes utilisateurs"),
-    ("/parametres", "Paramètres de connexion"),
-    ("/declarations", "Déclarations DSN"),
-    ("/echeancier", "Échéancier"),
-    ("/taux-pas", "Taux PAS"),
-    ("/mises-a-jour", "Mises à jour"),
-    ("/support", "Demande de support technique"),
+/// The menu of a signed-in page: each entry's address, its page's title, and the titles'
+/// beginnings of the pages under it (a deposit's page is under « Déclarations DSN »).
+const MENU: [(&str, &str, &[&str]); 8] = [
+    ("/", "État de la connexion", &[]),
+    ("/comptes", "Comptes utilisateurs", &[]),
+    ("/parametres", "Paramètres de connexion", &[]),
+    (
+        "/declarations",
+        "Déclarations DSN",
+        &["Dépôt n° ", "Retours du dépôt "],
+    ),
+    ("/echeancier", "Échéancier", &[]),
+    ("/taux-pas", "Taux PAS", &[]),
+    ("/mises-a-jour", "Mises à jour", &["Lisez-moi"]),
+    ("/support", "Demande de support technique", &[]),
 ];
+
+/// Whether the page titled `title` is the menu entry `label`'s or one under it.
+fn in_section(title: &str, label: &str, under: &[&str]) -> bool {
+    title == label || under.iter().any(|p| title.starts_with(p))
+}
 
 /// A whole page: head, menu (when signed in), title, body; what French typography keeps
 /// on one line is joined by no-break spaces ([`keep_together`]).
@@ -130,9 +140,9 @@ fn page_markup(title: &str, current: Option<&Current>, body: Markup) -> Markup {
             body {
                 @if let Some(c) = current {
                     nav {
-                        @for (href, label) in MENU {
+                        @for (href, label, under) in MENU {
                             // The page's own entry says so (`aria-current`, drawn underlined).
-                            @if label == title { a href=(href) aria-current="page" { (label) } }
+                            @if in_section(title, label, under) { a href=(href) aria-current="page" { (label) } }
                             @else { a href=(href) { (label) } }
                         }
                         span class="user" { (c.session.user) }
@@ -195,6 +205,22 @@ pub fn ok(markup: Markup) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A page under a menu entry marks it; another title marks none.
+    #[test]
+    fn the_menu_marks_the_entry_of_the_page_and_of_the_pages_under_it() {
+        let marked = |title: &str| {
+            MENU.iter()
+                .filter(|(_, label, under)| in_section(title, label, under))
+                .map(|(_, label, _)| *label)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(marked("Taux PAS"), ["Taux PAS"]);
+        assert_eq!(marked("Dépôt n° 12"), ["Déclarations DSN"]);
+        assert_eq!(marked("Retours du dépôt n° 12"), ["Déclarations DSN"]);
+        assert_eq!(marked("Lisez-moi — version 3.00.72"), ["Mises à jour"]);
+        assert!(marked("Erreur").is_empty());
+    }
 
     /// A time, a rate, a size, a number stay on one line; tags and attributes are left
     /// as written.
