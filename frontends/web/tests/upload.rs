@@ -555,8 +555,12 @@ async fn a_file_with_crlf_and_latin1_accents_arrives_byte_for_byte() {
         "{html}"
     );
     assert!(!html.contains("deposits-truncated"), "{html}");
+    // And back to the newest, the same limit kept.
+    assert!(html.contains("id=\"deposits-newest\""), "{html}");
+    assert!(html.contains("href=\"/declarations?limit=1\""), "{html}");
     let (_, html) = page("/declarations").await;
     assert!(!html.contains("deposits-truncated"), "{html}");
+    assert!(!html.contains("deposits-newest"), "{html}");
     let (code, html) = page("/declarations?month=2026-13").await;
     assert_eq!(code, 400);
     assert!(html.contains("Mois « 2026-13 » invalide"), "{html}");

@@ -186,6 +186,15 @@ impl ListQuery {
 
     /// The query of the next page, from deposit `before` on: the same filters and limit.
     pub fn next_page(&self, before: i64) -> String {
+        self.query(Some(before))
+    }
+
+    /// The query of the first page (the newest), the same filters and limit.
+    fn first_page(&self) -> String {
+        self.query(None)
+    }
+
+    fn query(&self, before: Option<i64>) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in [
             ("siret", self.siret.trim()),
@@ -199,7 +208,9 @@ impl ListQuery {
         if self.limit != 0 {
             q.append_pair("limit", &self.limit.to_string());
         }
-        q.append_pair("before", &before.to_string());
+        if let Some(before) = before {
+            q.append_pair("before", &before.to_string());
+        }
         q.finish()
     }
 }
@@ -449,6 +460,12 @@ async fn render(
                         @else { "seuls les " (deposits.len()) " plus récents le sont. " }
                         a id="deposits-older" href={ "/declarations?" (q.next_page(last.id)) } { "Dépôts plus anciens" }
                     }
+                }
+            }
+            @if q.before != 0 {
+                p id="deposits-newest" {
+                    "Dépôts antérieurs au n° " (q.before) ". "
+                    a href={ "/declarations?" (q.first_page()) } { "Revenir aux plus récents" }
                 }
             }
         }
