@@ -87,21 +87,31 @@ const NBSP: char = '\u{a0}';
 /// The page's text with a no-break space where French typography forbids a line break:
 /// inside a time (« 12 h 00 »), before a percent sign or a unit (« 7,50 % », « 65,5 ko »,
 /// « 12 ms »), after « n° ». Only text is touched, never a tag or its attributes (escaped
-/// text holds no `<` nor `>`); the JSON API keeps plain spaces.
+/// text holds no `<` nor `>`), nor what a person typed in a `textarea`, sent back as it
+/// is; the JSON API keeps plain spaces.
 pub fn keep_together(html: &str) -> String {
     let chars: Vec<char> = html.chars().collect();
     let mut out = String::with_capacity(html.len() + 64);
     let mut in_tag = false;
+    let mut in_textarea = false;
     let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
     let word_at = |i: usize, w: &str| {
         let n = w.chars().count();
         w.chars().enumerate().all(|(k, c)| at(i + k) == c) && !at(i + n).is_alphanumeric()
     };
+    let starts = |i: usize, w: &str| w.chars().enumerate().all(|(k, c)| at(i + k) == c);
     for (i, &c) in chars.iter().enumerate() {
         match c {
-            '<' => in_tag = true,
+            '<' => {
+                in_tag = true;
+                if starts(i, "<textarea") {
+                    in_textarea = true;
+                } else if starts(i, "</textarea") {
+                    in_textarea = false;
+                }
+            }
             '>' => in_tag = false,
-            ' ' if !in_tag && i > 0 => {
+            ' ' if !in_tag && !in_textarea && i > 0 => {
                 let before = chars[i - 1];
                 let next = at(i + 1);
                 let joined = (before.is_ascii_digit()
@@ -226,12 +236,13 @@ mod tests {
     /// as written.
     #[test]
     fn french_typography_keeps_times_rates_and_numbers_on_one_line() {
-        let html = r#"<td data-due="le 15 h 00">le 15 décembre 2026 à 12 h 00</td><td>7,50 % · 65,5 ko · 12 ms · n° 14</td><p>2 heures, 3 hommes, 5 moutons, n° x</p>"#;
+        let html = r#"<td data-due="le 15 h 00">le 15 décembre 2026 à 12 h 00</td><td>7,50 % · 65,5 ko · 12 ms · n° 14</td><p>2 heures, 3 hommes, 5 moutons, n° x</p><textarea name="d">depuis 9 h 30</textarea><p>à 9 h 30</p>"#;
         assert_eq!(
             keep_together(html),
             "<td data-due=\"le 15 h 00\">le 15 décembre 2026 à 12\u{a0}h\u{a0}00</td>\
              <td>7,50\u{a0}% · 65,5\u{a0}ko · 12\u{a0}ms · n°\u{a0}14</td>\
-             <p>2 heures, 3 hommes, 5 moutons, n° x</p>"
+             <p>2 heures, 3 hommes, 5 moutons, n° x</p>\
+             <textarea name=\"d\">depuis 9 h 30</textarea><p>à 9\u{a0}h\u{a0}30</p>"
         );
     }
 }
