@@ -256,8 +256,8 @@ fn interpret(attempt: Attempt, settings: &NetworkSettings, reauthenticated: bool
             match text.and_then(|t| report::read_listing(&t)) {
                 Ok(deposits) => ListingReport {
                     message: format!(
-                        "Net-entreprises liste {} dépôt(s) sur la période.",
-                        deposits.len()
+                        "Net-entreprises liste {} sur la période.",
+                        iea_fr_time::count(deposits.len() as u64, "dépôt", "dépôts")
                     ),
                     outcome: Outcome::Listing {
                         deposits,

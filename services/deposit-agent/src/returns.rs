@@ -301,8 +301,8 @@ fn interpret_listing(
             match text.and_then(|t| report::read_returns(&t)) {
                 Ok(returns) => ListReport {
                     message: format!(
-                        "Net-entreprises liste {} retour(s){}.",
-                        returns.len(),
+                        "Net-entreprises liste {}{}.",
+                        iea_fr_time::count(returns.len() as u64, "retour", "retours"),
                         if flux { " pour ce dépôt" } else { " sur la période" }
                     ),
                     outcome: ListOutcome::Listing {

@@ -327,6 +327,7 @@ async fn the_listing_gives_our_deposits_and_the_window_the_server_announced() {
     assert_eq!(listing.deposits[0].idflux, a.idflux);
     assert_eq!(listing.deposits[0].statut, "OK");
     assert_eq!(listing.deposits[0].date.len(), 14);
+    assert_eq!(l.message, "Net-entreprises liste 1 dépôt sur la période.");
 
     let l = world
         .list(DUPONT, &world.mock_time(-120), &world.mock_time(0))

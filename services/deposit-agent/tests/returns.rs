@@ -196,6 +196,7 @@ async fn the_flux_listing_is_empty_before_publication_then_gives_the_three_natur
     let l = listing(&r);
     let natures: BTreeSet<u32> = l.returns.iter().map(|r| r.nature).collect();
     assert_eq!(natures, BTreeSet::from([10, 11, 94]));
+    assert_eq!(r.message, "Net-entreprises liste 3 retours pour ce dépôt.");
     for ret in &l.returns {
         assert_eq!(ret.idflux, idflux);
         assert_eq!(ret.id.len(), 10);
@@ -259,6 +260,7 @@ async fn the_declarant_listing_reads_the_announced_window_and_is_refused_past_it
     assert!((100..=120).contains(&l.expires_in_seconds));
     assert_eq!(l.returns.len(), 3);
     assert!(l.returns.iter().all(|r| r.idflux == idflux));
+    assert_eq!(r.message, "Net-entreprises liste 3 retours sur la période.");
 
     // Before the publication: nothing.
     let r = list_declarant(&world, &world.mock_time(-40), &world.mock_time(-10)).await;

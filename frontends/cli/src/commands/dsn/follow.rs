@@ -275,7 +275,7 @@ mod tests {
         FollowNowResponse {
             flux_listed: 1,
             downloaded: 3,
-            message: "Suivi des retours : 1 dépôt(s) consulté(s), 0 fenêtre(s) du déclarant, 3 nouveau(x) retour(s), 3 téléchargé(s), 0 refusé(s), 0 plus disponible(s).".into(),
+            message: "Suivi des retours : 1 dépôt consulté, 0 fenêtre du déclarant, 3 nouveaux retours, 3 téléchargés, 0 refusé, 0 plus disponible.".into(),
             ..Default::default()
         }
     }
