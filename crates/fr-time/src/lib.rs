@@ -132,6 +132,32 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n <= 1 { one } else { many })
 }
 
+/// A due date's days left, as the deadline board says them: « aujourd'hui », « demain »,
+/// « dans 3 jours », « dépassée d'un jour », « dépassée de 2 jours » (Paris calendar days,
+/// negative once past).
+pub fn days_left(days: i32) -> String {
+    match days {
+        0 => "aujourd'hui".to_owned(),
+        1 => "demain".to_owned(),
+        d if d > 1 => format!("dans {d} jours"),
+        -1 => "dépassée d'un jour".to_owned(),
+        d => format!("dépassée de {} jours", -i64::from(d)),
+    }
+}
+
+/// How a declaration deposited and accepted stands against its due date: « déposée à
+/// temps » (`None`), else how late it was registered, in Paris calendar days after the
+/// due date's (« déposée en retard, le jour de l'échéance », « déposée avec un jour de
+/// retard », « déposée avec 18 jours de retard »).
+pub fn deposited(days_late: Option<i32>) -> String {
+    match days_late {
+        None => "déposée à temps".to_owned(),
+        Some(d) if d <= 0 => "déposée en retard, le jour de l'échéance".to_owned(),
+        Some(1) => "déposée avec un jour de retard".to_owned(),
+        Some(d) => format!("déposée avec {d} jours de retard"),
+    }
+}
+
 /// A size for people, in decimal units as a download's announced size is: « 1 octet »,
 /// « 512 octets », « 65,5 ko », « 12,3 Mo », « 2,5 Go ».
 pub fn size(bytes: u64) -> String {
@@ -399,6 +425,23 @@ mod tests {
         for odd in ["25:00:00", "18h16", "", "18:16:13.5"] {
             assert_eq!(time_text(odd), odd);
         }
+    }
+
+    #[test]
+    fn a_due_date_says_its_days_left_and_a_deposit_how_late_it_was() {
+        assert_eq!(days_left(0), "aujourd'hui");
+        assert_eq!(days_left(1), "demain");
+        assert_eq!(days_left(12), "dans 12 jours");
+        assert_eq!(days_left(-1), "dépassée d'un jour");
+        assert_eq!(days_left(-3), "dépassée de 3 jours");
+        assert_eq!(days_left(i32::MIN), "dépassée de 2147483648 jours");
+        assert_eq!(deposited(None), "déposée à temps");
+        assert_eq!(
+            deposited(Some(0)),
+            "déposée en retard, le jour de l'échéance"
+        );
+        assert_eq!(deposited(Some(1)), "déposée avec un jour de retard");
+        assert_eq!(deposited(Some(18)), "déposée avec 18 jours de retard");
     }
 
     #[test]

@@ -399,9 +399,26 @@ async fn a_deposit_is_followed_to_its_crm_and_its_returns_rates_and_board_are_sh
         "{row}"
     );
     assert!(board["computed_at"].as_str().unwrap().ends_with('Z'));
+    // Accepted: the due date's column says how the deposit stood against it, late when
+    // registered after it (October's is due on 15 November), not the days since then.
+    let due = row["due"].as_str().unwrap();
+    let deposited_at = row["deposit"]["deposited_at"].as_str().unwrap();
+    // Both written `YYYY-MM-DDTHH:MM:SSZ`: their order is the text's.
+    let late = deposited_at > due;
+    assert_eq!(row["days_late"].is_number(), late, "{row}");
+    let due_words = row["due_words"].as_str().unwrap();
+    if late {
+        assert!(
+            due_words.starts_with("déposée") && due_words.contains("retard"),
+            "{row}"
+        );
+    } else {
+        assert_eq!(due_words, "déposée à temps", "{row}");
+    }
     let (code, html) = page(&s, "/echeancier").await;
     assert_eq!(code, 200);
     for want in [
+        due_words,
         "data-month=\"2026-10\"",
         "octobre 2026",
         &format!("href=\"/declarations/{id}/retours\""),

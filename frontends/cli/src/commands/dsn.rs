@@ -433,6 +433,7 @@ async fn board(ctx: &Ctx, siret: Option<String>) -> CliResult {
                 "month": w.month,
                 "due": rfc3339(w.due.as_ref()),
                 "days_left": w.days_left,
+                "days_late": w.days_late,
                 "deposit": (w.deposit_id != 0).then(|| json!({
                     "id": w.deposit_id,
                     "state": w.deposit_state,
@@ -473,7 +474,7 @@ fn board_lines(r: &BoardReport) -> Vec<String> {
             w.siret,
             iea_fr_time::month_text(&w.month),
             when(w.due.as_ref()).unwrap_or_default(),
-            days_left_fr(w.days_left)
+            due_words(w)
         ));
         let deposit = if w.deposit_id == 0 {
             "aucun dépôt".to_owned()
@@ -534,13 +535,12 @@ pub fn alert_json(a: &BoardAlert) -> Value {
     })
 }
 
-fn days_left_fr(days: i32) -> String {
-    match days {
-        0 => "aujourd'hui".to_owned(),
-        1 => "demain".to_owned(),
-        d if d > 1 => format!("dans {d} jours"),
-        -1 => "dépassée d'un jour".to_owned(),
-        d => format!("dépassée de {} jours", -d),
+/// The due date's state: how an accepted deposit stood against it, else the days left.
+fn due_words(w: &BoardRow) -> String {
+    if w.deposit_state == "accepted" {
+        iea_fr_time::deposited(w.days_late)
+    } else {
+        iea_fr_time::days_left(w.days_left)
     }
 }
 
@@ -849,14 +849,43 @@ mod board_tests {
             board_lines(&r),
             [
                 "Tableau des échéances DSN, au 1er décembre 2026 à 11 h 20",
-                "SIRET 78214563500010 — novembre 2026 : échéance le 15 décembre 2026 à 12 h 00 (dans 14 jours)",
+                "SIRET 78214563500010 — novembre 2026 : échéance le 15 décembre 2026 à 12 h 00 (déposée à temps)",
                 "  dépôt n° 3 accepté le 1er décembre 2026 à 11 h 20 · non conforme (1 anomalie) · CRM PAS attendu",
                 "Alertes (1), la plus urgente d'abord :",
                 "  1. La DSN de novembre 2026 n'est pas conforme.",
             ]
         );
-        assert_eq!(days_left_fr(0), "aujourd'hui");
-        assert_eq!(days_left_fr(-3), "dépassée de 3 jours");
+    }
+
+    #[test]
+    fn a_declaration_deposited_late_says_by_how_much_not_the_days_since_its_due_date() {
+        let at = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let row = |state: &str, days_late| BoardRow {
+            siret: "78214563500010".into(),
+            month: "2026-10".into(),
+            // 15 November 2026 at noon, Paris.
+            due: at(1_794_740_400),
+            days_left: -18,
+            days_late,
+            deposit_id: 2,
+            deposit_state: state.into(),
+            ..Default::default()
+        };
+        let line = |w| {
+            board_lines(&BoardReport {
+                rows: vec![w],
+                ..Default::default()
+            })[1]
+                .clone()
+        };
+        assert_eq!(
+            line(row("accepted", Some(18))),
+            "SIRET 78214563500010 — octobre 2026 : échéance le 15 novembre 2026 à 12 h 00 (déposée avec 18 jours de retard)"
+        );
+        assert_eq!(
+            line(row("rejected", None)),
+            "SIRET 78214563500010 — octobre 2026 : échéance le 15 novembre 2026 à 12 h 00 (dépassée de 18 jours)"
+        );
     }
 }
 

@@ -55,14 +55,14 @@ pub async fn get_board(
         .into_inner())
 }
 
-/// « aujourd'hui », « demain », « dans 3 jours », « dépassée de 2 jours ».
-pub fn days_left_fr(days: i32) -> String {
-    match days {
-        0 => "aujourd'hui".to_owned(),
-        1 => "demain".to_owned(),
-        d if d > 1 => format!("dans {d} jours"),
-        -1 => "dépassée d'un jour".to_owned(),
-        d => format!("dépassée de {} jours", -i64::from(d)),
+/// The due date's column in words: how an accepted deposit stood against it (« déposée à
+/// temps », « déposée avec 18 jours de retard »), else the days left (« dans 3 jours »,
+/// « dépassée de 2 jours »).
+pub fn due_words(w: &BoardRow) -> String {
+    if w.deposit_state == "accepted" {
+        iea_fr_time::deposited(w.days_late)
+    } else {
+        iea_fr_time::days_left(w.days_left)
     }
 }
 
@@ -146,6 +146,13 @@ pub struct BoardRowView {
     pub due_fr: Option<String>,
     /// Paris calendar days to the due date; negative once past.
     pub days_left: i32,
+    /// An accepted deposit registered after the due date: Paris calendar days from the
+    /// due date's day to its registration's (0: the due day, after noon); absent when on
+    /// time or not accepted.
+    pub days_late: Option<i32>,
+    /// The due date's state in French: « déposée à temps », « déposée avec 18 jours de
+    /// retard » once accepted; else « dans 3 jours », « dépassée de 2 jours ».
+    pub due_words: String,
     pub deposit: Option<BoardDepositView>,
     /// ok, ano, ko, awaited; absent without an accepted deposit.
     pub conformity: Option<String>,
@@ -177,6 +184,8 @@ pub fn board_view(r: &BoardReport) -> BoardView {
                 due: w.due.as_ref().map(rfc3339),
                 due_fr: w.due.as_ref().map(french),
                 days_left: w.days_left,
+                days_late: w.days_late,
+                due_words: due_words(w),
                 deposit: (w.deposit_id != 0).then(|| BoardDepositView {
                     id: w.deposit_id,
                     state: w.deposit_state.clone(),
@@ -389,7 +398,7 @@ fn render(
                                     td { (month_text(&w.month)) }
                                     td class={ "due " @if w.days_left < 0 && w.deposit_id == 0 { "ko" } } {
                                         @if let Some(d) = &w.due { (french(d)) br; }
-                                        span class="days-left" { (days_left_fr(w.days_left)) }
+                                        span class="days-left" { (due_words(w)) }
                                     }
                                     td class="deposit" {
                                         @if w.deposit_id == 0 { "aucun dépôt" } @else {
@@ -484,13 +493,23 @@ mod tests {
     }
 
     #[test]
-    fn days_left_read_in_french() {
-        assert_eq!(days_left_fr(0), "aujourd'hui");
-        assert_eq!(days_left_fr(1), "demain");
-        assert_eq!(days_left_fr(12), "dans 12 jours");
-        assert_eq!(days_left_fr(-1), "dépassée d'un jour");
-        assert_eq!(days_left_fr(-3), "dépassée de 3 jours");
-        assert_eq!(days_left_fr(i32::MIN), "dépassée de 2147483648 jours");
+    fn the_due_date_says_the_days_left_until_a_deposit_is_accepted_then_how_late_it_was() {
+        let row = |state: &str, days_left, days_late| BoardRow {
+            deposit_id: if state.is_empty() { 0 } else { 4 },
+            deposit_state: state.into(),
+            days_left,
+            days_late,
+            ..Default::default()
+        };
+        assert_eq!(due_words(&row("", 3, None)), "dans 3 jours");
+        assert_eq!(due_words(&row("", -2, None)), "dépassée de 2 jours");
+        assert_eq!(due_words(&row("rejected", -2, None)), "dépassée de 2 jours");
+        assert_eq!(due_words(&row("queued", 0, None)), "aujourd'hui");
+        assert_eq!(due_words(&row("accepted", 12, None)), "déposée à temps");
+        assert_eq!(
+            due_words(&row("accepted", -18, Some(18))),
+            "déposée avec 18 jours de retard"
+        );
     }
 
     #[test]

@@ -188,6 +188,10 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
             month: *month,
             due,
             days_left: left,
+            days_late: accepted
+                .and_then(|d| d.registered_at)
+                .filter(|&registered| registered > due)
+                .map(|registered| -days_left(registered, due)),
             deposit: deposit.cloned(),
             conformity: match (accepted, conf) {
                 (None, _) => None,

@@ -211,6 +211,9 @@ pub struct Row {
     pub month: Month,
     pub due: i64,
     pub days_left: i32,
+    /// An accepted deposit registered after the due date: Paris calendar days from the
+    /// due date's day to its registration's (0 on the due day, after noon).
+    pub days_late: Option<i32>,
     pub deposit: Option<DepositFact>,
     /// `None`: no accepted deposit.
     pub conformity: Option<Conformity>,

@@ -82,8 +82,42 @@ fn an_accepted_deposit_awaits_its_conformity_and_raises_nothing_before_its_due_d
     let r = &rows[0];
     assert_eq!(r.month.to_string(), "2026-11");
     assert_eq!(r.days_left, 14);
+    assert_eq!(r.days_late, None, "registered before its due date");
     assert_eq!(r.conformity, Some(Conformity::Awaited));
     assert_eq!(r.deposit.as_ref().unwrap().id, 1);
+}
+
+#[test]
+fn a_declaration_accepted_after_its_due_date_says_how_late_in_paris_days() {
+    let accepted_at = |t| {
+        let mut d = deposit(1, "2026-10", State::Accepted);
+        d.registered_at = Some(at(t));
+        Facts {
+            deposits: vec![d],
+            ..Default::default()
+        }
+    };
+    let late = |facts: &Facts| {
+        let (rows, _) = compute(facts, &rules(), at(datetime!(2026-12-20 10:00 UTC)));
+        let row = rows.iter().find(|r| r.month.to_string() == "2026-10");
+        row.expect("October's row").days_late
+    };
+    // Due on 15 November at noon, Paris (11:00 UTC).
+    assert_eq!(late(&accepted_at(datetime!(2026-11-15 10:59 UTC))), None);
+    assert_eq!(late(&accepted_at(datetime!(2026-11-15 11:00 UTC))), None);
+    assert_eq!(late(&accepted_at(datetime!(2026-11-15 14:00 UTC))), Some(0));
+    // 23:30 UTC on the 15th is already the 16th in Paris.
+    assert_eq!(late(&accepted_at(datetime!(2026-11-15 23:30 UTC))), Some(1));
+    assert_eq!(
+        late(&accepted_at(datetime!(2026-12-03 16:00 UTC))),
+        Some(18)
+    );
+    // Not accepted: the days left say it.
+    let rejected = Facts {
+        deposits: vec![deposit(1, "2026-10", State::Rejected)],
+        ..Default::default()
+    };
+    assert_eq!(late(&rejected), None);
 }
 
 #[test]
