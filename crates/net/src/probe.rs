@@ -185,7 +185,7 @@ pub fn from_status(settings: &NetworkSettings, status: u16) -> Diagnosis {
         ),
         500..=599 => (
             Step::Http,
-            format!("Le serveur {host} répond, mais signale qu'il n'est pas disponible (code HTTP {status}). Réessayez plus tard."),
+            format!("Le serveur {host} répond, mais signale qu'il n'est pas disponible (code HTTP {status})."),
         ),
         _ => (Step::Ok, format!("Le serveur {host} est joignable.")),
     };

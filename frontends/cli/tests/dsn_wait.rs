@@ -1,7 +1,8 @@
 //! `iea dsn deposit` waiting for its deposit (`WatchDeposit`, no polling), against a
 //! demonstration stack in a child process: a rejection is printed with its anomaly and
 //! exits 3; a wait cut by `--timeout` prints the deposit as last received (here `sending`,
-//! which only the watch told it) and exits 3 when the time is up, not when the deposit ends.
+//! which only the watch told it) and exits 3 when the time is up, not when the deposit ends;
+//! a person waiting sees each change on stderr, and is told the deposit goes on.
 
 mod common;
 
@@ -86,5 +87,47 @@ fn a_wait_cut_by_its_timeout_prints_the_deposit_as_last_received() {
     assert!(
         took >= Duration::from_secs(2) && took < Duration::from_secs(4),
         "the wait took {took:?}"
+    );
+}
+
+#[test]
+fn a_person_waiting_sees_each_change_and_is_told_the_deposit_goes_on_after_the_timeout() {
+    let (s, file) = stack_and_file("2026-07");
+    faults(&s, json!({"mode": "unavailable"}));
+    let (code, out, err) = s.raw(&["dsn", "deposit", &file, "--timeout", "3"], "");
+    assert_eq!(code, 3, "{out} {err}");
+    // Each change on stderr as it came: the try that failed and the next one announced.
+    let changes: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("Dépôt DSN n° "))
+        .collect();
+    assert!(
+        changes.iter().any(
+            |l| l.contains(" : en file d'attente — La DSN n'a pas été déposée")
+                && l.contains("Nouvel essai automatique dans")
+        ),
+        "{err}"
+    );
+    let mut seen = changes.clone();
+    seen.dedup();
+    assert_eq!(seen, changes, "each change once: {err}");
+    // Then why the command ends though the deposit does not, and how to follow it.
+    let id = out
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("Dépôt DSN n° "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        err.contains(&format!(
+            "Le dépôt n° {id} n'est pas terminé au bout de 3 s : l'orchestrateur le poursuit. \
+             Pour en suivre l'issue : iea dsn show {id}"
+        )),
+        "{err}"
+    );
+    // The result alone on stdout, as `show` gives it.
+    assert!(
+        out.starts_with(&format!("Dépôt DSN n° {id} : en file d'attente")),
+        "{out}"
     );
 }

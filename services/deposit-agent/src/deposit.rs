@@ -326,8 +326,7 @@ pub(crate) fn error_chain(e: &reqwest::Error) -> String {
 fn not_sent_message(d: &Diagnosis) -> (String, String) {
     (
         format!(
-            "La DSN n'a pas été déposée : Net-entreprises est injoignable ou indisponible. Rien n'a été \
-             enregistré ; le dépôt pourra être refait. {}",
+            "La DSN n'a pas été déposée : Net-entreprises est injoignable ou indisponible. {}",
             d.message
         ),
         d.detail.clone(),

@@ -331,7 +331,18 @@ async fn an_unavailable_service_before_sending_keeps_the_deposit_queued_then_it_
     let d = env
         .until(d.id, |d| d.state == "queued" && d.attempts >= 1)
         .await;
-    assert!(d.message.contains("Rien n'a été déposé"), "{}", d.message);
+    // What happened (at the authentication, the first request), then what happens next:
+    // the orchestrator tries again by itself, so the sentence does not ask the person to.
+    assert!(
+        d.message.starts_with("La DSN n'a pas été déposée : ")
+            && d.message.contains("injoignable ou indisponible")
+            && d.message.contains("(code HTTP 503)")
+            && d.message.ends_with(" s.")
+            && d.message.contains(" Nouvel essai automatique dans ")
+            && !d.message.contains("Réessayez"),
+        "{}",
+        d.message
+    );
     assert!(env.registered().await.is_empty());
     env.ne.faults(serde_json::json!({})).await;
     let d = env.until(d.id, |d| d.state == "accepted").await;

@@ -203,7 +203,25 @@ async fn deposit(
     }
     let mut d = sent.map_err(upload_refusal)?.into_inner();
     if !no_wait {
-        d = wait_settled(ctx, &mut deposits, d, timeout).await?;
+        // A person sees each change while waiting (on stderr: the result stays alone on
+        // stdout); a program reads the deposit as it ends.
+        let mut progress = (!ctx.json).then(Progress::default);
+        if let Some(p) = &mut progress {
+            p.show(&d);
+        }
+        d = wait_settled(ctx, &mut deposits, d, timeout, |d| {
+            if let Some(p) = &mut progress {
+                p.show(d);
+            }
+        })
+        .await?;
+        if progress.is_some() && !d.settled {
+            eprintln!(
+                "Le dépôt n° {} n'est pas terminé au bout de {timeout} s : l'orchestrateur le poursuit. \
+                 Pour en suivre l'issue : iea dsn show {}",
+                d.id, d.id
+            );
+        }
     }
     print_deposit(ctx, &d);
     if !no_wait && d.state != "accepted" {
@@ -212,8 +230,41 @@ async fn deposit(
     Ok(())
 }
 
-/// Follows deposit `d` with `WatchDeposit` (the orchestrator sends it at each change)
-/// until it is settled or `timeout` seconds have passed: the deposit as last received. A
+/// The changes of a deposit a person is waiting for, one line each on stderr: its state
+/// and the orchestrator's sentence when either changed (« Dépôt DSN n° 4 : en file
+/// d'attente — … Nouvel essai automatique dans 30 s. »).
+#[derive(Default)]
+struct Progress {
+    last: Option<(String, String)>,
+}
+
+impl Progress {
+    fn show(&mut self, d: &DsnDeposit) {
+        if let Some(line) = self.line(d) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The line for `d`, if it says something new and the deposit is still under way
+    /// (its end is printed in full).
+    fn line(&mut self, d: &DsnDeposit) -> Option<String> {
+        let now = (d.state.clone(), d.message.clone());
+        if d.settled || self.last.as_ref() == Some(&now) {
+            return None;
+        }
+        self.last = Some(now);
+        let mut line = format!("Dépôt DSN n° {} : {}", d.id, state_fr(&d.state));
+        if !d.message.is_empty() {
+            line.push_str(" — ");
+            line.push_str(d.message.trim());
+        }
+        Some(line)
+    }
+}
+
+/// Follows deposit `d` with `WatchDeposit` (the orchestrator sends it at each change, each
+/// given to `on_change`) until it is settled or `timeout` seconds have passed: the deposit
+/// as last received. A
 /// stream that ends before a settled deposit (the orchestrator stopping) is opened again;
 /// a refusal or a broken connection is an error, as a failed `GetDeposit` was.
 async fn wait_settled(
@@ -221,6 +272,7 @@ async fn wait_settled(
     deposits: &mut DepositsClient<tonic::transport::Channel>,
     mut d: DsnDeposit,
     timeout: u64,
+    mut on_change: impl FnMut(&DsnDeposit),
 ) -> CliResult<DsnDeposit> {
     use tokio::time::timeout_at;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
@@ -235,7 +287,10 @@ async fn wait_settled(
         loop {
             match timeout_at(deadline, changes.message()).await {
                 Err(_) => return Ok(d),
-                Ok(Ok(Some(now))) => d = now,
+                Ok(Ok(Some(now))) => {
+                    d = now;
+                    on_change(&d);
+                }
                 Ok(Ok(None)) => break,
                 Ok(Err(status)) => return Err(status.into()),
             }
@@ -892,6 +947,36 @@ mod board_tests {
 #[cfg(test)]
 mod deposit_tests {
     use super::*;
+
+    #[test]
+    fn a_wait_shows_each_new_state_or_sentence_once_and_not_the_end() {
+        let at = |state: &str, message: &str, settled| DsnDeposit {
+            id: 4,
+            state: state.into(),
+            message: message.into(),
+            settled,
+            ..Default::default()
+        };
+        let mut p = Progress::default();
+        assert_eq!(
+            p.line(&at("queued", "", false)).as_deref(),
+            Some("Dépôt DSN n° 4 : en file d'attente")
+        );
+        assert_eq!(p.line(&at("queued", "", false)), None, "nothing new");
+        assert_eq!(
+            p.line(&at("sending", "", false)).as_deref(),
+            Some("Dépôt DSN n° 4 : en cours d'envoi")
+        );
+        let retry = "La DSN n'a pas été déposée. Nouvel essai automatique dans 30 s.";
+        assert_eq!(
+            p.line(&at("queued", retry, false)).as_deref(),
+            Some(
+                "Dépôt DSN n° 4 : en file d'attente — La DSN n'a pas été déposée. Nouvel essai automatique dans 30 s."
+            )
+        );
+        assert_eq!(p.line(&at("queued", retry, false)), None);
+        assert_eq!(p.line(&at("accepted", "", true)), None, "printed in full");
+    }
 
     fn rejected(kept: usize, omitted: u64) -> DsnDeposit {
         DsnDeposit {

@@ -684,16 +684,24 @@ async fn record_refusal(inner: &Inner, account: &Account, v: &VerificationResult
             Some(account.row.updated_at),
         ))
     } else {
-        retry_later(inner, &v.message)
+        retry_later(
+            inner,
+            &format!(
+                "La DSN n'a pas été déposée : l'authentification à Net-entreprises n'a pas abouti. {}",
+                v.message
+            ),
+        )
     }
 }
 
+/// Back to `queued` for another try after the retry delay, nothing having been deposited:
+/// `why` (a French sentence saying so) followed by when the next try comes.
 fn retry_later(inner: &Inner, why: &str) -> Transition {
     let delay = inner.settings.retry_delay_secs;
     Transition {
         state: Some(State::Queued),
         message: Some(format!(
-            "{} Rien n'a été déposé : nouvel essai dans {delay} s.",
+            "{} Nouvel essai automatique dans {delay} s.",
             why.trim()
         )),
         not_before: Some(sessions::now() + delay as i64),
@@ -991,7 +999,7 @@ async fn settle(inner: Arc<Inner>, rec: DepositRecord, facts: AccountFacts) -> a
             tracing::warn!(deposit = id, "listing failed: deposit stays uncertain");
             Transition {
                 message: Some(format!(
-                    "La réponse de Net-entreprises à ce dépôt n'a pas été reçue et la liste des dépôts n'a pas pu être consultée ({}) : nouvel essai dans {} s.",
+                    "La réponse de Net-entreprises à ce dépôt n'a pas été reçue et la liste des dépôts n'a pas pu être consultée ({}) : nouvel essai automatique dans {} s.",
                     message.trim(),
                     s.retry_delay_secs
                 )),
