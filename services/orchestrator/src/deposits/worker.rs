@@ -130,7 +130,7 @@ fn routed(decision: Result<Account, Wait>) -> Transition {
             state: Some(State::Queued),
             user_id: Some(a.user_id),
             message: Some(format!(
-                "En file d'attente : le dépôt sera fait avec les identifiants du compte « {} ».",
+                "Le dépôt sera fait avec les identifiants Net-entreprises du compte « {} ».",
                 a.name
             )),
             ..Default::default()
@@ -465,7 +465,7 @@ async fn requeue_if_possible(inner: &Inner, id: i64) -> anyhow::Result<()> {
         state: Some(State::Queued),
         user_id: Some(account.user_id),
         message: Some(format!(
-            "En file d'attente : le dépôt sera fait avec les identifiants du compte « {} ».",
+            "Le dépôt sera fait avec les identifiants Net-entreprises du compte « {} ».",
             account.name
         )),
         ..Default::default()
