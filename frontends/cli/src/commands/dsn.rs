@@ -264,9 +264,9 @@ impl Progress {
 
 /// Follows deposit `d` with `WatchDeposit` (the orchestrator sends it at each change, each
 /// given to `on_change`) until it is settled or `timeout` seconds have passed: the deposit
-/// as last received. A
-/// stream that ends before a settled deposit (the orchestrator stopping) is opened again;
-/// a refusal or a broken connection is an error, as a failed `GetDeposit` was.
+/// as last received. A stream that ends before a settled deposit (the orchestrator
+/// stopping) is opened again; a refusal or a broken connection is an error, as a failed
+/// `GetDeposit` was.
 async fn wait_settled(
     ctx: &Ctx,
     deposits: &mut DepositsClient<tonic::transport::Channel>,
@@ -489,6 +489,7 @@ async fn board(ctx: &Ctx, siret: Option<String>) -> CliResult {
                 "due": rfc3339(w.due.as_ref()),
                 "days_left": w.days_left,
                 "days_late": w.days_late,
+                "due_words": w.due_words,
                 "deposit": (w.deposit_id != 0).then(|| json!({
                     "id": w.deposit_id,
                     "state": w.deposit_state,
@@ -529,7 +530,7 @@ fn board_lines(r: &BoardReport) -> Vec<String> {
             w.siret,
             iea_fr_time::month_text(&w.month),
             when(w.due.as_ref()).unwrap_or_default(),
-            due_words(w)
+            w.due_words
         ));
         let deposit = if w.deposit_id == 0 {
             "aucun dépôt".to_owned()
@@ -588,15 +589,6 @@ pub fn alert_json(a: &BoardAlert) -> Value {
         "deposit_id": (a.deposit_id != 0).then_some(a.deposit_id),
         "due": rfc3339(a.due.as_ref()),
     })
-}
-
-/// The due date's state: how an accepted deposit stood against it, else the days left.
-fn due_words(w: &BoardRow) -> String {
-    if w.deposit_state == "accepted" {
-        iea_fr_time::deposited(w.days_late)
-    } else {
-        iea_fr_time::days_left(w.days_left)
-    }
 }
 
 fn state_fr(state: &str) -> &'static str {
@@ -885,6 +877,7 @@ mod board_tests {
                 // 15 December 2026 at noon, Paris.
                 due: at(1_797_332_400),
                 days_left: 14,
+                due_words: "déposée à temps".into(),
                 deposit_id: 3,
                 deposit_state: "accepted".into(),
                 deposited_at: at(1_796_120_404),
@@ -909,37 +902,6 @@ mod board_tests {
                 "Alertes (1), la plus urgente d'abord :",
                 "  1. La DSN de novembre 2026 n'est pas conforme.",
             ]
-        );
-    }
-
-    #[test]
-    fn a_declaration_deposited_late_says_by_how_much_not_the_days_since_its_due_date() {
-        let at = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
-        let row = |state: &str, days_late| BoardRow {
-            siret: "78214563500010".into(),
-            month: "2026-10".into(),
-            // 15 November 2026 at noon, Paris.
-            due: at(1_794_740_400),
-            days_left: -18,
-            days_late,
-            deposit_id: 2,
-            deposit_state: state.into(),
-            ..Default::default()
-        };
-        let line = |w| {
-            board_lines(&BoardReport {
-                rows: vec![w],
-                ..Default::default()
-            })[1]
-                .clone()
-        };
-        assert_eq!(
-            line(row("accepted", Some(18))),
-            "SIRET 78214563500010 — octobre 2026 : échéance le 15 novembre 2026 à 12 h 00 (déposée avec 18 jours de retard)"
-        );
-        assert_eq!(
-            line(row("rejected", None)),
-            "SIRET 78214563500010 — octobre 2026 : échéance le 15 novembre 2026 à 12 h 00 (dépassée de 18 jours)"
         );
     }
 }

@@ -55,17 +55,6 @@ pub async fn get_board(
         .into_inner())
 }
 
-/// The due date's column in words: how an accepted deposit stood against it (« déposée à
-/// temps », « déposée avec 18 jours de retard »), else the days left (« dans 3 jours »,
-/// « dépassée de 2 jours »).
-pub fn due_words(w: &BoardRow) -> String {
-    if w.deposit_state == "accepted" {
-        iea_fr_time::deposited(w.days_late)
-    } else {
-        iea_fr_time::days_left(w.days_left)
-    }
-}
-
 /// A board row's conformity in French (`ok`, `ano`, `ko`, `awaited`, or none).
 pub fn board_conformity_fr(w: &BoardRow) -> String {
     match w.conformity.as_str() {
@@ -185,7 +174,7 @@ pub fn board_view(r: &BoardReport) -> BoardView {
                 due_fr: w.due.as_ref().map(french),
                 days_left: w.days_left,
                 days_late: w.days_late,
-                due_words: due_words(w),
+                due_words: w.due_words.clone(),
                 deposit: (w.deposit_id != 0).then(|| BoardDepositView {
                     id: w.deposit_id,
                     state: w.deposit_state.clone(),
@@ -396,9 +385,9 @@ fn render(
                                 tr data-siret=(w.siret) data-month=(w.month) data-conformity=(w.conformity) data-crm=(w.crm_received) {
                                     td { (w.siret) }
                                     td { (month_text(&w.month)) }
-                                    td class={ "due " @if w.days_left < 0 && w.deposit_id == 0 { "ko" } } {
+                                    td class={ "due " @if w.days_left < 0 && w.deposit_state != "accepted" { "ko" } } {
                                         @if let Some(d) = &w.due { (french(d)) br; }
-                                        span class="days-left" { (due_words(w)) }
+                                        span class="days-left" { (w.due_words) }
                                     }
                                     td class="deposit" {
                                         @if w.deposit_id == 0 { "aucun dépôt" } @else {
@@ -489,26 +478,6 @@ mod tests {
         assert_eq!(
             alerts_line(3, Some(&a)),
             "Échéances DSN : 3 alertes ; la plus urgente — La DSN de novembre 2026 n'est pas déposée."
-        );
-    }
-
-    #[test]
-    fn the_due_date_says_the_days_left_until_a_deposit_is_accepted_then_how_late_it_was() {
-        let row = |state: &str, days_left, days_late| BoardRow {
-            deposit_id: if state.is_empty() { 0 } else { 4 },
-            deposit_state: state.into(),
-            days_left,
-            days_late,
-            ..Default::default()
-        };
-        assert_eq!(due_words(&row("", 3, None)), "dans 3 jours");
-        assert_eq!(due_words(&row("", -2, None)), "dépassée de 2 jours");
-        assert_eq!(due_words(&row("rejected", -2, None)), "dépassée de 2 jours");
-        assert_eq!(due_words(&row("queued", 0, None)), "aujourd'hui");
-        assert_eq!(due_words(&row("accepted", 12, None)), "déposée à temps");
-        assert_eq!(
-            due_words(&row("accepted", -18, Some(18))),
-            "déposée avec 18 jours de retard"
         );
     }
 

@@ -221,6 +221,23 @@ pub struct Row {
     pub crm: Option<CrmFact>,
 }
 
+impl Row {
+    /// The due date's state in French: how an accepted deposit stood against it
+    /// (« déposée à temps », « déposée avec 18 jours de retard »), else the days left
+    /// (« dans 3 jours », « dépassée de 2 jours »).
+    pub fn due_words(&self) -> String {
+        if self
+            .deposit
+            .as_ref()
+            .is_some_and(|d| d.state == State::Accepted)
+        {
+            iea_fr_time::deposited(self.days_late)
+        } else {
+            iea_fr_time::days_left(self.days_left)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlertCode {
     DepositRejected,

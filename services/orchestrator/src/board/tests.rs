@@ -121,6 +121,46 @@ fn a_declaration_accepted_after_its_due_date_says_how_late_in_paris_days() {
 }
 
 #[test]
+fn the_due_date_says_the_days_left_until_a_deposit_is_accepted_then_how_late_it_was() {
+    let words = |deposits: Vec<DepositFact>, now| {
+        let facts = Facts {
+            sirets: [SIRET.to_owned()].into(),
+            deposits,
+            ..Default::default()
+        };
+        let (rows, _) = compute(&facts, &rules(), at(now));
+        let row = rows.iter().find(|r| r.month.to_string() == "2026-11");
+        row.expect("November's row").due_words()
+    };
+    // November's DSN is due on 15 December at noon, Paris.
+    assert_eq!(
+        words(vec![], datetime!(2026-12-12 10:00 UTC)),
+        "dans 3 jours"
+    );
+    assert_eq!(
+        words(vec![], datetime!(2026-12-15 10:00 UTC)),
+        "aujourd'hui"
+    );
+    let rejected = deposit(1, "2026-11", State::Rejected);
+    assert_eq!(
+        words(vec![rejected.clone()], datetime!(2026-12-17 10:00 UTC)),
+        "dépassée de 2 jours"
+    );
+    // Accepted on 1 December: on time, however long ago.
+    let accepted = deposit(2, "2026-11", State::Accepted);
+    assert_eq!(
+        words(vec![accepted], datetime!(2027-01-20 10:00 UTC)),
+        "déposée à temps"
+    );
+    let mut late = deposit(3, "2026-11", State::Accepted);
+    late.registered_at = Some(at(datetime!(2027-01-02 09:00 UTC)));
+    assert_eq!(
+        words(vec![rejected, late], datetime!(2027-01-20 10:00 UTC)),
+        "déposée avec 18 jours de retard"
+    );
+}
+
+#[test]
 fn alerts_come_most_urgent_first_with_a_french_sentence() {
     let mut rejected = deposit(3, "2026-10", State::Rejected);
     rejected.anomalies = vec![("B1-105-15".into(), "rejet".into())];
