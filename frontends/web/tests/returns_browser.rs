@@ -198,6 +198,17 @@ async fn a_deposit_is_followed_to_its_crm_and_its_rates_shown_in_chromium() {
             json!(["ok", "true"]),
         )
         .await;
+    // Its due date (15 November) is past, but the deposit was accepted: the cell is not
+    // red and says how the deposit stood against it.
+    assert_eq!(
+        browser
+            .script(
+                "var c = document.querySelector(\"#board tr[data-month='2026-10'] td.due\"); return [c.classList.contains('ko'), c.querySelector('.days-left').textContent.startsWith('déposée '), getComputedStyle(c).fontWeight];",
+            )
+            .await,
+        json!([false, true, "400"]),
+        "October's due date, accepted"
+    );
     browser.screenshot("deadline-board").await;
 
     // The status page: the alert line leads to the board.

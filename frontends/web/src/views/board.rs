@@ -316,6 +316,13 @@ pub struct BoardQuery {
     siret: String,
 }
 
+/// Whether a row's due date stands out in red: past, and no deposit accepted for it (a
+/// rejected one does not count, as its alert says). An accepted deposit, late or not,
+/// leaves it plain: its words say how late it was.
+fn overdue(w: &BoardRow) -> bool {
+    w.days_left < 0 && w.deposit_state != "accepted"
+}
+
 fn conformity_class(c: &str) -> &'static str {
     match c {
         "ok" => "ok",
@@ -385,7 +392,7 @@ fn render(
                                 tr data-siret=(w.siret) data-month=(w.month) data-conformity=(w.conformity) data-crm=(w.crm_received) {
                                     td { (w.siret) }
                                     td { (month_text(&w.month)) }
-                                    td class={ "due " @if w.days_left < 0 && w.deposit_state != "accepted" { "ko" } } {
+                                    td class={ "due" @if overdue(w) { " ko" } } {
                                         @if let Some(d) = &w.due { (french(d)) br; }
                                         span class="days-left" { (w.due_words) }
                                     }
@@ -479,6 +486,22 @@ mod tests {
             alerts_line(3, Some(&a)),
             "Échéances DSN : 3 alertes ; la plus urgente — La DSN de novembre 2026 n'est pas déposée."
         );
+    }
+
+    #[test]
+    fn the_due_date_is_red_once_past_until_a_deposit_is_accepted() {
+        let row = |state: &str, days_left| BoardRow {
+            deposit_id: if state.is_empty() { 0 } else { 4 },
+            deposit_state: state.into(),
+            days_left,
+            ..Default::default()
+        };
+        assert!(overdue(&row("", -2)), "past, no deposit");
+        assert!(overdue(&row("rejected", -2)), "past, rejected");
+        assert!(overdue(&row("queued", -1)), "past, still queued");
+        assert!(!overdue(&row("accepted", -18)), "accepted late");
+        assert!(!overdue(&row("", 0)), "due today");
+        assert!(!overdue(&row("", 3)), "in three days");
     }
 
     #[test]
