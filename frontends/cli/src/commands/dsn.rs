@@ -490,6 +490,7 @@ async fn board(ctx: &Ctx, siret: Option<String>) -> CliResult {
                 "days_left": w.days_left,
                 "days_late": w.days_late,
                 "due_words": w.due_words,
+                "overdue": w.overdue,
                 "deposit": (w.deposit_id != 0).then(|| json!({
                     "id": w.deposit_id,
                     "state": w.deposit_state,

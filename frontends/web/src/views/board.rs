@@ -142,6 +142,9 @@ pub struct BoardRowView {
     /// The due date's state in French: « déposée à temps », « déposée avec 18 jours de
     /// retard » once accepted; else « dans 3 jours », « dépassée de 2 jours ».
     pub due_words: String,
+    /// Its due time has passed and no deposit was accepted for it (what the
+    /// `not_deposited` alert says; shown in red).
+    pub overdue: bool,
     pub deposit: Option<BoardDepositView>,
     /// ok, ano, ko, awaited; absent without an accepted deposit.
     pub conformity: Option<String>,
@@ -175,6 +178,7 @@ pub fn board_view(r: &BoardReport) -> BoardView {
                 days_left: w.days_left,
                 days_late: w.days_late,
                 due_words: w.due_words.clone(),
+                overdue: w.overdue,
                 deposit: (w.deposit_id != 0).then(|| BoardDepositView {
                     id: w.deposit_id,
                     state: w.deposit_state.clone(),
@@ -316,13 +320,6 @@ pub struct BoardQuery {
     siret: String,
 }
 
-/// Whether a row's due date stands out in red: past, and no deposit accepted for it (a
-/// rejected one does not count, as its alert says). An accepted deposit, late or not,
-/// leaves it plain: its words say how late it was.
-fn overdue(w: &BoardRow) -> bool {
-    w.days_left < 0 && w.deposit_state != "accepted"
-}
-
 fn conformity_class(c: &str) -> &'static str {
     match c {
         "ok" => "ok",
@@ -392,7 +389,7 @@ fn render(
                                 tr data-siret=(w.siret) data-month=(w.month) data-conformity=(w.conformity) data-crm=(w.crm_received) {
                                     td { (w.siret) }
                                     td { (month_text(&w.month)) }
-                                    td class={ "due" @if overdue(w) { " ko" } } {
+                                    td class={ "due" @if w.overdue { " ko" } } {
                                         @if let Some(d) = &w.due { (french(d)) br; }
                                         span class="days-left" { (w.due_words) }
                                     }
@@ -489,22 +486,6 @@ mod tests {
     }
 
     #[test]
-    fn the_due_date_is_red_once_past_until_a_deposit_is_accepted() {
-        let row = |state: &str, days_left| BoardRow {
-            deposit_id: if state.is_empty() { 0 } else { 4 },
-            deposit_state: state.into(),
-            days_left,
-            ..Default::default()
-        };
-        assert!(overdue(&row("", -2)), "past, no deposit");
-        assert!(overdue(&row("rejected", -2)), "past, rejected");
-        assert!(overdue(&row("queued", -1)), "past, still queued");
-        assert!(!overdue(&row("accepted", -18)), "accepted late");
-        assert!(!overdue(&row("", 0)), "due today");
-        assert!(!overdue(&row("", 3)), "in three days");
-    }
-
-    #[test]
     fn the_board_for_programs_keeps_every_fact() {
         let r = BoardReport {
             rows: vec![BoardRow {
@@ -530,6 +511,7 @@ mod tests {
         assert_eq!(v["rows"][0]["due_fr"], "15 décembre 2025 à 12 h 00");
         assert_eq!(v["rows"][0]["deposit"]["state_label"], "Accepté");
         assert_eq!(v["rows"][0]["conformity"], "ano");
+        assert_eq!(v["rows"][0]["overdue"], false);
         assert_eq!(v["rows"][0]["crm"], serde_json::Value::Null);
         assert_eq!(v["alerts"][0]["deposit_id"], serde_json::Value::Null);
         assert_eq!(v["alerts"][0]["code"], "not_deposited");

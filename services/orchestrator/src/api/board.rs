@@ -40,6 +40,7 @@ fn row_message(r: &Row) -> BoardRow {
         due: Some(timestamp(r.due)),
         days_left: r.days_left,
         days_late: r.days_late,
+        overdue: r.overdue,
         due_words: r.due_words(),
         deposit_id: d.map(|d| d.id).unwrap_or(0),
         deposit_state: d.map(|d| d.state.code().to_owned()).unwrap_or_default(),

@@ -173,6 +173,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
             .unwrap_or_default();
         let deposit = standing(&deposits);
         let accepted = deposit.filter(|d| d.state == State::Accepted);
+        let overdue = accepted.is_none() && due <= now;
         let conf = accepted.and_then(|d| conformity.get(&d.id).copied());
         let crm = facts
             .crms
@@ -192,6 +193,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
                 .and_then(|d| d.registered_at)
                 .filter(|&registered| registered > due)
                 .map(|registered| -days_left(registered, due)),
+            overdue,
             deposit: deposit.cloned(),
             conformity: match (accepted, conf) {
                 (None, _) => None,
@@ -262,7 +264,7 @@ pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Aler
                 _ => {}
             }
         }
-        if accepted.is_none() && due <= now {
+        if overdue {
             let state = deposit
                 .map(|d| format!(" (dépôt n° {} : {})", d.id, d.state.label_fr()))
                 .unwrap_or_default();

@@ -214,6 +214,9 @@ pub struct Row {
     /// An accepted deposit registered after the due date: Paris calendar days from the
     /// due date's day to its registration's (0 on the due day, after noon).
     pub days_late: Option<i32>,
+    /// Its due time has passed and no deposit was accepted for it (a rejected one does not
+    /// count): what the `not_deposited` alert says, and what a front-end shows in red.
+    pub overdue: bool,
     pub deposit: Option<DepositFact>,
     /// `None`: no accepted deposit.
     pub conformity: Option<Conformity>,

@@ -88,6 +88,52 @@ fn an_accepted_deposit_awaits_its_conformity_and_raises_nothing_before_its_due_d
 }
 
 #[test]
+fn a_declaration_is_overdue_from_its_due_time_until_a_deposit_is_accepted() {
+    let overdue = |d: DepositFact, now| {
+        let facts = Facts {
+            deposits: vec![d],
+            ..Default::default()
+        };
+        let (rows, alerts) = compute(&facts, &rules(), at(now));
+        let row = rows
+            .iter()
+            .find(|r| r.month.to_string() == "2026-11")
+            .expect("November's row");
+        // The row's fact is what its alert says.
+        let alerted = alerts
+            .iter()
+            .any(|a| a.code == AlertCode::NotDeposited && a.month == row.month);
+        assert_eq!(row.overdue, alerted, "{alerts:?}");
+        row.overdue
+    };
+    let accepted_late = {
+        let mut d = deposit(1, "2026-11", State::Accepted);
+        d.registered_at = Some(at(datetime!(2026-12-18 09:00 UTC)));
+        d
+    };
+    // Due on 15 December at noon, Paris (11:00 UTC): overdue from noon on the due day
+    // itself, when the days left are still 0.
+    let queued = || deposit(1, "2026-11", State::Queued);
+    assert!(!overdue(queued(), datetime!(2026-12-15 10:59 UTC)));
+    assert!(
+        overdue(queued(), datetime!(2026-12-15 11:00 UTC)),
+        "at noon"
+    );
+    assert!(overdue(
+        deposit(1, "2026-11", State::Rejected),
+        datetime!(2026-12-20 10:00 UTC)
+    ));
+    assert!(!overdue(
+        deposit(1, "2026-11", State::Accepted),
+        datetime!(2026-12-20 10:00 UTC)
+    ));
+    assert!(
+        !overdue(accepted_late, datetime!(2026-12-20 10:00 UTC)),
+        "accepted late"
+    );
+}
+
+#[test]
 fn a_declaration_accepted_after_its_due_date_says_how_late_in_paris_days() {
     let accepted_at = |t| {
         let mut d = deposit(1, "2026-10", State::Accepted);
