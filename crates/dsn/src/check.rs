@@ -107,6 +107,7 @@ struct Fields {
     kind: DeclarationKind,
     fraction: String,
     month: Month,
+    month_line: usize,
     business_id: Option<String>,
     line: usize,
 }
@@ -668,6 +669,7 @@ impl Scanner {
             kind,
             fraction,
             month,
+            month_line,
             business_id,
             line,
         } = declaration?;
@@ -679,6 +681,7 @@ impl Scanner {
             kind,
             fraction,
             month,
+            month_line,
             siren: siren?.value,
             nic: nic?.value,
             test_or_real: test_or_real?,
@@ -822,7 +825,7 @@ impl Scanner {
         let kind = field(self, 2, "type de la déclaration");
         let fraction = field(self, 3, "numéro de fraction");
         let month = field(self, 5, "mois principal déclaré").and_then(|r| {
-            let m = Month::from_dsn(&r.value);
+            let m = Month::from_dsn(&r.value).map(|m| (m, r.line));
             if m.is_none() {
                 self.push(
                     Some(r.line),
@@ -840,7 +843,8 @@ impl Scanner {
             nature: nature?.value,
             kind: DeclarationKind::from_code(&kind?.value),
             fraction: fraction?.value,
-            month: month?,
+            month: month?.0,
+            month_line: month?.1,
             business_id: get(self, 9).map(|s| s.value),
             line: block_line,
         })

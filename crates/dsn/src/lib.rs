@@ -27,7 +27,8 @@
 //! - Each [`ProblemKind`] has a stable English snake_case code ([`ProblemKind::code`]).
 //! - Debug of [`Dsn`], [`Employee`], [`Payment`] and [`Rubric`] never prints a NIR, a
 //!   name, an amount or a rate (personal data): counts and rubric codes only.
-//! - No I/O, no network, no logging here.
+//! - No I/O, no network, no logging, no clock here: the one check that needs today's
+//!   month ([`Declaration::month_not_begun`]) is given it by its caller.
 
 mod check;
 mod month;
@@ -198,6 +199,8 @@ pub struct Declaration {
     pub fraction: String,
     /// `S20.G00.05.005`, written `01MMAAAA`.
     pub month: Month,
+    /// Line of `S20.G00.05.005`.
+    pub month_line: usize,
     /// `S21.G00.06.001`, 9 digits.
     pub siren: String,
     /// `S21.G00.11.001`, 5 digits.
@@ -216,6 +219,27 @@ impl Declaration {
     /// The declared establishment's SIRET: SIREN followed by NIC.
     pub fn siret(&self) -> String {
         format!("{}{}", self.siren, self.nic)
+    }
+
+    /// The problem of a declaration whose month comes after `current` (the month in
+    /// progress in Paris, which the caller reads from its clock): a monthly DSN declares
+    /// the pay of a month that has begun (during that month at the earliest, a deposit
+    /// made ahead), so a later month is a month typed wrong. Kept apart from the checks of
+    /// the file alone ([`Scanner`]), which give the same answer whatever the day.
+    pub fn month_not_begun(&self, current: Month) -> Option<Problem> {
+        (self.month > current).then(|| {
+            Problem::new(
+                Some(self.month_line),
+                ProblemKind::MonthNotBegun,
+                format!(
+                    "mois principal déclaré (S20.G00.05.005) : {} n'a pas encore commencé \
+                     (nous sommes en {}) ; une DSN déclare la paie d'un mois commencé, \
+                     vérifiez le mois de la paie",
+                    iea_fr_time::month_year(self.month.year, self.month.month),
+                    iea_fr_time::month_year(current.year, current.month),
+                ),
+            )
+        })
     }
 }
 

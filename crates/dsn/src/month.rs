@@ -25,6 +25,16 @@ impl Month {
         ((1..=12).contains(&month) && YEARS.contains(&year)).then_some(Month { year, month })
     }
 
+    /// The month in progress in Paris at `unix_seconds` (seconds since
+    /// 1970-01-01T00:00:00Z): the payroll's calendar, whatever the machine's zone.
+    pub fn in_paris_at(unix_seconds: i64) -> Month {
+        let d = iea_fr_time::paris_date(iea_fr_time::from_unix(unix_seconds));
+        Month {
+            year: i32::from(d.year()),
+            month: d.month() as u8,
+        }
+    }
+
     /// Reads the file's form `01MMAAAA` (the first day of the month).
     pub fn from_dsn(value: &str) -> Option<Month> {
         let b = value.as_bytes();
@@ -119,6 +129,17 @@ mod tests {
             "2025-12".parse::<Month>().unwrap().next().to_string(),
             "2026-01"
         );
+    }
+
+    #[test]
+    fn the_month_in_progress_is_the_one_of_paris() {
+        // 31 December 2026, 22:59:59 UTC is 23:59:59 in Paris: still December.
+        assert_eq!(Month::in_paris_at(1_798_757_999).to_string(), "2026-12");
+        // One second later it is midnight in Paris, while still 2026 in UTC.
+        assert_eq!(Month::in_paris_at(1_798_758_000).to_string(), "2027-01");
+        // Summer time: 31 July 2026, 22:00 UTC is midnight of 1 August in Paris.
+        assert_eq!(Month::in_paris_at(1_785_535_199).to_string(), "2026-07");
+        assert_eq!(Month::in_paris_at(1_785_535_200).to_string(), "2026-08");
     }
 
     #[test]

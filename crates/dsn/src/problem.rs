@@ -35,11 +35,15 @@ pub enum ProblemKind {
     InvalidValue,
     /// A block appears where the norm does not allow it (a payment before any employee).
     MisplacedBlock,
+    /// The declared month (`S20.G00.05.005`) has not begun yet in Paris: a month typed
+    /// wrong in the payroll (the only check that needs today's date,
+    /// [`crate::Declaration::month_not_begun`]).
+    MonthNotBegun,
 }
 
 impl ProblemKind {
     /// Every kind, for documentation and tests.
-    pub const ALL: [ProblemKind; 14] = [
+    pub const ALL: [ProblemKind; 15] = [
         ProblemKind::EmptyFile,
         ProblemKind::NotLatin1,
         ProblemKind::ControlCharacter,
@@ -54,6 +58,7 @@ impl ProblemKind {
         ProblemKind::MissingRubric,
         ProblemKind::InvalidValue,
         ProblemKind::MisplacedBlock,
+        ProblemKind::MonthNotBegun,
     ];
 
     /// Stable snake_case code.
@@ -73,6 +78,7 @@ impl ProblemKind {
             ProblemKind::MissingRubric => "missing_rubric",
             ProblemKind::InvalidValue => "invalid_value",
             ProblemKind::MisplacedBlock => "misplaced_block",
+            ProblemKind::MonthNotBegun => "month_not_begun",
         }
     }
 }
@@ -164,6 +170,14 @@ impl Problems {
     /// were not kept.
     pub fn omitted_sentence(&self) -> Option<String> {
         (self.1 > 0).then(|| omitted_sentence(self.1, self.0.len()))
+    }
+}
+
+/// One problem found apart from the scanner ([`crate::Declaration::month_not_begun`]),
+/// as a list of problems.
+impl From<Problem> for Problems {
+    fn from(p: Problem) -> Self {
+        Problems(vec![p], 0)
     }
 }
 

@@ -472,6 +472,45 @@ fn a_malformed_month_is_named_at_its_line() {
 }
 
 #[test]
+fn a_month_that_has_not_begun_is_named_at_its_line_and_the_others_pass() {
+    // The sample declares March 2025.
+    let bytes = sample(&spec(3));
+    let dsn = Dsn::parse(&bytes).unwrap_or_else(|p| panic!("{p}"));
+    let d = dsn.declaration();
+    let at = line_of(&lines(&bytes), "S20.G00.05.005");
+    assert_eq!(d.month_line, at);
+    // Declared in its own month (ahead of its end) or later: nothing to say.
+    for current in ["2025-03", "2025-04", "2026-01"] {
+        assert_eq!(
+            d.month_not_begun(current.parse().unwrap()),
+            None,
+            "{current}"
+        );
+    }
+    // Declared in the month before, or years before: the month is typed wrong.
+    for current in ["2025-02", "2024-12", "2019-03"] {
+        let p = d
+            .month_not_begun(current.parse().unwrap())
+            .unwrap_or_else(|| panic!("{current}: March 2025 has not begun"));
+        assert_eq!(p.kind, ProblemKind::MonthNotBegun);
+        assert_eq!(p.code(), "month_not_begun");
+        assert_eq!(p.line, Some(at));
+    }
+    let p = d.month_not_begun("2025-02".parse().unwrap()).unwrap();
+    assert_eq!(
+        p.to_string(),
+        format!(
+            "ligne {at} : mois principal déclaré (S20.G00.05.005) : mars 2025 n'a pas encore \
+             commencé (nous sommes en février 2025) ; une DSN déclare la paie d'un mois \
+             commencé, vérifiez le mois de la paie"
+        )
+    );
+    // The scanner finds the same line.
+    let summary = iea_dsn::Scanner::check_reader(&bytes[..]).unwrap().unwrap();
+    assert_eq!(summary.declaration.month_line, at);
+}
+
+#[test]
 fn a_malformed_pas_rate_is_named_at_its_line() {
     let mut messages = std::collections::HashSet::new();
     for bad in ["14", "7.5", "100.00", "7,50", ".50", "a.bc"] {

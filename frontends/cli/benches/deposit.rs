@@ -194,12 +194,8 @@ async fn bench() {
     let bytes_of_round = |round: usize| -> Vec<Vec<u8>> {
         (0..n)
             .map(|i| {
-                let month = iea_dsn::Month::new(
-                    1900 + 100 * round as i32 + (i / 12) as i32,
-                    (i % 12 + 1) as u8,
-                )
-                .expect("a month");
-                let mut spec = iea_dsn::SampleSpec::new(SIRET, month, employees);
+                let (siret, month) = declaration((round * n + i) as u32);
+                let mut spec = iea_dsn::SampleSpec::new(&siret, month, employees);
                 spec.seed = (round * n + i) as u64;
                 iea_dsn::sample(&spec)
             })
@@ -246,8 +242,8 @@ async fn bench() {
         let mut through_rates = Vec::new();
         let mut direct_rates = Vec::new();
         for _ in 0..rounds {
-            // Each round deposits distinct declarations (one a month, from year 1900 +
-            // 100 × r): the same declaration accepted twice would be refused.
+            // Each round deposits distinct declarations (`declaration`): the same
+            // declaration accepted twice would be refused.
             let files = bytes_of_round(round_no);
             round_no += 1;
             // Each path's CPU is counted until the mock has read its files, which it does
@@ -573,6 +569,26 @@ impl Direct {
     }
 }
 
+/// The `g`-th distinct declaration of the bench: a month from January 1900 to December
+/// 1999 (a month that has not begun yet would be refused) of the declarant's SIREN's
+/// establishment number `g / 1200 + 1`. Deposited with the one account that has
+/// credentials, whatever the establishment.
+fn declaration(g: u32) -> (String, iea_dsn::Month) {
+    let month =
+        iea_dsn::Month::new(1900 + (g % 1200 / 12) as i32, (g % 12 + 1) as u8).expect("a month");
+    (establishment(g / 1200 + 1), month)
+}
+
+/// The SIRET of the declarant's SIREN with NIC `n` (1 to 9999) and the key digit that
+/// makes it valid.
+fn establishment(n: u32) -> String {
+    let siren = &SIRET[..9];
+    (0..10)
+        .map(|key| format!("{siren}{n:04}{key}"))
+        .find(|s| iea_dsn::siret_key_is_valid(s))
+        .expect("one key digit makes a SIRET valid")
+}
+
 /// One file of about `mb` MB, written to disk, uploaded from there in 1 MiB messages and
 /// deposited; the orchestrator's and the agent's memory growth meanwhile.
 async fn big_file(
@@ -583,16 +599,17 @@ async fn big_file(
     agent: &Process,
     dir: &Path,
 ) {
-    let month = iea_dsn::Month::new(2990, 1).unwrap();
+    // An establishment of its own: no round's declaration is the same.
+    let (siret, month) = (establishment(9999), iea_dsn::Month::new(1900, 1).unwrap());
     let per_employee = {
-        let small = iea_dsn::sample(&iea_dsn::SampleSpec::new(SIRET, month, 1000));
+        let small = iea_dsn::sample(&iea_dsn::SampleSpec::new(&siret, month, 1000));
         small.len() / 1000
     };
     let employees = mb * 1_000_000 / per_employee;
     let path: PathBuf = dir.join("big.dsn");
     let made = Instant::now();
     let size = {
-        let bytes = iea_dsn::sample(&iea_dsn::SampleSpec::new(SIRET, month, employees));
+        let bytes = iea_dsn::sample(&iea_dsn::SampleSpec::new(&siret, month, employees));
         std::fs::write(&path, &bytes).unwrap();
         bytes.len() as u64
     };

@@ -143,6 +143,59 @@ fn a_broken_file_exits_non_zero_naming_each_line() {
 }
 
 #[test]
+fn a_month_that_has_not_begun_is_refused_at_its_line_and_this_month_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let this_month = iea_dsn::Month::in_paris_at(jiff::Timestamp::now().as_second());
+    let check = |month: iea_dsn::Month| {
+        let file = dir.path().join(format!("{month}.dsn"));
+        let o = iea(
+            dir.path(),
+            &[
+                "dsn",
+                "sample",
+                "--siret",
+                SIRET,
+                "--month",
+                &month.to_string(),
+                "--out",
+                file.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", stdout(&o));
+        let o = iea(
+            dir.path(),
+            &["dsn", "check", file.to_str().unwrap(), "--json"],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), v)
+    };
+    // Deposited ahead, in its own month: fine.
+    let (code, v) = check(this_month);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    // Next month: a month typed wrong, named at the line of S20.G00.05.005.
+    let (code, v) = check(this_month.next());
+    assert_eq!(code, Some(3), "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    let p = &v["problems"][0];
+    assert_eq!(p["code"], "month_not_begun", "{v}");
+    let file = std::fs::read(dir.path().join(format!("{}.dsn", this_month.next()))).unwrap();
+    let month_line = file
+        .split(|b| *b == b'\n')
+        .position(|l| l.starts_with(b"S20.G00.05.005"))
+        .unwrap()
+        + 1;
+    assert_eq!(p["line"], month_line as u64, "{v}");
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("n'a pas encore commencé"),
+        "{v}"
+    );
+}
+
+#[test]
 fn a_utf8_file_is_refused_and_an_empty_one_too() {
     let dir = tempfile::tempdir().unwrap();
     let file = sample(dir.path(), "mars.dsn", "2");

@@ -211,17 +211,20 @@ async fn the_net_entreprises_mock_cut_off_during_a_deposit_then_back_holds_it_on
         .await
         .unwrap();
     // Declarations of their own (one accepted already would be refused), from the time,
-    // so that the test can run again on the same stack.
+    // so that the test can run again on the same stack: two months of a year from 1900 to
+    // 2019 (a month that has not begun yet would be refused), another pair each minute for
+    // 12 hours.
     let minutes = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
         / 60;
-    let year = 2100 + (minutes % 800) as i32;
+    let slot = (minutes % 720) as i32;
+    let (year, month) = (1900 + slot / 6, 2 * (slot % 6) as u8 + 1);
 
     // A first deposit: the agent authenticates and keeps the token, so that the next one
     // leaves at once.
-    let first = crate::deposits::upload(&mut deposits, &token, &dsn(year, 1), "")
+    let first = crate::deposits::upload(&mut deposits, &token, &dsn(year, month), "")
         .await
         .unwrap();
     let first = deposit_until(&deposits, &token, first.id, Duration::from_secs(60), |d| {
@@ -234,7 +237,7 @@ async fn the_net_entreprises_mock_cut_off_during_a_deposit_then_back_holds_it_on
     ne_admin
         .faults(serde_json::json!({"mode": "slow", "delay_ms": 4000}))
         .await;
-    let file = dsn(year, 2);
+    let file = dsn(year, month + 1);
     let d = crate::deposits::upload(&mut deposits, &token, &file, "")
         .await
         .unwrap();

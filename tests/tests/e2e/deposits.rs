@@ -483,7 +483,7 @@ async fn each_bad_file_is_named_with_its_line_and_nothing_reaches_the_mock() {
     let line_of = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix)).unwrap() + 1;
     let month_line = line_of("S20.G00.05.005");
     let nic_line = line_of("S21.G00.11.001");
-    let cases: Vec<(&str, Vec<u8>, Option<usize>)> = vec![
+    let mut cases: Vec<(&str, Vec<u8>, Option<usize>)> = vec![
         ("empty", Vec::new(), None),
         ("utf-8", with(&|l| l[1] = utf8.clone()), Some(2)),
         (
@@ -510,6 +510,17 @@ async fn each_bad_file_is_named_with_its_line_and_nothing_reaches_the_mock() {
             Some(lines.len() - 1),
         ),
     ];
+    // Next month in Paris: a month typed wrong, refused at its line like the others.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let next = iea_dsn::Month::in_paris_at(now).next();
+    cases.push((
+        "month not begun",
+        iea_dsn::sample(&iea_dsn::SampleSpec::new(SIRET, next, 2)),
+        Some(month_line),
+    ));
     for (name, bytes, line) in cases {
         let e = env.upload(&env.token, &bytes, "").await.unwrap_err();
         let message = e.message().to_owned();
@@ -525,6 +536,16 @@ async fn each_bad_file_is_named_with_its_line_and_nothing_reaches_the_mock() {
                 e.code() == Code::InvalidArgument && message.contains("vide"),
                 "{name}: {message}"
             ),
+        }
+        if name == "month not begun" {
+            assert!(
+                message.contains("n'a pas encore commencé"),
+                "{name}: {message}"
+            );
+            assert_eq!(
+                iea_proto::error::ApiError::from_status(&e).code,
+                "bad_dsn_file"
+            );
         }
     }
     // A large file with 100,000 bad lines: a clear refusal (was one sentence per bad line,

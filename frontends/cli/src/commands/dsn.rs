@@ -705,7 +705,18 @@ fn check(ctx: &Ctx, file: &Path) -> CliResult {
     };
     // Read in chunks: a file of any size is checked in bounded memory.
     let verdict = Scanner::check_reader(std::fs::File::open(file).map_err(read_failed)?)
-        .map_err(read_failed)?;
+        .map_err(read_failed)?
+        .and_then(|summary| {
+            // The orchestrator refuses a month that has not begun: so does the check.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let current = iea_dsn::Month::in_paris_at(now);
+            match summary.declaration.month_not_begun(current) {
+                Some(p) => Err(p.into()),
+                None => Ok(summary),
+            }
+        });
     match verdict {
         Ok(summary) => {
             let d = &summary.declaration;

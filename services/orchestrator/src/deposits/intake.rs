@@ -6,6 +6,9 @@
 //! file leaves nothing behind. A small file takes one blocking task in all (create,
 //! write, sync, rename), a large one one more per [`WRITE_BATCH`].
 //!
+//! A file declaring a month that has not begun yet in Paris is refused as a bad file too
+//! (`iea_dsn::Declaration::month_not_begun`), before it is stored.
+//!
 //! A bad file is refused with its problems, each with its line: the scanner keeps the
 //! first [`iea_dsn::MAX_PROBLEMS`] in line order and counts the others; the refusal lists
 //! of those as many as fit in [`REFUSAL_BYTES`] ([`refusal_lines`]), then one French
@@ -175,6 +178,11 @@ pub(super) async fn receive(store_dir: &Path, mut upload: Upload) -> Result<Chec
         Ok(s) => s,
         Err(problems) => return Err(DepositError::BadFile(refusal_lines(&problems))),
     };
+    // A month typed wrong in the payroll: refused before the file is stored.
+    let current = iea_dsn::Month::in_paris_at(crate::sessions::now());
+    if let Some(p) = summary.declaration.month_not_begun(current) {
+        return Err(DepositError::BadFile(refusal_lines(&p.into())));
+    }
     let sha256 = hex(&hasher.finalize());
     let path = store_dir.join(format!("{sha256}.dsn"));
     // The rest written, synced, then renamed and the folder synced: the file and its
