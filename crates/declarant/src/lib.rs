@@ -172,6 +172,33 @@ pub fn validate(
     }
 }
 
+/// An establishment's SIRET alone (the one an account deposits for), normalised and
+/// checked as in [`validate`], or its problems.
+pub fn siret(raw: &str) -> Result<String, Vec<InputProblem>> {
+    let mut problems = Vec::new();
+    check_siret(raw, &mut problems).ok_or(problems)
+}
+
+/// [`siret`] for a caller with one French sentence to give: its problems, joined.
+pub fn siret_or_reason(raw: &str) -> Result<String, String> {
+    siret(raw).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| p.message)
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+/// An optional SIRET, as a filter (« only this establishment »): nothing typed (or only
+/// spaces) is `None`; anything else must be a valid SIRET ([`siret_or_reason`]).
+pub fn optional_siret(raw: &str) -> Result<Option<String>, String> {
+    if normalize_siret(raw).is_empty() {
+        return Ok(None);
+    }
+    siret_or_reason(raw).map(Some)
+}
+
 /// Spaces a SIRET may be typed or printed with, removed by normalisation.
 fn is_siret_separator(c: char) -> bool {
     c.is_whitespace() && !c.is_control()
@@ -454,6 +481,45 @@ mod tests {
         let id = validate(SIRET, "declarant", "declarant", &secret("Refonte01")).unwrap();
         assert_eq!(id.siret, SIRET);
         assert_eq!(id.password.expose_secret(), "Refonte01");
+    }
+
+    #[test]
+    fn a_siret_alone_is_normalised_or_refused_with_the_same_problems() {
+        assert_eq!(siret("999 000 003\u{a0}00015").unwrap(), SIRET);
+        assert_eq!(
+            optional_siret(" 999 000 003 00015").unwrap(),
+            Some(SIRET.into())
+        );
+        assert_eq!(optional_siret(" \u{a0} "), Ok(None));
+        assert_eq!(
+            siret_or_reason("9990000030001"),
+            Err("Le SIRET doit compter 14 chiffres ; « 9990000030001 » en compte 13.".into())
+        );
+        for (typed, code) in [
+            ("99900000300016", code::BAD_CHECK_DIGIT),
+            ("9990000030001", code::WRONG_LENGTH),
+            ("999-000-003-00015", code::NOT_DIGITS),
+            ("", code::EMPTY),
+        ] {
+            let p = siret(typed).unwrap_err();
+            assert_eq!(
+                p.iter().map(|p| (p.field, p.code)).collect::<Vec<_>>(),
+                [(Field::Siret, code)],
+                "{typed}"
+            );
+            if !typed.is_empty() {
+                assert_eq!(
+                    optional_siret(typed),
+                    Err(siret_or_reason(typed).unwrap_err())
+                );
+            }
+            // The same as within a whole identity.
+            assert_eq!(
+                problems(typed, "declarant", "declarant", "Refonte01"),
+                [(Field::Siret, code)],
+                "{typed}"
+            );
+        }
     }
 
     #[test]

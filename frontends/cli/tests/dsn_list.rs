@@ -125,7 +125,13 @@ fn deposits_are_listed_newest_first_by_siret_month_and_state() {
         ),
         (
             ["dsn", "list", "--siret", "7328293200007"],
-            "Le SIRET de l'établissement doit compter 14 chiffres.",
+            "Le SIRET doit compter 14 chiffres ; « 7328293200007 » en compte 13.",
+        ),
+        (
+            ["dsn", "list", "--siret", "73282932000075"],
+            "Le SIRET « 73282932000075 » n'est pas valide : sa clé de contrôle ne correspond \
+             pas. Vérifiez chaque chiffre (une faute de frappe ou deux chiffres inversés sont \
+             probables).",
         ),
     ] {
         let (code, v) = json(&s, &args);

@@ -287,7 +287,8 @@ async fn a_deposit_is_followed_to_its_crm_and_its_returns_rates_and_board_are_sh
         2
     );
     assert_eq!(
-        s.get_json("/api/v1/rates?siret=11111111111111").await,
+        // Another establishment (valid SIRET): none of its rates.
+        s.get_json("/api/v1/rates?siret=73282932000074").await,
         json!([])
     );
     for bad in ["/api/v1/rates?siret=123", "/api/v1/rates?expired=peut-etre"] {
@@ -436,7 +437,7 @@ async fn a_deposit_is_followed_to_its_crm_and_its_returns_rates_and_board_are_sh
     assert_eq!(r.status(), 400);
     let (code, html) = page(&s, "/echeancier?siret=abc").await;
     assert_eq!(code, 400);
-    assert!(html.contains("14 chiffres"));
+    assert!(html.contains("ne doit contenir que des chiffres"), "{html}");
 
     // The status: the alert line, the same count as the board's alerts.
     let alerts = s.get_json("/api/v1/status/alerts").await;

@@ -490,7 +490,7 @@ async fn a_file_with_crlf_and_latin1_accents_arrives_byte_for_byte() {
         ),
         (
             "siret=123",
-            "Le SIRET de l'établissement doit compter 14 chiffres.",
+            "Le SIRET doit compter 14 chiffres ; « 123 » en compte 3.",
         ),
         (
             "limit=beaucoup",

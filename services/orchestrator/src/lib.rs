@@ -218,6 +218,7 @@ impl App {
     /// Opens (or creates) the database, creates the bootstrap administrator on first
     /// start, and binds the API.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.deposits.check()?;
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating {}", settings.data_dir.display()))?;
         let database = settings.database_url();

@@ -651,6 +651,56 @@ async fn a_user_deposits_only_with_their_own_identity() {
     env.t.stop().await;
 }
 
+/// The account that deposits for an establishment is designated for a valid SIRET only:
+/// typed in groups it is normalised; with a wrong key (a typo) it is refused with the
+/// reason, and nothing is designated.
+#[tokio::test]
+async fn an_establishments_account_is_designated_for_a_valid_siret_only() {
+    let env = Env::start().await;
+    async fn accounts(env: &Env) -> Vec<(String, String)> {
+        env.deposits
+            .clone()
+            .list_deposit_accounts(authed(&env.token, ListDepositAccountsRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .accounts
+            .into_iter()
+            .map(|a| (a.siret, a.user))
+            .collect()
+    }
+    async fn set(env: &Env, siret: &str) -> Result<(), tonic::Status> {
+        let request = SetDepositAccountRequest {
+            siret: siret.into(),
+            user: ADMIN.into(),
+        };
+        env.deposits
+            .clone()
+            .set_deposit_account(authed(&env.token, request))
+            .await
+            .map(drop)
+    }
+    // SIRET with its last digit wrong: its key fails.
+    let typo = format!("{}{}", &SIRET[..13], (SIRET.as_bytes()[13] - b'0' + 1) % 10);
+    let e = set(&env, &typo).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("clé de contrôle"), "{}", e.message());
+    let e = set(&env, "1234").await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("14 chiffres"), "{}", e.message());
+    assert_eq!(accounts(&env).await, []);
+    let grouped = format!(
+        "{} {} {} {}",
+        &SIRET[..3],
+        &SIRET[3..6],
+        &SIRET[6..9],
+        &SIRET[9..]
+    );
+    set(&env, &grouped).await.unwrap();
+    assert_eq!(accounts(&env).await, [(SIRET.to_owned(), ADMIN.to_owned())]);
+    env.t.stop().await;
+}
+
 /// The deposit agent is down when the deposit goes out: the call gives no answer, so the
 /// deposit is uncertain, never sent again blindly; once the agent is back, the listing
 /// shows nothing, and only then is it sent, once.
@@ -844,6 +894,24 @@ async fn second_orchestrator(
     let stop = iea_runtime::shutdown::Shutdown::new();
     let task = tokio::spawn(app.run_until(stop.clone()));
     (stop, task)
+}
+
+/// An orchestrator given a due day it cannot use (neither the 5th nor the 15th) does not
+/// start, and names the setting, rather than ignoring it and getting its due dates wrong.
+#[tokio::test]
+async fn an_orchestrator_with_a_due_day_it_cannot_use_does_not_start() {
+    let t = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = t.orchestrator_settings(dir.path());
+    settings.deposits.due_days.insert(SIRET.into(), 10);
+    match iea_orchestrator::App::build(settings).await {
+        Ok(_) => panic!("an orchestrator started with a due day of 10"),
+        Err(e) => assert!(
+            format!("{e:#}").contains(&format!("deposits.due_days.{SIRET} is 10")),
+            "{e:#}"
+        ),
+    }
+    t.stop().await;
 }
 
 /// Two orchestrators on one database watch the same deposit folder: 100 files dropped at

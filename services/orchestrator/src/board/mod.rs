@@ -341,16 +341,8 @@ impl Board {
         caller: &Principal,
         siret: Option<&str>,
     ) -> Result<Report, BoardError> {
-        let only = match siret.map(|s| s.chars().filter(|c| !c.is_whitespace()).collect::<String>())
-        {
-            Some(s) if s.is_empty() => None,
-            Some(s) if s.len() != 14 || !s.chars().all(|c| c.is_ascii_digit()) => {
-                return Err(BoardError::InvalidInput(
-                    "Le SIRET de l'établissement doit compter 14 chiffres.".into(),
-                ));
-            }
-            other => other,
-        };
+        let only = iea_declarant::optional_siret(siret.unwrap_or_default())
+            .map_err(BoardError::InvalidInput)?;
         let now = sessions::now();
         let facts = self.facts(caller, only.as_deref(), now).await?;
         let (rows, alerts) = compute(&facts, &self.inner.rules, now);

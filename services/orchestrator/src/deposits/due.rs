@@ -40,13 +40,34 @@ pub fn next_due(now: i64, day: u8) -> i64 {
 }
 
 impl DepositSettings {
+    /// Whether the due days can be used: `due_day` and each of `due_days` 5 or 15, each
+    /// key of `due_days` a valid SIRET written as 14 digits. Checked before the
+    /// orchestrator starts: a day of 10 or a SIRET typed wrong would otherwise be ignored,
+    /// and the due dates, the board and the verifications before them silently wrong.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let day_ok = |d: u8| d == 5 || d == 15;
+        anyhow::ensure!(
+            day_ok(self.due_day),
+            "deposits.due_day is {}: a due day is 5 or 15",
+            self.due_day
+        );
+        for (siret, day) in &self.due_days {
+            anyhow::ensure!(
+                iea_declarant::siret(siret).as_deref() == Ok(siret.as_str()),
+                "deposits.due_days: {siret:?} is not a valid SIRET of 14 digits"
+            );
+            anyhow::ensure!(
+                day_ok(*day),
+                "deposits.due_days.{siret} is {day}: a due day is 5 or 15"
+            );
+        }
+        Ok(())
+    }
+
     /// The due day of `siret`'s declarations.
     pub fn due_day(&self, siret: &str) -> u8 {
-        self.due_days
-            .get(siret)
-            .copied()
-            .filter(|d| *d == 5 || *d == 15)
-            .unwrap_or(self.due_day)
+        // Valid days only ([`Self::check`]).
+        self.due_days.get(siret).copied().unwrap_or(self.due_day)
     }
 }
 
@@ -161,7 +182,42 @@ impl Deposits {
 #[cfg(test)]
 mod tests {
     use super::next_due;
+    use crate::deposits::DepositSettings;
     use time::macros::datetime;
+
+    #[test]
+    fn due_days_are_5_or_15_for_valid_sirets_or_the_settings_are_refused() {
+        let with = |day: u8, siret: &str, its: u8| {
+            let mut s = DepositSettings {
+                due_day: day,
+                ..Default::default()
+            };
+            s.due_days.insert(siret.into(), its);
+            s.check().map_err(|e| e.to_string())
+        };
+        assert_eq!(with(15, "73282932000074", 5), Ok(()));
+        assert_eq!(with(5, "73282932000074", 15), Ok(()));
+        assert!(DepositSettings::default().check().is_ok());
+        let refused = [
+            (with(10, "73282932000074", 5), "deposits.due_day is 10"),
+            (
+                with(15, "73282932000074", 10),
+                "due_days.73282932000074 is 10",
+            ),
+            (
+                with(15, "73282932000075", 5),
+                "\"73282932000075\" is not a valid SIRET",
+            ),
+            (
+                with(15, "732 829 320 00074", 5),
+                "\"732 829 320 00074\" is not a valid",
+            ),
+        ];
+        for (got, want) in refused {
+            let e = got.expect_err(want);
+            assert!(e.contains(want), "{e}");
+        }
+    }
 
     #[test]
     fn the_due_date_is_noon_in_paris_this_month_or_the_next() {

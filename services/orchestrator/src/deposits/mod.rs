@@ -89,16 +89,7 @@ impl ListFilter {
     /// sentence for the first that is not valid. Empty parts do not filter; a limit of 0
     /// is the maximum, one over it is refused.
     pub fn parse(siret: &str, month: &str, state: &str, limit: u32) -> Result<Self, DepositError> {
-        let siret: String = siret.chars().filter(|c| !c.is_whitespace()).collect();
-        let siret = match siret.as_str() {
-            "" => None,
-            s if s.len() == 14 && s.bytes().all(|b| b.is_ascii_digit()) => Some(siret),
-            _ => {
-                return Err(DepositError::InvalidInput(
-                    "Le SIRET de l'établissement doit compter 14 chiffres.".into(),
-                ));
-            }
-        };
+        let siret = iea_declarant::optional_siret(siret).map_err(DepositError::InvalidInput)?;
         let month = match month.trim() {
             "" => None,
             m => Some(m.parse::<iea_dsn::Month>().map_err(|e| {
@@ -847,12 +838,9 @@ impl Deposits {
                     .into(),
             ));
         }
-        let siret: String = siret.chars().filter(|c| !c.is_whitespace()).collect();
-        if siret.len() != 14 || !siret.chars().all(|c| c.is_ascii_digit()) {
-            return Err(DepositError::InvalidInput(
-                "Le SIRET de l'établissement doit compter 14 chiffres.".into(),
-            ));
-        }
+        // Typed with spaces is fine; a wrong key is a typo that would designate an
+        // account for an establishment that does not exist.
+        let siret = iea_declarant::siret_or_reason(siret).map_err(DepositError::InvalidInput)?;
         let u = self
             .inner
             .store

@@ -355,19 +355,7 @@ impl Returns {
     }
 
     fn check_siret(siret: Option<&str>) -> Result<Option<String>, ReturnsError> {
-        let Some(s) = siret.map(|s| s.chars().filter(|c| !c.is_whitespace()).collect::<String>())
-        else {
-            return Ok(None);
-        };
-        if s.is_empty() {
-            return Ok(None);
-        }
-        if s.len() != 14 || !s.chars().all(|c| c.is_ascii_digit()) {
-            return Err(ReturnsError::InvalidInput(
-                "Le SIRET de l'établissement doit compter 14 chiffres.".into(),
-            ));
-        }
-        Ok(Some(s))
+        iea_declarant::optional_siret(siret.unwrap_or_default()).map_err(ReturnsError::InvalidInput)
     }
 
     /// The current rate of each employee the caller may see (an administrator: all;

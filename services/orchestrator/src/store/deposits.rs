@@ -1257,7 +1257,7 @@ mod tests {
         };
         assert_eq!(
             message(ListFilter::parse("7821456350001", "", "", 0)),
-            "Le SIRET de l'établissement doit compter 14 chiffres."
+            "Le SIRET doit compter 14 chiffres ; « 7821456350001 » en compte 13."
         );
         assert_eq!(
             message(ListFilter::parse("", "2026-13", "", 0)),
