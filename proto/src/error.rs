@@ -39,6 +39,9 @@ pub enum ErrorCode {
     AgentUnavailable,
     /// An account of that name exists.
     AlreadyExists,
+    /// The account's Net-entreprises identity is still needed (an establishment it
+    /// deposits for, deposits on their way, returns followed): it cannot be removed.
+    AccountInUse,
     /// Refused while assistance mode is on.
     AssistanceActive,
     /// Assistance mode is not on.
@@ -82,7 +85,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::Unimplemented,
         ErrorCode::Unauthenticated,
         ErrorCode::PermissionDenied,
@@ -92,6 +95,7 @@ impl ErrorCode {
         ErrorCode::AccountLocked,
         ErrorCode::AgentUnavailable,
         ErrorCode::AlreadyExists,
+        ErrorCode::AccountInUse,
         ErrorCode::AssistanceActive,
         ErrorCode::AssistanceNotActive,
         ErrorCode::BadDsnFile,
@@ -126,6 +130,7 @@ impl ErrorCode {
             ErrorCode::AccountLocked => "account_locked",
             ErrorCode::AgentUnavailable => "agent_unavailable",
             ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::AccountInUse => "account_in_use",
             ErrorCode::AssistanceActive => "assistance_active",
             ErrorCode::AssistanceNotActive => "assistance_not_active",
             ErrorCode::BadDsnFile => "bad_dsn_file",
@@ -161,6 +166,7 @@ impl ErrorCode {
             ErrorCode::AccountLocked => Code::PermissionDenied,
             ErrorCode::AgentUnavailable => Code::Unavailable,
             ErrorCode::AlreadyExists => Code::AlreadyExists,
+            ErrorCode::AccountInUse => Code::FailedPrecondition,
             ErrorCode::AssistanceActive => Code::FailedPrecondition,
             ErrorCode::AssistanceNotActive => Code::FailedPrecondition,
             ErrorCode::BadDsnFile => Code::InvalidArgument,

@@ -148,11 +148,15 @@ pub enum DsnCommand {
         before: Option<i64>,
     },
     /// Affiche un dépôt DSN.
-    Show { id: i64 },
+    Show {
+        /// Le numéro du dépôt (iea dsn list).
+        id: i64,
+    },
     /// Règle un dépôt dont la réponse a été perdue : ce flux est le sien, ou il est
     /// renvoyé.
     #[command(group(clap::ArgGroup::new("resolution").required(true).args(["idflux", "resend"])))]
     Resolve {
+        /// Le numéro du dépôt à régler.
         id: i64,
         /// L'identifiant du flux (idflux) de ce dépôt, vu sur net-entreprises.fr.
         #[arg(long)]
@@ -186,8 +190,10 @@ pub enum DsnCommand {
 pub enum DsnAccountsCommand {
     /// Désigne le compte dont les identifiants déposent pour un SIRET (administrateur).
     Set {
+        /// Le SIRET de l'établissement (14 chiffres, espaces acceptés).
         #[arg(long)]
         siret: String,
+        /// Le compte dont les identifiants Net-entreprises déposeront ses DSN.
         #[arg(long)]
         user: String,
     },
@@ -298,8 +304,10 @@ pub enum ConnectionCommand {
     /// Diagnostique et propose les réparations connues, chacune testée avant d'être
     /// proposée ; --apply applique la première (ou celle nommée par --id).
     Repair {
+        /// Applique la réparation proposée (enregistre les paramètres qu'elle donne).
         #[arg(long)]
         apply: bool,
+        /// La réparation à appliquer, par l'identifiant que la proposition affiche.
         #[arg(long, requires = "apply")]
         id: Option<String>,
     },
@@ -355,6 +363,7 @@ pub enum AssistanceCommand {
     On,
     /// Désactive le mode assistance avec le mot de passe du jour donné par le support.
     Off {
+        /// Le mot de passe du jour, donné par le support pour cette installation.
         #[arg(long)]
         daily_password: String,
     },
@@ -366,19 +375,28 @@ pub enum UsersCommand {
     List,
     /// Crée un compte (mot de passe lu sur l'entrée standard).
     Add {
+        /// Le nom du nouveau compte (1 à 64 caractères).
         name: String,
         /// Compte administrateur.
         #[arg(long)]
         admin: bool,
+        /// Lit le mot de passe du nouveau compte sur l'entrée standard (première ligne).
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// Supprime un compte.
-    Remove { name: String },
+    /// Supprime un compte (pas tant que son identité Net-entreprises sert encore : un
+    /// établissement pour lequel il dépose, un dépôt en cours, des retours attendus).
+    Remove {
+        /// Le compte à supprimer.
+        name: String,
+    },
     /// Change le mot de passe d'un compte. Pour le sien : mot de passe actuel puis
     /// nouveau, une ligne chacun ; un administrateur pour un autre compte : le nouveau.
     Passwd {
+        /// Le compte dont le mot de passe change.
         name: String,
+        /// Lit les mots de passe sur l'entrée standard ; sans cette option, ils sont
+        /// demandés sans écho sur un terminal.
         #[arg(long)]
         password_stdin: bool,
     },
@@ -405,14 +423,19 @@ pub enum CredentialsCommand {
     /// chacun : le mot de passe Impact emploi du compte, puis le mot de passe
     /// Net-entreprises (sur un terminal, ils sont demandés sans écho).
     Set {
+        /// Le compte dont l'identité change.
         #[arg(long)]
         user: String,
+        /// Le SIRET du déclarant (14 chiffres, espaces acceptés).
         #[arg(long)]
         siret: String,
+        /// Le nom du déclarant, tel qu'enregistré sur Net-entreprises.
         #[arg(long)]
         nom: String,
+        /// Le prénom du déclarant, tel qu'enregistré sur Net-entreprises.
         #[arg(long)]
         prenom: String,
+        /// Lit les deux mots de passe sur l'entrée standard, une ligne chacun.
         #[arg(long)]
         password_stdin: bool,
     },
@@ -420,8 +443,10 @@ pub enum CredentialsCommand {
     Show(Target),
     /// Copie l'identité d'un compte vers d'autres (administrateur).
     Copy {
+        /// Le compte dont l'identité est copiée.
         #[arg(long)]
         from: String,
+        /// Un compte qui la reçoit (l'option se répète : --to Dupont --to Martin).
         #[arg(long = "to", required = true)]
         to: Vec<String>,
     },
@@ -453,6 +478,7 @@ pub enum StackCommand {
 pub enum CertsCommand {
     /// Crée l'autorité interne et les certificats de chaque composant dans DIR.
     Init {
+        /// Le répertoire où écrire l'autorité et les certificats.
         dir: PathBuf,
         /// Nom supplémentaire (DNS ou IP) à inscrire dans chaque certificat.
         #[arg(long = "san")]

@@ -276,6 +276,28 @@ mod tests {
         assert_eq!(path(&[]), "iea");
     }
 
+    /// Every argument and option says what it is for: `--help` is the manual.
+    #[test]
+    fn every_argument_of_every_command_has_its_help() {
+        fn check(cmd: &mut Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.get_help().is_none() && !["help", "version"].contains(&id) {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands_mut() {
+                let name = format!("{path} {}", sub.get_name());
+                check(sub, &name, missing);
+            }
+        }
+        let mut cmd = command();
+        cmd.build();
+        let mut missing = Vec::new();
+        check(&mut cmd, "iea", &mut missing);
+        assert!(missing.is_empty(), "without help:\n{}", missing.join("\n"));
+    }
+
     #[test]
     fn the_help_is_french_in_every_command() {
         fn check(cmd: &mut Command, path: &str) {

@@ -44,6 +44,9 @@ pub enum UsersError {
     LastAdministrator,
     #[error("cannot remove oneself")]
     RemoveSelf,
+    /// The account's identity is still needed (`crate::store::InUse`).
+    #[error("account in use")]
+    InUse(String, crate::store::InUse),
     #[error("monoposte has one account")]
     Monoposte,
     #[error(transparent)]
@@ -145,6 +148,7 @@ impl Users {
             Removed::NotFound => Err(UsersError::NotFound(name.to_owned())),
             Removed::Caller => Err(UsersError::RemoveSelf),
             Removed::LastAdministrator => Err(UsersError::LastAdministrator),
+            Removed::InUse(what) => Err(UsersError::InUse(name.to_owned(), what)),
             Removed::Removed(user) => {
                 tracing::info!(user = %user.name, "account removed");
                 Ok(())

@@ -701,6 +701,58 @@ async fn an_establishments_account_is_designated_for_a_valid_siret_only() {
     env.t.stop().await;
 }
 
+/// The account designated to deposit for an establishment cannot be removed until
+/// another is designated: removed, the establishment's deposits would go out with
+/// another identity (the default) without anyone having said so.
+#[tokio::test]
+async fn the_account_that_deposits_for_an_establishment_is_not_removed() {
+    use iea_proto::v1::users_client::UsersClient;
+    let env = Env::start().await;
+    env.t
+        .add_user(&env.token, "Martin", "Mot-de-passe-Martin")
+        .await;
+    let designate = |user: &str| SetDepositAccountRequest {
+        siret: SIRET.into(),
+        user: user.into(),
+    };
+    let mut deposits = env.deposits.clone();
+    deposits
+        .set_deposit_account(authed(&env.token, designate("Martin")))
+        .await
+        .unwrap();
+    let mut users = UsersClient::new(env.t.channel().await);
+    let remove = || RemoveUserRequest {
+        name: "Martin".into(),
+    };
+    let e = users
+        .remove_user(authed(&env.token, remove()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert_eq!(
+        iea_proto::error::ApiError::from_status(&e).code,
+        "account_in_use"
+    );
+    assert_eq!(
+        e.message(),
+        format!(
+            "Le compte « Martin » ne peut pas être supprimé : il dépose les DSN de \
+             l'établissement {SIRET} (désignez d'abord un autre compte : iea dsn accounts set \
+             --siret {SIRET} --user NOM). Pour lui retirer l'accès dès maintenant, changez son \
+             mot de passe."
+        )
+    );
+    deposits
+        .set_deposit_account(authed(&env.token, designate(ADMIN)))
+        .await
+        .unwrap();
+    users
+        .remove_user(authed(&env.token, remove()))
+        .await
+        .unwrap();
+    env.t.stop().await;
+}
+
 /// The deposit agent is down when the deposit goes out: the call gives no answer, so the
 /// deposit is uncertain, never sent again blindly; once the agent is back, the listing
 /// shows nothing, and only then is it sent, once.

@@ -43,12 +43,58 @@ fn users_error(e: UsersError) -> ApiError {
             ErrorCode::RemoveSelf,
             "Vous ne pouvez pas supprimer le compte avec lequel vous êtes connecté.",
         ),
+        UsersError::InUse(name, what) => {
+            ApiError::of(ErrorCode::AccountInUse, account_in_use(&name, &what))
+        }
         UsersError::Monoposte => ApiError::of(
             ErrorCode::Monoposte,
             "En mode monoposte, l'installation n'a qu'un compte : passez en mode réseau pour en créer d'autres (ou supprimez d'abord les comptes en trop).",
         ),
         UsersError::Internal(e) => internal(e),
     }
+}
+
+/// « Le compte « Martin » ne peut pas être supprimé : … », each use of its identity
+/// named with what to do about it.
+fn account_in_use(name: &str, what: &crate::store::InUse) -> String {
+    let mut uses = Vec::new();
+    if !what.sirets.is_empty() {
+        let of = if what.sirets.len() > 1 {
+            "des établissements"
+        } else {
+            "de l'établissement"
+        };
+        uses.push(format!(
+            "il dépose les DSN {of} {} (désignez d'abord un autre compte : \
+             iea dsn accounts set --siret {} --user NOM)",
+            what.sirets.join(", "),
+            what.sirets[0]
+        ));
+    }
+    if what.deposits > 0 {
+        uses.push(format!(
+            "{} avec ses identifiants (attendez qu'{} réglé{})",
+            iea_fr_time::count(what.deposits as u64, "dépôt en cours", "dépôts en cours"),
+            if what.deposits > 1 {
+                "ils soient"
+            } else {
+                "il soit"
+            },
+            if what.deposits > 1 { "s" } else { "" },
+        ));
+    }
+    if what.follows > 0 {
+        uses.push(format!(
+            "{} dont les retours (accusé, conformité, CRM PAS) sont encore attendus avec ses \
+             identifiants : supprimé, ils ne pourraient plus être consultés",
+            iea_fr_time::count(what.follows as u64, "dépôt", "dépôts"),
+        ));
+    }
+    format!(
+        "Le compte « {name} » ne peut pas être supprimé : {}. Pour lui retirer l'accès dès \
+         maintenant, changez son mot de passe.",
+        uses.join(" ; ")
+    )
 }
 
 fn info(u: UserSummary) -> UserInfo {
@@ -168,5 +214,40 @@ impl Users for UsersApi {
             .await
             .map_err(users_error)?;
         Ok(Response::new(mode_message(m)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::account_in_use;
+    use crate::store::InUse;
+
+    #[test]
+    fn an_account_in_use_is_refused_naming_each_use_in_french() {
+        let all = InUse {
+            sirets: vec!["73282932000074".into(), "78214563500010".into()],
+            deposits: 1,
+            follows: 2,
+        };
+        assert_eq!(
+            account_in_use("Martin", &all),
+            "Le compte « Martin » ne peut pas être supprimé : il dépose les DSN des \
+             établissements 73282932000074, 78214563500010 (désignez d'abord un autre compte : \
+             iea dsn accounts set --siret 73282932000074 --user NOM) ; 1 dépôt en cours avec \
+             ses identifiants (attendez qu'il soit réglé) ; 2 dépôts dont les retours (accusé, \
+             conformité, CRM PAS) sont encore attendus avec ses identifiants : supprimé, ils ne \
+             pourraient plus être consultés. Pour lui retirer l'accès dès maintenant, changez \
+             son mot de passe."
+        );
+        let two_on_their_way = InUse {
+            deposits: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            account_in_use("Martin", &two_on_their_way),
+            "Le compte « Martin » ne peut pas être supprimé : 2 dépôts en cours avec ses \
+             identifiants (attendez qu'ils soient réglés). Pour lui retirer l'accès dès \
+             maintenant, changez son mot de passe."
+        );
     }
 }

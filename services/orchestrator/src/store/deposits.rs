@@ -1608,6 +1608,113 @@ mod tests {
         assert!(kept.credential.is_none());
     }
 
+    /// An account whose identity is still needed is not removed: designated for an
+    /// establishment, with a deposit on its way, or with returns followed. A deposit of
+    /// its waiting for credentials does not keep it; once nothing needs it, it goes.
+    #[tokio::test]
+    async fn an_account_whose_identity_is_still_needed_is_not_removed() {
+        use crate::store::{InUse, Removed};
+        let t = store().await;
+        let s = &t.store;
+        let admin = crate::store::testing::reseau_with_administrator(s).await;
+        let bruno = crate::store::testing::add_users(s, &["Bruno"]).await[0];
+        let in_use = |r: Removed| match r {
+            Removed::InUse(what) => what,
+            _ => panic!("Bruno was removed"),
+        };
+        let state = |id: i64, state: &'static str| {
+            s.write(move |db| {
+                db.execute(
+                    "UPDATE deposits SET state = $2 WHERE id = $1",
+                    &[&id, &state],
+                )
+            })
+        };
+
+        s.set_deposit_account("78214563500010".into(), bruno, 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            in_use(s.remove_user("Bruno", admin).await.unwrap()),
+            InUse {
+                sirets: vec!["78214563500010".into()],
+                ..Default::default()
+            }
+        );
+        s.set_deposit_account("78214563500010".into(), admin, 3)
+            .await
+            .unwrap();
+
+        let mut his = new("a", "03");
+        his.user_id = Some(bruno);
+        let his = s.insert_deposit(his, 4).await.unwrap().unwrap();
+        for on_its_way in [
+            "received",
+            "checked",
+            "queued",
+            "sending",
+            "uncertain",
+            "to_check",
+        ] {
+            state(his.id, on_its_way).await.unwrap();
+            assert_eq!(
+                in_use(s.remove_user("Bruno", admin).await.unwrap()),
+                InUse {
+                    deposits: 1,
+                    ..Default::default()
+                },
+                "{on_its_way}"
+            );
+        }
+        state(his.id, "accepted").await.unwrap();
+        s.start_follows(
+            vec![crate::returns::NewFollow {
+                deposit_id: his.id,
+                idflux: "F1".into(),
+                user_id: Some(bruno),
+                siret: his.siret.clone(),
+                month: his.month.clone(),
+                due_at: 10,
+                started_at: 5,
+                until_at: 100,
+                next_at: 6,
+            }],
+            5,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            in_use(s.remove_user("Bruno", admin).await.unwrap()),
+            InUse {
+                follows: 1,
+                ..Default::default()
+            }
+        );
+        s.write(move |db| {
+            db.execute(
+                "UPDATE return_follows SET state = 'done' WHERE deposit_id = $1",
+                &[&his.id],
+            )
+        })
+        .await
+        .unwrap();
+
+        let mut waiting = new("b", "03");
+        waiting.user_id = Some(bruno);
+        let waiting = s.insert_deposit(waiting, 7).await.unwrap().unwrap();
+        state(waiting.id, "waiting").await.unwrap();
+        assert!(matches!(
+            s.remove_user("Bruno", admin).await.unwrap(),
+            Removed::Removed(u) if u.id == bruno
+        ));
+        // The establishment keeps the account designated for it.
+        assert_eq!(
+            s.deposit_accounts().await.unwrap().len(),
+            1,
+            "the administrator's designation"
+        );
+    }
+
     /// A file is recorded and routed in one call: with no account having credentials it
     /// waits; once one has, the next is queued with it; a duplicate writes nothing.
     #[tokio::test]

@@ -39,7 +39,7 @@ pub use deposits::{AccountFacts, Claim, Duplicate, Transition};
 pub use records::{InstalledVersion, Record};
 pub use returns::LeaseOf;
 pub use secrets::AllSealed;
-pub use users::{Added, Removed, UserRow};
+pub use users::{Added, InUse, Removed, UserRow};
 
 use engine::{Conn, Db};
 

@@ -32,6 +32,23 @@ pub enum Removed {
     /// One cannot remove oneself.
     Caller,
     LastAdministrator,
+    /// The account's Net-entreprises identity is still needed: removed, it would leave
+    /// these unattended (or deposited with another account's identity, the default).
+    InUse(InUse),
+}
+
+/// What an account's identity is still needed for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InUse {
+    /// The establishments it is designated to deposit for.
+    pub sirets: Vec<String>,
+    /// Its deposits on their way (queued, sending, answer lost, to check): their
+    /// identity is needed to send them or to settle them by listing. Those waiting for
+    /// credentials are not counted: without the account they go by the rules of their
+    /// establishment, as a new deposit would.
+    pub deposits: i64,
+    /// Its accepted deposits whose returns are still followed with its identity.
+    pub follows: i64,
 }
 
 fn role_code(role: Role) -> &'static str {
@@ -202,6 +219,26 @@ impl Store {
                 if admins <= 1 {
                     return Ok(Removed::LastAdministrator);
                 }
+            }
+            let in_use = InUse {
+                sirets: db.query(
+                    "SELECT siret FROM deposit_accounts WHERE user_id = $1 ORDER BY siret",
+                    &[&user.id],
+                    |r| r.get(0),
+                )?,
+                deposits: db.query_value(
+                    "SELECT count(*) FROM deposits WHERE user_id = $1 AND state IN \
+                     ('received', 'checked', 'queued', 'sending', 'uncertain', 'to_check')",
+                    &[&user.id],
+                )?,
+                follows: db.query_value(
+                    "SELECT count(*) FROM return_follows WHERE user_id = $1 \
+                     AND state = 'following'",
+                    &[&user.id],
+                )?,
+            };
+            if in_use != InUse::default() {
+                return Ok(Removed::InUse(in_use));
             }
             db.execute("DELETE FROM users WHERE id = $1", &[&user.id])?;
             Ok(Removed::Removed(user))
