@@ -101,6 +101,19 @@ impl Env {
         upload(&mut self.deposits.clone(), token, bytes, user).await
     }
 
+    /// Designates (as `token`'s account) `user` to deposit for `siret`.
+    async fn designate(&self, token: &str, siret: &str, user: &str) -> Result<(), tonic::Status> {
+        let request = SetDepositAccountRequest {
+            siret: siret.into(),
+            user: user.into(),
+        };
+        self.deposits
+            .clone()
+            .set_deposit_account(authed(token, request))
+            .await
+            .map(drop)
+    }
+
     async fn get(&self, id: i64) -> DsnDeposit {
         self.deposits
             .clone()
@@ -633,18 +646,7 @@ async fn a_user_deposits_only_with_their_own_identity() {
         .unwrap_err();
     assert_eq!(hidden.code(), Code::NotFound);
     // Only an administrator designates the account of an establishment.
-    let e = env
-        .deposits
-        .clone()
-        .set_deposit_account(authed(
-            &martin,
-            SetDepositAccountRequest {
-                siret: SIRET.into(),
-                user: "Martin".into(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let e = env.designate(&martin, SIRET, "Martin").await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     assert_eq!(env.settled(admin_one.id).await.state, "accepted");
     assert_eq!(env.registered().await.len(), 1);
@@ -669,23 +671,12 @@ async fn an_establishments_account_is_designated_for_a_valid_siret_only() {
             .map(|a| (a.siret, a.user))
             .collect()
     }
-    async fn set(env: &Env, siret: &str) -> Result<(), tonic::Status> {
-        let request = SetDepositAccountRequest {
-            siret: siret.into(),
-            user: ADMIN.into(),
-        };
-        env.deposits
-            .clone()
-            .set_deposit_account(authed(&env.token, request))
-            .await
-            .map(drop)
-    }
     // SIRET with its last digit wrong: its key fails.
     let typo = format!("{}{}", &SIRET[..13], (SIRET.as_bytes()[13] - b'0' + 1) % 10);
-    let e = set(&env, &typo).await.unwrap_err();
+    let e = env.designate(&env.token, &typo, ADMIN).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().contains("clé de contrôle"), "{}", e.message());
-    let e = set(&env, "1234").await.unwrap_err();
+    let e = env.designate(&env.token, "1234", ADMIN).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().contains("14 chiffres"), "{}", e.message());
     assert_eq!(accounts(&env).await, []);
@@ -696,7 +687,7 @@ async fn an_establishments_account_is_designated_for_a_valid_siret_only() {
         &SIRET[6..9],
         &SIRET[9..]
     );
-    set(&env, &grouped).await.unwrap();
+    env.designate(&env.token, &grouped, ADMIN).await.unwrap();
     assert_eq!(accounts(&env).await, [(SIRET.to_owned(), ADMIN.to_owned())]);
     env.t.stop().await;
 }
@@ -711,15 +702,7 @@ async fn the_account_that_deposits_for_an_establishment_is_not_removed() {
     env.t
         .add_user(&env.token, "Martin", "Mot-de-passe-Martin")
         .await;
-    let designate = |user: &str| SetDepositAccountRequest {
-        siret: SIRET.into(),
-        user: user.into(),
-    };
-    let mut deposits = env.deposits.clone();
-    deposits
-        .set_deposit_account(authed(&env.token, designate("Martin")))
-        .await
-        .unwrap();
+    env.designate(&env.token, SIRET, "Martin").await.unwrap();
     let mut users = UsersClient::new(env.t.channel().await);
     let remove = || RemoveUserRequest {
         name: "Martin".into(),
@@ -742,10 +725,7 @@ async fn the_account_that_deposits_for_an_establishment_is_not_removed() {
              mot de passe."
         )
     );
-    deposits
-        .set_deposit_account(authed(&env.token, designate(ADMIN)))
-        .await
-        .unwrap();
+    env.designate(&env.token, SIRET, ADMIN).await.unwrap();
     users
         .remove_user(authed(&env.token, remove()))
         .await
@@ -1236,17 +1216,7 @@ async fn credentials_of_depositing_accounts_are_verified_before_the_due_date() {
     )
     .await;
     let auth_before = env.ne.auth_requests().await;
-    env.deposits
-        .clone()
-        .set_deposit_account(authed(
-            &env.token,
-            SetDepositAccountRequest {
-                siret: SIRET.into(),
-                user: ADMIN.into(),
-            },
-        ))
-        .await
-        .unwrap();
+    env.designate(&env.token, SIRET, ADMIN).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let account = loop {
         let all = env
