@@ -38,15 +38,6 @@ pub fn due_of(month: Month, day: u8) -> i64 {
     }
 }
 
-/// The month (in Paris) at `now`.
-pub fn month_at(now: i64) -> Month {
-    let d = iea_fr_time::paris_date(iea_fr_time::from_unix(now));
-    Month::new(i32::from(d.year()), d.month() as u8).unwrap_or(Month {
-        year: 2026,
-        month: 1,
-    })
-}
-
 fn months_between(a: Month, b: Month) -> i32 {
     (b.year - a.year) * 12 + i32::from(b.month) - i32::from(a.month)
 }
@@ -108,7 +99,7 @@ fn standing<'a>(deposits: &[&'a DepositFact]) -> Option<&'a DepositFact> {
 
 /// Rows (newest month first, then SIRET) and alerts (most urgent first).
 pub fn compute(facts: &Facts, settings: &Rules, now: i64) -> (Vec<Row>, Vec<Alert>) {
-    let current = month_at(now);
+    let current = Month::in_paris_at(now);
     let mut alerts = Vec::new();
 
     // Every establishment shown, and the months of each.

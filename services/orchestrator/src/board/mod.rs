@@ -25,7 +25,7 @@
 
 mod compute;
 
-pub use compute::{compute, days_left, due_of, month_at, month_fr};
+pub use compute::{compute, days_left, due_of, month_fr};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -385,7 +385,7 @@ impl Board {
             only.is_none_or(|o| o == siret) && visible.as_ref().is_none_or(|v| v.contains(siret))
         };
         // A year and two months back: enough for the rows shown and their CRMs.
-        let mut since = month_at(now);
+        let mut since = Month::in_paris_at(now);
         for _ in 0..compute::MONTHS_SHOWN + 1 {
             since = if since.month == 1 {
                 Month {
